@@ -1,0 +1,231 @@
+//! The one error type of the crate: which file, which byte offset, and what is wrong.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::format::LineError;
+
+/// An ndlog error. [`Error::kind`] tells what went wrong; the `Display` form names the file and,
+/// where there is one, the byte offset.
+#[derive(Debug)]
+pub struct Error(Box<ErrorKind>);
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Callers match on it to handle cases differently.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An operating-system call failed.
+    #[error("{}: {op} failed: {source}", path.display())]
+    Io {
+        /// The file or directory the call was about.
+        path: PathBuf,
+        /// The operation, e.g. `open`, `write`, `fdatasync`.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The writer lock was not acquired within the configured timeout.
+    #[error(
+        "{}: writer lock not acquired after {waited:?}: another process holds {}; \
+         retry, or raise the lock timeout",
+        path.display(), lock.display()
+    )]
+    LockTimeout {
+        /// The log.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// A line failed verification where the caller asked for strict reading.
+    #[error("{}: corrupt line at byte {offset}: {reason}", path.display())]
+    Corrupt {
+        /// The log.
+        path: PathBuf,
+        /// Byte offset of the line's first byte.
+        offset: u64,
+        /// What is wrong with it.
+        reason: LineError,
+    },
+    /// The file exists but is not an ndlog log; ndlog never appends to or repairs it.
+    #[error("{}: not an ndlog log: {reason}", path.display())]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// Why it was not recognised.
+        reason: String,
+    },
+    /// A payload was rejected before anything was written.
+    #[error("{}: invalid payload{}: {reason}", path.display(), index_suffix(*index))]
+    InvalidPayload {
+        /// The log the payload was meant for.
+        path: PathBuf,
+        /// The payload's position in a batch, when it came in one.
+        index: Option<usize>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A record would exceed the configured maximum size; nothing was written.
+    #[error(
+        "{}: record of {size} bytes exceeds the maximum record size of {max} bytes",
+        path.display()
+    )]
+    RecordTooLarge {
+        /// The log.
+        path: PathBuf,
+        /// The framed record's size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// An earlier `fdatasync` failed; this handle refuses appends until the log is reopened.
+    #[error(
+        "{}: writer poisoned: an earlier fdatasync failed ({cause}); data not yet synced may be \
+         lost, so this handle refuses further appends: reopen the log",
+        path.display()
+    )]
+    Poisoned {
+        /// The log.
+        path: PathBuf,
+        /// The error the failed sync returned.
+        cause: String,
+    },
+    /// A record's payload did not deserialise into the requested type.
+    #[error("record {seq} at byte {offset}: payload does not match the requested type: {source}")]
+    Deserialize {
+        /// The record's seq.
+        seq: u64,
+        /// The record's byte offset.
+        offset: u64,
+        /// What serde_json reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An argument or option value is invalid.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+fn index_suffix(index: Option<usize>) -> String {
+    index
+        .map(|i| format!(" at batch index {i}"))
+        .unwrap_or_default()
+}
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// Consumes the error and returns what went wrong.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.0
+    }
+
+    /// The file the error is about, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match &*self.0 {
+            ErrorKind::Io { path, .. }
+            | ErrorKind::LockTimeout { path, .. }
+            | ErrorKind::Corrupt { path, .. }
+            | ErrorKind::NotALog { path, .. }
+            | ErrorKind::InvalidPayload { path, .. }
+            | ErrorKind::RecordTooLarge { path, .. }
+            | ErrorKind::Poisoned { path, .. } => Some(path),
+            ErrorKind::InvalidArgument(_) | ErrorKind::Deserialize { .. } => None,
+        }
+    }
+
+    /// The byte offset in the file the error is about, if any.
+    pub fn offset(&self) -> Option<u64> {
+        match &*self.0 {
+            ErrorKind::Corrupt { offset, .. } | ErrorKind::Deserialize { offset, .. } => {
+                Some(*offset)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
+        ErrorKind::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+        .into()
+    }
+
+    pub(crate) fn payload(path: &Path, index: Option<usize>, reason: impl Into<String>) -> Self {
+        ErrorKind::InvalidPayload {
+            path: path.to_path_buf(),
+            index,
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn not_a_log(path: &Path, reason: impl Into<String>) -> Self {
+        ErrorKind::NotALog {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+        .into()
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        ErrorKind::InvalidArgument(message.into()).into()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error(Box::new(kind))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match err.kind() {
+            ErrorKind::Io { source, .. } => source.kind(),
+            ErrorKind::LockTimeout { .. } => io::ErrorKind::TimedOut,
+            ErrorKind::Corrupt { .. }
+            | ErrorKind::NotALog { .. }
+            | ErrorKind::Deserialize { .. } => io::ErrorKind::InvalidData,
+            ErrorKind::InvalidPayload { .. }
+            | ErrorKind::RecordTooLarge { .. }
+            | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            ErrorKind::Poisoned { .. } => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// Attaches a path and an operation name to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &Path, op: &'static str) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: &Path, op: &'static str) -> Result<T> {
+        self.map_err(|e| Error::io(path, op, e))
+    }
+}

@@ -1,0 +1,34 @@
+//! The only place ndlog maps a file, and so the only `unsafe` code in the crate.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+/// A read-only memory map of a file's first bytes; empty files map to an empty slice.
+#[derive(Debug)]
+pub struct Map(Option<memmap2::Mmap>);
+
+impl Map {
+    /// Maps the first `len` bytes of `fd` read-only.
+    pub(crate) fn new(fd: &OwnedFd, len: u64) -> io::Result<Map> {
+        if len == 0 {
+            return Ok(Map(None));
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
+        // SAFETY: memmap2 requires that the mapped bytes are not modified while the map lives.
+        // ndlog never modifies or shrinks a log in place: writers only append past the end, and
+        // compaction replaces the file by rename, which leaves this inode and its bytes intact
+        // for as long as the map holds it. The bytes mapped here, `0..len`, were all in the file
+        // when it was measured, so they only ever hold what was written. The residual risk is
+        // another program truncating or overwriting the file, which ndlog cannot prevent: a
+        // truncation raises SIGBUS on access (the README says so in plain words).
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(fd)? };
+        Ok(Map(Some(map)))
+    }
+}
+
+impl AsRef<[u8]> for Map {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}

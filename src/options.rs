@@ -1,0 +1,158 @@
+//! How a writer is opened: durability, lock timeout, limits, file mode.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::vfs::{StdFs, Vfs};
+use crate::writer::Writer;
+
+/// When an append counts as done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Each call returns only after an `fdatasync` covers its record.
+    #[default]
+    Always,
+    /// Like `Always`, but concurrent appenders on one handle share an `fdatasync`: one thread
+    /// syncs for every record written before its sync began, and each call returns once its
+    /// record is covered.
+    Group,
+    /// The call returns once the record is written to the operating system; call
+    /// [`Writer::sync`] to make it durable. A process crash loses nothing, a power loss may.
+    Never,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "always" => Ok(Durability::Always),
+            "group" => Ok(Durability::Group),
+            "never" => Ok(Durability::Never),
+            other => Err(Error::invalid_argument(format!(
+                "durability {other:?}: expected always, group or never"
+            ))),
+        }
+    }
+}
+
+/// Options for opening a [`Writer`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ndlog::{Durability, Options};
+/// use std::time::Duration;
+/// let writer = Options::new()
+///     .durability(Durability::Group)
+///     .lock_timeout(Duration::from_secs(2))
+///     .open(dir.path().join("events.ndjson"))?;
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) max_record_size: usize,
+    pub(crate) create: bool,
+    pub(crate) mode: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Always,
+            lock_timeout: Self::DEFAULT_LOCK_TIMEOUT,
+            max_record_size: Self::DEFAULT_MAX_RECORD_SIZE,
+            create: true,
+            mode: 0o600,
+        }
+    }
+}
+
+impl Options {
+    /// Default for [`Options::lock_timeout`]: 10 seconds.
+    pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Options::max_record_size`]: 1 MiB.
+    pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
+    /// Upper bound for [`Options::max_record_size`]: 256 MiB.
+    pub const MAX_RECORD_SIZE_LIMIT: usize = 256 << 20;
+
+    /// The defaults: `Always` durability, a 10 s lock timeout, 1 MiB payloads, create the log
+    /// with mode `0o600` when it is missing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// When an append counts as done (default [`Durability::Always`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long an append waits for the writer lock before failing with
+    /// [`crate::ErrorKind::LockTimeout`] (default 10 s).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The largest payload, in bytes, an append accepts (default 1 MiB, at most 256 MiB). The
+    /// frame adds at most [`crate::MAX_FRAME_OVERHEAD`] bytes around it.
+    #[must_use]
+    pub fn max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Whether to create the log when it does not exist (default `true`).
+    #[must_use]
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Permission bits of a newly created log and its lock file (default `0o600`).
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Opens a writer on the real file system.
+    ///
+    /// # Errors
+    /// See [`Writer::open`].
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer<StdFs>> {
+        self.open_in(StdFs, path)
+    }
+
+    /// Opens a writer on the file system `vfs`.
+    ///
+    /// # Errors
+    /// See [`Writer::open`].
+    pub fn open_in<V: Vfs>(&self, vfs: V, path: impl AsRef<Path>) -> Result<Writer<V>> {
+        self.validate()?;
+        Writer::open_with(vfs, path.as_ref(), self.clone())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.max_record_size == 0 || self.max_record_size > Self::MAX_RECORD_SIZE_LIMIT {
+            return Err(Error::invalid_argument(format!(
+                "max record size {} must be between 1 and {} bytes",
+                self.max_record_size,
+                Self::MAX_RECORD_SIZE_LIMIT
+            )));
+        }
+        if self.mode & !0o7777 != 0 {
+            return Err(Error::invalid_argument(format!(
+                "mode {:o} is not a permission mode",
+                self.mode
+            )));
+        }
+        Ok(())
+    }
+}

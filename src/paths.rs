@@ -1,0 +1,24 @@
+//! Names of the files ndlog keeps beside a log.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// `LOG` + `suffix`, in the log's directory: `events.ndjson` → `events.ndjson.lock`.
+pub(crate) fn sidecar(log: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(log.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The lock file: `LOG.lock`.
+pub(crate) fn lock_file(log: &Path) -> PathBuf {
+    sidecar(log, ".lock")
+}
+
+/// The directory holding `path`, for directory fsyncs (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}

@@ -1,0 +1,181 @@
+//! One rule for what a segment of the file holds, shared by every reader of the format: the
+//! forward scan, the backward scan and the writer's tail discovery all call [`parse`], so they
+//! cannot disagree about which records a file contains.
+//!
+//! A segment is the bytes between two newlines (or between a newline and the end of the file),
+//! without the newline. It is either a record, or a corrupt prefix followed by a record found by
+//! resynchronising, or corrupt as a whole.
+
+use crc32fast::Hasher;
+use memchr::memmem;
+
+use crate::format::{self, Frame, LineError, PREFIX};
+
+/// What one segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Parsed<'a> {
+    /// Length of the corrupt bytes at the start of the segment (0 when it is one record).
+    pub skip: usize,
+    /// Why those bytes are corrupt (the first check that failed on the whole segment).
+    pub reason: Option<LineError>,
+    /// The record that fills `segment[skip..]`, if any.
+    pub frame: Option<Frame<'a>>,
+}
+
+/// Parses a segment. With `json`, a record's payload must also be exactly one JSON value.
+///
+/// A segment that fails verification is resynchronised: damage such as a run of NUL bytes over
+/// a newline merges a damaged line with the intact line after it, so every later occurrence of
+/// `{"seq":` is tried as the start of a record that runs to the end of the segment. The CRCs of
+/// the candidate suffixes are built right to left, each from the next with `Hasher::combine`,
+/// so an adversarial segment full of `{"seq":` costs linear time, not quadratic. The leftmost
+/// candidate that verifies wins.
+pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
+    let reason = match decode(segment, json) {
+        Ok(frame) => {
+            return Parsed {
+                skip: 0,
+                reason: None,
+                frame: Some(frame),
+            };
+        }
+        Err(reason) => reason,
+    };
+    // Every candidate ends where the segment ends, so all share the segment's trailer.
+    let Ok((body, stored)) = format::split_trailer(segment) else {
+        return Parsed {
+            skip: segment.len(),
+            reason: Some(reason),
+            frame: None,
+        };
+    };
+    let mut found = None;
+    let mut suffix = Hasher::new();
+    let mut suffix_start = body.len();
+    for start in memmem::rfind_iter(body, PREFIX) {
+        if start == 0 {
+            break;
+        }
+        let mut crc = Hasher::new();
+        crc.update(&body[start..suffix_start]);
+        crc.combine(&suffix);
+        suffix = crc;
+        suffix_start = start;
+        if format::check_crc(stored, suffix.clone().finalize()).is_err() {
+            continue;
+        }
+        if let Ok(frame) = format::parse_body(&body[start..]) {
+            if !json || is_one_json_value(frame.data) {
+                found = Some((start, frame));
+            }
+        }
+    }
+    match found {
+        Some((skip, frame)) => Parsed {
+            skip,
+            reason: Some(reason),
+            frame: Some(frame),
+        },
+        None => Parsed {
+            skip: segment.len(),
+            reason: Some(reason),
+            frame: None,
+        },
+    }
+}
+
+fn decode(segment: &[u8], json: bool) -> Result<Frame<'_>, LineError> {
+    let frame = format::decode(segment)?;
+    if json && !is_one_json_value(frame.data) {
+        return Err(LineError::InvalidJson);
+    }
+    Ok(frame)
+}
+
+/// Whether `bytes` is exactly one JSON value in UTF-8, with nothing but whitespace around it.
+pub(crate) fn is_one_json_value(bytes: &[u8]) -> bool {
+    check_one_json_value(bytes).is_ok()
+}
+
+/// Checks that `bytes` is exactly one JSON value in UTF-8; the error says what is wrong.
+pub(crate) fn check_one_json_value(bytes: &[u8]) -> Result<(), String> {
+    use serde::Deserialize;
+    // serde_json does not check the UTF-8 of strings it skips, so check it first.
+    std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde::de::IgnoredAny::deserialize(&mut de).map_err(|e| format!("not valid JSON: {e}"))?;
+    de.end()
+        .map_err(|e| format!("not exactly one JSON value: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, data: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        format::encode(&mut out, seq, 1000 + seq, data.as_bytes());
+        out.pop();
+        out
+    }
+
+    #[test]
+    fn a_valid_segment_is_one_record() {
+        let r = record(3, r#"{"a":1}"#);
+        let p = parse(&r, true);
+        assert_eq!(p.skip, 0);
+        assert_eq!(p.frame.unwrap().seq, 3);
+    }
+
+    #[test]
+    fn a_damaged_prefix_is_skipped_up_to_the_intact_record() {
+        // A NUL run that swallowed the end of record 1 and its newline.
+        let mut seg = record(1, r#"{"x":"aaaaaaaa"}"#);
+        let n = seg.len();
+        seg[n - 10..].fill(0);
+        seg.extend_from_slice(&[0; 5]);
+        let skip = seg.len();
+        seg.extend_from_slice(&record(2, r#"{"y":2}"#));
+        let p = parse(&seg, false);
+        assert_eq!(p.skip, skip);
+        assert_eq!(p.frame.unwrap().seq, 2);
+        assert!(p.reason.is_some());
+    }
+
+    #[test]
+    fn a_prefix_inside_the_payload_does_not_fool_resync() {
+        // The payload holds a literal `{"seq":` that would parse as a frame; only its CRC fails.
+        let mut seg = b"garbage".to_vec();
+        seg.extend_from_slice(&record(4, r#"{"n":{"seq":5,"ts":6,"data":1}}"#));
+        let p = parse(&seg, false);
+        assert_eq!(p.skip, 7);
+        assert_eq!(p.frame.unwrap().seq, 4);
+    }
+
+    #[test]
+    fn a_segment_without_a_record_is_corrupt_as_a_whole() {
+        for seg in [&b"hello"[..], b"{\"seq\":1,\"ts\":2", &[0u8; 64]] {
+            let p = parse(seg, false);
+            assert_eq!((p.skip, p.frame), (seg.len(), None));
+        }
+    }
+
+    #[test]
+    fn json_mode_rejects_framed_garbage() {
+        let r = record(1, "{nope");
+        assert!(parse(&r, false).frame.is_some());
+        let p = parse(&r, true);
+        assert_eq!(p.frame, None);
+        assert_eq!(p.reason, Some(LineError::InvalidJson));
+    }
+
+    #[test]
+    fn one_json_value_check() {
+        assert!(is_one_json_value(br#"{"a":[1,2]}"#));
+        assert!(is_one_json_value(b"null"));
+        assert!(!is_one_json_value(b"1 2"));
+        assert!(!is_one_json_value(b"{"));
+        assert!(!is_one_json_value(b"\"\xff\""));
+        assert!(!is_one_json_value(b""));
+    }
+}
