@@ -48,6 +48,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use follow::Follow;
 pub use format::Frame;
 pub use format::{LineError, MAX_FRAME_OVERHEAD, decode as decode_line, encode as encode_record};
+pub use lock::LogLock;
 pub use mapped::{Mapped, Refresh};
 pub use mmap::Map;
 pub use options::{Durability, Options};

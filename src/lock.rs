@@ -130,3 +130,55 @@ impl<F: VfsFile> Drop for LockGuard<'_, F> {
         let _ = self.file.unlock();
     }
 }
+
+/// Holds a log's writer lock: appends from every process wait until it is dropped (or its
+/// process dies, which releases it at once). For maintenance that needs the log still, such as
+/// a backup copy; `ndlog lock LOG -- CMD` runs a command under it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events.ndjson");
+/// # let writer = ndlog::Options::new().lock_timeout(std::time::Duration::ZERO).open(&path)?;
+/// let held = ndlog::LogLock::acquire(&path, std::time::Duration::from_secs(1))?;
+/// let err = writer.append_raw(b"1").unwrap_err();
+/// assert!(matches!(err.kind(), ndlog::ErrorKind::LockTimeout { .. }));
+/// drop(held);
+/// writer.append_raw(b"1")?;
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct LogLock<V: Vfs = crate::vfs::StdFs> {
+    lock: LockFile<V::File>,
+}
+
+impl LogLock {
+    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] when the log does not exist or the lock
+    /// file cannot be opened.
+    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_in(crate::vfs::StdFs, log, timeout)
+    }
+}
+
+impl<V: Vfs> LogLock<V> {
+    /// Takes the writer lock of the log at `log` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire`].
+    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let log = log.as_ref();
+        let meta = vfs.metadata(log).at(log, "stat")?;
+        let lock = LockFile::open(&vfs, &crate::paths::lock_file(log), meta.mode)?;
+        std::mem::forget(lock.acquire(log, timeout)?);
+        Ok(LogLock { lock })
+    }
+}
+
+impl<V: Vfs> Drop for LogLock<V> {
+    fn drop(&mut self) {
+        let _ = self.lock.file.unlock();
+    }
+}

@@ -224,13 +224,12 @@ impl<D: AsRef<[u8]>> Reader<D> {
             match entry {
                 Entry::Record(r) => {
                     summary.records += 1;
-                    if let Some((seq, ts)) = previous {
-                        if r.seq <= seq || r.ts < ts {
-                            summary.out_of_order += 1;
-                            summary.note_problem(r.offset, r.line.len() as u64 + 1, {
-                                LineError::OutOfOrder { previous: seq }
-                            });
-                        }
+                    if let Some((seq, ts)) = previous
+                        && (r.seq <= seq || r.ts < ts)
+                    {
+                        summary.out_of_order += 1;
+                        let reason = LineError::OutOfOrder { previous: seq };
+                        summary.note_problem(r.offset, r.line.len() as u64 + 1, reason);
                     }
                     summary.first.get_or_insert((r.seq, r.ts));
                     summary.last = Some((r.seq, r.ts));

@@ -86,7 +86,7 @@ mod tests {
                 &mut out,
                 seq * 2,
                 seq / 2,
-                format!("{}", "7".repeat(seq as usize % 90 + 1)).as_bytes(),
+                "7".repeat(seq as usize % 90 + 1).as_bytes(),
             );
             if seq % 7 == 0 {
                 out.extend_from_slice(b"damaged line\n");

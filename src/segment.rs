@@ -64,10 +64,10 @@ pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
         if format::check_crc(stored, suffix.clone().finalize()).is_err() {
             continue;
         }
-        if let Ok(frame) = format::parse_body(&body[start..]) {
-            if !json || is_one_json_value(frame.data) {
-                found = Some((start, frame));
-            }
+        if let Ok(frame) = format::parse_body(&body[start..])
+            && (!json || is_one_json_value(frame.data))
+        {
+            found = Some((start, frame));
         }
     }
     match found {

@@ -228,6 +228,14 @@ impl<V: Vfs> Writer<V> {
         self.commit(payloads.len(), |i| trim(payloads[i].as_ref()))
     }
 
+    /// Checks a payload exactly as [`Writer::append_raw`] would, without writing anything.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidPayload`] or [`ErrorKind::RecordTooLarge`].
+    pub fn check_payload(&self, json: &[u8]) -> Result<()> {
+        self.check_raw(json, None).map(|_| ())
+    }
+
     /// Makes everything this handle wrote durable (`fdatasync`), whatever its durability.
     ///
     /// # Errors

@@ -1,0 +1,64 @@
+//! The top-level command line: the subcommands and the exit codes.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// An error: I/O, a bad input line, a lock timeout; the message on stderr says which.
+pub const EXIT_ERROR: u8 = 1;
+/// The log holds corrupt lines or records out of order (`verify`, `cat --strict`).
+pub const EXIT_DAMAGED: u8 = 3;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error (I/O, bad input line, lock timeout, not an ndlog log); stderr says which
+  2  bad command-line usage
+  3  the log holds corrupt lines or out-of-order records (verify, cat --strict)
+
+A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
+
+/// ndlog: an append-only, CRC-framed NDJSON event log.
+///
+/// Many processes append at once (each record framed with a seq, a ts and a CRC-32, written
+/// with one O_APPEND write under a flock, and fdatasync'd before it is acknowledged); readers
+/// memory-map the file, verify every line, skip a torn tail and step over damage. The file is
+/// plain NDJSON: jq, DuckDB and Spark read it as is.
+#[derive(Debug, Parser)]
+#[command(name = "ndlog", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest from several writer processes (one killed mid-stream), verify and scan a log in a
+    /// temporary directory, and print what happened and how fast.
+    #[command(after_help = EXIT_CODES)]
+    Demo(cmd::demo::Args),
+    /// Append one record per JSON value read from stdin (one per line); print each assigned
+    /// seq on stdout once the record is durable under the chosen durability.
+    #[command(after_help = EXIT_CODES)]
+    Append(cmd::append::Args),
+    /// Print valid records (whole lines, or payloads with --data), skipping damage.
+    #[command(after_help = EXIT_CODES)]
+    Cat(cmd::cat::Args),
+    /// Check every line; report valid records, corrupt lines with their byte offsets, and the
+    /// torn tail. Exits 3 when anything is damaged.
+    #[command(after_help = EXIT_CODES)]
+    Verify(cmd::verify::Args),
+    /// Summarise a log: records, seq and time range, sizes, damage.
+    #[command(after_help = EXIT_CODES)]
+    Stats(cmd::stats::Args),
+    /// Print the last records, found from the end without a scan; -f waits for more.
+    #[command(after_help = EXIT_CODES)]
+    Tail(cmd::tail::Args),
+    /// Run a command while holding the log's writer lock (appends from every process wait),
+    /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
+    /// exit code.
+    Lock(cmd::lock::Args),
+    /// Internal: one writer process of `ndlog demo`.
+    #[command(hide = true)]
+    DemoWriter(cmd::demo::WriterArgs),
+}

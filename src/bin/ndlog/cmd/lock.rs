@@ -1,0 +1,35 @@
+//! `ndlog lock`: run a command while holding the log's writer lock.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::Context;
+use ndlog::LogLock;
+
+use crate::time::parse_duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// Give up when the lock is not acquired within this time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let held = LogLock::acquire(&args.log, args.timeout)?;
+    // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
+    // the lock ends when this process ends, however it ends.
+    let status = Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .status()
+        .with_context(|| format!("running {:?}", args.command[0]))?;
+    drop(held);
+    let code = status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1));
+    Ok(ExitCode::from(code))
+}

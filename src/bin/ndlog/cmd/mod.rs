@@ -1,0 +1,27 @@
+//! One module per subcommand, each with its arguments and its `run`.
+
+pub mod append;
+pub mod cat;
+pub mod demo;
+pub mod lock;
+pub mod stats;
+pub mod tail;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::DemoWriter(args) => demo::run_writer(args),
+        Command::Append(args) => append::run(args),
+        Command::Cat(args) => cat::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Lock(args) => lock::run(args),
+    }
+}

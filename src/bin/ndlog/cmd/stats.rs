@@ -1,0 +1,68 @@
+//! `ndlog stats`: what a log holds, at a glance.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ndlog::Reader;
+use serde_json::json;
+
+use crate::out;
+use crate::time::format_ts;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reader = Reader::open(&args.log)?;
+    let s = reader.verify();
+    let record_bytes = s.bytes - s.corrupt_bytes - s.padding_bytes - s.torn_tail.map_or(0, |t| t.1);
+    let mean = record_bytes.checked_div(s.records).unwrap_or(0);
+    let mut out = out::stdout();
+    if args.json {
+        let v = json!({
+            "log": args.log.display().to_string(),
+            "bytes": s.bytes,
+            "records": s.records,
+            "record_bytes": record_bytes,
+            "mean_record_bytes": mean,
+            "first_seq": s.first.map(|f| f.0),
+            "last_seq": s.last.map(|l| l.0),
+            "first_ts": s.first.map(|f| f.1),
+            "last_ts": s.last.map(|l| l.1),
+            "corrupt_lines": s.corrupt_lines,
+            "torn_tail_bytes": s.torn_tail.map_or(0, |t| t.1),
+        });
+        serde_json::to_writer(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "log:            {}", args.log.display())?;
+        writeln!(out, "bytes:          {}", s.bytes)?;
+        writeln!(out, "records:        {} (mean {mean} bytes)", s.records)?;
+        if let (Some(first), Some(last)) = (s.first, s.last) {
+            writeln!(out, "seq:            {} ..= {}", first.0, last.0)?;
+            writeln!(
+                out,
+                "time:           {} .. {}",
+                format_ts(first.1),
+                format_ts(last.1)
+            )?;
+            let span = std::time::Duration::from_millis(last.1 - first.1);
+            writeln!(out, "span:           {}", humantime::format_duration(span))?;
+        }
+        writeln!(out, "corrupt lines:  {}", s.corrupt_lines)?;
+        writeln!(
+            out,
+            "torn tail:      {} bytes",
+            s.torn_tail.map_or(0, |t| t.1)
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

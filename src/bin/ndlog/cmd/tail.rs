@@ -1,0 +1,46 @@
+//! `ndlog tail`: the last records, and with -f the ones that follow.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ndlog::Reader;
+
+use crate::out;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// How many of the last records to print.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub lines: usize,
+    /// Keep running and print records as they are appended (survives compaction).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print only the payloads.
+    #[arg(long)]
+    pub data: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reader = Reader::open(&args.log)?;
+    let mut out = out::stdout();
+    let mut last: Vec<_> = reader.records_rev().take(args.lines).collect();
+    last.reverse();
+    for r in &last {
+        out::line(&mut out, if args.data { r.data } else { r.line })?;
+    }
+    out.flush()?;
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let after = reader.last().map_or(0, |r| r.seq);
+    drop(last);
+    let mut follow = reader.follow_after(after);
+    while let Some(r) = follow.next(None)? {
+        out::line(&mut out, if args.data { r.data } else { r.line })?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,29 @@
+//! Parsing and printing times and durations on the command line.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Parses a time given as unix milliseconds (`1763683200123`) or RFC 3339
+/// (`2025-11-21T00:00:00Z`, `2025-11-21 00:00:00`, taken as UTC).
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|e| format!("{text:?}: {e}"));
+    }
+    let at = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("{text:?}: {e}: expected unix milliseconds or RFC 3339"))?;
+    let since = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| format!("{text:?} is before 1970"))?;
+    u64::try_from(since.as_millis()).map_err(|_| format!("{text:?} is too far in the future"))
+}
+
+/// Parses a duration such as `500ms`, `10s`, `1h 30m`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?}: {e}: expected e.g. 500ms, 10s, 7d"))
+}
+
+/// Formats unix milliseconds as RFC 3339 with milliseconds.
+pub fn format_ts(ms: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
+}

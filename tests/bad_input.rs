@@ -1,0 +1,230 @@
+//! Bad input gets a clear error naming what is wrong, and the log is left byte for byte as it
+//! was: nothing is written, nothing is lost, nothing panics.
+
+mod util;
+
+use ndlog::{ErrorKind, Options};
+use util::*;
+
+fn assert_unchanged(path: &std::path::Path, before: &[u8]) {
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        before,
+        "{} was modified",
+        path.display()
+    );
+}
+
+#[test]
+fn rejected_payloads_write_nothing() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    let before = std::fs::read(&path).unwrap();
+    let writer = Options::new().max_record_size(100).open(&path).unwrap();
+    let cases: &[(&[u8], &str)] = &[
+        (br#"{"a":"#, "not valid JSON"),
+        (b"{\"a\":1} {\"b\":2}", "not exactly one JSON value"),
+        (b"1 2", "not exactly one JSON value"),
+        (b"", "empty payload"),
+        (b"   \t ", "empty payload"),
+        (b"{\"a\":\n1}", "raw newline"),
+        (b"\"\xff\xfe\"", "not UTF-8"),
+        (b"{\"a\":\"tab\there\"}", "not valid JSON"),
+        (b"undefined", "not valid JSON"),
+        (b"[1,2,]", "not valid JSON"),
+    ];
+    for (payload, why) in cases {
+        let err = writer.append_raw(payload).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidPayload { .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(why) && text.contains("events.ndjson"),
+            "{payload:?}: {text}"
+        );
+        assert_unchanged(&path, &before);
+    }
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(100));
+    let err = writer.append_raw(big.as_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::RecordTooLarge {
+                size: 110,
+                max: 100,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("maximum record size of 100 bytes"),
+        "{err}"
+    );
+    let err = writer
+        .append(&serde_json::json!({"pad": "y".repeat(200)}))
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::RecordTooLarge { .. }));
+    assert_unchanged(&path, &before);
+
+    // One bad payload in a batch rejects the whole batch, naming its index.
+    let err = writer
+        .append_raw_batch(&[&b"1"[..], b"2", b"{oops", b"4"])
+        .unwrap_err();
+    assert!(err.to_string().contains("batch index 2"), "{err}");
+    assert_unchanged(&path, &before);
+    // The handle is still good.
+    assert_eq!(writer.append_raw(b" {\"ok\":true}\r\n").unwrap().seq, 4);
+}
+
+#[test]
+fn a_directory_is_refused() {
+    let dir = tempdir();
+    let err = Options::new().open(dir.path()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+    let err = ndlog::Reader::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+}
+
+#[test]
+fn a_file_ndlog_did_not_write_is_never_appended_to() {
+    let dir = tempdir();
+    let cases: &[&[u8]] = &[
+        b"{\"seq\":1,\"msg\":\"plain ndjson\"}\n{\"seq\":2,\"msg\":\"no crc\"}\n",
+        b"just some text\nwith lines\n",
+        b"\x7fELF\x02\x01\x01\x00binary",
+        b"{\"seq\":1,\"ts\":2,\"data\":3,\"crc\":\"00000000\"}\n",
+    ];
+    for (i, content) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("user-{i}.json"));
+        std::fs::write(&path, content).unwrap();
+        let err = Options::new().open(&path).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("user-{i}.json")), "{err}");
+        assert_unchanged(&path, content);
+        // The CLI says so too, with a non-zero exit, and writes nothing.
+        let out = run(&["append", path.to_str().unwrap()], b"{\"a\":1}\n");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("not an ndlog log"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty());
+        assert_unchanged(&path, content);
+    }
+}
+
+#[test]
+fn invalid_options_are_rejected_up_front() {
+    let dir = tempdir();
+    let path = dir.path().join("x.ndjson");
+    for opts in [
+        Options::new().max_record_size(0),
+        Options::new().max_record_size(usize::MAX),
+        Options::new().mode(0o70000),
+    ] {
+        let err = opts.open(&path).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
+    }
+    assert!(!path.exists());
+    let err = Options::new().create(false).open(&path).unwrap_err();
+    assert!(err.to_string().contains("x.ndjson"), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn cli_append_stops_at_the_first_bad_line() {
+    for durability in ["always", "group", "never"] {
+        let dir = tempdir();
+        let path = dir.path().join("events.ndjson");
+        let input = b"{\"a\":1}\n\n[2]\n{\"bad\":\n{\"a\":4}\n";
+        let out = run(
+            &["append", path.to_str().unwrap(), "--durability", durability],
+            input,
+        );
+        assert_eq!(out.status.code(), Some(1), "{durability}");
+        assert_eq!(
+            stdout(&out),
+            "1\n2\n",
+            "{durability}: the lines before it were acknowledged"
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("stdin line 4") && err.contains("not valid JSON"),
+            "{err}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let lines = independent_parse(&bytes);
+        assert_eq!(
+            lines.iter().map(|l| l.data.clone()).collect::<Vec<_>>(),
+            [serde_json::json!({"a":1}), serde_json::json!([2])]
+        );
+    }
+}
+
+#[test]
+fn cli_bad_arguments_and_files_fail_cleanly() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 2);
+    let log = log.to_str().unwrap();
+    let missing = dir.path().join("missing.ndjson");
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(
+        &garbage,
+        (0..=255u8).cycle().take(10_000).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["cat", log, "--since", "yesterday"],
+            2,
+            "expected unix milliseconds or RFC 3339",
+        ),
+        (vec!["cat", log, "--from-seq", "-3"], 2, "-3"),
+        (vec!["cat", log, "--to-seq", "1e3"], 2, "invalid digit"),
+        (
+            vec!["append", log, "--durability", "sometimes"],
+            2,
+            "sometimes",
+        ),
+        (vec!["append", log, "--lock-timeout", "soon"], 2, "soon"),
+        (vec!["tail", log, "-n", "x"], 2, "invalid digit"),
+        (vec!["frobnicate"], 2, "unrecognized subcommand"),
+        (vec!["cat", missing.to_str().unwrap()], 1, "missing.ndjson"),
+        (vec!["verify", missing.to_str().unwrap()], 1, "No such file"),
+        (
+            vec!["append", dir.path().to_str().unwrap()],
+            1,
+            "is a directory",
+        ),
+        (vec!["verify", garbage.to_str().unwrap()], 3, "DAMAGED"),
+        (
+            vec!["lock", missing.to_str().unwrap(), "--", "true"],
+            1,
+            "missing.ndjson",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let out = run(&args, b"");
+        let all = stdout(&out) + &stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {all}");
+        assert!(all.contains(says), "{args:?} should say {says:?}: {all}");
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+    }
+    // Garbage is readable without a panic: nothing valid, damage reported on stderr.
+    let out = run(&["cat", garbage.to_str().unwrap()], b"");
+    assert!(out.status.success() && out.stdout.is_empty());
+    for cmd in ["stats", "tail"] {
+        let out = run(&[cmd, garbage.to_str().unwrap()], b"");
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+    }
+}

@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: the real `ndlog` binary, temporary logs, and
+//! independent checks of what a log holds.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub use tempfile::TempDir;
+
+/// A fresh temporary directory.
+pub fn tempdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("ndlog-test-")
+        .tempdir()
+        .unwrap()
+}
+
+/// The `ndlog` binary built for these tests.
+pub fn ndlog() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ndlog"))
+}
+
+/// Runs `ndlog args...` with `stdin` as its input.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = ndlog()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Text of a command's stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Text of a command's stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// A log at `dir/name` holding `n` records with payloads `{"n":i}`, written by the library.
+pub fn write_log(dir: &Path, name: &str, n: u64) -> PathBuf {
+    let path = dir.join(name);
+    let writer = ndlog::Options::new()
+        .durability(ndlog::Durability::Never)
+        .open(&path)
+        .unwrap();
+    for i in 1..=n {
+        writer
+            .append_raw(format!(r#"{{"n":{i}}}"#).as_bytes())
+            .unwrap();
+    }
+    writer.sync().unwrap();
+    path
+}
+
+/// A record as an independent parser (serde_json on the line alone) sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub seq: u64,
+    pub ts: u64,
+    pub data: serde_json::Value,
+    pub offset: usize,
+}
+
+/// Parses every line of `bytes` with serde_json and checks its CRC by hand, independently of
+/// the library: the lines a correct reader must return, in order.
+pub fn independent_parse(bytes: &[u8]) -> Vec<Line> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let start = offset;
+        offset += line.len();
+        let Some(line) = line.strip_suffix(b"\n") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(pos) = find(line, br#","crc":""#) else {
+            continue;
+        };
+        let crc = format!("{:08x}", crc32fast::hash(&line[..pos]));
+        if v["crc"].as_str() != Some(crc.as_str()) {
+            continue;
+        }
+        out.push(Line {
+            seq: v["seq"].as_u64().unwrap(),
+            ts: v["ts"].as_u64().unwrap(),
+            data: v["data"].clone(),
+            offset: start,
+        });
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// The seqs the library reader returns.
+pub fn seqs(bytes: &[u8]) -> Vec<u64> {
+    ndlog::Reader::new(bytes).records().map(|r| r.seq).collect()
+}
