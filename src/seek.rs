@@ -9,8 +9,9 @@ use crate::reader::{Entry, Reader, Record};
 const SCAN_BELOW: usize = 16 * 1024;
 
 impl<D: AsRef<[u8]>> Reader<D> {
-    /// The offset of the first record with seq ≥ `seq` (the data's length if none), found in
-    /// O(log n) probes without an index.
+    /// The offset of the first record with seq ≥ `seq`, found in O(log n) probes without an
+    /// index. When there is none: where the next record will start (the torn tail's offset, or
+    /// the data's length).
     ///
     /// # Example
     /// ```
@@ -24,7 +25,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
         self.lower_bound(|r| r.seq < seq)
     }
 
-    /// The offset of the first record with ts ≥ `ts` (the data's length if none).
+    /// The offset of the first record with ts ≥ `ts`; when there is none, as [`Reader::seek_seq`].
     pub fn seek_ts(&self, ts: u64) -> u64 {
         self.lower_bound(|r| r.ts < ts)
     }
@@ -52,9 +53,15 @@ impl<D: AsRef<[u8]>> Reader<D> {
                 _ => hi = mid,
             }
         }
-        self.records_from(lo as u64)
-            .find(|r| !before(r))
-            .map_or(buf.len() as u64, |r| r.offset)
+        for entry in self.entries_from(lo as u64) {
+            match entry {
+                Entry::Record(r) if !before(&r) => return r.offset,
+                // Where the record being written will start.
+                Entry::TornTail { offset, .. } => return offset,
+                _ => {}
+            }
+        }
+        buf.len() as u64
     }
 
     fn first_record_from(&self, offset: usize) -> Option<Record<'_>> {

@@ -1,0 +1,269 @@
+//! The `ndlog` command line as a user meets it: ranges, tail, stats, help, pipes, file modes,
+//! and the demo the README's quickstart runs.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use util::*;
+
+fn lines(args: &[&str]) -> Vec<String> {
+    let out = run(args, b"");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn cat_ranges_match_a_filter_over_all_records() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = ndlog::Options::new()
+        .durability(ndlog::Durability::Never)
+        .open(&path)
+        .unwrap();
+    for i in 0..3000u64 {
+        writer
+            .append_raw(format!(r#"{{"i":{i}}}"#).as_bytes())
+            .unwrap();
+        if i % 500 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+    }
+    let log = path.to_str().unwrap();
+    let all = independent_parse(&std::fs::read(&path).unwrap());
+    let mid_ts = all[1700].ts;
+    let late_ts = all[2600].ts;
+    type Keep = Box<dyn Fn(&Line) -> bool>;
+    let cases: Vec<(Vec<String>, Keep)> = vec![
+        (
+            vec!["--from-seq".into(), "1234".into()],
+            Box::new(|l| l.seq >= 1234),
+        ),
+        (
+            vec!["--to-seq".into(), "17".into()],
+            Box::new(|l| l.seq <= 17),
+        ),
+        (
+            vec![
+                "--from-seq".into(),
+                "10".into(),
+                "--to-seq".into(),
+                "20".into(),
+            ],
+            Box::new(|l| (10..=20).contains(&l.seq)),
+        ),
+        (
+            vec!["--since".into(), mid_ts.to_string()],
+            Box::new(move |l| l.ts >= mid_ts),
+        ),
+        (
+            vec![
+                "--since".into(),
+                mid_ts.to_string(),
+                "--until".into(),
+                late_ts.to_string(),
+            ],
+            Box::new(move |l| l.ts >= mid_ts && l.ts < late_ts),
+        ),
+        (
+            vec!["--since".into(), "2000-01-01T00:00:00Z".into()],
+            Box::new(|_| true),
+        ),
+        (
+            vec!["--since".into(), "2999-01-01T00:00:00Z".into()],
+            Box::new(|_| false),
+        ),
+        (
+            vec!["--from-seq".into(), "99999".into()],
+            Box::new(|_| false),
+        ),
+    ];
+    for (extra, keep) in cases {
+        let mut args = vec!["cat", "--data", log];
+        args.extend(extra.iter().map(String::as_str));
+        let got = lines(&args);
+        let want: Vec<String> = all
+            .iter()
+            .filter(|l| keep(l))
+            .map(|l| l.data.to_string())
+            .collect();
+        assert_eq!(got, want, "{extra:?}");
+    }
+    // Whole lines by default: each is the record exactly as stored.
+    let got = lines(&["cat", "--from-seq", "3000", log]);
+    let stored = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(got, [stored.lines().last().unwrap()]);
+}
+
+#[test]
+fn tail_prints_the_last_records_and_follows() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 50);
+    let log = path.to_str().unwrap();
+    assert_eq!(
+        lines(&["tail", "-n", "3", "--data", log]),
+        [r#"{"n":48}"#, r#"{"n":49}"#, r#"{"n":50}"#]
+    );
+    assert_eq!(lines(&["tail", "-n", "500", log]).len(), 50);
+    let mut follower = ndlog()
+        .args(["tail", "-f", "-n", "1", "--data", log])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(follower.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "{\"n\":50}\n");
+    let writer = ndlog::Writer::open(&path).unwrap();
+    for i in 51..=53 {
+        writer
+            .append_raw(format!(r#"{{"n":{i}}}"#).as_bytes())
+            .unwrap();
+    }
+    for i in 51..=53 {
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{{\"n\":{i}}}\n"));
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}
+
+#[test]
+fn stats_and_verify_describe_the_log() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 25);
+    let log = path.to_str().unwrap();
+    let out = run(&["stats", "--json", log], b"");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["records"].as_u64(),
+            v["first_seq"].as_u64(),
+            v["last_seq"].as_u64()
+        ),
+        (Some(25), Some(1), Some(25))
+    );
+    assert_eq!(
+        v["bytes"].as_u64(),
+        Some(std::fs::metadata(&path).unwrap().len())
+    );
+    let text = lines(&["stats", log]).join("\n");
+    assert!(text.contains("records:        25"), "{text}");
+    let out = run(&["verify", log], b"");
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains(": ok") && stdout(&out).contains("valid records:  25 (seq 1..=25)")
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "big.ndjson", 20_000);
+    let mut cat = ndlog()
+        .args(["cat", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    cat.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(cat.stdout.take()); // like `| head`
+    let mut err = String::new();
+    cat.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = cat.wait().unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert_eq!(err, "", "nothing on stderr");
+}
+
+#[test]
+fn help_lists_options_and_exit_codes() {
+    for cmd in [
+        &["--help"][..],
+        &["append", "--help"],
+        &["cat", "--help"],
+        &["verify", "--help"],
+        &["tail", "--help"],
+        &["stats", "--help"],
+        &["demo", "--help"],
+    ] {
+        let out = run(cmd, b"");
+        assert!(out.status.success());
+        let text = stdout(&out);
+        assert!(
+            text.contains("Exit codes:") && text.contains("3  the log holds corrupt lines"),
+            "{cmd:?}"
+        );
+    }
+    let text = stdout(&run(&["append", "--help"], b""))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for option in [
+        "--durability",
+        "[default: always]",
+        "--lock-timeout",
+        "[default: 10s]",
+        "--max-record-size",
+    ] {
+        assert!(text.contains(option), "append --help lacks {option}");
+    }
+}
+
+#[test]
+fn new_logs_and_lock_files_are_private() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let out = run(&["append", path.to_str().unwrap()], b"{}\n");
+    assert!(out.status.success());
+    for file in [path.clone(), dir.path().join("events.ndjson.lock")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    let shared = dir.path().join("shared.ndjson");
+    ndlog::Options::new().mode(0o640).open(&shared).unwrap();
+    assert_eq!(
+        std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777,
+        0o640 & !umask()
+    );
+}
+
+fn umask() -> u32 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = text.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[test]
+fn the_quickstart_demo_runs_and_checks_itself() {
+    let out = run(
+        &[
+            "demo",
+            "--writers",
+            "2",
+            "--records",
+            "300",
+            "--threads",
+            "2",
+        ],
+        b"",
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    for expect in [
+        "ingest:",
+        "crash:",
+        "killed with SIGKILL",
+        "0 missing, 0 acknowledged twice",
+        "strictly increasing: true",
+        "scan:",
+    ] {
+        assert!(
+            text.contains(expect),
+            "demo output lacks {expect:?}:\n{text}"
+        );
+    }
+}

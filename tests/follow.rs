@@ -1,0 +1,156 @@
+//! Readers see appends by refreshing, a follower waits for new records, and a log replaced by
+//! rename (what compaction does) is picked up without skipping or repeating a record, while a
+//! reader mapped before the replacement keeps its complete old view.
+
+mod util;
+
+use std::time::Duration;
+
+use ndlog::{Durability, Options, Reader, Refresh};
+use util::*;
+
+#[test]
+fn refresh_sees_appends() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    let mut reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.records().count(), 3);
+    let writer = Options::new().open(&path).unwrap();
+    writer.append_raw(b"4").unwrap();
+    assert_eq!(reader.records().count(), 3, "the map is a snapshot");
+    assert_eq!(reader.refresh().unwrap(), Refresh::Resized);
+    assert_eq!(
+        reader.records().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(reader.refresh().unwrap(), Refresh::Unchanged);
+}
+
+#[test]
+fn a_follower_sees_every_record_a_concurrent_writer_appends() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new()
+        .durability(Durability::Never)
+        .open(&path)
+        .unwrap();
+    let mut follow = Reader::open(&path)
+        .unwrap()
+        .follow()
+        .poll_interval(Duration::from_millis(1));
+    let producer = std::thread::spawn(move || {
+        for i in 1..=2000u64 {
+            writer
+                .append_raw(format!(r#"{{"i":{i}}}"#).as_bytes())
+                .unwrap();
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    for want in 1..=2000u64 {
+        let r = follow
+            .next(Some(Duration::from_secs(20)))
+            .unwrap()
+            .expect("a record within 20 s");
+        assert_eq!(r.seq, want);
+        assert_eq!(r.data, format!(r#"{{"i":{want}}}"#).as_bytes());
+    }
+    producer.join().unwrap();
+    assert!(
+        follow
+            .next(Some(Duration::from_millis(20)))
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Rewrites the log without its first `drop` records, the way compaction does: a new file
+/// renamed over the path.
+fn replace_without_first(path: &std::path::Path, drop: usize) {
+    let bytes = std::fs::read(path).unwrap();
+    let reader = Reader::new(&bytes[..]);
+    let mut rewritten = Vec::new();
+    for r in reader.records().skip(drop) {
+        rewritten.extend_from_slice(r.line);
+        rewritten.push(b'\n');
+    }
+    let tmp = path.with_extension("rewrite");
+    std::fs::write(&tmp, rewritten).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn replacement_by_rename_is_followed_without_gaps_or_repeats() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 10);
+    let old_view = Reader::open(&path).unwrap();
+    let mut follow = Reader::open(&path)
+        .unwrap()
+        .follow()
+        .poll_interval(Duration::from_millis(1));
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(follow.next(None).unwrap().unwrap().seq);
+    }
+    // More appends, then a rewrite that drops the first 8 records, then more appends.
+    let writer = Options::new().open(&path).unwrap();
+    writer.append_raw(b"11").unwrap();
+    replace_without_first(&path, 8);
+    writer.append_raw(b"12").unwrap();
+    while let Some(r) = follow.next(Some(Duration::from_millis(50))).unwrap() {
+        seen.push(r.seq);
+    }
+    assert_eq!(
+        seen,
+        (1..=12).collect::<Vec<_>>(),
+        "no record skipped or repeated"
+    );
+    // The reader mapped before the rename still reads its whole old view.
+    assert_eq!(
+        old_view.records().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    // The writer noticed the replacement: its append went to the new file.
+    let now: Vec<u64> = Reader::open(&path)
+        .unwrap()
+        .records()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(now, [9, 10, 11, 12]);
+}
+
+#[test]
+fn follow_after_starts_after_a_given_seq() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 5);
+    let mut follow = Reader::open(&path).unwrap().follow_after(3);
+    assert_eq!(follow.next(None).unwrap().map(|r| r.seq), Some(4));
+    assert_eq!(follow.next(None).unwrap().map(|r| r.seq), Some(5));
+    assert_eq!(follow.next(Some(Duration::ZERO)).unwrap(), None);
+}
+
+#[test]
+fn a_torn_tail_is_waited_on_not_skipped() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 2);
+    let full = std::fs::read(&path).unwrap();
+    // A record being written: only its first half is in the file yet.
+    let mut line = Vec::new();
+    ndlog::encode_record(&mut line, 3, 3, br#"{"late":true}"#);
+    let mut partial = full.clone();
+    partial.extend_from_slice(&line[..20]);
+    std::fs::write(&path, &partial).unwrap();
+    let mut follow = Reader::open(&path)
+        .unwrap()
+        .follow_after(2)
+        .poll_interval(Duration::from_millis(1));
+    assert_eq!(follow.next(Some(Duration::from_millis(20))).unwrap(), None);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &line[20..]).unwrap();
+    let r = follow.next(Some(Duration::from_secs(5))).unwrap().unwrap();
+    assert_eq!((r.seq, r.data), (3, &br#"{"late":true}"#[..]));
+}
