@@ -263,6 +263,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_format_md_is_exact() {
+        let doc = include_str!("../FORMAT.md");
+        let example = r#"{"seq":42,"ts":1763683200123,"data":{"user":"u1"},"crc":"8163e145"}"#;
+        assert!(doc.contains(example));
+        assert_eq!(
+            line(42, 1763683200123, br#"{"user":"u1"}"#),
+            format!("{example}\n").as_bytes()
+        );
+    }
+
+    #[test]
     fn decodes_what_it_encodes() {
         for (seq, ts, data) in [
             (1u64, 0u64, &b"0"[..]),

@@ -4,7 +4,7 @@
 //! Every line is a plain JSON object with a fixed-width CRC trailer:
 //!
 //! ```text
-//! {"seq":42,"ts":1763683200123,"data":{"user":"u1"},"crc":"9f3a1c0e"}
+//! {"seq":42,"ts":1763683200123,"data":{"user":"u1"},"crc":"8163e145"}
 //! ```
 //!
 //! - [`Writer`] appends under an exclusive `flock` on a sidecar lock file, one `write` per record
@@ -27,6 +27,11 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod error;
 mod follow;
