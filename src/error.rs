@@ -113,9 +113,7 @@ pub enum ErrorKind {
 }
 
 fn index_suffix(index: Option<usize>) -> String {
-    index
-        .map(|i| format!(" at batch index {i}"))
-        .unwrap_or_default()
+    index.map(|i| format!(" at batch index {i}")).unwrap_or_default()
 }
 
 impl Error {
@@ -154,29 +152,15 @@ impl Error {
     }
 
     pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
-        ErrorKind::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
-        }
-        .into()
+        ErrorKind::Io { path: path.to_path_buf(), op, source }.into()
     }
 
     pub(crate) fn payload(path: &Path, index: Option<usize>, reason: impl Into<String>) -> Self {
-        ErrorKind::InvalidPayload {
-            path: path.to_path_buf(),
-            index,
-            reason: reason.into(),
-        }
-        .into()
+        ErrorKind::InvalidPayload { path: path.to_path_buf(), index, reason: reason.into() }.into()
     }
 
     pub(crate) fn not_a_log(path: &Path, reason: impl Into<String>) -> Self {
-        ErrorKind::NotALog {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
-        .into()
+        ErrorKind::NotALog { path: path.to_path_buf(), reason: reason.into() }.into()
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {

@@ -38,24 +38,14 @@ pub struct Follow<V: Vfs = StdFs> {
 impl<V: Vfs> Reader<Mapped<V>> {
     /// Follows the log from its first record.
     pub fn follow(self) -> Follow<V> {
-        Follow {
-            reader: self,
-            pos: 0,
-            last_seq: None,
-            poll: Duration::from_millis(50),
-        }
+        Follow { reader: self, pos: 0, last_seq: None, poll: Duration::from_millis(50) }
     }
 
     /// Follows the log from the first record with a seq greater than `seq`; pass the last
     /// record's seq to see only what is appended from now on (`tail -f`).
     pub fn follow_after(self, seq: u64) -> Follow<V> {
         let pos = self.seek_seq(seq.saturating_add(1));
-        Follow {
-            reader: self,
-            pos,
-            last_seq: Some(seq),
-            poll: Duration::from_millis(50),
-        }
+        Follow { reader: self, pos, last_seq: Some(seq), poll: Duration::from_millis(50) }
     }
 }
 

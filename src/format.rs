@@ -83,10 +83,7 @@ impl fmt::Display for LineError {
             LineError::TooShort { len } => write!(f, "line of {len} bytes is too short"),
             LineError::BadTrailer => f.write_str("no valid crc trailer"),
             LineError::CrcMismatch { stored, computed } => {
-                write!(
-                    f,
-                    "crc mismatch (stored {stored:08x}, computed {computed:08x})"
-                )
+                write!(f, "crc mismatch (stored {stored:08x}, computed {computed:08x})")
             }
             LineError::BadSeq => f.write_str("malformed seq"),
             LineError::BadTs => f.write_str("malformed ts"),
@@ -186,11 +183,7 @@ pub fn parse_body(body: &[u8]) -> Result<Frame<'_>, LineError> {
 /// Parses a canonical decimal u64 (no sign, no leading zero unless it is `0`) at the start of
 /// `bytes`, returning it and the rest.
 fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = bytes
-        .iter()
-        .take(21)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = bytes.iter().take(21).take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || digits > 20 || (digits > 1 && bytes[0] == b'0') {
         return None;
     }
@@ -267,10 +260,7 @@ mod tests {
         let doc = include_str!("../FORMAT.md");
         let example = r#"{"seq":42,"ts":1763683200123,"data":{"user":"u1"},"crc":"8163e145"}"#;
         assert!(doc.contains(example));
-        assert_eq!(
-            line(42, 1763683200123, br#"{"user":"u1"}"#),
-            format!("{example}\n").as_bytes()
-        );
+        assert_eq!(line(42, 1763683200123, br#"{"user":"u1"}"#), format!("{example}\n").as_bytes());
     }
 
     #[test]
@@ -294,10 +284,7 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = body.to_vec();
                 bad[i] ^= 1 << bit;
-                assert!(
-                    decode(&bad).is_err(),
-                    "flip of bit {bit} at byte {i} went unnoticed"
-                );
+                assert!(decode(&bad).is_err(), "flip of bit {bit} at byte {i} went unnoticed");
             }
         }
     }
@@ -322,22 +309,10 @@ mod tests {
             v.extend_from_slice(CLOSE);
             v
         };
-        assert_eq!(
-            decode(&forge(br#"{"seq":0,"ts":1,"data":1"#)),
-            Err(LineError::BadSeq)
-        );
-        assert_eq!(
-            decode(&forge(br#"{"seq":01,"ts":1,"data":1"#)),
-            Err(LineError::BadSeq)
-        );
-        assert_eq!(
-            decode(&forge(br#"{"seq":1,"ts":x,"data":1"#)),
-            Err(LineError::BadTs)
-        );
-        assert_eq!(
-            decode(&forge(br#"{"seq":1,"ts":1,"dat":11"#)),
-            Err(LineError::BadData)
-        );
+        assert_eq!(decode(&forge(br#"{"seq":0,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":01,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":1,"ts":x,"data":1"#)), Err(LineError::BadTs));
+        assert_eq!(decode(&forge(br#"{"seq":1,"ts":1,"dat":11"#)), Err(LineError::BadData));
         let overflow = br#"{"seq":18446744073709551616,"ts":1,"data":1"#;
         assert_eq!(decode(&forge(overflow)), Err(LineError::BadSeq));
     }

@@ -40,10 +40,7 @@ impl GroupCommit {
                 return Err(err);
             }
             if state.leading {
-                state = self
-                    .done
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             state.leading = true;
@@ -92,23 +89,14 @@ mod tests {
             t.join().unwrap();
         }
         let syncs = syncs.load(Ordering::SeqCst);
-        assert!(
-            syncs < 1600,
-            "{syncs} syncs for 1600 tickets: nothing was shared"
-        );
+        assert!(syncs < 1600, "{syncs} syncs for 1600 tickets: nothing was shared");
     }
 
     #[test]
     fn a_failed_sync_fails_uncovered_tickets() {
         let group = GroupCommit::default();
-        assert_eq!(
-            group.wait(1, || Err::<u64, &str>("eio"), || None),
-            Err("eio")
-        );
-        assert_eq!(
-            group.wait(2, || Ok::<u64, &str>(2), || Some("poisoned")),
-            Err("poisoned")
-        );
+        assert_eq!(group.wait(1, || Err::<u64, &str>("eio"), || None), Err("eio"));
+        assert_eq!(group.wait(2, || Ok::<u64, &str>(2), || Some("poisoned")), Err("poisoned"));
         let ok = GroupCommit::default();
         ok.wait(3, || Ok::<u64, &str>(3), || None).unwrap();
         assert_eq!(ok.wait(2, || Err("unused"), || Some("poisoned")), Ok(()));

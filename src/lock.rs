@@ -41,28 +41,20 @@ impl<F: VfsFile> LockFile<F> {
     /// Opens (creating when missing, with `mode`) the lock file at `path`. A symlink planted at
     /// the path is never followed, and anything but a regular file is refused.
     pub(crate) fn open<V: Vfs<File = F>>(vfs: &V, path: &Path, mode: u32) -> Result<Self> {
-        let file = vfs
-            .open(path, OpenOptions::read_write(Create::IfMissing, mode))
-            .map_err(|e| {
-                if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                    io::Error::new(
-                        e.kind(),
-                        "refusing to follow a symlink at the lock file path",
-                    )
-                } else {
-                    e
-                }
-            });
+        let file = vfs.open(path, OpenOptions::read_write(Create::IfMissing, mode)).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
+            } else {
+                e
+            }
+        });
         let file = file.at(path, "open lock file")?;
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
             let err = io::Error::other("the lock file path is not a regular file");
             return Err(err).at(path, "open lock file");
         }
-        Ok(LockFile {
-            file,
-            path: path.to_path_buf(),
-        })
+        Ok(LockFile { file, path: path.to_path_buf() })
     }
 
     /// Takes the lock, retrying with backoff for up to `timeout`.
@@ -104,11 +96,7 @@ impl<F: VfsFile> LockFile<F> {
         let mut buf = [0u8; MARKER.len()];
         let mut got = 0;
         while got < buf.len() {
-            match self
-                .file
-                .read_at(&mut buf[got..], got as u64)
-                .at(&self.path, "read")?
-            {
+            match self.file.read_at(&mut buf[got..], got as u64).at(&self.path, "read")? {
                 0 => return Ok(false),
                 n => got += n,
             }

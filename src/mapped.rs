@@ -4,8 +4,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::index::{IndexCheck, IndexProblem};
+use crate::index_file;
+use crate::paths;
 use crate::reader::Reader;
-use crate::vfs::{FileId, FileKind, OpenOptions, StdFs, Vfs};
+use crate::vfs::{FileId, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
 
 /// The bytes of a log file as mapped at one moment, plus what is needed to map it again.
 /// Use it through [`Reader`]: `Reader::open(path)`.
@@ -16,6 +19,8 @@ pub struct Mapped<V: Vfs = StdFs> {
     file: V::File,
     map: V::Map,
     id: FileId,
+    /// Identity and length of the index file when it was last loaded.
+    index_seen: Option<(FileId, u64)>,
 }
 
 /// What [`Reader::refresh`] found.
@@ -42,18 +47,12 @@ impl<V: Vfs> Mapped<V> {
             return Err(Error::not_a_log(path, "it is a directory"));
         }
         let file = vfs.open(path, OpenOptions::read()).at(path, "open")?;
-        let meta = crate::vfs::VfsFile::metadata(&file).at(path, "fstat")?;
+        let meta = VfsFile::metadata(&file).at(path, "fstat")?;
         if meta.kind != FileKind::File {
             return Err(Error::not_a_log(path, "not a regular file"));
         }
         let map = vfs.map(&file, meta.len).at(path, "mmap")?;
-        Ok(Mapped {
-            vfs,
-            path: path.to_path_buf(),
-            file,
-            map,
-            id: meta.id,
-        })
+        Ok(Mapped { vfs, path: path.to_path_buf(), file, map, id: meta.id, index_seen: None })
     }
 
     /// Which file is mapped.
@@ -92,7 +91,49 @@ impl<V: Vfs> Reader<Mapped<V>> {
     /// As [`Reader::open`].
     pub fn open_in(vfs: V, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        Ok(Reader::new(Mapped::open(vfs, path)?).with_path(path))
+        let mut reader = Reader::new(Mapped::open(vfs, path)?).with_path(path);
+        reader.load_index();
+        Ok(reader)
+    }
+
+    /// Maps `LOG.idx` and attaches it when it describes this log; see
+    /// [`Reader::index_problem`] for why it is not used when it is not. An index that cannot
+    /// be read is no error: lookups then search the log itself.
+    fn load_index(&mut self) {
+        let mapped = &mut self.data;
+        match index_file::load(&mapped.vfs, &mapped.path) {
+            Ok(Some((file, map))) => {
+                let seen = VfsFile::metadata(&file).ok().map(|m| (m.id, m.len));
+                mapped.index_seen = seen;
+                let log_id = mapped.id;
+                let _ = self.attach_index_for(Box::new(map), Some(log_id));
+            }
+            Ok(None) | Err(_) => {
+                mapped.index_seen = None;
+                self.index = None;
+                self.index_problem = Some(IndexProblem::Missing);
+            }
+        }
+    }
+
+    /// Checks every entry of `LOG.idx` against the log (a full scan of the log).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read.
+    pub fn check_index(&self) -> Result<IndexCheck> {
+        let mapped = &self.data;
+        let idx_path = paths::index_file(&mapped.path);
+        match index_file::load(&mapped.vfs, &mapped.path).at(&idx_path, "open")? {
+            None => Ok(IndexCheck { problem: Some(IndexProblem::Missing), ..Default::default() }),
+            Some((_, map)) => Ok(IndexCheck::run(self, map.as_ref(), Some(mapped.id))),
+        }
+    }
+
+    /// Whether the index file changed since it was loaded.
+    fn index_changed(&self) -> bool {
+        let mapped = &self.data;
+        let now = mapped.vfs.metadata(&paths::index_file(&mapped.path)).ok().map(|m| (m.id, m.len));
+        now != mapped.index_seen
     }
 
     /// Maps the file again to see what changed since it was mapped: appends, or a new file
@@ -110,15 +151,26 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Refresh::Unchanged),
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
-        if meta.id == mapped.id {
+        let refreshed = if meta.id == mapped.id {
             let len = mapped.map.as_ref().len() as u64;
             if meta.len == len {
+                if self.index_changed() {
+                    self.load_index();
+                }
                 return Ok(Refresh::Unchanged);
             }
-            mapped.map = mapped.vfs.map(&mapped.file, meta.len).at(path, "mmap")?;
-            return Ok(Refresh::Resized);
-        }
-        *mapped = Mapped::open(mapped.vfs.clone(), path)?;
-        Ok(Refresh::Replaced)
+            // The index was validated against the old map; drop it before the map goes.
+            self.index = None;
+            let mapped = &mut self.data;
+            mapped.map = mapped.vfs.map(&mapped.file, meta.len).at(&mapped.path, "mmap")?;
+            Refresh::Resized
+        } else {
+            self.index = None;
+            let (vfs, path) = (mapped.vfs.clone(), mapped.path.clone());
+            self.data = Mapped::open(vfs, &path)?;
+            Refresh::Replaced
+        };
+        self.load_index();
+        Ok(refreshed)
     }
 }

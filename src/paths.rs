@@ -15,6 +15,11 @@ pub(crate) fn lock_file(log: &Path) -> PathBuf {
     sidecar(log, ".lock")
 }
 
+/// The index: `LOG.idx`.
+pub(crate) fn index_file(log: &Path) -> PathBuf {
+    sidecar(log, ".idx")
+}
+
 /// The directory holding `path`, for directory fsyncs (`.` for a bare file name).
 pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

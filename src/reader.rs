@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{ErrorKind, Result};
 use crate::format::LineError;
+use crate::index::{Index, IndexProblem};
 use crate::segment;
 
 /// A reader over a log's bytes: a memory map (see [`Reader::open`]), a `Vec<u8>`, anything that
@@ -25,8 +26,13 @@ use crate::segment;
 #[derive(Debug)]
 pub struct Reader<D> {
     pub(crate) data: D,
-    pub(crate) path: PathBuf,
+    /// The file's name for error messages (`None`: bytes in memory).
+    pub(crate) path: Option<PathBuf>,
     pub(crate) json: bool,
+    /// The sidecar index, validated against `data`, when one is attached.
+    pub(crate) index: Option<Index>,
+    /// Why no index is attached, or why part of it was dropped.
+    pub(crate) index_problem: Option<IndexProblem>,
 }
 
 /// One valid record, borrowing the reader's bytes.
@@ -62,12 +68,7 @@ impl<'a> Record<'a> {
     /// ```
     pub fn deserialize<T: Deserialize<'a>>(&self) -> Result<T> {
         serde_json::from_slice(self.data).map_err(|source| {
-            ErrorKind::Deserialize {
-                seq: self.seq,
-                offset: self.offset,
-                source,
-            }
-            .into()
+            ErrorKind::Deserialize { seq: self.seq, offset: self.offset, source }.into()
         })
     }
 
@@ -112,15 +113,64 @@ impl<D: AsRef<[u8]>> Reader<D> {
     pub fn new(data: D) -> Self {
         Reader {
             data,
-            path: PathBuf::from("<memory>"),
+            path: None,
             json: false,
+            index: None,
+            index_problem: Some(IndexProblem::Missing),
+        }
+    }
+
+    /// Attaches an index (the bytes of a `LOG.idx` file) for faster seeks. The index is
+    /// checked against the log: a torn or stale tail of entries is dropped, and an index that
+    /// disagrees with the log is not attached. Lookups check every entry they use in any case,
+    /// so an index can make a lookup slower, never wrong.
+    ///
+    /// # Errors
+    /// The [`IndexProblem`] that keeps the index from being used; the reader works without it.
+    pub fn attach_index(
+        &mut self,
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+    ) -> std::result::Result<(), IndexProblem> {
+        self.attach_index_for(Box::new(bytes), None)
+    }
+
+    /// Attaches an index, which must have been built for the log file `log_id` if given.
+    pub(crate) fn attach_index_for(
+        &mut self,
+        bytes: Box<dyn AsRef<[u8]> + Send + Sync>,
+        log_id: Option<crate::vfs::FileId>,
+    ) -> std::result::Result<(), IndexProblem> {
+        self.index = None;
+        let result = Index::parse(bytes).and_then(|mut index| {
+            if log_id.is_some_and(|id| id != index.header().log_id) {
+                return Err(IndexProblem::OtherLog);
+            }
+            index.validate(self)?;
+            self.index = Some(index);
+            Ok(())
+        });
+        self.index_problem = result.err();
+        result
+    }
+
+    /// The attached index, if any.
+    pub fn index(&self) -> Option<&Index> {
+        self.index.as_ref().filter(|i| !i.is_distrusted())
+    }
+
+    /// Why the index is not used (missing, from another log, disagreeing with the log), if it
+    /// is not. An index that lookups found to disagree with the log reports that here too.
+    pub fn index_problem(&self) -> Option<IndexProblem> {
+        match &self.index {
+            Some(i) if i.is_distrusted() => Some(IndexProblem::Disagrees { entry: 0 }),
+            _ => self.index_problem,
         }
     }
 
     /// Names the file in error messages.
     #[must_use]
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.path = path.into();
+        self.path = Some(path.into());
         self
     }
 
@@ -142,70 +192,49 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// The file name used in error messages.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.path.as_deref().unwrap_or(Path::new("<memory>"))
     }
 
     /// Every piece of the file in order: records, corrupt lines, padding and the torn tail.
     pub fn entries(&self) -> Entries<'_> {
-        Entries {
-            buf: self.bytes(),
-            pos: 0,
-            json: self.json,
-            pending: None,
-        }
+        Entries { buf: self.bytes(), pos: 0, json: self.json, pending: None }
     }
 
     /// Like [`Reader::entries`], starting at `offset`, which must be the start of a line (0, or
     /// just after a newline); anything else yields the rest of that line as corrupt.
     pub fn entries_from(&self, offset: u64) -> Entries<'_> {
-        let pos = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.bytes().len());
-        Entries {
-            buf: self.bytes(),
-            pos,
-            json: self.json,
-            pending: None,
-        }
+        let pos = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes().len());
+        Entries { buf: self.bytes(), pos, json: self.json, pending: None }
     }
 
     /// The valid records in order, skipping damage; [`Records::stats`] counts what was skipped.
     pub fn records(&self) -> Records<'_> {
-        Records {
-            entries: self.entries(),
-            stats: ScanStats::default(),
-        }
+        Records { entries: self.entries(), stats: ScanStats::default() }
     }
 
     /// The valid records from `offset` (a line start) on.
     pub fn records_from(&self, offset: u64) -> Records<'_> {
-        Records {
-            entries: self.entries_from(offset),
-            stats: ScanStats::default(),
-        }
+        Records { entries: self.entries_from(offset), stats: ScanStats::default() }
     }
 
     /// The valid records in order, failing at the first corrupt line (strict mode). The torn
     /// tail is not an error: it is what a write in progress looks like.
     pub fn try_records(&self) -> TryRecords<'_> {
-        TryRecords {
-            entries: self.entries(),
-            path: &self.path,
-            failed: false,
-        }
+        TryRecords { entries: self.entries(), path: self.path(), failed: false }
     }
 
     /// The valid records from the last to the first, reading backwards from the end.
     pub fn records_rev(&self) -> RecordsRev<'_> {
-        let buf = self.bytes();
+        self.records_rev_before(self.bytes().len() as u64)
+    }
+
+    /// The valid records before `offset` (a line start), from the last to the first.
+    pub fn records_rev_before(&self, offset: u64) -> RecordsRev<'_> {
+        let all = self.bytes();
+        let buf = &all[..usize::try_from(offset).unwrap_or(usize::MAX).min(all.len())];
         // The torn tail (after the last newline) is not a record.
         let end = memrchr(b'\n', buf).unwrap_or(0);
-        RecordsRev {
-            buf,
-            end,
-            json: self.json,
-            done: buf.is_empty(),
-        }
+        RecordsRev { buf, end, json: self.json, done: buf.is_empty() }
     }
 
     /// The last valid record, found by reading backwards from the end.
@@ -215,10 +244,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// Checks the whole file and reports what it holds.
     pub fn verify(&self) -> Summary {
-        let mut summary = Summary {
-            bytes: self.bytes().len() as u64,
-            ..Summary::default()
-        };
+        let mut summary = Summary { bytes: self.bytes().len() as u64, ..Summary::default() };
         let mut previous: Option<(u64, u64)> = None;
         for entry in self.entries() {
             match entry {
@@ -235,11 +261,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
                     summary.last = Some((r.seq, r.ts));
                     previous = Some((r.seq, r.ts));
                 }
-                Entry::Corrupt {
-                    offset,
-                    len,
-                    reason,
-                } => {
+                Entry::Corrupt { offset, len, reason } => {
                     summary.corrupt_lines += 1;
                     summary.corrupt_bytes += len;
                     summary.note_problem(offset, len, reason);
@@ -284,17 +306,11 @@ impl<'a> Iterator for Entries<'a> {
         if rest[0] == b'\n' {
             let len = rest.iter().take_while(|&&b| b == b'\n').count();
             self.pos += len;
-            return Some(Entry::Padding {
-                offset: start as u64,
-                len: len as u64,
-            });
+            return Some(Entry::Padding { offset: start as u64, len: len as u64 });
         }
         let Some(nl) = memchr(b'\n', rest) else {
             self.pos = self.buf.len();
-            return Some(Entry::TornTail {
-                offset: start as u64,
-                len: rest.len() as u64,
-            });
+            return Some(Entry::TornTail { offset: start as u64, len: rest.len() as u64 });
         };
         self.pos += nl + 1;
         let segment = &rest[..nl];
@@ -302,29 +318,15 @@ impl<'a> Iterator for Entries<'a> {
         let record = parsed.frame.map(|f| {
             let line = &segment[parsed.skip..];
             let offset = (start + parsed.skip) as u64;
-            Entry::Record(Record {
-                seq: f.seq,
-                ts: f.ts,
-                data: f.data,
-                line,
-                offset,
-            })
+            Entry::Record(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset })
         });
         match parsed.reason {
             None => record,
             Some(reason) => {
                 // Without a record, the corrupt bytes include the newline.
-                let len = if record.is_some() {
-                    parsed.skip
-                } else {
-                    nl + 1
-                };
+                let len = if record.is_some() { parsed.skip } else { nl + 1 };
                 self.pending = record;
-                Some(Entry::Corrupt {
-                    offset: start as u64,
-                    len: len as u64,
-                    reason,
-                })
+                Some(Entry::Corrupt { offset: start as u64, len: len as u64, reason })
             }
         }
     }
@@ -411,12 +413,7 @@ impl<'a> Iterator for TryRecords<'a> {
                 Entry::Corrupt { offset, reason, .. } => {
                     self.failed = true;
                     let path = self.path.to_path_buf();
-                    return Some(Err(ErrorKind::Corrupt {
-                        path,
-                        offset,
-                        reason,
-                    }
-                    .into()));
+                    return Some(Err(ErrorKind::Corrupt { path, offset, reason }.into()));
                 }
                 Entry::Padding { .. } | Entry::TornTail { .. } => {}
             }
@@ -454,13 +451,7 @@ impl<'a> Iterator for RecordsRev<'a> {
             if let Some(f) = parsed.frame {
                 let line = &segment[parsed.skip..];
                 let offset = (start + parsed.skip) as u64;
-                return Some(Record {
-                    seq: f.seq,
-                    ts: f.ts,
-                    data: f.data,
-                    line,
-                    offset,
-                });
+                return Some(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset });
             }
         }
         None
@@ -514,11 +505,7 @@ impl Summary {
 
     fn note_problem(&mut self, offset: u64, len: u64, reason: LineError) {
         if self.problems.len() < Self::MAX_LISTED {
-            self.problems.push(Problem {
-                offset,
-                len,
-                reason,
-            });
+            self.problems.push(Problem { offset, len, reason });
         }
     }
 }
@@ -531,12 +518,7 @@ mod tests {
     fn log(n: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for seq in 1..=n {
-            encode(
-                &mut out,
-                seq,
-                100 + seq,
-                format!(r#"{{"n":{seq}}}"#).as_bytes(),
-            );
+            encode(&mut out, seq, 100 + seq, format!(r#"{{"n":{seq}}}"#).as_bytes());
         }
         out
     }
@@ -563,10 +545,7 @@ mod tests {
         assert_eq!(accounted(&r), r.bytes().len() as u64);
         let s = r.verify();
         assert!(s.is_clean());
-        assert_eq!(
-            (s.records, s.first, s.last),
-            (5, Some((1, 101)), Some((5, 105)))
-        );
+        assert_eq!((s.records, s.first, s.last), (5, Some((1, 101)), Some((5, 105))));
     }
 
     #[test]

@@ -1,17 +1,27 @@
-//! Finding a record by seq or by time with a binary search over the bytes: seqs strictly
-//! increase and timestamps never decrease in file order, so both are sorted keys.
+//! Finding a record by seq or by time. Seqs strictly increase and timestamps never decrease in
+//! file order, so both are sorted keys: with an index the search starts at the right entry and
+//! scans at most a stride of records; without one (or past its end) it is a binary search over
+//! the bytes. Either way every answer is a record read and verified from the log.
 
 use memchr::memchr;
 
+use crate::index::IndexEntry;
 use crate::reader::{Entry, Reader, Record};
 
 /// Below this many bytes between the bounds, the search finishes with a forward scan.
 const SCAN_BELOW: usize = 16 * 1024;
 
+/// Where a search ended.
+enum Found<'a> {
+    /// The first record at or past the target.
+    Record(Record<'a>),
+    /// No such record: where the next one will start (the torn tail, or the end).
+    End(u64),
+}
+
 impl<D: AsRef<[u8]>> Reader<D> {
-    /// The offset of the first record with seq ≥ `seq`, found in O(log n) probes without an
-    /// index. When there is none: where the next record will start (the torn tail's offset, or
-    /// the data's length).
+    /// The offset of the first record with seq ≥ `seq`. When there is none: where the next
+    /// record will start (the torn tail's offset, or the end of the data).
     ///
     /// # Example
     /// ```
@@ -22,46 +32,102 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// assert_eq!(reader.records_from(offset).next().unwrap().seq, 42);
     /// ```
     pub fn seek_seq(&self, seq: u64) -> u64 {
-        self.lower_bound(|r| r.seq < seq)
+        offset_of(self.search_seq(seq))
     }
 
-    /// The offset of the first record with ts ≥ `ts`; when there is none, as [`Reader::seek_seq`].
+    /// The offset of the first record with ts ≥ `ts`; when there is none, as
+    /// [`Reader::seek_seq`].
     pub fn seek_ts(&self, ts: u64) -> u64 {
-        self.lower_bound(|r| r.ts < ts)
+        offset_of(self.search(None, |_, t| t < ts))
     }
 
     /// The record with sequence number `seq`, if the log holds it.
     pub fn get(&self, seq: u64) -> Option<Record<'_>> {
-        self.records_from(self.seek_seq(seq))
-            .next()
-            .filter(|r| r.seq == seq)
+        match self.search_seq(seq) {
+            Found::Record(r) if r.seq == seq => Some(r),
+            _ => None,
+        }
     }
 
-    /// Offset of the first record for which `before` is false, given that `before` is true for
-    /// a prefix of the records and false for the rest.
-    fn lower_bound(&self, before: impl Fn(&Record<'_>) -> bool) -> u64 {
+    /// The newest record with ts ≤ `ts`: the log's state at a point in time.
+    pub fn last_at(&self, ts: u64) -> Option<Record<'_>> {
+        self.records_rev_before(self.seek_ts(ts.saturating_add(1))).next()
+    }
+
+    fn search_seq(&self, seq: u64) -> Found<'_> {
+        // Records are indexed every `stride` seqs when no seq is missing: try that entry first.
+        let guess = self.index.as_ref().and_then(|idx| {
+            let first = idx.get(0)?.seq;
+            usize::try_from(seq.checked_sub(first)? / u64::from(idx.stride())).ok()
+        });
+        self.search(guess, |s, _| s < seq)
+    }
+
+    /// The first record for which `before(seq, ts)` is false, given that it is true for a
+    /// prefix of the records and false for the rest.
+    fn search(&self, guess: Option<usize>, before: impl Fn(u64, u64) -> bool) -> Found<'_> {
+        let len = self.bytes().len();
+        if let Some(idx) = self.index.as_ref().filter(|i| !i.is_empty()) {
+            let p = idx.partition_point(guess, |e| before(e.seq, e.ts));
+            let hi = if p < idx.len() { idx.entry(p).offset as usize } else { len };
+            let start = p.checked_sub(1).map(|i| idx.entry(i));
+            match self.lower_bound(start, hi, &before) {
+                Some(found) => return found,
+                // The entry did not match the log: answer without the index from now on.
+                None => idx.distrust(),
+            }
+        }
+        self.lower_bound(None, len, &before).unwrap_or(Found::End(len as u64))
+    }
+
+    /// Searches from the record of `start` (an entry whose record is before the target; the
+    /// start of the data if `None`), with `hi` a hint of where the target lies. `None` if the
+    /// entry does not match the log.
+    fn lower_bound(
+        &self,
+        start: Option<IndexEntry>,
+        hi: usize,
+        before: &impl Fn(u64, u64) -> bool,
+    ) -> Option<Found<'_>> {
         let buf = self.bytes();
-        // Every record before `lo` (a line start) is before the target; the first record at or
-        // after the line start following `hi` is not (or there is none).
+        // Every record before `lo` (a line start) is before the target.
         let mut lo = 0usize;
-        let mut hi = buf.len();
-        while hi.saturating_sub(lo) > SCAN_BELOW {
+        if let Some(e) = start {
+            let first = usize::try_from(e.offset)
+                .ok()
+                .filter(|&o| o < buf.len() && (o == 0 || buf[o - 1] == b'\n'))?;
+            match self.entries_from(e.offset).next() {
+                Some(Entry::Record(r))
+                    if r.offset == e.offset && r.seq == e.seq && r.ts == e.ts =>
+                {
+                    if !before(r.seq, r.ts) {
+                        return None;
+                    }
+                    lo = first + r.line.len() + 1;
+                }
+                _ => return None,
+            }
+        }
+        // Binary search down to a short stretch. `hi` only steers it: the answer is always
+        // the first record at or after `lo` that is not before the target.
+        let mut hi = hi.clamp(lo, buf.len());
+        while hi - lo > SCAN_BELOW {
             let mid = lo + (hi - lo) / 2;
-            let start = line_start_at_or_after(buf, mid);
-            match self.first_record_from(start) {
-                Some(r) if before(&r) => lo = r.end() as usize,
+            let line = line_start_at_or_after(buf, mid);
+            match self.first_record_from(line) {
+                Some(r) if before(r.seq, r.ts) => lo = (r.end() as usize).min(buf.len()),
                 _ => hi = mid,
             }
+            hi = hi.max(lo);
         }
         for entry in self.entries_from(lo as u64) {
             match entry {
-                Entry::Record(r) if !before(&r) => return r.offset,
-                // Where the record being written will start.
-                Entry::TornTail { offset, .. } => return offset,
+                Entry::Record(r) if !before(r.seq, r.ts) => return Some(Found::Record(r)),
+                Entry::TornTail { offset, .. } => return Some(Found::End(offset)),
                 _ => {}
             }
         }
-        buf.len() as u64
+        Some(Found::End(buf.len() as u64))
     }
 
     fn first_record_from(&self, offset: usize) -> Option<Record<'_>> {
@@ -69,6 +135,13 @@ impl<D: AsRef<[u8]>> Reader<D> {
             Entry::Record(r) => Some(r),
             _ => None,
         })
+    }
+}
+
+fn offset_of(found: Found<'_>) -> u64 {
+    match found {
+        Found::Record(r) => r.offset,
+        Found::End(offset) => offset,
     }
 }
 
@@ -89,12 +162,7 @@ mod tests {
         let mut out = Vec::new();
         for seq in 1..=n {
             // Two records per millisecond, and every 7th line damaged.
-            encode(
-                &mut out,
-                seq * 2,
-                seq / 2,
-                "7".repeat(seq as usize % 90 + 1).as_bytes(),
-            );
+            encode(&mut out, seq * 2, seq / 2, "7".repeat(seq as usize % 90 + 1).as_bytes());
             if seq % 7 == 0 {
                 out.extend_from_slice(b"damaged line\n");
             }
@@ -106,19 +174,16 @@ mod tests {
     fn seeks_agree_with_a_linear_scan() {
         let reader = Reader::new(log(3000));
         let all: Vec<_> = reader.records().collect();
+        let end = reader.bytes().len() as u64;
         for target in (0..6010).step_by(7) {
-            let expect = all
-                .iter()
-                .find(|r| r.seq >= target)
-                .map_or(reader.bytes().len() as u64, |r| r.offset);
+            let expect = all.iter().find(|r| r.seq >= target).map_or(end, |r| r.offset);
             assert_eq!(reader.seek_seq(target), expect, "seq {target}");
         }
         for target in (0..1510).step_by(3) {
-            let expect = all
-                .iter()
-                .find(|r| r.ts >= target)
-                .map_or(reader.bytes().len() as u64, |r| r.offset);
+            let expect = all.iter().find(|r| r.ts >= target).map_or(end, |r| r.offset);
             assert_eq!(reader.seek_ts(target), expect, "ts {target}");
+            let at = all.iter().rev().find(|r| r.ts <= target).map(|r| r.seq);
+            assert_eq!(reader.last_at(target).map(|r| r.seq), at, "at {target}");
         }
         assert_eq!(reader.get(200).map(|r| r.seq), Some(200));
         assert_eq!(reader.get(201), None);

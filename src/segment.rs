@@ -33,21 +33,13 @@ pub(crate) struct Parsed<'a> {
 pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
     let reason = match decode(segment, json) {
         Ok(frame) => {
-            return Parsed {
-                skip: 0,
-                reason: None,
-                frame: Some(frame),
-            };
+            return Parsed { skip: 0, reason: None, frame: Some(frame) };
         }
         Err(reason) => reason,
     };
     // Every candidate ends where the segment ends, so all share the segment's trailer.
     let Ok((body, stored)) = format::split_trailer(segment) else {
-        return Parsed {
-            skip: segment.len(),
-            reason: Some(reason),
-            frame: None,
-        };
+        return Parsed { skip: segment.len(), reason: Some(reason), frame: None };
     };
     let mut found = None;
     let mut suffix = Hasher::new();
@@ -71,16 +63,8 @@ pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
         }
     }
     match found {
-        Some((skip, frame)) => Parsed {
-            skip,
-            reason: Some(reason),
-            frame: Some(frame),
-        },
-        None => Parsed {
-            skip: segment.len(),
-            reason: Some(reason),
-            frame: None,
-        },
+        Some((skip, frame)) => Parsed { skip, reason: Some(reason), frame: Some(frame) },
+        None => Parsed { skip: segment.len(), reason: Some(reason), frame: None },
     }
 }
 
@@ -104,8 +88,7 @@ pub(crate) fn check_one_json_value(bytes: &[u8]) -> Result<(), String> {
     std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde::de::IgnoredAny::deserialize(&mut de).map_err(|e| format!("not valid JSON: {e}"))?;
-    de.end()
-        .map_err(|e| format!("not exactly one JSON value: {e}"))
+    de.end().map_err(|e| format!("not exactly one JSON value: {e}"))
 }
 
 #[cfg(test)]

@@ -60,13 +60,7 @@ pub(crate) fn discover<F: VfsFile + ?Sized>(
 /// `buf` starts at a line start below which `below` is known. `None` means `buf` is too short
 /// to decide.
 fn search(buf: &[u8], at_floor: bool, len: u64, below: Option<Last>) -> Option<Tail> {
-    let found = |last| {
-        Some(Tail {
-            len,
-            last,
-            torn: buf.last().is_some_and(|&b| b != b'\n'),
-        })
-    };
+    let found = |last| Some(Tail { len, last, torn: buf.last().is_some_and(|&b| b != b'\n') });
     let Some(last_nl) = memrchr(b'\n', buf) else {
         if !at_floor {
             return None;
@@ -86,10 +80,7 @@ fn search(buf: &[u8], at_floor: bool, len: u64, below: Option<Last>) -> Option<T
             None => return None,
         };
         if let Some(f) = segment::parse(&buf[start..end], false).frame {
-            return found(Some(Last {
-                seq: f.seq,
-                ts: f.ts,
-            }));
+            return found(Some(Last { seq: f.seq, ts: f.ts }));
         }
         if start == 0 {
             return found(below);
@@ -103,10 +94,7 @@ fn terminated(torn: &[u8]) -> Option<Last> {
     if torn.is_empty() {
         return None;
     }
-    segment::parse(torn, false).frame.map(|f| Last {
-        seq: f.seq,
-        ts: f.ts,
-    })
+    segment::parse(torn, false).frame.map(|f| Last { seq: f.seq, ts: f.ts })
 }
 
 #[cfg(test)]
@@ -163,10 +151,7 @@ mod tests {
         if terminated.last().is_some_and(|&b| b != b'\n') {
             terminated.push(b'\n');
         }
-        Reader::new(terminated).last().map(|r| Last {
-            seq: r.seq,
-            ts: r.ts,
-        })
+        Reader::new(terminated).last().map(|r| Last { seq: r.seq, ts: r.ts })
     }
 
     #[test]
@@ -174,12 +159,7 @@ mod tests {
         let mut log = Vec::new();
         for seq in 1..=40 {
             let pad = "x".repeat((seq as usize * 37) % 300);
-            encode(
-                &mut log,
-                seq,
-                seq * 10,
-                format!(r#"{{"p":"{pad}"}}"#).as_bytes(),
-            );
+            encode(&mut log, seq, seq * 10, format!(r#"{{"p":"{pad}"}}"#).as_bytes());
         }
         log.extend_from_slice(b"\0\0\0garbage\n\n\n");
         for cut in 0..=log.len() {
@@ -199,14 +179,7 @@ mod tests {
         log.extend_from_slice(b"torn");
         let file = Bytes(log.clone());
         let t = discover(&file, log.len() as u64, floor, below, &mut Vec::new()).unwrap();
-        assert_eq!(
-            t,
-            Tail {
-                len: log.len() as u64,
-                last: below,
-                torn: true
-            }
-        );
+        assert_eq!(t, Tail { len: log.len() as u64, last: below, torn: true });
         encode(&mut log, 2, 20, b"2");
         let file = Bytes(log.clone());
         let t = discover(&file, log.len() as u64, floor, below, &mut Vec::new()).unwrap();

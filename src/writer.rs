@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::group::GroupCommit;
+use crate::index_file::IndexWriter;
 use crate::lock::LockFile;
 use crate::options::{Durability, Options};
 use crate::paths;
@@ -42,6 +43,8 @@ pub struct Writer<V: Vfs = StdFs> {
     path: PathBuf,
     opts: Options,
     lock: LockFile<V::File>,
+    /// Permission bits of the log, given to the sidecar files ndlog creates.
+    mode: u32,
     state: Mutex<State<V::File>>,
     group: GroupCommit,
     poison: OnceLock<String>,
@@ -59,6 +62,10 @@ struct State<F> {
     scratch: Vec<u8>,
     /// Writes done so far: the group-commit ticket of the newest.
     written: u64,
+    /// The index this handle maintains, if any.
+    index: Option<IndexWriter<F>>,
+    /// The last error maintaining the index (appends do not fail for it: it is derived data).
+    index_error: Option<String>,
 }
 
 /// What an append assigned to its record.
@@ -147,6 +154,12 @@ impl<V: Vfs> Writer<V> {
             let dir = paths::parent_dir(path);
             vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
+        let mode = meta.mode;
+        let mut index = opts.index.then(|| IndexWriter::new(path, opts.index_stride));
+        let index_error = index
+            .as_mut()
+            .and_then(|ix| ix.catch_up(&vfs, &file, meta.id, meta.len, mode).err())
+            .map(|e| e.to_string());
         drop(guard);
         let state = State {
             file: Arc::new(file),
@@ -155,12 +168,15 @@ impl<V: Vfs> Writer<V> {
             buf: Vec::new(),
             scratch,
             written: 0,
+            index,
+            index_error,
         };
         Ok(Writer {
             vfs,
             path: path.to_path_buf(),
             opts,
             lock,
+            mode,
             state: Mutex::new(state),
             group: GroupCommit::default(),
             poison: OnceLock::new(),
@@ -210,9 +226,7 @@ impl<V: Vfs> Writer<V> {
         I: IntoIterator<Item = T>,
     {
         self.with_serialized(values, true, |bytes, ends| {
-            self.commit(ends.len(), |i| {
-                &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
-            })
+            self.commit(ends.len(), |i| &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]])
         })
     }
 
@@ -250,10 +264,7 @@ impl<V: Vfs> Writer<V> {
     /// of the file when it last looked). Other processes may have appended since.
     pub fn last_known(&self) -> Option<Ack> {
         let state = self.lock_state();
-        state.tail.and_then(|t| t.last).map(|l| Ack {
-            seq: l.seq,
-            ts: l.ts,
-        })
+        state.tail.and_then(|t| t.last).map(|l| Ack { seq: l.seq, ts: l.ts })
     }
 
     /// Serialises `values` into the thread's scratch buffer and calls `then` with the bytes and
@@ -308,12 +319,7 @@ impl<V: Vfs> Writer<V> {
     fn check_size(&self, size: usize) -> Result<()> {
         let max = self.opts.max_record_size;
         if size > max {
-            return Err(ErrorKind::RecordTooLarge {
-                path: self.path.clone(),
-                size,
-                max,
-            }
-            .into());
+            return Err(ErrorKind::RecordTooLarge { path: self.path.clone(), size, max }.into());
         }
         Ok(())
     }
@@ -323,11 +329,7 @@ impl<V: Vfs> Writer<V> {
     fn commit<'p>(&self, count: usize, payload: impl Fn(usize) -> &'p [u8]) -> Result<BatchAck> {
         self.check_poison()?;
         if count == 0 {
-            return Ok(BatchAck {
-                first_seq: 0,
-                count: 0,
-                ts: 0,
-            });
+            return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
         }
         let mut state = self.lock_state();
         let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
@@ -356,15 +358,9 @@ impl<V: Vfs> Writer<V> {
                 buf.clear();
             }
         }
-        let last = Last {
-            seq: first_seq + count as u64 - 1,
-            ts,
-        };
-        state.tail = Some(Tail {
-            len,
-            last: Some(last),
-            torn: false,
-        });
+        let last = Last { seq: first_seq + count as u64 - 1, ts };
+        state.tail = Some(Tail { len, last: Some(last), torn: false });
+        self.maintain_index(&mut state, last.seq, len);
         state.written += 1;
         let ticket = state.written;
         let file = state.file.clone();
@@ -388,11 +384,41 @@ impl<V: Vfs> Writer<V> {
             )?,
             Durability::Never => {}
         }
-        Ok(BatchAck {
-            first_seq,
-            count: count as u64,
-            ts,
-        })
+        Ok(BatchAck { first_seq, count: count as u64, ts })
+    }
+
+    /// Catches the index up once a stride of records is unindexed. Under the lock, after the
+    /// log write: a failure here does not fail the append, whose record is already written.
+    fn maintain_index(&self, state: &mut State<V::File>, last_seq: u64, log_len: u64) {
+        let State { index, file, id, index_error, .. } = state;
+        let Some(ix) = index else { return };
+        if last_seq - ix.last_seq().min(last_seq) < u64::from(ix.stride()) {
+            return;
+        }
+        *index_error =
+            ix.catch_up(&self.vfs, file, *id, log_len, self.mode).err().map(|e| e.to_string());
+    }
+
+    /// Rebuilds `LOG.idx` from the whole log, under the lock, and renames it into place.
+    ///
+    /// # Errors
+    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] naming the index when it cannot be
+    /// written.
+    pub fn rebuild_index(&self) -> Result<()> {
+        let mut state = self.lock_state();
+        let _guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
+        let tail = self.current_tail(&mut state)?;
+        let State { index, file, id, index_error, .. } = &mut *state;
+        let ix = index.get_or_insert_with(|| IndexWriter::new(&self.path, self.opts.index_stride));
+        let result = ix.rebuild(&self.vfs, file, *id, tail.len, self.mode, false);
+        *index_error = result.as_ref().err().map(|e| e.to_string());
+        result.at(&paths::index_file(&self.path), "rebuild index")
+    }
+
+    /// The last error keeping the index current, if the last attempt failed (for example in a
+    /// read-only directory). Appends never fail for it: the index is derived from the log.
+    pub fn index_error(&self) -> Option<String> {
+        self.lock_state().index_error.clone()
     }
 
     /// One `write` of all of `buf`: a record is never split across two writes.
@@ -401,10 +427,7 @@ impl<V: Vfs> Writer<V> {
         if n != buf.len() {
             let short = io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!(
-                    "short write: {n} of {} bytes; the next append terminates them",
-                    buf.len()
-                ),
+                format!("short write: {n} of {} bytes; the next append terminates them", buf.len()),
             );
             return Err(Error::io(&self.path, "write", short));
         }
@@ -416,9 +439,7 @@ impl<V: Vfs> Writer<V> {
     fn current_tail(&self, state: &mut State<V::File>) -> Result<Tail> {
         let mut meta = self.vfs.metadata(&self.path).at(&self.path, "stat")?;
         if meta.id != state.id {
-            let file = self
-                .vfs
-                .open(&self.path, OpenOptions::append(Create::No, 0));
+            let file = self.vfs.open(&self.path, OpenOptions::append(Create::No, 0));
             let file = file.at(&self.path, "reopen")?;
             meta = file.metadata().at(&self.path, "fstat")?;
             state.file = Arc::new(file);
@@ -473,17 +494,12 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<(V::File, bo
             Err(e) => return Err(Error::io(path, "create", e)),
         }
     }
-    let file = vfs
-        .open(path, OpenOptions::append(Create::No, 0))
-        .at(path, "open")?;
+    let file = vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")?;
     Ok((file, false))
 }
 
 fn first_ack(batch: BatchAck) -> Ack {
-    Ack {
-        seq: batch.first_seq,
-        ts: batch.ts,
-    }
+    Ack { seq: batch.first_seq, ts: batch.ts }
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -492,8 +508,6 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 /// The wall clock in unix milliseconds.
 pub(crate) fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -89,10 +89,8 @@ fn steady_state_appends_allocate_nothing() {
         n: u64,
     }
     let dir = util::tempdir();
-    let writer = Options::new()
-        .durability(Durability::Never)
-        .open(dir.path().join("a.ndjson"))
-        .unwrap();
+    let writer =
+        Options::new().durability(Durability::Never).open(dir.path().join("a.ndjson")).unwrap();
     let payload = br#"{"user":"u1","action":"click","page":"/products/42","n":1234567}"#;
     let batch: Vec<&[u8]> = vec![payload; 64];
     // Warm up: buffers grow to their working size.

@@ -7,12 +7,7 @@ use ndlog::{ErrorKind, Options};
 use util::*;
 
 fn assert_unchanged(path: &std::path::Path, before: &[u8]) {
-    assert_eq!(
-        std::fs::read(path).unwrap(),
-        before,
-        "{} was modified",
-        path.display()
-    );
+    assert_eq!(std::fs::read(path).unwrap(), before, "{} was modified", path.display());
 }
 
 #[test]
@@ -35,44 +30,21 @@ fn rejected_payloads_write_nothing() {
     ];
     for (payload, why) in cases {
         let err = writer.append_raw(payload).unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::InvalidPayload { .. }),
-            "{err}"
-        );
+        assert!(matches!(err.kind(), ErrorKind::InvalidPayload { .. }), "{err}");
         let text = err.to_string();
-        assert!(
-            text.contains(why) && text.contains("events.ndjson"),
-            "{payload:?}: {text}"
-        );
+        assert!(text.contains(why) && text.contains("events.ndjson"), "{payload:?}: {text}");
         assert_unchanged(&path, &before);
     }
     let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(100));
     let err = writer.append_raw(big.as_bytes()).unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::RecordTooLarge {
-                size: 110,
-                max: 100,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("maximum record size of 100 bytes"),
-        "{err}"
-    );
-    let err = writer
-        .append(&serde_json::json!({"pad": "y".repeat(200)}))
-        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::RecordTooLarge { size: 110, max: 100, .. }), "{err}");
+    assert!(err.to_string().contains("maximum record size of 100 bytes"), "{err}");
+    let err = writer.append(&serde_json::json!({"pad": "y".repeat(200)})).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::RecordTooLarge { .. }));
     assert_unchanged(&path, &before);
 
     // One bad payload in a batch rejects the whole batch, naming its index.
-    let err = writer
-        .append_raw_batch(&[&b"1"[..], b"2", b"{oops", b"4"])
-        .unwrap_err();
+    let err = writer.append_raw_batch(&[&b"1"[..], b"2", b"{oops", b"4"]).unwrap_err();
     assert!(err.to_string().contains("batch index 2"), "{err}");
     assert_unchanged(&path, &before);
     // The handle is still good.
@@ -85,11 +57,7 @@ fn a_directory_is_refused() {
     let err = Options::new().open(dir.path()).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
     assert!(err.to_string().contains("is a directory"), "{err}");
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing was created"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was created");
     let err = ndlog::Reader::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("is a directory"), "{err}");
 }
@@ -113,11 +81,7 @@ fn a_file_ndlog_did_not_write_is_never_appended_to() {
         // The CLI says so too, with a non-zero exit, and writes nothing.
         let out = run(&["append", path.to_str().unwrap()], b"{\"a\":1}\n");
         assert_eq!(out.status.code(), Some(1));
-        assert!(
-            stderr(&out).contains("not an ndlog log"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
         assert!(out.stdout.is_empty());
         assert_unchanged(&path, content);
     }
@@ -147,21 +111,11 @@ fn cli_append_stops_at_the_first_bad_line() {
         let dir = tempdir();
         let path = dir.path().join("events.ndjson");
         let input = b"{\"a\":1}\n\n[2]\n{\"bad\":\n{\"a\":4}\n";
-        let out = run(
-            &["append", path.to_str().unwrap(), "--durability", durability],
-            input,
-        );
+        let out = run(&["append", path.to_str().unwrap(), "--durability", durability], input);
         assert_eq!(out.status.code(), Some(1), "{durability}");
-        assert_eq!(
-            stdout(&out),
-            "1\n2\n",
-            "{durability}: the lines before it were acknowledged"
-        );
+        assert_eq!(stdout(&out), "1\n2\n", "{durability}: the lines before it were acknowledged");
         let err = stderr(&out);
-        assert!(
-            err.contains("stdin line 4") && err.contains("not valid JSON"),
-            "{err}"
-        );
+        assert!(err.contains("stdin line 4") && err.contains("not valid JSON"), "{err}");
         let bytes = std::fs::read(&path).unwrap();
         let lines = independent_parse(&bytes);
         assert_eq!(
@@ -178,40 +132,20 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
     let log = log.to_str().unwrap();
     let missing = dir.path().join("missing.ndjson");
     let garbage = dir.path().join("garbage.bin");
-    std::fs::write(
-        &garbage,
-        (0..=255u8).cycle().take(10_000).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    std::fs::write(&garbage, (0..=255u8).cycle().take(10_000).collect::<Vec<_>>()).unwrap();
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (
-            vec!["cat", log, "--since", "yesterday"],
-            2,
-            "expected unix milliseconds or RFC 3339",
-        ),
+        (vec!["cat", log, "--since", "yesterday"], 2, "expected unix milliseconds or RFC 3339"),
         (vec!["cat", log, "--from-seq", "-3"], 2, "-3"),
         (vec!["cat", log, "--to-seq", "1e3"], 2, "invalid digit"),
-        (
-            vec!["append", log, "--durability", "sometimes"],
-            2,
-            "sometimes",
-        ),
+        (vec!["append", log, "--durability", "sometimes"], 2, "sometimes"),
         (vec!["append", log, "--lock-timeout", "soon"], 2, "soon"),
         (vec!["tail", log, "-n", "x"], 2, "invalid digit"),
         (vec!["frobnicate"], 2, "unrecognized subcommand"),
         (vec!["cat", missing.to_str().unwrap()], 1, "missing.ndjson"),
         (vec!["verify", missing.to_str().unwrap()], 1, "No such file"),
-        (
-            vec!["append", dir.path().to_str().unwrap()],
-            1,
-            "is a directory",
-        ),
+        (vec!["append", dir.path().to_str().unwrap()], 1, "is a directory"),
         (vec!["verify", garbage.to_str().unwrap()], 3, "DAMAGED"),
-        (
-            vec!["lock", missing.to_str().unwrap(), "--", "true"],
-            1,
-            "missing.ndjson",
-        ),
+        (vec!["lock", missing.to_str().unwrap(), "--", "true"], 1, "missing.ndjson"),
     ];
     for (args, code, says) in cases {
         let out = run(&args, b"");

@@ -19,14 +19,9 @@ fn lines(args: &[&str]) -> Vec<String> {
 fn cat_ranges_match_a_filter_over_all_records() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
-    let writer = ndlog::Options::new()
-        .durability(ndlog::Durability::Never)
-        .open(&path)
-        .unwrap();
+    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
     for i in 0..3000u64 {
-        writer
-            .append_raw(format!(r#"{{"i":{i}}}"#).as_bytes())
-            .unwrap();
+        writer.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
         if i % 500 == 0 {
             std::thread::sleep(std::time::Duration::from_millis(3));
         }
@@ -37,58 +32,27 @@ fn cat_ranges_match_a_filter_over_all_records() {
     let late_ts = all[2600].ts;
     type Keep = Box<dyn Fn(&Line) -> bool>;
     let cases: Vec<(Vec<String>, Keep)> = vec![
+        (vec!["--from-seq".into(), "1234".into()], Box::new(|l| l.seq >= 1234)),
+        (vec!["--to-seq".into(), "17".into()], Box::new(|l| l.seq <= 17)),
         (
-            vec!["--from-seq".into(), "1234".into()],
-            Box::new(|l| l.seq >= 1234),
-        ),
-        (
-            vec!["--to-seq".into(), "17".into()],
-            Box::new(|l| l.seq <= 17),
-        ),
-        (
-            vec![
-                "--from-seq".into(),
-                "10".into(),
-                "--to-seq".into(),
-                "20".into(),
-            ],
+            vec!["--from-seq".into(), "10".into(), "--to-seq".into(), "20".into()],
             Box::new(|l| (10..=20).contains(&l.seq)),
         ),
+        (vec!["--since".into(), mid_ts.to_string()], Box::new(move |l| l.ts >= mid_ts)),
         (
-            vec!["--since".into(), mid_ts.to_string()],
-            Box::new(move |l| l.ts >= mid_ts),
-        ),
-        (
-            vec![
-                "--since".into(),
-                mid_ts.to_string(),
-                "--until".into(),
-                late_ts.to_string(),
-            ],
+            vec!["--since".into(), mid_ts.to_string(), "--until".into(), late_ts.to_string()],
             Box::new(move |l| l.ts >= mid_ts && l.ts < late_ts),
         ),
-        (
-            vec!["--since".into(), "2000-01-01T00:00:00Z".into()],
-            Box::new(|_| true),
-        ),
-        (
-            vec!["--since".into(), "2999-01-01T00:00:00Z".into()],
-            Box::new(|_| false),
-        ),
-        (
-            vec!["--from-seq".into(), "99999".into()],
-            Box::new(|_| false),
-        ),
+        (vec!["--since".into(), "2000-01-01T00:00:00Z".into()], Box::new(|_| true)),
+        (vec!["--since".into(), "2999-01-01T00:00:00Z".into()], Box::new(|_| false)),
+        (vec!["--from-seq".into(), "99999".into()], Box::new(|_| false)),
     ];
     for (extra, keep) in cases {
         let mut args = vec!["cat", "--data", log];
         args.extend(extra.iter().map(String::as_str));
         let got = lines(&args);
-        let want: Vec<String> = all
-            .iter()
-            .filter(|l| keep(l))
-            .map(|l| l.data.to_string())
-            .collect();
+        let want: Vec<String> =
+            all.iter().filter(|l| keep(l)).map(|l| l.data.to_string()).collect();
         assert_eq!(got, want, "{extra:?}");
     }
     // Whole lines by default: each is the record exactly as stored.
@@ -118,9 +82,7 @@ fn tail_prints_the_last_records_and_follows() {
     assert_eq!(line, "{\"n\":50}\n");
     let writer = ndlog::Writer::open(&path).unwrap();
     for i in 51..=53 {
-        writer
-            .append_raw(format!(r#"{{"n":{i}}}"#).as_bytes())
-            .unwrap();
+        writer.append_raw(format!(r#"{{"n":{i}}}"#).as_bytes()).unwrap();
     }
     for i in 51..=53 {
         line.clear();
@@ -139,17 +101,10 @@ fn stats_and_verify_describe_the_log() {
     let out = run(&["stats", "--json", log], b"");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (
-            v["records"].as_u64(),
-            v["first_seq"].as_u64(),
-            v["last_seq"].as_u64()
-        ),
+        (v["records"].as_u64(), v["first_seq"].as_u64(), v["last_seq"].as_u64()),
         (Some(25), Some(1), Some(25))
     );
-    assert_eq!(
-        v["bytes"].as_u64(),
-        Some(std::fs::metadata(&path).unwrap().len())
-    );
+    assert_eq!(v["bytes"].as_u64(), Some(std::fs::metadata(&path).unwrap().len()));
     let text = lines(&["stats", log]).join("\n");
     assert!(text.contains("records:        25"), "{text}");
     let out = run(&["verify", log], b"");
@@ -198,10 +153,8 @@ fn help_lists_options_and_exit_codes() {
             "{cmd:?}"
         );
     }
-    let text = stdout(&run(&["append", "--help"], b""))
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text =
+        stdout(&run(&["append", "--help"], b"")).split_whitespace().collect::<Vec<_>>().join(" ");
     for option in [
         "--durability",
         "[default: always]",
@@ -225,10 +178,7 @@ fn new_logs_and_lock_files_are_private() {
     }
     let shared = dir.path().join("shared.ndjson");
     ndlog::Options::new().mode(0o640).open(&shared).unwrap();
-    assert_eq!(
-        std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777,
-        0o640 & !umask()
-    );
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o640 & !umask());
 }
 
 fn umask() -> u32 {
@@ -239,18 +189,7 @@ fn umask() -> u32 {
 
 #[test]
 fn the_quickstart_demo_runs_and_checks_itself() {
-    let out = run(
-        &[
-            "demo",
-            "--writers",
-            "2",
-            "--records",
-            "300",
-            "--threads",
-            "2",
-        ],
-        b"",
-    );
+    let out = run(&["demo", "--writers", "2", "--records", "300", "--threads", "2"], b"");
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     for expect in [
@@ -261,9 +200,6 @@ fn the_quickstart_demo_runs_and_checks_itself() {
         "strictly increasing: true",
         "scan:",
     ] {
-        assert!(
-            text.contains(expect),
-            "demo output lacks {expect:?}:\n{text}"
-        );
+        assert!(text.contains(expect), "demo output lacks {expect:?}:\n{text}");
     }
 }

@@ -12,15 +12,10 @@ use util::*;
 fn log() -> (Vec<u8>, Vec<Range<usize>>) {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
-    let writer = ndlog::Options::new()
-        .durability(ndlog::Durability::Never)
-        .open(&path)
-        .unwrap();
+    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
     for i in 0..40u64 {
         let pad = "abc".repeat((i as usize * 7) % 40);
-        writer
-            .append(&serde_json::json!({"i": i, "pad": pad}))
-            .unwrap();
+        writer.append(&serde_json::json!({"i": i, "pad": pad})).unwrap();
     }
     drop(writer);
     let bytes = std::fs::read(&path).unwrap();
@@ -66,10 +61,7 @@ fn a_flipped_byte_costs_exactly_its_line() {
             assert_eq!(got, want, "flip at byte {pos} in line {line}");
             if pos == bytes.len() - 1 {
                 // The file's last newline: indistinguishable from a write cut short.
-                assert_eq!(
-                    summary.torn_tail,
-                    Some((span.start as u64, span.len() as u64))
-                );
+                assert_eq!(summary.torn_tail, Some((span.start as u64, span.len() as u64)));
                 continue;
             }
             assert_eq!(summary.corrupt_lines, 1);
@@ -110,23 +102,13 @@ fn nul_runs_cost_exactly_the_lines_they_touch() {
             assert_eq!(r.line, &bytes[span.start..span.end - 1]);
         }
         let summary = Reader::new(&damaged[..]).verify();
-        assert!(
-            summary.corrupt_lines >= 1,
-            "the damage is reported: {damage:?}"
-        );
+        assert!(summary.corrupt_lines >= 1, "the damage is reported: {damage:?}");
         // Every reported problem starts at a damaged line's first byte, and every byte of the
         // file is a record, a reported problem, padding or the torn tail.
         let first_damaged = spans.iter().find(|s| s.end > damage.start).unwrap().start;
-        assert_eq!(
-            summary.problems[0].offset, first_damaged as u64,
-            "{damage:?}"
-        );
+        assert_eq!(summary.problems[0].offset, first_damaged as u64, "{damage:?}");
         let record_bytes: usize = want.iter().map(|&s| spans[s as usize - 1].len()).sum();
-        assert_eq!(
-            record_bytes as u64 + summary.corrupt_bytes,
-            len as u64,
-            "{damage:?}"
-        );
+        assert_eq!(record_bytes as u64 + summary.corrupt_bytes, len as u64, "{damage:?}");
     }
 }
 
@@ -157,11 +139,7 @@ fn cli_verify_reports_each_damaged_line() {
     let out = run(&["cat", path.to_str().unwrap()], b"");
     assert!(out.status.success());
     assert_eq!(stdout(&out).lines().count(), 38);
-    assert!(
-        stderr(&out).contains("skipped 2 corrupt line"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("skipped 2 corrupt line"), "{}", stderr(&out));
     let out = run(&["cat", "--strict", path.to_str().unwrap()], b"");
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out).lines().count(), 4);

@@ -29,16 +29,11 @@ fn a_lock_holder_killed_with_sigkill_leaves_no_stale_lock() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !lock_is_held(&log) {
-        assert!(
-            Instant::now() < deadline,
-            "the lock holder never took the lock"
-        );
+        assert!(Instant::now() < deadline, "the lock holder never took the lock");
         std::thread::sleep(Duration::from_millis(5));
     }
     // While it is held, a writer waits and then gives up with a LockTimeout naming the log.
-    let writer = Options::new()
-        .lock_timeout(Duration::from_millis(100))
-        .open(&log);
+    let writer = Options::new().lock_timeout(Duration::from_millis(100)).open(&log);
     let err = writer.expect_err("open must wait for the lock");
     match err.kind() {
         ErrorKind::LockTimeout { path, waited, .. } => {
@@ -55,10 +50,7 @@ fn a_lock_holder_killed_with_sigkill_leaves_no_stale_lock() {
     // One attempt, no waiting: the kernel released the lock with the process.
     let held = LogLock::acquire(&log, Duration::ZERO).expect("the lock is free at once");
     drop(held);
-    let writer = Options::new()
-        .lock_timeout(Duration::ZERO)
-        .open(&log)
-        .unwrap();
+    let writer = Options::new().lock_timeout(Duration::ZERO).open(&log).unwrap();
     assert_eq!(writer.append_raw(b"4").unwrap().seq, 4);
 }
 
@@ -107,10 +99,7 @@ fn appenders_killed_mid_stream_lose_no_acknowledged_record() {
         }
         let bytes = std::fs::read(&log).unwrap();
         let present = seqs(&bytes);
-        assert!(
-            present.windows(2).all(|w| w[0] < w[1]),
-            "seqs strictly increase"
-        );
+        assert!(present.windows(2).all(|w| w[0] < w[1]), "seqs strictly increase");
         for seq in &acked {
             assert!(
                 present.binary_search(seq).is_ok(),

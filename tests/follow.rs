@@ -19,10 +19,7 @@ fn refresh_sees_appends() {
     writer.append_raw(b"4").unwrap();
     assert_eq!(reader.records().count(), 3, "the map is a snapshot");
     assert_eq!(reader.refresh().unwrap(), Refresh::Resized);
-    assert_eq!(
-        reader.records().map(|r| r.seq).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
-    );
+    assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(reader.refresh().unwrap(), Refresh::Unchanged);
 }
 
@@ -30,39 +27,23 @@ fn refresh_sees_appends() {
 fn a_follower_sees_every_record_a_concurrent_writer_appends() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
-    let writer = Options::new()
-        .durability(Durability::Never)
-        .open(&path)
-        .unwrap();
-    let mut follow = Reader::open(&path)
-        .unwrap()
-        .follow()
-        .poll_interval(Duration::from_millis(1));
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
+    let mut follow = Reader::open(&path).unwrap().follow().poll_interval(Duration::from_millis(1));
     let producer = std::thread::spawn(move || {
         for i in 1..=2000u64 {
-            writer
-                .append_raw(format!(r#"{{"i":{i}}}"#).as_bytes())
-                .unwrap();
+            writer.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
             if i % 100 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
     });
     for want in 1..=2000u64 {
-        let r = follow
-            .next(Some(Duration::from_secs(20)))
-            .unwrap()
-            .expect("a record within 20 s");
+        let r = follow.next(Some(Duration::from_secs(20))).unwrap().expect("a record within 20 s");
         assert_eq!(r.seq, want);
         assert_eq!(r.data, format!(r#"{{"i":{want}}}"#).as_bytes());
     }
     producer.join().unwrap();
-    assert!(
-        follow
-            .next(Some(Duration::from_millis(20)))
-            .unwrap()
-            .is_none()
-    );
+    assert!(follow.next(Some(Duration::from_millis(20))).unwrap().is_none());
 }
 
 /// Rewrites the log without its first `drop` records, the way compaction does: a new file
@@ -85,10 +66,7 @@ fn replacement_by_rename_is_followed_without_gaps_or_repeats() {
     let dir = tempdir();
     let path = write_log(dir.path(), "events.ndjson", 10);
     let old_view = Reader::open(&path).unwrap();
-    let mut follow = Reader::open(&path)
-        .unwrap()
-        .follow()
-        .poll_interval(Duration::from_millis(1));
+    let mut follow = Reader::open(&path).unwrap().follow().poll_interval(Duration::from_millis(1));
     let mut seen = Vec::new();
     for _ in 0..6 {
         seen.push(follow.next(None).unwrap().unwrap().seq);
@@ -101,22 +79,11 @@ fn replacement_by_rename_is_followed_without_gaps_or_repeats() {
     while let Some(r) = follow.next(Some(Duration::from_millis(50))).unwrap() {
         seen.push(r.seq);
     }
-    assert_eq!(
-        seen,
-        (1..=12).collect::<Vec<_>>(),
-        "no record skipped or repeated"
-    );
+    assert_eq!(seen, (1..=12).collect::<Vec<_>>(), "no record skipped or repeated");
     // The reader mapped before the rename still reads its whole old view.
-    assert_eq!(
-        old_view.records().map(|r| r.seq).collect::<Vec<_>>(),
-        (1..=10).collect::<Vec<_>>()
-    );
+    assert_eq!(old_view.records().map(|r| r.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
     // The writer noticed the replacement: its append went to the new file.
-    let now: Vec<u64> = Reader::open(&path)
-        .unwrap()
-        .records()
-        .map(|r| r.seq)
-        .collect();
+    let now: Vec<u64> = Reader::open(&path).unwrap().records().map(|r| r.seq).collect();
     assert_eq!(now, [9, 10, 11, 12]);
 }
 
@@ -141,15 +108,10 @@ fn a_torn_tail_is_waited_on_not_skipped() {
     let mut partial = full.clone();
     partial.extend_from_slice(&line[..20]);
     std::fs::write(&path, &partial).unwrap();
-    let mut follow = Reader::open(&path)
-        .unwrap()
-        .follow_after(2)
-        .poll_interval(Duration::from_millis(1));
+    let mut follow =
+        Reader::open(&path).unwrap().follow_after(2).poll_interval(Duration::from_millis(1));
     assert_eq!(follow.next(Some(Duration::from_millis(20))).unwrap(), None);
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, &line[20..]).unwrap();
     let r = follow.next(Some(Duration::from_secs(5))).unwrap().unwrap();
     assert_eq!((r.seq, r.data), (3, &br#"{"late":true}"#[..]));

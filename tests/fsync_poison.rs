@@ -27,10 +27,7 @@ impl Vfs for FailingSync {
     type File = File;
     type Map = <StdFs as Vfs>::Map;
     fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<File> {
-        Ok(File {
-            inner: StdFs.open(path, how)?,
-            fail: self.fail.clone(),
-        })
+        Ok(File { inner: StdFs.open(path, how)?, fail: self.fail.clone() })
     }
     fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
         StdFs.metadata(path)
@@ -67,11 +64,7 @@ impl VfsFile for File {
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        if failed {
-            Err(io::Error::from_raw_os_error(5))
-        } else {
-            self.inner.sync_data()
-        }
+        if failed { Err(io::Error::from_raw_os_error(5)) } else { self.inner.sync_data() }
     }
     fn sync_all(&self) -> io::Result<()> {
         self.inner.sync_all()
@@ -96,10 +89,7 @@ fn a_failed_sync_poisons_the_handle_until_reopened() {
         let dir = util::tempdir();
         let path = dir.path().join("events.ndjson");
         let fs = FailingSync::default();
-        let writer = Options::new()
-            .durability(durability)
-            .open_in(fs.clone(), &path)
-            .unwrap();
+        let writer = Options::new().durability(durability).open_in(fs.clone(), &path).unwrap();
         assert_eq!(writer.append_raw(b"1").unwrap().seq, 1);
         fs.fail.store(1, Ordering::SeqCst);
         let err = if durability == Durability::Never {
@@ -109,13 +99,7 @@ fn a_failed_sync_poisons_the_handle_until_reopened() {
             writer.append_raw(b"2").unwrap_err()
         };
         assert!(
-            matches!(
-                err.kind(),
-                ErrorKind::Io {
-                    op: "fdatasync",
-                    ..
-                }
-            ),
+            matches!(err.kind(), ErrorKind::Io { op: "fdatasync", .. }),
             "{durability:?}: {err}"
         );
         assert!(err.to_string().contains("events.ndjson"), "{err}");
@@ -123,18 +107,12 @@ fn a_failed_sync_poisons_the_handle_until_reopened() {
         assert_eq!(fs.fail.load(Ordering::SeqCst), 0);
         for attempt in [writer.append_raw(b"3").map(|_| ()), writer.sync()] {
             let err = attempt.unwrap_err();
-            assert!(
-                matches!(err.kind(), ErrorKind::Poisoned { .. }),
-                "{durability:?}: {err}"
-            );
+            assert!(matches!(err.kind(), ErrorKind::Poisoned { .. }), "{durability:?}: {err}");
             assert!(err.to_string().contains("reopen"), "{err}");
         }
         drop(writer);
         // A fresh handle recovers: it appends after whatever reached the file.
-        let writer = Options::new()
-            .durability(durability)
-            .open_in(fs, &path)
-            .unwrap();
+        let writer = Options::new().durability(durability).open_in(fs, &path).unwrap();
         let ack = writer.append_raw(b"4").unwrap();
         let seqs = util::seqs(&std::fs::read(&path).unwrap());
         assert_eq!(seqs, [1, 2, ack.seq], "{durability:?}");
@@ -146,12 +124,8 @@ fn group_waiters_of_a_failed_sync_all_fail() {
     let dir = util::tempdir();
     let path = dir.path().join("events.ndjson");
     let fs = FailingSync::default();
-    let writer = Arc::new(
-        Options::new()
-            .durability(Durability::Group)
-            .open_in(fs.clone(), &path)
-            .unwrap(),
-    );
+    let writer =
+        Arc::new(Options::new().durability(Durability::Group).open_in(fs.clone(), &path).unwrap());
     fs.fail.store(1, Ordering::SeqCst);
     let results: Vec<_> = (0..8)
         .map(|i| {

@@ -47,11 +47,7 @@ fn concurrent_appenders(durability: &str, processes: usize, per_process: usize) 
         feeder.join().unwrap().unwrap();
         assert!(out.status.success(), "appender failed: {}", stderr(&out));
         let seqs: Vec<u64> = stdout(&out).lines().map(|l| l.parse().unwrap()).collect();
-        assert_eq!(
-            seqs.len(),
-            lines.len(),
-            "one acknowledged seq per input line"
-        );
+        assert_eq!(seqs.len(), lines.len(), "one acknowledged seq per input line");
         for (seq, line) in seqs.into_iter().zip(lines) {
             let previous = acked.insert(seq, serde_json::from_str(line).unwrap());
             assert!(previous.is_none(), "seq {seq} acknowledged twice");
@@ -66,31 +62,14 @@ fn concurrent_appenders(durability: &str, processes: usize, per_process: usize) 
     );
     assert_eq!(lines.len(), processes * per_process);
     for pair in lines.windows(2) {
-        assert!(
-            pair[1].seq > pair[0].seq,
-            "seq {} after {}",
-            pair[1].seq,
-            pair[0].seq
-        );
-        assert!(
-            pair[1].ts >= pair[0].ts,
-            "ts went backwards at seq {}",
-            pair[1].seq
-        );
+        assert!(pair[1].seq > pair[0].seq, "seq {} after {}", pair[1].seq, pair[0].seq);
+        assert!(pair[1].ts >= pair[0].ts, "ts went backwards at seq {}", pair[1].seq);
     }
     for line in &lines {
-        assert_eq!(
-            acked.get(&line.seq),
-            Some(&line.data),
-            "record {} is what was sent",
-            line.seq
-        );
+        assert_eq!(acked.get(&line.seq), Some(&line.data), "record {} is what was sent", line.seq);
     }
     // The library reader agrees with the independent parse.
-    assert_eq!(
-        seqs(&bytes),
-        lines.iter().map(|l| l.seq).collect::<Vec<_>>()
-    );
+    assert_eq!(seqs(&bytes), lines.iter().map(|l| l.seq).collect::<Vec<_>>());
 }
 
 #[test]
@@ -122,30 +101,16 @@ fn threads_of_one_handle_in_group_mode_are_linearised() {
             let log = log.clone();
             std::thread::spawn(move || {
                 (0..200)
-                    .map(|i| {
-                        (
-                            log.append(&serde_json::json!({"t": t, "i": i}))
-                                .unwrap()
-                                .seq,
-                            t,
-                            i,
-                        )
-                    })
+                    .map(|i| (log.append(&serde_json::json!({"t": t, "i": i})).unwrap().seq, t, i))
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    let mut acked: Vec<_> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut acked: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     acked.sort();
     let lines = independent_parse(&std::fs::read(log.path()).unwrap());
     assert_eq!(lines.len(), acked.len());
     for (line, (seq, t, i)) in lines.iter().zip(&acked) {
-        assert_eq!(
-            (line.seq, &line.data),
-            (*seq, &serde_json::json!({"t": t, "i": i}))
-        );
+        assert_eq!((line.seq, &line.data), (*seq, &serde_json::json!({"t": t, "i": i})));
     }
 }

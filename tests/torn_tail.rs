@@ -11,10 +11,7 @@ use util::*;
 fn log_bytes() -> (Vec<u8>, usize) {
     let dir = tempdir();
     let path = dir.path().join("full.ndjson");
-    let writer = Options::new()
-        .durability(Durability::Never)
-        .open(&path)
-        .unwrap();
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
     for i in 1..=5 {
         writer
             .append(&serde_json::json!({"i": i, "text": "payload with \"quotes\" and \\n escapes"}))
@@ -22,20 +19,13 @@ fn log_bytes() -> (Vec<u8>, usize) {
     }
     drop(writer);
     let bytes = std::fs::read(&path).unwrap();
-    let last_start = bytes[..bytes.len() - 1]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .unwrap()
-        + 1;
+    let last_start = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
     (bytes, last_start)
 }
 
 fn check_cut(prefix: &[u8], cut_at: usize, last_start: usize, full_len: usize) {
-    let expect_before: Vec<u64> = if cut_at == full_len {
-        (1..=5).collect()
-    } else {
-        (1..=4).collect()
-    };
+    let expect_before: Vec<u64> =
+        if cut_at == full_len { (1..=5).collect() } else { (1..=4).collect() };
     assert_eq!(
         seqs(prefix),
         expect_before,
@@ -49,10 +39,7 @@ fn check_cut(prefix: &[u8], cut_at: usize, last_start: usize, full_len: usize) {
     let ack = writer.append_raw(br#"{"after":"crash"}"#).unwrap();
     drop(writer);
     let after = std::fs::read(&path).unwrap();
-    assert!(
-        after.starts_with(prefix),
-        "cut at {cut_at}: the torn bytes were kept as they were"
-    );
+    assert!(after.starts_with(prefix), "cut at {cut_at}: the torn bytes were kept as they were");
 
     let lines = independent_parse(&after);
     let got: Vec<u64> = lines.iter().map(|l| l.seq).collect();
@@ -65,20 +52,9 @@ fn check_cut(prefix: &[u8], cut_at: usize, last_start: usize, full_len: usize) {
     }
     expect.push(ack.seq);
     assert_eq!(got, expect, "cut at {cut_at}");
-    assert_eq!(
-        ack.seq,
-        expect[expect.len() - 2] + 1,
-        "the next seq follows the last record"
-    );
-    assert_eq!(
-        lines.last().unwrap().data,
-        serde_json::json!({"after": "crash"})
-    );
-    assert_eq!(
-        seqs(&after),
-        got,
-        "library reader agrees with the independent parse"
-    );
+    assert_eq!(ack.seq, expect[expect.len() - 2] + 1, "the next seq follows the last record");
+    assert_eq!(lines.last().unwrap().data, serde_json::json!({"after": "crash"}));
+    assert_eq!(seqs(&after), got, "library reader agrees with the independent parse");
 
     let summary = Reader::new(&after[..]).verify();
     let torn = cut_at > last_start && cut_at < full_len - 1;
@@ -105,20 +81,10 @@ fn last_record_cut_at_every_byte() {
 fn torn_tail_followed_by_nul_bytes() {
     // What a crash can leave when the file size reached disk before the data: zeros.
     let (bytes, last_start) = log_bytes();
-    for cut in [
-        last_start,
-        last_start + 1,
-        last_start + 30,
-        bytes.len() - 2,
-        bytes.len(),
-    ] {
+    for cut in [last_start, last_start + 1, last_start + 30, bytes.len() - 2, bytes.len()] {
         let mut torn = bytes[..cut].to_vec();
         torn.extend_from_slice(&[0u8; 300]);
-        let want: Vec<u64> = if cut == bytes.len() {
-            (1..=5).collect()
-        } else {
-            (1..=4).collect()
-        };
+        let want: Vec<u64> = if cut == bytes.len() { (1..=5).collect() } else { (1..=4).collect() };
         assert_eq!(seqs(&torn), want);
         let summary = Reader::new(&torn[..]).verify();
         assert!(summary.is_clean(), "a NUL tail is torn, not corrupt");
@@ -130,11 +96,7 @@ fn torn_tail_followed_by_nul_bytes() {
         let dir = tempdir();
         let path = dir.path().join("nul.ndjson");
         std::fs::write(&path, &torn).unwrap();
-        let ack = Options::new()
-            .open(&path)
-            .unwrap()
-            .append_raw(b"7")
-            .unwrap();
+        let ack = Options::new().open(&path).unwrap().append_raw(b"7").unwrap();
         assert_eq!(ack.seq, *want.last().unwrap() + 1);
         let after = std::fs::read(&path).unwrap();
         assert!(after.starts_with(&torn));
@@ -150,23 +112,12 @@ fn cli_append_after_a_torn_tail() {
     let dir = tempdir();
     let path = dir.path().join("cli.ndjson");
     std::fs::write(&path, &bytes[..last_start + 10]).unwrap();
-    let out = run(
-        &["append", path.to_str().unwrap()],
-        b"{\"a\":1}\n{\"a\":2}\n",
-    );
+    let out = run(&["append", path.to_str().unwrap()], b"{\"a\":1}\n{\"a\":2}\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "5\n6\n");
     let out = run(&["verify", path.to_str().unwrap()], b"");
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "the terminated torn line is reported"
-    );
-    assert!(
-        stdout(&out).contains(&format!("byte {last_start}")),
-        "{}",
-        stdout(&out)
-    );
+    assert_eq!(out.status.code(), Some(3), "the terminated torn line is reported");
+    assert!(stdout(&out).contains(&format!("byte {last_start}")), "{}", stdout(&out));
     let out = run(&["cat", "--data", path.to_str().unwrap()], b"");
     let text = stdout(&out);
     let data: Vec<&str> = text.lines().collect();

@@ -87,36 +87,18 @@ pub enum Create {
 impl OpenOptions {
     /// Read only; the file must exist.
     pub const fn read() -> Self {
-        OpenOptions {
-            write: false,
-            append: false,
-            create: Create::No,
-            mode: 0,
-            no_follow: false,
-        }
+        OpenOptions { write: false, append: false, create: Create::No, mode: 0, no_follow: false }
     }
 
     /// Read and append, creating the file with `mode` as `create` says.
     pub const fn append(create: Create, mode: u32) -> Self {
-        OpenOptions {
-            write: true,
-            append: true,
-            create,
-            mode,
-            no_follow: false,
-        }
+        OpenOptions { write: true, append: true, create, mode, no_follow: false }
     }
 
     /// Read and positioned writes, creating the file with `mode` as `create` says. Never follows a
     /// symlink: used for the sidecar files ndlog owns (lock, index, temp files).
     pub const fn read_write(create: Create, mode: u32) -> Self {
-        OpenOptions {
-            write: true,
-            append: false,
-            create,
-            mode,
-            no_follow: true,
-        }
+        OpenOptions { write: true, append: false, create, mode, no_follow: true }
     }
 
     /// The same options, refusing a symlink at the final path component.

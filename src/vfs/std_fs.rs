@@ -39,10 +39,7 @@ fn metadata_of(st: &rustix::fs::Stat) -> Metadata {
         _ => FileKind::Other,
     };
     Metadata {
-        id: FileId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        },
+        id: FileId { dev: st.st_dev, ino: st.st_ino },
         len: u64::try_from(st.st_size).unwrap_or(0),
         kind,
         mode: st.st_mode & 0o7777,
@@ -55,11 +52,7 @@ impl Vfs for StdFs {
 
     fn open(&self, path: &Path, how: OpenOptions) -> io::Result<StdFile> {
         let mut flags = OFlags::CLOEXEC;
-        flags |= if how.write {
-            OFlags::RDWR
-        } else {
-            OFlags::RDONLY
-        };
+        flags |= if how.write { OFlags::RDWR } else { OFlags::RDONLY };
         if how.append {
             flags |= OFlags::APPEND;
         }
@@ -95,9 +88,7 @@ impl Vfs for StdFs {
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
-        std::fs::read_dir(dir)?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect()
+        std::fs::read_dir(dir)?.map(|entry| entry.map(|e| e.file_name())).collect()
     }
 
     fn map(&self, file: &StdFile, len: u64) -> io::Result<Map> {

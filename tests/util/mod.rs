@@ -8,12 +8,11 @@ use std::process::{Command, Output, Stdio};
 
 pub use tempfile::TempDir;
 
+pub mod probe_fs;
+
 /// A fresh temporary directory.
 pub fn tempdir() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("ndlog-test-")
-        .tempdir()
-        .unwrap()
+    tempfile::Builder::new().prefix("ndlog-test-").tempdir().unwrap()
 }
 
 /// The `ndlog` binary built for these tests.
@@ -49,14 +48,9 @@ pub fn stderr(out: &Output) -> String {
 /// A log at `dir/name` holding `n` records with payloads `{"n":i}`, written by the library.
 pub fn write_log(dir: &Path, name: &str, n: u64) -> PathBuf {
     let path = dir.join(name);
-    let writer = ndlog::Options::new()
-        .durability(ndlog::Durability::Never)
-        .open(&path)
-        .unwrap();
+    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
     for i in 1..=n {
-        writer
-            .append_raw(format!(r#"{{"n":{i}}}"#).as_bytes())
-            .unwrap();
+        writer.append_raw(format!(r#"{{"n":{i}}}"#).as_bytes()).unwrap();
     }
     writer.sync().unwrap();
     path

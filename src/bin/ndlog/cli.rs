@@ -6,15 +6,20 @@ use crate::cmd;
 
 /// An error: I/O, a bad input line, a lock timeout; the message on stderr says which.
 pub const EXIT_ERROR: u8 = 1;
-/// The log holds corrupt lines or records out of order (`verify`, `cat --strict`).
+/// The log holds corrupt lines or records out of order (`verify`, `cat --strict`), or its
+/// index disagrees with it (`index --check`).
 pub const EXIT_DAMAGED: u8 = 3;
+/// The record or entity asked for is not in the log (`get`, `history`).
+pub const EXIT_NOT_FOUND: u8 = 4;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  error (I/O, bad input line, lock timeout, not an ndlog log); stderr says which
   2  bad command-line usage
-  3  the log holds corrupt lines or out-of-order records (verify, cat --strict)
+  3  the log holds corrupt lines or out-of-order records (verify, cat --strict), or its
+     index disagrees with it (index --check)
+  4  no such record or entity (get, history)
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 
@@ -54,6 +59,17 @@ pub enum Command {
     /// Print the last records, found from the end without a scan; -f waits for more.
     #[command(after_help = EXIT_CODES)]
     Tail(cmd::tail::Args),
+    /// Print one record by seq, found through the index (or a binary search of the log).
+    #[command(after_help = EXIT_CODES)]
+    Get(cmd::get::Args),
+    /// Print the versions of one entity (records whose data has it at a JSON pointer), or its
+    /// state at a time with --at.
+    #[command(after_help = EXIT_CODES)]
+    History(cmd::history::Args),
+    /// Bring the sidecar index LOG.idx up to date; --check compares it with the log, --rebuild
+    /// writes it anew.
+    #[command(after_help = EXIT_CODES)]
+    Index(cmd::index::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
     /// exit code.

@@ -10,9 +10,7 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
     }
     let at = humantime::parse_rfc3339_weak(text)
         .map_err(|e| format!("{text:?}: {e}: expected unix milliseconds or RFC 3339"))?;
-    let since = at
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| format!("{text:?} is before 1970"))?;
+    let since = at.duration_since(UNIX_EPOCH).map_err(|_| format!("{text:?} is before 1970"))?;
     u64::try_from(since.as_millis()).map_err(|_| format!("{text:?} is too far in the future"))
 }
 

@@ -46,9 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .context("reading stdin")?;
+        let n = input.read_until(b'\n', &mut line).context("reading stdin")?;
         if n > 0 {
             line_no += 1;
             let value = line.trim_ascii();
@@ -86,9 +84,7 @@ fn flush(
     }
     let payloads: Vec<&[u8]> = ends
         .iter()
-        .scan(0, |start, &end| {
-            Some(&batch[std::mem::replace(start, end)..end])
-        })
+        .scan(0, |start, &end| Some(&batch[std::mem::replace(start, end)..end]))
         .collect();
     let ack = writer.append_raw_batch(&payloads)?;
     let mut num = itoa::Buffer::new();

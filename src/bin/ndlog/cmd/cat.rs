@@ -50,10 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Entry::Corrupt { offset, reason, .. } if args.strict => {
                 std::io::Write::flush(&mut out)?;
-                eprintln!(
-                    "ndlog: {}: corrupt line at byte {offset}: {reason}",
-                    args.log.display()
-                );
+                eprintln!("ndlog: {}: corrupt line at byte {offset}: {reason}", args.log.display());
                 return Ok(ExitCode::from(EXIT_DAMAGED));
             }
             Entry::Corrupt { offset, .. } => {

@@ -60,10 +60,7 @@ const ACTIONS: [&str; 4] = ["view", "click", "add_to_cart", "checkout"];
 const KILL_AFTER_ACKS: usize = 300;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    ensure!(
-        args.writers > 0 && args.threads > 0,
-        "--writers and --threads must be at least 1"
-    );
+    ensure!(args.writers > 0 && args.threads > 0, "--writers and --threads must be at least 1");
     let temp;
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
@@ -120,10 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A new writer after the crash: it finds the tail and never glues onto torn bytes.
     let writer = Options::new().open(&log)?;
     let last = writer.append(&serde_json::json!({"demo": "done"}))?;
-    println!(
-        "recover: a fresh writer appended seq {} after the crash",
-        last.seq
-    );
+    println!("recover: a fresh writer appended seq {} after the crash", last.seq);
     drop(writer);
 
     verify(&log, &acked, last.seq)?;
@@ -142,12 +136,7 @@ fn collect_acks(
     let stdout = child.stdout.take().context("writer stdout")?;
     let mut acks = Vec::new();
     for line in BufReader::new(stdout).lines() {
-        acks.push(
-            line?
-                .trim()
-                .parse::<u64>()
-                .context("writer printed a bad seq")?,
-        );
+        acks.push(line?.trim().parse::<u64>().context("writer printed a bad seq")?);
         if kill_after.is_some_and(|k| acks.len() == k) {
             child.kill().context("killing the victim writer")?;
         }
@@ -172,11 +161,7 @@ fn verify(log: &Path, acked: &[u64], final_seq: u64) -> anyhow::Result<()> {
         summary.records,
         summary.out_of_order == 0 && summary.records as usize == present.len(),
         summary.corrupt_lines,
-        summary
-            .torn_tail
-            .map_or("none".to_string(), |(o, l)| format!(
-                "{l} bytes at byte {o}"
-            )),
+        summary.torn_tail.map_or("none".to_string(), |(o, l)| format!("{l} bytes at byte {o}")),
     );
     println!(
         "         {} acknowledged seqs, {missing} missing, {} acknowledged twice; {unacked} written \
@@ -185,15 +170,9 @@ fn verify(log: &Path, acked: &[u64], final_seq: u64) -> anyhow::Result<()> {
         acked.len() - unique_acks.len()
     );
     ensure!(missing == 0, "{missing} acknowledged records are missing");
-    ensure!(
-        unique_acks.len() == acked.len(),
-        "a seq was acknowledged twice"
-    );
+    ensure!(unique_acks.len() == acked.len(), "a seq was acknowledged twice");
     ensure!(summary.out_of_order == 0, "records out of order");
-    ensure!(
-        summary.last.map(|l| l.0) == Some(final_seq),
-        "the last record is not the last append"
-    );
+    ensure!(summary.last.map(|l| l.0) == Some(final_seq), "the last record is not the last append");
     Ok(())
 }
 
@@ -243,11 +222,7 @@ fn ms(d: Duration) -> f64 {
 /// One writer process: `threads` threads append `records` events in total with group commit,
 /// printing each seq as soon as it is acknowledged.
 pub fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
-    let writer = Arc::new(
-        Options::new()
-            .durability(Durability::Group)
-            .open(&args.log)?,
-    );
+    let writer = Arc::new(Options::new().durability(Durability::Group).open(&args.log)?);
     let threads = u64::from(args.threads.max(1));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -261,13 +236,7 @@ pub fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
                     let user = format!("u{}", n % 100);
                     let page = format!("/products/{}", n % 1000);
                     let action = ACTIONS[(n % 4) as usize];
-                    let event = Event {
-                        writer: id,
-                        n,
-                        user: &user,
-                        action,
-                        page: &page,
-                    };
+                    let event = Event { writer: id, n, user: &user, action, page: &page };
                     let ack = writer.append(&event)?;
                     let mut out = stdout.lock();
                     writeln!(out, "{}", ack.seq)?;

@@ -3,6 +3,9 @@
 pub mod append;
 pub mod cat;
 pub mod demo;
+pub mod get;
+pub mod history;
+pub mod index;
 pub mod lock;
 pub mod stats;
 pub mod tail;
@@ -23,5 +26,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Lock(args) => lock::run(args),
+        Command::Get(args) => get::run(args),
+        Command::Index(args) => index::run(args),
+        Command::History(args) => history::run(args),
     }
 }

@@ -47,21 +47,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(out, "records:        {} (mean {mean} bytes)", s.records)?;
         if let (Some(first), Some(last)) = (s.first, s.last) {
             writeln!(out, "seq:            {} ..= {}", first.0, last.0)?;
-            writeln!(
-                out,
-                "time:           {} .. {}",
-                format_ts(first.1),
-                format_ts(last.1)
-            )?;
+            writeln!(out, "time:           {} .. {}", format_ts(first.1), format_ts(last.1))?;
             let span = std::time::Duration::from_millis(last.1 - first.1);
             writeln!(out, "span:           {}", humantime::format_duration(span))?;
         }
         writeln!(out, "corrupt lines:  {}", s.corrupt_lines)?;
-        writeln!(
-            out,
-            "torn tail:      {} bytes",
-            s.torn_tail.map_or(0, |t| t.1)
-        )?;
+        writeln!(out, "torn tail:      {} bytes", s.torn_tail.map_or(0, |t| t.1))?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -31,11 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         write_report(&mut out, &args.log, &summary)?;
     }
     out.flush()?;
-    Ok(if summary.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_DAMAGED)
-    })
+    Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
 }
 
 fn write_report(out: &mut impl Write, log: &std::path::Path, s: &Summary) -> std::io::Result<()> {
@@ -43,18 +39,12 @@ fn write_report(out: &mut impl Write, log: &std::path::Path, s: &Summary) -> std
     writeln!(out, "{}: {verdict}", log.display())?;
     writeln!(out, "  bytes:          {}", s.bytes)?;
     match (s.first, s.last) {
-        (Some((first, _)), Some((last, _))) => writeln!(
-            out,
-            "  valid records:  {} (seq {first}..={last})",
-            s.records
-        )?,
+        (Some((first, _)), Some((last, _))) => {
+            writeln!(out, "  valid records:  {} (seq {first}..={last})", s.records)?
+        }
         _ => writeln!(out, "  valid records:  0")?,
     }
-    writeln!(
-        out,
-        "  corrupt lines:  {} ({} bytes)",
-        s.corrupt_lines, s.corrupt_bytes
-    )?;
+    writeln!(out, "  corrupt lines:  {} ({} bytes)", s.corrupt_lines, s.corrupt_bytes)?;
     if s.out_of_order > 0 {
         writeln!(out, "  out of order:   {}", s.out_of_order)?;
     }

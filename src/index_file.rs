@@ -1,0 +1,295 @@
+//! Keeping `LOG.idx` current: catching it up from the log under the writer lock, repairing a
+//! torn or stale one, and loading it for readers. The index is derived data: it is never
+//! fsynced, never trusted over the log, and never shrunk or rewritten in place (readers map
+//! it); a repair writes a new file and renames it over the old one.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::index::{ENTRY_LEN, HEADER_LEN, Header, IndexEntry, Selector};
+use crate::paths;
+use crate::reader::{Entry, Reader};
+use crate::vfs::{Create, FileId, FileKind, OpenOptions, Vfs, VfsFile};
+
+/// The log is read in pieces of this size while it is indexed.
+const CHUNK: usize = 1 << 20;
+/// Torn or stale entries at the end that a repair steps back over before rebuilding.
+const MAX_BAD_TAIL: u64 = 64;
+
+/// A writer's view of the index file.
+#[derive(Debug)]
+pub(crate) struct IndexWriter<F> {
+    path: PathBuf,
+    stride: u32,
+    /// The index file as this writer last saw it: descriptor, identity, length.
+    file: Option<(F, FileId)>,
+    len: u64,
+    /// Its last entry (`None` when it has none yet).
+    last: Option<IndexEntry>,
+    /// Scratch space for log reads and new entries.
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl<F: VfsFile> IndexWriter<F> {
+    pub(crate) fn new(log: &Path, stride: u32) -> Self {
+        IndexWriter {
+            path: paths::index_file(log),
+            stride,
+            file: None,
+            len: 0,
+            last: None,
+            buf: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The seq of the last indexed record this writer knows of.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last.map_or(0, |e| e.seq)
+    }
+
+    /// The stride between entries.
+    pub(crate) fn stride(&self) -> u32 {
+        self.stride
+    }
+
+    /// Brings the index up to date with the first `log_len` bytes of the log. Call with the
+    /// writer lock held. Reads only the part of the log the index does not cover.
+    pub(crate) fn catch_up<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &F,
+        log_id: FileId,
+        log_len: u64,
+        mode: u32,
+    ) -> io::Result<()> {
+        if !self.current(vfs, log, log_id)? {
+            return self.rebuild(vfs, log, log_id, log_len, mode, true);
+        }
+        let from = self.last.map_or(0, |e| e.offset);
+        let mut selector = Selector::new(self.stride, self.last);
+        self.out.clear();
+        let out = &mut self.out;
+        let mut last = self.last;
+        scan(log, from, log_len, &mut self.buf, |seq, ts, offset| {
+            if let Some(e) = selector.select(seq, ts, offset) {
+                e.encode_into(out);
+                last = Some(e);
+            }
+        })?;
+        if !self.out.is_empty() {
+            let (file, _) = self.file.as_ref().ok_or_else(|| io::Error::other("index not open"))?;
+            let n = file.append(&self.out)?;
+            self.len += n as u64;
+            if n != self.out.len() {
+                // A torn entry: the next catch-up sees the odd length and repairs.
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "short index write"));
+            }
+            self.last = last;
+        }
+        Ok(())
+    }
+
+    /// Makes sure `self` describes the index file on disk; false when it must be rebuilt
+    /// (missing, torn, built for another log, or its last entries disagree with the log).
+    fn current<V: Vfs<File = F>>(&mut self, vfs: &V, log: &F, log_id: FileId) -> io::Result<bool> {
+        let meta = match vfs.metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if self.file.as_ref().is_some_and(|(_, id)| *id == meta.id) && self.len == meta.len {
+            return Ok(true);
+        }
+        if meta.kind != FileKind::File {
+            return Err(io::Error::other(format!("{} is not a regular file", self.path.display())));
+        }
+        let file = vfs.open(&self.path, OpenOptions::append(Create::No, 0).no_follow())?;
+        let meta = file.metadata()?;
+        let mut header = [0u8; HEADER_LEN];
+        let body = meta.len.saturating_sub(HEADER_LEN as u64);
+        if meta.len < HEADER_LEN as u64 || !body.is_multiple_of(ENTRY_LEN as u64) {
+            return Ok(false);
+        }
+        crate::vfs::read_exact_at(&file, &mut header, 0)?;
+        match Header::decode(&header) {
+            Ok(h) if h.log_id == log_id && h.stride == self.stride => {}
+            _ => return Ok(false),
+        }
+        let count = (meta.len - HEADER_LEN as u64) / ENTRY_LEN as u64;
+        let last = match count.checked_sub(1) {
+            None => None,
+            Some(i) => {
+                let e = read_entry(&file, i)?;
+                if !record_matches(log, &e, &mut self.buf)? {
+                    return Ok(false);
+                }
+                Some(e)
+            }
+        };
+        self.file = Some((file, meta.id));
+        self.len = meta.len;
+        self.last = last;
+        Ok(true)
+    }
+
+    /// Writes a new index and renames it into place. With `salvage`, keeps the entries of the
+    /// old index that still match the log (a crash tears only its end) and indexes the log
+    /// from there on; otherwise indexes the whole log.
+    pub(crate) fn rebuild<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &F,
+        log_id: FileId,
+        log_len: u64,
+        mode: u32,
+        salvage: bool,
+    ) -> io::Result<()> {
+        let kept = if salvage { self.salvage(vfs, log, log_id)? } else { Vec::new() };
+        let mut out = Header { stride: self.stride, log_id }.encode().to_vec();
+        out.extend_from_slice(&kept);
+        let mut last = kept.len().checked_sub(ENTRY_LEN).map(|at| IndexEntry::decode(&kept[at..]));
+        let mut selector = Selector::new(self.stride, last);
+        scan(log, last.map_or(0, |e| e.offset), log_len, &mut self.buf, |seq, ts, offset| {
+            if let Some(e) = selector.select(seq, ts, offset) {
+                e.encode_into(&mut out);
+                last = Some(e);
+            }
+        })?;
+        let tmp = paths::sidecar(&self.path, ".tmp");
+        // Only writer-lock holders create this file: one left behind is from a dead process.
+        match vfs.remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = vfs.open(&tmp, OpenOptions::append(Create::New, mode).no_follow())?;
+        let written = file.append(&out);
+        if written.as_ref().ok() != Some(&out.len()) {
+            let _ = vfs.remove_file(&tmp);
+            return Err(written.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
+        }
+        vfs.rename(&tmp, &self.path)?;
+        let id = file.metadata()?.id;
+        self.file = Some((file, id));
+        self.len = out.len() as u64;
+        self.last = last;
+        Ok(())
+    }
+
+    /// The entries of the existing index that can be kept: all but a torn or stale tail, if
+    /// the header is intact and the entries before it match the log.
+    fn salvage<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &F,
+        log_id: FileId,
+    ) -> io::Result<Vec<u8>> {
+        let Ok(file) = vfs.open(&self.path, OpenOptions::read().no_follow()) else {
+            return Ok(Vec::new());
+        };
+        let len = file.metadata()?.len;
+        let mut header = [0u8; HEADER_LEN];
+        if len < HEADER_LEN as u64 || crate::vfs::read_exact_at(&file, &mut header, 0).is_err() {
+            return Ok(Vec::new());
+        }
+        match Header::decode(&header) {
+            Ok(h) if h.log_id == log_id && h.stride == self.stride => {}
+            _ => return Ok(Vec::new()),
+        }
+        let count = (len - HEADER_LEN as u64) / ENTRY_LEN as u64;
+        let mut keep = count;
+        while keep > 0 && count - keep <= MAX_BAD_TAIL {
+            if record_matches(log, &read_entry(&file, keep - 1)?, &mut self.buf)? {
+                let mut kept = vec![0u8; keep as usize * ENTRY_LEN];
+                crate::vfs::read_exact_at(&file, &mut kept, HEADER_LEN as u64)?;
+                return Ok(kept);
+            }
+            keep -= 1;
+        }
+        Ok(Vec::new())
+    }
+}
+
+fn read_entry<F: VfsFile>(file: &F, i: u64) -> io::Result<IndexEntry> {
+    let mut b = [0u8; ENTRY_LEN];
+    crate::vfs::read_exact_at(file, &mut b, HEADER_LEN as u64 + i * ENTRY_LEN as u64)?;
+    Ok(IndexEntry::decode(&b))
+}
+
+/// Whether the log holds, at `e.offset`, the start of a line that is the record `e` names.
+fn record_matches<F: VfsFile>(log: &F, e: &IndexEntry, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let start = e.offset.saturating_sub(1);
+    let mut want = 4096usize;
+    loop {
+        buf.resize(want, 0);
+        let mut got = 0;
+        while got < want {
+            match log.read_at(&mut buf[got..], start + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let bytes = &buf[..got];
+        let line = if e.offset == 0 {
+            bytes
+        } else if bytes.first() == Some(&b'\n') {
+            &bytes[1..]
+        } else {
+            return Ok(false);
+        };
+        if line.contains(&b'\n') || got < want {
+            let reader = Reader::new(line);
+            return Ok(matches!(reader.entries().next(),
+                Some(Entry::Record(r)) if r.offset == 0 && r.seq == e.seq && r.ts == e.ts));
+        }
+        want *= 4;
+    }
+}
+
+/// Calls `each(seq, ts, offset)` for every record whose line lies in `from..to` of the log,
+/// `from` being a line start. Reads with `pread`, a chunk at a time.
+pub(crate) fn scan<F: VfsFile>(
+    log: &F,
+    from: u64,
+    to: u64,
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(u64, u64, u64),
+) -> io::Result<()> {
+    let mut base = from;
+    while base < to {
+        let want = usize::try_from(to - base).unwrap_or(usize::MAX).min(CHUNK.max(buf.capacity()));
+        buf.resize(want, 0);
+        crate::vfs::read_exact_at(log, buf, base)?;
+        // Only whole lines: the bytes after the last newline are read again with the next
+        // chunk (or are the torn tail, which holds no record).
+        let Some(end) = memchr::memrchr(b'\n', buf).map(|i| i + 1) else {
+            if base + want as u64 >= to {
+                return Ok(());
+            }
+            buf.reserve(buf.len() * 2);
+            continue;
+        };
+        for r in Reader::new(&buf[..end]).records() {
+            each(r.seq, r.ts, base + r.offset);
+        }
+        base += end as u64;
+    }
+    Ok(())
+}
+
+/// Opens and maps the index of the log at `log` for reading.
+pub(crate) fn load<V: Vfs>(vfs: &V, log: &Path) -> io::Result<Option<(V::File, V::Map)>> {
+    let path = paths::index_file(log);
+    let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if meta.kind != FileKind::File {
+        return Ok(None);
+    }
+    let map = vfs.map(&file, meta.len)?;
+    Ok(Some((file, map)))
+}

@@ -1,0 +1,319 @@
+//! The sidecar index: kept current by writers, never trusted over the log. Every stale,
+//! missing, torn, foreign or corrupt index still gives the answers a full scan gives, and is
+//! caught up or rebuilt reading only what it must.
+
+mod util;
+
+use std::path::Path;
+use std::time::Duration;
+
+use ndlog::{Durability, IndexProblem, Options, Reader};
+use proptest::prelude::*;
+use util::probe_fs::ProbeFs;
+use util::*;
+
+/// Appends `n` records (payload `{"i":k}`), with the clock moving now and then so that
+/// timestamps both repeat and advance.
+fn append(path: &Path, n: u64, index: bool) {
+    let writer = Options::new().durability(Durability::Never).index(index).open(path).unwrap();
+    for k in 0..n {
+        writer.append_raw(format!(r#"{{"i":{k}}}"#).as_bytes()).unwrap();
+        if k % 500 == 499 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Checks `get` for every seq (and some absent ones) and time seeks for every distinct ts
+/// against a linear scan of the file by an independent parser.
+fn assert_lookups_match_a_scan(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let all = independent_parse(&bytes);
+    let reader = Reader::open(path).unwrap();
+    let last = all.last().map_or(0, |l| l.seq);
+    for seq in 0..=last + 2 {
+        let want = all.binary_search_by_key(&seq, |l| l.seq).ok().map(|i| all[i].offset as u64);
+        assert_eq!(reader.get(seq).map(|r| r.offset), want, "get({seq})");
+    }
+    let mut times: Vec<u64> =
+        all.iter().flat_map(|l| [l.ts.saturating_sub(1), l.ts, l.ts + 1]).collect();
+    times.dedup();
+    for t in times {
+        let first_at_or_after = all.partition_point(|l| l.ts < t);
+        let want = all.get(first_at_or_after).map_or(bytes.len() as u64, |l| l.offset as u64);
+        assert_eq!(reader.seek_ts(t), want, "seek_ts({t})");
+        let at = all.partition_point(|l| l.ts <= t).checked_sub(1).map(|i| all[i].seq);
+        assert_eq!(reader.last_at(t).map(|r| r.seq), at, "last_at({t})");
+    }
+}
+
+fn idx(path: &Path) -> std::path::PathBuf {
+    path.with_extension("ndjson.idx")
+}
+
+#[test]
+fn writers_keep_the_index_current() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    for _ in 0..4 {
+        append(&path, 1250, true);
+    }
+    let reader = Reader::open(&path).unwrap();
+    let index = reader.index().expect("an index is attached");
+    assert_eq!(index.stride(), 16);
+    assert!(index.len() >= 5000 / 16 - 1, "{} entries", index.len());
+    let check = reader.check_index().unwrap();
+    assert!(check.agrees() && check.is_current(), "{check:?}");
+    assert_lookups_match_a_scan(&path);
+}
+
+#[test]
+fn a_missing_or_short_index_answers_from_the_log_and_is_rebuilt() {
+    for damage in ["missing", "short", "garbage header"] {
+        let dir = tempdir();
+        let path = dir.path().join("events.ndjson");
+        append(&path, 3000, true);
+        match damage {
+            "missing" => std::fs::remove_file(idx(&path)).unwrap(),
+            "short" => std::fs::write(idx(&path), b"NDLOGIDX").unwrap(),
+            _ => std::fs::write(idx(&path), vec![0x5a; 4096]).unwrap(),
+        }
+        let reader = Reader::open(&path).unwrap();
+        assert!(reader.index().is_none(), "{damage}");
+        let problem = reader.index_problem().unwrap();
+        assert!(
+            matches!(
+                problem,
+                IndexProblem::Missing | IndexProblem::Short | IndexProblem::BadHeader(_)
+            ),
+            "{damage}: {problem:?}"
+        );
+        assert_lookups_match_a_scan(&path);
+        Options::new().open(&path).unwrap(); // the next writer rebuilds it
+        assert!(Reader::open(&path).unwrap().check_index().unwrap().is_current(), "{damage}");
+        assert_lookups_match_a_scan(&path);
+    }
+}
+
+#[test]
+fn a_torn_index_is_repaired_from_the_part_of_the_log_it_does_not_cover() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 20_000, true);
+    let idx_len = std::fs::metadata(idx(&path)).unwrap().len();
+    // A crash tore the last entry and lost the one before.
+    let file = std::fs::OpenOptions::new().write(true).open(idx(&path)).unwrap();
+    file.set_len(idx_len - 30).unwrap();
+    drop(file);
+    let reader = Reader::open(&path).unwrap();
+    assert!(reader.index().is_some(), "the whole entries before the tear are still used");
+    assert!(!reader.check_index().unwrap().agrees());
+    assert_lookups_match_a_scan(&path);
+    drop(reader);
+
+    let fs = ProbeFs::default();
+    Options::new().open_in(fs.clone(), &path).unwrap();
+    let log_len = std::fs::metadata(&path).unwrap().len();
+    let read = fs.bytes_read(&path);
+    assert!(read < log_len / 20, "repair read {read} of {log_len} log bytes");
+    assert!(Reader::open(&path).unwrap().check_index().unwrap().is_current());
+    assert_lookups_match_a_scan(&path);
+}
+
+#[test]
+fn a_stale_index_is_caught_up_reading_only_the_new_records() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 10_000, true);
+    let covered = std::fs::metadata(&path).unwrap().len();
+    // Writers that do not maintain the index, like one that crashed between its log write and
+    // its index write, leave it behind.
+    append(&path, 3_000, false);
+    let reader = Reader::open(&path).unwrap();
+    assert!(reader.index().is_some());
+    let check = reader.check_index().unwrap();
+    assert!(check.agrees() && !check.is_current(), "{check:?}");
+    assert_lookups_match_a_scan(&path);
+    drop(reader);
+
+    let fs = ProbeFs::default();
+    Options::new().open_in(fs.clone(), &path).unwrap();
+    let appended = std::fs::metadata(&path).unwrap().len() - covered;
+    let read = fs.bytes_read(&path);
+    assert!(read < appended + 64 * 1024, "catch-up read {read} bytes for {appended} new bytes");
+    assert!(Reader::open(&path).unwrap().check_index().unwrap().is_current());
+}
+
+#[test]
+fn an_index_of_a_replaced_log_is_not_used_and_is_rebuilt() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 2000, true);
+    // Replace the log by rename, as compaction does, keeping the old index.
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(99).unwrap().0 + 1;
+    let tmp = dir.path().join("rewritten");
+    std::fs::write(&tmp, &bytes[cut..]).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.index_problem(), Some(IndexProblem::OtherLog));
+    assert_eq!(reader.get(50), None);
+    assert_eq!(reader.get(150).unwrap().seq, 150);
+    assert_lookups_match_a_scan(&path);
+    Options::new().open(&path).unwrap();
+    assert!(Reader::open(&path).unwrap().check_index().unwrap().is_current());
+}
+
+#[test]
+fn corrupt_entries_never_produce_a_wrong_answer() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 4000, true);
+    let original = std::fs::read(idx(&path)).unwrap();
+    for (seed, spots) in [(1u64, 1usize), (2, 5), (3, 40)] {
+        let mut garbled = original.clone();
+        let mut x = seed;
+        for _ in 0..spots {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = 64 + (x >> 33) as usize % (garbled.len() - 64);
+            garbled[at] ^= 1 << (x % 8);
+        }
+        std::fs::write(idx(&path), &garbled).unwrap();
+        assert_lookups_match_a_scan(&path);
+        let check = Reader::open(&path).unwrap().check_index().unwrap();
+        assert!(!check.agrees(), "{spots} flipped bits went unnoticed");
+        let out = run(&["index", "--check", path.to_str().unwrap()], b"");
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        assert!(stdout(&out).contains("DISAGREES"));
+        let out = run(&["index", "--rebuild", path.to_str().unwrap()], b"");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = run(&["index", "--check", path.to_str().unwrap()], b"");
+        assert!(
+            out.status.success() && stdout(&out).contains("agrees with the log"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn a_reader_that_cannot_write_the_index_still_answers() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 3000, true);
+    std::fs::remove_file(idx(&path)).unwrap();
+    let fs = ProbeFs::default();
+    fs.set_read_only(true);
+    // A writer in a read-only directory cannot rebuild the index; its appends still succeed.
+    let writer = Options::new().open_in(fs.clone(), &path).unwrap();
+    assert!(writer.index_error().is_some());
+    writer.append_raw(b"{\"late\":1}").unwrap();
+    assert!(!idx(&path).exists());
+    let reader = Reader::open_in(fs, &path).unwrap();
+    assert_eq!(reader.index_problem(), Some(IndexProblem::Missing));
+    assert_eq!(reader.get(3001).unwrap().data, b"{\"late\":1}");
+    assert_lookups_match_a_scan(&path);
+}
+
+#[test]
+fn cli_get_index_and_history() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let input: String =
+        (0..300).map(|i| format!("{{\"user\":\"u{}\",\"v\":{i}}}\n", i % 7)).collect();
+    let out = run(&["append", path.to_str().unwrap(), "--durability", "never"], input.as_bytes());
+    assert!(out.status.success());
+    let log = path.to_str().unwrap();
+    let out = run(&["get", log, "123", "--data"], b"");
+    assert_eq!(stdout(&out), "{\"user\":\"u3\",\"v\":122}\n");
+    let out = run(&["get", log, "301"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("no record with seq 301 (it holds seqs 1..=300)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["history", log, "--key", "/user", "--entity", "u3", "--data"], b"");
+    let versions: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(versions.len(), 43);
+    assert!(versions.iter().all(|v| v.starts_with("{\"user\":\"u3\"")));
+    let ts_of_100 = independent_parse(&std::fs::read(&path).unwrap())[99].ts;
+    let out = run(
+        &[
+            "history",
+            log,
+            "--key",
+            "/user",
+            "--entity",
+            "u1",
+            "--at",
+            &ts_of_100.to_string(),
+            "--data",
+        ],
+        b"",
+    );
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["user"], "u1");
+    let out = run(&["history", log, "--key", "/nobody", "--entity", "x"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    let out = run(&["history", log, "--key", "user", "--entity", "x"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("must be empty or start with '/'"));
+    let out = run(&["index", log], b"");
+    assert!(out.status.success() && stdout(&out).contains("up to date"), "{}", stdout(&out));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(u16),
+    AppendWithoutIndex(u16),
+    TruncateIndex(u16),
+    GarbleIndex(u16, u8),
+    DeleteIndex,
+    Check,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1u16..300).prop_map(Op::Append),
+        2 => (1u16..300).prop_map(Op::AppendWithoutIndex),
+        1 => any::<u16>().prop_map(Op::TruncateIndex),
+        1 => (any::<u16>(), any::<u8>()).prop_map(|(a, b)| Op::GarbleIndex(a, b)),
+        1 => Just(Op::DeleteIndex),
+        2 => Just(Op::Check),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// Random appends, crashes between a log write and its index write, truncated, garbled and
+    /// deleted index files: every get and time seek agrees with a linear scan.
+    #[test]
+    fn lookups_agree_with_a_scan_whatever_happens_to_the_index(ops in prop::collection::vec(op(), 1..12)) {
+        let dir = tempdir();
+        let path = dir.path().join("p.ndjson");
+        append(&path, 1, true);
+        for op in ops {
+            let index = idx(&path);
+            match op {
+                Op::Append(n) => append(&path, u64::from(n), true),
+                Op::AppendWithoutIndex(n) => append(&path, u64::from(n), false),
+                Op::TruncateIndex(at) => if let Ok(m) = std::fs::metadata(&index) {
+                    let f = std::fs::OpenOptions::new().write(true).open(&index).unwrap();
+                    f.set_len(u64::from(at) % (m.len() + 1)).unwrap();
+                },
+                Op::GarbleIndex(at, bits) => match std::fs::read(&index) {
+                    Ok(mut b) if !b.is_empty() => {
+                        let i = usize::from(at) % b.len();
+                        b[i] ^= bits.max(1);
+                        std::fs::write(&index, b).unwrap();
+                    }
+                    _ => {}
+                },
+                Op::DeleteIndex => { let _ = std::fs::remove_file(&index); }
+                Op::Check => assert_lookups_match_a_scan(&path),
+            }
+        }
+        assert_lookups_match_a_scan(&path);
+    }
+}
