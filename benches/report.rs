@@ -1,0 +1,145 @@
+//! One table of the figures the performance issue sets targets for, each beside the limit it is
+//! judged against, measured in the same run: `cargo bench --bench report` (about a minute).
+//!
+//! Not criterion: each case is calibrated to runs of about 0.8 s, then every case runs once per
+//! round for three rounds (round-robin, so a change in the machine's load hits every case
+//! alike), and the median of the three is reported. Payloads are ~100 bytes; the scan log is
+//! `$NDLOG_BENCH_SCAN_MB` MiB (default 256).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Append, Row, Target, Timed, Unit};
+
+/// Length of one run of a case.
+const RUN: Duration = Duration::from_millis(800);
+/// Runs per case; the median is reported.
+const ROUNDS: usize = 3;
+
+/// The append cases, in the order of [`append_rows`]'s indexes.
+const APPENDS: [Append; 9] = [
+    Append::RawAppendSync,
+    Append::Always,
+    Append::Group { threads: 16 },
+    Append::Group { threads: 64 },
+    Append::Processes { procs: 4 },
+    Append::RawWrite,
+    Append::NeverRaw,
+    Append::RawWriteBatch { lines: 64 },
+    Append::NeverBatch { batch: 64 },
+];
+
+fn append_rows(r: &[f64]) -> Vec<Row> {
+    let [raw_sync, always, group16, group64, procs4, raw_write, never, raw_batch, batch] = r else {
+        unreachable!("one rate per append case")
+    };
+    let row = |case: &str, value: f64, versus: &str, limit: f64, target| Row {
+        case: case.to_string(),
+        value,
+        versus: versus.to_string(),
+        limit,
+        unit: Unit::Records,
+        target: Some(target),
+    };
+    let always_1 = "ndlog Always, 1 thread";
+    vec![
+        row(
+            "Always, 1 thread",
+            *always,
+            "raw O_APPEND write + fdatasync",
+            *raw_sync,
+            Target::Ratio(0.95),
+        ),
+        row("Group, 16 threads", *group16, always_1, *always, Target::Ratio(10.0)),
+        row("Group, 64 threads", *group64, always_1, *always, Target::Ratio(25.0)),
+        row("Always, 4 processes", *procs4, always_1, *always, Target::Ratio(2.0)),
+        row("Never, append_raw", *never, "raw write, one per line", *raw_write, Target::Ratio(0.5)),
+        row(
+            "Never, append_raw_batch of 64",
+            *batch,
+            "raw write of 64 lines",
+            *raw_batch,
+            Target::AtLeast(5e6),
+        ),
+    ]
+}
+
+fn scan_case<'a>(name: &str, bytes: u64, scan: Box<dyn Fn() -> u64 + 'a>) -> Timed<'a> {
+    Timed {
+        name: name.to_string(),
+        units: bytes as f64,
+        unit: Unit::Bytes,
+        timed: Box::new(move |n| common::time_scan(n, &scan)),
+    }
+}
+
+fn main() {
+    common::run_child_if_requested();
+    let payload = &common::payload(100);
+    eprintln!("append, 100-byte payloads: {ROUNDS} round-robin rounds of {RUN:?} per case");
+    let mut cases: Vec<Timed> = APPENDS
+        .iter()
+        .map(|&case| Timed {
+            name: case.name(),
+            units: case.records_per_iter() as f64,
+            unit: Unit::Records,
+            timed: Box::new(move |n| case.run(payload, n)),
+        })
+        .collect();
+    let mut rows = append_rows(&common::round_robin(&mut cases, RUN, ROUNDS));
+    drop(cases);
+
+    let mib = common::scan_log_mib();
+    eprintln!("scan: generating a {mib} MiB log");
+    let log = common::make_scan_log(mib);
+    let reader = &log.reader;
+    let mut cases = vec![
+        scan_case("memchr newline count", log.bytes, Box::new(|| common::memchr_lines(reader))),
+        scan_case("verified scan", log.bytes, Box::new(|| common::verified_scan(reader))),
+        scan_case(
+            "BufReader::lines + serde_json",
+            log.bytes,
+            Box::new(|| common::bufreader_serde_json(&log.path)),
+        ),
+        scan_case(
+            "scan + deserialize (serde_json)",
+            log.bytes,
+            Box::new(|| common::scan_serde_json(reader)),
+        ),
+        scan_case(
+            "scan + deserialize (simd-json serde)",
+            log.bytes,
+            Box::new(|| common::scan_simd_serde(reader)),
+        ),
+    ];
+    let r = common::round_robin(&mut cases, RUN, ROUNDS);
+    let [memchr, verified, hand, serde, simd] = r[..] else {
+        unreachable!("one rate per scan case")
+    };
+    let (deser_name, deser) = if simd > serde {
+        ("scan + deserialize (simd-json serde)", simd)
+    } else {
+        ("scan + deserialize (serde_json)", serde)
+    };
+    rows.push(Row {
+        case: format!("verified scan, {mib} MiB"),
+        value: verified,
+        versus: "memchr newline count".into(),
+        limit: memchr,
+        unit: Unit::Bytes,
+        target: Some(Target::AtLeast(3.5e9)),
+    });
+    rows.push(Row {
+        case: deser_name.into(),
+        value: deser,
+        versus: "BufReader::lines + serde_json".into(),
+        limit: hand,
+        unit: Unit::Bytes,
+        target: Some(Target::Ratio(1.3)),
+    });
+    common::print_table(
+        "ndlog against the machine's limits (100-byte payloads; medians of 3 runs)",
+        &rows,
+    );
+}
