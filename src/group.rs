@@ -45,15 +45,31 @@ impl GroupCommit {
             }
             state.leading = true;
             drop(state);
+            // Should `sync` panic, the guard still hands leadership on: no waiter hangs.
+            let mut leader = Leader { group: self, covered: None };
             let result = sync();
-            state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.leading = false;
-            if let Ok(covered) = result {
-                state.synced = state.synced.max(covered);
-            }
-            self.done.notify_all();
+            leader.covered = result.as_ref().ok().copied();
+            drop(leader);
             result?;
+            state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+/// Ends a leader's turn: records what its sync covered and wakes the waiters.
+struct Leader<'a> {
+    group: &'a GroupCommit,
+    covered: Option<u64>,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        let mut state = self.group.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.leading = false;
+        if let Some(covered) = self.covered {
+            state.synced = state.synced.max(covered);
+        }
+        self.group.done.notify_all();
     }
 }
 

@@ -243,24 +243,52 @@ impl Index {
         Ok(())
     }
 
-    /// The position of the last usable entry for which `before` holds, given that `before`
-    /// holds for a prefix of the entries. Tries the position `guess` first.
-    pub(crate) fn partition_point(
-        &self,
-        guess: Option<usize>,
-        before: impl Fn(&IndexEntry) -> bool,
-    ) -> usize {
+    /// The position of the first usable entry whose `key` is ≥ `target`, for a key that does
+    /// not decrease along the index (seq or ts). An interpolation guess, then galloping from
+    /// it: a handful of probes for a log written at a steady pace, O(log n) at worst.
+    pub(crate) fn partition_point(&self, target: u64, key: impl Fn(&IndexEntry) -> u64) -> usize {
         let n = self.len();
-        if let Some(g) = guess.filter(|&g| g < n)
-            && before(&self.entry(g))
-            && (g + 1 == n || !before(&self.entry(g + 1)))
-        {
-            return g + 1;
+        let below = |i: usize| key(&self.entry(i)) < target;
+        if n == 0 || !below(0) {
+            return 0;
         }
-        let (mut lo, mut hi) = (0, n);
+        if below(n - 1) {
+            return n;
+        }
+        // Now below(0) and !below(n - 1): the answer is in 1..n.
+        let (k0, k1) = (key(&self.entry(0)), key(&self.entry(n - 1)));
+        let span = u128::from(k1.saturating_sub(k0)).max(1);
+        let guess = (u128::from(target - k0) * (n as u128 - 1) / span) as usize;
+        let guess = guess.clamp(1, n - 1);
+        // Gallop away from the guess until the answer is bracketed in lo..=hi.
+        let (mut lo, mut hi);
+        let mut step = 1usize;
+        if below(guess) {
+            lo = guess + 1;
+            loop {
+                let probe = guess.saturating_add(step).min(n - 1);
+                if !below(probe) {
+                    hi = probe;
+                    break;
+                }
+                lo = probe + 1;
+                step *= 2;
+            }
+        } else {
+            hi = guess;
+            loop {
+                let probe = guess.saturating_sub(step);
+                if below(probe) {
+                    lo = probe + 1;
+                    break;
+                }
+                hi = probe;
+                step *= 2;
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if before(&self.entry(mid)) {
+            if below(mid) {
                 lo = mid + 1;
             } else {
                 hi = mid;

@@ -157,7 +157,8 @@ impl<V: Vfs> LogLock<V> {
     /// # Errors
     /// As [`LogLock::acquire`].
     pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        let log = log.as_ref();
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let log = log.as_path();
         let meta = vfs.metadata(log).at(log, "stat")?;
         let lock = LockFile::open(&vfs, &crate::paths::lock_file(log), meta.mode)?;
         std::mem::forget(lock.acquire(log, timeout)?);

@@ -42,6 +42,8 @@ impl<V: Vfs> AsRef<[u8]> for Mapped<V> {
 
 impl<V: Vfs> Mapped<V> {
     fn open(vfs: V, path: &Path) -> Result<Self> {
+        let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
+        let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == FileKind::Dir {
             return Err(Error::not_a_log(path, "it is a directory"));

@@ -38,7 +38,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// The offset of the first record with ts ≥ `ts`; when there is none, as
     /// [`Reader::seek_seq`].
     pub fn seek_ts(&self, ts: u64) -> u64 {
-        offset_of(self.search(None, |_, t| t < ts))
+        offset_of(self.search(ts, |_, t| t))
     }
 
     /// The record with sequence number `seq`, if the log holds it.
@@ -55,20 +55,16 @@ impl<D: AsRef<[u8]>> Reader<D> {
     }
 
     fn search_seq(&self, seq: u64) -> Found<'_> {
-        // Records are indexed every `stride` seqs when no seq is missing: try that entry first.
-        let guess = self.index.as_ref().and_then(|idx| {
-            let first = idx.get(0)?.seq;
-            usize::try_from(seq.checked_sub(first)? / u64::from(idx.stride())).ok()
-        });
-        self.search(guess, |s, _| s < seq)
+        self.search(seq, |s, _| s)
     }
 
-    /// The first record for which `before(seq, ts)` is false, given that it is true for a
-    /// prefix of the records and false for the rest.
-    fn search(&self, guess: Option<usize>, before: impl Fn(u64, u64) -> bool) -> Found<'_> {
+    /// The first record whose `key(seq, ts)` is ≥ `target`, for a key that does not decrease
+    /// in file order (seq or ts).
+    fn search(&self, target: u64, key: impl Fn(u64, u64) -> u64) -> Found<'_> {
         let len = self.bytes().len();
+        let before = |seq, ts| key(seq, ts) < target;
         if let Some(idx) = self.index.as_ref().filter(|i| !i.is_empty()) {
-            let p = idx.partition_point(guess, |e| before(e.seq, e.ts));
+            let p = idx.partition_point(target, |e| key(e.seq, e.ts));
             let hi = if p < idx.len() { idx.entry(p).offset as usize } else { len };
             let start = p.checked_sub(1).map(|i| idx.entry(i));
             match self.lower_bound(start, hi, &before) {

@@ -29,7 +29,8 @@ pub(crate) struct Parsed<'a> {
 /// `{"seq":` is tried as the start of a record that runs to the end of the segment. The CRCs of
 /// the candidate suffixes are built right to left, each from the next with `Hasher::combine`,
 /// so an adversarial segment full of `{"seq":` costs linear time, not quadratic. The leftmost
-/// candidate that verifies wins.
+/// candidate that verifies wins. A candidate right after `:`, `,`, `[` or JSON whitespace is
+/// never taken: that is where an object nested in a payload starts.
 pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
     let reason = match decode(segment, json) {
         Ok(frame) => {
@@ -47,6 +48,12 @@ pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
     for start in memmem::rfind_iter(body, PREFIX) {
         if start == 0 {
             break;
+        }
+        // `{"seq":` right after one of these bytes is an object nested in a payload (JSON
+        // puts a value only after `:`, `,`, `[` or whitespace, and never has a raw `"` inside a
+        // string). A payload can hold a whole ndlog line; it must never pass for a record.
+        if matches!(body[start - 1], b':' | b',' | b'[' | b' ' | b'\t' | b'\r') {
+            continue;
         }
         let mut crc = Hasher::new();
         crc.update(&body[start..suffix_start]);
@@ -133,6 +140,24 @@ mod tests {
         let p = parse(&seg, false);
         assert_eq!(p.skip, 7);
         assert_eq!(p.frame.unwrap().seq, 4);
+    }
+
+    #[test]
+    fn an_ndlog_line_inside_a_payload_is_never_a_record() {
+        // A payload that is itself a record (re-ingested logs), torn right after it: its
+        // trailer is the inner line's, so the inner line would verify if resync took it.
+        let inner = record(3, r#"{"n":2}"#);
+        for prefix in [&b":"[..], b",", b"[", b" ", b"\t"] {
+            let mut outer = br#"{"seq":8,"ts":9,"data":{"x""#.to_vec();
+            outer.extend_from_slice(prefix);
+            outer.extend_from_slice(&inner);
+            let p = parse(&outer, false);
+            assert_eq!((p.skip, p.frame), (outer.len(), None), "after {prefix:?}");
+        }
+        // The same bytes after damage (a NUL run) are a record.
+        let mut damaged = vec![0u8; 5];
+        damaged.extend_from_slice(&inner);
+        assert_eq!(parse(&damaged, false).frame.map(|f| f.seq), Some(3));
     }
 
     #[test]

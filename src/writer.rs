@@ -47,6 +47,8 @@ pub struct Writer<V: Vfs = StdFs> {
     mode: u32,
     state: Mutex<State<V::File>>,
     group: GroupCommit,
+    /// Held across each fdatasync: see `sync_file`.
+    sync_lock: Mutex<()>,
     poison: OnceLock<String>,
 }
 
@@ -115,6 +117,8 @@ impl Writer<StdFs> {
 
 impl<V: Vfs> Writer<V> {
     pub(crate) fn open_with(vfs: V, path: &Path, opts: Options) -> Result<Self> {
+        let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
+        let path = resolved.as_path();
         let existing = match vfs.metadata(path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -179,6 +183,7 @@ impl<V: Vfs> Writer<V> {
             mode,
             state: Mutex::new(state),
             group: GroupCommit::default(),
+            sync_lock: Mutex::new(()),
             poison: OnceLock::new(),
         })
     }
@@ -335,10 +340,10 @@ impl<V: Vfs> Writer<V> {
         let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
         let tail = self.current_tail(&mut state)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
-        let first_seq = previous.seq + 1;
         if previous.seq.checked_add(count as u64).is_none() {
             return Err(Error::invalid_argument("the log's seq space is exhausted"));
         }
+        let first_seq = previous.seq + 1;
         let ts = now_ms().max(previous.ts);
         // A failed or short write leaves the end of the file unknown.
         state.tail = None;
@@ -439,6 +444,9 @@ impl<V: Vfs> Writer<V> {
     fn current_tail(&self, state: &mut State<V::File>) -> Result<Tail> {
         let mut meta = self.vfs.metadata(&self.path).at(&self.path, "stat")?;
         if meta.id != state.id {
+            // The log was replaced. Records this handle wrote to the old file must be durable
+            // before it moves on: a later sync covers only the new file.
+            self.sync_file(&state.file)?;
             let file = self.vfs.open(&self.path, OpenOptions::append(Create::No, 0));
             let file = file.at(&self.path, "reopen")?;
             meta = file.metadata().at(&self.path, "fstat")?;
@@ -458,6 +466,11 @@ impl<V: Vfs> Writer<V> {
     }
 
     fn sync_file(&self, file: &V::File) -> Result<()> {
+        // One sync at a time per handle, and none after a failure: the kernel reports a
+        // writeback error once per open file, so a sync racing or following a failed one can
+        // return success for pages that were lost.
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.check_poison()?;
         file.sync_data().map_err(|e| {
             self.poison.get_or_init(|| e.to_string());
             Error::io(&self.path, "fdatasync", e)

@@ -162,3 +162,33 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
         assert!(out.status.success(), "{cmd}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_symlinked_log_path_shares_the_real_logs_lock_and_sidecars() {
+    let dir = tempdir();
+    let real = write_log(dir.path(), "events.ndjson", 2);
+    let link = dir.path().join("current.ndjson");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let held = ndlog::LogLock::acquire(&real, std::time::Duration::ZERO).unwrap();
+    let opened = Options::new().lock_timeout(std::time::Duration::from_millis(50)).open(&link);
+    let err = opened.expect_err("a writer through the symlink must wait for the real log's lock");
+    assert!(matches!(err.kind(), ErrorKind::LockTimeout { .. }), "{err}");
+    drop(held);
+    let writer = Options::new().open(&link).unwrap();
+    assert_eq!(writer.append_raw(b"3").unwrap().seq, 3);
+    assert!(!dir.path().join("current.ndjson.lock").exists());
+    assert!(!dir.path().join("current.ndjson.idx").exists());
+    assert_eq!(ndlog::Reader::open(&link).unwrap().records().count(), 3);
+}
+
+#[test]
+fn the_last_possible_seq_is_an_error_not_a_panic() {
+    let dir = tempdir();
+    let path = dir.path().join("full.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::encode_record(&mut bytes, u64::MAX, 1, b"0");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Options::new().open(&path).unwrap().append_raw(b"1").unwrap_err();
+    assert!(err.to_string().contains("seq space is exhausted"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}

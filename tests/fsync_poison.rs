@@ -145,3 +145,206 @@ fn group_waiters_of_a_failed_sync_all_fail() {
         assert!(util::seqs(&std::fs::read(&path).unwrap()).contains(r));
     }
 }
+
+/// The real file system, where the first data sync waits until a second append has been
+/// written and then fails, and later syncs succeed, as a second `fdatasync` on the same open
+/// file does after the kernel reported a writeback error once.
+#[derive(Clone, Debug, Default)]
+struct ErrorReportedOnce {
+    state: Arc<(std::sync::Mutex<(u32, u32)>, std::sync::Condvar)>,
+}
+
+#[derive(Debug)]
+struct OnceFile {
+    inner: StdFile,
+    state: Arc<(std::sync::Mutex<(u32, u32)>, std::sync::Condvar)>,
+}
+
+impl Vfs for ErrorReportedOnce {
+    type File = OnceFile;
+    type Map = <StdFs as Vfs>::Map;
+    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<OnceFile> {
+        Ok(OnceFile { inner: StdFs.open(path, how)?, state: self.state.clone() })
+    }
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+        StdFs.metadata(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+        StdFs.list_dir(dir)
+    }
+    fn map(&self, file: &OnceFile, len: u64) -> io::Result<Self::Map> {
+        StdFs.map(&file.inner, len)
+    }
+}
+
+impl VfsFile for OnceFile {
+    fn append(&self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.append(buf)?;
+        let (lock, cv) = &*self.state;
+        lock.lock().unwrap().0 += 1;
+        cv.notify_all();
+        Ok(n)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.inner.write_at(buf, offset)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap();
+        st.1 += 1;
+        if st.1 == 1 {
+            // The first sync: wait for the other thread's write, then report the error.
+            let _st = cv.wait_while(st, |(appends, _)| *appends < 2).unwrap();
+            return Err(io::Error::from_raw_os_error(5));
+        }
+        Ok(())
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        self.inner.sync_all()
+    }
+    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+        self.inner.metadata()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn try_lock(&self) -> io::Result<bool> {
+        self.inner.try_lock()
+    }
+    fn unlock(&self) -> io::Result<()> {
+        self.inner.unlock()
+    }
+}
+
+#[test]
+fn a_sync_racing_a_failed_one_does_not_acknowledge() {
+    // Thread A's fdatasync fails after thread B wrote; B's own fdatasync would then succeed
+    // on Linux (the error is reported once per open file). B must not be acknowledged.
+    for durability in [Durability::Always, Durability::Group] {
+        let dir = util::tempdir();
+        let fs = ErrorReportedOnce::default();
+        let writer = Arc::new(
+            Options::new()
+                .durability(durability)
+                .index(false)
+                .open_in(fs, dir.path().join("l.ndjson"))
+                .unwrap(),
+        );
+        let a = {
+            let writer = writer.clone();
+            std::thread::spawn(move || writer.append_raw(b"\"A\""))
+        };
+        let b = writer.append_raw(b"\"B\"");
+        let a = a.join().unwrap();
+        assert!(a.is_err() && b.is_err(), "{durability:?}: A {a:?}, B {b:?}");
+        assert!(matches!(writer.append_raw(b"1").unwrap_err().kind(), ErrorKind::Poisoned { .. }));
+    }
+}
+
+/// The real file system, remembering which files hold appended data not yet synced.
+#[derive(Clone, Debug, Default)]
+struct DirtyTracking {
+    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::FileId>>>,
+}
+
+#[derive(Debug)]
+struct TrackedFile {
+    inner: StdFile,
+    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::FileId>>>,
+}
+
+impl Vfs for DirtyTracking {
+    type File = TrackedFile;
+    type Map = <StdFs as Vfs>::Map;
+    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<TrackedFile> {
+        Ok(TrackedFile { inner: StdFs.open(path, how)?, dirty: self.dirty.clone() })
+    }
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+        StdFs.metadata(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+        StdFs.list_dir(dir)
+    }
+    fn map(&self, file: &TrackedFile, len: u64) -> io::Result<Self::Map> {
+        StdFs.map(&file.inner, len)
+    }
+}
+
+impl VfsFile for TrackedFile {
+    fn append(&self, buf: &[u8]) -> io::Result<usize> {
+        self.dirty.lock().unwrap().insert(self.inner.metadata()?.id);
+        self.inner.append(buf)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.inner.write_at(buf, offset)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data()?;
+        self.dirty.lock().unwrap().remove(&self.inner.metadata()?.id);
+        Ok(())
+    }
+    fn sync_all(&self) -> io::Result<()> {
+        self.sync_data()
+    }
+    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+        self.inner.metadata()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn try_lock(&self) -> io::Result<bool> {
+        self.inner.try_lock()
+    }
+    fn unlock(&self) -> io::Result<()> {
+        self.inner.unlock()
+    }
+}
+
+#[test]
+fn records_in_a_file_replaced_by_rename_are_synced_before_moving_on() {
+    let dir = util::tempdir();
+    let path = dir.path().join("l.ndjson");
+    let fs = DirtyTracking::default();
+    let writer = Options::new()
+        .durability(Durability::Never)
+        .index(false)
+        .open_in(fs.clone(), &path)
+        .unwrap();
+    writer.append_raw(b"1").unwrap();
+    let old = std::fs::metadata(&path).unwrap();
+    let old = ndlog::FileId {
+        dev: std::os::unix::fs::MetadataExt::dev(&old),
+        ino: std::os::unix::fs::MetadataExt::ino(&old),
+    };
+    // Another tool rotates the log: the writer's next append goes to the new file.
+    std::fs::rename(&path, dir.path().join("l.ndjson.1")).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    writer.append_raw(b"2").unwrap();
+    writer.sync().unwrap();
+    assert!(fs.dirty.lock().unwrap().is_empty(), "unsynced data left in {old:?} or the new file");
+    assert_eq!(util::seqs(&std::fs::read(&path).unwrap()), [1]);
+}

@@ -124,3 +124,24 @@ fn cli_append_after_a_torn_tail() {
     assert_eq!(data.len(), 6);
     assert_eq!(&data[4..], [r#"{"a":1}"#, r#"{"a":2}"#]);
 }
+
+#[test]
+fn a_torn_record_whose_payload_is_an_ndlog_line_invents_nothing() {
+    // `ndlog cat a | ndlog append b` stores whole ndlog lines as payloads. Tear the last one
+    // right after its payload: the bytes then end with the inner line's valid trailer.
+    let dir = tempdir();
+    let a = write_log(dir.path(), "a.ndjson", 3);
+    let b = write_log(dir.path(), "b.ndjson", 5);
+    let writer = Options::new().open(&b).unwrap();
+    for line in std::fs::read_to_string(&a).unwrap().lines() {
+        writer.append_raw(line.as_bytes()).unwrap();
+    }
+    drop(writer);
+    let mut bytes = std::fs::read(&b).unwrap();
+    bytes.truncate(bytes.len() - 19);
+    std::fs::write(&b, &bytes).unwrap();
+    assert_eq!(seqs(&bytes), [1, 2, 3, 4, 5, 6, 7]);
+    let ack = Options::new().open(&b).unwrap().append_raw(b"\"after crash\"").unwrap();
+    assert_eq!(ack.seq, 8, "the next seq follows the last real record");
+    assert_eq!(seqs(&std::fs::read(&b).unwrap()), [1, 2, 3, 4, 5, 6, 7, 8]);
+}

@@ -33,6 +33,14 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
     /// Maps the first `len` bytes of `file` read-only.
     fn map(&self, file: &Self::File, len: u64) -> io::Result<Self::Map>;
+
+    /// The path of the file itself when `path` is a symlink to it, else `path`. ndlog keeps
+    /// its sidecar files (lock, index) beside the real file, so that every writer of one log
+    /// takes the same lock whatever path it was given. File systems without symlinks keep the
+    /// default.
+    fn resolve(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        Ok(path.to_path_buf())
+    }
 }
 
 /// An open file.

@@ -94,6 +94,15 @@ impl Vfs for StdFs {
     fn map(&self, file: &StdFile, len: u64) -> io::Result<Map> {
         Map::new(&file.fd, len)
     }
+
+    fn resolve(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        match rustix::fs::lstat(path) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                std::fs::canonicalize(path)
+            }
+            _ => Ok(path.to_path_buf()),
+        }
+    }
 }
 
 impl VfsFile for StdFile {
