@@ -20,7 +20,8 @@ const SERDE: &str = "ndlog_deserialize_serde_json";
 const SIMD_SERDE: &str = "ndlog_deserialize_simd_json_serde";
 const SIMD_VALUE: &str = "ndlog_deserialize_simd_json_value";
 const BUFREADER: &str = "bufreader_lines_serde_json";
-const FILTER: &str = "ndlog_history_filter";
+const FILTER: &str = "ndlog_filter_memmem_user";
+const HISTORY: &str = "ndlog_reader_history";
 
 fn run(log: &ScanLog, case: &str) -> u64 {
     let reader = &log.reader;
@@ -32,11 +33,13 @@ fn run(log: &ScanLog, case: &str) -> u64 {
         SIMD_VALUE => common::scan_simd_value(reader),
         BUFREADER => common::bufreader_serde_json(&log.path),
         FILTER => common::history_filter(reader),
+        HISTORY => common::library_history(reader, &log.key),
         _ => unreachable!("unknown scan case {case}"),
     }
 }
 
-const CASES: [&str; 7] = [MEMCHR, VERIFIED, SERDE, SIMD_SERDE, SIMD_VALUE, BUFREADER, FILTER];
+const CASES: [&str; 8] =
+    [MEMCHR, VERIFIED, SERDE, SIMD_SERDE, SIMD_VALUE, BUFREADER, FILTER, HISTORY];
 
 fn bench_scan(c: &mut Criterion, log: &ScanLog) {
     let mut group = c.benchmark_group("scan");
@@ -73,6 +76,7 @@ fn summary(log: &ScanLog) {
     };
     row(VERIFIED, MEMCHR, "memchr newline count", None);
     row(FILTER, MEMCHR, "memchr newline count", None);
+    row(HISTORY, MEMCHR, "memchr newline count", None);
     let hand = "BufReader::lines + serde_json";
     for case in [SERDE, SIMD_SERDE, SIMD_VALUE] {
         row(case, BUFREADER, hand, Some(Target::Ratio(1.3)));

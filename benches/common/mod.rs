@@ -393,6 +393,8 @@ pub struct ScanLog {
     pub reader: Reader<Mapped>,
     pub bytes: u64,
     pub records: u64,
+    /// `/user`, for [`library_history`].
+    pub key: ndlog::JsonPointer,
 }
 
 /// An event as an application would define it.
@@ -467,7 +469,8 @@ pub fn make_scan_log(mib: u64) -> ScanLog {
     let bytes = reader.bytes().len() as u64;
     // Touch every page once, so every measurement sees a page-cached, mapped file.
     black_box(memchr_lines(&reader));
-    ScanLog { _dir: dir, path, reader, bytes, records: i }
+    let key = ndlog::JsonPointer::parse("/user").expect("a JSON pointer");
+    ScanLog { _dir: dir, path, reader, bytes, records: i, key }
 }
 
 /// The scan-speed limit: count newlines over the mapped file with `memchr`.
@@ -557,6 +560,13 @@ pub fn history_filter(reader: &Reader<Mapped>) -> u64 {
         }
     }
     n
+}
+
+/// The library's `Reader::history` over `/user`: the same count as [`history_filter`]. Its
+/// prefilter searches for the entity's text alone (`u7` also occurs in `u70`..`u79`), then
+/// evaluates the JSON pointer on the candidates.
+pub fn library_history(reader: &Reader<Mapped>, key: &ndlog::JsonPointer) -> u64 {
+    reader.history(key, FILTER_USER).count() as u64
 }
 
 /// Repeats a scan `iters` times and times it.
