@@ -181,17 +181,30 @@ pub fn parse_body(body: &[u8]) -> Result<Frame<'_>, LineError> {
 }
 
 /// Parses a canonical decimal u64 (no sign, no leading zero unless it is `0`) at the start of
-/// `bytes`, returning it and the rest.
+/// `bytes`, returning it and the rest. Nineteen digits cannot overflow a u64; only a twentieth
+/// is checked.
+#[inline]
 fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = bytes.iter().take(21).take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 20 || (digits > 1 && bytes[0] == b'0') {
+    let mut value = 0u64;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = if i < 19 {
+            value * 10 + u64::from(digit)
+        } else if i == 19 {
+            value.checked_mul(10)?.checked_add(u64::from(digit))?
+        } else {
+            return None;
+        };
+        i += 1;
+    }
+    if i == 0 || (i > 1 && bytes[0] == b'0') {
         return None;
     }
-    let mut value: u64 = 0;
-    for &b in &bytes[..digits] {
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some((value, &bytes[digits..]))
+    Some((value, &bytes[i..]))
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";

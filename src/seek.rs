@@ -55,6 +55,17 @@ impl<D: AsRef<[u8]>> Reader<D> {
     }
 
     fn search_seq(&self, seq: u64) -> Found<'_> {
+        // Seqs are unique: an entry naming `seq` whose record verifies is the answer, with no
+        // scan (every lookup when the stride is 1, one in `stride` otherwise).
+        if let Some(idx) = self.index.as_ref().filter(|i| !i.is_empty()) {
+            let p = idx.partition_point(seq, |e| e.seq);
+            if let Some(e) = idx.get(p).filter(|e| e.seq == seq)
+                && let Some(Entry::Record(r)) = self.entries_from(e.offset).next()
+                && (r.offset, r.seq, r.ts) == (e.offset, e.seq, e.ts)
+            {
+                return Found::Record(r);
+            }
+        }
         self.search(seq, |s, _| s)
     }
 

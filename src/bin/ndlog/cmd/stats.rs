@@ -22,6 +22,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let s = reader.verify();
+    let index = match (reader.index(), reader.index_problem()) {
+        (Some(i), _) => format!("{} entries, one every {} records", i.len(), i.stride()),
+        (None, Some(problem)) => format!("not used: {problem}"),
+        (None, None) => "not used".to_string(),
+    };
     let record_bytes = s.bytes - s.corrupt_bytes - s.padding_bytes - s.torn_tail.map_or(0, |t| t.1);
     let mean = record_bytes.checked_div(s.records).unwrap_or(0);
     let mut out = out::stdout();
@@ -38,6 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "last_ts": s.last.map(|l| l.1),
             "corrupt_lines": s.corrupt_lines,
             "torn_tail_bytes": s.torn_tail.map_or(0, |t| t.1),
+            "index_entries": reader.index().map_or(0, |i| i.len()),
+            "index": index,
         });
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
@@ -53,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         writeln!(out, "corrupt lines:  {}", s.corrupt_lines)?;
         writeln!(out, "torn tail:      {} bytes", s.torn_tail.map_or(0, |t| t.1))?;
+        writeln!(out, "index:          {index}")?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
