@@ -6,13 +6,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::chunks;
 use crate::index::{ENTRY_LEN, HEADER_LEN, Header, IndexEntry, Selector};
 use crate::paths;
 use crate::reader::{Entry, Reader};
 use crate::vfs::{Create, FileId, FileKind, OpenOptions, Vfs, VfsFile};
 
-/// The log is read in pieces of this size while it is indexed.
-const CHUNK: usize = 1 << 20;
 /// Torn or stale entries at the end that a repair steps back over before rebuilding.
 const MAX_BAD_TAIL: u64 = 64;
 
@@ -248,7 +247,7 @@ fn record_matches<F: VfsFile>(log: &F, e: &IndexEntry, buf: &mut Vec<u8>) -> io:
 }
 
 /// Calls `each(seq, ts, offset)` for every record whose line lies in `from..to` of the log,
-/// `from` being a line start. Reads with `pread`, a chunk at a time.
+/// `from` being a line start.
 pub(crate) fn scan<F: VfsFile>(
     log: &F,
     from: u64,
@@ -256,26 +255,13 @@ pub(crate) fn scan<F: VfsFile>(
     buf: &mut Vec<u8>,
     mut each: impl FnMut(u64, u64, u64),
 ) -> io::Result<()> {
-    let mut base = from;
-    while base < to {
-        let want = usize::try_from(to - base).unwrap_or(usize::MAX).min(CHUNK.max(buf.capacity()));
-        buf.resize(want, 0);
-        crate::vfs::read_exact_at(log, buf, base)?;
-        // Only whole lines: the bytes after the last newline are read again with the next
-        // chunk (or are the torn tail, which holds no record).
-        let Some(end) = memchr::memrchr(b'\n', buf).map(|i| i + 1) else {
-            if base + want as u64 >= to {
-                return Ok(());
-            }
-            buf.reserve(buf.len() * 2);
-            continue;
-        };
-        for r in Reader::new(&buf[..end]).records() {
+    chunks::for_each_entry(log, from, to, buf, |base, _, entry| {
+        if let Entry::Record(r) = entry {
             each(r.seq, r.ts, base + r.offset);
         }
-        base += end as u64;
-    }
-    Ok(())
+        Ok(())
+    })
+    .map(|_| ())
 }
 
 /// Opens and maps the index of the log at `log` for reading.

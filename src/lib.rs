@@ -33,6 +33,8 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod chunks;
+mod compact;
 mod error;
 mod follow;
 mod format;
@@ -46,6 +48,8 @@ mod mmap;
 mod options;
 mod paths;
 mod pointer;
+mod policy;
+mod quarantine;
 mod reader;
 mod seek;
 mod segment;
@@ -53,6 +57,7 @@ mod tail;
 mod vfs;
 mod writer;
 
+pub use compact::{CompactReport, Compactor, Progress};
 pub use error::{Error, ErrorKind, Result};
 pub use follow::Follow;
 pub use format::Frame;
@@ -64,6 +69,7 @@ pub use mapped::{Mapped, Refresh};
 pub use mmap::Map;
 pub use options::{Durability, Options};
 pub use pointer::{JsonPointer, value_is};
+pub use policy::Policy;
 pub use reader::{
     Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
 };

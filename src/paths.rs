@@ -20,6 +20,18 @@ pub(crate) fn index_file(log: &Path) -> PathBuf {
     sidecar(log, ".idx")
 }
 
+/// The compaction lock: `LOG.compact.lock`, held for the whole of a compaction.
+pub(crate) fn compact_lock(log: &Path) -> PathBuf {
+    sidecar(log, ".compact.lock")
+}
+
+/// The prefix of a compaction's temporary files: `LOG.compact.`; they end in `.tmp`.
+pub(crate) fn compact_temp_prefix(log: &Path) -> OsString {
+    let mut name = log.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".compact.");
+    name
+}
+
 /// The directory holding `path`, for directory fsyncs (`.` for a bare file name).
 pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

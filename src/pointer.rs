@@ -110,6 +110,36 @@ pub fn value_is(raw: &[u8], entity: &str) -> bool {
     }
 }
 
+/// The identity of a raw JSON value as a key: its text, except that a string with escapes is
+/// decoded first, so `"\u0075"` and `"u"` are the same key. Borrows unless there are escapes.
+pub(crate) fn key_bytes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let content = match raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
+        Some(c) if raw.len() >= 2 && memchr::memchr(b'\\', c).is_some() => c,
+        _ => return std::borrow::Cow::Borrowed(raw),
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.push(b'"');
+    let mut utf8 = [0u8; 4];
+    let mut i = 0;
+    while i < content.len() {
+        if content[i] != b'\\' {
+            out.push(content[i]);
+            i += 1;
+            continue;
+        }
+        match unescape(&content[i..]) {
+            Some((c, used)) => {
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                i += used;
+            }
+            // Not a valid escape: keep the raw text, which is then its own key.
+            None => return std::borrow::Cow::Borrowed(raw),
+        }
+    }
+    out.push(b'"');
+    std::borrow::Cow::Owned(out)
+}
+
 fn array_index(token: &str) -> Option<usize> {
     let ok = !token.is_empty()
         && token.bytes().all(|b| b.is_ascii_digit())
@@ -328,6 +358,14 @@ mod tests {
             }
         }
         assert_eq!(find("/b", "{\"a\":1 \"b\":2}"), None);
+    }
+
+    #[test]
+    fn keys_compare_by_decoded_content() {
+        assert_eq!(&*key_bytes(br#""u1""#), br#""u1""#);
+        assert_eq!(&*key_bytes(br#""\u0075\u0031""#), br#""u1""#);
+        assert_eq!(&*key_bytes(b"42"), b"42");
+        assert_ne!(&*key_bytes(br#""42""#), &*key_bytes(b"42"));
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub trait VfsFile: Debug + Send + Sync + 'static {
     fn try_lock(&self) -> io::Result<bool>;
     /// Releases the lock taken by [`VfsFile::try_lock`].
     fn unlock(&self) -> io::Result<()>;
+    /// Sets the file's permission bits (`fchmod`), whatever the umask made of them at creation.
+    fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        let _ = mode;
+        Ok(())
+    }
 }
 
 /// How to open a file.

@@ -147,4 +147,8 @@ impl VfsFile for StdFile {
     fn unlock(&self) -> io::Result<()> {
         retry(|| rustix::fs::flock(&self.fd, FlockOperation::Unlock))
     }
+
+    fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        retry(|| rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode)))
+    }
 }

@@ -70,6 +70,11 @@ pub enum Command {
     /// writes it anew.
     #[command(after_help = EXIT_CODES)]
     Index(cmd::index::Args),
+    /// Rewrite the log by a retention or key policy, while writers keep appending; damaged
+    /// lines move to LOG.quarantine. Without a policy it only removes damage; a compaction that
+    /// would remove nothing leaves the file alone.
+    #[command(after_help = EXIT_CODES)]
+    Compact(cmd::compact::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
     /// exit code.

@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod cat;
+pub mod compact;
 pub mod demo;
 pub mod get;
 pub mod history;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => get::run(args),
         Command::Index(args) => index::run(args),
         Command::History(args) => history::run(args),
+        Command::Compact(args) => compact::run(args),
     }
 }

@@ -1,0 +1,136 @@
+//! `ndlog compact`: rewrite a log by a retention or key policy, moving damage to quarantine.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndlog::{CompactReport, Compactor, JsonPointer, Policy};
+
+use crate::time::{parse_duration, parse_size};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// Drop records older than this (e.g. 7d, 12h); must be greater than zero.
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub max_age: Option<Duration>,
+    /// Keep only the newest N records (N ≥ 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_last: Option<u64>,
+    /// Drop the oldest records until the records take at most this much (e.g. 500MB, 2GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes: Option<u64>,
+    /// Keep only the newest record per value of this JSON pointer into data (e.g. /id).
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
+    pub key: Option<JsonPointer>,
+    /// With --key: a record whose data has `true` at this pointer (e.g. /deleted) is a
+    /// tombstone: it and every older record of its key are dropped.
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer, requires = "key")]
+    pub tombstone: Option<JsonPointer>,
+    /// Run forever as a maintenance process, compacting every DUR (e.g. 10m).
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub every: Option<Duration>,
+    /// How long to wait for another compaction or for the writer lock.
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
+    JsonPointer::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!("{text:?}: must be greater than zero")),
+        d => Ok(d),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut policy = Policy::new();
+    if let Some(age) = args.max_age {
+        policy = policy.max_age(age);
+    }
+    if let Some(n) = args.keep_last {
+        policy = policy.keep_last(n);
+    }
+    if let Some(bytes) = args.max_bytes {
+        policy = policy.max_bytes(bytes);
+    }
+    if let Some(key) = args.key.clone() {
+        policy = policy.key(key);
+    }
+    if let Some(t) = args.tombstone.clone() {
+        policy = policy.tombstone(t);
+    }
+    policy.validate()?;
+    let Some(every) = args.every else {
+        let report = compact_once(&args, &policy)?;
+        print_report(&args, &report);
+        return Ok(ExitCode::SUCCESS);
+    };
+    loop {
+        match compact_once(&args, &policy) {
+            Ok(report) => print_report(&args, &report),
+            // A maintenance loop outlives passing trouble (a lock held too long, a full disk):
+            // it says so and tries again next round.
+            Err(err) => eprintln!("ndlog: {err:#}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
+fn compact_once(args: &Args, policy: &Policy) -> anyhow::Result<CompactReport> {
+    let mut compactor = Compactor::new(&args.log, policy.clone()).lock_timeout(args.lock_timeout);
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template(
+            "{spinner} compacting {bytes}/{total_bytes} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    if let Some(bar) = bar.clone() {
+        compactor = compactor.on_progress(move |p| {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        });
+    }
+    let report = compactor.run();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(report?)
+}
+
+fn print_report(args: &Args, r: &CompactReport) {
+    let log = args.log.display();
+    if !r.rewritten {
+        println!("{log}: nothing to remove ({} records); not rewritten", r.records_before);
+        return;
+    }
+    println!(
+        "{log}: rewritten: {} -> {} records ({} dropped by the policy, {} appended meanwhile and kept), \
+         {} -> {} bytes; writer lock held {:.1} ms; took {:.2} s",
+        r.records_before,
+        r.records_after,
+        r.dropped,
+        r.appended_during,
+        r.bytes_before,
+        r.bytes_after,
+        r.writer_lock_held.as_secs_f64() * 1e3,
+        r.elapsed.as_secs_f64()
+    );
+    if let Some(q) = &r.quarantine {
+        println!(
+            "{log}: moved {} damaged span(s), {} bytes, to {} (with their original offsets)",
+            r.quarantined_spans,
+            r.quarantined_bytes,
+            q.display()
+        );
+    }
+}

@@ -1,0 +1,490 @@
+//! Compaction: rewrite the log into a temporary file and rename it over the log, while writers
+//! and readers keep working, without losing an acknowledged record.
+//!
+//! The protocol (FORMAT.md, section 7):
+//! 1. take the compaction lock (one compaction at a time) and remove what crashed ones left;
+//! 2. map the log and plan over its complete lines (no writer lock);
+//! 3. write what the policy keeps to `LOG.compact.<id>.tmp`, created exclusively with the log's
+//!    mode, and its index beside it; quarantine damaged lines;
+//! 4. copy what writers appended meanwhile, until little is left; fsync the temporary file;
+//! 5. take the writer lock; copy the last appends (a torn tail is now a crash remnant: it is
+//!    quarantined); fsync the quarantine and the temporary file; rename it over the log; rename
+//!    its index over `LOG.idx`; fsync the directory; release the lock.
+//!
+//! A crash at any point leaves the old log or the new one at the path, each complete. Writers
+//! notice the new inode under the lock and reopen; readers keep their mapped view until they
+//! refresh.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::chunks;
+use crate::error::{Error, IoContext, Result};
+use crate::index::{Header, Selector};
+use crate::lock::LockFile;
+use crate::paths;
+use crate::policy::{Plan, Policy};
+use crate::quarantine::Quarantine;
+use crate::reader::{Entry, Reader};
+use crate::vfs::{Create, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::writer::now_ms;
+
+/// Appends during compaction are copied without the writer lock until fewer bytes than this
+/// remain; the rest is copied under the lock, which bounds how long writers wait.
+const COPY_UNDER_LOCK: u64 = 256 * 1024;
+/// Output is written in pieces of this size.
+const OUT_CHUNK: usize = 1 << 20;
+
+/// Rewrites a log by a [`Policy`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events.ndjson");
+/// let writer = ndlog::Writer::open(&path)?;
+/// for id in [1, 2, 1, 3, 1] {
+///     writer.append(&serde_json::json!({"id": id}))?;
+/// }
+/// let policy = ndlog::Policy::new().key(ndlog::JsonPointer::parse("/id")?);
+/// let report = ndlog::Compactor::new(&path, policy).run()?;
+/// assert_eq!((report.records_before, report.records_after), (5, 3));
+/// let seqs: Vec<u64> = ndlog::Reader::open(&path)?.records().map(|r| r.seq).collect();
+/// assert_eq!(seqs, [2, 4, 5]); // seqs are preserved, never renumbered
+/// writer.append(&serde_json::json!({"id": 4}))?; // the writer follows the new file
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+pub struct Compactor<V: Vfs = StdFs> {
+    vfs: V,
+    path: PathBuf,
+    policy: Policy,
+    lock_timeout: Duration,
+    index_stride: u32,
+    progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl<V: Vfs> std::fmt::Debug for Compactor<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor").field("path", &self.path).field("policy", &self.policy).finish()
+    }
+}
+
+/// How far a compaction is: bytes of the old log processed, out of its size at the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes processed.
+    pub done: u64,
+    /// Bytes in the log when the compaction started.
+    pub total: u64,
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Whether the log was rewritten (a compaction that removes nothing leaves it alone).
+    pub rewritten: bool,
+    /// Records in the log when compaction started.
+    pub records_before: u64,
+    /// Records in the new log.
+    pub records_after: u64,
+    /// Records the policy removed.
+    pub dropped: u64,
+    /// Records writers appended during the compaction, copied as they were.
+    pub appended_during: u64,
+    /// Damaged spans moved to the quarantine file, and their bytes.
+    pub quarantined_spans: u64,
+    /// Bytes moved to the quarantine file.
+    pub quarantined_bytes: u64,
+    /// The quarantine file, when something was quarantined.
+    pub quarantine: Option<PathBuf>,
+    /// Size of the log before and after.
+    pub bytes_before: u64,
+    /// Size of the new log.
+    pub bytes_after: u64,
+    /// How long the writer lock was held: the longest any writer waited for this compaction.
+    pub writer_lock_held: Duration,
+    /// Wall time of the whole compaction.
+    pub elapsed: Duration,
+}
+
+impl Compactor<StdFs> {
+    /// A compaction of the log at `path` on the real file system.
+    pub fn new(path: impl AsRef<Path>, policy: Policy) -> Self {
+        Self::with_vfs(StdFs, path, policy)
+    }
+}
+
+impl<V: Vfs> Compactor<V> {
+    /// A compaction of the log at `path` on the file system `vfs`.
+    pub fn with_vfs(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
+        Compactor {
+            vfs,
+            path: path.as_ref().to_path_buf(),
+            policy,
+            lock_timeout: Duration::from_secs(60),
+            index_stride: crate::index::DEFAULT_STRIDE,
+            progress: None,
+        }
+    }
+
+    /// How long to wait for the compaction lock (another compaction) and the writer lock
+    /// (default 60 s).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The stride of the index written for the new log (default 16).
+    #[must_use]
+    pub fn index_stride(mut self, stride: u32) -> Self {
+        self.index_stride = stride.clamp(1, crate::index::MAX_STRIDE);
+        self
+    }
+
+    /// Calls `f` as the compaction proceeds (for a progress bar).
+    #[must_use]
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Runs the compaction.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
+    /// is touched; [`ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
+    /// errors naming the file. On any error the log at the path is complete: the old one, or
+    /// (if the error came after the rename) the new one.
+    pub fn run(&self) -> Result<CompactReport> {
+        let started = Instant::now();
+        self.policy.validate()?;
+        let vfs = &self.vfs;
+        let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
+        let path = path.as_path();
+        let meta = vfs.metadata(path).at(path, "stat")?;
+        if meta.kind != FileKind::File {
+            return Err(Error::not_a_log(path, "not a regular file"));
+        }
+        let compaction = LockFile::open(vfs, &paths::compact_lock(path), meta.mode)?;
+        let _one_at_a_time = compaction.acquire(path, self.lock_timeout)?;
+        self.remove_leftovers(path)?;
+
+        let log = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        let log_meta = log.metadata().at(path, "fstat")?;
+        let map = vfs.map(&log, log_meta.len).at(path, "mmap")?;
+        let all = map.as_ref();
+        // Only complete lines: the bytes after the last newline may be a write in progress.
+        let end = memchr::memrchr(b'\n', all).map_or(0, |i| i + 1);
+        let head = Reader::new(&all[..end]);
+        let writer_lock = LockFile::open(vfs, &paths::lock_file(path), meta.mode)?;
+        if head.last().is_none() && log_meta.len > 0 && !writer_lock.has_marker()? {
+            return Err(Error::not_a_log(
+                path,
+                "it holds no valid ndlog record; ndlog never repairs a file it did not write",
+            ));
+        }
+        let clock = now_ms();
+        let plan = Plan::build(&head, &self.policy, clock);
+        let mut report = CompactReport {
+            records_before: plan.records,
+            dropped: plan.dropped,
+            bytes_before: log_meta.len,
+            ..CompactReport::default()
+        };
+        if plan.dropped == 0
+            && plan.damaged == 0
+            && !self.tail_is_torn(&writer_lock, path, &log, log_meta.id)?
+        {
+            report.records_after = plan.records;
+            report.bytes_after = log_meta.len;
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        let mut out = Output::create(vfs.clone(), path, meta.mode, self.index_stride)?;
+        let mut quarantine = Quarantine::new(path, meta.mode, log_meta.id.ino, clock);
+        let total = log_meta.len;
+        // The planned records, by the policy.
+        for entry in head.entries() {
+            match entry {
+                Entry::Record(r) if plan.keeps(&r, &self.policy) => {
+                    out.push(r.seq, r.ts, r.line)?
+                }
+                Entry::Record(r) if r.seq % 65_536 == 0 => self.report_progress(r.offset, total),
+                Entry::Record(_) | Entry::Padding { .. } => {}
+                Entry::Corrupt { offset, len, reason } => {
+                    let bytes = &all[offset as usize..(offset + len) as usize];
+                    quarantine
+                        .push(vfs, offset, bytes, &reason.to_string())
+                        .at(quarantine.path(), "write")?;
+                }
+                Entry::TornTail { .. } => unreachable!("the head holds complete lines only"),
+            }
+        }
+        let mut pos = end as u64;
+        self.report_progress(pos, total);
+        // Appends made meanwhile: copied as they are, without the writer lock, until little
+        // is left; then the bulk of the new file is made durable, still without the lock.
+        let mut appended = 0u64;
+        loop {
+            let now = vfs.metadata(path).at(path, "stat")?;
+            if now.id != log_meta.id {
+                return Err(replaced(path));
+            }
+            if now.len.saturating_sub(pos) <= COPY_UNDER_LOCK {
+                break;
+            }
+            pos =
+                copy_appended(&log, pos, now.len, false, &mut out, &mut quarantine, &mut appended)?;
+            self.report_progress(pos, total.max(pos));
+        }
+        out.sync()?;
+
+        let guard = writer_lock.acquire(path, self.lock_timeout)?;
+        let locked = Instant::now();
+        let now = vfs.metadata(path).at(path, "stat")?;
+        if now.id != log_meta.id {
+            return Err(replaced(path));
+        }
+        // Under the lock no write is in progress: a torn tail is what a crash left.
+        copy_appended(&log, pos, now.len, true, &mut out, &mut quarantine, &mut appended)?;
+        let quarantine_created = quarantine.commit(vfs).at(quarantine.path(), "write")?;
+        let dir = paths::parent_dir(path);
+        if quarantine_created {
+            // The damaged bytes must be durable before the file holding them is replaced.
+            vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        }
+        out.sync()?;
+        let new_len = out.len;
+        let records_after = out.records;
+        out.install(path)?;
+        vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        drop(guard);
+
+        report.rewritten = true;
+        report.records_after = records_after;
+        report.appended_during = appended;
+        report.quarantined_spans = quarantine.spans;
+        report.quarantined_bytes = quarantine.bytes;
+        report.quarantine = (quarantine.spans > 0).then(|| quarantine.path().to_path_buf());
+        report.bytes_after = new_len;
+        report.writer_lock_held = locked.elapsed();
+        report.elapsed = started.elapsed();
+        self.report_progress(total.max(pos), total.max(pos));
+        Ok(report)
+    }
+
+    /// Whether the log ends in a torn line left by a crash (checked under the writer lock, so
+    /// that a write in progress is not mistaken for one).
+    fn tail_is_torn(
+        &self,
+        writer_lock: &LockFile<V::File>,
+        path: &Path,
+        log: &V::File,
+        id: crate::FileId,
+    ) -> Result<bool> {
+        let _guard = writer_lock.acquire(path, self.lock_timeout)?;
+        let now = self.vfs.metadata(path).at(path, "stat")?;
+        if now.id != id || now.len == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8; 1];
+        crate::vfs::read_exact_at(log, &mut last, now.len - 1).at(path, "read")?;
+        Ok(last[0] != b'\n')
+    }
+
+    /// Removes temporary files of compactions that died (every compaction holds the lock this
+    /// one holds, so none of them is running).
+    fn remove_leftovers(&self, path: &Path) -> Result<()> {
+        let dir = paths::parent_dir(path);
+        let prefix = paths::compact_temp_prefix(path);
+        let prefix = prefix.as_encoded_bytes();
+        for name in self.vfs.list_dir(dir).at(dir, "list directory")? {
+            let bytes = name.as_encoded_bytes();
+            if bytes.starts_with(prefix) && bytes.ends_with(b".tmp") {
+                let leftover = dir.join(&name);
+                match self.vfs.remove_file(&leftover) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(Error::io(&leftover, "remove leftover", e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_progress(&self, done: u64, total: u64) {
+        if let Some(f) = &self.progress {
+            f(Progress { done, total });
+        }
+    }
+}
+
+fn replaced(path: &Path) -> Error {
+    let why = io::Error::other(
+        "the log was replaced by another process during compaction; nothing was changed",
+    );
+    Error::io(path, "compact", why)
+}
+
+/// Copies the complete lines (and with `last`, the torn tail) of `from..to` of the old log:
+/// records as they are, damage to the quarantine. Returns where it stopped.
+fn copy_appended<V: Vfs>(
+    log: &V::File,
+    from: u64,
+    to: u64,
+    last: bool,
+    out: &mut Output<V>,
+    quarantine: &mut Quarantine<V::File>,
+    appended: &mut u64,
+) -> Result<u64> {
+    let mut buf = Vec::new();
+    let vfs = out.vfs.clone();
+    let path = out.path.clone();
+    let end = chunks::for_each_entry(log, from, to, &mut buf, |base, chunk, entry| {
+        match entry {
+            Entry::Record(r) => {
+                *appended += 1;
+                out.push(r.seq, r.ts, r.line).map_err(io::Error::from)?;
+            }
+            Entry::Corrupt { offset, len, reason } => {
+                let bytes = &chunk[offset as usize..(offset + len) as usize];
+                quarantine.push(&vfs, base + offset, bytes, &reason.to_string())?;
+            }
+            Entry::Padding { .. } | Entry::TornTail { .. } => {}
+        }
+        Ok(())
+    })
+    .at(&path, "copy appended records")?;
+    if last && end < to {
+        let mut torn = vec![0u8; (to - end) as usize];
+        crate::vfs::read_exact_at(log, &mut torn, end).at(&path, "read")?;
+        let why = "torn tail (a write cut short by a crash)";
+        quarantine.push(&vfs, end, &torn, why).at(quarantine.path(), "write")?;
+        return Ok(to);
+    }
+    Ok(end)
+}
+
+/// The new log being written, with its index.
+struct Output<V: Vfs> {
+    vfs: V,
+    path: PathBuf,
+    file: V::File,
+    mode: u32,
+    buf: Vec<u8>,
+    /// Bytes written so far (flushed or buffered).
+    len: u64,
+    records: u64,
+    index_path: PathBuf,
+    index: Vec<u8>,
+    stride: u32,
+    selector: Selector,
+    installed: bool,
+}
+
+impl<V: Vfs> Output<V> {
+    fn create(vfs: V, log: &Path, mode: u32, stride: u32) -> Result<Self> {
+        let mut name = paths::compact_temp_prefix(log);
+        name.push(format!("{}.{}", std::process::id(), now_ms()));
+        let dir = paths::parent_dir(log);
+        let mut data = name.clone();
+        data.push(".tmp");
+        let mut index = name;
+        index.push(".idx.tmp");
+        let (path, index_path) = (dir.join(data), dir.join(index));
+        let file = vfs
+            .open(&path, OpenOptions::append(Create::New, mode).no_follow())
+            .at(&path, "create")?;
+        let mut out = Output {
+            vfs,
+            path,
+            file,
+            mode,
+            buf: Vec::with_capacity(OUT_CHUNK),
+            len: 0,
+            records: 0,
+            index_path,
+            index: Vec::new(),
+            stride,
+            selector: Selector::new(stride, None),
+            installed: false,
+        };
+        // The same mode as the log, whatever the umask made of it.
+        out.file.set_permissions(mode).at(&out.path, "fchmod")?;
+        out.installed = false;
+        Ok(out)
+    }
+
+    /// Adds one record (its line, without the newline).
+    fn push(&mut self, seq: u64, ts: u64, line: &[u8]) -> Result<()> {
+        if let Some(e) = self.selector.select(seq, ts, self.len) {
+            e.encode_into(&mut self.index);
+        }
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        self.len += line.len() as u64 + 1;
+        self.records += 1;
+        if self.buf.len() >= OUT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let mut rest = &self.buf[..];
+        while !rest.is_empty() {
+            match self.file.append(rest).at(&self.path, "write")? {
+                0 => return Err(Error::io(&self.path, "write", io::ErrorKind::WriteZero.into())),
+                n => rest = &rest[n..],
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out the buffer and makes the file durable.
+    fn sync(&mut self) -> Result<()> {
+        self.flush()?;
+        self.file.sync_data().at(&self.path, "fdatasync")
+    }
+
+    /// Renames the new log over `log`, then its index over `LOG.idx`. Call with the writer
+    /// lock held and the file synced.
+    fn install(&mut self, log: &Path) -> Result<()> {
+        let id = self.file.metadata().at(&self.path, "fstat")?.id;
+        // The index is derived data: written without fsync; if it cannot be written, the next
+        // writer rebuilds it.
+        let index_ok = self.write_index(id).is_ok();
+        self.vfs.rename(&self.path, log).at(log, "rename the new log into place")?;
+        self.installed = true;
+        if index_ok {
+            let _ = self.vfs.rename(&self.index_path, &paths::index_file(log));
+        }
+        Ok(())
+    }
+
+    fn write_index(&self, log_id: crate::FileId) -> io::Result<()> {
+        let mut bytes = Header { stride: self.stride, log_id }.encode().to_vec();
+        bytes.extend_from_slice(&self.index);
+        let how = OpenOptions::append(Create::New, self.mode).no_follow();
+        let file = self.vfs.open(&self.index_path, how)?;
+        if file.append(&bytes)? != bytes.len() {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        Ok(())
+    }
+}
+
+/// Removes the temporary files when the compaction did not get as far as installing them.
+impl<V: Vfs> Drop for Output<V> {
+    fn drop(&mut self) {
+        // Best effort: the next compaction removes what is left in any case.
+        if !self.installed {
+            let _ = self.vfs.remove_file(&self.path);
+        }
+        let _ = self.vfs.remove_file(&self.index_path);
+    }
+}
