@@ -60,6 +60,7 @@ pub struct Compactor<V: Vfs = StdFs> {
     policy: Policy,
     lock_timeout: Duration,
     index_stride: u32,
+    min_dead_share: f64,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
 }
 
@@ -123,6 +124,7 @@ impl<V: Vfs> Compactor<V> {
             policy,
             lock_timeout: Duration::from_secs(60),
             index_stride: crate::index::DEFAULT_STRIDE,
+            min_dead_share: 0.0,
             progress: None,
         }
     }
@@ -139,6 +141,14 @@ impl<V: Vfs> Compactor<V> {
     #[must_use]
     pub fn index_stride(mut self, stride: u32) -> Self {
         self.index_stride = stride.clamp(1, crate::index::MAX_STRIDE);
+        self
+    }
+
+    /// Rewrites only when the policy removes at least this share (0 to 1) of the records, or
+    /// there is damage to quarantine (default 0: whenever it removes anything).
+    #[must_use]
+    pub fn min_dead_share(mut self, share: f64) -> Self {
+        self.min_dead_share = share;
         self
     }
 
@@ -192,7 +202,9 @@ impl<V: Vfs> Compactor<V> {
             bytes_before: log_meta.len,
             ..CompactReport::default()
         };
-        if plan.dropped == 0
+        let too_few =
+            plan.dropped == 0 || (plan.dropped as f64) < self.min_dead_share * plan.records as f64;
+        if too_few
             && plan.damaged == 0
             && !self.tail_is_torn(&writer_lock, path, &log, log_meta.id)?
         {

@@ -33,6 +33,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+mod auto_compact;
 mod chunks;
 mod compact;
 mod error;
@@ -57,6 +58,7 @@ mod tail;
 mod vfs;
 mod writer;
 
+pub use auto_compact::AutoCompact;
 pub use compact::{CompactReport, Compactor, Progress};
 pub use error::{Error, ErrorKind, Result};
 pub use follow::Follow;

@@ -50,7 +50,7 @@ impl std::str::FromStr for Durability {
 ///     .open(dir.path().join("events.ndjson"))?;
 /// # Ok::<(), ndlog::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     pub(crate) durability: Durability,
     pub(crate) lock_timeout: Duration,
@@ -59,6 +59,7 @@ pub struct Options {
     pub(crate) mode: u32,
     pub(crate) index: bool,
     pub(crate) index_stride: u32,
+    pub(crate) auto_compact: Option<crate::auto_compact::AutoCompact>,
 }
 
 impl Default for Options {
@@ -71,6 +72,7 @@ impl Default for Options {
             mode: 0o600,
             index: true,
             index_stride: crate::index::DEFAULT_STRIDE,
+            auto_compact: None,
         }
     }
 }
@@ -144,6 +146,14 @@ impl Options {
         self
     }
 
+    /// Lets the writer compact the log by itself, on a background thread, when a threshold is
+    /// crossed (default: never; or run `ndlog compact --every` as a maintenance process).
+    #[must_use]
+    pub fn auto_compact(mut self, auto: crate::auto_compact::AutoCompact) -> Self {
+        self.auto_compact = Some(auto);
+        self
+    }
+
     /// Opens a writer on the real file system.
     ///
     /// # Errors
@@ -175,6 +185,17 @@ impl Options {
                 self.index_stride,
                 crate::index::MAX_STRIDE
             )));
+        }
+        if let Some(auto) = &self.auto_compact {
+            auto.policy.validate()?;
+            if auto.dead_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                return Err(Error::invalid_argument("dead share must be between 0 and 1"));
+            }
+            if auto.older_than == Some(Duration::ZERO) {
+                return Err(Error::invalid_argument(
+                    "auto-compaction age must be greater than zero",
+                ));
+            }
         }
         if self.mode & !0o7777 != 0 {
             return Err(Error::invalid_argument(format!(

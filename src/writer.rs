@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::auto_compact::AutoState;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::group::GroupCommit;
@@ -49,6 +50,8 @@ pub struct Writer<V: Vfs = StdFs> {
     group: GroupCommit,
     /// Held across each fdatasync: see `sync_file`.
     sync_lock: Mutex<()>,
+    /// Compaction this writer triggers by itself, if configured.
+    auto: Option<AutoState>,
     poison: OnceLock<String>,
 }
 
@@ -159,6 +162,7 @@ impl<V: Vfs> Writer<V> {
             vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
         let mode = meta.mode;
+        let auto = opts.auto_compact.clone().map(AutoState::new);
         let mut index = opts.index.then(|| IndexWriter::new(path, opts.index_stride));
         let index_error = index
             .as_mut()
@@ -184,6 +188,7 @@ impl<V: Vfs> Writer<V> {
             state: Mutex::new(state),
             group: GroupCommit::default(),
             sync_lock: Mutex::new(()),
+            auto,
             poison: OnceLock::new(),
         })
     }
@@ -389,7 +394,30 @@ impl<V: Vfs> Writer<V> {
             )?,
             Durability::Never => {}
         }
+        if let Some(auto) = &self.auto {
+            auto.after_append(count as u64, &self.vfs, &self.path, len, || self.first_ts(&file));
+        }
         Ok(BatchAck { first_seq, count: count as u64, ts })
+    }
+
+    /// The ts of the first record, read from the start of the file.
+    fn first_ts(&self, file: &V::File) -> Option<u64> {
+        let mut buf = vec![0u8; 4096];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        crate::reader::Reader::new(&buf[..n]).records().next().map(|r| r.ts)
+    }
+
+    /// What the last compaction this writer started by itself did (see
+    /// [`Options::auto_compact`]), once one has finished.
+    pub fn last_auto_compaction(
+        &self,
+    ) -> Option<std::result::Result<crate::CompactReport, String>> {
+        self.auto.as_ref().and_then(AutoState::last)
+    }
+
+    /// Whether a compaction this writer started is still running.
+    pub fn auto_compaction_running(&self) -> bool {
+        self.auto.as_ref().is_some_and(AutoState::is_running)
     }
 
     /// Catches the index up once a stride of records is unindexed. Under the lock, after the

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 pub use tempfile::TempDir;
 
+pub mod fault_fs;
 pub mod probe_fs;
 
 /// A fresh temporary directory.
