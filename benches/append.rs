@@ -1,10 +1,10 @@
 //! Append throughput, records/s, for ~100-byte and ~1 KiB payloads: ndlog at each durability,
 //! with threads and processes, beside the raw system-call loops that bound it, measured in the
-//! same run on the same file system. Ends with a table of each ndlog figure as a ratio of its
-//! limit.
+//! same run on the same file system. Ends with tables of each ndlog figure as a ratio of its
+//! limit (Markdown, for BENCHMARKS.md).
 //!
-//! `cargo bench --bench append` (about 2 minutes); `cargo bench --bench append -- 100B` for
-//! one payload size.
+//! `cargo bench --bench append` (about 2.5 minutes); `cargo bench --bench append -- 100B` for
+//! one payload size. Temp files go to `target/tmp`, or to `$NDLOG_BENCH_DIR`.
 
 mod common;
 
@@ -104,8 +104,9 @@ const PAIRED_RUN: Duration = Duration::from_millis(250);
 
 /// Prints, per payload size, each ndlog figure beside its limit: first from criterion's samples;
 /// then, for the fdatasync-bound cases, from an interleaved re-measurement (every case once per
-/// round, five rounds, medians), because on a shared disk the sync rate drifts during the
-/// minutes criterion takes between one case and the next. `NDLOG_BENCH_PAIRED=0` skips it.
+/// round, five rounds, medians) and from ndlog `Always` alternating append by append with the
+/// raw loop, because on a shared disk the sync rate drifts during the minutes criterion takes
+/// between one case and the next. `NDLOG_BENCH_PAIRED=0` skips the re-measurement.
 fn summary() {
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     let paired = !quick && std::env::var("NDLOG_BENCH_PAIRED").map_or(true, |v| v != "0");
@@ -135,6 +136,8 @@ fn summary() {
             })
             .collect();
         let rates = common::round_robin(&mut cases, PAIRED_RUN, PAIRED_ROUNDS);
+        drop(cases);
+        let (always, raw_sync) = common::alternating_rates(payload, PAIRED_RUN, PAIRED_ROUNDS);
         let interleaved = |case: Append| {
             let i = SYNC_CASES.iter().position(|&c| c == case)?;
             Some(rates[i])
@@ -143,7 +146,19 @@ fn summary() {
             "append, {label} payloads: fdatasync-bound cases interleaved, medians of \
              {PAIRED_ROUNDS} rounds"
         );
-        common::print_table(&title, &rows(interleaved));
+        let mut table = rows(interleaved);
+        table.insert(
+            0,
+            Row {
+                case: "ndlog_always_1t, alternating append by append".into(),
+                value: always,
+                versus: "raw O_APPEND write + fdatasync, alternating".into(),
+                limit: raw_sync,
+                unit: Unit::Records,
+                target: Some(Target::Ratio(0.95)),
+            },
+        );
+        common::print_table(&title, &table);
     }
 }
 

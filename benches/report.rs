@@ -89,6 +89,18 @@ fn main() {
         .collect();
     let mut rows = append_rows(&common::round_robin(&mut cases, RUN, ROUNDS));
     drop(cases);
+    let (always, raw_sync) = common::alternating_rates(payload, RUN, ROUNDS);
+    rows.insert(
+        1,
+        Row {
+            case: "Always, 1 thread, alternating append by append".into(),
+            value: always,
+            versus: "raw O_APPEND write + fdatasync, alternating".into(),
+            limit: raw_sync,
+            unit: Unit::Records,
+            target: Some(Target::Ratio(0.95)),
+        },
+    );
 
     let mib = common::scan_log_mib();
     eprintln!("scan: generating a {mib} MiB log");
