@@ -161,6 +161,12 @@ pub fn check_crc(stored: u32, computed: u32) -> Result<(), LineError> {
     }
 }
 
+/// Whether this build compares CRCs (false only in a fuzz build with `fuzz-no-crc`).
+#[doc(hidden)]
+pub const fn crc_checked() -> bool {
+    !cfg!(all(fuzzing, feature = "fuzz-no-crc"))
+}
+
 /// Parses the CRC-covered part of a line: `{"seq":N,"ts":N,"data":<payload>`.
 ///
 /// # Errors

@@ -104,7 +104,14 @@ impl<F: VfsFile> IndexWriter<F> {
         if meta.kind != FileKind::File {
             return Err(io::Error::other(format!("{} is not a regular file", self.path.display())));
         }
-        let file = vfs.open(&self.path, OpenOptions::append(Create::No, 0).no_follow())?;
+        let file = match vfs.open(&self.path, OpenOptions::append(Create::No, 0).no_follow()) {
+            Ok(file) => file,
+            // Not a file ndlog made (a planted symlink): replace it by a rebuild.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         let meta = file.metadata()?;
         let mut header = [0u8; HEADER_LEN];
         let body = meta.len.saturating_sub(HEADER_LEN as u64);

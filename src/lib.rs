@@ -54,6 +54,7 @@ mod quarantine;
 mod reader;
 mod seek;
 mod segment;
+pub mod sim;
 mod tail;
 mod vfs;
 mod writer;
@@ -63,7 +64,9 @@ pub use compact::{CompactReport, Compactor, Progress};
 pub use error::{Error, ErrorKind, Result};
 pub use follow::Follow;
 pub use format::Frame;
-pub use format::{LineError, MAX_FRAME_OVERHEAD, decode as decode_line, encode as encode_record};
+pub use format::{
+    LineError, MAX_FRAME_OVERHEAD, crc_checked, decode as decode_line, encode as encode_record,
+};
 pub use history::History;
 pub use index::{Index, IndexCheck, IndexEntry, IndexProblem};
 pub use lock::LogLock;

@@ -1,0 +1,182 @@
+//! The promise a crash test checks: every acknowledged record survives, exactly once and in
+//! order, and nothing is invented.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use crate::options::Options;
+use crate::reader::Reader;
+use crate::vfs::Vfs;
+
+/// What a workload appended and what was acknowledged, to check a log against.
+///
+/// # Example
+/// ```
+/// use ndlog::sim::{Fate, Ledger, SimFs};
+/// let fs = SimFs::new(1);
+/// let writer = ndlog::Options::new().open_in(fs.clone(), "/l.ndjson")?;
+/// let mut ledger = Ledger::default();
+/// for i in 0..3 {
+///     let payload = format!("{i}");
+///     ledger.attempt(payload.as_bytes());
+///     let ack = writer.append_raw(payload.as_bytes())?;
+///     ledger.acknowledge(ack.seq, payload.as_bytes());
+/// }
+/// let crashed = fs.crash(|_| Fate::Garbage, 0);
+/// assert_eq!(ledger.check_and_recover(&crashed, "/l.ndjson"), Ok(3));
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    acked: BTreeMap<u64, Vec<u8>>,
+    attempted: HashSet<Vec<u8>>,
+}
+
+/// A broken promise, found by [`Ledger::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// The log could not be opened or read at all.
+    Unreadable(String),
+    /// An acknowledged record is missing.
+    Lost {
+        /// Its seq.
+        seq: u64,
+    },
+    /// A record's seq holds other data than the acknowledged record of that seq.
+    Changed {
+        /// The seq.
+        seq: u64,
+    },
+    /// A record that was never appended.
+    Invented {
+        /// Its seq.
+        seq: u64,
+    },
+    /// Seqs do not strictly increase, or ts goes backwards.
+    OutOfOrder {
+        /// The seq that breaks the order.
+        seq: u64,
+    },
+    /// Appending after recovery failed or did not read back.
+    Stuck(String),
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Unreadable(e) => write!(f, "log unreadable: {e}"),
+            Violation::Lost { seq } => write!(f, "acknowledged record {seq} lost"),
+            Violation::Changed { seq } => {
+                write!(f, "record {seq} holds other data than was acknowledged")
+            }
+            Violation::Invented { seq } => write!(f, "record {seq} was never appended"),
+            Violation::OutOfOrder { seq } => write!(f, "record {seq} is out of order"),
+            Violation::Stuck(e) => write!(f, "cannot append after recovery: {e}"),
+        }
+    }
+}
+
+impl Ledger {
+    /// Notes a payload about to be appended (it may reach the log even if never acknowledged).
+    pub fn attempt(&mut self, payload: &[u8]) {
+        self.attempted.insert(payload.to_vec());
+    }
+
+    /// Notes an acknowledged record: from now on it must survive anything.
+    pub fn acknowledge(&mut self, seq: u64, payload: &[u8]) {
+        self.attempted.insert(payload.to_vec());
+        self.acked.insert(seq, payload.to_vec());
+    }
+
+    /// Forgets an acknowledged record a compaction policy was allowed to drop.
+    pub fn forget(&mut self, seq: u64) {
+        self.acked.remove(&seq);
+    }
+
+    /// Acknowledged records.
+    pub fn acknowledged(&self) -> &BTreeMap<u64, Vec<u8>> {
+        &self.acked
+    }
+
+    /// Checks the log at `path`: every acknowledged record is there once with its payload,
+    /// seqs strictly increase and ts never decreases, and every record was appended. Returns the
+    /// number of records.
+    ///
+    /// # Errors
+    /// The first [`Violation`] found.
+    pub fn check<V: Vfs>(&self, vfs: &V, path: impl AsRef<Path>) -> Result<u64, Violation> {
+        let path = path.as_ref();
+        let reader = match Reader::open_in(vfs.clone(), path) {
+            Ok(r) => r,
+            // A log whose creation never became durable holds nothing: fine unless something
+            // was acknowledged.
+            Err(_) if vfs.metadata(path).is_err() => {
+                return match self.acked.keys().next() {
+                    Some(&seq) => Err(Violation::Lost { seq }),
+                    None => Ok(0),
+                };
+            }
+            Err(e) => return Err(Violation::Unreadable(e.to_string())),
+        };
+        let mut previous: Option<(u64, u64)> = None;
+        let mut present = 0u64;
+        let mut acked = self.acked.iter().peekable();
+        for r in reader.records() {
+            if previous.is_some_and(|(seq, ts)| r.seq <= seq || r.ts < ts) {
+                return Err(Violation::OutOfOrder { seq: r.seq });
+            }
+            previous = Some((r.seq, r.ts));
+            present += 1;
+            if let Some(&(&seq, _)) = acked.peek().filter(|(s, _)| **s < r.seq) {
+                return Err(Violation::Lost { seq });
+            }
+            match acked.peek() {
+                Some(&(&seq, payload)) if seq == r.seq => {
+                    if payload.as_slice() != r.data {
+                        return Err(Violation::Changed { seq });
+                    }
+                    acked.next();
+                }
+                _ if !self.attempted.contains(r.data) => {
+                    return Err(Violation::Invented { seq: r.seq });
+                }
+                _ => {}
+            }
+        }
+        match acked.next() {
+            Some((&seq, _)) => Err(Violation::Lost { seq }),
+            None => Ok(present),
+        }
+    }
+
+    /// [`Ledger::check`], then recovery: open a writer, append one more record, and check
+    /// again that everything is still there with the new record last.
+    ///
+    /// # Errors
+    /// The first [`Violation`] found.
+    pub fn check_and_recover<V: Vfs>(
+        &self,
+        vfs: &V,
+        path: impl AsRef<Path>,
+    ) -> Result<u64, Violation> {
+        let path = path.as_ref();
+        let before = self.check(vfs, path)?;
+        let stuck = |e: crate::Error| Violation::Stuck(e.to_string());
+        let writer = Options::new().open_in(vfs.clone(), path).map_err(stuck)?;
+        let payload = br#"{"recovered":true}"#;
+        let ack = writer.append_raw(payload).map_err(stuck)?;
+        drop(writer);
+        let mut after = self.clone();
+        after.acknowledge(ack.seq, payload);
+        let now = after.check(vfs, path)?;
+        let reader = Reader::open_in(vfs.clone(), path).map_err(stuck)?;
+        if reader.last().map(|r| r.seq) != Some(ack.seq) || now != before + 1 {
+            return Err(Violation::Stuck(format!(
+                "the recovery append (seq {}) is not the last record",
+                ack.seq
+            )));
+        }
+        Ok(before)
+    }
+}

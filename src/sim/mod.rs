@@ -1,0 +1,727 @@
+//! `SimFs`: an in-memory file system that models what POSIX promises about persistence, and
+//! how little: for crash-recovery testing of ndlog, and of applications built on it.
+//!
+//! Every file keeps two images: what processes see, and what is durable. A write changes the
+//! first and joins the file's list of *pending* writes; `fsync`/`fdatasync` makes the file's
+//! current image durable. Creating, renaming and removing a name is pending until its
+//! directory is fsynced. A [`SimFs::crash`] builds the file system a machine could find after
+//! power loss: every pending write is kept, dropped, kept in part (a prefix, or some 512-byte
+//! sectors), or replaced by zeros or garbage, each independently (so writes between two syncs
+//! persist in any order and appends are not atomic), and a prefix of the pending directory
+//! operations survives. Locks and open files vanish.
+//!
+//! It can also fail operations: the Nth call (counting every call, reads included) returns EIO,
+//! ENOSPC or a short write, once or from then on ([`SimFs::fail_at`]); or every call after the
+//! Nth fails as if the machine had stopped there ([`SimFs::halt_after`]).
+//!
+//! Everything is deterministic from the seed given to [`SimFs::new`].
+//!
+//! # Example
+//! ```
+//! use ndlog::sim::{Fate, SimFs};
+//! let fs = SimFs::new(7);
+//! let writer = ndlog::Options::new().open_in(fs.clone(), "/log.ndjson")?;
+//! writer.append_raw(b"1")?; // durable: Always syncs before acknowledging
+//! let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open_in(fs.clone(), "/log.ndjson")?;
+//! writer.append_raw(b"2")?; // not synced
+//! // The machine loses power: the unsynced record is lost, the acknowledged one is not.
+//! let after = fs.crash(|_| Fate::Dropped, usize::MAX);
+//! let reader = ndlog::Reader::open_in(after, "/log.ndjson")?;
+//! assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+//! # Ok::<(), ndlog::Error>(())
+//! ```
+
+mod ledger;
+
+pub use ledger::{Ledger, Violation};
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::vfs::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
+
+/// Sector size for [`Fate::Sectors`].
+pub const SECTOR: u64 = 512;
+
+/// The simulated file system. Cheap to clone: clones share one state.
+#[derive(Clone, Debug)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+/// What happens to one pending write at a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It reached the disk whole.
+    Kept,
+    /// It never reached the disk.
+    Dropped,
+    /// Only its first `n` bytes reached the disk.
+    Prefix(usize),
+    /// Only the 512-byte sectors (counted from the start of the file) whose bit is set in the
+    /// mask reached the disk; bit `i` stands for the `i`-th sector the write touches, modulo 64.
+    Sectors(u64),
+    /// The file grew but the data did not arrive: zeros.
+    Zeroed,
+    /// The sectors hold garbage.
+    Garbage,
+}
+
+/// A pending write, as [`SimFs::pending_writes`] lists it and a crash's fate function sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// Position in the list of pending writes (all files, oldest first).
+    pub index: usize,
+    /// The file's current name, if it has one.
+    pub path: Option<PathBuf>,
+    /// Where the write starts.
+    pub offset: u64,
+    /// How many bytes it wrote.
+    pub len: usize,
+}
+
+/// What a failing operation returns; see [`SimFs::fail_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// EIO.
+    Io,
+    /// ENOSPC.
+    NoSpace,
+    /// A write writes half its bytes and reports that; other operations fail with EIO.
+    ShortWrite,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rng: u64,
+    inodes: HashMap<u64, Inode>,
+    next_ino: u64,
+    /// Names as processes see them.
+    names: BTreeMap<PathBuf, u64>,
+    /// Names as they are on disk.
+    durable_names: BTreeMap<PathBuf, u64>,
+    /// Directory operations since their directory was last fsynced, oldest first.
+    pending_dir: Vec<DirOp>,
+    /// Lock holders, by inode.
+    locks: HashMap<u64, u64>,
+    next_handle: u64,
+    /// Operations so far.
+    ops: u64,
+    fail_at: Option<(u64, Fault, bool)>,
+    halt_after: Option<u64>,
+    /// Writes tagged in order, across files, for `Pending::index`.
+    write_seq: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+    pending: Vec<Write>,
+    mode: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Write {
+    seq: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+enum DirOp {
+    Link(PathBuf, u64),
+    Rename(PathBuf, PathBuf),
+    Unlink(PathBuf),
+}
+
+impl DirOp {
+    fn dirs(&self) -> Vec<PathBuf> {
+        let parent = |p: &Path| crate::paths::parent_dir(p).to_path_buf();
+        match self {
+            DirOp::Link(p, _) | DirOp::Unlink(p) => vec![parent(p)],
+            DirOp::Rename(a, b) => vec![parent(a), parent(b)],
+        }
+    }
+
+    fn apply(&self, names: &mut BTreeMap<PathBuf, u64>) {
+        match self {
+            DirOp::Link(p, ino) => {
+                names.insert(p.clone(), *ino);
+            }
+            DirOp::Rename(a, b) => {
+                if let Some(ino) = names.remove(a) {
+                    names.insert(b.clone(), ino);
+                }
+            }
+            DirOp::Unlink(p) => {
+                names.remove(p);
+            }
+        }
+    }
+}
+
+/// An open file of a [`SimFs`].
+#[derive(Debug)]
+pub struct SimFile {
+    state: Arc<Mutex<State>>,
+    ino: u64,
+    handle: u64,
+    writable: bool,
+    append: bool,
+}
+
+/// A read-only snapshot of a file's first bytes.
+#[derive(Clone, Debug)]
+pub struct SimMap(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SimMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn next_random(rng: &mut u64) -> u64 {
+    // splitmix64
+    *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *rng;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl State {
+    /// Counts an operation and applies the configured faults. `write` marks operations that
+    /// write data (for short writes).
+    fn step(&mut self, write: bool) -> io::Result<Option<Fault>> {
+        self.ops += 1;
+        if self.halt_after.is_some_and(|h| self.ops > h) {
+            return Err(io::Error::other("simulated crash: the machine stopped"));
+        }
+        match self.fail_at {
+            Some((n, fault, persistent)) if self.ops == n || (persistent && self.ops > n) => {
+                match fault {
+                    Fault::ShortWrite if write => Ok(Some(Fault::ShortWrite)),
+                    Fault::NoSpace if write => Err(io::Error::from_raw_os_error(28)),
+                    _ => Err(io::Error::from_raw_os_error(5)),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn inode(&mut self, ino: u64) -> io::Result<&mut Inode> {
+        self.inodes.get_mut(&ino).ok_or_else(|| io::Error::other("stale simulated file"))
+    }
+
+    fn write(
+        &mut self,
+        ino: u64,
+        offset: Option<u64>,
+        buf: &[u8],
+        short: bool,
+    ) -> io::Result<usize> {
+        let n = if short { buf.len() / 2 } else { buf.len() };
+        let seq = self.write_seq;
+        self.write_seq += 1;
+        let inode = self.inode(ino)?;
+        let at = offset.unwrap_or(inode.data.len() as u64);
+        let end = at as usize + n;
+        if inode.data.len() < end {
+            inode.data.resize(end, 0);
+        }
+        inode.data[at as usize..end].copy_from_slice(&buf[..n]);
+        if n > 0 {
+            inode.pending.push(Write { seq, offset: at, bytes: buf[..n].to_vec() });
+        }
+        Ok(n)
+    }
+}
+
+impl SimFs {
+    /// An empty file system; `seed` drives garbage bytes and random crashes.
+    pub fn new(seed: u64) -> Self {
+        let state = State { rng: seed, next_ino: 1, next_handle: 1, ..State::default() };
+        SimFs { state: Arc::new(Mutex::new(state)) }
+    }
+
+    /// Operations performed so far (every call counts, reads and locks included).
+    pub fn ops(&self) -> u64 {
+        lock(&self.state).ops
+    }
+
+    /// Makes operation number `n` (1-based, counted from the start) fail with `fault`; with
+    /// `persistent`, every later operation fails too.
+    pub fn fail_at(&self, n: u64, fault: Fault, persistent: bool) {
+        lock(&self.state).fail_at = Some((n, fault, persistent));
+    }
+
+    /// Makes every operation after the `n`-th fail, as if the machine stopped there; combine
+    /// with [`SimFs::crash`] to see what survives.
+    pub fn halt_after(&self, n: u64) {
+        lock(&self.state).halt_after = Some(n);
+    }
+
+    /// Removes the faults set by [`SimFs::fail_at`] and [`SimFs::halt_after`].
+    pub fn heal(&self) {
+        let mut st = lock(&self.state);
+        st.fail_at = None;
+        st.halt_after = None;
+    }
+
+    /// The writes not yet made durable, oldest first.
+    pub fn pending_writes(&self) -> Vec<Pending> {
+        let st = lock(&self.state);
+        let mut out: Vec<(u64, Pending)> = Vec::new();
+        for (ino, inode) in &st.inodes {
+            let path = st.names.iter().find(|(_, i)| *i == ino).map(|(p, _)| p.clone());
+            for w in &inode.pending {
+                let p =
+                    Pending { index: 0, path: path.clone(), offset: w.offset, len: w.bytes.len() };
+                out.push((w.seq, p));
+            }
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        out.into_iter().enumerate().map(|(i, (_, p))| Pending { index: i, ..p }).collect()
+    }
+
+    /// Directory operations not yet made durable.
+    pub fn pending_dir_ops(&self) -> usize {
+        lock(&self.state).pending_dir.len()
+    }
+
+    /// The bytes processes see in the file at `path`.
+    pub fn contents(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        let st = lock(&self.state);
+        let ino = st.names.get(path.as_ref())?;
+        st.inodes.get(ino).map(|i| i.data.clone())
+    }
+
+    /// Replaces the file at `path` (creating it) with `bytes`, durably: test setup.
+    pub fn put(&self, path: impl AsRef<Path>, bytes: &[u8]) {
+        let mut st = lock(&self.state);
+        let path = path.as_ref().to_path_buf();
+        let ino = st.next_ino;
+        st.next_ino += 1;
+        let inode = Inode {
+            data: bytes.to_vec(),
+            durable: bytes.to_vec(),
+            pending: Vec::new(),
+            mode: 0o600,
+        };
+        st.inodes.insert(ino, inode);
+        st.names.insert(path.clone(), ino);
+        st.durable_names.insert(path, ino);
+    }
+
+    /// The file system after a power loss now: `fate` decides what each pending write left on
+    /// disk, and the first `dir_ops` pending directory operations survive (in order). Open
+    /// files, locks and faults do not carry over; this file system is unchanged.
+    pub fn crash(&self, fate: impl Fn(&Pending) -> Fate, dir_ops: usize) -> SimFs {
+        let pending = self.pending_writes();
+        let st = lock(&self.state);
+        let mut names = st.durable_names.clone();
+        for op in st.pending_dir.iter().take(dir_ops) {
+            op.apply(&mut names);
+        }
+        let mut rng = st.rng ^ 0x5eed;
+        // Pending writes in the global order, to look their fates up.
+        let mut fates: HashMap<u64, Fate> = HashMap::new();
+        let mut order: Vec<u64> =
+            st.inodes.values().flat_map(|i| i.pending.iter().map(|w| w.seq)).collect();
+        order.sort_unstable();
+        for (seq, p) in order.iter().zip(&pending) {
+            fates.insert(*seq, fate(p));
+        }
+        let mut inodes = HashMap::new();
+        for ino in names.values() {
+            let Some(inode) = st.inodes.get(ino) else { continue };
+            let mut data = inode.durable.clone();
+            for w in &inode.pending {
+                apply(&mut data, w, fates.get(&w.seq).copied().unwrap_or(Fate::Kept), &mut rng);
+            }
+            inodes.insert(
+                *ino,
+                Inode { durable: data.clone(), data, pending: Vec::new(), mode: inode.mode },
+            );
+        }
+        let state = State {
+            rng,
+            inodes,
+            next_ino: st.next_ino,
+            names: names.clone(),
+            durable_names: names,
+            next_handle: 1,
+            ..State::default()
+        };
+        SimFs { state: Arc::new(Mutex::new(state)) }
+    }
+
+    /// A crash whose fates are drawn from `seed`: each pending write is kept, dropped, torn,
+    /// zeroed or garbled with equal odds, and a random prefix of directory operations survives.
+    pub fn crash_random(&self, seed: u64) -> SimFs {
+        let mut rng = seed;
+        let n = self.pending_writes().len();
+        let fates: Vec<Fate> = (0..n)
+            .map(|_| match next_random(&mut rng) % 6 {
+                0 => Fate::Kept,
+                1 => Fate::Dropped,
+                2 => Fate::Prefix((next_random(&mut rng) % 4096) as usize),
+                3 => Fate::Sectors(next_random(&mut rng)),
+                4 => Fate::Zeroed,
+                _ => Fate::Garbage,
+            })
+            .collect();
+        let dir_ops = (next_random(&mut rng) % (self.pending_dir_ops() as u64 + 1)) as usize;
+        self.crash(|p| fates[p.index], dir_ops)
+    }
+}
+
+/// Lays one pending write onto a crash image as its fate says.
+fn apply(data: &mut Vec<u8>, w: &Write, fate: Fate, rng: &mut u64) {
+    let at = w.offset as usize;
+    let put = |data: &mut Vec<u8>, from: usize, bytes: &[u8]| {
+        let end = at + from + bytes.len();
+        if data.len() < end {
+            data.resize(end, 0);
+        }
+        data[at + from..end].copy_from_slice(bytes);
+    };
+    match fate {
+        Fate::Kept => put(data, 0, &w.bytes),
+        Fate::Dropped => {}
+        Fate::Prefix(n) => put(data, 0, &w.bytes[..n.min(w.bytes.len())]),
+        Fate::Zeroed => put(data, 0, &vec![0u8; w.bytes.len()]),
+        Fate::Garbage => {
+            let junk: Vec<u8> = (0..w.bytes.len()).map(|_| next_random(rng) as u8).collect();
+            put(data, 0, &junk);
+        }
+        Fate::Sectors(mask) => {
+            let first = w.offset / SECTOR;
+            let mut i = 0usize;
+            while i < w.bytes.len() {
+                let abs = w.offset + i as u64;
+                let sector = abs / SECTOR;
+                let end = (((sector + 1) * SECTOR - w.offset) as usize).min(w.bytes.len());
+                if mask >> ((sector - first) % 64) & 1 == 1 {
+                    put(data, i, &w.bytes[i..end]);
+                }
+                i = end;
+            }
+        }
+    }
+}
+
+impl Vfs for SimFs {
+    type File = SimFile;
+    type Map = SimMap;
+
+    fn open(&self, path: &Path, how: OpenOptions) -> io::Result<SimFile> {
+        let mut st = lock(&self.state);
+        st.step(how.create != Create::No)?;
+        let existing = st.names.get(path).copied();
+        let ino = match (existing, how.create) {
+            (Some(_), Create::New) => return Err(io::ErrorKind::AlreadyExists.into()),
+            (Some(ino), _) => ino,
+            (None, Create::No) => return Err(io::ErrorKind::NotFound.into()),
+            (None, _) => {
+                if !dir_exists(&st, crate::paths::parent_dir(path)) {
+                    return Err(io::ErrorKind::NotFound.into());
+                }
+                let ino = st.next_ino;
+                st.next_ino += 1;
+                st.inodes.insert(ino, Inode { mode: how.mode & 0o777, ..Inode::default() });
+                st.names.insert(path.to_path_buf(), ino);
+                st.pending_dir.push(DirOp::Link(path.to_path_buf(), ino));
+                ino
+            }
+        };
+        let handle = st.next_handle;
+        st.next_handle += 1;
+        Ok(SimFile {
+            state: self.state.clone(),
+            ino,
+            handle,
+            writable: how.write,
+            append: how.append,
+        })
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Metadata> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        match st.names.get(path) {
+            Some(ino) => Ok(meta(*ino, &st.inodes[ino])),
+            None if dir_exists(&st, path) => Ok(Metadata {
+                id: FileId { dev: 1, ino: 0 },
+                len: 0,
+                kind: FileKind::Dir,
+                mode: 0o755,
+            }),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        let ino = st.names.remove(from).ok_or(io::ErrorKind::NotFound)?;
+        st.names.insert(to.to_path_buf(), ino);
+        st.pending_dir.push(DirOp::Rename(from.to_path_buf(), to.to_path_buf()));
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        st.names.remove(path).ok_or(io::ErrorKind::NotFound)?;
+        st.pending_dir.push(DirOp::Unlink(path.to_path_buf()));
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        let (done, rest): (Vec<DirOp>, Vec<DirOp>) = std::mem::take(&mut st.pending_dir)
+            .into_iter()
+            .partition(|op| op.dirs().iter().any(|d| d == dir));
+        let mut durable = std::mem::take(&mut st.durable_names);
+        for op in &done {
+            op.apply(&mut durable);
+        }
+        st.durable_names = durable;
+        st.pending_dir = rest;
+        Ok(())
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        Ok(st
+            .names
+            .keys()
+            .filter(|p| crate::paths::parent_dir(p) == dir)
+            .filter_map(|p| p.file_name().map(OsString::from))
+            .collect())
+    }
+
+    fn map(&self, file: &SimFile, len: u64) -> io::Result<SimMap> {
+        let mut st = lock(&self.state);
+        st.step(false)?;
+        let data = &st.inode(file.ino)?.data;
+        Ok(SimMap(Arc::new(data[..(len as usize).min(data.len())].to_vec())))
+    }
+}
+
+fn dir_exists(st: &State, dir: &Path) -> bool {
+    dir == Path::new(".")
+        || dir == Path::new("/")
+        || st.names.keys().any(|p| crate::paths::parent_dir(p) == dir)
+}
+
+fn meta(ino: u64, inode: &Inode) -> Metadata {
+    Metadata {
+        id: FileId { dev: 1, ino },
+        len: inode.data.len() as u64,
+        kind: FileKind::File,
+        mode: inode.mode,
+    }
+}
+
+impl SimFile {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn check_writable(&self) -> io::Result<()> {
+        if self.writable { Ok(()) } else { Err(io::Error::from_raw_os_error(9)) }
+    }
+}
+
+impl VfsFile for SimFile {
+    fn append(&self, buf: &[u8]) -> io::Result<usize> {
+        self.check_writable()?;
+        let mut st = self.state();
+        let short = st.step(true)? == Some(Fault::ShortWrite);
+        st.write(self.ino, None, buf, short)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.check_writable()?;
+        let mut st = self.state();
+        let short = st.step(true)? == Some(Fault::ShortWrite);
+        // Like Linux: a positioned write to an O_APPEND file goes to the end.
+        let offset = (!self.append).then_some(offset);
+        st.write(self.ino, offset, buf, short)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut st = self.state();
+        st.step(false)?;
+        let data = &st.inode(self.ino)?.data;
+        let src = data.get(offset as usize..).unwrap_or(&[]);
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut st = self.state();
+        st.step(false)?;
+        let inode = st.inode(self.ino)?;
+        inode.durable = inode.data.clone();
+        inode.pending.clear();
+        Ok(())
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.sync_data()
+    }
+
+    fn metadata(&self) -> io::Result<Metadata> {
+        let mut st = self.state();
+        st.step(false)?;
+        let ino = self.ino;
+        Ok(meta(ino, st.inode(ino)?))
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.check_writable()?;
+        let mut st = self.state();
+        st.step(true)?;
+        let inode = st.inode(self.ino)?;
+        inode.data.resize(len as usize, 0);
+        // A truncation is metadata that reaches the disk with the next sync.
+        Ok(())
+    }
+
+    fn try_lock(&self) -> io::Result<bool> {
+        let mut st = self.state();
+        st.step(false)?;
+        match st.locks.get(&self.ino) {
+            Some(&h) if h != self.handle => Ok(false),
+            _ => {
+                st.locks.insert(self.ino, self.handle);
+                Ok(true)
+            }
+        }
+    }
+
+    fn unlock(&self) -> io::Result<()> {
+        let mut st = self.state();
+        if st.locks.get(&self.ino) == Some(&self.handle) {
+            st.locks.remove(&self.ino);
+        }
+        Ok(())
+    }
+
+    fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        let mut st = self.state();
+        st.step(false)?;
+        st.inode(self.ino)?.mode = mode & 0o777;
+        Ok(())
+    }
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        // Closing the last descriptor of a lock holder releases its lock.
+        let mut st = self.state();
+        if st.locks.get(&self.ino) == Some(&self.handle) {
+            st.locks.remove(&self.ino);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs_with(bytes: &[u8]) -> (SimFs, SimFile) {
+        let fs = SimFs::new(1);
+        fs.put("/f", b"");
+        let f = fs.open(Path::new("/f"), OpenOptions::append(Create::No, 0)).unwrap();
+        f.append(bytes).unwrap();
+        (fs, f)
+    }
+
+    #[test]
+    fn synced_data_survives_and_unsynced_data_has_every_fate() {
+        let (fs, f) = fs_with(b"durable|");
+        f.sync_data().unwrap();
+        f.append(&[b'x'; 1200]).unwrap();
+        let image = |fate| fs.crash(move |_| fate, usize::MAX).contents("/f").unwrap();
+        assert_eq!(image(Fate::Kept).len(), 1208);
+        assert_eq!(image(Fate::Dropped), b"durable|");
+        assert_eq!(&image(Fate::Prefix(3))[8..], b"xxx");
+        assert!(image(Fate::Zeroed)[8..].iter().all(|&b| b == 0));
+        let sectors = image(Fate::Sectors(0b010));
+        // The write covers bytes 8..1208: sector 0 is 8..512, sector 1 is 512..1024.
+        assert!(
+            sectors[8..512].iter().all(|&b| b == 0)
+                && sectors[512..1024].iter().all(|&b| b == b'x')
+        );
+        assert_eq!(sectors.len(), 1024);
+        assert_eq!(&image(Fate::Garbage)[..8], b"durable|");
+    }
+
+    #[test]
+    fn names_are_durable_only_after_a_directory_sync() {
+        let fs = SimFs::new(2);
+        let f = fs.open(Path::new("/d/a"), OpenOptions::append(Create::IfMissing, 0o600));
+        assert!(f.is_err(), "no such directory");
+        fs.put("/d/keep", b"");
+        let f = fs.open(Path::new("/d/a"), OpenOptions::append(Create::New, 0o600)).unwrap();
+        f.append(b"hello").unwrap();
+        f.sync_data().unwrap();
+        assert_eq!(fs.crash(|_| Fate::Kept, 0).contents("/d/a"), None);
+        fs.sync_dir(Path::new("/d")).unwrap();
+        fs.rename(Path::new("/d/a"), Path::new("/d/b")).unwrap();
+        let lost = fs.crash(|_| Fate::Kept, 0);
+        assert_eq!(lost.contents("/d/a").as_deref(), Some(&b"hello"[..]));
+        let kept = fs.crash(|_| Fate::Kept, 1);
+        assert_eq!(kept.contents("/d/b").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(kept.contents("/d/a"), None);
+    }
+
+    #[test]
+    fn faults_fire_at_the_nth_operation() {
+        let (fs, f) = fs_with(b"");
+        let next = fs.ops() + 1;
+        fs.fail_at(next, Fault::ShortWrite, false);
+        assert_eq!(f.append(b"12345678").unwrap(), 4);
+        assert_eq!(f.append(b"ab").unwrap(), 2);
+        fs.fail_at(fs.ops() + 1, Fault::NoSpace, true);
+        assert_eq!(f.append(b"c").unwrap_err().raw_os_error(), Some(28));
+        assert_eq!(f.sync_data().unwrap_err().raw_os_error(), Some(5));
+        fs.heal();
+        fs.halt_after(fs.ops());
+        assert!(f.read_at(&mut [0; 4], 0).is_err());
+    }
+
+    #[test]
+    fn locks_exclude_other_handles_and_die_with_the_file() {
+        let (fs, a) = fs_with(b"");
+        let b = fs.open(Path::new("/f"), OpenOptions::read()).unwrap();
+        assert!(a.try_lock().unwrap());
+        assert!(!b.try_lock().unwrap());
+        drop(a);
+        assert!(b.try_lock().unwrap());
+    }
+
+    #[test]
+    fn crashes_are_deterministic_from_the_seed() {
+        let (fs, f) = fs_with(&[7u8; 3000]);
+        f.append(&[8u8; 3000]).unwrap();
+        let a = fs.crash_random(42).contents("/f");
+        let b = fs.crash_random(42).contents("/f");
+        assert_eq!(a, b);
+    }
+}

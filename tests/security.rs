@@ -1,0 +1,103 @@
+//! Sidecar files are never opened through a planted symlink, and every file ndlog creates gets
+//! the log's mode (0600 by default).
+
+mod util;
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+use ndlog::{Compactor, Options, Policy};
+use util::*;
+
+const PRECIOUS: &[u8] = b"precious: must never be written through a symlink\n";
+
+fn victim(dir: &Path) -> std::path::PathBuf {
+    let v = dir.join("victim.txt");
+    std::fs::write(&v, PRECIOUS).unwrap();
+    v
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_symlink_planted_at_the_lock_file_is_refused() {
+    let dir = tempdir();
+    let v = victim(dir.path());
+    let log = dir.path().join("events.ndjson");
+    symlink(&v, dir.path().join("events.ndjson.lock")).unwrap();
+    let err = Options::new().open(&log).unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert!(ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).is_err());
+    assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
+}
+
+#[test]
+fn symlinks_planted_at_index_and_temp_paths_are_replaced_not_followed() {
+    let dir = tempdir();
+    let v = victim(dir.path());
+    let log = write_log(dir.path(), "events.ndjson", 40);
+    // At the index and at the fixed name of an index rebuild.
+    std::fs::remove_file(dir.path().join("events.ndjson.idx")).unwrap();
+    symlink(&v, dir.path().join("events.ndjson.idx.tmp")).unwrap();
+    Options::new().open(&log).unwrap();
+    assert!(ndlog::Reader::open(&log).unwrap().check_index().unwrap().is_current());
+    std::fs::remove_file(dir.path().join("events.ndjson.idx")).unwrap();
+    symlink(&v, dir.path().join("events.ndjson.idx")).unwrap();
+    let writer = Options::new().open(&log).unwrap();
+    writer.append_raw(b"1").unwrap();
+    assert!(
+        !std::fs::symlink_metadata(dir.path().join("events.ndjson.idx"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // At names a compaction's temporary files could take: removed as leftovers.
+    symlink(&v, dir.path().join("events.ndjson.compact.1.2.tmp")).unwrap();
+    Compactor::new(&log, Policy::new().keep_last(5)).run().unwrap();
+    assert!(!dir.path().join("events.ndjson.compact.1.2.tmp").exists());
+    assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
+}
+
+#[test]
+fn a_symlink_planted_at_the_quarantine_stops_compaction_safely() {
+    let dir = tempdir();
+    let v = victim(dir.path());
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"damaged line\n");
+    std::fs::write(&log, &bytes).unwrap();
+    symlink(&v, dir.path().join("events.ndjson.quarantine")).unwrap();
+    let err = Compactor::new(&log, Policy::new()).run().unwrap_err();
+    assert!(err.to_string().contains("quarantine"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "the log is untouched");
+    assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
+}
+
+#[test]
+fn every_file_ndlog_creates_gets_the_logs_mode() {
+    let dir = tempdir();
+    let log = dir.path().join("private.ndjson");
+    let writer = Options::new().open(&log).unwrap();
+    for i in 0..40 {
+        writer.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    for name in ["private.ndjson", "private.ndjson.lock", "private.ndjson.idx"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
+    }
+    // A log shared with a group keeps its mode through compaction, whatever the umask.
+    let shared = dir.path().join("shared.ndjson");
+    let writer = Options::new().open(&shared).unwrap();
+    for i in 0..40 {
+        writer.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    let mut bytes = std::fs::read(&shared).unwrap();
+    bytes.extend_from_slice(b"damage\n");
+    std::fs::write(&shared, bytes).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    Compactor::new(&shared, Policy::new().keep_last(10)).run().unwrap();
+    for name in ["shared.ndjson", "shared.ndjson.idx", "shared.ndjson.quarantine"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o640, "{name}");
+    }
+}
