@@ -51,6 +51,7 @@ mod paths;
 mod pointer;
 mod policy;
 mod quarantine;
+mod range;
 mod reader;
 mod seek;
 mod segment;
@@ -75,8 +76,9 @@ pub use mmap::Map;
 pub use options::{Durability, Options};
 pub use pointer::{JsonPointer, value_is};
 pub use policy::Policy;
+pub use range::{Bounds, EntriesIn};
 pub use reader::{
     Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
 };
 pub use vfs::{Create, FileId, FileKind, Metadata, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
-pub use writer::{Ack, BatchAck, Writer};
+pub use writer::{Ack, BatchAck, ImportAck, Writer};

@@ -93,6 +93,22 @@ pub struct BatchAck {
     pub ts: u64,
 }
 
+/// What [`Writer::import_records`] wrote: the first and last imported records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImportAck {
+    /// Number of records written.
+    pub count: u64,
+    /// The first record (its seq and ts, as they were).
+    pub first: Option<Ack>,
+    /// The last record.
+    pub last: Option<Ack>,
+}
+
+/// What `write_locked` hands back: the plan it wrote by.
+struct Written<P> {
+    plan: P,
+}
+
 impl BatchAck {
     /// The seqs assigned, in order.
     pub fn seqs(&self) -> Range<u64> {
@@ -236,6 +252,9 @@ impl<V: Vfs> Writer<V> {
         I: IntoIterator<Item = T>,
     {
         self.with_serialized(values, true, |bytes, ends| {
+            if ends.is_empty() {
+                return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
+            }
             self.commit(ends.len(), |i| &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]])
         })
     }
@@ -246,6 +265,9 @@ impl<V: Vfs> Writer<V> {
     /// As [`Writer::append_raw`]; the error names the index of the first rejected payload, and
     /// when any payload is rejected nothing is written.
     pub fn append_raw_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<BatchAck> {
+        if payloads.is_empty() {
+            return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
+        }
         for (i, p) in payloads.iter().enumerate() {
             self.check_raw(p.as_ref(), Some(i))?;
         }
@@ -337,19 +359,94 @@ impl<V: Vfs> Writer<V> {
     /// Writes `count` records whose payloads (already checked) `payload` returns, then waits
     /// for durability. The heart of every append.
     fn commit<'p>(&self, count: usize, payload: impl Fn(usize) -> &'p [u8]) -> Result<BatchAck> {
+        let written = self.write_locked(
+            count,
+            |previous| {
+                if previous.seq.checked_add(count as u64).is_none() {
+                    return Err(Error::invalid_argument("the log's seq space is exhausted"));
+                }
+                let ts = now_ms().max(previous.ts);
+                Ok(((previous.seq + 1, ts), Last { seq: previous.seq + count as u64, ts }))
+            },
+            |buf, i, (first_seq, ts)| {
+                format::encode(buf, first_seq + i as u64, ts, payload(i));
+            },
+        )?;
+        let (first_seq, ts) = written.plan;
+        Ok(BatchAck { first_seq, count: count as u64, ts })
+    }
+
+    /// Appends whole records as they are, keeping their seq and ts: for importing another ndlog
+    /// log. Each must be one valid record line (without its newline), in strictly increasing
+    /// seq and non-decreasing ts order, and the first must come after the log's last record.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidPayload`] naming the index of the first record that is not a valid
+    /// line or is out of order (checked before anything is written, and again against the
+    /// log's end under the lock); and the errors of [`Writer::append`].
+    pub fn import_records<L: AsRef<[u8]>>(&self, lines: &[L]) -> Result<ImportAck> {
+        let mut previous: Option<(u64, u64)> = None;
+        for (i, line) in lines.iter().enumerate() {
+            let frame = format::decode(line.as_ref()).map_err(|e| {
+                Error::payload(&self.path, Some(i), format!("not an ndlog record: {e}"))
+            })?;
+            if let Some((seq, ts)) = previous
+                && (frame.seq <= seq || frame.ts < ts)
+            {
+                let why = format!(
+                    "record with seq {} ts {} comes after seq {seq} ts {ts}",
+                    frame.seq, frame.ts
+                );
+                return Err(Error::payload(&self.path, Some(i), why));
+            }
+            previous = Some((frame.seq, frame.ts));
+        }
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(ImportAck { count: 0, first: None, last: None });
+        };
+        let first = format::decode(first.as_ref())
+            .map_err(|e| Error::payload(&self.path, Some(0), e.to_string()))?;
+        let last = format::decode(last.as_ref())
+            .map_err(|e| Error::payload(&self.path, None, e.to_string()))?;
+        self.write_locked(
+            lines.len(),
+            |previous| {
+                if first.seq <= previous.seq || first.ts < previous.ts {
+                    let why = format!(
+                        "record with seq {} ts {} does not come after the log's last record (seq {} ts {})",
+                        first.seq, first.ts, previous.seq, previous.ts
+                    );
+                    return Err(Error::payload(&self.path, Some(0), why));
+                }
+                Ok(((), Last { seq: last.seq, ts: last.ts }))
+            },
+            |buf, i, ()| {
+                buf.extend_from_slice(lines[i].as_ref());
+                buf.push(b'\n');
+            },
+        )?;
+        let ack = |f: format::Frame<'_>| Ack { seq: f.seq, ts: f.ts };
+        Ok(ImportAck { count: lines.len() as u64, first: Some(ack(first)), last: Some(ack(last)) })
+    }
+
+    /// Under the mutex and the lock: finds the end of the file, lets `plan` decide from the
+    /// last record (or refuse) and name the last record it will write, has `emit` encode
+    /// `count` records into one buffer, writes it with one `write` (one per 8 MiB), keeps the
+    /// index, then releases the lock and waits for durability.
+    fn write_locked<P: Copy>(
+        &self,
+        count: usize,
+        plan: impl FnOnce(Last) -> Result<(P, Last)>,
+        mut emit: impl FnMut(&mut Vec<u8>, usize, P),
+    ) -> Result<Written<P>> {
         self.check_poison()?;
         if count == 0 {
-            return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
+            return Err(Error::invalid_argument("nothing to append"));
         }
         let mut state = self.lock_state();
         let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
         let tail = self.current_tail(&mut state)?;
-        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
-        if previous.seq.checked_add(count as u64).is_none() {
-            return Err(Error::invalid_argument("the log's seq space is exhausted"));
-        }
-        let first_seq = previous.seq + 1;
-        let ts = now_ms().max(previous.ts);
+        let (plan, last) = plan(tail.last.unwrap_or(Last { seq: 0, ts: 0 }))?;
         // A failed or short write leaves the end of the file unknown.
         state.tail = None;
         let State { file, buf, .. } = &mut *state;
@@ -361,14 +458,13 @@ impl<V: Vfs> Writer<V> {
         }
         let mut len = tail.len;
         for i in 0..count {
-            format::encode(buf, first_seq + i as u64, ts, payload(i));
+            emit(buf, i, plan);
             if buf.len() >= WRITE_CHUNK || i + 1 == count {
                 self.write_all_once(file, buf)?;
                 len += buf.len() as u64;
                 buf.clear();
             }
         }
-        let last = Last { seq: first_seq + count as u64 - 1, ts };
         state.tail = Some(Tail { len, last: Some(last), torn: false });
         self.maintain_index(&mut state, last.seq, len);
         state.written += 1;
@@ -397,7 +493,7 @@ impl<V: Vfs> Writer<V> {
         if let Some(auto) = &self.auto {
             auto.after_append(count as u64, &self.vfs, &self.path, len, || self.first_ts(&file));
         }
-        Ok(BatchAck { first_seq, count: count as u64, ts })
+        Ok(Written { plan })
     }
 
     /// The ts of the first record, read from the start of the file.

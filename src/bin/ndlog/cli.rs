@@ -75,6 +75,10 @@ pub enum Command {
     /// would remove nothing leaves the file alone.
     #[command(after_help = EXIT_CODES)]
     Compact(cmd::compact::Args),
+    /// Write the verified records (or with --data their payloads) as plain NDJSON, optionally
+    /// a seq or time range, to stdout or a file.
+    #[command(after_help = EXIT_CODES)]
+    Export(cmd::export::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
     /// exit code.

@@ -1,21 +1,18 @@
 //! `ndlog cat`: valid records in order, optionally a seq or time range.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ndlog::{Entry, Reader};
+use ndlog::{Bounds, Entry, Reader};
 
 use crate::cli::EXIT_DAMAGED;
 use crate::out;
 use crate::time::parse_time;
 
+/// Seq and time bounds, shared by `cat` and `export`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The log.
-    pub log: PathBuf,
-    /// Print only the payloads (`data`), one per line, instead of whole records.
-    #[arg(long)]
-    pub data: bool,
+pub struct Range {
     /// Start at this seq (inclusive).
     #[arg(long, value_name = "N")]
     pub from_seq: Option<u64>,
@@ -28,6 +25,28 @@ pub struct Args {
     /// Stop before the first record with ts ≥ T (unix ms or RFC 3339).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub until: Option<u64>,
+}
+
+impl Range {
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
+            from_seq: self.from_seq,
+            to_seq: self.to_seq,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// Print only the payloads (`data`), one per line, instead of whole records.
+    #[arg(long)]
+    pub data: bool,
+    #[command(flatten)]
+    pub range: Range,
     /// Fail (exit 3) at the first corrupt line instead of skipping it.
     #[arg(long)]
     pub strict: bool,
@@ -35,22 +54,30 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
-    // Seqs increase and timestamps never decrease, so both bounds are binary searches.
-    let from_seq = args.from_seq.map_or(0, |s| reader.seek_seq(s));
-    let from_ts = args.since.map_or(0, |t| reader.seek_ts(t));
     let mut out = out::stdout();
+    let code =
+        write_range(&reader, &args.log, args.range.bounds(), args.data, args.strict, &mut out)?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// Writes the records in `bounds` (lines, or payloads with `data`) and says on stderr what
+/// damage was skipped; with `strict`, stops at the first corrupt line with exit code 3.
+pub fn write_range<D: AsRef<[u8]>>(
+    reader: &Reader<D>,
+    log: &Path,
+    bounds: Bounds,
+    data: bool,
+    strict: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let (mut skipped, mut first_skipped) = (0u64, None);
-    for entry in reader.entries_from(from_seq.max(from_ts)) {
+    for entry in reader.entries_in(bounds) {
         match entry {
-            Entry::Record(r) => {
-                if args.to_seq.is_some_and(|s| r.seq > s) || args.until.is_some_and(|t| r.ts >= t) {
-                    break;
-                }
-                out::line(&mut out, if args.data { r.data } else { r.line })?;
-            }
-            Entry::Corrupt { offset, reason, .. } if args.strict => {
-                std::io::Write::flush(&mut out)?;
-                eprintln!("ndlog: {}: corrupt line at byte {offset}: {reason}", args.log.display());
+            Entry::Record(r) => out::line(out, if data { r.data } else { r.line })?,
+            Entry::Corrupt { offset, reason, .. } if strict => {
+                out.flush()?;
+                eprintln!("ndlog: {}: corrupt line at byte {offset}: {reason}", log.display());
                 return Ok(ExitCode::from(EXIT_DAMAGED));
             }
             Entry::Corrupt { offset, .. } => {
@@ -60,12 +87,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Entry::Padding { .. } | Entry::TornTail { .. } => {}
         }
     }
-    std::io::Write::flush(&mut out)?;
     if let Some(first) = first_skipped {
         eprintln!(
             "ndlog: {}: skipped {skipped} corrupt line(s), the first at byte {first}; \
              `ndlog verify` lists them",
-            args.log.display()
+            log.display()
         );
     }
     Ok(ExitCode::SUCCESS)

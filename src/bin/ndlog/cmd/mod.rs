@@ -4,6 +4,7 @@ pub mod append;
 pub mod cat;
 pub mod compact;
 pub mod demo;
+pub mod export;
 pub mod get;
 pub mod history;
 pub mod index;
@@ -31,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Index(args) => index::run(args),
         Command::History(args) => history::run(args),
         Command::Compact(args) => compact::run(args),
+        Command::Export(args) => export::run(args),
     }
 }

@@ -1,0 +1,49 @@
+//! `ndlog export`: the log's verified records as plain NDJSON, to stdout or a file.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ndlog::Reader;
+
+use super::cat::{Range, write_range};
+use crate::out;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log.
+    pub log: PathBuf,
+    /// Export only the payloads (`data`): the NDJSON that was imported or appended. Without it,
+    /// whole records, which `ndlog import` takes back verbatim.
+    #[arg(long)]
+    pub data: bool,
+    #[command(flatten)]
+    pub range: Range,
+    /// Write to FILE (atomically: a temporary file renamed into place) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reader = Reader::open(&args.log)?;
+    let bounds = args.range.bounds();
+    let Some(path) = &args.output else {
+        let mut out = out::stdout();
+        let code = write_range(&reader, &args.log, bounds, args.data, false, &mut out)?;
+        out.flush()?;
+        return Ok(code);
+    };
+    let dir =
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".ndlog-export-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, tmp);
+    let code = write_range(&reader, &args.log, bounds, args.data, false, &mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error()).context("writing the export")?;
+    tmp.as_file().sync_all().with_context(|| format!("fsync {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("renaming the export to {}", path.display()))?;
+    Ok(code)
+}
