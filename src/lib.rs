@@ -36,6 +36,7 @@ pub struct ReadmeDoctests;
 mod auto_compact;
 mod chunks;
 mod compact;
+mod dedup;
 mod error;
 mod follow;
 mod format;
@@ -62,6 +63,7 @@ mod writer;
 
 pub use auto_compact::AutoCompact;
 pub use compact::{CompactReport, Compactor, Progress};
+pub use dedup::{Dedup, DedupWindow};
 pub use error::{Error, ErrorKind, Result};
 pub use follow::Follow;
 pub use format::Frame;

@@ -60,6 +60,7 @@ pub struct Options {
     pub(crate) index: bool,
     pub(crate) index_stride: u32,
     pub(crate) auto_compact: Option<crate::auto_compact::AutoCompact>,
+    pub(crate) dedup: Option<crate::dedup::Dedup>,
 }
 
 impl Default for Options {
@@ -73,6 +74,7 @@ impl Default for Options {
             index: true,
             index_stride: crate::index::DEFAULT_STRIDE,
             auto_compact: None,
+            dedup: None,
         }
     }
 }
@@ -154,6 +156,32 @@ impl Options {
         self
     }
 
+    /// Makes appends idempotent: a payload whose key repeats one within the window returns the
+    /// original record's seq (with [`crate::Ack::duplicate`] set) and writes nothing, across
+    /// processes. Off by default.
+    #[must_use]
+    pub fn dedup(mut self, dedup: crate::dedup::Dedup) -> Self {
+        self.dedup = Some(dedup);
+        self
+    }
+
+    /// Checks a payload as a writer with these options would, without a log: one JSON value
+    /// on one line (surrounding whitespace aside), within the maximum record size.
+    ///
+    /// # Errors
+    /// What is wrong with it.
+    pub fn check_payload(&self, json: &[u8]) -> std::result::Result<(), String> {
+        let data = json.trim_ascii();
+        if data.len() > self.max_record_size {
+            return Err(format!(
+                "record of {} bytes exceeds the maximum record size of {} bytes",
+                data.len(),
+                self.max_record_size
+            ));
+        }
+        crate::writer::check_payload_bytes(data)
+    }
+
     /// Opens a writer on the real file system.
     ///
     /// # Errors
@@ -196,6 +224,12 @@ impl Options {
                     "auto-compaction age must be greater than zero",
                 ));
             }
+        }
+        if self.dedup.as_ref().is_some_and(|d| {
+            matches!(d.window, crate::dedup::DedupWindow::Records(0))
+                || d.window == crate::dedup::DedupWindow::Age(Duration::ZERO)
+        }) {
+            return Err(Error::invalid_argument("the dedup window must not be empty"));
         }
         if self.mode & !0o7777 != 0 {
             return Err(Error::invalid_argument(format!(

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::auto_compact::AutoState;
+use crate::dedup::DedupState;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::group::GroupCommit;
@@ -71,6 +72,8 @@ struct State<F> {
     index: Option<IndexWriter<F>>,
     /// The last error maintaining the index (appends do not fail for it: it is derived data).
     index_error: Option<String>,
+    /// The window of recent keys, when deduplicating.
+    dedup: Option<DedupState>,
 }
 
 /// What an append assigned to its record.
@@ -80,17 +83,24 @@ pub struct Ack {
     pub seq: u64,
     /// The record's timestamp, unix milliseconds.
     pub ts: u64,
+    /// The payload repeated a key already in the log (see [`crate::Dedup`]): nothing was
+    /// written, and `seq` and `ts` are the original record's.
+    pub duplicate: bool,
 }
 
-/// What a batch append assigned: consecutive seqs sharing one ts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What a batch append assigned: consecutive seqs sharing one ts for the records written, and
+/// the original records of payloads that were repeats (see [`crate::Dedup`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BatchAck {
-    /// Seq of the first record (0 for an empty batch).
+    /// Seq of the first record written (0 when none was).
     pub first_seq: u64,
-    /// Number of records.
+    /// Number of records written.
     pub count: u64,
-    /// Timestamp of every record in the batch.
+    /// Timestamp of every record written.
     pub ts: u64,
+    /// Payloads that were not written because they repeated a key: (index in the batch, the
+    /// original record).
+    pub duplicates: Vec<(usize, Ack)>,
 }
 
 /// What [`Writer::import_records`] wrote: the first and last imported records.
@@ -104,15 +114,36 @@ pub struct ImportAck {
     pub last: Option<Ack>,
 }
 
-/// What `write_locked` hands back: the plan it wrote by.
-struct Written<P> {
-    plan: P,
+/// What to write: payloads to frame with new seqs, or whole records to write as they are.
+enum Source<'a, P> {
+    Payloads { count: usize, payload: P },
+    Records(&'a [&'a [u8]]),
 }
 
 impl BatchAck {
-    /// The seqs assigned, in order.
+    /// The seqs of the records written, in order.
     pub fn seqs(&self) -> Range<u64> {
         self.first_seq..self.first_seq + self.count
+    }
+
+    /// One acknowledgement per payload of the batch, in batch order.
+    pub fn acks(&self) -> impl Iterator<Item = Ack> + '_ {
+        let mut dups = self.duplicates.iter().peekable();
+        let mut next_new = self.first_seq;
+        (0..self.count as usize + self.duplicates.len()).map(move |i| match dups.peek() {
+            Some(&&(at, ack)) if at == i => {
+                dups.next();
+                ack
+            }
+            _ => {
+                next_new += 1;
+                Ack { seq: next_new - 1, ts: self.ts, duplicate: false }
+            }
+        })
+    }
+
+    fn empty() -> Self {
+        BatchAck { first_seq: 0, count: 0, ts: 0, duplicates: Vec::new() }
     }
 }
 
@@ -194,6 +225,7 @@ impl<V: Vfs> Writer<V> {
             written: 0,
             index,
             index_error,
+            dedup: opts.dedup.clone().map(DedupState::new),
         };
         Ok(Writer {
             vfs,
@@ -253,7 +285,7 @@ impl<V: Vfs> Writer<V> {
     {
         self.with_serialized(values, true, |bytes, ends| {
             if ends.is_empty() {
-                return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
+                return Ok(BatchAck::empty());
             }
             self.commit(ends.len(), |i| &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]])
         })
@@ -266,7 +298,7 @@ impl<V: Vfs> Writer<V> {
     /// when any payload is rejected nothing is written.
     pub fn append_raw_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<BatchAck> {
         if payloads.is_empty() {
-            return Ok(BatchAck { first_seq: 0, count: 0, ts: 0 });
+            return Ok(BatchAck::empty());
         }
         for (i, p) in payloads.iter().enumerate() {
             self.check_raw(p.as_ref(), Some(i))?;
@@ -296,7 +328,7 @@ impl<V: Vfs> Writer<V> {
     /// of the file when it last looked). Other processes may have appended since.
     pub fn last_known(&self) -> Option<Ack> {
         let state = self.lock_state();
-        state.tail.and_then(|t| t.last).map(|l| Ack { seq: l.seq, ts: l.ts })
+        state.tail.and_then(|t| t.last).map(|l| Ack { seq: l.seq, ts: l.ts, duplicate: false })
     }
 
     /// Serialises `values` into the thread's scratch buffer and calls `then` with the bytes and
@@ -336,15 +368,8 @@ impl<V: Vfs> Writer<V> {
     /// Checks a caller-serialised payload; returns it without surrounding whitespace.
     fn check_raw<'a>(&self, json: &'a [u8], index: Option<usize>) -> Result<&'a [u8]> {
         let data = trim(json);
-        if data.is_empty() {
-            return Err(Error::payload(&self.path, index, "empty payload"));
-        }
         self.check_size(data.len())?;
-        if memchr::memchr2(b'\n', b'\r', data).is_some() {
-            let msg = "contains a raw newline: pass compact JSON, one value on one line";
-            return Err(Error::payload(&self.path, index, msg));
-        }
-        check_one_json_value(data).map_err(|reason| Error::payload(&self.path, index, reason))?;
+        check_payload_bytes(data).map_err(|reason| Error::payload(&self.path, index, reason))?;
         Ok(data)
     }
 
@@ -359,21 +384,7 @@ impl<V: Vfs> Writer<V> {
     /// Writes `count` records whose payloads (already checked) `payload` returns, then waits
     /// for durability. The heart of every append.
     fn commit<'p>(&self, count: usize, payload: impl Fn(usize) -> &'p [u8]) -> Result<BatchAck> {
-        let written = self.write_locked(
-            count,
-            |previous| {
-                if previous.seq.checked_add(count as u64).is_none() {
-                    return Err(Error::invalid_argument("the log's seq space is exhausted"));
-                }
-                let ts = now_ms().max(previous.ts);
-                Ok(((previous.seq + 1, ts), Last { seq: previous.seq + count as u64, ts }))
-            },
-            |buf, i, (first_seq, ts)| {
-                format::encode(buf, first_seq + i as u64, ts, payload(i));
-            },
-        )?;
-        let (first_seq, ts) = written.plan;
-        Ok(BatchAck { first_seq, count: count as u64, ts })
+        self.write_locked(Source::Payloads { count, payload })
     }
 
     /// Appends whole records as they are, keeping their seq and ts: for importing another ndlog
@@ -401,16 +412,72 @@ impl<V: Vfs> Writer<V> {
             }
             previous = Some((frame.seq, frame.ts));
         }
-        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+        fn frame<L: AsRef<[u8]>>(line: Option<&L>) -> Option<format::Frame<'_>> {
+            line.and_then(|l| format::decode(l.as_ref()).ok())
+        }
+        let (Some(first), Some(last)) = (frame(lines.first()), frame(lines.last())) else {
             return Ok(ImportAck { count: 0, first: None, last: None });
         };
-        let first = format::decode(first.as_ref())
-            .map_err(|e| Error::payload(&self.path, Some(0), e.to_string()))?;
-        let last = format::decode(last.as_ref())
-            .map_err(|e| Error::payload(&self.path, None, e.to_string()))?;
-        self.write_locked(
-            lines.len(),
-            |previous| {
+        let refs: Vec<&[u8]> = lines.iter().map(AsRef::as_ref).collect();
+        self.write_locked(Source::<fn(usize) -> &'static [u8]>::Records(&refs))?;
+        let ack = |f: format::Frame<'_>| Ack { seq: f.seq, ts: f.ts, duplicate: false };
+        Ok(ImportAck { count: lines.len() as u64, first: Some(ack(first)), last: Some(ack(last)) })
+    }
+
+    /// Under the mutex and the lock: finds the end of the file, assigns seqs (or checks the
+    /// order of imported records), drops repeats when deduplicating, encodes the records into
+    /// one buffer, writes it with one `write` (one per 8 MiB), keeps the index and the dedup
+    /// window, then releases the lock and waits for durability.
+    fn write_locked<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        source: Source<'_, P>,
+    ) -> Result<BatchAck> {
+        self.check_poison()?;
+        let mut state = self.lock_state();
+        let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
+        let tail = self.current_tail(&mut state)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        let now = now_ms();
+        let State { file, dedup, .. } = &mut *state;
+        // Which payloads are repeats (deduplication only).
+        let mut duplicates: Vec<(usize, Ack)> = Vec::new();
+        // Repeats of a payload earlier in the same batch: (index, that payload's place among
+        // the records written).
+        let mut in_batch: Vec<(usize, usize)> = Vec::new();
+        if let (Some(d), Source::Payloads { count, payload }) = (dedup.as_mut(), &source) {
+            d.catch_up(&self.vfs, file, self.file_id(file)?, tail.len, now)
+                .at(&self.path, "read")?;
+            d.evict(previous.seq, now);
+            let mut fresh: Vec<(std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
+            for i in 0..*count {
+                let data = payload(i);
+                if let Some((seq, ts)) = d.find(data, &**file).at(&self.path, "read")? {
+                    duplicates.push((i, Ack { seq, ts, duplicate: true }));
+                } else if *count > 1
+                    && let Some(key) = d.key_of(data)
+                {
+                    // A repeat within the batch is a repeat of the record the batch writes.
+                    match fresh.iter().find(|(k, _)| *k == key) {
+                        Some(&(_, j)) => in_batch.push((i, j)),
+                        None => fresh.push((key, i - duplicates.len() - in_batch.len())),
+                    }
+                }
+            }
+        }
+        let (count, first_seq, ts, last) = match &source {
+            Source::Payloads { count, .. } => {
+                let written = (count - duplicates.len() - in_batch.len()) as u64;
+                if previous.seq.checked_add(written).is_none() {
+                    return Err(Error::invalid_argument("the log's seq space is exhausted"));
+                }
+                let ts = now.max(previous.ts);
+                let last = Last { seq: previous.seq + written, ts };
+                (*count, previous.seq + 1, ts, last)
+            }
+            Source::Records(lines) => {
+                let bad = |e: format::LineError| Error::payload(&self.path, None, e.to_string());
+                let first = format::decode(lines[0]).map_err(bad)?;
+                let last = format::decode(lines[lines.len() - 1]).map_err(bad)?;
                 if first.seq <= previous.seq || first.ts < previous.ts {
                     let why = format!(
                         "record with seq {} ts {} does not come after the log's last record (seq {} ts {})",
@@ -418,55 +485,58 @@ impl<V: Vfs> Writer<V> {
                     );
                     return Err(Error::payload(&self.path, Some(0), why));
                 }
-                Ok(((), Last { seq: last.seq, ts: last.ts }))
-            },
-            |buf, i, ()| {
-                buf.extend_from_slice(lines[i].as_ref());
-                buf.push(b'\n');
-            },
-        )?;
-        let ack = |f: format::Frame<'_>| Ack { seq: f.seq, ts: f.ts };
-        Ok(ImportAck { count: lines.len() as u64, first: Some(ack(first)), last: Some(ack(last)) })
-    }
-
-    /// Under the mutex and the lock: finds the end of the file, lets `plan` decide from the
-    /// last record (or refuse) and name the last record it will write, has `emit` encode
-    /// `count` records into one buffer, writes it with one `write` (one per 8 MiB), keeps the
-    /// index, then releases the lock and waits for durability.
-    fn write_locked<P: Copy>(
-        &self,
-        count: usize,
-        plan: impl FnOnce(Last) -> Result<(P, Last)>,
-        mut emit: impl FnMut(&mut Vec<u8>, usize, P),
-    ) -> Result<Written<P>> {
-        self.check_poison()?;
-        if count == 0 {
-            return Err(Error::invalid_argument("nothing to append"));
-        }
-        let mut state = self.lock_state();
-        let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
-        let tail = self.current_tail(&mut state)?;
-        let (plan, last) = plan(tail.last.unwrap_or(Last { seq: 0, ts: 0 }))?;
-        // A failed or short write leaves the end of the file unknown.
-        state.tail = None;
-        let State { file, buf, .. } = &mut *state;
-        buf.clear();
-        if tail.torn {
-            // Terminate the torn bytes, so the record never merges with them; they stay in the
-            // file as a corrupt line that readers skip and `verify` reports.
-            buf.push(b'\n');
-        }
-        let mut len = tail.len;
-        for i in 0..count {
-            emit(buf, i, plan);
-            if buf.len() >= WRITE_CHUNK || i + 1 == count {
-                self.write_all_once(file, buf)?;
-                len += buf.len() as u64;
-                buf.clear();
+                (lines.len(), first.seq, first.ts, Last { seq: last.seq, ts: last.ts })
             }
+        };
+        if !in_batch.is_empty() {
+            let repeats = in_batch
+                .iter()
+                .map(|&(i, j)| (i, Ack { seq: first_seq + j as u64, ts, duplicate: true }));
+            duplicates.extend(repeats);
+            duplicates.sort_unstable_by_key(|&(i, _)| i);
         }
-        state.tail = Some(Tail { len, last: Some(last), torn: false });
-        self.maintain_index(&mut state, last.seq, len);
+        let writes = count - duplicates.len();
+        let mut len = tail.len;
+        if writes > 0 {
+            // A failed or short write leaves the end of the file unknown.
+            state.tail = None;
+            let State { file, buf, dedup, .. } = &mut *state;
+            buf.clear();
+            if tail.torn {
+                // Terminate the torn bytes, so the record never merges with them; they stay in
+                // the file as a corrupt line that readers skip and `verify` reports.
+                buf.push(b'\n');
+            }
+            let mut dups = duplicates.iter().map(|(i, _)| *i).peekable();
+            let mut seq = first_seq;
+            for i in 0..count {
+                if dups.next_if_eq(&i).is_some() {
+                    continue;
+                }
+                let at = len + buf.len() as u64;
+                match &source {
+                    Source::Payloads { payload, .. } => {
+                        format::encode(buf, seq, ts, payload(i));
+                        if let Some(d) = dedup.as_mut() {
+                            d.wrote(seq, ts, at, payload(i), len + buf.len() as u64);
+                        }
+                        seq += 1;
+                    }
+                    Source::Records(lines) => {
+                        buf.extend_from_slice(lines[i]);
+                        buf.push(b'\n');
+                    }
+                }
+                if buf.len() >= WRITE_CHUNK {
+                    len += self.write_chunk(file, buf, dedup)?;
+                }
+            }
+            if !buf.is_empty() {
+                len += self.write_chunk(file, buf, dedup)?;
+            }
+            state.tail = Some(Tail { len, last: Some(last), torn: false });
+            self.maintain_index(&mut state, last.seq, len);
+        }
         state.written += 1;
         let ticket = state.written;
         let file = state.file.clone();
@@ -474,7 +544,8 @@ impl<V: Vfs> Writer<V> {
         drop(state);
         // Syncing after the lock is released lets other writers append meanwhile; this sync
         // covers their records too. Should a compaction replace the file in between, it copied
-        // this record into the new file and synced that before the rename.
+        // this record into the new file and synced that before the rename. A repeat is synced
+        // too: its original may have been written by a writer that does not sync.
         match self.opts.durability {
             Durability::Always => self.sync_file(&file)?,
             Durability::Group => self.group.wait(
@@ -490,10 +561,40 @@ impl<V: Vfs> Writer<V> {
             )?,
             Durability::Never => {}
         }
-        if let Some(auto) = &self.auto {
-            auto.after_append(count as u64, &self.vfs, &self.path, len, || self.first_ts(&file));
+        if let Some(auto) = &self.auto
+            && writes > 0
+        {
+            auto.after_append(writes as u64, &self.vfs, &self.path, len, || self.first_ts(&file));
         }
-        Ok(Written { plan })
+        Ok(BatchAck {
+            first_seq: if writes > 0 { first_seq } else { 0 },
+            count: writes as u64,
+            ts,
+            duplicates,
+        })
+    }
+
+    /// Writes `buf` with one `write` and empties it; returns the bytes written. After a
+    /// failure the dedup window is forgotten (the end of the file is unknown).
+    fn write_chunk(
+        &self,
+        file: &V::File,
+        buf: &mut Vec<u8>,
+        dedup: &mut Option<DedupState>,
+    ) -> Result<u64> {
+        if let Err(e) = self.write_all_once(file, buf) {
+            if let Some(d) = dedup.as_mut() {
+                d.reset();
+            }
+            return Err(e);
+        }
+        let n = buf.len() as u64;
+        buf.clear();
+        Ok(n)
+    }
+
+    fn file_id(&self, file: &V::File) -> Result<FileId> {
+        Ok(file.metadata().at(&self.path, "fstat")?.id)
     }
 
     /// The ts of the first record, read from the start of the file.
@@ -635,8 +736,22 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<(V::File, bo
     Ok((file, false))
 }
 
+/// Checks that `data` (trimmed) is one JSON value on one line; the error says what is wrong.
+pub(crate) fn check_payload_bytes(data: &[u8]) -> std::result::Result<(), String> {
+    if data.is_empty() {
+        return Err("empty payload".into());
+    }
+    if memchr::memchr2(b'\n', b'\r', data).is_some() {
+        return Err("contains a raw newline: pass compact JSON, one value on one line".into());
+    }
+    check_one_json_value(data)
+}
+
 fn first_ack(batch: BatchAck) -> Ack {
-    Ack { seq: batch.first_seq, ts: batch.ts }
+    match batch.duplicates.first() {
+        Some(&(_, original)) => original,
+        None => Ack { seq: batch.first_seq, ts: batch.ts, duplicate: false },
+    }
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {

@@ -100,8 +100,13 @@ impl Input<'_> {
 
 const LOG: &str = "/d/log.ndjson";
 
-fn open(fs: &SimFs, durability: Durability) -> Option<ndlog::Writer<SimFs>> {
-    Options::new().durability(durability).index_stride(3).open_in(fs.clone(), LOG).ok()
+fn open(fs: &SimFs, durability: Durability, dedup: bool) -> Option<ndlog::Writer<SimFs>> {
+    let mut options = Options::new().durability(durability).index_stride(3);
+    if dedup {
+        let key = ndlog::JsonPointer::parse("/k").unwrap();
+        options = options.dedup(ndlog::Dedup::new(key, ndlog::DedupWindow::Records(4)));
+    }
+    options.open_in(fs.clone(), LOG).ok()
 }
 
 /// An arbitrary sequence of append / batch / sync / crash / reopen / compact / read / fault
@@ -114,7 +119,8 @@ pub fn ops(data: &[u8]) {
     fs.put("/d/.keep", b"");
     let mut ledger = Ledger::default();
     let mut durability = Durability::Always;
-    let mut writer = open(&fs, durability);
+    let mut dedup = false;
+    let mut writer = open(&fs, durability, dedup);
     let mut unsynced: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut counter = 0u32;
     let mut payload = |len: u8| {
@@ -129,7 +135,7 @@ pub fn ops(data: &[u8]) {
     for _ in 0..48 {
         let Some(op) = input.byte() else { break };
         if writer.is_none() {
-            writer = open(&fs, durability);
+            writer = open(&fs, durability, dedup);
         }
         match op % 8 {
             0 | 1 => {
@@ -139,7 +145,9 @@ pub fn ops(data: &[u8]) {
                 batch.iter().for_each(|p| ledger.attempt(p));
                 match w.append_raw_batch(&batch) {
                     Ok(ack) => {
-                        for (seq, p) in ack.seqs().zip(batch) {
+                        // A repeat (dedup) names a record written before: nothing new to track.
+                        let written = ack.acks().zip(batch).filter(|(a, _)| !a.duplicate);
+                        for (seq, p) in written.map(|(a, p)| (a.seq, p)) {
                             if durability == Durability::Never {
                                 unsynced.push((seq, p));
                             } else {

@@ -75,6 +75,11 @@ pub enum Command {
     /// would remove nothing leaves the file alone.
     #[command(after_help = EXIT_CODES)]
     Compact(cmd::compact::Args),
+    /// Import a file (or - for stdin): plain NDJSON appended as new records in batches, or an
+    /// ndlog log imported verbatim with its seqs and timestamps. All of the input is checked
+    /// before anything is written.
+    #[command(after_help = EXIT_CODES)]
+    Import(cmd::import::Args),
     /// Write the verified records (or with --data their payloads) as plain NDJSON, optionally
     /// a seq or time range, to stdout or a file.
     #[command(after_help = EXIT_CODES)]

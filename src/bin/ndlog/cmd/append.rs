@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ndlog::{Durability, Options};
+use ndlog::{Dedup, DedupWindow, Durability, JsonPointer, Options};
 
 use crate::out;
 use crate::time::parse_duration;
@@ -25,6 +25,28 @@ pub struct Args {
     /// Largest payload in bytes.
     #[arg(long, default_value_t = Options::DEFAULT_MAX_RECORD_SIZE)]
     pub max_record_size: usize,
+    /// Idempotent appends: a line whose value at this JSON pointer (e.g. /request_id) repeats
+    /// one within the window is not appended again; the original record's seq is printed.
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
+    pub dedup_key: Option<JsonPointer>,
+    /// The dedup window: a number of records (e.g. 100000) or a duration (e.g. 1h).
+    #[arg(long, value_name = "N|DUR", default_value = "100000", value_parser = parse_window, requires = "dedup_key")]
+    pub dedup_window: DedupWindow,
+}
+
+fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
+    JsonPointer::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_window(text: &str) -> Result<DedupWindow, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("the window must hold at least one record".into()),
+        Ok(n) => Ok(DedupWindow::Records(n)),
+        Err(_) => match parse_duration(text)? {
+            std::time::Duration::ZERO => Err(format!("{text:?}: must be greater than zero")),
+            d => Ok(DedupWindow::Age(d)),
+        },
+    }
 }
 
 /// Largest number of lines appended as one batch.
@@ -32,11 +54,14 @@ const MAX_BATCH: usize = 4096;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let durability: Durability = args.durability.parse()?;
-    let writer = Options::new()
+    let mut options = Options::new()
         .durability(durability)
         .lock_timeout(args.lock_timeout)
-        .max_record_size(args.max_record_size)
-        .open(&args.log)?;
+        .max_record_size(args.max_record_size);
+    if let Some(key) = args.dedup_key {
+        options = options.dedup(Dedup::new(key, args.dedup_window));
+    }
+    let writer = options.open(&args.log)?;
     let mut input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
     let mut out = out::stdout();
     // Lines of the batch being gathered: their bytes back to back, and where each ends.
@@ -88,8 +113,9 @@ fn flush(
         .collect();
     let ack = writer.append_raw_batch(&payloads)?;
     let mut num = itoa::Buffer::new();
-    for seq in ack.seqs() {
-        out::line(out, num.format(seq).as_bytes())?;
+    // A repeat (with --dedup-key) prints the original record's seq.
+    for a in ack.acks() {
+        out::line(out, num.format(a.seq).as_bytes())?;
     }
     out.flush()?;
     batch.clear();

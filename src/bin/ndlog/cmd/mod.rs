@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod get;
 pub mod history;
+pub mod import;
 pub mod index;
 pub mod lock;
 pub mod stats;
@@ -33,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
     }
 }
