@@ -181,8 +181,10 @@ pub fn ops(data: &[u8]) {
             4 => {
                 writer = None;
                 unsynced.clear();
+                let choice = input.u8();
                 durability = [Durability::Always, Durability::Group, Durability::Never]
-                    [usize::from(input.u8() % 3)];
+                    [usize::from(choice % 3)];
+                dedup = choice & 0x10 != 0;
             }
             5 => {
                 // Keep the newest few; the model forgets what the policy may drop.
