@@ -162,8 +162,8 @@ impl<V: Vfs> Compactor<V> {
     /// Runs the compaction.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
-    /// is touched; [`ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
+    /// [`crate::ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
+    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
     /// errors naming the file. On any error the log at the path is complete: the old one, or
     /// (if the error came after the rename) the new one.
     pub fn run(&self) -> Result<CompactReport> {

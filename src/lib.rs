@@ -26,7 +26,7 @@
 //! # Ok::<(), ndlog::Error>(())
 //! ```
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
@@ -58,6 +58,7 @@ mod seek;
 mod segment;
 pub mod sim;
 mod tail;
+mod typed;
 mod vfs;
 mod writer;
 
@@ -82,5 +83,6 @@ pub use range::{Bounds, EntriesIn};
 pub use reader::{
     Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
 };
+pub use typed::{IterAs, Typed};
 pub use vfs::{Create, FileId, FileKind, Metadata, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
 pub use writer::{Ack, BatchAck, ImportAck, Writer};

@@ -13,6 +13,11 @@ use std::path::Path;
 pub use std_fs::{StdFile, StdFs};
 
 /// A file system as the engine sees it.
+///
+/// # Errors
+/// Every method returns the `io::Error` the operation gave (a fault-injecting implementation
+/// returns the one it injects); the engine adds the path and the operation.
+#[allow(clippy::missing_errors_doc)]
 pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     /// An open file.
     type File: VfsFile;
@@ -44,6 +49,10 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
 }
 
 /// An open file.
+///
+/// # Errors
+/// Every method returns the `io::Error` the operation gave.
+#[allow(clippy::missing_errors_doc)]
 pub trait VfsFile: Debug + Send + Sync + 'static {
     /// One `write` at the end of a file opened for appending. May write fewer bytes than given.
     fn append(&self, buf: &[u8]) -> io::Result<usize>;
