@@ -120,8 +120,10 @@ impl AutoState {
         if self.running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let mut compactor =
-            Compactor::with_vfs(vfs.clone(), path, c.policy.clone()).lock_timeout(Duration::ZERO);
+        // Skip when a compaction is already running; wait for the writer lock like a writer.
+        let mut compactor = Compactor::with_vfs(vfs.clone(), path, c.policy.clone())
+            .queue_timeout(Duration::ZERO)
+            .lock_timeout(crate::options::Options::DEFAULT_LOCK_TIMEOUT);
         if !(by_size || by_age) {
             compactor = compactor.min_dead_share(c.dead_share.unwrap_or(0.0));
         }

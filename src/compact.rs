@@ -59,6 +59,7 @@ pub struct Compactor<V: Vfs = StdFs> {
     path: PathBuf,
     policy: Policy,
     lock_timeout: Duration,
+    queue_timeout: Option<Duration>,
     index_stride: u32,
     min_dead_share: f64,
     progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
@@ -123,17 +124,27 @@ impl<V: Vfs> Compactor<V> {
             path: path.as_ref().to_path_buf(),
             policy,
             lock_timeout: Duration::from_secs(60),
+            queue_timeout: None,
             index_stride: crate::index::DEFAULT_STRIDE,
             min_dead_share: 0.0,
             progress: None,
         }
     }
 
-    /// How long to wait for the compaction lock (another compaction) and the writer lock
-    /// (default 60 s).
+    /// How long to wait for the writer lock, and by default for another compaction to finish
+    /// (default 60 s). Writers wait for the compaction only while it holds the writer lock.
     #[must_use]
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for another compaction to finish before giving up with
+    /// [`crate::ErrorKind::LockTimeout`] (default: the lock timeout). A writer compacting by
+    /// itself uses zero: if a compaction is already running, it skips its own.
+    #[must_use]
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = Some(timeout);
         self
     }
 
@@ -177,7 +188,8 @@ impl<V: Vfs> Compactor<V> {
             return Err(Error::not_a_log(path, "not a regular file"));
         }
         let compaction = LockFile::open(vfs, &paths::compact_lock(path), meta.mode)?;
-        let _one_at_a_time = compaction.acquire(path, self.lock_timeout)?;
+        let _one_at_a_time =
+            compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_leftovers(path)?;
 
         let log = vfs.open(path, OpenOptions::read()).at(path, "open")?;

@@ -1,75 +1,126 @@
-//! Group commit: threads appending through one handle share `fdatasync` calls.
-//!
-//! Each write takes a ticket, in write order. A thread whose ticket is not yet covered becomes
-//! the leader if no sync is running: it notes the newest ticket written, syncs, and marks every
-//! ticket up to that one durable. Threads arriving meanwhile wait, and the next leader covers
-//! them all with one sync.
+//! Group commit: threads appending through one handle hand their payloads to whichever of them
+//! leads; the leader writes everyone's records with one `write` under one lock and makes them
+//! durable with one `fdatasync`, then wakes them with their acknowledgements. Threads that
+//! arrive while a batch is being written gather the next one, so the batch grows with the load
+//! and each sync covers as many records as arrived during the previous one.
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, PoisonError};
 
+use crate::writer::Ack;
+
+/// The outcome of one batch, for its members to collect.
+#[derive(Debug)]
+struct Finished {
+    id: u64,
+    /// The acknowledgement of each payload, in batch order, or what went wrong.
+    acks: Result<Vec<Ack>, String>,
+    /// Members that have not collected theirs yet.
+    pending: usize,
+}
+
 #[derive(Debug, Default)]
-pub(crate) struct GroupCommit {
-    state: Mutex<State>,
+struct Queue {
+    /// Payloads of the batch being gathered, back to back, and where each ends.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// Threads whose payloads are in it.
+    members: usize,
+    /// Id of the batch being gathered.
+    open: u64,
+    /// A thread is writing a batch.
+    leading: bool,
+    finished: VecDeque<Finished>,
+    /// Buffers of the last batch written, kept for reuse.
+    spare: (Vec<u8>, Vec<usize>),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Combiner {
+    queue: Mutex<Queue>,
     done: Condvar,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// Every ticket up to this one is durable.
-    synced: u64,
-    /// A thread is syncing.
-    leading: bool,
-}
+/// What a member gets back: its acknowledgements, or the leader's error as text.
+pub(crate) type Outcome = Result<Vec<Ack>, String>;
 
-impl GroupCommit {
-    /// Returns once `ticket` is durable. `sync` syncs and returns the newest ticket its sync
-    /// covers; `failed` reports an earlier failure (the handle is poisoned), which fails every
-    /// ticket not covered before it.
-    pub(crate) fn wait<E>(
+impl Combiner {
+    /// Queues `payloads` and returns their acknowledgements once a leader — this thread or
+    /// another — wrote and synced the batch that holds them. `commit` writes and syncs a batch
+    /// (payload bytes and their end offsets) and returns one acknowledgement per payload.
+    pub(crate) fn submit<'a>(
         &self,
-        ticket: u64,
-        mut sync: impl FnMut() -> Result<u64, E>,
-        failed: impl Fn() -> Option<E>,
-    ) -> Result<(), E> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+        commit: impl FnOnce(&[u8], &[usize]) -> Outcome,
+    ) -> Outcome {
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = q.open;
+        let start = q.ends.len();
+        for p in payloads {
+            q.bytes.extend_from_slice(p);
+            let end = q.bytes.len();
+            q.ends.push(end);
+        }
+        let count = q.ends.len() - start;
+        q.members += 1;
+        let mut commit = Some(commit);
         loop {
-            if state.synced >= ticket {
-                return Ok(());
+            if let Some(at) = q.finished.iter().position(|f| f.id == id) {
+                let f = &mut q.finished[at];
+                let mine = f
+                    .acks
+                    .as_ref()
+                    .map(|acks| acks[start..start + count].to_vec())
+                    .map_err(Clone::clone);
+                f.pending -= 1;
+                if f.pending == 0 {
+                    q.finished.remove(at);
+                }
+                return mine;
             }
-            if let Some(err) = failed() {
-                return Err(err);
-            }
-            if state.leading {
-                state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
+            if !q.leading {
+                // No one is writing, so our batch is the open one: lead it.
+                let commit = commit.take().expect("a thread leads at most once");
+                q.leading = true;
+                let (spare_bytes, spare_ends) = std::mem::take(&mut q.spare);
+                let bytes = std::mem::replace(&mut q.bytes, spare_bytes);
+                let ends = std::mem::replace(&mut q.ends, spare_ends);
+                let members = std::mem::take(&mut q.members);
+                q.open += 1;
+                drop(q);
+                // Should `commit` panic, the guard still hands leadership on with an error:
+                // no member waits forever.
+                let mut leader = Leader { combiner: self, id, members, outcome: None };
+                leader.outcome = Some(commit(&bytes, &ends));
+                drop(leader);
+                q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let (mut bytes, mut ends) = (bytes, ends);
+                bytes.clear();
+                ends.clear();
+                q.spare = (bytes, ends);
                 continue;
             }
-            state.leading = true;
-            drop(state);
-            // Should `sync` panic, the guard still hands leadership on: no waiter hangs.
-            let mut leader = Leader { group: self, covered: None };
-            let result = sync();
-            leader.covered = result.as_ref().ok().copied();
-            drop(leader);
-            result?;
-            state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            q = self.done.wait(q).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
-/// Ends a leader's turn: records what its sync covered and wakes the waiters.
+/// Ends a leader's turn: publishes the batch's outcome and wakes its members.
 struct Leader<'a> {
-    group: &'a GroupCommit,
-    covered: Option<u64>,
+    combiner: &'a Combiner,
+    id: u64,
+    members: usize,
+    outcome: Option<Outcome>,
 }
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        let mut state = self.group.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.leading = false;
-        if let Some(covered) = self.covered {
-            state.synced = state.synced.max(covered);
-        }
-        self.group.done.notify_all();
+        let acks =
+            self.outcome.take().unwrap_or_else(|| Err("the group commit leader panicked".into()));
+        let mut q = self.combiner.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        q.leading = false;
+        q.finished.push_back(Finished { id: self.id, acks, pending: self.members });
+        self.combiner.done.notify_all();
     }
 }
 
@@ -80,41 +131,56 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[test]
-    fn concurrent_waiters_share_syncs_and_all_return() {
-        let group = Arc::new(GroupCommit::default());
-        let written = Arc::new(AtomicU64::new(0));
-        let syncs = Arc::new(AtomicU64::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (group, written, syncs) = (group.clone(), written.clone(), syncs.clone());
+    fn concurrent_members_share_batches_and_get_their_own_acks() {
+        let combiner = Arc::new(Combiner::default());
+        let next_seq = Arc::new(AtomicU64::new(1));
+        let batches = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let (combiner, next_seq, batches) =
+                    (combiner.clone(), next_seq.clone(), batches.clone());
                 std::thread::spawn(move || {
-                    for _ in 0..200 {
-                        let ticket = written.fetch_add(1, Ordering::SeqCst) + 1;
-                        let sync = || {
-                            let covered = written.load(Ordering::SeqCst);
-                            syncs.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_micros(200));
-                            Ok::<u64, ()>(covered)
-                        };
-                        group.wait(ticket, sync, || None).unwrap();
+                    let mut mine = Vec::new();
+                    for i in 0..100u64 {
+                        let payload = format!("{t}:{i}");
+                        let acks = combiner
+                            .submit([payload.as_bytes()], |bytes, ends| {
+                                batches.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_micros(300));
+                                let first = next_seq.fetch_add(ends.len() as u64, Ordering::SeqCst);
+                                assert_eq!(ends.last().copied(), Some(bytes.len()));
+                                Ok((0..ends.len() as u64)
+                                    .map(|k| Ack { seq: first + k, ts: 0, duplicate: false })
+                                    .collect())
+                            })
+                            .unwrap();
+                        assert_eq!(acks.len(), 1);
+                        mine.push(acks[0].seq);
                     }
+                    mine
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let syncs = syncs.load(Ordering::SeqCst);
-        assert!(syncs < 1600, "{syncs} syncs for 1600 tickets: nothing was shared");
+        let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (1..=800).collect::<Vec<_>>(), "every payload got its own seq");
+        let batches = batches.load(Ordering::SeqCst);
+        assert!(batches < 800, "{batches} batches for 800 payloads: nothing was combined");
     }
 
     #[test]
-    fn a_failed_sync_fails_uncovered_tickets() {
-        let group = GroupCommit::default();
-        assert_eq!(group.wait(1, || Err::<u64, &str>("eio"), || None), Err("eio"));
-        assert_eq!(group.wait(2, || Ok::<u64, &str>(2), || Some("poisoned")), Err("poisoned"));
-        let ok = GroupCommit::default();
-        ok.wait(3, || Ok::<u64, &str>(3), || None).unwrap();
-        assert_eq!(ok.wait(2, || Err("unused"), || Some("poisoned")), Ok(()));
+    fn a_failed_batch_fails_all_its_members_and_a_panic_does_not_hang_them() {
+        let combiner = Combiner::default();
+        let err = combiner.submit([&b"x"[..]], |_, _| Err("eio".to_string()));
+        assert_eq!(err, Err("eio".to_string()));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            combiner.submit([&b"y"[..]], |_, _| panic!("boom"))
+        }));
+        assert!(panicked.is_err());
+        // The next submitter is not stuck behind the dead leader.
+        let ok = combiner.submit([&b"z"[..]], |_, ends| {
+            Ok(vec![Ack { seq: 9, ts: 0, duplicate: false }; ends.len()])
+        });
+        assert_eq!(ok.unwrap()[0].seq, 9);
     }
 }

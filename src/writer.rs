@@ -14,7 +14,7 @@ use crate::auto_compact::AutoState;
 use crate::dedup::DedupState;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
-use crate::group::GroupCommit;
+use crate::group::Combiner;
 use crate::index_file::IndexWriter;
 use crate::lock::LockFile;
 use crate::options::{Durability, Options};
@@ -48,7 +48,7 @@ pub struct Writer<V: Vfs = StdFs> {
     /// Permission bits of the log, given to the sidecar files ndlog creates.
     mode: u32,
     state: Mutex<State<V::File>>,
-    group: GroupCommit,
+    group: Combiner,
     /// Held across each fdatasync: see `sync_file`.
     sync_lock: Mutex<()>,
     /// Compaction this writer triggers by itself, if configured.
@@ -66,8 +66,6 @@ struct State<F> {
     buf: Vec<u8>,
     /// Tail reads.
     scratch: Vec<u8>,
-    /// Writes done so far: the group-commit ticket of the newest.
-    written: u64,
     /// The index this handle maintains, if any.
     index: Option<IndexWriter<F>>,
     /// The last error maintaining the index (appends do not fail for it: it is derived data).
@@ -144,6 +142,23 @@ impl BatchAck {
 
     fn empty() -> Self {
         BatchAck { first_seq: 0, count: 0, ts: 0, duplicates: Vec::new() }
+    }
+
+    /// The batch acknowledgement of one acknowledgement per payload.
+    fn from_acks(acks: &[Ack]) -> Self {
+        let mut batch = BatchAck::empty();
+        for (i, a) in acks.iter().enumerate() {
+            if a.duplicate {
+                batch.duplicates.push((i, *a));
+            } else {
+                if batch.count == 0 {
+                    batch.first_seq = a.seq;
+                    batch.ts = a.ts;
+                }
+                batch.count += 1;
+            }
+        }
+        batch
     }
 }
 
@@ -222,7 +237,6 @@ impl<V: Vfs> Writer<V> {
             tail: Some(found),
             buf: Vec::new(),
             scratch,
-            written: 0,
             index,
             index_error,
             dedup: opts.dedup.clone().map(DedupState::new),
@@ -234,7 +248,7 @@ impl<V: Vfs> Writer<V> {
             lock,
             mode,
             state: Mutex::new(state),
-            group: GroupCommit::default(),
+            group: Combiner::default(),
             sync_lock: Mutex::new(()),
             auto,
             poison: OnceLock::new(),
@@ -384,7 +398,35 @@ impl<V: Vfs> Writer<V> {
     /// Writes `count` records whose payloads (already checked) `payload` returns, then waits
     /// for durability. The heart of every append.
     fn commit<'p>(&self, count: usize, payload: impl Fn(usize) -> &'p [u8]) -> Result<BatchAck> {
-        self.write_locked(Source::Payloads { count, payload })
+        match self.opts.durability {
+            Durability::Always => self.write_locked(Source::Payloads { count, payload }, true),
+            Durability::Never => self.write_locked(Source::Payloads { count, payload }, false),
+            Durability::Group => {
+                // The leader of the batch writes and syncs for every thread in it.
+                let mut own_error = None;
+                let outcome = self.group.submit((0..count).map(&payload), |bytes, ends| {
+                    let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
+                    let batch = Source::Payloads {
+                        count: ends.len(),
+                        payload: |i: usize| &bytes[start(i)..ends[i]],
+                    };
+                    match self.write_locked(batch, true) {
+                        Ok(ack) => Ok(ack.acks().collect()),
+                        Err(err) => {
+                            let text = err.to_string();
+                            own_error = Some(err);
+                            Err(text)
+                        }
+                    }
+                });
+                match outcome {
+                    Ok(acks) => Ok(BatchAck::from_acks(&acks)),
+                    Err(text) => Err(own_error.take().unwrap_or_else(|| {
+                        Error::io(&self.path, "group commit", io::Error::other(text))
+                    })),
+                }
+            }
+        }
     }
 
     /// Appends whole records as they are, keeping their seq and ts: for importing another ndlog
@@ -419,7 +461,8 @@ impl<V: Vfs> Writer<V> {
             return Ok(ImportAck { count: 0, first: None, last: None });
         };
         let refs: Vec<&[u8]> = lines.iter().map(AsRef::as_ref).collect();
-        self.write_locked(Source::<fn(usize) -> &'static [u8]>::Records(&refs))?;
+        let sync = self.opts.durability != Durability::Never;
+        self.write_locked(Source::<fn(usize) -> &'static [u8]>::Records(&refs), sync)?;
         let ack = |f: format::Frame<'_>| Ack { seq: f.seq, ts: f.ts, duplicate: false };
         Ok(ImportAck { count: lines.len() as u64, first: Some(ack(first)), last: Some(ack(last)) })
     }
@@ -427,10 +470,11 @@ impl<V: Vfs> Writer<V> {
     /// Under the mutex and the lock: finds the end of the file, assigns seqs (or checks the
     /// order of imported records), drops repeats when deduplicating, encodes the records into
     /// one buffer, writes it with one `write` (one per 8 MiB), keeps the index and the dedup
-    /// window, then releases the lock and waits for durability.
+    /// window, then releases the lock and, with `sync`, makes the records durable.
     fn write_locked<'p, P: Fn(usize) -> &'p [u8]>(
         &self,
         source: Source<'_, P>,
+        sync: bool,
     ) -> Result<BatchAck> {
         self.check_poison()?;
         let mut state = self.lock_state();
@@ -537,8 +581,6 @@ impl<V: Vfs> Writer<V> {
             state.tail = Some(Tail { len, last: Some(last), torn: false });
             self.maintain_index(&mut state, last.seq, len);
         }
-        state.written += 1;
-        let ticket = state.written;
         let file = state.file.clone();
         drop(guard);
         drop(state);
@@ -546,20 +588,8 @@ impl<V: Vfs> Writer<V> {
         // covers their records too. Should a compaction replace the file in between, it copied
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
-        match self.opts.durability {
-            Durability::Always => self.sync_file(&file)?,
-            Durability::Group => self.group.wait(
-                ticket,
-                || {
-                    let (covered, file) = {
-                        let state = self.lock_state();
-                        (state.written, state.file.clone())
-                    };
-                    self.sync_file(&file).map(|()| covered)
-                },
-                || self.check_poison().err(),
-            )?,
-            Durability::Never => {}
+        if sync {
+            self.sync_file(&file)?;
         }
         if let Some(auto) = &self.auto
             && writes > 0
