@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::writer::Ack;
 
@@ -33,13 +34,26 @@ struct Queue {
     finished: VecDeque<Finished>,
     /// Buffers of the last batch written, kept for reuse.
     spare: (Vec<u8>, Vec<usize>),
+    /// Members of the last batch written: a new leader waits for them to come back.
+    last_members: usize,
+    /// How many members the gathering leader waits for.
+    gather_target: usize,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Combiner {
     queue: Mutex<Queue>,
-    done: Condvar,
+    /// Members of batch `id` wait on `done[id % 2]`: a finished batch wakes its own members
+    /// (and one member of the next, to lead it), not every thread waiting.
+    done: [Condvar; 2],
+    /// A member joined the open batch (a gathering leader waits on it).
+    joined: Condvar,
 }
+
+/// Longest a new leader waits for the previous batch's members to join its batch. Woken
+/// members need a moment to be scheduled and return with their next payload; on a small
+/// machine, writing at once would sync a batch of one or two while the rest queue behind it.
+const GATHER: Duration = Duration::from_micros(200);
 
 /// What a member gets back: its acknowledgements, or the leader's error as text.
 pub(crate) type Outcome = Result<Vec<Ack>, String>;
@@ -63,6 +77,9 @@ impl Combiner {
         }
         let count = q.ends.len() - start;
         q.members += 1;
+        if q.leading && q.members >= q.gather_target {
+            self.joined.notify_one();
+        }
         let mut commit = Some(commit);
         loop {
             if let Some(at) = q.finished.iter().position(|f| f.id == id) {
@@ -79,9 +96,21 @@ impl Combiner {
                 return mine;
             }
             if !q.leading {
-                // No one is writing, so our batch is the open one: lead it.
+                // No one is writing, so our batch is the open one: lead it, once those who
+                // were in the last batch had a moment to join.
                 let commit = commit.take().expect("a thread leads at most once");
                 q.leading = true;
+                // Those already here, and the members of the batch that just finished, who are
+                // on their way back with their next payload.
+                let target = q.members + q.last_members;
+                q.gather_target = target;
+                let deadline = Instant::now() + GATHER;
+                while q.members < target {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+                    q = self.joined.wait_timeout(q, left).unwrap_or_else(PoisonError::into_inner).0;
+                }
+                q.last_members = q.members;
+                q.gather_target = usize::MAX;
                 let (spare_bytes, spare_ends) = std::mem::take(&mut q.spare);
                 let bytes = std::mem::replace(&mut q.bytes, spare_bytes);
                 let ends = std::mem::replace(&mut q.ends, spare_ends);
@@ -100,7 +129,7 @@ impl Combiner {
                 q.spare = (bytes, ends);
                 continue;
             }
-            q = self.done.wait(q).unwrap_or_else(PoisonError::into_inner);
+            q = self.done[(id % 2) as usize].wait(q).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -120,7 +149,9 @@ impl Drop for Leader<'_> {
         let mut q = self.combiner.queue.lock().unwrap_or_else(PoisonError::into_inner);
         q.leading = false;
         q.finished.push_back(Finished { id: self.id, acks, pending: self.members });
-        self.combiner.done.notify_all();
+        self.combiner.done[(self.id % 2) as usize].notify_all();
+        // Someone in the next batch leads it.
+        self.combiner.done[((self.id + 1) % 2) as usize].notify_one();
     }
 }
 

@@ -28,6 +28,14 @@ pub(crate) struct IndexWriter<F> {
     /// Scratch space for log reads and new entries.
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// Records this writer appended are fed to `selector` as it writes them, so that
+    /// catching up does not read them back: valid while the log holds nothing but what was
+    /// fed up to `fed_to`. `pending` holds the entries chosen and not yet written, and
+    /// `pending_last` the last of them.
+    selector: Option<Selector>,
+    fed_to: u64,
+    pending: Vec<u8>,
+    pending_last: Option<IndexEntry>,
 }
 
 impl<F: VfsFile> IndexWriter<F> {
@@ -40,6 +48,26 @@ impl<F: VfsFile> IndexWriter<F> {
             last: None,
             buf: Vec::new(),
             out: Vec::new(),
+            selector: None,
+            fed_to: 0,
+            pending: Vec::new(),
+            pending_last: None,
+        }
+    }
+
+    /// Notes a record this writer just wrote at `offset..end` of the log.
+    pub(crate) fn wrote(&mut self, seq: u64, ts: u64, offset: u64, end: u64) {
+        match self.selector.as_mut() {
+            Some(selector) if self.fed_to == offset => {
+                if let Some(e) = selector.select(seq, ts, offset) {
+                    e.encode_into(&mut self.pending);
+                    self.pending_last = Some(e);
+                }
+                self.fed_to = end;
+            }
+            // Something else is in between (another writer, a terminated torn tail): the next
+            // catch-up reads the log.
+            _ => self.selector = None,
         }
     }
 
@@ -63,20 +91,39 @@ impl<F: VfsFile> IndexWriter<F> {
         log_len: u64,
         mode: u32,
     ) -> io::Result<()> {
+        let (len, id) = (self.len, self.file.as_ref().map(|(_, id)| *id));
         if !self.current(vfs, log, log_id)? {
+            self.selector = None;
             return self.rebuild(vfs, log, log_id, log_len, mode, true);
         }
-        let from = self.last.map_or(0, |e| e.offset);
-        let mut selector = Selector::new(self.stride, self.last);
-        self.out.clear();
-        let out = &mut self.out;
+        let unchanged = self.len == len && self.file.as_ref().map(|(_, id)| *id) == id;
         let mut last = self.last;
-        scan(log, from, log_len, &mut self.buf, |seq, ts, offset| {
-            if let Some(e) = selector.select(seq, ts, offset) {
-                e.encode_into(out);
-                last = Some(e);
-            }
-        })?;
+        self.out.clear();
+        if unchanged && self.selector.is_some() && self.fed_to == log_len {
+            // Everything since the last entry was fed as it was written: no read.
+            std::mem::swap(&mut self.out, &mut self.pending);
+            last = self.pending_last.or(last);
+        } else {
+            let from = self.last.map_or(0, |e| e.offset);
+            let mut selector = Selector::new(self.stride, self.last);
+            let out = &mut self.out;
+            let mut fed_to = from;
+            chunks::for_each_entry(log, from, log_len, &mut self.buf, |base, _, entry| {
+                if let Entry::Record(r) = entry {
+                    if let Some(e) = selector.select(r.seq, r.ts, base + r.offset) {
+                        e.encode_into(out);
+                        last = Some(e);
+                    }
+                    fed_to = base + r.end();
+                }
+                Ok(())
+            })?;
+            // Go on feeding from where the scan ended, if it read every byte of the log.
+            self.selector = (fed_to == log_len).then_some(selector);
+            self.fed_to = fed_to;
+        }
+        self.pending.clear();
+        self.pending_last = None;
         if !self.out.is_empty() {
             let (file, _) = self.file.as_ref().ok_or_else(|| io::Error::other("index not open"))?;
             let n = file.append(&self.out)?;
@@ -176,6 +223,7 @@ impl<F: VfsFile> IndexWriter<F> {
             return Err(written.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
         }
         vfs.rename(&tmp, &self.path)?;
+        self.selector = None;
         let id = file.metadata()?.id;
         self.file = Some((file, id));
         self.len = out.len() as u64;

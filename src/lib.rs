@@ -44,6 +44,7 @@ mod group;
 mod history;
 mod index;
 mod index_file;
+mod json;
 mod lock;
 mod mapped;
 mod mmap;

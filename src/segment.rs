@@ -90,12 +90,13 @@ pub(crate) fn is_one_json_value(bytes: &[u8]) -> bool {
 
 /// Checks that `bytes` is exactly one JSON value in UTF-8; the error says what is wrong.
 pub(crate) fn check_one_json_value(bytes: &[u8]) -> Result<(), String> {
-    use serde::Deserialize;
-    // serde_json does not check the UTF-8 of strings it skips, so check it first.
-    std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde::de::IgnoredAny::deserialize(&mut de).map_err(|e| format!("not valid JSON: {e}"))?;
-    de.end().map_err(|e| format!("not exactly one JSON value: {e}"))
+    crate::json::validate(bytes).map_err(|e| match e.what {
+        "not UTF-8" => format!("not UTF-8 at byte {}", e.at),
+        "trailing characters after the value" => {
+            format!("not exactly one JSON value: trailing characters at byte {}", e.at)
+        }
+        what => format!("not valid JSON: {what} at byte {}", e.at),
+    })
 }
 
 #[cfg(test)]

@@ -230,7 +230,12 @@ impl<V: Vfs> Writer<V> {
             .as_mut()
             .and_then(|ix| ix.catch_up(&vfs, &file, meta.id, meta.len, mode).err())
             .map(|e| e.to_string());
-        drop(guard);
+        if opts.exclusive {
+            // Held until the handle is dropped (see `Drop for Writer`).
+            std::mem::forget(guard);
+        } else {
+            drop(guard);
+        }
         let state = State {
             file: Arc::new(file),
             id: meta.id,
@@ -478,8 +483,16 @@ impl<V: Vfs> Writer<V> {
     ) -> Result<BatchAck> {
         self.check_poison()?;
         let mut state = self.lock_state();
-        let guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
-        let tail = self.current_tail(&mut state)?;
+        // An exclusive handle holds the lock for its whole life: nobody else can have appended
+        // or replaced the file, so neither the lock nor a stat is needed per append.
+        let guard = match self.opts.exclusive {
+            true => None,
+            false => Some(self.lock.acquire(&self.path, self.opts.lock_timeout)?),
+        };
+        let tail = match (self.opts.exclusive, state.tail) {
+            (true, Some(tail)) => tail,
+            _ => self.current_tail(&mut state)?,
+        };
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let now = now_ms();
         let State { file, dedup, .. } = &mut *state;
@@ -544,7 +557,7 @@ impl<V: Vfs> Writer<V> {
         if writes > 0 {
             // A failed or short write leaves the end of the file unknown.
             state.tail = None;
-            let State { file, buf, dedup, .. } = &mut *state;
+            let State { file, buf, dedup, index, .. } = &mut *state;
             buf.clear();
             if tail.torn {
                 // Terminate the torn bytes, so the record never merges with them; they stay in
@@ -561,8 +574,12 @@ impl<V: Vfs> Writer<V> {
                 match &source {
                     Source::Payloads { payload, .. } => {
                         format::encode(buf, seq, ts, payload(i));
+                        let end = len + buf.len() as u64;
                         if let Some(d) = dedup.as_mut() {
-                            d.wrote(seq, ts, at, payload(i), len + buf.len() as u64);
+                            d.wrote(seq, ts, at, payload(i), end);
+                        }
+                        if let Some(ix) = index.as_mut() {
+                            ix.wrote(seq, ts, at, end);
                         }
                         seq += 1;
                     }
@@ -666,7 +683,12 @@ impl<V: Vfs> Writer<V> {
     /// written.
     pub fn rebuild_index(&self) -> Result<()> {
         let mut state = self.lock_state();
-        let _guard = self.lock.acquire(&self.path, self.opts.lock_timeout)?;
+        // (An exclusive handle already holds the lock; taking it again and dropping the guard
+        // would release it.)
+        let _guard = match self.opts.exclusive {
+            true => None,
+            false => Some(self.lock.acquire(&self.path, self.opts.lock_timeout)?),
+        };
         let tail = self.current_tail(&mut state)?;
         let State { index, file, id, index_error, .. } = &mut *state;
         let ix = index.get_or_insert_with(|| IndexWriter::new(&self.path, self.opts.index_stride));

@@ -235,7 +235,8 @@ fn a_sync_racing_a_failed_one_does_not_acknowledge() {
     // Group mode no write can come between another thread's write and its sync: the leader
     // writes and syncs the whole batch, and the next batch is written after the sync returns,
     // so there it cannot arise; `group_waiters_of_a_failed_sync_all_fail` covers Group.)
-    for durability in [Durability::Always] {
+    {
+        let durability = Durability::Always;
         let dir = util::tempdir();
         let fs = ErrorReportedOnce::default();
         let writer = Arc::new(

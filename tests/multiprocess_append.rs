@@ -114,3 +114,41 @@ fn threads_of_one_handle_in_group_mode_are_linearised() {
         assert_eq!((line.seq, &line.data), (*seq, &serde_json::json!({"t": t, "i": i})));
     }
 }
+
+#[test]
+fn an_exclusive_writer_holds_the_lock_until_dropped() {
+    let dir = tempdir();
+    let path = dir.path().join("x.ndjson");
+    let owner = ndlog::Options::new()
+        .exclusive(true)
+        .durability(ndlog::Durability::Never)
+        .open(&path)
+        .unwrap();
+    for i in 0..100 {
+        owner.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    // Another writer (here another process) waits and gives up; so does a compaction.
+    let out = run(&["append", path.to_str().unwrap(), "--lock-timeout", "100ms"], b"1\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("lock not acquired"), "{}", stderr(&out));
+    let compact = ndlog::Compactor::new(&path, ndlog::Policy::new().keep_last(5))
+        .lock_timeout(std::time::Duration::from_millis(100))
+        .run();
+    assert!(matches!(compact.unwrap_err().kind(), ndlog::ErrorKind::LockTimeout { .. }));
+    // Rebuilding its own index does not let go of the lock.
+    owner.rebuild_index().unwrap();
+    let other =
+        ndlog::Options::new().lock_timeout(std::time::Duration::from_millis(50)).open(&path);
+    assert!(other.is_err(), "still exclusive after rebuild_index");
+    owner.sync().unwrap();
+    drop(owner);
+    let out = run(&["append", path.to_str().unwrap(), "--lock-timeout", "1s"], b"1\n");
+    assert_eq!(stdout(&out), "101\n");
+    assert!(ndlog::Reader::open(&path).unwrap().check_index().unwrap().agrees());
+    let err = ndlog::Options::new()
+        .exclusive(true)
+        .auto_compact(ndlog::AutoCompact::new(ndlog::Policy::new().keep_last(5)))
+        .open(&path)
+        .unwrap_err();
+    assert!(matches!(err.kind(), ndlog::ErrorKind::InvalidArgument(_)), "{err}");
+}
