@@ -70,7 +70,7 @@ fn lookups(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(1));
     for n in sizes() {
-        for stride in [16u32, 1] {
+        for stride in [16u32, 4, 1] {
             let path = log(dir.path(), n, stride);
             let reader = Reader::open(&path).unwrap();
             assert!(reader.index().is_some_and(|i| i.stride() == stride));

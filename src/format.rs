@@ -190,7 +190,7 @@ pub fn parse_body(body: &[u8]) -> Result<Frame<'_>, LineError> {
 /// `bytes`, returning it and the rest. Nineteen digits cannot overflow a u64; only a twentieth
 /// is checked.
 #[inline]
-fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+pub(crate) fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut value = 0u64;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {

@@ -65,8 +65,45 @@ impl<D: AsRef<[u8]>> Reader<D> {
             {
                 return Found::Record(r);
             }
+            // Otherwise the record lies within a stride after the previous entry.
+            let stride = idx.stride() as usize;
+            if let Some(r) =
+                p.checked_sub(1).and_then(|i| self.quick_get(idx.entry(i).offset, seq, stride))
+            {
+                return Found::Record(r);
+            }
         }
         self.search(seq, |s, _| s)
+    }
+
+    /// Looks for `seq` in the `lines` lines from `offset`, reading only each line's seq digits
+    /// and verifying just the line that names `seq`. `None` when that is not conclusive (a
+    /// line without a seq prefix, a seq past the target, a line that does not verify): the
+    /// caller then searches the careful way. Seqs are unique, so a verified line with the seq
+    /// is the answer.
+    fn quick_get(&self, offset: u64, seq: u64, lines: usize) -> Option<Record<'_>> {
+        let buf = self.bytes();
+        let mut pos = usize::try_from(offset).ok()?;
+        if pos > buf.len() || (pos > 0 && buf[pos - 1] != b'\n') {
+            return None;
+        }
+        for _ in 0..=lines {
+            let rest = &buf[pos..];
+            let nl = memchr(b'\n', rest)?;
+            let (line_seq, _) =
+                crate::format::parse_u64(rest.strip_prefix(crate::format::PREFIX)?)?;
+            if line_seq == seq {
+                return match self.entries_from(pos as u64).next() {
+                    Some(Entry::Record(r)) if r.offset == pos as u64 && r.seq == seq => Some(r),
+                    _ => None,
+                };
+            }
+            if line_seq > seq {
+                return None;
+            }
+            pos += nl + 1;
+        }
+        None
     }
 
     /// The first record whose `key(seq, ts)` is ≥ `target`, for a key that does not decrease
