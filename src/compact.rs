@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::chunks;
 use crate::error::{Error, IoContext, Result};
-use crate::index::{Header, Selector};
+use crate::index::{Header, IndexEntry};
 use crate::lock::LockFile;
 use crate::paths;
 use crate::policy::{Plan, Policy};
@@ -148,7 +148,7 @@ impl<V: Vfs> Compactor<V> {
         self
     }
 
-    /// The stride of the index written for the new log (default 16).
+    /// The stride of the index written for the new log (default 4).
     #[must_use]
     pub fn index_stride(mut self, stride: u32) -> Self {
         self.index_stride = stride.clamp(1, crate::index::MAX_STRIDE);
@@ -207,7 +207,7 @@ impl<V: Vfs> Compactor<V> {
             ));
         }
         let clock = now_ms();
-        let plan = Plan::build(&head, &self.policy, clock);
+        let plan = Plan::build(&all[..end], &self.policy, clock);
         let mut report = CompactReport {
             records_before: plan.records,
             dropped: plan.dropped,
@@ -229,22 +229,39 @@ impl<V: Vfs> Compactor<V> {
         let mut out = Output::create(vfs.clone(), path, meta.mode, self.index_stride)?;
         let mut quarantine = Quarantine::new(path, meta.mode, log_meta.id.ino, clock);
         let total = log_meta.len;
-        // The planned records, by the policy.
-        for entry in head.entries() {
-            match entry {
-                Entry::Record(r) if plan.keeps(&r, &self.policy) => {
-                    out.push(r.seq, r.ts, r.line)?
+        // The planned lines, by the plan: a clean record line is copied or skipped without
+        // being verified again; anything else is parsed again to quarantine its damage.
+        let (mut at, mut line, mut record) = (0usize, 0usize, 0u64);
+        while at < end {
+            let nl = at + memchr::memchr(b'\n', &all[at..end]).unwrap_or(end - at);
+            let segment = &all[at..nl];
+            if plan.clean.get(line) {
+                if plan.keeps(record) {
+                    out.push(segment, || crate::format::peek_seq_ts(segment))?;
                 }
-                Entry::Record(r) if r.seq % 65_536 == 0 => self.report_progress(r.offset, total),
-                Entry::Record(_) | Entry::Padding { .. } => {}
-                Entry::Corrupt { offset, len, reason } => {
-                    let bytes = &all[offset as usize..(offset + len) as usize];
+                record += 1;
+            } else if !segment.is_empty() {
+                let parsed = crate::segment::parse(segment, false);
+                if let Some(reason) = parsed.reason {
+                    let damaged =
+                        if parsed.frame.is_some() { parsed.skip } else { segment.len() + 1 };
+                    let bytes = &all[at..at + damaged];
                     quarantine
-                        .push(vfs, offset, bytes, &reason.to_string())
+                        .push(vfs, at as u64, bytes, &reason.to_string())
                         .at(quarantine.path(), "write")?;
                 }
-                Entry::TornTail { .. } => unreachable!("the head holds complete lines only"),
+                if let Some(f) = parsed.frame {
+                    if plan.keeps(record) {
+                        out.push(&segment[parsed.skip..], || Some((f.seq, f.ts)))?;
+                    }
+                    record += 1;
+                }
             }
+            if line % 65_536 == 0 {
+                self.report_progress(at as u64, total);
+            }
+            at = nl + 1;
+            line += 1;
         }
         let mut pos = end as u64;
         self.report_progress(pos, total);
@@ -371,7 +388,7 @@ fn copy_appended<V: Vfs>(
         match entry {
             Entry::Record(r) => {
                 *appended += 1;
-                out.push(r.seq, r.ts, r.line).map_err(io::Error::from)?;
+                out.push(r.line, || Some((r.seq, r.ts))).map_err(io::Error::from)?;
             }
             Entry::Corrupt { offset, len, reason } => {
                 let bytes = &chunk[offset as usize..(offset + len) as usize];
@@ -405,7 +422,6 @@ struct Output<V: Vfs> {
     index_path: PathBuf,
     index: Vec<u8>,
     stride: u32,
-    selector: Selector,
     installed: bool,
 }
 
@@ -433,7 +449,6 @@ impl<V: Vfs> Output<V> {
             index_path,
             index: Vec::new(),
             stride,
-            selector: Selector::new(stride, None),
             installed: false,
         };
         // The same mode as the log, whatever the umask made of it.
@@ -442,10 +457,14 @@ impl<V: Vfs> Output<V> {
         Ok(out)
     }
 
-    /// Adds one record (its line, without the newline).
-    fn push(&mut self, seq: u64, ts: u64, line: &[u8]) -> Result<()> {
-        if let Some(e) = self.selector.select(seq, ts, self.len) {
-            e.encode_into(&mut self.index);
+    /// Adds one record (its line, without the newline); `seq_ts` gives its seq and ts, needed
+    /// only when the record gets an index entry (every `stride`-th of the new log).
+    fn push(&mut self, line: &[u8], seq_ts: impl FnOnce() -> Option<(u64, u64)>) -> Result<()> {
+        if self.records.is_multiple_of(u64::from(self.stride)) {
+            let (seq, ts) = seq_ts().ok_or_else(|| {
+                Error::io(&self.path, "index", io::Error::other("a copied record has no seq"))
+            })?;
+            IndexEntry { seq, ts, offset: self.len }.encode_into(&mut self.index);
         }
         self.buf.extend_from_slice(line);
         self.buf.push(b'\n');

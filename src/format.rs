@@ -161,6 +161,13 @@ pub fn check_crc(stored: u32, computed: u32) -> Result<(), LineError> {
     }
 }
 
+/// The seq and ts at the start of a line, without verifying it (for lines already verified).
+pub(crate) fn peek_seq_ts(line: &[u8]) -> Option<(u64, u64)> {
+    let (seq, rest) = parse_u64(line.strip_prefix(PREFIX)?)?;
+    let (ts, _) = parse_u64(rest.strip_prefix(TS_KEY)?)?;
+    Some((seq, ts))
+}
+
 /// Whether this build compares CRCs (false only in a fuzz build with `fuzz-no-crc`).
 #[doc(hidden)]
 pub const fn crc_checked() -> bool {

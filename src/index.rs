@@ -20,7 +20,7 @@ pub const HEADER_LEN: usize = 64;
 /// Entry size in bytes: seq, ts, offset as little-endian u64.
 pub const ENTRY_LEN: usize = 24;
 /// One entry every this many records, by default.
-pub const DEFAULT_STRIDE: u32 = 16;
+pub const DEFAULT_STRIDE: u32 = 4;
 /// Largest stride accepted in a header.
 pub const MAX_STRIDE: u32 = 1 << 16;
 /// Entries checked against the log, evenly spaced, when an index is attached to a reader.

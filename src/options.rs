@@ -86,6 +86,8 @@ impl Options {
     pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default for [`Options::max_record_size`]: 1 MiB.
     pub const DEFAULT_MAX_RECORD_SIZE: usize = 1 << 20;
+    /// Default for [`Options::index_stride`]: an index entry every 4 records.
+    pub const DEFAULT_INDEX_STRIDE: u32 = crate::index::DEFAULT_STRIDE;
     /// Upper bound for [`Options::max_record_size`]: 256 MiB.
     pub const MAX_RECORD_SIZE_LIMIT: usize = 256 << 20;
 
@@ -142,7 +144,7 @@ impl Options {
         self
     }
 
-    /// One index entry every `stride` records (default 16, at most 65536). Lookups scan at
+    /// One index entry every `stride` records (default 4, at most 65536). Lookups scan at
     /// most a stride of records past the entry they start from.
     #[must_use]
     pub fn index_stride(mut self, stride: u32) -> Self {

@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use std::borrow::Cow;
+
 use crate::pointer::{JsonPointer, key_bytes};
-use crate::reader::{Reader, Record};
+use crate::reader::Reader;
+use crate::segment;
 
 /// What a compaction keeps. Every rule that is set must keep a record for it to stay; the
 /// newest record of the log always stays (it carries the log's seq and ts high-water mark, so
@@ -105,95 +108,112 @@ impl Policy {
     }
 }
 
-/// The newest record of a key: its seq, and whether it is a tombstone.
-type Newest = (u64, bool);
+/// One bit per item.
+#[derive(Debug, Default)]
+pub(crate) struct Bits(Vec<u64>);
 
-/// The decisions of the first pass over the records present when compaction started.
-#[derive(Debug)]
+impl Bits {
+    fn push(&mut self, i: usize, on: bool) {
+        if i / 64 >= self.0.len() {
+            self.0.push(0);
+        }
+        self.set(i, on);
+    }
+
+    fn set(&mut self, i: usize, on: bool) {
+        let (w, b) = (i / 64, i % 64);
+        self.0[w] = (self.0[w] & !(1 << b)) | (u64::from(on) << b);
+    }
+
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+}
+
+/// The decisions of one verified pass over the complete lines present when compaction
+/// started. The write pass then copies lines by these decisions without verifying again.
+#[derive(Debug, Default)]
 pub(crate) struct Plan {
-    /// Records with a lower seq are dropped by keep-last or max-bytes.
-    first_kept_seq: u64,
-    /// Records with a lower ts are dropped by max-age.
-    min_ts: u64,
-    /// For key compaction: the newest record of each key.
-    newest: Option<HashMap<Box<[u8]>, Newest>>,
-    /// The newest record, always kept.
-    pub last_seq: u64,
-    /// Records planned over, and how many the policy drops.
+    /// Per line: whether it is exactly one valid record (the write pass copies it or skips it
+    /// by `alive`; any other line is parsed again there).
+    pub clean: Bits,
+    /// Per record, in file order: whether key compaction keeps it (all kept without a key).
+    alive: Bits,
+    /// Records before this one (by position) are dropped by retention.
+    first_kept: u64,
+    /// Records planned over, and the position of the newest, which is always kept.
     pub records: u64,
+    /// Records the policy drops.
     pub dropped: u64,
     /// Corrupt lines seen.
     pub damaged: u64,
 }
 
 impl Plan {
-    /// Plans over the records of `reader` (complete lines only).
-    pub(crate) fn build<D: AsRef<[u8]>>(reader: &Reader<D>, policy: &Policy, now_ms: u64) -> Plan {
-        let mut records = 0u64;
-        let mut damaged = 0u64;
-        let mut last_seq = 0;
-        let mut newest = policy.key.as_ref().map(|_| HashMap::new());
-        for entry in reader.entries() {
-            match entry {
-                crate::Entry::Record(r) => {
-                    records += 1;
-                    last_seq = r.seq;
-                    if let (Some(map), Some(key)) = (newest.as_mut(), policy.key.as_ref())
-                        && let Some(k) = key.find(r.data)
-                    {
-                        let dead = policy
-                            .tombstone
-                            .as_ref()
-                            .is_some_and(|t| t.find(r.data) == Some(b"true"));
-                        map.insert(key_bytes(k).into_owned().into_boxed_slice(), (r.seq, dead));
+    /// Plans over `bytes`, whole lines of a log.
+    pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
+        let min_ts = policy.max_age.map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64));
+        let mut plan = Plan::default();
+        // For key compaction: the position of the newest record of each key (borrowed from the
+        // log's bytes: no allocation per record).
+        let mut newest: HashMap<Cow<'_, [u8]>, usize, foldhash::fast::RandomState> =
+            HashMap::default();
+        let mut too_old = 0u64;
+        let mut pos = 0usize;
+        let mut line = 0usize;
+        while pos < bytes.len() {
+            let nl = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+            let parsed = segment::parse(&bytes[pos..nl], false);
+            plan.clean.push(line, parsed.skip == 0 && parsed.frame.is_some());
+            plan.damaged += u64::from(parsed.reason.is_some());
+            if let Some(f) = parsed.frame {
+                let at = plan.records as usize;
+                plan.records += 1;
+                too_old += u64::from(f.ts < min_ts);
+                let mut keep = true;
+                if let Some(key) = policy.key.as_ref().and_then(|k| k.find(f.data)) {
+                    // Only the newest record of a key lives, and not even that if it is a
+                    // tombstone.
+                    let tombstone =
+                        policy.tombstone.as_ref().is_some_and(|t| t.find(f.data) == Some(b"true"));
+                    keep = !tombstone;
+                    if let Some(older) = newest.insert(key_bytes(key), at) {
+                        plan.alive.set(older, false);
                     }
                 }
-                crate::Entry::Corrupt { .. } => damaged += 1,
-                _ => {}
+                plan.alive.push(at, keep);
             }
+            line += 1;
+            pos = nl + 1;
         }
-        let mut plan = Plan {
-            first_kept_seq: 0,
-            min_ts: policy.max_age.map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64)),
-            newest,
-            last_seq,
-            records,
-            dropped: 0,
-            damaged,
-        };
-        // keep-last and max-bytes both cut the oldest records: find the first seq they keep.
-        let mut bytes = 0u64;
-        for (i, r) in reader.records_rev().enumerate() {
-            let kept = i as u64 + 1;
-            bytes += r.line.len() as u64 + 1;
-            let over_count = policy.keep_last.is_some_and(|n| kept > n);
-            let over_bytes = policy.max_bytes.is_some_and(|m| bytes > m);
-            if over_count || over_bytes {
-                plan.first_kept_seq = r.seq + 1;
-                break;
+        // Timestamps never decrease, so too-old records are a prefix; keep-last and max-bytes
+        // cut a prefix too.
+        plan.first_kept = too_old;
+        if let Some(n) = policy.keep_last {
+            plan.first_kept = plan.first_kept.max(plan.records.saturating_sub(n));
+        }
+        if let Some(max) = policy.max_bytes {
+            let mut used = 0u64;
+            let mut kept = 0u64;
+            for r in Reader::new(bytes).records_rev() {
+                used += r.line.len() as u64 + 1;
+                if used > max {
+                    break;
+                }
+                kept += 1;
             }
+            plan.first_kept = plan.first_kept.max(plan.records - kept);
         }
-        plan.dropped = reader.records().filter(|r| !plan.keeps(r, policy)).count() as u64;
+        let kept = (plan.first_kept.min(plan.records)..plan.records)
+            .filter(|&i| plan.keeps(i))
+            .count() as u64;
+        let last_below_cut = plan.records > 0 && plan.records - 1 < plan.first_kept;
+        plan.dropped = plan.records - kept - u64::from(last_below_cut);
         plan
     }
 
-    /// Whether the record stays.
-    pub(crate) fn keeps(&self, r: &Record<'_>, policy: &Policy) -> bool {
-        if r.seq == self.last_seq {
-            return true;
-        }
-        if r.seq < self.first_kept_seq || r.ts < self.min_ts {
-            return false;
-        }
-        match (&self.newest, &policy.key) {
-            (Some(map), Some(key)) => match key.find(r.data) {
-                None => true,
-                Some(k) => match map.get(&*key_bytes(k)) {
-                    Some(&(newest, dead)) => newest == r.seq && !dead,
-                    None => true,
-                },
-            },
-            _ => true,
-        }
+    /// Whether the record at position `i` (in file order) stays. The newest always does.
+    pub(crate) fn keeps(&self, i: u64) -> bool {
+        i + 1 == self.records || (i >= self.first_kept && self.alive.get(i as usize))
     }
 }

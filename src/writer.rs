@@ -72,6 +72,9 @@ struct State<F> {
     index_error: Option<String>,
     /// The window of recent keys, when deduplicating.
     dedup: Option<DedupState>,
+    /// Writes to `file` without a sync, and how many of them a sync has covered since.
+    unsynced_writes: u64,
+    synced_writes: u64,
 }
 
 /// What an append assigned to its record.
@@ -245,6 +248,8 @@ impl<V: Vfs> Writer<V> {
             index,
             index_error,
             dedup: opts.dedup.clone().map(DedupState::new),
+            unsynced_writes: 0,
+            synced_writes: 0,
         };
         Ok(Writer {
             vfs,
@@ -339,8 +344,16 @@ impl<V: Vfs> Writer<V> {
     /// [`ErrorKind::Io`] when the sync fails; the handle is poisoned from then on.
     pub fn sync(&self) -> Result<()> {
         self.check_poison()?;
-        let file = self.lock_state().file.clone();
-        self.sync_file(&file)
+        let (file, writes) = {
+            let state = self.lock_state();
+            (state.file.clone(), state.unsynced_writes)
+        };
+        self.sync_file(&file)?;
+        let mut state = self.lock_state();
+        if Arc::ptr_eq(&state.file, &file) {
+            state.synced_writes = state.synced_writes.max(writes);
+        }
+        Ok(())
     }
 
     /// The last record this handle knows of (its own last append, or what it found at the end
@@ -596,6 +609,7 @@ impl<V: Vfs> Writer<V> {
                 len += self.write_chunk(file, buf, dedup)?;
             }
             state.tail = Some(Tail { len, last: Some(last), torn: false });
+            state.unsynced_writes += u64::from(!sync);
             self.maintain_index(&mut state, last.seq, len);
         }
         let file = state.file.clone();
@@ -721,12 +735,25 @@ impl<V: Vfs> Writer<V> {
     fn current_tail(&self, state: &mut State<V::File>) -> Result<Tail> {
         let mut meta = self.vfs.metadata(&self.path).at(&self.path, "stat")?;
         if meta.id != state.id {
-            // The log was replaced. Records this handle wrote to the old file must be durable
-            // before it moves on: a later sync covers only the new file.
-            self.sync_file(&state.file)?;
+            // The log was replaced. Records this handle wrote to the old file and did not sync
+            // must be made durable before it moves on (a later sync covers only the new file),
+            // unless the new file carries them: a compaction copies every record written
+            // before it took the lock and syncs the copy before the rename.
             let file = self.vfs.open(&self.path, OpenOptions::append(Create::No, 0));
             let file = file.at(&self.path, "reopen")?;
             meta = file.metadata().at(&self.path, "fstat")?;
+            if state.unsynced_writes > state.synced_writes {
+                let ours = state.tail.and_then(|t| t.last).map_or(0, |l| l.seq);
+                let carried = tail::discover(&file, meta.len, 0, None, &mut state.scratch)
+                    .at(&self.path, "read")?
+                    .last
+                    .is_some_and(|l| l.seq >= ours);
+                if !carried {
+                    self.sync_file(&state.file)?;
+                }
+            }
+            state.unsynced_writes = 0;
+            state.synced_writes = 0;
             state.file = Arc::new(file);
             state.id = meta.id;
             state.tail = None;

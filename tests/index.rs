@@ -60,8 +60,8 @@ fn writers_keep_the_index_current() {
     }
     let reader = Reader::open(&path).unwrap();
     let index = reader.index().expect("an index is attached");
-    assert_eq!(index.stride(), 16);
-    assert!(index.len() >= 5000 / 16 - 1, "{} entries", index.len());
+    assert_eq!(index.stride(), ndlog::Options::DEFAULT_INDEX_STRIDE);
+    assert!(index.len() >= 5000 / 4 - 1, "{} entries", index.len());
     let check = reader.check_index().unwrap();
     assert!(check.agrees() && check.is_current(), "{check:?}");
     assert_lookups_match_a_scan(&path);
