@@ -281,6 +281,9 @@ impl<V: Vfs> Compactor<V> {
             self.report_progress(pos, total.max(pos));
         }
         out.sync()?;
+        // The bulk of the new index, too, before writers have to wait. (A failure only leaves
+        // the index to be rebuilt.)
+        let _ = out.write_index();
 
         let guard = writer_lock.acquire(path, self.lock_timeout)?;
         let locked = Instant::now();
@@ -420,7 +423,9 @@ struct Output<V: Vfs> {
     len: u64,
     records: u64,
     index_path: PathBuf,
+    /// Index entries not yet written to `index_file`.
     index: Vec<u8>,
+    index_file: Option<V::File>,
     stride: u32,
     installed: bool,
 }
@@ -448,6 +453,7 @@ impl<V: Vfs> Output<V> {
             records: 0,
             index_path,
             index: Vec::new(),
+            index_file: None,
             stride,
             installed: false,
         };
@@ -494,13 +500,30 @@ impl<V: Vfs> Output<V> {
         self.file.sync_data().at(&self.path, "fdatasync")
     }
 
+    /// Writes the index entries gathered so far to the new index file (created on the first
+    /// call). Called before the writer lock is taken, so that only the entries of the last
+    /// appends are written while writers wait. The index is derived data: never fsynced, and
+    /// if it cannot be written the next writer rebuilds it.
+    fn write_index(&mut self) -> Result<()> {
+        if self.index_file.is_none() {
+            let id = self.file.metadata().at(&self.path, "fstat")?.id;
+            let how = OpenOptions::append(Create::New, self.mode).no_follow();
+            let file = self.vfs.open(&self.index_path, how).at(&self.index_path, "create")?;
+            let header = Header { stride: self.stride, log_id: id }.encode();
+            write_all(&file, &header).at(&self.index_path, "write")?;
+            self.index_file = Some(file);
+        }
+        if let Some(file) = &self.index_file {
+            write_all(file, &self.index).at(&self.index_path, "write")?;
+            self.index.clear();
+        }
+        Ok(())
+    }
+
     /// Renames the new log over `log`, then its index over `LOG.idx`. Call with the writer
     /// lock held and the file synced.
     fn install(&mut self, log: &Path) -> Result<()> {
-        let id = self.file.metadata().at(&self.path, "fstat")?.id;
-        // The index is derived data: written without fsync; if it cannot be written, the next
-        // writer rebuilds it.
-        let index_ok = self.write_index(id).is_ok();
+        let index_ok = self.write_index().is_ok();
         self.vfs.rename(&self.path, log).at(log, "rename the new log into place")?;
         self.installed = true;
         if index_ok {
@@ -508,17 +531,17 @@ impl<V: Vfs> Output<V> {
         }
         Ok(())
     }
+}
 
-    fn write_index(&self, log_id: crate::FileId) -> io::Result<()> {
-        let mut bytes = Header { stride: self.stride, log_id }.encode().to_vec();
-        bytes.extend_from_slice(&self.index);
-        let how = OpenOptions::append(Create::New, self.mode).no_follow();
-        let file = self.vfs.open(&self.index_path, how)?;
-        if file.append(&bytes)? != bytes.len() {
-            return Err(io::ErrorKind::WriteZero.into());
+/// Appends all of `bytes`, looping over short writes.
+fn write_all<F: VfsFile>(file: &F, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match file.append(bytes)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => bytes = &bytes[n..],
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Removes the temporary files when the compaction did not get as far as installing them.
