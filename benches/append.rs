@@ -14,14 +14,17 @@ use common::{Append, PAYLOAD_SIZES, Row, Target, Timed, Unit};
 use criterion::{Criterion, SamplingMode, Throughput};
 
 /// Every case measured, per payload size.
-const CASES: [Append; 11] = [
+const CASES: [Append; 14] = [
     Append::Always,
     Append::Group { threads: 4 },
     Append::Group { threads: 16 },
     Append::Group { threads: 64 },
     Append::Processes { procs: 4 },
     Append::NeverRaw,
+    Append::NeverRawForwarded,
+    Append::NeverRawExclusive,
     Append::NeverBatch { batch: 64 },
+    Append::NeverBatchExclusive { batch: 64 },
     Append::RawAppendSync,
     Append::RawAppendSyncEvery { lines: 64 },
     Append::RawOverwriteSync,
@@ -82,7 +85,11 @@ fn rows(rate: impl Fn(Append) -> Option<f64>) -> Vec<Row> {
     row(procs, Append::RawAppendSync, raw_sync, None);
     let raw_write = "raw write, one per line";
     row(Append::NeverRaw, Append::RawWrite, raw_write, Some(Target::Ratio(0.5)));
+    row(Append::NeverRawExclusive, Append::RawWrite, raw_write, Some(Target::Ratio(0.5)));
+    row(Append::NeverRawForwarded, Append::NeverRaw, "ndlog Never through StdFs", None);
     let batch = Append::NeverBatch { batch: 64 };
+    row(batch, BATCH_LIMIT, "raw write of 64 lines", Some(Target::AtLeast(5e6)));
+    let batch = Append::NeverBatchExclusive { batch: 64 };
     row(batch, BATCH_LIMIT, "raw write of 64 lines", Some(Target::AtLeast(5e6)));
     rows
 }

@@ -18,7 +18,7 @@ const RUN: Duration = Duration::from_millis(800);
 const ROUNDS: usize = 3;
 
 /// The append cases, in the order of [`append_rows`]'s indexes.
-const APPENDS: [Append; 9] = [
+const APPENDS: [Append; 11] = [
     Append::RawAppendSync,
     Append::Always,
     Append::Group { threads: 16 },
@@ -26,12 +26,27 @@ const APPENDS: [Append; 9] = [
     Append::Processes { procs: 4 },
     Append::RawWrite,
     Append::NeverRaw,
+    Append::NeverRawExclusive,
     Append::RawWriteBatch { lines: 64 },
     Append::NeverBatch { batch: 64 },
+    Append::NeverBatchExclusive { batch: 64 },
 ];
 
 fn append_rows(r: &[f64]) -> Vec<Row> {
-    let [raw_sync, always, group16, group64, procs4, raw_write, never, raw_batch, batch] = r else {
+    let [
+        raw_sync,
+        always,
+        group16,
+        group64,
+        procs4,
+        raw_write,
+        never,
+        never_x,
+        raw_batch,
+        batch,
+        batch_x,
+    ] = r
+    else {
         unreachable!("one rate per append case")
     };
     let row = |case: &str, value: f64, versus: &str, limit: f64, target| Row {
@@ -56,8 +71,22 @@ fn append_rows(r: &[f64]) -> Vec<Row> {
         row("Always, 4 processes", *procs4, always_1, *always, Target::Ratio(2.0)),
         row("Never, append_raw", *never, "raw write, one per line", *raw_write, Target::Ratio(0.5)),
         row(
+            "Never, append_raw, exclusive writer",
+            *never_x,
+            "raw write, one per line",
+            *raw_write,
+            Target::Ratio(0.5),
+        ),
+        row(
             "Never, append_raw_batch of 64",
             *batch,
+            "raw write of 64 lines",
+            *raw_batch,
+            Target::AtLeast(5e6),
+        ),
+        row(
+            "Never, append_raw_batch of 64, exclusive writer",
+            *batch_x,
             "raw write of 64 lines",
             *raw_batch,
             Target::AtLeast(5e6),

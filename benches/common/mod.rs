@@ -80,6 +80,13 @@ pub enum Append {
     NeverRaw,
     /// ndlog `Durability::Never`, `append_raw_batch` of `batch` payloads, one thread.
     NeverBatch { batch: usize },
+    /// As `NeverRaw`, with an exclusive writer (the lock held for the handle's life).
+    NeverRawExclusive,
+    /// As `NeverBatch`, with an exclusive writer.
+    NeverBatchExclusive { batch: usize },
+    /// As `NeverRaw`, through a `Vfs` that forwards every call to the real one: the file-system
+    /// seam is generic, so this costs what `NeverRaw` costs.
+    NeverRawForwarded,
     /// Limit: `write` of one line on an `O_APPEND` descriptor, then `fdatasync`.
     RawAppendSync,
     /// Limit: `lines` `O_APPEND` writes of one line each, then one `fdatasync`.
@@ -101,6 +108,9 @@ impl Append {
             Append::Processes { procs } => format!("ndlog_always_{procs}proc"),
             Append::NeverRaw => "ndlog_never_append_raw".into(),
             Append::NeverBatch { batch } => format!("ndlog_never_batch{batch}"),
+            Append::NeverRawExclusive => "ndlog_never_append_raw_exclusive".into(),
+            Append::NeverBatchExclusive { batch } => format!("ndlog_never_batch{batch}_exclusive"),
+            Append::NeverRawForwarded => "ndlog_never_append_raw_forwarded_vfs".into(),
             Append::RawAppendSync => "limit_append_fdatasync".into(),
             Append::RawAppendSyncEvery { lines } => format!("limit_append_{lines}_per_fdatasync"),
             Append::RawOverwriteSync => "limit_pwrite_fdatasync".into(),
@@ -114,7 +124,7 @@ impl Append {
         let n = match self {
             Append::Group { threads } => threads,
             Append::Processes { procs } => procs,
-            Append::NeverBatch { batch } => batch,
+            Append::NeverBatch { batch } | Append::NeverBatchExclusive { batch } => batch,
             Append::RawAppendSyncEvery { lines } | Append::RawWriteBatch { lines } => lines,
             _ => 1,
         };
@@ -134,11 +144,29 @@ impl Append {
             Append::Processes { procs } => ndlog_processes(&path, procs, payload, iters),
             Append::NeverRaw => ndlog_threads(&path, Durability::Never, 1, payload, iters),
             Append::NeverBatch { batch } => {
-                let writer = open_writer(&path, Durability::Never);
-                let payloads = vec![payload; batch];
+                never_batch(&open_writer(&path, Durability::Never), batch, payload, iters)
+            }
+            Append::NeverBatchExclusive { batch } => {
+                let writer =
+                    Options::new().durability(Durability::Never).exclusive(true).open(&path);
+                never_batch(&writer.expect("open the bench log"), batch, payload, iters)
+            }
+            Append::NeverRawExclusive => {
+                let writer =
+                    Options::new().durability(Durability::Never).exclusive(true).open(&path);
+                let writer = writer.expect("open the bench log");
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(writer.append_raw_batch(&payloads).expect("append_raw_batch"));
+                    black_box(writer.append_raw(payload).expect("append_raw"));
+                }
+                start.elapsed()
+            }
+            Append::NeverRawForwarded => {
+                let writer = Options::new().durability(Durability::Never).open_in(Forward, &path);
+                let writer = writer.expect("open the bench log");
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(writer.append_raw(payload).expect("append_raw"));
                 }
                 start.elapsed()
             }
@@ -153,6 +181,82 @@ impl Append {
                 raw_append(&path, &batch, 1, iters, false)
             }
         }
+    }
+}
+
+fn never_batch(writer: &ndlog::Writer, batch: usize, payload: &[u8], iters: u64) -> Duration {
+    let payloads = vec![payload; batch];
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(writer.append_raw_batch(&payloads).expect("append_raw_batch"));
+    }
+    start.elapsed()
+}
+
+/// A `Vfs` that forwards every call to the real file system, to show that the seam is free.
+#[derive(Clone, Copy, Debug)]
+pub struct Forward;
+
+/// A file of [`Forward`].
+#[derive(Debug)]
+pub struct Forwarded(ndlog::StdFile);
+
+impl ndlog::Vfs for Forward {
+    type File = Forwarded;
+    type Map = <ndlog::StdFs as ndlog::Vfs>::Map;
+    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> std::io::Result<Forwarded> {
+        ndlog::StdFs.open(path, how).map(Forwarded)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::Metadata> {
+        ndlog::StdFs.metadata(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        ndlog::StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        ndlog::StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        ndlog::StdFs.sync_dir(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+        ndlog::StdFs.list_dir(dir)
+    }
+    fn map(&self, file: &Forwarded, len: u64) -> std::io::Result<Self::Map> {
+        ndlog::StdFs.map(&file.0, len)
+    }
+}
+
+impl ndlog::VfsFile for Forwarded {
+    fn append(&self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.append(buf)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<usize> {
+        self.0.write_at(buf, offset)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_all(&self) -> std::io::Result<()> {
+        self.0.sync_all()
+    }
+    fn metadata(&self) -> std::io::Result<ndlog::Metadata> {
+        self.0.metadata()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn try_lock(&self) -> std::io::Result<bool> {
+        self.0.try_lock()
+    }
+    fn unlock(&self) -> std::io::Result<()> {
+        self.0.unlock()
+    }
+    fn set_permissions(&self, mode: u32) -> std::io::Result<()> {
+        self.0.set_permissions(mode)
     }
 }
 
