@@ -36,6 +36,9 @@ pub(crate) struct IndexWriter<F> {
     fed_to: u64,
     pending: Vec<u8>,
     pending_last: Option<IndexEntry>,
+    /// This writer holds the writer lock for its whole life (an exclusive writer): nobody else
+    /// can replace the index, so the open descriptor is trusted without a stat of the path.
+    sole: bool,
 }
 
 impl<F: VfsFile> IndexWriter<F> {
@@ -52,7 +55,14 @@ impl<F: VfsFile> IndexWriter<F> {
             fed_to: 0,
             pending: Vec::new(),
             pending_last: None,
+            sole: false,
         }
+    }
+
+    /// Marks this writer as the only one for its life (see [`IndexWriter::sole`]).
+    pub(crate) fn sole_writer(mut self, sole: bool) -> Self {
+        self.sole = sole;
+        self
     }
 
     /// Notes a record this writer just wrote at `offset..end` of the log.
@@ -92,7 +102,8 @@ impl<F: VfsFile> IndexWriter<F> {
         mode: u32,
     ) -> io::Result<()> {
         let (len, id) = (self.len, self.file.as_ref().map(|(_, id)| *id));
-        if !self.current(vfs, log, log_id)? {
+        let trusted = self.sole && self.file.is_some();
+        if !trusted && !self.current(vfs, log, log_id)? {
             self.selector = None;
             return self.rebuild(vfs, log, log_id, log_len, mode, true);
         }
@@ -126,12 +137,18 @@ impl<F: VfsFile> IndexWriter<F> {
         self.pending_last = None;
         if !self.out.is_empty() {
             let (file, _) = self.file.as_ref().ok_or_else(|| io::Error::other("index not open"))?;
-            let n = file.append(&self.out)?;
-            self.len += n as u64;
-            if n != self.out.len() {
-                // A torn entry: the next catch-up sees the odd length and repairs.
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "short index write"));
+            let written = file.append(&self.out);
+            if written.as_ref().ok() != Some(&self.out.len()) {
+                // Failed or torn (a short write leaves part of an entry): forget what this
+                // writer knew, so that the next catch-up re-reads the file, salvages it and
+                // reads the log again for the entries that were not written.
+                self.file = None;
+                self.selector = None;
+                return Err(written.err().unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::WriteZero, "short index write")
+                }));
             }
+            self.len += self.out.len() as u64;
             self.last = last;
         }
         Ok(())

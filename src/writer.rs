@@ -228,7 +228,9 @@ impl<V: Vfs> Writer<V> {
         }
         let mode = meta.mode;
         let auto = opts.auto_compact.clone().map(AutoState::new);
-        let mut index = opts.index.then(|| IndexWriter::new(path, opts.index_stride));
+        let mut index = opts
+            .index
+            .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
         let index_error = index
             .as_mut()
             .and_then(|ix| ix.catch_up(&vfs, &file, meta.id, meta.len, mode).err())
@@ -705,7 +707,9 @@ impl<V: Vfs> Writer<V> {
         };
         let tail = self.current_tail(&mut state)?;
         let State { index, file, id, index_error, .. } = &mut *state;
-        let ix = index.get_or_insert_with(|| IndexWriter::new(&self.path, self.opts.index_stride));
+        let ix = index.get_or_insert_with(|| {
+            IndexWriter::new(&self.path, self.opts.index_stride).sole_writer(self.opts.exclusive)
+        });
         let result = ix.rebuild(&self.vfs, file, *id, tail.len, self.mode, false);
         *index_error = result.as_ref().err().map(|e| e.to_string());
         result.at(&paths::index_file(&self.path), "rebuild index")

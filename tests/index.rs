@@ -317,3 +317,47 @@ proptest! {
         assert_lookups_match_a_scan(&path);
     }
 }
+
+/// A writer whose index append was cut short (ENOSPC half way through an entry) repairs the
+/// index at its next catch-up instead of appending whole entries after the torn one.
+#[test]
+fn a_short_index_write_is_repaired_by_the_same_writer() {
+    use ndlog::sim::{Fault, SimFs};
+    const LOG: &str = "/data/log.ndjson";
+    const IDX: &str = "/data/log.ndjson.idx";
+    let run = |fault_at: Option<u64>| {
+        let fs = SimFs::new(3);
+        fs.put("/data/.keep", b"");
+        let writer = Options::new()
+            .durability(Durability::Never)
+            .index_stride(4)
+            .open_in(fs.clone(), LOG)
+            .unwrap();
+        let start = fs.ops();
+        if let Some(n) = fault_at {
+            fs.fail_at(start + n, Fault::ShortWrite, false);
+        }
+        // Faults in this phase may fail an append; what matters is what the writer does next.
+        for k in 0..8 {
+            let _ = writer.append_raw(format!(r#"{{"i":{k}}}"#).as_bytes());
+        }
+        let phase = fs.ops() - start;
+        fs.heal();
+        for k in 8..40 {
+            writer.append_raw(format!(r#"{{"i":{k}}}"#).as_bytes()).unwrap();
+        }
+        (fs, phase)
+    };
+    let (_, ops) = run(None);
+    for n in 1..=ops {
+        let (fs, _) = run(Some(n));
+        let log = fs.contents(LOG).unwrap();
+        let mut reader = Reader::new(log);
+        let last = reader.records().last().unwrap().seq;
+        reader
+            .attach_index(fs.contents(IDX).unwrap())
+            .unwrap_or_else(|p| panic!("short write at op {n}: index not usable: {p:?}"));
+        let covered = reader.index().and_then(|i| i.last()).map_or(0, |e| e.seq);
+        assert!(last - covered < 4, "short write at op {n}: index ends at {covered} of {last}");
+    }
+}
