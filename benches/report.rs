@@ -8,7 +8,10 @@
 
 mod common;
 
-use std::time::Duration;
+use std::ffi::OsStr;
+use std::hint::black_box;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Append, Row, Target, Timed, Unit};
 
@@ -155,6 +158,7 @@ fn main() {
         ),
     ];
     let r = common::round_robin(&mut cases, RUN, ROUNDS);
+    drop(cases);
     let [memchr, verified, hand, serde, simd] = r[..] else {
         unreachable!("one rate per scan case")
     };
@@ -179,8 +183,107 @@ fn main() {
         unit: Unit::Bytes,
         target: Some(Target::Ratio(1.3)),
     });
+    rows.push(lookup_row(&log, log.records));
+    drop(log);
+    rows.extend(cat_data_row());
     common::print_table(
         "ndlog against the machine's limits (100-byte payloads; medians of 3 runs)",
         &rows,
     );
+}
+
+/// redb's lookup latency on the reference machine (1.35 µs): the `get(seq)` target is 3×
+/// its rate. redb is not a dependency, so this one figure is quoted, not measured here.
+const REDB_LOOKUPS_PER_S: f64 = 1.0 / 1.35e-6;
+
+/// `get(seq)` at pseudo-random seqs through the scan log's index (default stride).
+fn lookup_row(log: &common::ScanLog, records: u64) -> Row {
+    let reader = &log.reader;
+    assert!(reader.index().is_some(), "the scan log's writer kept its index");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let seqs: Vec<u64> = (0..4096)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            1 + (x >> 11) % records
+        })
+        .collect();
+    let mut cases = [Timed {
+        name: "get(seq)".into(),
+        units: 1.0,
+        unit: Unit::Records,
+        timed: Box::new(|n| {
+            let start = Instant::now();
+            for i in 0..n as usize {
+                let entry = reader.get(seqs[i % seqs.len()]).expect("every seq is in the log");
+                black_box(entry.offset);
+            }
+            start.elapsed()
+        }),
+    }];
+    let [rate] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else { unreachable!("one case") };
+    Row {
+        case: format!("get(seq), {records} records, lookups"),
+        value: rate,
+        versus: "redb lookup (issue's reference figure, not run here)".into(),
+        limit: REDB_LOOKUPS_PER_S,
+        unit: Unit::Records,
+        target: Some(Target::Ratio(3.0)),
+    }
+}
+
+/// `ndlog cat --data` against `jq -c .data` on a 100 MiB log, both as processes writing to
+/// /dev/null. `None` (with a note) when jq is not installed.
+fn cat_data_row() -> Option<Row> {
+    if Command::new("jq").arg("--version").output().is_err() {
+        eprintln!("cat --data: jq is not installed; row skipped");
+        return None;
+    }
+    let log = common::make_scan_log(100);
+    let run = |program: &str, args: &[&OsStr]| {
+        let started = Instant::now();
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"));
+        assert!(status.success(), "{program} failed: {status}");
+        started.elapsed()
+    };
+    let path = log.path.as_os_str();
+    let mut cases = [
+        Timed {
+            name: "ndlog cat --data".into(),
+            units: log.bytes as f64,
+            unit: Unit::Bytes,
+            timed: Box::new(|n| {
+                (0..n)
+                    .map(|_| {
+                        run(
+                            env!("CARGO_BIN_EXE_ndlog"),
+                            &[OsStr::new("cat"), OsStr::new("--data"), path],
+                        )
+                    })
+                    .sum()
+            }),
+        },
+        Timed {
+            name: "jq -c .data".into(),
+            units: log.bytes as f64,
+            unit: Unit::Bytes,
+            timed: Box::new(|n| {
+                (0..n).map(|_| run("jq", &[OsStr::new("-c"), OsStr::new(".data"), path])).sum()
+            }),
+        },
+    ];
+    let [ours, jq] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else {
+        unreachable!("two cases")
+    };
+    Some(Row {
+        case: format!("ndlog cat --data, {} MB", log.bytes / 1_000_000),
+        value: ours,
+        versus: "jq -c .data".into(),
+        limit: jq,
+        unit: Unit::Bytes,
+        target: Some(Target::Ratio(20.0)),
+    })
 }
