@@ -98,6 +98,7 @@ impl IndexEntry {
         out.extend_from_slice(&self.offset.to_le_bytes());
     }
 
+    #[inline]
     pub(crate) fn decode(b: &[u8]) -> IndexEntry {
         IndexEntry { seq: le64(&b[0..8]), ts: le64(&b[8..16]), offset: le64(&b[16..24]) }
     }
@@ -248,18 +249,27 @@ impl Index {
     /// it: a handful of probes for a log written at a steady pace, O(log n) at worst.
     pub(crate) fn partition_point(&self, target: u64, key: impl Fn(&IndexEntry) -> u64) -> usize {
         let n = self.len();
-        let below = |i: usize| key(&self.entry(i)) < target;
-        if n == 0 || !below(0) {
+        // The entries' bytes, fetched once: every probe below reads from them.
+        let entries = &(*self.bytes).as_ref()[HEADER_LEN..];
+        let key_at = |i: usize| key(&IndexEntry::decode(&entries[i * ENTRY_LEN..][..ENTRY_LEN]));
+        let below = |i: usize| key_at(i) < target;
+        if n == 0 {
             return 0;
         }
-        if below(n - 1) {
+        let (k0, k1) = (key_at(0), key_at(n - 1));
+        if k0 >= target {
+            return 0;
+        }
+        if k1 < target {
             return n;
         }
-        // Now below(0) and !below(n - 1): the answer is in 1..n.
-        let (k0, k1) = (key(&self.entry(0)), key(&self.entry(n - 1)));
-        let span = u128::from(k1.saturating_sub(k0)).max(1);
-        let guess = (u128::from(target - k0) * (n as u128 - 1) / span) as usize;
-        let guess = guess.clamp(1, n - 1);
+        // Now k0 < target <= k1: the answer is in 1..n.
+        let (offset, span, last) = (target - k0, (k1 - k0).max(1), n as u64 - 1);
+        let guess = match offset.checked_mul(last) {
+            Some(product) => product / span,
+            None => (u128::from(offset) * u128::from(last) / u128::from(span)) as u64,
+        };
+        let guess = (guess as usize).clamp(1, n - 1);
         // Gallop away from the guess until the answer is bracketed in lo..=hi.
         let (mut lo, mut hi);
         let mut step = 1usize;

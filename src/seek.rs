@@ -60,8 +60,8 @@ impl<D: AsRef<[u8]>> Reader<D> {
         if let Some(idx) = self.index.as_ref().filter(|i| !i.is_empty()) {
             let p = idx.partition_point(seq, |e| e.seq);
             if let Some(e) = idx.get(p).filter(|e| e.seq == seq)
-                && let Some(Entry::Record(r)) = self.entries_from(e.offset).next()
-                && (r.offset, r.seq, r.ts) == (e.offset, e.seq, e.ts)
+                && let Some(r) = usize::try_from(e.offset).ok().and_then(|at| self.line_at(at))
+                && (r.seq, r.ts) == (e.seq, e.ts)
             {
                 return Found::Record(r);
             }
@@ -93,10 +93,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
             let (line_seq, _) =
                 crate::format::parse_u64(rest.strip_prefix(crate::format::PREFIX)?)?;
             if line_seq == seq {
-                return match self.entries_from(pos as u64).next() {
-                    Some(Entry::Record(r)) if r.offset == pos as u64 && r.seq == seq => Some(r),
-                    _ => None,
-                };
+                return self.verified_line(pos, nl).filter(|r| r.seq == seq);
             }
             if line_seq > seq {
                 return None;
@@ -137,20 +134,11 @@ impl<D: AsRef<[u8]>> Reader<D> {
         // Every record before `lo` (a line start) is before the target.
         let mut lo = 0usize;
         if let Some(e) = start {
-            let first = usize::try_from(e.offset)
-                .ok()
-                .filter(|&o| o < buf.len() && (o == 0 || buf[o - 1] == b'\n'))?;
-            match self.entries_from(e.offset).next() {
-                Some(Entry::Record(r))
-                    if r.offset == e.offset && r.seq == e.seq && r.ts == e.ts =>
-                {
-                    if !before(r.seq, r.ts) {
-                        return None;
-                    }
-                    lo = first + r.line.len() + 1;
-                }
-                _ => return None,
+            let r = usize::try_from(e.offset).ok().and_then(|at| self.line_at(at))?;
+            if (r.seq, r.ts) != (e.seq, e.ts) || !before(r.seq, r.ts) {
+                return None;
             }
+            lo = r.end() as usize;
         }
         // Binary search down to a short stretch. `hi` only steers it: the answer is always
         // the first record at or after `lo` that is not before the target.
@@ -172,6 +160,24 @@ impl<D: AsRef<[u8]>> Reader<D> {
             }
         }
         Some(Found::End(buf.len() as u64))
+    }
+
+    /// The record whose line starts exactly at `at`, if that is a line start and the whole
+    /// line verifies.
+    fn line_at(&self, at: usize) -> Option<Record<'_>> {
+        let buf = self.bytes();
+        if at >= buf.len() || (at > 0 && buf[at - 1] != b'\n') {
+            return None;
+        }
+        self.verified_line(at, memchr(b'\n', &buf[at..])?)
+    }
+
+    /// The record that fills the line `start..start + len` (a line start and the length up
+    /// to its newline), if it verifies: the same check a scan makes of a whole line.
+    fn verified_line(&self, start: usize, len: usize) -> Option<Record<'_>> {
+        let line = &self.bytes()[start..start + len];
+        let f = crate::segment::decode(line, self.json).ok()?;
+        Some(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset: start as u64 })
     }
 
     fn first_record_from(&self, offset: usize) -> Option<Record<'_>> {

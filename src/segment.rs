@@ -75,7 +75,8 @@ pub(crate) fn parse(segment: &[u8], json: bool) -> Parsed<'_> {
     }
 }
 
-fn decode(segment: &[u8], json: bool) -> Result<Frame<'_>, LineError> {
+/// The record that fills `segment` exactly, if it verifies (no resynchronisation).
+pub(crate) fn decode(segment: &[u8], json: bool) -> Result<Frame<'_>, LineError> {
     let frame = format::decode(segment)?;
     if json && !is_one_json_value(frame.data) {
         return Err(LineError::InvalidJson);
