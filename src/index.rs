@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::reader::{Entry, Reader};
+use crate::reader::Reader;
 use crate::vfs::FileId;
 
 /// First bytes of an index file.
@@ -264,7 +264,7 @@ impl Index {
             return n;
         }
         // Now k0 < target <= k1: the answer is in 1..n.
-        let (offset, span, last) = (target - k0, (k1 - k0).max(1), n as u64 - 1);
+        let (offset, span, last) = (target - k0, k1 - k0, n as u64 - 1);
         let guess = match offset.checked_mul(last) {
             Some(product) => product / span,
             None => (u128::from(offset) * u128::from(last) / u128::from(span)) as u64,
@@ -319,20 +319,10 @@ pub(crate) fn entry_matches<D: AsRef<[u8]>>(
     {
         return false;
     }
-    record_at(log, e.offset).is_some_and(|(seq, ts)| seq == e.seq && ts == e.ts)
-}
-
-/// The seq and ts of the record whose line starts exactly at `offset`, if there is one.
-pub(crate) fn record_at<D: AsRef<[u8]>>(log: &Reader<D>, offset: u64) -> Option<(u64, u64)> {
-    let bytes = log.bytes();
-    let at = usize::try_from(offset).ok().filter(|&o| o < bytes.len())?;
-    if at > 0 && bytes[at - 1] != b'\n' {
-        return None;
-    }
-    match log.entries_from(offset).next()? {
-        Entry::Record(r) if r.offset == offset => Some((r.seq, r.ts)),
-        _ => None,
-    }
+    usize::try_from(e.offset)
+        .ok()
+        .and_then(|at| log.line_at(at))
+        .is_some_and(|r| r.seq == e.seq && r.ts == e.ts)
 }
 
 /// Chooses which records get an entry: the first record, then every `stride`-th record after

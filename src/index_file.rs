@@ -235,13 +235,18 @@ impl<F: VfsFile> IndexWriter<F> {
         }
         let file = vfs.open(&tmp, OpenOptions::append(Create::New, mode).no_follow())?;
         let written = file.append(&out);
-        if written.as_ref().ok() != Some(&out.len()) {
-            let _ = vfs.remove_file(&tmp);
-            return Err(written.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
-        }
+        // The id is read before the rename: after it, a failure would leave this handle
+        // appending to the replaced file (an exclusive writer never looks at the path again).
+        let id = match (written, file.metadata()) {
+            (Ok(n), Ok(meta)) if n == out.len() => meta.id,
+            (written, meta) => {
+                let _ = vfs.remove_file(&tmp);
+                let err = written.err().or(meta.err());
+                return Err(err.unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
+            }
+        };
         vfs.rename(&tmp, &self.path)?;
         self.selector = None;
-        let id = file.metadata()?.id;
         self.file = Some((file, id));
         self.len = out.len() as u64;
         self.last = last;

@@ -164,7 +164,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// The record whose line starts exactly at `at`, if that is a line start and the whole
     /// line verifies.
-    fn line_at(&self, at: usize) -> Option<Record<'_>> {
+    pub(crate) fn line_at(&self, at: usize) -> Option<Record<'_>> {
         let buf = self.bytes();
         if at >= buf.len() || (at > 0 && buf[at - 1] != b'\n') {
             return None;

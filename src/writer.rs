@@ -236,7 +236,8 @@ impl<V: Vfs> Writer<V> {
             .and_then(|ix| ix.catch_up(&vfs, &file, meta.id, meta.len, mode).err())
             .map(|e| e.to_string());
         if opts.exclusive {
-            // Held until the handle is dropped (see `Drop for Writer`).
+            // Never released explicitly: the kernel drops the `flock` when the handle's lock
+            // file descriptor closes, that is when the handle is dropped.
             std::mem::forget(guard);
         } else {
             drop(guard);

@@ -33,21 +33,16 @@ fn retry<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
 }
 
 fn metadata_of(st: &rustix::fs::Stat) -> Metadata {
-    metadata_from(st.st_mode, st.st_dev, st.st_ino, st.st_size)
+    metadata_from(st.st_mode, st.st_dev, st.st_ino, u64::try_from(st.st_size).unwrap_or(0))
 }
 
-fn metadata_from(st_mode: u32, dev: u64, ino: u64, size: i64) -> Metadata {
+fn metadata_from(st_mode: u32, dev: u64, ino: u64, len: u64) -> Metadata {
     let kind = match FileType::from_raw_mode(st_mode) {
         FileType::RegularFile => FileKind::File,
         FileType::Directory => FileKind::Dir,
         _ => FileKind::Other,
     };
-    Metadata {
-        id: FileId { dev, ino },
-        len: u64::try_from(size).unwrap_or(0),
-        kind,
-        mode: st_mode & 0o7777,
-    }
+    Metadata { id: FileId { dev, ino }, len, kind, mode: st_mode & 0o7777 }
 }
 
 /// What [`Metadata`] holds, and nothing else. Leaving out the timestamps matters: on a file
@@ -58,14 +53,16 @@ const STATX_MASK: StatxFlags =
     StatxFlags::TYPE.union(StatxFlags::MODE).union(StatxFlags::INO).union(StatxFlags::SIZE);
 
 /// `statx` of `path` (or of `fd` itself when `path` is empty), asking for [`STATX_MASK`];
-/// `None` where the kernel or a sandbox refuses `statx`, for the caller to fall back to `stat`.
+/// `None` where the kernel or a sandbox refuses `statx`, or the file system did not fill in
+/// every field asked for (its zeros would read as another inode or an empty file), for the
+/// caller to fall back to `stat`.
 fn statx_metadata(fd: impl AsFd, path: &Path, flags: AtFlags) -> io::Result<Option<Metadata>> {
     match retry(|| rustix::fs::statx(&fd, path, flags, STATX_MASK)) {
-        Ok(st) => {
+        Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(STATX_MASK) => {
             let dev = rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor);
-            let size = i64::try_from(st.stx_size).unwrap_or(i64::MAX);
-            Ok(Some(metadata_from(u32::from(st.stx_mode), dev, st.stx_ino, size)))
+            Ok(Some(metadata_from(u32::from(st.stx_mode), dev, st.stx_ino, st.stx_size)))
         }
+        Ok(_) => Ok(None),
         Err(e) if e.raw_os_error().is_some_and(is_statx_refused) => Ok(None),
         Err(e) => Err(e),
     }
