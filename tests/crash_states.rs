@@ -101,6 +101,30 @@ fn two_writers(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     Ok(())
 }
 
+fn exclusive(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    // A handle that holds the lock for its life and trusts its cached tail and index state:
+    // `Always` appends, then a `Never` handle's appends made durable by `sync`.
+    {
+        let w = Options::new().exclusive(true).index_stride(4).open_in(fs.clone(), LOG)?;
+        for i in 0..9 {
+            append(&w, ledger, "e", i, true)?;
+        }
+    }
+    let w = Options::new()
+        .exclusive(true)
+        .durability(Durability::Never)
+        .index_stride(4)
+        .open_in(fs.clone(), LOG)?;
+    let batch: Vec<Vec<u8>> = (0..6).map(|i| payload("f", i)).collect();
+    batch.iter().for_each(|p| ledger.attempt(p));
+    let ack = w.append_raw_batch(&batch)?;
+    w.sync()?;
+    for (seq, p) in ack.seqs().zip(&batch) {
+        ledger.acknowledge(seq, p);
+    }
+    Ok(())
+}
+
 fn torn_tail_repair(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     // A log left by a crash: two records, then a torn one.
     let mut bytes = Vec::new();
@@ -226,11 +250,12 @@ fn report(line: &str) {
 #[test]
 fn every_crash_state_recovers_every_acknowledged_record() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload); 6] = [
+    let workloads: [(&str, Workload); 7] = [
         ("always", always),
         ("group", group),
         ("never+sync", never_with_syncs),
         ("two writers", two_writers),
+        ("exclusive", exclusive),
         ("torn-tail repair", torn_tail_repair),
         ("compaction", compaction),
     ];

@@ -23,15 +23,16 @@ struct Outcome {
 }
 
 /// Appends 24 records (Never syncs after every fourth), continuing past errors to see what the
-/// handle does next.
-fn workload(fs: &SimFs, durability: Durability) -> Outcome {
+/// handle does next. An exclusive handle keeps its tail and index state across appends, so a
+/// failure must make it learn them again.
+fn workload(fs: &SimFs, durability: Durability, exclusive: bool) -> Outcome {
     let mut ledger = Ledger::default();
     let mut errors = 0;
-    let writer =
-        match Options::new().durability(durability).index_stride(4).open_in(fs.clone(), LOG) {
-            Ok(w) => w,
-            Err(_) => return Outcome { ledger, errors: 1, completed: false },
-        };
+    let opts = Options::new().durability(durability).exclusive(exclusive).index_stride(4);
+    let writer = match opts.open_in(fs.clone(), LOG) {
+        Ok(w) => w,
+        Err(_) => return Outcome { ledger, errors: 1, completed: false },
+    };
     let mut poisoned = false;
     let mut unsynced = Vec::new();
     for i in 0..24 {
@@ -74,19 +75,27 @@ fn workload(fs: &SimFs, durability: Durability) -> Outcome {
 fn every_operation_failed_in_turn() {
     let mut runs = 0u64;
     let mut reported = 0u64;
-    for durability in [Durability::Always, Durability::Group, Durability::Never] {
+    let modes = [
+        (Durability::Always, false),
+        (Durability::Group, false),
+        (Durability::Never, false),
+        (Durability::Always, true),
+        (Durability::Never, true),
+    ];
+    for (durability, exclusive) in modes {
         let dry = fresh();
-        assert!(workload(&dry, durability).completed);
+        assert!(workload(&dry, durability, exclusive).completed);
         let total = dry.ops();
         for fault in [Fault::Io, Fault::NoSpace, Fault::ShortWrite] {
             for persistent in [false, true] {
                 for n in 1..=total {
                     let fs = fresh();
                     fs.fail_at(n, fault, persistent);
-                    let out = workload(&fs, durability);
+                    let out = workload(&fs, durability, exclusive);
                     runs += 1;
-                    let label =
-                        format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
+                    let label = format!(
+                        "{durability:?} exclusive={exclusive} {fault:?} persistent={persistent} at op {n}"
+                    );
                     // What was acknowledged is durable: it survives a crash that keeps nothing
                     // unsynced.
                     fs.heal();
