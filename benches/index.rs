@@ -5,6 +5,9 @@
 //! `cargo bench --bench index`. The largest log is 10^7 records (~1.25 GB); set
 //! `NDLOG_BENCH_INDEX_MAX=1000000` to stop at 10^6 on a small disk.
 
+mod common;
+
+use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,17 +42,6 @@ fn log(dir: &Path, n: u64, stride: u32) -> PathBuf {
     path
 }
 
-/// Pseudo-random numbers in `1..=n`, the same every run.
-fn targets(n: u64) -> Vec<u64> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..4096)
-        .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            1 + (x >> 11) % n
-        })
-        .collect()
-}
-
 fn sizes() -> Vec<u64> {
     let max: u64 = std::env::var("NDLOG_BENCH_INDEX_MAX")
         .ok()
@@ -74,7 +66,7 @@ fn lookups(c: &mut Criterion) {
             let path = log(dir.path(), n, stride);
             let reader = Reader::open(&path).unwrap();
             assert!(reader.index().is_some_and(|i| i.stride() == stride));
-            let seqs = targets(n);
+            let seqs = common::lookup_targets(n);
             let mut i = 0;
             group.bench_function(BenchmarkId::new(format!("get/stride{stride}"), n), |b| {
                 b.iter(|| {
@@ -88,13 +80,20 @@ fn lookups(c: &mut Criterion) {
                     reader.seek_ts(T0 + seqs[i] / 10)
                 })
             });
+            // The limit beside it: the two dependent loads every lookup pays.
+            group.bench_function(BenchmarkId::new(format!("floor/stride{stride}"), n), |b| {
+                b.iter(|| {
+                    i = (i + 1) % seqs.len();
+                    common::lookup_floor(&reader, black_box(seqs[i]))
+                })
+            });
         }
         // Without an index: the binary search over the bytes that answers when there is none.
         let path = dir.path().join(format!("log-{n}.ndjson"));
         std::fs::remove_file(path.with_extension("ndjson.idx")).unwrap();
         let reader = Reader::open(&path).unwrap();
         assert!(reader.index().is_none());
-        let seqs = targets(n);
+        let seqs = common::lookup_targets(n);
         let mut i = 0;
         group.bench_function(BenchmarkId::new("get/no-index", n), |b| {
             b.iter(|| {

@@ -183,7 +183,7 @@ fn main() {
         unit: Unit::Bytes,
         target: Some(Target::Ratio(1.3)),
     });
-    rows.push(lookup_row(&log, log.records));
+    rows.extend(lookup_rows(&log, log.records));
     drop(log);
     rows.extend(cat_data_row());
     common::print_table(
@@ -196,39 +196,61 @@ fn main() {
 /// its rate. redb is not a dependency, so this one figure is quoted, not measured here.
 const REDB_LOOKUPS_PER_S: f64 = 1.0 / 1.35e-6;
 
-/// `get(seq)` at pseudo-random seqs through the scan log's index (default stride).
-fn lookup_row(log: &common::ScanLog, records: u64) -> Row {
+/// `get(seq)` at pseudo-random seqs through the scan log's index (default stride), against
+/// redb's quoted figure and against the memory floor measured beside it.
+fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 2] {
     let reader = &log.reader;
     assert!(reader.index().is_some(), "the scan log's writer kept its index");
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let seqs: Vec<u64> = (0..4096)
-        .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            1 + (x >> 11) % records
-        })
-        .collect();
-    let mut cases = [Timed {
-        name: "get(seq)".into(),
-        units: 1.0,
-        unit: Unit::Records,
-        timed: Box::new(|n| {
-            let start = Instant::now();
-            for i in 0..n as usize {
-                let entry = reader.get(seqs[i % seqs.len()]).expect("every seq is in the log");
-                black_box(entry.offset);
-            }
-            start.elapsed()
-        }),
-    }];
-    let [rate] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else { unreachable!("one case") };
-    Row {
-        case: format!("get(seq), {records} records, lookups"),
-        value: rate,
-        versus: "redb lookup (issue's reference figure, not run here)".into(),
-        limit: REDB_LOOKUPS_PER_S,
-        unit: Unit::Records,
-        target: Some(Target::Ratio(3.0)),
-    }
+    let seqs = common::lookup_targets(records);
+    let mut cases = [
+        Timed {
+            name: "get(seq)".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| {
+                let start = Instant::now();
+                for i in 0..n as usize {
+                    let entry = reader.get(seqs[i % seqs.len()]).expect("every seq is in the log");
+                    black_box(entry.offset);
+                }
+                start.elapsed()
+            }),
+        },
+        Timed {
+            name: "index entry + log byte, dependent".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| {
+                let start = Instant::now();
+                for i in 0..n as usize {
+                    black_box(common::lookup_floor(reader, black_box(seqs[i % seqs.len()])));
+                }
+                start.elapsed()
+            }),
+        },
+    ];
+    let [rate, floor] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else {
+        unreachable!("two cases")
+    };
+    let case = format!("get(seq), {records} records, random lookups");
+    [
+        Row {
+            case: case.clone(),
+            value: rate,
+            versus: "redb lookup (issue's reference figure, not run here)".into(),
+            limit: REDB_LOOKUPS_PER_S,
+            unit: Unit::Records,
+            target: Some(Target::Ratio(3.0)),
+        },
+        Row {
+            case,
+            value: rate,
+            versus: "memory floor: index entry, then its log byte".into(),
+            limit: floor,
+            unit: Unit::Records,
+            target: None,
+        },
+    ]
 }
 
 /// `ndlog cat --data` against `jq -c .data` on a 100 MiB log, both as processes writing to
