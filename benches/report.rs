@@ -198,7 +198,7 @@ const REDB_LOOKUPS_PER_S: f64 = 1.0 / 1.35e-6;
 
 /// `get(seq)` at pseudo-random seqs through the scan log's index (default stride), against
 /// redb's quoted figure and against the memory floor measured beside it.
-fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 2] {
+fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 3] {
     let reader = &log.reader;
     assert!(reader.index().is_some(), "the scan log's writer kept its index");
     let seqs = common::lookup_targets(records);
@@ -228,9 +228,25 @@ fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 2] {
                 start.elapsed()
             }),
         },
+        // The same loads, but each lookup's address waits for the previous lookup's byte (a
+        // line starts with `{`, never 0), so the misses cannot overlap: the latency floor.
+        Timed {
+            name: "index entry + log byte, chained".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| {
+                let start = Instant::now();
+                let mut i = 0;
+                for _ in 0..n {
+                    let byte = common::lookup_floor(reader, seqs[i]);
+                    i = (i + 1 + usize::from(byte == 0)) % seqs.len();
+                }
+                start.elapsed()
+            }),
+        },
     ];
-    let [rate, floor] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else {
-        unreachable!("two cases")
+    let [rate, floor, chained] = common::round_robin(&mut cases, RUN, ROUNDS)[..] else {
+        unreachable!("three cases")
     };
     let case = format!("get(seq), {records} records, random lookups");
     [
@@ -243,10 +259,18 @@ fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 2] {
             target: Some(Target::Ratio(3.0)),
         },
         Row {
+            case: case.clone(),
+            value: rate,
+            versus: "memory floor: index entry, then its log byte, lookups overlapping".into(),
+            limit: floor,
+            unit: Unit::Records,
+            target: None,
+        },
+        Row {
             case,
             value: rate,
-            versus: "memory floor: index entry, then its log byte".into(),
-            limit: floor,
+            versus: "memory floor, each lookup waiting for the previous one".into(),
+            limit: chained,
             unit: Unit::Records,
             target: None,
         },
