@@ -1,5 +1,5 @@
 //! No heap allocation per record on the hot paths, counted by a global allocator: the verified
-//! scan, and steady-state appends.
+//! scan, lookups, the history filter, and steady-state appends.
 
 mod util;
 
@@ -79,6 +79,13 @@ fn the_verified_scan_allocates_nothing() {
         assert!(reader.verify().is_clean());
     });
     assert_eq!(n, 0);
+    // Nor does the history filter, for the records it skips by the needle (most) or after
+    // evaluating the pointer (777 is in 1777, 7770, ...: only n = 777 is the entity).
+    let key = ndlog::JsonPointer::parse("/n").unwrap();
+    let n = allocations(|| {
+        assert_eq!(reader.history(&key, "777").map(|r| r.seq).collect::<Vec<_>>(), [777]);
+    });
+    assert_eq!(n, 1, "only the collected Vec allocates");
 }
 
 #[test]
