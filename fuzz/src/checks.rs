@@ -100,8 +100,13 @@ impl Input<'_> {
 
 const LOG: &str = "/d/log.ndjson";
 
-fn open(fs: &SimFs, durability: Durability, dedup: bool) -> Option<ndlog::Writer<SimFs>> {
-    let mut options = Options::new().durability(durability).index_stride(3);
+fn open(
+    fs: &SimFs,
+    durability: Durability,
+    dedup: bool,
+    exclusive: bool,
+) -> Option<ndlog::Writer<SimFs>> {
+    let mut options = Options::new().durability(durability).exclusive(exclusive).index_stride(3);
     if dedup {
         let key = ndlog::JsonPointer::parse("/k").unwrap();
         options = options.dedup(ndlog::Dedup::new(key, ndlog::DedupWindow::Records(4)));
@@ -120,7 +125,8 @@ pub fn ops(data: &[u8]) {
     let mut ledger = Ledger::default();
     let mut durability = Durability::Always;
     let mut dedup = false;
-    let mut writer = open(&fs, durability, dedup);
+    let mut exclusive = false;
+    let mut writer = open(&fs, durability, dedup, exclusive);
     let mut unsynced: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut counter = 0u32;
     let mut payload = |len: u8| {
@@ -135,7 +141,7 @@ pub fn ops(data: &[u8]) {
     for _ in 0..48 {
         let Some(op) = input.byte() else { break };
         if writer.is_none() {
-            writer = open(&fs, durability, dedup);
+            writer = open(&fs, durability, dedup, exclusive);
         }
         match op % 8 {
             0 | 1 => {
@@ -185,8 +191,15 @@ pub fn ops(data: &[u8]) {
                 durability = [Durability::Always, Durability::Group, Durability::Never]
                     [usize::from(choice % 3)];
                 dedup = choice & 0x10 != 0;
+                exclusive = choice & 0x20 != 0;
             }
             5 => {
+                // An exclusive writer holds the lock the compaction needs: it stops first, and
+                // what it wrote without a sync stays unacknowledged.
+                if exclusive {
+                    writer = None;
+                    unsynced.clear();
+                }
                 // Keep the newest few; the model forgets what the policy may drop.
                 let keep = 1 + u64::from(input.u8() % 8);
                 // (If the log cannot be read now, the model cannot know what the policy will
