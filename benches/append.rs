@@ -133,15 +133,7 @@ fn summary() {
         }
         let payload = &common::payload(size);
         eprintln!("append, {label}: fdatasync-bound cases again, interleaved");
-        let mut cases: Vec<Timed> = SYNC_CASES
-            .iter()
-            .map(|&case| Timed {
-                name: case.name(),
-                units: case.records_per_iter() as f64,
-                unit: Unit::Records,
-                timed: Box::new(move |n| case.run(payload, n)),
-            })
-            .collect();
+        let mut cases: Vec<Timed> = SYNC_CASES.iter().map(|&case| case.timed(payload)).collect();
         let rates = common::round_robin(&mut cases, PAIRED_RUN, PAIRED_ROUNDS);
         drop(cases);
         let (always, raw_sync) = common::alternating_rates(payload, PAIRED_RUN, PAIRED_ROUNDS);

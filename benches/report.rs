@@ -110,15 +110,7 @@ fn main() {
     common::run_child_if_requested();
     let payload = &common::payload(100);
     eprintln!("append, 100-byte payloads: {ROUNDS} round-robin rounds of {RUN:?} per case");
-    let mut cases: Vec<Timed> = APPENDS
-        .iter()
-        .map(|&case| Timed {
-            name: case.name(),
-            units: case.records_per_iter() as f64,
-            unit: Unit::Records,
-            timed: Box::new(move |n| case.run(payload, n)),
-        })
-        .collect();
+    let mut cases: Vec<Timed> = APPENDS.iter().map(|&case| case.timed(payload)).collect();
     let mut rows = append_rows(&common::round_robin(&mut cases, RUN, ROUNDS));
     drop(cases);
     let (always, raw_sync) = common::alternating_rates(payload, RUN, ROUNDS);

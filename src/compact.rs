@@ -27,7 +27,7 @@ use crate::paths;
 use crate::policy::{Plan, Policy};
 use crate::quarantine::Quarantine;
 use crate::reader::{Entry, Reader};
-use crate::vfs::{Create, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::vfs::{Create, FileKind, OpenOptions, StdFs, Vfs, VfsFile, append_all};
 use crate::writer::now_ms;
 
 /// Appends during compaction are copied without the writer lock until fewer bytes than this
@@ -443,7 +443,7 @@ impl<V: Vfs> Output<V> {
         let file = vfs
             .open(&path, OpenOptions::append(Create::New, mode).no_follow())
             .at(&path, "create")?;
-        let mut out = Output {
+        let out = Output {
             vfs,
             path,
             file,
@@ -459,7 +459,6 @@ impl<V: Vfs> Output<V> {
         };
         // The same mode as the log, whatever the umask made of it.
         out.file.set_permissions(mode).at(&out.path, "fchmod")?;
-        out.installed = false;
         Ok(out)
     }
 
@@ -483,13 +482,7 @@ impl<V: Vfs> Output<V> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let mut rest = &self.buf[..];
-        while !rest.is_empty() {
-            match self.file.append(rest).at(&self.path, "write")? {
-                0 => return Err(Error::io(&self.path, "write", io::ErrorKind::WriteZero.into())),
-                n => rest = &rest[n..],
-            }
-        }
+        append_all(&self.file, &self.buf).at(&self.path, "write")?;
         self.buf.clear();
         Ok(())
     }
@@ -510,11 +503,11 @@ impl<V: Vfs> Output<V> {
             let how = OpenOptions::append(Create::New, self.mode).no_follow();
             let file = self.vfs.open(&self.index_path, how).at(&self.index_path, "create")?;
             let header = Header { stride: self.stride, log_id: id }.encode();
-            write_all(&file, &header).at(&self.index_path, "write")?;
+            append_all(&file, &header).at(&self.index_path, "write")?;
             self.index_file = Some(file);
         }
         if let Some(file) = &self.index_file {
-            write_all(file, &self.index).at(&self.index_path, "write")?;
+            append_all(file, &self.index).at(&self.index_path, "write")?;
             self.index.clear();
         }
         Ok(())
@@ -531,17 +524,6 @@ impl<V: Vfs> Output<V> {
         }
         Ok(())
     }
-}
-
-/// Appends all of `bytes`, looping over short writes.
-fn write_all<F: VfsFile>(file: &F, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match file.append(bytes)? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => bytes = &bytes[n..],
-        }
-    }
-    Ok(())
 }
 
 /// Removes the temporary files when the compaction did not get as far as installing them.

@@ -79,7 +79,7 @@ pub enum ErrorKind {
     RecordTooLarge {
         /// The log.
         path: PathBuf,
-        /// The framed record's size.
+        /// The payload's size.
         size: usize,
         /// The configured maximum.
         max: usize,

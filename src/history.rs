@@ -5,7 +5,7 @@
 use memchr::memmem::Finder;
 
 use crate::pointer::{JsonPointer, value_is};
-use crate::reader::{Reader, Record, Records, RecordsRev};
+use crate::reader::{Reader, Record, Records};
 
 /// Iterator over the versions of one entity; see [`Reader::history`].
 #[derive(Debug)]
@@ -71,15 +71,7 @@ fn filter<'a>(key: &'a JsonPointer, entity: &'a str) -> Filter<'a> {
     Filter { key, entity, needle: Finder::new(entity.as_bytes()) }
 }
 
-impl<'a> Iterator for History<'a, Records<'a>> {
-    type Item = Record<'a>;
-
-    fn next(&mut self) -> Option<Record<'a>> {
-        self.records.by_ref().find(|r| self.filter.keeps(r.data))
-    }
-}
-
-impl<'a> Iterator for History<'a, RecordsRev<'a>> {
+impl<'a, I: Iterator<Item = Record<'a>>> Iterator for History<'a, I> {
     type Item = Record<'a>;
 
     fn next(&mut self) -> Option<Record<'a>> {

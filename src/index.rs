@@ -176,7 +176,7 @@ impl Index {
 
     /// Entries usable for lookups.
     pub fn len(&self) -> usize {
-        if self.distrusted.load(Ordering::Relaxed) { 0 } else { self.count }
+        if self.is_distrusted() { 0 } else { self.count }
     }
 
     /// Whether no entry is usable.

@@ -85,13 +85,7 @@ impl<F: VfsFile> Quarantine<F> {
             self.file = Some(vfs.open(&self.path, how)?);
         }
         let file = self.file.as_ref().ok_or_else(|| io::Error::other("quarantine not open"))?;
-        let mut rest = &self.buf[..];
-        while !rest.is_empty() {
-            match file.append(rest)? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => rest = &rest[n..],
-            }
-        }
+        crate::vfs::append_all(file, &self.buf)?;
         self.buf.clear();
         Ok(())
     }

@@ -181,10 +181,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
     }
 
     fn first_record_from(&self, offset: usize) -> Option<Record<'_>> {
-        self.entries_from(offset as u64).find_map(|e| match e {
-            Entry::Record(r) => Some(r),
-            _ => None,
-        })
+        self.records_from(offset as u64).next()
     }
 }
 

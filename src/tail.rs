@@ -79,8 +79,8 @@ fn search(buf: &[u8], at_floor: bool, len: u64, below: Option<Last>) -> Option<T
             None if at_floor => 0,
             None => return None,
         };
-        if let Some(f) = segment::parse(&buf[start..end], false).frame {
-            return found(Some(Last { seq: f.seq, ts: f.ts }));
+        if let Some(last) = terminated(&buf[start..end]) {
+            return found(Some(last));
         }
         if start == 0 {
             return found(below);

@@ -511,15 +511,14 @@ impl<V: Vfs> Writer<V> {
         };
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let now = now_ms();
-        let State { file, dedup, .. } = &mut *state;
+        let State { file, id, dedup, .. } = &mut *state;
         // Which payloads are repeats (deduplication only).
         let mut duplicates: Vec<(usize, Ack)> = Vec::new();
         // Repeats of a payload earlier in the same batch: (index, that payload's place among
         // the records written).
         let mut in_batch: Vec<(usize, usize)> = Vec::new();
         if let (Some(d), Source::Payloads { count, payload }) = (dedup.as_mut(), &source) {
-            d.catch_up(&self.vfs, file, self.file_id(file)?, tail.len, now)
-                .at(&self.path, "read")?;
+            d.catch_up(&self.vfs, file, *id, tail.len, now).at(&self.path, "read")?;
             d.evict(previous.seq, now);
             let mut fresh: Vec<(std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
             for i in 0..*count {
@@ -657,10 +656,6 @@ impl<V: Vfs> Writer<V> {
         Ok(n)
     }
 
-    fn file_id(&self, file: &V::File) -> Result<FileId> {
-        Ok(file.metadata().at(&self.path, "fstat")?.id)
-    }
-
     /// The ts of the first record, read from the start of the file.
     fn first_ts(&self, file: &V::File) -> Option<u64> {
         let mut buf = vec![0u8; 4096];
@@ -686,7 +681,7 @@ impl<V: Vfs> Writer<V> {
     fn maintain_index(&self, state: &mut State<V::File>, last_seq: u64, log_len: u64) {
         let State { index, file, id, index_error, .. } = state;
         let Some(ix) = index else { return };
-        if last_seq - ix.last_seq().min(last_seq) < u64::from(ix.stride()) {
+        if last_seq.saturating_sub(ix.last_seq()) < u64::from(ix.stride()) {
             return;
         }
         *index_error =

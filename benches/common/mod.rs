@@ -131,6 +131,16 @@ impl Append {
         n as u64
     }
 
+    /// This case as a case of the report's round-robin timer.
+    pub fn timed(self, payload: &[u8]) -> Timed<'_> {
+        Timed {
+            name: self.name(),
+            units: self.records_per_iter() as f64,
+            unit: Unit::Records,
+            timed: Box::new(move |n| self.run(payload, n)),
+        }
+    }
+
     /// Runs `iters` iterations on a fresh file in a fresh directory and returns the time they
     /// took. Opening files, spawning threads or processes and preallocating are not timed.
     pub fn run(self, payload: &[u8], iters: u64) -> Duration {

@@ -118,7 +118,7 @@ impl OpenOptions {
     }
 
     /// Read and positioned writes, creating the file with `mode` as `create` says. Never follows a
-    /// symlink: used for the sidecar files ndlog owns (lock, index, temp files).
+    /// symlink: used for the lock file.
     pub const fn read_write(create: Create, mode: u32) -> Self {
         OpenOptions { write: true, append: false, create, mode, no_follow: true }
     }
@@ -176,6 +176,17 @@ pub(crate) fn read_exact_at<F: VfsFile + ?Sized>(
                 buf = &mut buf[n..];
                 offset += n as u64;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Appends all of `buf`, looping over short writes.
+pub(crate) fn append_all<F: VfsFile + ?Sized>(file: &F, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.append(buf)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
         }
     }
     Ok(())

@@ -149,7 +149,7 @@ impl VfsFile for StdFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        // Not retried on EINTR alone: any other failure must reach the caller, who poisons the
+        // Retried on EINTR alone: any other failure must reach the caller, who poisons the
         // handle, because a second fdatasync can report success for pages the kernel dropped.
         retry(|| rustix::fs::fdatasync(&self.fd))
     }
