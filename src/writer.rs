@@ -204,7 +204,7 @@ impl<V: Vfs> Writer<V> {
         let mode = existing.map_or(opts.mode, |m| m.mode);
         let lock = LockFile::open(&vfs, &paths::lock_file(path), mode)?;
         let guard = lock.acquire(path, opts.lock_timeout)?;
-        let (file, created) = open_log(&vfs, path, &opts)?;
+        let file = open_log(&vfs, path, &opts)?;
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
             return Err(Error::not_a_log(path, "not a regular file"));
@@ -222,10 +222,11 @@ impl<V: Vfs> Writer<V> {
         if !marked {
             lock.write_marker(&guard)?;
         }
-        if created || !marked {
-            let dir = paths::parent_dir(path);
-            vfs.sync_dir(dir).at(dir, "fsync directory")?;
-        }
+        // Always, not only for a log this handle created: a compaction that died between its
+        // rename and its directory fsync leaves a name that a power loss can take back, and this
+        // handle must not acknowledge a record in that file before the name is durable.
+        let dir = paths::parent_dir(path);
+        vfs.sync_dir(dir).at(dir, "fsync directory")?;
         let mode = meta.mode;
         let auto = opts.auto_compact.clone().map(AutoState::new);
         let mut index = opts
@@ -742,6 +743,11 @@ impl<V: Vfs> Writer<V> {
             let file = self.vfs.open(&self.path, OpenOptions::append(Create::No, 0));
             let file = file.at(&self.path, "reopen")?;
             meta = file.metadata().at(&self.path, "fstat")?;
+            // The compaction that renamed this file over the path may have died before its
+            // directory fsync: make the name durable before acknowledging anything in the file.
+            // On failure nothing changes here, so the next append tries again.
+            let dir = paths::parent_dir(&self.path);
+            self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
             if state.unsynced_writes > state.synced_writes {
                 let ours = state.tail.and_then(|t| t.last).map_or(0, |l| l.seq);
                 let carried = tail::discover(&file, meta.len, 0, None, &mut state.scratch)
@@ -803,16 +809,15 @@ impl<V: Vfs> Writer<V> {
 }
 
 /// Opens the log for appending, creating it (exclusively) when allowed and missing.
-fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<(V::File, bool)> {
+fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
     if opts.create {
         match vfs.open(path, OpenOptions::append(Create::New, opts.mode)) {
-            Ok(file) => return Ok((file, true)),
+            Ok(file) => return Ok(file),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(path, "create", e)),
         }
     }
-    let file = vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")?;
-    Ok((file, false))
+    vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")
 }
 
 /// Checks that `data` (trimmed) is one JSON value on one line; the error says what is wrong.

@@ -168,6 +168,51 @@ fn compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     Ok(())
 }
 
+/// A key compaction that dies between renaming the new log over the path and fsyncing the
+/// directory (its directory fsync fails, as when the compactor is killed there): the rename is
+/// visible but not durable, and the lock is free again.
+fn compaction_dies_before_dir_sync(
+    fs: &SimFs,
+    ledger: &mut Ledger,
+) -> ndlog::Result<ndlog::Writer<SimFs>> {
+    let w = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    let mut seqs = Vec::new();
+    for i in 0..8 {
+        let p = format!(r#"{{"k":{},"i":{i}}}"#, i % 4).into_bytes();
+        ledger.attempt(&p);
+        let seq = w.append_raw(&p)?.seq;
+        ledger.acknowledge(seq, &p);
+        seqs.push(seq);
+    }
+    for seq in &seqs[..4] {
+        ledger.forget(*seq);
+    }
+    let policy = Policy::new().key(JsonPointer::parse("/k").unwrap());
+    fs.fail_next_dir_sync();
+    let died = Compactor::with_vfs(fs.clone(), LOG, policy).run();
+    assert!(died.is_err(), "the compaction's directory fsync was to fail");
+    Ok(w)
+}
+
+fn writer_after_dying_compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    // The writer that was open during the compaction goes on: it reopens the renamed file.
+    let w = compaction_dies_before_dir_sync(fs, ledger)?;
+    for i in 0..4 {
+        append(&w, ledger, "after", i, true)?;
+    }
+    Ok(())
+}
+
+fn new_writer_after_dying_compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    // Another process opens the log after the compaction died and appends.
+    drop(compaction_dies_before_dir_sync(fs, ledger)?);
+    let w = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    for i in 0..4 {
+        append(&w, ledger, "fresh", i, true)?;
+    }
+    Ok(())
+}
+
 /// Runs `workload` on a fresh file system with `/data` present.
 fn fresh(seed: u64) -> SimFs {
     let fs = SimFs::new(seed);
@@ -250,7 +295,7 @@ fn report(line: &str) {
 #[test]
 fn every_crash_state_recovers_every_acknowledged_record() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload); 7] = [
+    let workloads: [(&str, Workload); 9] = [
         ("always", always),
         ("group", group),
         ("never+sync", never_with_syncs),
@@ -258,6 +303,14 @@ fn every_crash_state_recovers_every_acknowledged_record() {
         ("exclusive", exclusive),
         ("torn-tail repair", torn_tail_repair),
         ("compaction", compaction),
+        (
+            "compaction dies before its directory fsync, writer goes on",
+            writer_after_dying_compaction,
+        ),
+        (
+            "compaction dies before its directory fsync, new writer",
+            new_writer_after_dying_compaction,
+        ),
     ];
     for (name, workload) in workloads {
         let (ops, states) = enumerate(name, workload, &mut tally);
@@ -291,4 +344,28 @@ fn the_checker_catches_a_lost_record() {
     wrong.acknowledge(1, b"2");
     assert_eq!(wrong.check(&fs, Path::new(LOG)), Err(ndlog::sim::Violation::Changed { seq: 1 }));
     assert_eq!(Ledger::default().check(&fs, LOG), Err(ndlog::sim::Violation::Invented { seq: 1 }));
+}
+
+#[test]
+fn a_writer_acknowledges_nothing_in_a_renamed_log_until_its_name_is_durable() {
+    // The compaction's directory fsync fails after its rename; the writer's own directory
+    // fsync at its reopen fails too: that append must fail, and the next one (whose fsync
+    // succeeds) is durable even if the machine keeps no pending directory operation.
+    let fs = fresh(5);
+    let mut ledger = Ledger::default();
+    let w = compaction_dies_before_dir_sync(&fs, &mut ledger).unwrap();
+    fs.fail_next_dir_sync();
+    let p = payload("refused", 0);
+    ledger.attempt(&p);
+    let err = w.append_raw(&p).unwrap_err();
+    assert!(err.to_string().contains("fsync directory"), "{err}");
+    assert!(fs.pending_dir_ops() > 0, "the rename is still not durable");
+    let seq = append(&w, &mut ledger, "durable", 1, true).unwrap();
+    assert_eq!(fs.pending_dir_ops(), 0);
+    let crashed = fs.crash(|_| Fate::Dropped, 0);
+    // The compacted log survived (keys 0..3 once each) with the durable append after it.
+    let kept = ndlog::Reader::open_in(crashed.clone(), LOG).unwrap();
+    let seqs: Vec<u64> = kept.records().map(|r| r.seq).collect();
+    assert_eq!(seqs, [5, 6, 7, 8, seq]);
+    assert!(ledger.check_and_recover(&crashed, LOG).is_ok());
 }

@@ -112,6 +112,8 @@ struct State {
     ops: u64,
     fail_at: Option<(u64, Fault, bool)>,
     halt_after: Option<u64>,
+    /// The next `sync_dir` fails with EIO, once.
+    fail_next_dir_sync: bool,
     /// Writes tagged in order, across files, for `Pending::index`.
     write_seq: u64,
 }
@@ -269,11 +271,20 @@ impl SimFs {
         lock(&self.state).halt_after = Some(n);
     }
 
-    /// Removes the faults set by [`SimFs::fail_at`] and [`SimFs::halt_after`].
+    /// Makes the next directory fsync ([`Vfs::sync_dir`]) fail with EIO, once, leaving its
+    /// directory operations pending: a process killed, or an fsync failing, right before its
+    /// directory was made durable, while other handles go on.
+    pub fn fail_next_dir_sync(&self) {
+        lock(&self.state).fail_next_dir_sync = true;
+    }
+
+    /// Removes the faults set by [`SimFs::fail_at`], [`SimFs::halt_after`] and
+    /// [`SimFs::fail_next_dir_sync`].
     pub fn heal(&self) {
         let mut st = lock(&self.state);
         st.fail_at = None;
         st.halt_after = None;
+        st.fail_next_dir_sync = false;
     }
 
     /// The writes not yet made durable, oldest first.
@@ -489,6 +500,9 @@ impl Vfs for SimFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut st = lock(&self.state);
         st.step(false)?;
+        if std::mem::take(&mut st.fail_next_dir_sync) {
+            return Err(io::Error::from_raw_os_error(5));
+        }
         let (done, rest): (Vec<DirOp>, Vec<DirOp>) = std::mem::take(&mut st.pending_dir)
             .into_iter()
             .partition(|op| op.dirs().iter().any(|d| d == dir));
