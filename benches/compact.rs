@@ -32,7 +32,7 @@ fn generate(path: &Path, mb: u64) -> u64 {
             seq % 977
         );
         written +=
-            ndlog::encode_record(&mut line, seq, 1_763_683_200_000 + seq / 10, payload.as_bytes())
+            ndlog::format::encode(&mut line, seq, 1_763_683_200_000 + seq / 10, payload.as_bytes())
                 as u64;
         out.write_all(&line).unwrap();
     }

@@ -32,7 +32,7 @@ fn log(dir: &Path, n: u64, stride: u32) -> PathBuf {
                 seq % 1000,
                 seq % 977
             );
-            ndlog::encode_record(&mut line, seq, T0 + seq / 10, payload.as_bytes());
+            ndlog::format::encode(&mut line, seq, T0 + seq / 10, payload.as_bytes());
             out.write_all(&line).unwrap();
         }
         out.flush().unwrap();

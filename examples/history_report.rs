@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ndlog::{Bounds, JsonPointer, Reader};
+use ndlog::{JsonPointer, Reader, read::Bounds};
 
 #[derive(serde::Deserialize)]
 struct Event<'a> {

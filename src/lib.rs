@@ -15,6 +15,12 @@
 //!
 //! The on-disk format is specified in `FORMAT.md`; the guarantees are listed in `README.md`.
 //!
+//! The everyday types live at the root. The plumbing sits behind documented modules, each
+//! opening with an overview of its types: [`format`](mod@format) (the bytes of a line), [`json`] (the
+//! payload validator and JSON pointers), [`fs`] (the file-system seam, the memory map, the
+//! lock), [`index`] (the sidecar index), [`read`], [`write`](mod@write), [`compact`], and [`sim`] (a
+//! crash-simulating file system for testing ndlog and what is built on it).
+//!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let path = dir.path().join("events.ndjson");
@@ -25,65 +31,27 @@
 //! assert_eq!((record.seq, record.data), (1, &br#"{"action":"login","user":"u1"}"#[..]));
 //! # Ok::<(), ndlog::Error>(())
 //! ```
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
-#![warn(missing_docs, clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-mod auto_compact;
-mod chunks;
-mod compact;
-mod dedup;
+mod clock;
+pub mod compact;
 mod error;
-mod follow;
-mod format;
-mod group;
-mod history;
-mod index;
-mod index_file;
-mod json;
-mod lock;
-mod mapped;
-mod mmap;
-mod options;
-mod paths;
-mod pointer;
-mod policy;
-mod quarantine;
-mod range;
-mod reader;
-mod seek;
-mod segment;
+pub mod format;
+pub mod fs;
+pub mod index;
+pub mod json;
+mod names;
+pub mod read;
 pub mod sim;
-mod tail;
-mod typed;
-mod vfs;
-mod writer;
+pub mod write;
 
-pub use auto_compact::AutoCompact;
-pub use compact::{CompactReport, Compactor, Progress};
-pub use dedup::{Dedup, DedupWindow};
+pub use compact::{AutoCompact, CompactReport, Compactor, Policy, Progress};
 pub use error::{Error, ErrorKind, Result};
-pub use follow::Follow;
-pub use format::Frame;
-pub use format::{
-    LineError, MAX_FRAME_OVERHEAD, crc_checked, decode as decode_line, encode as encode_record,
-};
-pub use history::History;
-pub use index::{Index, IndexCheck, IndexEntry, IndexProblem};
-pub use lock::LogLock;
-pub use mapped::{Mapped, Refresh};
-pub use mmap::Map;
-pub use options::{Durability, Options};
-pub use pointer::{JsonPointer, value_is};
-pub use policy::Policy;
-pub use range::{Bounds, EntriesIn};
-pub use reader::{
-    Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
-};
-pub use typed::{IterAs, Typed};
-pub use vfs::{Create, FileId, FileKind, Metadata, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
-pub use writer::{Ack, BatchAck, ImportAck, Writer};
+pub use fs::LogLock;
+pub use json::JsonPointer;
+pub use read::{Entry, Follow, History, Mapped, Reader, Record, Summary};
+pub use write::{Ack, BatchAck, Dedup, DedupWindow, Durability, ImportAck, Options, Writer};

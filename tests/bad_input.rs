@@ -186,7 +186,7 @@ fn the_last_possible_seq_is_an_error_not_a_panic() {
     let dir = tempdir();
     let path = dir.path().join("full.ndjson");
     let mut bytes = Vec::new();
-    ndlog::encode_record(&mut bytes, u64::MAX, 1, b"0");
+    ndlog::format::encode(&mut bytes, u64::MAX, 1, b"0");
     std::fs::write(&path, &bytes).unwrap();
     let err = Options::new().open(&path).unwrap().append_raw(b"1").unwrap_err();
     assert!(err.to_string().contains("seq space is exhausted"), "{err}");

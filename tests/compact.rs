@@ -21,7 +21,7 @@ use util::*;
 fn write_records(path: &Path, records: &[(u64, u64, String)]) {
     let mut out = Vec::new();
     for (seq, ts, data) in records {
-        ndlog::encode_record(&mut out, *seq, *ts, data.as_bytes());
+        ndlog::format::encode(&mut out, *seq, *ts, data.as_bytes());
     }
     std::fs::write(path, out).unwrap();
 }
@@ -125,7 +125,7 @@ fn retention_policies_match_the_model() {
         .collect();
     let line_len = |seq: u64| {
         let mut l = Vec::new();
-        ndlog::encode_record(
+        ndlog::format::encode(
             &mut l,
             seq,
             records[seq as usize - 1].1,
@@ -273,7 +273,7 @@ fn a_reader_mapped_before_keeps_its_view_and_sees_the_new_file_after_refresh() {
     Compactor::new(&path, Policy::new().keep_last(20)).run().unwrap();
     let still: Vec<(u64, Vec<u8>)> = reader.records().map(|r| (r.seq, r.line.to_vec())).collect();
     assert_eq!(still, old, "the mapped old file is intact after the rename");
-    assert_eq!(reader.refresh().unwrap(), ndlog::Refresh::Replaced);
+    assert_eq!(reader.refresh().unwrap(), ndlog::read::Refresh::Replaced);
     assert_eq!(
         reader.records().map(|r| r.seq).collect::<Vec<_>>(),
         (181..=200).collect::<Vec<_>>()
@@ -286,14 +286,14 @@ struct GatedRename {
     gate: Arc<(Mutex<(bool, bool)>, Condvar)>,
 }
 
-impl ndlog::Vfs for GatedRename {
-    type File = ndlog::StdFile;
-    type Map = <ndlog::StdFs as ndlog::Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> std::io::Result<Self::File> {
-        ndlog::StdFs.open(path, how)
+impl ndlog::fs::Vfs for GatedRename {
+    type File = ndlog::fs::StdFile;
+    type Map = <ndlog::fs::StdFs as ndlog::fs::Vfs>::Map;
+    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> std::io::Result<Self::File> {
+        ndlog::fs::StdFs.open(path, how)
     }
-    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::Metadata> {
-        ndlog::StdFs.metadata(path)
+    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::fs::Metadata> {
+        ndlog::fs::StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         let (lock, cv) = &*self.gate;
@@ -301,19 +301,19 @@ impl ndlog::Vfs for GatedRename {
         st.0 = true; // waiting at the gate
         cv.notify_all();
         let _open = cv.wait_while(st, |s| !s.1).unwrap();
-        ndlog::StdFs.rename(from, to)
+        ndlog::fs::StdFs.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        ndlog::StdFs.remove_file(path)
+        ndlog::fs::StdFs.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        ndlog::StdFs.sync_dir(dir)
+        ndlog::fs::StdFs.sync_dir(dir)
     }
     fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
-        ndlog::StdFs.list_dir(dir)
+        ndlog::fs::StdFs.list_dir(dir)
     }
     fn map(&self, file: &Self::File, len: u64) -> std::io::Result<Self::Map> {
-        ndlog::StdFs.map(file, len)
+        ndlog::fs::StdFs.map(file, len)
     }
 }
 
@@ -520,7 +520,7 @@ fn a_fault_at_every_step_leaves_a_complete_log_and_the_next_run_succeeds() {
     // Damage too, so the quarantine path is exercised.
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(b"damaged\n");
-    ndlog::encode_record(&mut bytes, 901, 10_000, br#"{"k":"after"}"#);
+    ndlog::format::encode(&mut bytes, 901, 10_000, br#"{"k":"after"}"#);
     bytes.extend_from_slice(br#"{"seq":902"#);
     std::fs::write(&path, &bytes).unwrap();
     let old = contents(&path);

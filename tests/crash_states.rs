@@ -128,8 +128,8 @@ fn exclusive(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
 fn torn_tail_repair(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     // A log left by a crash: two records, then a torn one.
     let mut bytes = Vec::new();
-    ndlog::encode_record(&mut bytes, 1, 5, &payload("old", 0));
-    ndlog::encode_record(&mut bytes, 2, 6, &payload("old", 1));
+    ndlog::format::encode(&mut bytes, 1, 5, &payload("old", 0));
+    ndlog::format::encode(&mut bytes, 2, 6, &payload("old", 1));
     ledger.acknowledge(1, &payload("old", 0));
     ledger.acknowledge(2, &payload("old", 1));
     bytes.extend_from_slice(br#"{"seq":3,"ts":7,"data":{"w":"torn""#);

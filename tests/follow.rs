@@ -6,7 +6,7 @@ mod util;
 
 use std::time::Duration;
 
-use ndlog::{Durability, Options, Reader, Refresh};
+use ndlog::{Durability, Options, Reader, read::Refresh};
 use util::*;
 
 #[test]
@@ -104,7 +104,7 @@ fn a_torn_tail_is_waited_on_not_skipped() {
     let full = std::fs::read(&path).unwrap();
     // A record being written: only its first half is in the file yet.
     let mut line = Vec::new();
-    ndlog::encode_record(&mut line, 3, 3, br#"{"late":true}"#);
+    ndlog::format::encode(&mut line, 3, 3, br#"{"late":true}"#);
     let mut partial = full.clone();
     partial.extend_from_slice(&line[..20]);
     std::fs::write(&path, &partial).unwrap();

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ndlog::{Durability, ErrorKind, Options, StdFile, StdFs, Vfs, VfsFile};
+use ndlog::{
+    Durability, ErrorKind, Options,
+    fs::{StdFile, StdFs, Vfs, VfsFile},
+};
 
 /// The real file system, except that the next `fail` data syncs fail with EIO.
 #[derive(Clone, Debug, Default)]
@@ -26,10 +29,10 @@ struct File {
 impl Vfs for FailingSync {
     type File = File;
     type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<File> {
+    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<File> {
         Ok(File { inner: StdFs.open(path, how)?, fail: self.fail.clone() })
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -69,7 +72,7 @@ impl VfsFile for File {
     fn sync_all(&self) -> io::Result<()> {
         self.inner.sync_all()
     }
-    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -163,10 +166,10 @@ struct OnceFile {
 impl Vfs for ErrorReportedOnce {
     type File = OnceFile;
     type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<OnceFile> {
+    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<OnceFile> {
         Ok(OnceFile { inner: StdFs.open(path, how)?, state: self.state.clone() })
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -214,7 +217,7 @@ impl VfsFile for OnceFile {
     fn sync_all(&self) -> io::Result<()> {
         self.inner.sync_all()
     }
-    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -260,22 +263,22 @@ fn a_sync_racing_a_failed_one_does_not_acknowledge() {
 /// The real file system, remembering which files hold appended data not yet synced.
 #[derive(Clone, Debug, Default)]
 struct DirtyTracking {
-    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::FileId>>>,
+    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::fs::FileId>>>,
 }
 
 #[derive(Debug)]
 struct TrackedFile {
     inner: StdFile,
-    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::FileId>>>,
+    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::fs::FileId>>>,
 }
 
 impl Vfs for DirtyTracking {
     type File = TrackedFile;
     type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> io::Result<TrackedFile> {
+    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<TrackedFile> {
         Ok(TrackedFile { inner: StdFs.open(path, how)?, dirty: self.dirty.clone() })
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -314,7 +317,7 @@ impl VfsFile for TrackedFile {
     fn sync_all(&self) -> io::Result<()> {
         self.sync_data()
     }
-    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -340,7 +343,7 @@ fn records_in_a_file_replaced_by_rename_are_synced_before_moving_on() {
         .unwrap();
     writer.append_raw(b"1").unwrap();
     let old = std::fs::metadata(&path).unwrap();
-    let old = ndlog::FileId {
+    let old = ndlog::fs::FileId {
         dev: std::os::unix::fs::MetadataExt::dev(&old),
         ino: std::os::unix::fs::MetadataExt::ino(&old),
     };

@@ -7,7 +7,7 @@ mod util;
 use std::path::Path;
 use std::time::Duration;
 
-use ndlog::{Durability, IndexProblem, Options, Reader};
+use ndlog::{Durability, Options, Reader, index::IndexProblem};
 use proptest::prelude::*;
 use util::probe_fs::ProbeFs;
 use util::*;

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 /// A fresh directory for one measurement, on the file system real logs live on: under
 /// `$NDLOG_BENCH_DIR` when set, else cargo's per-target temp dir (`target/tmp`, ext4 here).
-pub fn temp_dir() -> tempfile::TempDir {
+pub(crate) fn temp_dir() -> tempfile::TempDir {
     let root = std::env::var_os("NDLOG_BENCH_DIR")
         .map(PathBuf::from)
         .or_else(|| option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from))
@@ -41,10 +41,10 @@ pub fn temp_dir() -> tempfile::TempDir {
 // Payloads
 
 /// Payload sizes the append benches measure: about 100 bytes and about 1 KiB.
-pub const PAYLOAD_SIZES: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
+pub(crate) const PAYLOAD_SIZES: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
 
 /// A compact JSON object of exactly `size` bytes (at least 48).
-pub fn payload(size: usize) -> Vec<u8> {
+pub(crate) fn payload(size: usize) -> Vec<u8> {
     let head: &[u8] = br#"{"user":"u7","action":"click","item":1234567,"pad":""#;
     let tail: &[u8] = br#""}"#;
     let pad = size.saturating_sub(head.len() + tail.len());
@@ -57,9 +57,9 @@ pub fn payload(size: usize) -> Vec<u8> {
 
 /// The line ndlog writes for `payload` (seq and ts of a typical size), for the raw loops, so
 /// they write the same number of bytes per record as ndlog does.
-pub fn line_for(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn line_for(payload: &[u8]) -> Vec<u8> {
     let mut line = Vec::new();
-    ndlog::encode_record(&mut line, 1_000_000, 1_763_683_200_123, payload);
+    ndlog::format::encode(&mut line, 1_000_000, 1_763_683_200_123, payload);
     line
 }
 
@@ -69,7 +69,7 @@ pub fn line_for(payload: &[u8]) -> Vec<u8> {
 /// One way of appending records, ndlog's or a raw loop that bounds it. An iteration appends
 /// [`Append::records_per_iter`] records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Append {
+pub(crate) enum Append {
     /// ndlog `Durability::Always`, `append_raw`, one thread.
     Always,
     /// ndlog `Durability::Group`, `append_raw`, `threads` threads sharing one handle.
@@ -101,7 +101,7 @@ pub enum Append {
 
 impl Append {
     /// The name used as the criterion benchmark id and in the tables.
-    pub fn name(self) -> String {
+    pub(crate) fn name(self) -> String {
         match self {
             Append::Always => "ndlog_always_1t".into(),
             Append::Group { threads } => format!("ndlog_group_{threads}t"),
@@ -120,7 +120,7 @@ impl Append {
     }
 
     /// Records appended by one iteration.
-    pub fn records_per_iter(self) -> u64 {
+    pub(crate) fn records_per_iter(self) -> u64 {
         let n = match self {
             Append::Group { threads } => threads,
             Append::Processes { procs } => procs,
@@ -132,7 +132,7 @@ impl Append {
     }
 
     /// This case as a case of the report's round-robin timer.
-    pub fn timed(self, payload: &[u8]) -> Timed<'_> {
+    pub(crate) fn timed(self, payload: &[u8]) -> Timed<'_> {
         Timed {
             name: self.name(),
             units: self.records_per_iter() as f64,
@@ -143,7 +143,7 @@ impl Append {
 
     /// Runs `iters` iterations on a fresh file in a fresh directory and returns the time they
     /// took. Opening files, spawning threads or processes and preallocating are not timed.
-    pub fn run(self, payload: &[u8], iters: u64) -> Duration {
+    pub(crate) fn run(self, payload: &[u8], iters: u64) -> Duration {
         let dir = temp_dir();
         let path = dir.path().join("bench.ndjson");
         match self {
@@ -205,39 +205,39 @@ fn never_batch(writer: &ndlog::Writer, batch: usize, payload: &[u8], iters: u64)
 
 /// A `Vfs` that forwards every call to the real file system, to show that the seam is free.
 #[derive(Clone, Copy, Debug)]
-pub struct Forward;
+pub(crate) struct Forward;
 
 /// A file of [`Forward`].
 #[derive(Debug)]
-pub struct Forwarded(ndlog::StdFile);
+pub(crate) struct Forwarded(ndlog::fs::StdFile);
 
-impl ndlog::Vfs for Forward {
+impl ndlog::fs::Vfs for Forward {
     type File = Forwarded;
-    type Map = <ndlog::StdFs as ndlog::Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::OpenOptions) -> std::io::Result<Forwarded> {
-        ndlog::StdFs.open(path, how).map(Forwarded)
+    type Map = <ndlog::fs::StdFs as ndlog::fs::Vfs>::Map;
+    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> std::io::Result<Forwarded> {
+        ndlog::fs::StdFs.open(path, how).map(Forwarded)
     }
-    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::Metadata> {
-        ndlog::StdFs.metadata(path)
+    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::fs::Metadata> {
+        ndlog::fs::StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        ndlog::StdFs.rename(from, to)
+        ndlog::fs::StdFs.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        ndlog::StdFs.remove_file(path)
+        ndlog::fs::StdFs.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        ndlog::StdFs.sync_dir(dir)
+        ndlog::fs::StdFs.sync_dir(dir)
     }
     fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
-        ndlog::StdFs.list_dir(dir)
+        ndlog::fs::StdFs.list_dir(dir)
     }
     fn map(&self, file: &Forwarded, len: u64) -> std::io::Result<Self::Map> {
-        ndlog::StdFs.map(&file.0, len)
+        ndlog::fs::StdFs.map(&file.0, len)
     }
 }
 
-impl ndlog::VfsFile for Forwarded {
+impl ndlog::fs::VfsFile for Forwarded {
     fn append(&self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.append(buf)
     }
@@ -253,7 +253,7 @@ impl ndlog::VfsFile for Forwarded {
     fn sync_all(&self) -> std::io::Result<()> {
         self.0.sync_all()
     }
-    fn metadata(&self) -> std::io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> std::io::Result<ndlog::fs::Metadata> {
         self.0.metadata()
     }
     fn set_len(&self, len: u64) -> std::io::Result<()> {
@@ -274,7 +274,7 @@ impl ndlog::VfsFile for Forwarded {
 /// iteration does one of each (in alternating order) on two files in one directory, timing
 /// each separately. Both see the same disk at the same moment, so their ratio survives the
 /// minute-to-minute drift of a shared disk. Returns (ndlog's time, the raw loop's time).
-pub fn alternate_always_vs_raw(payload: &[u8], iters: u64) -> (Duration, Duration) {
+pub(crate) fn alternate_always_vs_raw(payload: &[u8], iters: u64) -> (Duration, Duration) {
     let dir = temp_dir();
     let writer = open_writer(&dir.path().join("ndlog.ndjson"), Durability::Always);
     let raw = OpenOptions::new()
@@ -303,7 +303,7 @@ pub fn alternate_always_vs_raw(payload: &[u8], iters: u64) -> (Duration, Duratio
 
 /// [`alternate_always_vs_raw`] `runs` times, each about `run` long: the median rates (records/s)
 /// of ndlog `Always` and of the raw loop.
-pub fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> (f64, f64) {
+pub(crate) fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> (f64, f64) {
     let mut n = 16u64;
     let calibration = alternate_always_vs_raw(payload, n);
     let per_iter = (calibration.0 + calibration.1).as_secs_f64() / n as f64;
@@ -475,7 +475,7 @@ fn expect_line(out: &mut impl BufRead, want: &str) {
 
 /// What a writer process does: append `count` payloads of `payload_size` bytes per thread.
 #[derive(Debug)]
-pub struct ChildSpec {
+pub(crate) struct ChildSpec {
     pub path: PathBuf,
     pub payload_size: usize,
     pub count: u64,
@@ -517,7 +517,7 @@ impl ChildSpec {
 ///
 /// Also handy on its own, to count system calls per append:
 /// `echo g | NDLOG_BENCH_CHILD=$'/tmp/x.ndjson\t100\t1000\talways\t1' strace -c -f BENCH_EXE`.
-pub fn run_child_if_requested() {
+pub(crate) fn run_child_if_requested() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -546,15 +546,15 @@ pub fn run_child_if_requested() {
 // Scan workloads
 
 /// Size of the generated scan log in MiB: `$NDLOG_BENCH_SCAN_MB`, default 256.
-pub fn scan_log_mib() -> u64 {
+pub(crate) fn scan_log_mib() -> u64 {
     std::env::var("NDLOG_BENCH_SCAN_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
 }
 
 /// The user the history filter looks for: 1 record in 100 has it.
-pub const FILTER_USER: &str = "u7";
+pub(crate) const FILTER_USER: &str = "u7";
 
 /// A generated log, page-cached and synced, with a reader mapping it.
-pub struct ScanLog {
+pub(crate) struct ScanLog {
     _dir: tempfile::TempDir,
     pub path: PathBuf,
     pub reader: Reader<Mapped>,
@@ -566,7 +566,7 @@ pub struct ScanLog {
 
 /// An event as an application would define it.
 #[derive(Debug, Deserialize)]
-pub struct Event<'a> {
+pub(crate) struct Event<'a> {
     pub user: &'a str,
     pub action: &'a str,
     pub item: u64,
@@ -575,7 +575,7 @@ pub struct Event<'a> {
 
 /// A whole line, for readers that parse it with serde_json instead of using ndlog.
 #[derive(Debug, Deserialize)]
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     pub seq: u64,
     pub ts: u64,
     #[serde(borrow)]
@@ -608,7 +608,7 @@ fn event_payload(out: &mut Vec<u8>, i: u64) {
 
 /// Generates a log of about `mib` MiB with ndlog (`Never`, batches of 4096), syncs it so that
 /// no writeback runs during the measurements, and maps it once.
-pub fn make_scan_log(mib: u64) -> ScanLog {
+pub(crate) fn make_scan_log(mib: u64) -> ScanLog {
     let dir = temp_dir();
     let path = dir.path().join("scan.ndjson");
     let writer = open_writer(&path, Durability::Never);
@@ -641,17 +641,17 @@ pub fn make_scan_log(mib: u64) -> ScanLog {
 }
 
 /// The scan-speed limit: count newlines over the mapped file with `memchr`.
-pub fn memchr_lines(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn memchr_lines(reader: &Reader<Mapped>) -> u64 {
     memchr::memchr_iter(b'\n', reader.bytes()).count() as u64
 }
 
 /// Verified scan: every line's CRC checked; sums the payload lengths.
-pub fn verified_scan(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn verified_scan(reader: &Reader<Mapped>) -> u64 {
     reader.records().map(|r| r.data.len() as u64).sum()
 }
 
 /// Verified scan + `Record::deserialize` (serde_json, borrowing from the map).
-pub fn scan_serde_json(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn scan_serde_json(reader: &Reader<Mapped>) -> u64 {
     let mut sum = 0u64;
     for r in reader.records() {
         let e: Event = r.deserialize().expect("deserialize");
@@ -663,7 +663,7 @@ pub fn scan_serde_json(reader: &Reader<Mapped>) -> u64 {
 
 /// Verified scan + simd-json's serde API: each payload copied into a reused scratch buffer (simd-json
 /// parses in place), reused parser buffers.
-pub fn scan_simd_serde(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn scan_simd_serde(reader: &Reader<Mapped>) -> u64 {
     let mut scratch = Vec::with_capacity(4096);
     let mut buffers = simd_json::Buffers::new(4096);
     let mut sum = 0u64;
@@ -679,7 +679,7 @@ pub fn scan_simd_serde(reader: &Reader<Mapped>) -> u64 {
 }
 
 /// Verified scan + simd-json's borrowed-value DOM, reading the same four fields.
-pub fn scan_simd_value(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn scan_simd_value(reader: &Reader<Mapped>) -> u64 {
     use simd_json::prelude::*;
     let mut scratch = Vec::with_capacity(4096);
     let mut buffers = simd_json::Buffers::new(4096);
@@ -700,7 +700,7 @@ pub fn scan_simd_value(reader: &Reader<Mapped>) -> u64 {
 
 /// What users write by hand: `BufReader::lines()` and `serde_json::from_str` of the whole line
 /// (no CRC check), borrowing from each line's `String`.
-pub fn bufreader_serde_json(path: &Path) -> u64 {
+pub(crate) fn bufreader_serde_json(path: &Path) -> u64 {
     let file = File::open(path).expect("open the scan log");
     let mut sum = 0u64;
     for line in BufReader::new(file).lines() {
@@ -716,7 +716,7 @@ pub fn bufreader_serde_json(path: &Path) -> u64 {
 /// `history`-style filter: counts records whose `data.user` is [`FILTER_USER`]. A substring
 /// search rejects most records without parsing; only candidates are deserialised (to make sure
 /// the match is the top-level field). No allocation per record.
-pub fn history_filter(reader: &Reader<Mapped>) -> u64 {
+pub(crate) fn history_filter(reader: &Reader<Mapped>) -> u64 {
     let needle = format!(r#""user":"{FILTER_USER}""#);
     let finder = memmem::Finder::new(needle.as_bytes());
     let mut n = 0;
@@ -732,12 +732,12 @@ pub fn history_filter(reader: &Reader<Mapped>) -> u64 {
 /// The library's `Reader::history` over `/user`: the same count as [`history_filter`]. Its
 /// prefilter searches for the entity's text alone (`u7` also occurs in `u70`..`u79`), then
 /// evaluates the JSON pointer on the candidates.
-pub fn library_history(reader: &Reader<Mapped>, key: &ndlog::JsonPointer) -> u64 {
+pub(crate) fn library_history(reader: &Reader<Mapped>, key: &ndlog::JsonPointer) -> u64 {
     reader.history(key, FILTER_USER).count() as u64
 }
 
 /// Repeats a scan `iters` times and times it.
-pub fn time_scan(iters: u64, mut scan: impl FnMut() -> u64) -> Duration {
+pub(crate) fn time_scan(iters: u64, mut scan: impl FnMut() -> u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
         black_box(scan());
@@ -752,10 +752,10 @@ pub fn time_scan(iters: u64, mut scan: impl FnMut() -> u64) -> Duration {
 static SAMPLES: Mutex<BTreeMap<String, Vec<(u64, Duration)>>> = Mutex::new(BTreeMap::new());
 
 /// Samples per benchmark: the `sample_size` every bench configures.
-pub const SAMPLE_SIZE: usize = 10;
+pub(crate) const SAMPLE_SIZE: usize = 10;
 
 /// Records one call of an `iter_custom` routine.
-pub fn record(id: &str, iters: u64, took: Duration) -> Duration {
+pub(crate) fn record(id: &str, iters: u64, took: Duration) -> Duration {
     let mut samples = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
     samples.entry(id.to_string()).or_default().push((iters, took));
     took
@@ -763,7 +763,7 @@ pub fn record(id: &str, iters: u64, took: Duration) -> Duration {
 
 /// The median rate (units per second) over the last [`SAMPLE_SIZE`] recorded calls of `id`:
 /// criterion's measurement samples, which follow its warm-up calls. `None` if it did not run.
-pub fn recorded_rate(id: &str, units_per_iter: f64) -> Option<f64> {
+pub(crate) fn recorded_rate(id: &str, units_per_iter: f64) -> Option<f64> {
     let samples = SAMPLES.lock().unwrap_or_else(|e| e.into_inner());
     let all = samples.get(id)?;
     let last = &all[all.len().saturating_sub(SAMPLE_SIZE)..];
@@ -774,7 +774,7 @@ pub fn recorded_rate(id: &str, units_per_iter: f64) -> Option<f64> {
     Some(median(rates))
 }
 
-pub fn median(mut xs: Vec<f64>) -> f64 {
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
     if n == 0 {
@@ -789,7 +789,7 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
 /// Pseudo-random seqs in `1..=records`, the same every run: 2^20 of them, so that a run over a
 /// large log touches cold index entries and log lines (as random lookups do) rather than
 /// cycling through a set small enough to stay in the caches.
-pub fn lookup_targets(records: u64) -> Vec<u64> {
+pub(crate) fn lookup_targets(records: u64) -> Vec<u64> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     (0..1 << 20)
         .map(|_| {
@@ -804,7 +804,7 @@ pub fn lookup_targets(records: u64) -> Vec<u64> {
 /// then one load of the log byte at the entry's offset, which depends on it. Any lookup pays
 /// these two accesses; on a large log each is a cache and TLB miss. Needs a log whose seqs run
 /// from 1 without gaps, as the generated ones do.
-pub fn lookup_floor<D: AsRef<[u8]>>(reader: &Reader<D>, seq: u64) -> u8 {
+pub(crate) fn lookup_floor<D: AsRef<[u8]>>(reader: &Reader<D>, seq: u64) -> u8 {
     let index = reader.index().expect("the log has an index");
     let entry = index.get(((seq - 1) / u64::from(index.stride())) as usize).expect("an entry");
     reader.bytes()[entry.offset as usize]
@@ -815,7 +815,7 @@ pub fn lookup_floor<D: AsRef<[u8]>>(reader: &Reader<D>, seq: u64) -> u8 {
 
 /// A case of the report: `timed(n)` runs n iterations of `units` units each and returns their
 /// time.
-pub struct Timed<'a> {
+pub(crate) struct Timed<'a> {
     pub name: String,
     pub units: f64,
     pub unit: Unit,
@@ -825,7 +825,7 @@ pub struct Timed<'a> {
 /// Measures every case `rounds` times, round-robin (one run of each case per round, so that a
 /// change in the machine's load during the report affects every case alike), each run lasting
 /// about `run` after a calibration. Returns each case's median rate, in case order.
-pub fn round_robin(cases: &mut [Timed<'_>], run: Duration, rounds: usize) -> Vec<f64> {
+pub(crate) fn round_robin(cases: &mut [Timed<'_>], run: Duration, rounds: usize) -> Vec<f64> {
     let sizes: Vec<u64> = cases
         .iter_mut()
         .map(|case| {
@@ -856,7 +856,7 @@ pub fn round_robin(cases: &mut [Timed<'_>], run: Duration, rounds: usize) -> Vec
 
 /// What an issue target asks of a row.
 #[derive(Clone, Copy, Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// The ratio must be at least this.
     Ratio(f64),
     /// The figure itself must be at least this.
@@ -865,7 +865,7 @@ pub enum Target {
 
 /// How a figure is printed.
 #[derive(Clone, Copy, Debug)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// Records per second.
     Records,
     /// Bytes per second, printed in GB/s (10^9).
@@ -873,7 +873,7 @@ pub enum Unit {
 }
 
 /// One line of a summary: an ndlog figure beside what it is compared with.
-pub struct Row {
+pub(crate) struct Row {
     pub case: String,
     pub value: f64,
     pub versus: String,
@@ -882,7 +882,7 @@ pub struct Row {
     pub target: Option<Target>,
 }
 
-pub fn fmt_rate(x: f64, unit: Unit) -> String {
+pub(crate) fn fmt_rate(x: f64, unit: Unit) -> String {
     match unit {
         Unit::Bytes => format!("{:.2} GB/s", x / 1e9),
         Unit::Records if x >= 1e6 => format!("{:.2} M/s", x / 1e6),
@@ -893,7 +893,7 @@ pub fn fmt_rate(x: f64, unit: Unit) -> String {
 
 /// Three significant digits, truncated rather than rounded, so that a ratio just under a target
 /// never prints as the target.
-pub fn fmt_ratio(x: f64) -> String {
+pub(crate) fn fmt_ratio(x: f64) -> String {
     let decimals = match x {
         x if x >= 100.0 => 0,
         x if x >= 10.0 => 1,
@@ -905,7 +905,7 @@ pub fn fmt_ratio(x: f64) -> String {
 }
 
 /// Prints rows as a Markdown table (ready to paste into BENCHMARKS.md).
-pub fn print_table(title: &str, rows: &[Row]) {
+pub(crate) fn print_table(title: &str, rows: &[Row]) {
     println!("\n## {title}\n");
     println!("| case | ndlog | compared with | limit | ratio | target |");
     println!("| --- | ---: | --- | ---: | ---: | --- |");

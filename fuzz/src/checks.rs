@@ -10,7 +10,7 @@ use ndlog::{Compactor, Durability, Entry, Options, Policy, Reader};
 /// CRCs for fuzzing) and, when the reader validates JSON, its data is one JSON value; the
 /// backward scan, `last`, seeks and `get` agree with the forward scan.
 pub fn reader(data: &[u8]) {
-    let crc_checked = ndlog::crc_checked();
+    let crc_checked = ndlog::format::crc_checked();
     for json in [false, true] {
         let reader = Reader::new(data).validate_json(json);
         let mut pos = 0usize;

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use crate::options::Options;
-use crate::reader::Reader;
-use crate::vfs::Vfs;
+use crate::fs::Vfs;
+use crate::read::Reader;
+use crate::write::Options;
 
 /// What a workload appended and what was acknowledged, to check a log against.
 ///

@@ -41,7 +41,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::vfs::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
+use crate::fs::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
 
 /// Sector size for [`Fate::Sectors`].
 pub const SECTOR: u64 = 512;
@@ -142,7 +142,7 @@ enum DirOp {
 
 impl DirOp {
     fn dirs(&self) -> Vec<PathBuf> {
-        let parent = |p: &Path| crate::paths::parent_dir(p).to_path_buf();
+        let parent = |p: &Path| crate::names::parent_dir(p).to_path_buf();
         match self {
             DirOp::Link(p, _) | DirOp::Unlink(p) => vec![parent(p)],
             DirOp::Rename(a, b) => vec![parent(a), parent(b)],
@@ -443,7 +443,7 @@ impl Vfs for SimFs {
             (Some(ino), _) => ino,
             (None, Create::No) => return Err(io::ErrorKind::NotFound.into()),
             (None, _) => {
-                if !dir_exists(&st, crate::paths::parent_dir(path)) {
+                if !dir_exists(&st, crate::names::parent_dir(path)) {
                     return Err(io::ErrorKind::NotFound.into());
                 }
                 let ino = st.next_ino;
@@ -521,7 +521,7 @@ impl Vfs for SimFs {
         Ok(st
             .names
             .keys()
-            .filter(|p| crate::paths::parent_dir(p) == dir)
+            .filter(|p| crate::names::parent_dir(p) == dir)
             .filter_map(|p| p.file_name().map(OsString::from))
             .collect())
     }
@@ -537,7 +537,7 @@ impl Vfs for SimFs {
 fn dir_exists(st: &State, dir: &Path) -> bool {
     dir == Path::new(".")
         || dir == Path::new("/")
-        || st.names.keys().any(|p| crate::paths::parent_dir(p) == dir)
+        || st.names.keys().any(|p| crate::names::parent_dir(p) == dir)
 }
 
 fn meta(ino: u64, inode: &Inode) -> Metadata {

@@ -8,15 +8,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use ndlog::{Create, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
+use ndlog::fs::{Create, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
 
 #[derive(Clone, Debug, Default)]
-pub struct FaultFs {
+pub(crate) struct FaultFs {
     pub state: Arc<Faults>,
 }
 
 #[derive(Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     /// Operations counted so far.
     pub ops: AtomicU64,
     /// Fail operation number `fail_at` (1-based; 0 = never).
@@ -28,14 +28,14 @@ pub struct Faults {
 }
 
 impl FaultFs {
-    pub fn failing_at(n: u64, persistent: bool) -> Self {
+    pub(crate) fn failing_at(n: u64, persistent: bool) -> Self {
         let fs = FaultFs::default();
         fs.state.fail_at.store(n, Ordering::SeqCst);
         fs.state.persistent.store(persistent, Ordering::SeqCst);
         fs
     }
 
-    pub fn fired(&self) -> bool {
+    pub(crate) fn fired(&self) -> bool {
         self.state.fired.load(Ordering::SeqCst)
     }
 
@@ -53,7 +53,7 @@ impl FaultFs {
 }
 
 #[derive(Debug)]
-pub struct FaultFile {
+pub(crate) struct FaultFile {
     inner: StdFile,
     fs: FaultFs,
 }
@@ -67,7 +67,7 @@ impl Vfs for FaultFs {
         }
         Ok(FaultFile { inner: StdFs.open(path, how)?, fs: self.clone() })
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -110,7 +110,7 @@ impl VfsFile for FaultFile {
         self.fs.step()?;
         self.inner.sync_all()
     }
-    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {

@@ -6,23 +6,23 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub use tempfile::TempDir;
+pub(crate) use tempfile::TempDir;
 
-pub mod fault_fs;
-pub mod probe_fs;
+pub(crate) mod fault_fs;
+pub(crate) mod probe_fs;
 
 /// A fresh temporary directory.
-pub fn tempdir() -> TempDir {
+pub(crate) fn tempdir() -> TempDir {
     tempfile::Builder::new().prefix("ndlog-test-").tempdir().unwrap()
 }
 
 /// The `ndlog` binary built for these tests.
-pub fn ndlog() -> Command {
+pub(crate) fn ndlog() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ndlog"))
 }
 
 /// Runs `ndlog args...` with `stdin` as its input.
-pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = ndlog()
         .args(args)
         .stdin(Stdio::piped())
@@ -41,17 +41,17 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 /// Text of a command's stdout.
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// Text of a command's stderr.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 /// A log at `dir/name` holding `n` records with payloads `{"n":i}`, written by the library.
-pub fn write_log(dir: &Path, name: &str, n: u64) -> PathBuf {
+pub(crate) fn write_log(dir: &Path, name: &str, n: u64) -> PathBuf {
     let path = dir.join(name);
     let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
     for i in 1..=n {
@@ -63,7 +63,7 @@ pub fn write_log(dir: &Path, name: &str, n: u64) -> PathBuf {
 
 /// A record as an independent parser (serde_json on the line alone) sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
+pub(crate) struct Line {
     pub seq: u64,
     pub ts: u64,
     pub data: serde_json::Value,
@@ -72,7 +72,7 @@ pub struct Line {
 
 /// Parses every line of `bytes` with serde_json and checks its CRC by hand, independently of
 /// the library: the lines a correct reader must return, in order.
-pub fn independent_parse(bytes: &[u8]) -> Vec<Line> {
+pub(crate) fn independent_parse(bytes: &[u8]) -> Vec<Line> {
     let mut out = Vec::new();
     let mut offset = 0;
     for line in bytes.split_inclusive(|&b| b == b'\n') {
@@ -106,6 +106,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The seqs the library reader returns.
-pub fn seqs(bytes: &[u8]) -> Vec<u64> {
+pub(crate) fn seqs(bytes: &[u8]) -> Vec<u64> {
     ndlog::Reader::new(bytes).records().map(|r| r.seq).collect()
 }

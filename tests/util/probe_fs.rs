@@ -7,10 +7,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ndlog::{Create, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
+use ndlog::fs::{Create, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
 
 #[derive(Clone, Debug, Default)]
-pub struct ProbeFs {
+pub(crate) struct ProbeFs {
     /// Bytes read, by path.
     pub reads: Arc<Mutex<HashMap<PathBuf, u64>>>,
     /// Refuse to create, rename or remove anything (EROFS).
@@ -18,7 +18,7 @@ pub struct ProbeFs {
 }
 
 #[derive(Debug)]
-pub struct ProbeFile {
+pub(crate) struct ProbeFile {
     inner: StdFile,
     path: PathBuf,
     reads: Arc<Mutex<HashMap<PathBuf, u64>>>,
@@ -26,13 +26,13 @@ pub struct ProbeFile {
 }
 
 impl ProbeFs {
-    pub fn bytes_read(&self, path: &Path) -> u64 {
+    pub(crate) fn bytes_read(&self, path: &Path) -> u64 {
         self.reads.lock().unwrap().get(path).copied().unwrap_or(0)
     }
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.reads.lock().unwrap().clear();
     }
-    pub fn set_read_only(&self, on: bool) {
+    pub(crate) fn set_read_only(&self, on: bool) {
         self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
     }
     fn refuse(&self) -> io::Result<()> {
@@ -63,7 +63,7 @@ impl Vfs for ProbeFs {
             read_only: self.read_only.clone(),
         })
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -108,7 +108,7 @@ impl VfsFile for ProbeFile {
     fn sync_all(&self) -> io::Result<()> {
         self.inner.sync_all()
     }
-    fn metadata(&self) -> io::Result<ndlog::Metadata> {
+    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {

@@ -5,12 +5,12 @@ use clap::{Parser, Subcommand};
 use crate::cmd;
 
 /// An error: I/O, a bad input line, a lock timeout; the message on stderr says which.
-pub const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 1;
 /// The log holds corrupt lines or records out of order (`verify`, `cat --strict`), or its
 /// index disagrees with it (`index --check`).
-pub const EXIT_DAMAGED: u8 = 3;
+pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// The record or entity asked for is not in the log (`get`, `history`).
-pub const EXIT_NOT_FOUND: u8 = 4;
+pub(crate) const EXIT_NOT_FOUND: u8 = 4;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -31,13 +31,13 @@ A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 /// plain NDJSON: jq, DuckDB and Spark read it as is.
 #[derive(Debug, Parser)]
 #[command(name = "ndlog", version, after_help = EXIT_CODES, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Ingest from several writer processes (one killed mid-stream), verify and scan a log in a
     /// temporary directory, and print what happened and how fast.
     #[command(after_help = EXIT_CODES)]

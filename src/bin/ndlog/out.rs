@@ -3,22 +3,22 @@
 use std::io::{self, BufWriter, StdoutLock, Write};
 
 /// Buffered standard output.
-pub type Out = BufWriter<StdoutLock<'static>>;
+pub(crate) type Out = BufWriter<StdoutLock<'static>>;
 
 /// A buffered handle on standard output.
-pub fn stdout() -> Out {
+pub(crate) fn stdout() -> Out {
     BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 
 /// Whether the error is a closed pipe (`ndlog cat LOG | head`), which is not a failure.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
 }
 
 /// Writes one line.
-pub fn line(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn line(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     out.write_all(bytes)?;
     out.write_all(b"\n")
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// Parses a time given as unix milliseconds (`1763683200123`) or RFC 3339
 /// (`2025-11-21T00:00:00Z`, `2025-11-21 00:00:00`, taken as UTC).
-pub fn parse_time(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().map_err(|e| format!("{text:?}: {e}"));
     }
@@ -15,20 +15,20 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
 }
 
 /// Parses a duration such as `500ms`, `10s`, `1h 30m`, `7d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("{text:?}: {e}: expected e.g. 500ms, 10s, 7d"))
 }
 
 /// Formats unix milliseconds as RFC 3339 with milliseconds.
-pub fn format_ts(ms: u64) -> String {
+pub(crate) fn format_ts(ms: u64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// Parses a size in bytes: `1048576`, `500KB`, `200MB`, `2GB` (powers of 1000) or `64KiB`,
 /// `512MiB`, `2GiB` (powers of 1024).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 =

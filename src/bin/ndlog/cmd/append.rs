@@ -12,7 +12,7 @@ use crate::out;
 use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log (created with mode 0600 when missing).
     pub log: PathBuf,
     /// always: fdatasync each record before printing its seq. group: append the lines already
@@ -52,7 +52,7 @@ fn parse_window(text: &str) -> Result<DedupWindow, String> {
 /// Largest number of lines appended as one batch.
 const MAX_BATCH: usize = 4096;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let durability: Durability = args.durability.parse()?;
     let mut options = Options::new()
         .durability(durability)

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ndlog::{Bounds, Entry, Reader};
+use ndlog::{Entry, Reader, read::Bounds};
 
 use crate::cli::EXIT_DAMAGED;
 use crate::out;
@@ -12,7 +12,7 @@ use crate::time::parse_time;
 
 /// Seq and time bounds, shared by `cat` and `export`.
 #[derive(Debug, clap::Args)]
-pub struct Range {
+pub(crate) struct Range {
     /// Start at this seq (inclusive).
     #[arg(long, value_name = "N")]
     pub from_seq: Option<u64>,
@@ -28,7 +28,7 @@ pub struct Range {
 }
 
 impl Range {
-    pub fn bounds(&self) -> Bounds {
+    pub(crate) fn bounds(&self) -> Bounds {
         Bounds {
             from_seq: self.from_seq,
             to_seq: self.to_seq,
@@ -39,7 +39,7 @@ impl Range {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Print only the payloads (`data`), one per line, instead of whole records.
@@ -52,7 +52,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let mut out = out::stdout();
     let code =
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Writes the records in `bounds` (lines, or payloads with `data`) and says on stderr what
 /// damage was skipped; with `strict`, stops at the first corrupt line with exit code 3.
-pub fn write_range<D: AsRef<[u8]>>(
+pub(crate) fn write_range<D: AsRef<[u8]>>(
     reader: &Reader<D>,
     log: &Path,
     bounds: Bounds,

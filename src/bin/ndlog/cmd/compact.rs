@@ -11,7 +11,7 @@ use ndlog::{CompactReport, Compactor, JsonPointer, Policy};
 use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Drop records older than this (e.g. 7d, 12h); must be greater than zero.
@@ -49,7 +49,7 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut policy = Policy::new();
     if let Some(age) = args.max_age {
         policy = policy.max_age(age);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Writer processes that run to completion.
     #[arg(long, default_value_t = 4)]
     pub writers: u32,
@@ -33,7 +33,7 @@ pub struct Args {
 
 /// Arguments of one demo writer process.
 #[derive(Debug, clap::Args)]
-pub struct WriterArgs {
+pub(crate) struct WriterArgs {
     #[arg(long)]
     pub log: PathBuf,
     #[arg(long)]
@@ -59,7 +59,7 @@ const ACTIONS: [&str; 4] = ["view", "click", "add_to_cart", "checkout"];
 /// Acknowledged seqs the victim reports before it is killed.
 const KILL_AFTER_ACKS: usize = 300;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     ensure!(args.writers > 0 && args.threads > 0, "--writers and --threads must be at least 1");
     let temp;
     let dir = match &args.dir {
@@ -221,7 +221,7 @@ fn ms(d: Duration) -> f64 {
 
 /// One writer process: `threads` threads append `records` events in total with group commit,
 /// printing each seq as soon as it is acknowledged.
-pub fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
     let writer = Arc::new(Options::new().durability(Durability::Group).open(&args.log)?);
     let threads = u64::from(args.threads.max(1));
     let handles: Vec<_> = (0..threads)

@@ -11,7 +11,7 @@ use super::cat::{Range, write_range};
 use crate::out;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Export only the payloads (`data`): the NDJSON that was imported or appended. Without it,
@@ -25,7 +25,7 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let bounds = args.range.bounds();
     let Some(path) = &args.output else {

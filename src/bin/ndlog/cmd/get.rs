@@ -9,7 +9,7 @@ use crate::cli::EXIT_NOT_FOUND;
 use crate::out;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// The seq of the record.
@@ -19,7 +19,7 @@ pub struct Args {
     pub data: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let Some(r) = reader.get(args.seq) else {
         let range = match (reader.records().next(), reader.last()) {

@@ -10,7 +10,7 @@ use crate::out;
 use crate::time::parse_time;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// JSON pointer to the field of `data` that names the entity, e.g. /user or /order/id.
@@ -31,7 +31,7 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
     JsonPointer::parse(text).map_err(|e| e.to_string())
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let mut out = out::stdout();
     let mut found = false;

@@ -12,7 +12,7 @@ use ndlog::{Durability, Options, Reader};
 use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log to import into (created when missing).
     pub log: PathBuf,
     /// The input: a file, or - for stdin.
@@ -32,7 +32,7 @@ pub struct Args {
 /// Records per batch (one write and, with `always`, one fdatasync each).
 const BATCH: usize = 8192;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Standard input is spooled to a file first: nothing is written before all of the input
     // has been checked, which takes two passes.
     let spooled;
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verbatim = match args.format.as_str() {
         "ndlog" => true,
         "ndjson" => false,
-        _ => lines.first().is_some_and(|(_, line)| ndlog::decode_line(line).is_ok()),
+        _ => lines.first().is_some_and(|(_, line)| ndlog::format::decode(line).is_ok()),
     };
     let options = Options::new()
         .durability(args.durability.parse::<Durability>()?)
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut previous: Option<(u64, u64)> = None;
     for &(n, line) in &lines {
         if verbatim {
-            let frame = match ndlog::decode_line(line) {
+            let frame = match ndlog::format::decode(line) {
                 Ok(frame) => frame,
                 Err(e) => {
                     bail!("{name}: line {n}: not an ndlog record ({e}); nothing was imported")

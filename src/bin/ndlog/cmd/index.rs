@@ -11,7 +11,7 @@ use crate::cli::EXIT_DAMAGED;
 use crate::out;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Report whether LOG.idx agrees with the log (reads the whole log; changes nothing).
@@ -26,7 +26,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&args);
     }
@@ -92,7 +92,7 @@ fn check(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if c.agrees() || c.problem == Some(ndlog::IndexProblem::Missing) {
+    Ok(if c.agrees() || c.problem == Some(ndlog::index::IndexProblem::Missing) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_DAMAGED)

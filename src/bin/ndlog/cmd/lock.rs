@@ -10,7 +10,7 @@ use ndlog::LogLock;
 use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Give up when the lock is not acquired within this time.
@@ -21,7 +21,7 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let held = LogLock::acquire(&args.log, args.timeout)?;
     // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
     // the lock ends when this process ends, however it ends.

@@ -1,25 +1,25 @@
 //! One module per subcommand, each with its arguments and its `run`.
 
-pub mod append;
-pub mod cat;
-pub mod compact;
-pub mod demo;
-pub mod export;
-pub mod get;
-pub mod history;
-pub mod import;
-pub mod index;
-pub mod lock;
-pub mod stats;
-pub mod tail;
-pub mod verify;
+pub(crate) mod append;
+pub(crate) mod cat;
+pub(crate) mod compact;
+pub(crate) mod demo;
+pub(crate) mod export;
+pub(crate) mod get;
+pub(crate) mod history;
+pub(crate) mod import;
+pub(crate) mod index;
+pub(crate) mod lock;
+pub(crate) mod stats;
+pub(crate) mod tail;
+pub(crate) mod verify;
 
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::DemoWriter(args) => demo::run_writer(args),

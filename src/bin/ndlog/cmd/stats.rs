@@ -11,7 +11,7 @@ use crate::out;
 use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Print one JSON object.
@@ -19,7 +19,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let s = reader.verify();
     let index = match (reader.index(), reader.index_problem()) {

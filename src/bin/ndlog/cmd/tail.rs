@@ -9,7 +9,7 @@ use ndlog::Reader;
 use crate::out;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// How many of the last records to print.
@@ -23,7 +23,7 @@ pub struct Args {
     pub data: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(&args.log)?;
     let mut out = out::stdout();
     let mut last: Vec<_> = reader.records_rev().take(args.lines).collect();

@@ -11,7 +11,7 @@ use crate::cli::EXIT_DAMAGED;
 use crate::out;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Print the report as one JSON object.
@@ -19,7 +19,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A full check: CRC, frame, and that every payload is one valid JSON value.
     let reader = Reader::open(&args.log)?.validate_json(true);
     let summary = reader.verify();

@@ -1,0 +1,420 @@
+//! Compaction: rewrite the log into a temporary file and rename it over the log, while writers
+//! and readers keep working, without losing an acknowledged record.
+//!
+//! The protocol (FORMAT.md, section 7):
+//! 1. take the compaction lock (one compaction at a time) and remove what crashed ones left;
+//! 2. map the log and plan over its complete lines (no writer lock);
+//! 3. write what the policy keeps to `LOG.compact.<id>.tmp`, created exclusively with the log's
+//!    mode, and its index beside it; quarantine damaged lines;
+//! 4. copy what writers appended meanwhile, until little is left; fsync the temporary file;
+//! 5. take the writer lock; copy the last appends (a torn tail is now a crash remnant: it is
+//!    quarantined); fsync the quarantine and the temporary file; rename it over the log; rename
+//!    its index over `LOG.idx`; fsync the directory; release the lock.
+//!
+//! A crash at any point leaves the old log or the new one at the path, each complete. Writers
+//! notice the new inode under the lock and reopen; readers keep their mapped view until they
+//! refresh.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::LockFile;
+use crate::fs::{FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::names;
+use crate::read::chunks;
+use crate::read::{Entry, Reader};
+
+mod auto;
+mod output;
+mod policy;
+mod quarantine;
+
+pub use auto::AutoCompact;
+pub(crate) use auto::AutoState;
+use output::Output;
+pub(crate) use policy::Plan;
+pub use policy::Policy;
+use quarantine::Quarantine;
+
+/// Appends during compaction are copied without the writer lock until fewer bytes than this
+/// remain; the rest is copied under the lock, which bounds how long writers wait.
+const COPY_UNDER_LOCK: u64 = 256 * 1024;
+
+/// Rewrites a log by a [`Policy`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events.ndjson");
+/// let writer = ndlog::Writer::open(&path)?;
+/// for id in [1, 2, 1, 3, 1] {
+///     writer.append(&serde_json::json!({"id": id}))?;
+/// }
+/// let policy = ndlog::Policy::new().key(ndlog::JsonPointer::parse("/id")?);
+/// let report = ndlog::Compactor::new(&path, policy).run()?;
+/// assert_eq!((report.records_before, report.records_after), (5, 3));
+/// let seqs: Vec<u64> = ndlog::Reader::open(&path)?.records().map(|r| r.seq).collect();
+/// assert_eq!(seqs, [2, 4, 5]); // seqs are preserved, never renumbered
+/// writer.append(&serde_json::json!({"id": 4}))?; // the writer follows the new file
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+pub struct Compactor<V: Vfs = StdFs> {
+    vfs: V,
+    path: PathBuf,
+    policy: Policy,
+    lock_timeout: Duration,
+    queue_timeout: Option<Duration>,
+    index_stride: u32,
+    min_dead_share: f64,
+    progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl<V: Vfs> std::fmt::Debug for Compactor<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor").field("path", &self.path).field("policy", &self.policy).finish()
+    }
+}
+
+/// How far a compaction is: bytes of the old log processed, out of its size at the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes processed.
+    pub done: u64,
+    /// Bytes in the log when the compaction started.
+    pub total: u64,
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Whether the log was rewritten (a compaction that removes nothing leaves it alone).
+    pub rewritten: bool,
+    /// Records in the log when compaction started.
+    pub records_before: u64,
+    /// Records in the new log.
+    pub records_after: u64,
+    /// Records the policy removed.
+    pub dropped: u64,
+    /// Records writers appended during the compaction, copied as they were.
+    pub appended_during: u64,
+    /// Damaged spans moved to the quarantine file, and their bytes.
+    pub quarantined_spans: u64,
+    /// Bytes moved to the quarantine file.
+    pub quarantined_bytes: u64,
+    /// The quarantine file, when something was quarantined.
+    pub quarantine: Option<PathBuf>,
+    /// Size of the log before and after.
+    pub bytes_before: u64,
+    /// Size of the new log.
+    pub bytes_after: u64,
+    /// How long the writer lock was held: the longest any writer waited for this compaction.
+    pub writer_lock_held: Duration,
+    /// Wall time of the whole compaction.
+    pub elapsed: Duration,
+}
+
+impl Compactor<StdFs> {
+    /// A compaction of the log at `path` on the real file system.
+    pub fn new(path: impl AsRef<Path>, policy: Policy) -> Self {
+        Self::with_vfs(StdFs, path, policy)
+    }
+}
+
+impl<V: Vfs> Compactor<V> {
+    /// A compaction of the log at `path` on the file system `vfs`.
+    pub fn with_vfs(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
+        Compactor {
+            vfs,
+            path: path.as_ref().to_path_buf(),
+            policy,
+            lock_timeout: Duration::from_secs(60),
+            queue_timeout: None,
+            index_stride: crate::index::DEFAULT_STRIDE,
+            min_dead_share: 0.0,
+            progress: None,
+        }
+    }
+
+    /// How long to wait for the writer lock, and by default for another compaction to finish
+    /// (default 60 s). Writers wait for the compaction only while it holds the writer lock.
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for another compaction to finish before giving up with
+    /// [`crate::ErrorKind::LockTimeout`] (default: the lock timeout). A writer compacting by
+    /// itself uses zero: if a compaction is already running, it skips its own.
+    #[must_use]
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = Some(timeout);
+        self
+    }
+
+    /// The stride of the index written for the new log (default 4).
+    #[must_use]
+    pub fn index_stride(mut self, stride: u32) -> Self {
+        self.index_stride = stride.clamp(1, crate::index::MAX_STRIDE);
+        self
+    }
+
+    /// Rewrites only when the policy removes at least this share (0 to 1) of the records, or
+    /// there is damage to quarantine (default 0: whenever it removes anything).
+    #[must_use]
+    pub fn min_dead_share(mut self, share: f64) -> Self {
+        self.min_dead_share = share;
+        self
+    }
+
+    /// Calls `f` as the compaction proceeds (for a progress bar).
+    #[must_use]
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Runs the compaction.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
+    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
+    /// errors naming the file. On any error the log at the path is complete: the old one, or
+    /// (if the error came after the rename) the new one.
+    pub fn run(&self) -> Result<CompactReport> {
+        let started = Instant::now();
+        self.policy.validate()?;
+        let vfs = &self.vfs;
+        let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
+        let path = path.as_path();
+        let meta = vfs.metadata(path).at(path, "stat")?;
+        if meta.kind != FileKind::File {
+            return Err(Error::not_a_log(path, "not a regular file"));
+        }
+        let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode)?;
+        let _one_at_a_time =
+            compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
+        self.remove_leftovers(path)?;
+
+        let log = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        let log_meta = log.metadata().at(path, "fstat")?;
+        let map = vfs.map(&log, log_meta.len).at(path, "mmap")?;
+        let all = map.as_ref();
+        // Only complete lines: the bytes after the last newline may be a write in progress.
+        let end = memchr::memrchr(b'\n', all).map_or(0, |i| i + 1);
+        let head = Reader::new(&all[..end]);
+        let writer_lock = LockFile::open(vfs, &names::lock_file(path), meta.mode)?;
+        if head.last().is_none() && log_meta.len > 0 && !writer_lock.has_marker()? {
+            return Err(Error::not_a_log(
+                path,
+                "it holds no valid ndlog record; ndlog never repairs a file it did not write",
+            ));
+        }
+        let clock = now_ms();
+        let plan = Plan::build(&all[..end], &self.policy, clock);
+        let mut report = CompactReport {
+            records_before: plan.records,
+            dropped: plan.dropped,
+            bytes_before: log_meta.len,
+            ..CompactReport::default()
+        };
+        let too_few =
+            plan.dropped == 0 || (plan.dropped as f64) < self.min_dead_share * plan.records as f64;
+        if too_few
+            && plan.damaged == 0
+            && !self.tail_is_torn(&writer_lock, path, &log, log_meta.id)?
+        {
+            report.records_after = plan.records;
+            report.bytes_after = log_meta.len;
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        let mut out = Output::create(vfs.clone(), path, meta.mode, self.index_stride)?;
+        let mut quarantine = Quarantine::new(path, meta.mode, log_meta.id.ino, clock);
+        let total = log_meta.len;
+        // The planned lines, by the plan: a clean record line is copied or skipped without
+        // being verified again; anything else is parsed again to quarantine its damage.
+        let (mut at, mut line, mut record) = (0usize, 0usize, 0u64);
+        while at < end {
+            let nl = at + memchr::memchr(b'\n', &all[at..end]).unwrap_or(end - at);
+            let segment = &all[at..nl];
+            if plan.clean.get(line) {
+                if plan.keeps(record) {
+                    out.push(segment, || crate::format::peek_seq_ts(segment))?;
+                }
+                record += 1;
+            } else if !segment.is_empty() {
+                let parsed = crate::format::resync::parse(segment, false);
+                if let Some(reason) = parsed.reason {
+                    let damaged =
+                        if parsed.frame.is_some() { parsed.skip } else { segment.len() + 1 };
+                    let bytes = &all[at..at + damaged];
+                    quarantine
+                        .push(vfs, at as u64, bytes, &reason.to_string())
+                        .at(quarantine.path(), "write")?;
+                }
+                if let Some(f) = parsed.frame {
+                    if plan.keeps(record) {
+                        out.push(&segment[parsed.skip..], || Some((f.seq, f.ts)))?;
+                    }
+                    record += 1;
+                }
+            }
+            if line % 65_536 == 0 {
+                self.report_progress(at as u64, total);
+            }
+            at = nl + 1;
+            line += 1;
+        }
+        let mut pos = end as u64;
+        self.report_progress(pos, total);
+        // Appends made meanwhile: copied as they are, without the writer lock, until little
+        // is left; then the bulk of the new file is made durable, still without the lock.
+        let mut appended = 0u64;
+        loop {
+            let now = vfs.metadata(path).at(path, "stat")?;
+            if now.id != log_meta.id {
+                return Err(replaced(path));
+            }
+            if now.len.saturating_sub(pos) <= COPY_UNDER_LOCK {
+                break;
+            }
+            pos =
+                copy_appended(&log, pos, now.len, false, &mut out, &mut quarantine, &mut appended)?;
+            self.report_progress(pos, total.max(pos));
+        }
+        out.sync()?;
+        // The bulk of the new index, too, before writers have to wait. (A failure only leaves
+        // the index to be rebuilt.)
+        let _ = out.write_index();
+
+        let guard = writer_lock.acquire(path, self.lock_timeout)?;
+        let locked = Instant::now();
+        let now = vfs.metadata(path).at(path, "stat")?;
+        if now.id != log_meta.id {
+            return Err(replaced(path));
+        }
+        // Under the lock no write is in progress: a torn tail is what a crash left.
+        copy_appended(&log, pos, now.len, true, &mut out, &mut quarantine, &mut appended)?;
+        let quarantine_created = quarantine.commit(vfs).at(quarantine.path(), "write")?;
+        let dir = names::parent_dir(path);
+        if quarantine_created {
+            // The damaged bytes must be durable before the file holding them is replaced.
+            vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        }
+        out.sync()?;
+        let new_len = out.len;
+        let records_after = out.records;
+        out.install(path)?;
+        vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        drop(guard);
+
+        report.rewritten = true;
+        report.records_after = records_after;
+        report.appended_during = appended;
+        report.quarantined_spans = quarantine.spans;
+        report.quarantined_bytes = quarantine.bytes;
+        report.quarantine = (quarantine.spans > 0).then(|| quarantine.path().to_path_buf());
+        report.bytes_after = new_len;
+        report.writer_lock_held = locked.elapsed();
+        report.elapsed = started.elapsed();
+        self.report_progress(total.max(pos), total.max(pos));
+        Ok(report)
+    }
+
+    /// Whether the log ends in a torn line left by a crash (checked under the writer lock, so
+    /// that a write in progress is not mistaken for one).
+    fn tail_is_torn(
+        &self,
+        writer_lock: &LockFile<V::File>,
+        path: &Path,
+        log: &V::File,
+        id: crate::fs::FileId,
+    ) -> Result<bool> {
+        let _guard = writer_lock.acquire(path, self.lock_timeout)?;
+        let now = self.vfs.metadata(path).at(path, "stat")?;
+        if now.id != id || now.len == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8; 1];
+        crate::fs::read_exact_at(log, &mut last, now.len - 1).at(path, "read")?;
+        Ok(last[0] != b'\n')
+    }
+
+    /// Removes temporary files of compactions that died (every compaction holds the lock this
+    /// one holds, so none of them is running).
+    fn remove_leftovers(&self, path: &Path) -> Result<()> {
+        let dir = names::parent_dir(path);
+        let prefix = names::compact_temp_prefix(path);
+        let prefix = prefix.as_encoded_bytes();
+        for name in self.vfs.list_dir(dir).at(dir, "list directory")? {
+            let bytes = name.as_encoded_bytes();
+            if bytes.starts_with(prefix) && bytes.ends_with(b".tmp") {
+                let leftover = dir.join(&name);
+                match self.vfs.remove_file(&leftover) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(Error::io(&leftover, "remove leftover", e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_progress(&self, done: u64, total: u64) {
+        if let Some(f) = &self.progress {
+            f(Progress { done, total });
+        }
+    }
+}
+
+fn replaced(path: &Path) -> Error {
+    let why = io::Error::other(
+        "the log was replaced by another process during compaction; nothing was changed",
+    );
+    Error::io(path, "compact", why)
+}
+
+/// Copies the complete lines (and with `last`, the torn tail) of `from..to` of the old log:
+/// records as they are, damage to the quarantine. Returns where it stopped.
+fn copy_appended<V: Vfs>(
+    log: &V::File,
+    from: u64,
+    to: u64,
+    last: bool,
+    out: &mut Output<V>,
+    quarantine: &mut Quarantine<V::File>,
+    appended: &mut u64,
+) -> Result<u64> {
+    let mut buf = Vec::new();
+    let vfs = out.vfs.clone();
+    let path = out.path.clone();
+    let end = chunks::for_each_entry(log, from, to, &mut buf, |base, chunk, entry| {
+        match entry {
+            Entry::Record(r) => {
+                *appended += 1;
+                out.push(r.line, || Some((r.seq, r.ts))).map_err(io::Error::from)?;
+            }
+            Entry::Corrupt { offset, len, reason } => {
+                let bytes = &chunk[offset as usize..(offset + len) as usize];
+                quarantine.push(&vfs, base + offset, bytes, &reason.to_string())?;
+            }
+            Entry::Padding { .. } | Entry::TornTail { .. } => {}
+        }
+        Ok(())
+    })
+    .at(&path, "copy appended records")?;
+    if last && end < to {
+        let mut torn = vec![0u8; (to - end) as usize];
+        crate::fs::read_exact_at(log, &mut torn, end).at(&path, "read")?;
+        let why = "torn tail (a write cut short by a crash)";
+        quarantine.push(&vfs, end, &torn, why).at(quarantine.path(), "write")?;
+        return Ok(to);
+    }
+    Ok(end)
+}

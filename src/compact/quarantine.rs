@@ -1,0 +1,102 @@
+//! The quarantine file: damaged bytes that compaction removes from a log are never thrown away.
+//! Each damaged span becomes one JSON line of `LOG.quarantine`, with its original offset and
+//! its bytes in base64, and the file is fsynced before the log that held them is replaced.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::fs::{Create, OpenOptions, Vfs, VfsFile};
+use crate::names;
+
+/// Buffered quarantine lines are written out past this size.
+const FLUSH_AT: usize = 1 << 20;
+
+/// Damaged spans gathered during one compaction.
+#[derive(Debug)]
+pub(crate) struct Quarantine<F> {
+    path: PathBuf,
+    mode: u32,
+    /// Identity of the log the spans come from, and the compaction's clock.
+    log_ino: u64,
+    at_ms: u64,
+    file: Option<F>,
+    created: bool,
+    buf: Vec<u8>,
+    /// Spans and bytes quarantined.
+    pub spans: u64,
+    pub bytes: u64,
+}
+
+impl<F: VfsFile> Quarantine<F> {
+    pub(crate) fn new(log: &Path, mode: u32, log_ino: u64, at_ms: u64) -> Self {
+        Quarantine {
+            path: names::sidecar(log, ".quarantine"),
+            mode,
+            log_ino,
+            at_ms,
+            file: None,
+            created: false,
+            buf: Vec::new(),
+            spans: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The quarantine file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds a damaged span found at `offset` of the log.
+    pub(crate) fn push<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        offset: u64,
+        bytes: &[u8],
+        reason: &str,
+    ) -> io::Result<()> {
+        let line = serde_json::json!({
+            "offset": offset,
+            "len": bytes.len(),
+            "reason": reason,
+            "log_ino": self.log_ino,
+            "quarantined_at": self.at_ms,
+            "bytes_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        self.spans += 1;
+        self.bytes += bytes.len() as u64;
+        if self.buf.len() >= FLUSH_AT {
+            self.flush(vfs)?;
+        }
+        Ok(())
+    }
+
+    fn flush<V: Vfs<File = F>>(&mut self, vfs: &V) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.created = vfs.metadata(&self.path).is_err();
+            let how = OpenOptions::append(Create::IfMissing, self.mode).no_follow();
+            self.file = Some(vfs.open(&self.path, how)?);
+        }
+        let file = self.file.as_ref().ok_or_else(|| io::Error::other("quarantine not open"))?;
+        crate::fs::append_all(file, &self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out and fsyncs what was gathered; returns whether the file was created (its
+    /// directory entry then needs a directory fsync).
+    pub(crate) fn commit<V: Vfs<File = F>>(&mut self, vfs: &V) -> io::Result<bool> {
+        self.flush(vfs)?;
+        if let Some(file) = &self.file {
+            file.sync_all()?;
+        }
+        Ok(self.created)
+    }
+}

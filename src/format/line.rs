@@ -1,0 +1,355 @@
+//! The line format, as pure functions on bytes: encode a record into a caller's buffer, decode and
+//! verify one line. No I/O happens here. Every constant mirrors FORMAT.md; change both together.
+//!
+//! A record is one line:
+//!
+//! ```text
+//! {"seq":42,"ts":1763683200123,"data":<payload JSON>,"crc":"9f3a1c0e"}\n
+//! ```
+//!
+//! The CRC-32 covers every byte before `,"crc":`; the trailer has a fixed width, so verifying a
+//! line costs one CRC pass and a fixed-size comparison, with no JSON parsing and no allocation.
+
+use std::fmt;
+
+/// Bytes every record starts with.
+pub const PREFIX: &[u8] = b"{\"seq\":";
+/// Separates the seq digits from the ts digits.
+pub const TS_KEY: &[u8] = b",\"ts\":";
+/// Separates the ts digits from the payload.
+pub const DATA_KEY: &[u8] = b",\"data\":";
+/// Starts the fixed-width trailer.
+pub const CRC_KEY: &[u8] = b",\"crc\":\"";
+/// Number of hex digits of the CRC.
+pub const CRC_HEX_LEN: usize = 8;
+/// Ends the trailer (before the newline).
+pub const CLOSE: &[u8] = b"\"}";
+/// Length of `,"crc":"xxxxxxxx"}` — the trailer without the newline.
+pub const TRAILER_LEN: usize = CRC_KEY.len() + CRC_HEX_LEN + CLOSE.len();
+/// Shortest possible record line without its newline: one-digit seq and ts, one-byte payload.
+pub const MIN_LINE_LEN: usize =
+    PREFIX.len() + 1 + TS_KEY.len() + 1 + DATA_KEY.len() + 1 + TRAILER_LEN;
+/// Bytes the frame adds around a payload, with the widest seq and ts (20 digits each) and `\n`.
+pub const MAX_FRAME_OVERHEAD: usize =
+    PREFIX.len() + 20 + TS_KEY.len() + 20 + DATA_KEY.len() + TRAILER_LEN + 1;
+
+/// A record decoded from one line, borrowing the line's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The record's timestamp, unix milliseconds.
+    pub ts: u64,
+    /// The payload: one compact JSON value.
+    pub data: &'a [u8],
+}
+
+/// Why a line is not a valid record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineError {
+    /// Shorter than the smallest possible record.
+    TooShort {
+        /// The line's length without its newline.
+        len: usize,
+    },
+    /// The line does not end with `,"crc":"xxxxxxxx"}` (eight lowercase hex digits).
+    BadTrailer,
+    /// The stored CRC does not match the CRC of the line's bytes.
+    CrcMismatch {
+        /// The CRC written in the trailer.
+        stored: u32,
+        /// The CRC of the bytes before the trailer.
+        computed: u32,
+    },
+    /// The line does not start with `{"seq":` followed by a number.
+    BadSeq,
+    /// `,"ts":` and a number do not follow the seq.
+    BadTs,
+    /// `,"data":` and a non-empty payload do not follow the ts.
+    BadData,
+    /// The payload is not exactly one JSON value (checked only when the reader validates JSON).
+    InvalidJson,
+    /// The seq is not greater than the previous record's (only reported by verification).
+    OutOfOrder {
+        /// The seq of the previous valid record.
+        previous: u64,
+    },
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LineError::TooShort { len } => write!(f, "line of {len} bytes is too short"),
+            LineError::BadTrailer => f.write_str("no valid crc trailer"),
+            LineError::CrcMismatch { stored, computed } => {
+                write!(f, "crc mismatch (stored {stored:08x}, computed {computed:08x})")
+            }
+            LineError::BadSeq => f.write_str("malformed seq"),
+            LineError::BadTs => f.write_str("malformed ts"),
+            LineError::BadData => f.write_str("malformed data field"),
+            LineError::InvalidJson => f.write_str("data is not one valid JSON value"),
+            LineError::OutOfOrder { previous } => {
+                write!(f, "seq not greater than the previous record's {previous}")
+            }
+        }
+    }
+}
+
+/// Appends the record line for `(seq, ts, data)`, newline included, to `out`.
+///
+/// `data` must already be one compact JSON value without a raw newline; the writer checks that
+/// before calling this. Returns the number of bytes appended.
+pub fn encode(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) -> usize {
+    let start = out.len();
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(PREFIX);
+    out.extend_from_slice(num.format(seq).as_bytes());
+    out.extend_from_slice(TS_KEY);
+    out.extend_from_slice(num.format(ts).as_bytes());
+    out.extend_from_slice(DATA_KEY);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(CRC_KEY);
+    out.extend_from_slice(&hex8(crc));
+    out.extend_from_slice(CLOSE);
+    out.push(b'\n');
+    out.len() - start
+}
+
+/// Decodes and verifies one line (without its `\n`).
+///
+/// # Errors
+/// A [`LineError`] saying what is wrong with the line.
+pub fn decode(line: &[u8]) -> Result<Frame<'_>, LineError> {
+    let (body, stored) = split_trailer(line)?;
+    check_crc(stored, crc32fast::hash(body))?;
+    parse_body(body)
+}
+
+/// Splits a line into the CRC-covered body and the CRC stored in its trailer.
+///
+/// # Errors
+/// [`LineError::TooShort`] or [`LineError::BadTrailer`].
+pub fn split_trailer(line: &[u8]) -> Result<(&[u8], u32), LineError> {
+    if line.len() < MIN_LINE_LEN {
+        return Err(LineError::TooShort { len: line.len() });
+    }
+    let (body, trailer) = line.split_at(line.len() - TRAILER_LEN);
+    let (key, rest) = trailer.split_at(CRC_KEY.len());
+    let (hex, close) = rest.split_at(CRC_HEX_LEN);
+    if key != CRC_KEY || close != CLOSE {
+        return Err(LineError::BadTrailer);
+    }
+    let crc = unhex8(hex).ok_or(LineError::BadTrailer)?;
+    Ok((body, crc))
+}
+
+/// Compares a stored CRC with the computed one.
+///
+/// A fuzz build with the `fuzz-no-crc` feature accepts any CRC, so that the fuzzer can reach the
+/// frame and JSON checks behind it.
+///
+/// # Errors
+/// [`LineError::CrcMismatch`].
+#[inline]
+pub fn check_crc(stored: u32, computed: u32) -> Result<(), LineError> {
+    if cfg!(all(fuzzing, feature = "fuzz-no-crc")) || stored == computed {
+        Ok(())
+    } else {
+        Err(LineError::CrcMismatch { stored, computed })
+    }
+}
+
+/// The seq and ts at the start of a line, without verifying it (for lines already verified).
+pub(crate) fn peek_seq_ts(line: &[u8]) -> Option<(u64, u64)> {
+    let (seq, rest) = parse_u64(line.strip_prefix(PREFIX)?)?;
+    let (ts, _) = parse_u64(rest.strip_prefix(TS_KEY)?)?;
+    Some((seq, ts))
+}
+
+/// Whether this build compares CRCs (false only in a fuzz build with `fuzz-no-crc`).
+#[doc(hidden)]
+pub const fn crc_checked() -> bool {
+    !cfg!(all(fuzzing, feature = "fuzz-no-crc"))
+}
+
+/// Parses the CRC-covered part of a line: `{"seq":N,"ts":N,"data":<payload>`.
+///
+/// # Errors
+/// [`LineError::BadSeq`], [`LineError::BadTs`] or [`LineError::BadData`].
+pub fn parse_body(body: &[u8]) -> Result<Frame<'_>, LineError> {
+    let rest = body.strip_prefix(PREFIX).ok_or(LineError::BadSeq)?;
+    let (seq, rest) = parse_u64(rest).ok_or(LineError::BadSeq)?;
+    if seq == 0 {
+        return Err(LineError::BadSeq);
+    }
+    let rest = rest.strip_prefix(TS_KEY).ok_or(LineError::BadTs)?;
+    let (ts, rest) = parse_u64(rest).ok_or(LineError::BadTs)?;
+    let data = rest.strip_prefix(DATA_KEY).ok_or(LineError::BadData)?;
+    if data.is_empty() {
+        return Err(LineError::BadData);
+    }
+    Ok(Frame { seq, ts, data })
+}
+
+/// Parses a canonical decimal u64 (no sign, no leading zero unless it is `0`) at the start of
+/// `bytes`, returning it and the rest. Nineteen digits cannot overflow a u64; only a twentieth
+/// is checked.
+#[inline]
+pub(crate) fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = if i < 19 {
+            value * 10 + u64::from(digit)
+        } else if i == 19 {
+            value.checked_mul(10)?.checked_add(u64::from(digit))?
+        } else {
+            return None;
+        };
+        i += 1;
+    }
+    if i == 0 || (i > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    Some((value, &bytes[i..]))
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The CRC as eight lowercase hex digits.
+#[inline]
+pub fn hex8(value: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = HEX_DIGITS[((value >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+/// Maps an ASCII byte to its lowercase-hex value, or to 0x80 when it is not a lowercase hex digit.
+const UNHEX: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX_DIGITS[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes eight lowercase hex digits without a branch per digit: table lookups, and one check of
+/// the accumulated invalid bits at the end.
+#[inline]
+pub fn unhex8(hex: &[u8]) -> Option<u32> {
+    let hex: &[u8; 8] = hex.try_into().ok()?;
+    let mut value = 0u32;
+    let mut invalid = 0u8;
+    for &b in hex {
+        let nibble = UNHEX[b as usize];
+        invalid |= nibble;
+        value = (value << 4) | u32::from(nibble & 0x0f);
+    }
+    (invalid & 0x80 == 0).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let n = encode(&mut out, seq, ts, data);
+        assert_eq!(n, out.len());
+        out
+    }
+
+    #[test]
+    fn encodes_the_documented_layout() {
+        let l = line(42, 1763683200123, br#"{"a":1}"#);
+        let text = std::str::from_utf8(&l).unwrap();
+        let body = r#"{"seq":42,"ts":1763683200123,"data":{"a":1}"#;
+        let crc = crc32fast::hash(body.as_bytes());
+        assert_eq!(text, format!("{body},\"crc\":\"{crc:08x}\"}}\n"));
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["seq"], 42);
+        assert_eq!(v["data"]["a"], 1);
+    }
+
+    #[test]
+    fn the_example_in_format_md_is_exact() {
+        let doc = include_str!("../../FORMAT.md");
+        let example = r#"{"seq":42,"ts":1763683200123,"data":{"user":"u1"},"crc":"8163e145"}"#;
+        assert!(doc.contains(example));
+        assert_eq!(line(42, 1763683200123, br#"{"user":"u1"}"#), format!("{example}\n").as_bytes());
+    }
+
+    #[test]
+    fn decodes_what_it_encodes() {
+        for (seq, ts, data) in [
+            (1u64, 0u64, &b"0"[..]),
+            (u64::MAX, u64::MAX, br#""x""#),
+            (7, 1_700_000_000_000, br#"{"k":[1,2,{"crc":"00000000"}]}"#),
+        ] {
+            let l = line(seq, ts, data);
+            let f = decode(&l[..l.len() - 1]).unwrap();
+            assert_eq!(f, Frame { seq, ts, data });
+        }
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let l = line(12345, 1763683200123, br#"{"user":"u1","n":3}"#);
+        let body = &l[..l.len() - 1];
+        for i in 0..body.len() {
+            for bit in 0..8 {
+                let mut bad = body.to_vec();
+                bad[i] ^= 1 << bit;
+                assert!(decode(&bad).is_err(), "flip of bit {bit} at byte {i} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_frames() {
+        let ok = line(5, 6, b"true");
+        let body = &ok[..ok.len() - 1];
+        assert_eq!(decode(&body[..10]), Err(LineError::TooShort { len: 10 }));
+        let mut upper = body.to_vec();
+        let n = upper.len();
+        upper[n - 3] = b'F';
+        assert_eq!(decode(&upper), Err(LineError::BadTrailer));
+        let mut no_close = body.to_vec();
+        no_close[n - 1] = b']';
+        assert_eq!(decode(&no_close), Err(LineError::BadTrailer));
+        let forge = |b: &[u8]| {
+            let crc = crc32fast::hash(b);
+            let mut v = b.to_vec();
+            v.extend_from_slice(CRC_KEY);
+            v.extend_from_slice(&hex8(crc));
+            v.extend_from_slice(CLOSE);
+            v
+        };
+        assert_eq!(decode(&forge(br#"{"seq":0,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":01,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":1,"ts":x,"data":1"#)), Err(LineError::BadTs));
+        assert_eq!(decode(&forge(br#"{"seq":1,"ts":1,"dat":11"#)), Err(LineError::BadData));
+        let overflow = br#"{"seq":18446744073709551616,"ts":1,"data":1"#;
+        assert_eq!(decode(&forge(overflow)), Err(LineError::BadSeq));
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_non_lowercase() {
+        for v in [0u32, 1, 0x9f3a1c0e, u32::MAX, 0x0b12aa07] {
+            assert_eq!(unhex8(&hex8(v)), Some(v));
+        }
+        assert_eq!(unhex8(b"9F3A1C0E"), None);
+        assert_eq!(unhex8(b"9f3a1c0g"), None);
+        assert_eq!(unhex8(b"9f3a1c0"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! The writer lock: an exclusive `flock` on a sidecar lock file, held through an RAII guard.
+//!
+//! The lock lives on `LOG.lock`, not on the log: compaction replaces the log by rename, and a
+//! lock on the replaced inode would protect nothing. `flock` belongs to the open file
+//! description, so the kernel releases it when the holder dies, even by SIGKILL: no stale lock.
+//! It excludes processes and separate handles; threads sharing one handle are ordered by the
+//! handle's mutex, taken before the lock.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{ErrorKind, IoContext, Result};
+use crate::fs::{Create, FileKind, OpenOptions, Vfs, VfsFile};
+
+/// First bytes of a lock file that belongs to a log ndlog created or accepted.
+pub(crate) const MARKER: &[u8] = b"ndlog lock v1\n";
+
+/// Spins with `yield_now` this many times before sleeping.
+const SPINS: u32 = 16;
+/// First sleep between attempts; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_micros(20);
+/// Longest sleep between attempts: lock holds are one `write`, so waits are short.
+const MAX_BACKOFF: Duration = Duration::from_millis(2);
+
+/// An open lock file.
+#[derive(Debug)]
+pub(crate) struct LockFile<F> {
+    file: F,
+    path: PathBuf,
+}
+
+/// Proof that the lock is held; releases it on drop.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct LockGuard<'a, F: VfsFile> {
+    file: &'a F,
+}
+
+impl<F: VfsFile> LockFile<F> {
+    /// Opens (creating when missing, with `mode`) the lock file at `path`. A symlink planted at
+    /// the path is never followed, and anything but a regular file is refused.
+    pub(crate) fn open<V: Vfs<File = F>>(vfs: &V, path: &Path, mode: u32) -> Result<Self> {
+        let file = vfs.open(path, OpenOptions::read_write(Create::IfMissing, mode)).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
+            } else {
+                e
+            }
+        });
+        let file = file.at(path, "open lock file")?;
+        let meta = file.metadata().at(path, "fstat")?;
+        if meta.kind != FileKind::File {
+            let err = io::Error::other("the lock file path is not a regular file");
+            return Err(err).at(path, "open lock file");
+        }
+        Ok(LockFile { file, path: path.to_path_buf() })
+    }
+
+    /// Takes the lock, retrying with backoff for up to `timeout`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::LockTimeout`] naming `log` and the time waited, or an I/O error.
+    pub(crate) fn acquire(&self, log: &Path, timeout: Duration) -> Result<LockGuard<'_, F>> {
+        if self.try_acquire()? {
+            return Ok(LockGuard { file: &self.file });
+        }
+        let start = Instant::now();
+        let mut attempt = 0u32;
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let waited = start.elapsed();
+            if waited >= timeout {
+                let (path, lock) = (log.to_path_buf(), self.path.clone());
+                return Err(ErrorKind::LockTimeout { path, lock, waited }.into());
+            }
+            if attempt < SPINS {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(backoff.min(timeout - waited));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            attempt += 1;
+            if self.try_acquire()? {
+                return Ok(LockGuard { file: &self.file });
+            }
+        }
+    }
+
+    fn try_acquire(&self) -> Result<bool> {
+        self.file.try_lock().at(&self.path, "flock")
+    }
+
+    /// Whether the lock file carries [`MARKER`]: ndlog created or accepted the log beside it.
+    pub(crate) fn has_marker(&self) -> Result<bool> {
+        let mut buf = [0u8; MARKER.len()];
+        let mut got = 0;
+        while got < buf.len() {
+            match self.file.read_at(&mut buf[got..], got as u64).at(&self.path, "read")? {
+                0 => return Ok(false),
+                n => got += n,
+            }
+        }
+        Ok(buf == MARKER)
+    }
+
+    /// Writes [`MARKER`] and makes it durable. Call with the lock held.
+    pub(crate) fn write_marker(&self, _held: &LockGuard<'_, F>) -> Result<()> {
+        crate::fs::write_all_at(&self.file, MARKER, 0).at(&self.path, "write")?;
+        self.file.sync_all().at(&self.path, "fsync")
+    }
+}
+
+impl<F: VfsFile> Drop for LockGuard<'_, F> {
+    fn drop(&mut self) {
+        // An unlock can only fail for a bad descriptor; the kernel releases the lock when the
+        // descriptor closes in any case.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Holds a log's writer lock: appends from every process wait until it is dropped (or its
+/// process dies, which releases it at once). For maintenance that needs the log still, such as
+/// a backup copy; `ndlog lock LOG -- CMD` runs a command under it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events.ndjson");
+/// # let writer = ndlog::Options::new().lock_timeout(std::time::Duration::ZERO).open(&path)?;
+/// let held = ndlog::LogLock::acquire(&path, std::time::Duration::from_secs(1))?;
+/// let err = writer.append_raw(b"1").unwrap_err();
+/// assert!(matches!(err.kind(), ndlog::ErrorKind::LockTimeout { .. }));
+/// drop(held);
+/// writer.append_raw(b"1")?;
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct LogLock<V: Vfs = crate::fs::StdFs> {
+    lock: LockFile<V::File>,
+}
+
+impl LogLock {
+    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] when the log does not exist or the lock
+    /// file cannot be opened.
+    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_in(crate::fs::StdFs, log, timeout)
+    }
+}
+
+impl<V: Vfs> LogLock<V> {
+    /// Takes the writer lock of the log at `log` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire`].
+    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let log = log.as_path();
+        let meta = vfs.metadata(log).at(log, "stat")?;
+        let lock = LockFile::open(&vfs, &crate::names::lock_file(log), meta.mode)?;
+        std::mem::forget(lock.acquire(log, timeout)?);
+        Ok(LogLock { lock })
+    }
+}
+
+impl<V: Vfs> Drop for LogLock<V> {
+    fn drop(&mut self) {
+        let _ = self.lock.file.unlock();
+    }
+}

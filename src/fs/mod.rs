@@ -1,0 +1,225 @@
+//! The file-system seam: every file-system call the engine makes goes through [`Vfs`] and
+//! [`VfsFile`]. [`StdFs`] is the real file system; a fault-injecting implementation
+//! ([`crate::sim::SimFs`]) can replace it without touching the engine. The engine is generic
+//! over `V: Vfs`, so the choice is made at compile time and the real path pays nothing for the
+//! seam.
+//!
+//! - [`Vfs`], [`VfsFile`], [`OpenOptions`], [`Create`], [`Metadata`], [`FileId`], [`FileKind`]:
+//!   the seam.
+//! - [`StdFs`], [`StdFile`]: the real file system, through `rustix` (`statx` without
+//!   timestamps, `O_NOFOLLOW` opens).
+//! - [`Map`]: the one memory map, and the crate's only `unsafe`.
+//! - [`LogLock`]: the writer lock of a log, for callers that need to hold it themselves.
+
+mod lock;
+mod mmap;
+mod std_fs;
+
+pub(crate) use lock::LockFile;
+pub use lock::LogLock;
+pub use mmap::Map;
+
+use std::ffi::OsString;
+use std::fmt::Debug;
+use std::io;
+use std::path::Path;
+
+pub use std_fs::{StdFile, StdFs};
+
+/// A file system as the engine sees it.
+///
+/// # Errors
+/// Every method returns the `io::Error` the operation gave (a fault-injecting implementation
+/// returns the one it injects); the engine adds the path and the operation.
+#[allow(clippy::missing_errors_doc)]
+pub trait Vfs: Clone + Debug + Send + Sync + 'static {
+    /// An open file.
+    type File: VfsFile;
+    /// A read-only view of a file's first bytes (a memory map on the real file system).
+    type Map: AsRef<[u8]> + Debug + Send + Sync + 'static;
+
+    /// Opens `path` as `how` says.
+    fn open(&self, path: &Path, how: OpenOptions) -> io::Result<Self::File>;
+    /// Metadata of `path`, following symlinks.
+    fn metadata(&self, path: &Path) -> io::Result<Metadata>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// The names of the entries in `dir`.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+    /// Maps the first `len` bytes of `file` read-only.
+    fn map(&self, file: &Self::File, len: u64) -> io::Result<Self::Map>;
+
+    /// The path of the file itself when `path` is a symlink to it, else `path`. ndlog keeps
+    /// its sidecar files (lock, index) beside the real file, so that every writer of one log
+    /// takes the same lock whatever path it was given. File systems without symlinks keep the
+    /// default.
+    fn resolve(&self, path: &Path) -> io::Result<std::path::PathBuf> {
+        Ok(path.to_path_buf())
+    }
+}
+
+/// An open file.
+///
+/// # Errors
+/// Every method returns the `io::Error` the operation gave.
+#[allow(clippy::missing_errors_doc)]
+pub trait VfsFile: Debug + Send + Sync + 'static {
+    /// One `write` at the end of a file opened for appending. May write fewer bytes than given.
+    fn append(&self, buf: &[u8]) -> io::Result<usize>;
+    /// One positioned write (`pwrite`); not for files opened for appending.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize>;
+    /// One positioned read (`pread`); returns 0 at the end of the file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// `fdatasync`: the file's data, and the metadata needed to read it, are durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// `fsync`: data and all metadata are durable.
+    fn sync_all(&self) -> io::Result<()>;
+    /// Metadata of the open file (`fstat`).
+    fn metadata(&self) -> io::Result<Metadata>;
+    /// Sets the file's length (`ftruncate`).
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Tries to take an exclusive advisory lock (`flock(LOCK_EX | LOCK_NB)`); `Ok(false)` when
+    /// another open file description holds it. The kernel drops it when the holder dies.
+    fn try_lock(&self) -> io::Result<bool>;
+    /// Releases the lock taken by [`VfsFile::try_lock`].
+    fn unlock(&self) -> io::Result<()>;
+    /// Sets the file's permission bits (`fchmod`), whatever the umask made of them at creation.
+    fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        let _ = mode;
+        Ok(())
+    }
+}
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Open for reading and writing (otherwise read only).
+    pub write: bool,
+    /// Every write goes to the end of the file (`O_APPEND`).
+    pub append: bool,
+    /// Whether and how to create the file.
+    pub create: Create,
+    /// Permission bits of a created file.
+    pub mode: u32,
+    /// Refuse to open a symlink at the final component (`O_NOFOLLOW`).
+    pub no_follow: bool,
+}
+
+/// Whether [`Vfs::open`] creates the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Create {
+    /// The file must exist.
+    No,
+    /// Create it when missing.
+    IfMissing,
+    /// Create it; fail with `AlreadyExists` when anything exists at the path (`O_EXCL`).
+    New,
+}
+
+impl OpenOptions {
+    /// Read only; the file must exist.
+    pub const fn read() -> Self {
+        OpenOptions { write: false, append: false, create: Create::No, mode: 0, no_follow: false }
+    }
+
+    /// Read and append, creating the file with `mode` as `create` says.
+    pub const fn append(create: Create, mode: u32) -> Self {
+        OpenOptions { write: true, append: true, create, mode, no_follow: false }
+    }
+
+    /// Read and positioned writes, creating the file with `mode` as `create` says. Never follows a
+    /// symlink: used for the lock file.
+    pub const fn read_write(create: Create, mode: u32) -> Self {
+        OpenOptions { write: true, append: false, create, mode, no_follow: true }
+    }
+
+    /// The same options, refusing a symlink at the final path component.
+    pub const fn no_follow(mut self) -> Self {
+        self.no_follow = true;
+        self
+    }
+}
+
+/// What the engine needs to know about a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// Identity of the file: device and inode. A rename over the path changes it.
+    pub id: FileId,
+    /// Length in bytes.
+    pub len: u64,
+    /// The kind of file.
+    pub kind: FileKind,
+    /// Permission bits (`0o600` and so on).
+    pub mode: u32,
+}
+
+/// Device and inode: which file a path or descriptor refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// The kind of a file-system entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (device, socket, fifo, symlink seen without following).
+    Other,
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+pub(crate) fn read_exact_at<F: VfsFile + ?Sized>(
+    file: &F,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.read_at(buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends all of `buf`, looping over short writes.
+pub(crate) fn append_all<F: VfsFile + ?Sized>(file: &F, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.append(buf)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` with positioned writes starting at `offset`.
+pub(crate) fn write_all_at<F: VfsFile + ?Sized>(
+    file: &F,
+    mut buf: &[u8],
+    mut offset: u64,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.write_at(buf, offset)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Reading a log: [`Reader`] over any bytes (a memory map, a `Vec<u8>`), and what is built on it.
+//!
+//! - [`Reader`]: verifies every line's CRC, skips a torn tail and resynchronises past damage,
+//!   without a heap allocation per record. [`Reader::open`] maps a file and attaches its index
+//!   ([`Mapped`]); [`Reader::refresh`] follows appends and compactions.
+//! - [`Records`], [`Entries`], [`RecordsRev`], [`TryRecords`]: forward, detailed, backward and
+//!   strict iteration; [`Record`] borrows its bytes from the reader.
+//! - Lookups by seq and time ([`Reader::get`], [`Reader::seek_seq`], [`Reader::seek_ts`]) use
+//!   the index when one is attached and checks it against the log ([`Reader::check_index`]).
+//! - [`Bounds`]/[`EntriesIn`] (ranges), [`History`] (one entity's versions), [`Typed`]
+//!   (deserialised records), [`Follow`] (waits for new records, across compactions).
+//! - [`Reader::verify`] returns a [`Summary`] of every problem with its byte offset.
+
+pub(crate) mod chunks;
+mod follow;
+mod history;
+pub(crate) mod indexed;
+mod open;
+mod range;
+mod reader;
+mod seek;
+mod typed;
+
+pub use follow::Follow;
+pub use history::History;
+pub use open::{Mapped, Refresh};
+pub use range::{Bounds, EntriesIn};
+pub use reader::{
+    Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
+};
+pub use typed::{IterAs, Typed};

@@ -1,0 +1,177 @@
+//! A log file mapped for reading, re-mapped on request to see appends and replacements.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{FileId, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::index::{IndexCheck, IndexProblem};
+use crate::names;
+use crate::read::Reader;
+
+/// The bytes of a log file as mapped at one moment, plus what is needed to map it again.
+/// Use it through [`Reader`]: `Reader::open(path)`.
+#[derive(Debug)]
+pub struct Mapped<V: Vfs = StdFs> {
+    vfs: V,
+    path: PathBuf,
+    file: V::File,
+    map: V::Map,
+    id: FileId,
+    /// Identity and length of the index file when it was last loaded.
+    index_seen: Option<(FileId, u64)>,
+}
+
+/// What [`Reader::refresh`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Same file, same length.
+    Unchanged,
+    /// Same file, new length: appends are visible now.
+    Resized,
+    /// A different file is at the path (compaction replaced the log): the reader now maps it.
+    Replaced,
+}
+
+impl<V: Vfs> AsRef<[u8]> for Mapped<V> {
+    fn as_ref(&self) -> &[u8] {
+        self.map.as_ref()
+    }
+}
+
+impl<V: Vfs> Mapped<V> {
+    fn open(vfs: V, path: &Path) -> Result<Self> {
+        let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
+        let path = resolved.as_path();
+        let meta = vfs.metadata(path).at(path, "stat")?;
+        if meta.kind == FileKind::Dir {
+            return Err(Error::not_a_log(path, "it is a directory"));
+        }
+        let file = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        let meta = VfsFile::metadata(&file).at(path, "fstat")?;
+        if meta.kind != FileKind::File {
+            return Err(Error::not_a_log(path, "not a regular file"));
+        }
+        let map = vfs.map(&file, meta.len).at(path, "mmap")?;
+        Ok(Mapped { vfs, path: path.to_path_buf(), file, map, id: meta.id, index_seen: None })
+    }
+
+    /// Which file is mapped.
+    pub fn file_id(&self) -> FileId {
+        self.id
+    }
+}
+
+impl Reader<Mapped<StdFs>> {
+    /// Maps the log at `path` for reading. The reader never writes to the log.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Io`] naming the path when it cannot be opened or mapped;
+    /// [`crate::ErrorKind::NotALog`] for a directory or special file.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("events.ndjson");
+    /// # ndlog::Writer::open(&path)?.append_raw(b"{\"n\":1}")?;
+    /// let reader = ndlog::Reader::open(&path)?;
+    /// for record in reader.records() {
+    ///     println!("{} {} {}", record.seq, record.ts, String::from_utf8_lossy(record.data));
+    /// }
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_in(StdFs, path)
+    }
+}
+
+impl<V: Vfs> Reader<Mapped<V>> {
+    /// Maps the log at `path` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn open_in(vfs: V, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut reader = Reader::new(Mapped::open(vfs, path)?).with_path(path);
+        reader.load_index();
+        Ok(reader)
+    }
+
+    /// Maps `LOG.idx` and attaches it when it describes this log; see
+    /// [`Reader::index_problem`] for why it is not used when it is not. An index that cannot
+    /// be read is no error: lookups then search the log itself.
+    fn load_index(&mut self) {
+        let mapped = &mut self.data;
+        match crate::index::load(&mapped.vfs, &mapped.path) {
+            Ok(Some((file, map))) => {
+                let seen = VfsFile::metadata(&file).ok().map(|m| (m.id, m.len));
+                mapped.index_seen = seen;
+                let log_id = mapped.id;
+                let _ = self.attach_index_for(Box::new(map), Some(log_id));
+            }
+            Ok(None) | Err(_) => {
+                mapped.index_seen = None;
+                self.index = None;
+                self.index_problem = Some(IndexProblem::Missing);
+            }
+        }
+    }
+
+    /// Checks every entry of `LOG.idx` against the log (a full scan of the log).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read.
+    pub fn check_index(&self) -> Result<IndexCheck> {
+        let mapped = &self.data;
+        let idx_path = names::index_file(&mapped.path);
+        match crate::index::load(&mapped.vfs, &mapped.path).at(&idx_path, "open")? {
+            None => Ok(IndexCheck { problem: Some(IndexProblem::Missing), ..Default::default() }),
+            Some((_, map)) => Ok(super::indexed::check(self, map.as_ref(), Some(mapped.id))),
+        }
+    }
+
+    /// Whether the index file changed since it was loaded.
+    fn index_changed(&self) -> bool {
+        let mapped = &self.data;
+        let now = mapped.vfs.metadata(&names::index_file(&mapped.path)).ok().map(|m| (m.id, m.len));
+        now != mapped.index_seen
+    }
+
+    /// Maps the file again to see what changed since it was mapped: appends, or a new file
+    /// put in place by compaction. Records borrowed from the old map must be dropped first.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Io`] when the path cannot be opened or mapped; the old map stays.
+    pub fn refresh(&mut self) -> Result<Refresh> {
+        let mapped = &mut self.data;
+        let path = mapped.path.as_path();
+        let meta = match mapped.vfs.metadata(path) {
+            Ok(meta) => meta,
+            // Between a crashed compaction's steps the path always exists; a missing path
+            // means someone removed the log: keep the current view.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Refresh::Unchanged),
+            Err(e) => return Err(Error::io(path, "stat", e)),
+        };
+        let refreshed = if meta.id == mapped.id {
+            let len = mapped.map.as_ref().len() as u64;
+            if meta.len == len {
+                if self.index_changed() {
+                    self.load_index();
+                }
+                return Ok(Refresh::Unchanged);
+            }
+            // The index was validated against the old map; drop it before the map goes.
+            self.index = None;
+            let mapped = &mut self.data;
+            mapped.map = mapped.vfs.map(&mapped.file, meta.len).at(&mapped.path, "mmap")?;
+            Refresh::Resized
+        } else {
+            self.index = None;
+            let (vfs, path) = (mapped.vfs.clone(), mapped.path.clone());
+            self.data = Mapped::open(vfs, &path)?;
+            Refresh::Replaced
+        };
+        self.load_index();
+        Ok(refreshed)
+    }
+}

@@ -1,0 +1,227 @@
+//! Idempotent appends: a payload whose key (a JSON pointer into it) was appended within a
+//! window returns the original record's seq and writes nothing.
+//!
+//! The window is recovered from the log itself under the writer lock, so it holds across
+//! processes and restarts: what other processes appended since this handle last looked is read
+//! from the file (only the new bytes), and after a replacement (compaction) the window is read
+//! back from the end of the new file. In memory it is a bounded hash set of key hashes; a hash
+//! hit is verified against the record in the log before an append is called a duplicate.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::io;
+use std::time::Duration;
+
+use crate::fs::{FileId, Vfs, VfsFile};
+use crate::json::{JsonPointer, key_bytes};
+use crate::read::chunks;
+use crate::read::{Entry, Reader};
+
+/// Which appends count as repeats: same key at `key`, within `window`.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ndlog::{Dedup, DedupWindow, JsonPointer, Options};
+/// let dedup = Dedup::new(JsonPointer::parse("/request_id")?, DedupWindow::Records(100_000));
+/// let writer = Options::new().dedup(dedup).open(dir.path().join("events.ndjson"))?;
+/// let first = writer.append_raw(br#"{"request_id":"r1","amount":5}"#)?;
+/// // A client retries after a timeout: the same request is not appended twice.
+/// let retry = writer.append_raw(br#"{"request_id":"r1","amount":5}"#)?;
+/// assert_eq!(retry.seq, first.seq);
+/// assert!(retry.duplicate);
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dedup {
+    pub(crate) key: JsonPointer,
+    pub(crate) window: DedupWindow,
+}
+
+/// How far back a repeated key is recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DedupWindow {
+    /// Among the last N records of the log.
+    Records(u64),
+    /// Among records whose ts is within this long before now.
+    Age(Duration),
+}
+
+impl Dedup {
+    /// Appends whose payload has the same value at `key` as a record within `window` are
+    /// repeats. Payloads without the key are always appended.
+    pub fn new(key: JsonPointer, window: DedupWindow) -> Self {
+        Dedup { key, window }
+    }
+}
+
+/// A record the window knows: where to verify it, and what to answer.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    seq: u64,
+    ts: u64,
+    offset: u64,
+}
+
+/// A writer's window of recent keys.
+#[derive(Debug)]
+pub(crate) struct DedupState {
+    config: Dedup,
+    hasher: RandomState,
+    /// Newest record by key hash.
+    seen: HashMap<u64, Seen>,
+    /// Records in the window, oldest first: (seq, ts, key hash).
+    order: VecDeque<(u64, u64, u64)>,
+    /// The file the window was read from, and how far.
+    file: Option<FileId>,
+    upto: u64,
+    buf: Vec<u8>,
+}
+
+impl DedupState {
+    pub(crate) fn new(config: Dedup) -> Self {
+        DedupState {
+            config,
+            hasher: RandomState::new(),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            file: None,
+            upto: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn hash_of(&self, data: &[u8]) -> Option<u64> {
+        self.config.key.find(data).map(|raw| self.hasher.hash_one(&*key_bytes(raw)))
+    }
+
+    /// Takes in what the handle has not seen of the first `len` bytes of the log (under the
+    /// lock): after a replacement or at first, the window from the end of the file; otherwise
+    /// only the bytes appended since.
+    pub(crate) fn catch_up<V: Vfs>(
+        &mut self,
+        vfs: &V,
+        log: &V::File,
+        id: FileId,
+        len: u64,
+        now_ms: u64,
+    ) -> io::Result<()> {
+        if self.file != Some(id) || self.upto > len {
+            self.seen.clear();
+            self.order.clear();
+            let map = vfs.map(log, len)?;
+            let bytes = map.as_ref();
+            let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+            let reader = Reader::new(&bytes[..end]);
+            let newest = reader.last().map_or(0, |r| r.seq);
+            let mut window: Vec<(u64, u64, u64, Option<u64>)> = Vec::new();
+            for r in reader.records_rev() {
+                if !self.within(r.seq, r.ts, newest, now_ms) {
+                    break;
+                }
+                window.push((r.seq, r.ts, r.offset, self.hash_of(r.data)));
+            }
+            for (seq, ts, offset, hash) in window.into_iter().rev() {
+                self.remember(seq, ts, offset, hash);
+            }
+            self.file = Some(id);
+            self.upto = end as u64;
+            return Ok(());
+        }
+        if self.upto < len {
+            let mut buf = std::mem::take(&mut self.buf);
+            let mut found = Vec::new();
+            self.upto = chunks::for_each_entry(log, self.upto, len, &mut buf, |base, _, entry| {
+                if let Entry::Record(r) = entry {
+                    found.push((r.seq, r.ts, base + r.offset, self.hash_of(r.data)));
+                }
+                Ok(())
+            })?;
+            self.buf = buf;
+            for (seq, ts, offset, hash) in found {
+                self.remember(seq, ts, offset, hash);
+            }
+        }
+        Ok(())
+    }
+
+    fn within(&self, seq: u64, ts: u64, newest_seq: u64, now_ms: u64) -> bool {
+        match self.config.window {
+            DedupWindow::Records(n) => newest_seq.saturating_sub(seq) < n,
+            DedupWindow::Age(age) => now_ms.saturating_sub(ts) <= age.as_millis() as u64,
+        }
+    }
+
+    fn remember(&mut self, seq: u64, ts: u64, offset: u64, hash: Option<u64>) {
+        let Some(hash) = hash else { return };
+        self.seen.insert(hash, Seen { seq, ts, offset });
+        self.order.push_back((seq, ts, hash));
+    }
+
+    /// Records the handle itself just wrote (the window stays current without a read).
+    pub(crate) fn wrote(&mut self, seq: u64, ts: u64, offset: u64, data: &[u8], end: u64) {
+        let hash = self.hash_of(data);
+        self.remember(seq, ts, offset, hash);
+        self.upto = end;
+    }
+
+    /// Forgets everything (after a failed write the file's end is unknown).
+    pub(crate) fn reset(&mut self) {
+        self.file = None;
+    }
+
+    /// Drops what fell out of the window.
+    pub(crate) fn evict(&mut self, newest_seq: u64, now_ms: u64) {
+        while let Some(&(seq, ts, hash)) = self.order.front() {
+            if self.within(seq, ts, newest_seq, now_ms) {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&hash).is_some_and(|s| s.seq == seq) {
+                self.seen.remove(&hash);
+            }
+        }
+    }
+
+    /// The record in the window with the same key as `data`, verified against the log.
+    pub(crate) fn find<F: VfsFile>(
+        &mut self,
+        data: &[u8],
+        log: &F,
+    ) -> io::Result<Option<(u64, u64)>> {
+        let Some(key) = self.config.key.find(data) else { return Ok(None) };
+        let key = key_bytes(key);
+        let Some(&seen) = self.seen.get(&self.hasher.hash_one(&*key)) else { return Ok(None) };
+        // Verify: read the record back and compare keys (hashes can collide).
+        let mut want = 4096usize;
+        loop {
+            self.buf.resize(want, 0);
+            let mut got = 0;
+            while got < want {
+                match log.read_at(&mut self.buf[got..], seen.offset + got as u64)? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            let bytes = &self.buf[..got];
+            if let Some(nl) = memchr::memchr(b'\n', bytes) {
+                let same = match crate::format::decode(&bytes[..nl]) {
+                    Ok(f) if f.seq == seen.seq => {
+                        self.config.key.find(f.data).is_some_and(|k| *key_bytes(k) == *key)
+                    }
+                    _ => false,
+                };
+                return Ok(same.then_some((seen.seq, seen.ts)));
+            }
+            if got < want {
+                return Ok(None);
+            }
+            want *= 4;
+        }
+    }
+
+    /// The key of `data`, for comparing payloads within one batch.
+    pub(crate) fn key_of<'a>(&self, data: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        self.config.key.find(data).map(key_bytes)
+    }
+}
