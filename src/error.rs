@@ -151,6 +151,48 @@ impl Error {
         }
     }
 
+    /// A copy for a second owner: the threads of one group commit share its leader's error, a
+    /// writer keeps its index's last error. An OS error keeps its code; other causes keep
+    /// their kind and text.
+    pub(crate) fn duplicate(&self) -> Error {
+        let copy_io = |e: &io::Error| match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        let kind = match &*self.0 {
+            ErrorKind::Io { path, op, source } => {
+                ErrorKind::Io { path: path.clone(), op, source: copy_io(source) }
+            }
+            ErrorKind::LockTimeout { path, lock, waited } => {
+                ErrorKind::LockTimeout { path: path.clone(), lock: lock.clone(), waited: *waited }
+            }
+            ErrorKind::Corrupt { path, offset, reason } => {
+                ErrorKind::Corrupt { path: path.clone(), offset: *offset, reason: *reason }
+            }
+            ErrorKind::NotALog { path, reason } => {
+                ErrorKind::NotALog { path: path.clone(), reason: reason.clone() }
+            }
+            ErrorKind::InvalidPayload { path, index, reason } => ErrorKind::InvalidPayload {
+                path: path.clone(),
+                index: *index,
+                reason: reason.clone(),
+            },
+            ErrorKind::RecordTooLarge { path, size, max } => {
+                ErrorKind::RecordTooLarge { path: path.clone(), size: *size, max: *max }
+            }
+            ErrorKind::Poisoned { path, cause } => {
+                ErrorKind::Poisoned { path: path.clone(), cause: cause.clone() }
+            }
+            ErrorKind::Deserialize { seq, offset, source } => ErrorKind::Deserialize {
+                seq: *seq,
+                offset: *offset,
+                source: serde::de::Error::custom(source.to_string()),
+            },
+            ErrorKind::InvalidArgument(message) => ErrorKind::InvalidArgument(message.clone()),
+        };
+        kind.into()
+    }
+
     pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
         ErrorKind::Io { path: path.to_path_buf(), op, source }.into()
     }

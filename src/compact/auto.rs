@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::compact::policy::Policy;
 use crate::compact::{CompactReport, Compactor};
+use crate::error::{Error, Result};
 use crate::fs::Vfs;
 
 /// When a writer compacts its log by itself. Checked every [`AutoCompact::check_every`]
@@ -80,7 +81,7 @@ pub(crate) struct AutoState {
     config: AutoCompact,
     appends: AtomicU64,
     running: Arc<AtomicBool>,
-    last: Arc<Mutex<Option<std::result::Result<CompactReport, String>>>>,
+    last: Arc<Mutex<Option<Result<CompactReport>>>>,
 }
 
 impl AutoState {
@@ -129,14 +130,15 @@ impl AutoState {
         }
         let (running, last) = (self.running.clone(), self.last.clone());
         std::thread::spawn(move || {
-            let result = compactor.run().map_err(|e| e.to_string());
+            let result = compactor.run();
             *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
             running.store(false, Ordering::Release);
         });
     }
 
-    pub(crate) fn last(&self) -> Option<std::result::Result<CompactReport, String>> {
-        self.last.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    pub(crate) fn last(&self) -> Option<Result<CompactReport>> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().map(|r| r.as_ref().cloned().map_err(Error::duplicate))
     }
 
     pub(crate) fn is_running(&self) -> bool {

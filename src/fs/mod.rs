@@ -15,8 +15,8 @@ mod lock;
 mod mmap;
 mod std_fs;
 
-pub(crate) use lock::LockFile;
 pub use lock::LogLock;
+pub(crate) use lock::{LockFile, LockGuard};
 pub use mmap::Map;
 
 use std::ffi::OsString;

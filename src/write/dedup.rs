@@ -13,6 +13,9 @@ use std::io;
 use std::time::Duration;
 
 use crate::fs::{FileId, Vfs, VfsFile};
+
+use super::ack::Ack;
+use super::derived::{Derive, LogAt, Written};
 use crate::json::{JsonPointer, key_bytes};
 use crate::read::chunks;
 use crate::read::{Entry, Reader};
@@ -78,6 +81,16 @@ pub(crate) struct DedupState {
     buf: Vec<u8>,
 }
 
+/// The payloads of a batch that are not written because they repeat a key.
+#[derive(Debug, Default)]
+pub(crate) struct Repeats {
+    /// Repeats of a record already in the log: (index in the batch, that record).
+    pub(crate) in_log: Vec<(usize, Ack)>,
+    /// Repeats of a payload earlier in the batch: (index, that payload's place among the
+    /// records written).
+    pub(crate) in_batch: Vec<(usize, usize)>,
+}
+
 impl DedupState {
     pub(crate) fn new(config: Dedup) -> Self {
         DedupState {
@@ -98,7 +111,7 @@ impl DedupState {
     /// Takes in what the handle has not seen of the first `len` bytes of the log (under the
     /// lock): after a replacement or at first, the window from the end of the file; otherwise
     /// only the bytes appended since.
-    pub(crate) fn catch_up<V: Vfs>(
+    fn take_in<V: Vfs>(
         &mut self,
         vfs: &V,
         log: &V::File,
@@ -159,19 +172,19 @@ impl DedupState {
     }
 
     /// Records the handle itself just wrote (the window stays current without a read).
-    pub(crate) fn wrote(&mut self, seq: u64, ts: u64, offset: u64, data: &[u8], end: u64) {
+    fn note(&mut self, seq: u64, ts: u64, offset: u64, data: &[u8], end: u64) {
         let hash = self.hash_of(data);
         self.remember(seq, ts, offset, hash);
         self.upto = end;
     }
 
     /// Forgets everything (after a failed write the file's end is unknown).
-    pub(crate) fn reset(&mut self) {
+    fn forget(&mut self) {
         self.file = None;
     }
 
     /// Drops what fell out of the window.
-    pub(crate) fn evict(&mut self, newest_seq: u64, now_ms: u64) {
+    fn evict(&mut self, newest_seq: u64, now_ms: u64) {
         while let Some(&(seq, ts, hash)) = self.order.front() {
             if self.within(seq, ts, newest_seq, now_ms) {
                 break;
@@ -184,11 +197,7 @@ impl DedupState {
     }
 
     /// The record in the window with the same key as `data`, verified against the log.
-    pub(crate) fn find<F: VfsFile>(
-        &mut self,
-        data: &[u8],
-        log: &F,
-    ) -> io::Result<Option<(u64, u64)>> {
+    fn find<F: VfsFile>(&mut self, data: &[u8], log: &F) -> io::Result<Option<(u64, u64)>> {
         let Some(key) = self.config.key.find(data) else { return Ok(None) };
         let key = key_bytes(key);
         let Some(&seen) = self.seen.get(&self.hasher.hash_one(&*key)) else { return Ok(None) };
@@ -220,8 +229,52 @@ impl DedupState {
         }
     }
 
+    /// Which of the `count` payloads of a batch repeat a key: of a record in the window (with
+    /// that record's acknowledgement), or of a payload earlier in the same batch (with the
+    /// place, among the records the batch writes, of the one that is written).
+    pub(crate) fn repeats<'p, F: VfsFile>(
+        &mut self,
+        count: usize,
+        payload: impl Fn(usize) -> &'p [u8],
+        log: &F,
+    ) -> io::Result<Repeats> {
+        let mut found = Repeats::default();
+        let mut fresh: Vec<(std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
+        for i in 0..count {
+            let data = payload(i);
+            if let Some((seq, ts)) = self.find(data, log)? {
+                found.in_log.push((i, Ack { seq, ts, duplicate: true }));
+            } else if count > 1
+                && let Some(key) = self.key_of(data)
+            {
+                // A repeat within the batch is a repeat of the record the batch writes.
+                match fresh.iter().find(|(k, _)| *k == key) {
+                    Some(&(_, j)) => found.in_batch.push((i, j)),
+                    None => fresh.push((key, i - found.in_log.len() - found.in_batch.len())),
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The key of `data`, for comparing payloads within one batch.
-    pub(crate) fn key_of<'a>(&self, data: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+    fn key_of<'a>(&self, data: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
         self.config.key.find(data).map(key_bytes)
+    }
+}
+
+impl<V: Vfs> Derive<V> for DedupState {
+    fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.take_in(log.vfs, log.file, log.id, log.len, log.now)?;
+        self.evict(log.last_seq, log.now);
+        Ok(())
+    }
+
+    fn wrote(&mut self, r: &Written<'_>) {
+        self.note(r.seq, r.ts, r.at, r.data, r.end);
+    }
+
+    fn reset(&mut self) {
+        self.forget();
     }
 }

@@ -9,13 +9,14 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::ack::Ack;
+use crate::error::Error;
 
 /// The outcome of one batch, for its members to collect.
 #[derive(Debug)]
 struct Finished {
     id: u64,
     /// The acknowledgement of each payload, in batch order, or what went wrong.
-    acks: Result<Vec<Ack>, String>,
+    acks: Outcome,
     /// Members that have not collected theirs yet.
     pending: usize,
 }
@@ -55,8 +56,9 @@ pub(crate) struct Combiner {
 /// machine, writing at once would sync a batch of one or two while the rest queue behind it.
 const GATHER: Duration = Duration::from_micros(200);
 
-/// What a member gets back: its acknowledgements, or the leader's error as text.
-pub(crate) type Outcome = Result<Vec<Ack>, String>;
+/// What a member gets back: its acknowledgements, or a copy of the leader's error (`None`
+/// when the leader panicked).
+pub(crate) type Outcome = Result<Vec<Ack>, Option<Error>>;
 
 impl Combiner {
     /// Queues `payloads` and returns their acknowledgements once a leader — this thread or
@@ -88,7 +90,7 @@ impl Combiner {
                     .acks
                     .as_ref()
                     .map(|acks| acks[start..start + count].to_vec())
-                    .map_err(Clone::clone);
+                    .map_err(|e: &Option<Error>| e.as_ref().map(Error::duplicate));
                 f.pending -= 1;
                 if f.pending == 0 {
                     q.finished.remove(at);
@@ -144,8 +146,7 @@ struct Leader<'a> {
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        let acks =
-            self.outcome.take().unwrap_or_else(|| Err("the group commit leader panicked".into()));
+        let acks = self.outcome.take().unwrap_or(Err(None));
         let mut q = self.combiner.queue.lock().unwrap_or_else(PoisonError::into_inner);
         q.leading = false;
         q.finished.push_back(Finished { id: self.id, acks, pending: self.members });
@@ -202,8 +203,9 @@ mod tests {
     #[test]
     fn a_failed_batch_fails_all_its_members_and_a_panic_does_not_hang_them() {
         let combiner = Combiner::default();
-        let err = combiner.submit([&b"x"[..]], |_, _| Err("eio".to_string()));
-        assert_eq!(err, Err("eio".to_string()));
+        let eio = || Error::invalid_argument("eio");
+        let err = combiner.submit([&b"x"[..]], |_, _| Err(Some(eio())));
+        assert_eq!(err.unwrap_err().map(|e| e.to_string()), Some(eio().to_string()));
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             combiner.submit([&b"y"[..]], |_, _| panic!("boom"))
         }));

@@ -6,7 +6,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use crate::fs::{Create, FileId, FileKind, OpenOptions, Vfs, VfsFile};
+
+use super::derived::{Derive, LogAt, Written};
 use crate::index::{ENTRY_LEN, HEADER_LEN, Header, IndexEntry, Selector};
 use crate::names;
 use crate::read::chunks;
@@ -39,6 +42,9 @@ pub(crate) struct IndexWriter<F> {
     /// This writer holds the writer lock for its whole life (an exclusive writer): nobody else
     /// can replace the index, so the open descriptor is trusted without a stat of the path.
     sole: bool,
+    /// The last error keeping the file current, if the last attempt failed. Appends never
+    /// fail for it: the index is derived from the log.
+    error: Option<Error>,
 }
 
 impl<F: VfsFile> IndexWriter<F> {
@@ -56,6 +62,7 @@ impl<F: VfsFile> IndexWriter<F> {
             pending: Vec::new(),
             pending_last: None,
             sole: false,
+            error: None,
         }
     }
 
@@ -66,7 +73,7 @@ impl<F: VfsFile> IndexWriter<F> {
     }
 
     /// Notes a record this writer just wrote at `offset..end` of the log.
-    pub(crate) fn wrote(&mut self, seq: u64, ts: u64, offset: u64, end: u64) {
+    fn feed(&mut self, seq: u64, ts: u64, offset: u64, end: u64) {
         match self.selector.as_mut() {
             Some(selector) if self.fed_to == offset => {
                 if let Some(e) = selector.select(seq, ts, offset) {
@@ -86,9 +93,27 @@ impl<F: VfsFile> IndexWriter<F> {
         self.last.map_or(0, |e| e.seq)
     }
 
-    /// The stride between entries.
-    pub(crate) fn stride(&self) -> u32 {
-        self.stride
+    /// The last error keeping the file current, if the last attempt failed.
+    pub(crate) fn error(&self) -> Option<Error> {
+        self.error.as_ref().map(Error::duplicate)
+    }
+
+    /// Catches up, keeping the outcome for [`IndexWriter::error`].
+    pub(crate) fn keep_up<V: Vfs<File = F>>(&mut self, log: &LogAt<'_, V>) {
+        let result = self.catch_up(log.vfs, log.file, log.id, log.len, log.mode);
+        self.error = result.err().map(|e| Error::io(&self.path, "update index", e));
+    }
+
+    /// Rebuilds the file from the whole log, keeping the outcome for [`IndexWriter::error`]
+    /// too.
+    pub(crate) fn rebuild_now<V: Vfs<File = F>>(
+        &mut self,
+        log: &LogAt<'_, V>,
+    ) -> crate::error::Result<()> {
+        let result = self.rebuild(log.vfs, log.file, log.id, log.len, log.mode, false);
+        let result = result.map_err(|e| Error::io(&self.path, "rebuild index", e));
+        self.error = result.as_ref().err().map(Error::duplicate);
+        result
     }
 
     /// Brings the index up to date with the first `log_len` bytes of the log. Call with the
@@ -339,4 +364,29 @@ pub(crate) fn scan<F: VfsFile>(
         Ok(())
     })
     .map(|_| ())
+}
+
+impl<V: Vfs> Derive<V> for IndexWriter<V::File> {
+    fn opened(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.keep_up(log);
+        Ok(())
+    }
+
+    fn wrote(&mut self, r: &Written<'_>) {
+        self.feed(r.seq, r.ts, r.at, r.end);
+    }
+
+    /// Writes the entries due once a stride of records is unindexed. A failure here does not
+    /// fail the append, whose records are already written.
+    fn written(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        if log.last_seq.saturating_sub(self.last_seq()) >= u64::from(self.stride) {
+            self.keep_up(log);
+        }
+        Ok(())
+    }
+
+    /// The records fed since the last catch-up may not be in the file: read it next time.
+    fn reset(&mut self) {
+        self.selector = None;
+    }
 }

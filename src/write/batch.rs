@@ -1,0 +1,355 @@
+//! What happens under the lock when a batch is appended, as named steps: find the end of the
+//! log (following a compaction), catch the derived state up, find repeats, assign seqs and ts
+//! (or check imported records' order), encode and write, then release the lock and sync.
+
+use std::io;
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use crate::clock;
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format;
+use crate::fs::{Create, LockGuard, OpenOptions, Vfs, VfsFile};
+use crate::names;
+
+use super::ack::{Ack, BatchAck};
+use super::dedup::Repeats;
+use super::derived::{LogAt, Written};
+use super::last_record::{self, Last, Tail};
+use super::{State, Writer};
+
+/// A batch is written in `write` calls of about this size, each holding whole records.
+const WRITE_CHUNK: usize = 8 << 20;
+
+/// What to write: payloads to frame with new seqs, or whole records to write as they are.
+pub(super) enum Source<'a, P> {
+    Payloads { count: usize, payload: P },
+    Records(&'a [&'a [u8]]),
+}
+
+impl<P> Source<'_, P> {
+    fn count(&self) -> usize {
+        match self {
+            Source::Payloads { count, .. } => *count,
+            Source::Records(lines) => lines.len(),
+        }
+    }
+}
+
+/// The records of a batch as assigned under the lock.
+struct Plan {
+    first_seq: u64,
+    ts: u64,
+    /// The batch's last record, which becomes the log's.
+    last: Last,
+    /// Payloads not written because they repeat a key: (index in the batch, the original).
+    duplicates: Vec<(usize, Ack)>,
+}
+
+impl<V: Vfs> Writer<V> {
+    /// Under the mutex and the lock: appends the batch with one `write` (one per 8 MiB), keeps
+    /// the derived state, then releases the lock and, with `sync`, makes the records durable.
+    pub(super) fn write_locked<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        source: Source<'_, P>,
+        sync: bool,
+    ) -> Result<BatchAck> {
+        self.check_poison()?;
+        let mut state = self.lock_state();
+        let guard = self.lock_unless_exclusive()?;
+        let tail = self.end_of_log(&mut state)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        let now = clock::now_ms();
+        let repeats = self.find_repeats(&mut state, &source, tail, previous, now)?;
+        let plan = self.assign(&source, previous, now, repeats)?;
+        let writes = source.count() - plan.duplicates.len();
+        let mut len = tail.len;
+        if writes > 0 {
+            len = self.encode_and_write(&mut state, &source, tail, &plan)?;
+            state.unsynced_writes += u64::from(!sync);
+            self.feed_written(&mut state, plan.last.seq, len, now);
+        }
+        let file = state.file.clone();
+        drop(guard);
+        drop(state);
+        // Syncing after the lock is released lets other writers append meanwhile; this sync
+        // covers their records too. Should a compaction replace the file in between, it copied
+        // this record into the new file and synced that before the rename. A repeat is synced
+        // too: its original may have been written by a writer that does not sync.
+        if sync {
+            self.sync_file(&file)?;
+        }
+        if let Some(auto) = &self.auto
+            && writes > 0
+        {
+            auto.after_append(writes as u64, &self.vfs, &self.path, len, || first_ts(&*file));
+        }
+        Ok(BatchAck {
+            first_seq: if writes > 0 { plan.first_seq } else { 0 },
+            count: writes as u64,
+            ts: plan.ts,
+            duplicates: plan.duplicates,
+        })
+    }
+
+    /// The writer lock, unless this is an exclusive handle: that one holds the lock for its
+    /// whole life, so nobody else can have appended or replaced the file.
+    pub(super) fn lock_unless_exclusive(&self) -> Result<Option<LockGuard<'_, V::File>>> {
+        match self.opts.exclusive {
+            true => Ok(None),
+            false => self.lock.acquire(&self.path, self.opts.lock_timeout).map(Some),
+        }
+    }
+
+    /// Where the log ends: an exclusive handle trusts what it knows; a shared one looks.
+    fn end_of_log(&self, state: &mut State<V>) -> Result<Tail> {
+        match (self.opts.exclusive, state.tail) {
+            (true, Some(tail)) => Ok(tail),
+            _ => self.current_tail(state),
+        }
+    }
+
+    /// Catches the derived state up with the log and finds the payloads that repeat a key
+    /// (deduplication only; imported records are never deduplicated).
+    fn find_repeats<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        state: &mut State<V>,
+        source: &Source<'_, P>,
+        tail: Tail,
+        previous: Last,
+        now: u64,
+    ) -> Result<Repeats> {
+        let Source::Payloads { count, payload } = source else { return Ok(Repeats::default()) };
+        let State { file, id, derived, .. } = state;
+        let log = LogAt {
+            vfs: &self.vfs,
+            file: &**file,
+            id: *id,
+            len: tail.len,
+            mode: self.mode,
+            last_seq: previous.seq,
+            now,
+        };
+        derived.catch_up(&log).at(&self.path, "read")?;
+        match derived.dedup.as_mut() {
+            Some(d) => d.repeats(*count, payload, &**file).at(&self.path, "read"),
+            None => Ok(Repeats::default()),
+        }
+    }
+
+    /// Assigns seqs and the ts to the payloads written, or checks that imported records come
+    /// after the log's last record.
+    fn assign<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        source: &Source<'_, P>,
+        previous: Last,
+        now: u64,
+        repeats: Repeats,
+    ) -> Result<Plan> {
+        let Repeats { in_log: mut duplicates, in_batch } = repeats;
+        let (first_seq, ts, last) = match source {
+            Source::Payloads { count, .. } => {
+                let written = (count - duplicates.len() - in_batch.len()) as u64;
+                if previous.seq.checked_add(written).is_none() {
+                    return Err(Error::invalid_argument("the log's seq space is exhausted"));
+                }
+                let ts = now.max(previous.ts);
+                (previous.seq + 1, ts, Last { seq: previous.seq + written, ts })
+            }
+            Source::Records(lines) => {
+                let bad = |e: format::LineError| Error::payload(&self.path, None, e.to_string());
+                let first = format::decode(lines[0]).map_err(bad)?;
+                let last = format::decode(lines[lines.len() - 1]).map_err(bad)?;
+                if first.seq <= previous.seq || first.ts < previous.ts {
+                    let why = format!(
+                        "record with seq {} ts {} does not come after the log's last record (seq {} ts {})",
+                        first.seq, first.ts, previous.seq, previous.ts
+                    );
+                    return Err(Error::payload(&self.path, Some(0), why));
+                }
+                (first.seq, first.ts, Last { seq: last.seq, ts: last.ts })
+            }
+        };
+        if !in_batch.is_empty() {
+            let repeats = in_batch
+                .iter()
+                .map(|&(i, j)| (i, Ack { seq: first_seq + j as u64, ts, duplicate: true }));
+            duplicates.extend(repeats);
+            duplicates.sort_unstable_by_key(|&(i, _)| i);
+        }
+        Ok(Plan { first_seq, ts, last, duplicates })
+    }
+
+    /// Encodes the records the plan writes into the handle's buffer and writes them, feeding
+    /// each to the derived state; returns the new end of the file.
+    fn encode_and_write<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        state: &mut State<V>,
+        source: &Source<'_, P>,
+        tail: Tail,
+        plan: &Plan,
+    ) -> Result<u64> {
+        // A failed or short write leaves the end of the file unknown.
+        state.tail = None;
+        let State { file, buf, derived, .. } = &mut *state;
+        let mut len = tail.len;
+        buf.clear();
+        if tail.torn {
+            // Terminate the torn bytes, so the record never merges with them; they stay in
+            // the file as a corrupt line that readers skip and `verify` reports.
+            buf.push(b'\n');
+        }
+        let mut dups = plan.duplicates.iter().map(|(i, _)| *i).peekable();
+        let mut seq = plan.first_seq;
+        for i in 0..source.count() {
+            if dups.next_if_eq(&i).is_some() {
+                continue;
+            }
+            let at = len + buf.len() as u64;
+            match source {
+                Source::Payloads { payload, .. } => {
+                    let data = payload(i);
+                    format::encode(buf, seq, plan.ts, data);
+                    let end = len + buf.len() as u64;
+                    derived.wrote(&Written { seq, ts: plan.ts, at, end, data });
+                    seq += 1;
+                }
+                Source::Records(lines) => {
+                    buf.extend_from_slice(lines[i]);
+                    buf.push(b'\n');
+                }
+            }
+            if buf.len() >= WRITE_CHUNK {
+                len += self.write_chunk(file, buf, state_reset(derived))?;
+            }
+        }
+        if !buf.is_empty() {
+            len += self.write_chunk(file, buf, state_reset(derived))?;
+        }
+        state.tail = Some(Tail { len, last: Some(plan.last), torn: false });
+        Ok(len)
+    }
+
+    /// Tells the derived state that the batch is in the file. Under the lock, after the write:
+    /// a failure here does not fail the append, whose records are already written.
+    fn feed_written(&self, state: &mut State<V>, last_seq: u64, len: u64, now: u64) {
+        let State { file, id, derived, .. } = state;
+        let log =
+            LogAt { vfs: &self.vfs, file: &**file, id: *id, len, mode: self.mode, last_seq, now };
+        // Only essential derived state returns an error here, and none has a `written` step.
+        let _ = derived.written(&log);
+    }
+
+    /// Writes `buf` with one `write` and empties it; returns the bytes written. After a
+    /// failure the derived state is reset (the end of the file is unknown).
+    fn write_chunk(&self, file: &V::File, buf: &mut Vec<u8>, reset: impl FnOnce()) -> Result<u64> {
+        if let Err(e) = self.write_all_once(file, buf) {
+            reset();
+            return Err(e);
+        }
+        let n = buf.len() as u64;
+        buf.clear();
+        Ok(n)
+    }
+
+    /// One `write` of all of `buf`: a record is never split across two writes.
+    fn write_all_once(&self, file: &V::File, buf: &[u8]) -> Result<()> {
+        let n = file.append(buf).at(&self.path, "write")?;
+        if n != buf.len() {
+            let short = io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {n} of {} bytes; the next append terminates them", buf.len()),
+            );
+            return Err(Error::io(&self.path, "write", short));
+        }
+        Ok(())
+    }
+
+    /// The end of the file, under the lock: reopens the log if a compaction replaced it, and
+    /// reads what other processes appended since this handle's last write.
+    pub(super) fn current_tail(&self, state: &mut State<V>) -> Result<Tail> {
+        let mut meta = self.vfs.metadata(&self.path).at(&self.path, "stat")?;
+        if meta.id != state.id {
+            // The log was replaced. Records this handle wrote to the old file and did not sync
+            // must be made durable before it moves on (a later sync covers only the new file),
+            // unless the new file carries them: a compaction copies every record written
+            // before it took the lock and syncs the copy before the rename.
+            let file = self.vfs.open(&self.path, OpenOptions::append(Create::No, 0));
+            let file = file.at(&self.path, "reopen")?;
+            meta = file.metadata().at(&self.path, "fstat")?;
+            // The compaction that renamed this file over the path may have died before its
+            // directory fsync: make the name durable before acknowledging anything in the file.
+            // On failure nothing changes here, so the next append tries again.
+            let dir = names::parent_dir(&self.path);
+            self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
+            if state.unsynced_writes > state.synced_writes {
+                let ours = state.tail.and_then(|t| t.last).map_or(0, |l| l.seq);
+                let carried = last_record::discover(&file, meta.len, 0, None, &mut state.scratch)
+                    .at(&self.path, "read")?
+                    .last
+                    .is_some_and(|l| l.seq >= ours);
+                if !carried {
+                    self.sync_file(&state.file)?;
+                }
+            }
+            state.unsynced_writes = 0;
+            state.synced_writes = 0;
+            state.file = Arc::new(file);
+            state.id = meta.id;
+            state.tail = None;
+        }
+        let (floor, below) = match state.tail {
+            Some(t) if t.len == meta.len => return Ok(t),
+            Some(t) if !t.torn && t.len < meta.len => (t.len, t.last),
+            _ => (0, None),
+        };
+        let found = last_record::discover(&*state.file, meta.len, floor, below, &mut state.scratch);
+        let found = found.at(&self.path, "read")?;
+        state.tail = Some(found);
+        Ok(found)
+    }
+
+    /// `fdatasync`, one at a time per handle and none after a failure, which poisons the
+    /// handle.
+    pub(super) fn sync_file(&self, file: &V::File) -> Result<()> {
+        // The kernel reports a writeback error once per open file, so a sync racing or
+        // following a failed one can return success for pages that were lost.
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.check_poison()?;
+        file.sync_data().map_err(|e| {
+            self.poison.get_or_init(|| e.to_string());
+            Error::io(&self.path, "fdatasync", e)
+        })
+    }
+
+    pub(super) fn check_poison(&self) -> Result<()> {
+        match self.poison.get() {
+            None => Ok(()),
+            Some(cause) => {
+                let (path, cause) = (self.path.clone(), cause.clone());
+                Err(ErrorKind::Poisoned { path, cause }.into())
+            }
+        }
+    }
+
+    pub(super) fn lock_state(&self) -> MutexGuard<'_, State<V>> {
+        // A panic while holding the mutex leaves at worst an unknown tail, which is re-read.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.state.is_poisoned() {
+            state.tail = None;
+            self.state.clear_poison();
+        }
+        state
+    }
+}
+
+/// A closure that resets the derived state after a failed write.
+fn state_reset<V: Vfs>(derived: &mut super::derived::Derived<V>) -> impl FnOnce() + '_ {
+    move || derived.reset()
+}
+
+/// The ts of the first record, read from the start of the file.
+fn first_ts<F: VfsFile>(file: &F) -> Option<u64> {
+    let mut buf = vec![0u8; 4096];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    crate::read::Reader::new(&buf[..n]).records().next().map(|r| r.ts)
+}

@@ -1,0 +1,117 @@
+//! Opening a log for appending: refuse what ndlog did not write, take the lock, learn the end
+//! of the file, and make the log's name durable before the first record is acknowledged.
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::compact::AutoState;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile};
+use crate::names;
+
+use super::dedup::DedupState;
+use super::derived::{Derived, LogAt};
+use super::group::Combiner;
+use super::index::IndexWriter;
+use super::last_record;
+use super::{Options, State, Writer};
+
+impl<V: Vfs> Writer<V> {
+    pub(crate) fn open_with(vfs: V, path: &Path, opts: Options) -> Result<Self> {
+        let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
+        let path = resolved.as_path();
+        let existing = match vfs.metadata(path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(path, "stat", e)),
+        };
+        match existing.map(|m| m.kind) {
+            Some(FileKind::Dir) => return Err(Error::not_a_log(path, "it is a directory")),
+            Some(FileKind::Other) => return Err(Error::not_a_log(path, "not a regular file")),
+            None if !opts.create => {
+                let missing = io::Error::from(io::ErrorKind::NotFound);
+                return Err(Error::io(path, "open", missing));
+            }
+            _ => {}
+        }
+        let mode = existing.map_or(opts.mode, |m| m.mode);
+        let lock = LockFile::open(&vfs, &names::lock_file(path), mode)?;
+        let guard = lock.acquire(path, opts.lock_timeout)?;
+        let file = open_log(&vfs, path, &opts)?;
+        let meta = file.metadata().at(path, "fstat")?;
+        if meta.kind != FileKind::File {
+            return Err(Error::not_a_log(path, "not a regular file"));
+        }
+        let mut scratch = Vec::new();
+        let found =
+            last_record::discover(&file, meta.len, 0, None, &mut scratch).at(path, "read")?;
+        let marked = lock.has_marker()?;
+        if found.last.is_none() && meta.len > 0 && !marked {
+            return Err(Error::not_a_log(
+                path,
+                "the file holds no line with a valid ndlog CRC trailer, and ndlog never appends \
+                 to a file it did not write",
+            ));
+        }
+        if !marked {
+            lock.write_marker(&guard)?;
+        }
+        // Always, not only for a log this handle created: a compaction that died between its
+        // rename and its directory fsync leaves a name that a power loss can take back, and this
+        // handle must not acknowledge a record in that file before the name is durable.
+        let dir = names::parent_dir(path);
+        vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        let mode = meta.mode;
+        let auto = opts.auto_compact.clone().map(AutoState::new);
+        let index = opts
+            .index
+            .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
+        let mut derived = Derived { dedup: opts.dedup.clone().map(DedupState::new), index };
+        let last_seq = found.last.map_or(0, |l| l.seq);
+        let log =
+            LogAt { vfs: &vfs, file: &file, id: meta.id, len: meta.len, mode, last_seq, now: 0 };
+        derived.opened(&log).at(path, "read")?;
+        if opts.exclusive {
+            // Never released explicitly: the kernel drops the `flock` when the handle's lock
+            // file descriptor closes, that is when the handle is dropped.
+            std::mem::forget(guard);
+        } else {
+            drop(guard);
+        }
+        let state = State {
+            file: Arc::new(file),
+            id: meta.id,
+            tail: Some(found),
+            buf: Vec::new(),
+            scratch,
+            derived,
+            unsynced_writes: 0,
+            synced_writes: 0,
+        };
+        Ok(Writer {
+            vfs,
+            path: path.to_path_buf(),
+            opts,
+            lock,
+            mode,
+            state: Mutex::new(state),
+            group: Combiner::default(),
+            sync_lock: Mutex::new(()),
+            auto,
+            poison: OnceLock::new(),
+        })
+    }
+}
+
+/// Opens the log for appending, creating it (exclusively) when allowed and missing.
+fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
+    if opts.create {
+        match vfs.open(path, OpenOptions::append(Create::New, opts.mode)) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(path, "create", e)),
+        }
+    }
+    vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")
+}
