@@ -1,8 +1,5 @@
 //! The payloads the append workloads write, and the line ndlog makes of one.
 
-/// Payload sizes the append benches measure: about 100 bytes and about 1 KiB.
-pub(crate) const PAYLOAD_SIZES: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
-
 /// A compact JSON object of exactly `size` bytes (at least 48).
 pub(crate) fn payload(size: usize) -> Vec<u8> {
     let head: &[u8] = br#"{"user":"u7","action":"click","item":1234567,"pad":""#;
