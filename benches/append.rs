@@ -6,7 +6,28 @@
 //! `cargo bench --bench append` (about 2.5 minutes); `cargo bench --bench append -- 100B` for
 //! one payload size. Temp files go to `target/tmp`, or to `$NDLOG_BENCH_DIR`.
 
-mod common;
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod alternating;
+    mod child;
+    mod files;
+    mod forward;
+    mod median;
+    mod payloads;
+    mod raw;
+    mod recorder;
+    mod table;
+    mod timer;
+    mod workloads;
+
+    pub(crate) use alternating::alternating_rates;
+    pub(crate) use child::run_child_if_requested;
+    pub(crate) use payloads::payload;
+    pub(crate) use recorder::{SAMPLE_SIZE, record, recorded_rate};
+    pub(crate) use table::{Row, Target, Unit, print_table};
+    pub(crate) use timer::{Timed, round_robin};
+    pub(crate) use workloads::Append;
+}
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ pub(crate) enum Target {
     /// The ratio must be at least this.
     Ratio(f64),
     /// The figure itself must be at least this.
+    #[allow(dead_code, reason = "the scan bench sets no such target")]
     AtLeast(f64),
 }
 
@@ -13,8 +14,10 @@ pub(crate) enum Target {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Unit {
     /// Records per second.
+    #[allow(dead_code, reason = "the scan bench reports bytes only")]
     Records,
     /// Bytes per second, printed in GB/s (10^9).
+    #[allow(dead_code, reason = "the append bench reports records only")]
     Bytes,
 }
 
