@@ -6,12 +6,36 @@
 //! `cargo bench --bench append` (about 2.5 minutes); `cargo bench --bench append -- 100B` for
 //! one payload size. Temp files go to `target/tmp`, or to `$NDLOG_BENCH_DIR`.
 
-mod common;
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod alternating;
+    mod child;
+    mod files;
+    mod forward;
+    mod median;
+    mod payloads;
+    mod raw;
+    mod recorder;
+    mod table;
+    mod timer;
+    mod workloads;
+
+    pub(crate) use alternating::alternating_rates;
+    pub(crate) use child::run_child_if_requested;
+    pub(crate) use payloads::payload;
+    pub(crate) use recorder::{SAMPLE_SIZE, record, recorded_rate};
+    pub(crate) use table::{Row, Target, Unit, print_table};
+    pub(crate) use timer::{Timed, round_robin};
+    pub(crate) use workloads::Append;
+}
 
 use std::time::Duration;
 
-use common::{Append, PAYLOAD_SIZES, Row, Target, Timed, Unit};
+use common::{Append, Row, Target, Timed, Unit};
 use criterion::{Criterion, SamplingMode, Throughput};
+
+/// Payload sizes the append benches measure: about 100 bytes and about 1 KiB.
+const PAYLOAD_SIZES: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
 
 /// Every case measured, per payload size.
 const CASES: [Append; 14] = [

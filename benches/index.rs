@@ -5,7 +5,12 @@
 //! `cargo bench --bench index`. The largest log is 10^7 records (~1.25 GB); set
 //! `NDLOG_BENCH_INDEX_MAX=1000000` to stop at 10^6 on a small disk.
 
-mod common;
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod lookup;
+
+    pub(crate) use lookup::{lookup_floor, lookup_targets};
+}
 
 use std::hint::black_box;
 use std::io::Write;

@@ -6,7 +6,35 @@
 //! alike), and the median of the three is reported. Payloads are ~100 bytes; the scan log is
 //! `$NDLOG_BENCH_SCAN_MB` MiB (default 256).
 
-mod common;
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod alternating;
+    mod child;
+    mod files;
+    mod forward;
+    mod lookup;
+    mod median;
+    mod payloads;
+    mod raw;
+    mod scan_log;
+    mod scans;
+    mod table;
+    mod timer;
+    mod workloads;
+
+    pub(crate) use alternating::alternating_rates;
+    pub(crate) use child::run_child_if_requested;
+    pub(crate) use lookup::{lookup_floor, lookup_targets};
+    pub(crate) use payloads::payload;
+    pub(crate) use scan_log::{ScanLog, make_scan_log, scan_log_mib};
+    pub(crate) use scans::{
+        bufreader_serde_json, memchr_lines, scan_serde_json, scan_simd_serde, time_scan,
+        verified_scan,
+    };
+    pub(crate) use table::{Row, Target, Unit, print_table};
+    pub(crate) use timer::{Timed, round_robin};
+    pub(crate) use workloads::Append;
+}
 
 use std::ffi::OsStr;
 use std::hint::black_box;

@@ -6,7 +6,27 @@
 //! `cargo bench --bench scan` (about 2 minutes at 256 MiB);
 //! `NDLOG_BENCH_SCAN_MB=1024 cargo bench --bench scan` for the 1 GiB file of the issue.
 
-mod common;
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod files;
+    mod history;
+    mod median;
+    mod recorder;
+    mod scan_log;
+    mod scans;
+    mod simd_value;
+    mod table;
+
+    pub(crate) use history::{history_filter, library_history};
+    pub(crate) use recorder::{SAMPLE_SIZE, record, recorded_rate};
+    pub(crate) use scan_log::{ScanLog, make_scan_log, scan_log_mib};
+    pub(crate) use scans::{
+        bufreader_serde_json, memchr_lines, scan_serde_json, scan_simd_serde, time_scan,
+        verified_scan,
+    };
+    pub(crate) use simd_value::scan_simd_value;
+    pub(crate) use table::{Row, Target, Unit, print_table};
+}
 
 use std::time::Duration;
 
