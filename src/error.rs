@@ -4,8 +4,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::format::LineError;
-
 /// An ndlog error. [`Error::kind`] tells what went wrong; the `Display` form names the file and,
 /// where there is one, the byte offset.
 #[derive(Debug)]
@@ -253,5 +251,57 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: &Path, op: &'static str) -> Result<T> {
         self.map_err(|e| Error::io(path, op, e))
+    }
+}
+
+/// Why a line is not a valid record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineError {
+    /// Shorter than the smallest possible record.
+    TooShort {
+        /// The line's length without its newline.
+        len: usize,
+    },
+    /// The line does not end with `,"crc":"xxxxxxxx"}` (eight lowercase hex digits).
+    BadTrailer,
+    /// The stored CRC does not match the CRC of the line's bytes.
+    CrcMismatch {
+        /// The CRC written in the trailer.
+        stored: u32,
+        /// The CRC of the bytes before the trailer.
+        computed: u32,
+    },
+    /// The line does not start with `{"seq":` followed by a number.
+    BadSeq,
+    /// `,"ts":` and a number do not follow the seq.
+    BadTs,
+    /// `,"data":` and a non-empty payload do not follow the ts.
+    BadData,
+    /// The payload is not exactly one JSON value (checked only when the reader validates JSON).
+    InvalidJson,
+    /// The seq is not greater than the previous record's (only reported by verification).
+    OutOfOrder {
+        /// The seq of the previous valid record.
+        previous: u64,
+    },
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            LineError::TooShort { len } => write!(f, "line of {len} bytes is too short"),
+            LineError::BadTrailer => f.write_str("no valid crc trailer"),
+            LineError::CrcMismatch { stored, computed } => {
+                write!(f, "crc mismatch (stored {stored:08x}, computed {computed:08x})")
+            }
+            LineError::BadSeq => f.write_str("malformed seq"),
+            LineError::BadTs => f.write_str("malformed ts"),
+            LineError::BadData => f.write_str("malformed data field"),
+            LineError::InvalidJson => f.write_str("data is not one valid JSON value"),
+            LineError::OutOfOrder { previous } => {
+                write!(f, "seq not greater than the previous record's {previous}")
+            }
+        }
     }
 }

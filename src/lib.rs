@@ -49,9 +49,11 @@ pub mod read;
 pub mod sim;
 pub mod write;
 
-pub use compact::{AutoCompact, CompactReport, Compactor, Policy, Progress};
+pub use compact::{CompactReport, Compactor, Policy, Progress};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;
 pub use json::JsonPointer;
 pub use read::{Entry, Follow, History, Mapped, Reader, Record, Summary};
-pub use write::{Ack, BatchAck, Dedup, DedupWindow, Durability, ImportAck, Options, Writer};
+pub use write::{
+    Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, ImportAck, Options, Writer,
+};

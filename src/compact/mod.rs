@@ -27,13 +27,10 @@ use crate::names;
 use crate::read::chunks;
 use crate::read::{Entry, Reader};
 
-mod auto;
 mod output;
 mod policy;
 mod quarantine;
 
-pub use auto::AutoCompact;
-pub(crate) use auto::AutoState;
 use output::Output;
 pub(crate) use policy::Plan;
 pub use policy::Policy;

@@ -10,7 +10,7 @@
 //! The CRC-32 covers every byte before `,"crc":`; the trailer has a fixed width, so verifying a
 //! line costs one CRC pass and a fixed-size comparison, with no JSON parsing and no allocation.
 
-use std::fmt;
+pub use crate::error::LineError;
 
 /// Bytes every record starts with.
 pub const PREFIX: &[u8] = b"{\"seq\":";
@@ -42,58 +42,6 @@ pub struct Frame<'a> {
     pub ts: u64,
     /// The payload: one compact JSON value.
     pub data: &'a [u8],
-}
-
-/// Why a line is not a valid record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LineError {
-    /// Shorter than the smallest possible record.
-    TooShort {
-        /// The line's length without its newline.
-        len: usize,
-    },
-    /// The line does not end with `,"crc":"xxxxxxxx"}` (eight lowercase hex digits).
-    BadTrailer,
-    /// The stored CRC does not match the CRC of the line's bytes.
-    CrcMismatch {
-        /// The CRC written in the trailer.
-        stored: u32,
-        /// The CRC of the bytes before the trailer.
-        computed: u32,
-    },
-    /// The line does not start with `{"seq":` followed by a number.
-    BadSeq,
-    /// `,"ts":` and a number do not follow the seq.
-    BadTs,
-    /// `,"data":` and a non-empty payload do not follow the ts.
-    BadData,
-    /// The payload is not exactly one JSON value (checked only when the reader validates JSON).
-    InvalidJson,
-    /// The seq is not greater than the previous record's (only reported by verification).
-    OutOfOrder {
-        /// The seq of the previous valid record.
-        previous: u64,
-    },
-}
-
-impl fmt::Display for LineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            LineError::TooShort { len } => write!(f, "line of {len} bytes is too short"),
-            LineError::BadTrailer => f.write_str("no valid crc trailer"),
-            LineError::CrcMismatch { stored, computed } => {
-                write!(f, "crc mismatch (stored {stored:08x}, computed {computed:08x})")
-            }
-            LineError::BadSeq => f.write_str("malformed seq"),
-            LineError::BadTs => f.write_str("malformed ts"),
-            LineError::BadData => f.write_str("malformed data field"),
-            LineError::InvalidJson => f.write_str("data is not one valid JSON value"),
-            LineError::OutOfOrder { previous } => {
-                write!(f, "seq not greater than the previous record's {previous}")
-            }
-        }
-    }
 }
 
 /// Appends the record line for `(seq, ts, data)`, newline included, to `out`.

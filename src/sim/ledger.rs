@@ -162,7 +162,7 @@ impl Ledger {
     ) -> Result<u64, Violation> {
         let path = path.as_ref();
         let before = self.check(vfs, path)?;
-        let stuck = |e: crate::Error| Violation::Stuck(e.to_string());
+        let stuck = |e: crate::error::Error| Violation::Stuck(e.to_string());
         let writer = Options::new().open_in(vfs.clone(), path).map_err(stuck)?;
         let payload = br#"{"recovered":true}"#;
         let ack = writer.append_raw(payload).map_err(stuck)?;

@@ -13,7 +13,7 @@ use crate::names;
 
 use super::ack::{Ack, BatchAck};
 use super::dedup::Repeats;
-use super::derived::{LogAt, Written};
+use super::derive::{LogAt, Written};
 use super::last_record::{self, Last, Tail};
 use super::{State, Writer};
 

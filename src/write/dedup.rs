@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::fs::{FileId, Vfs, VfsFile};
 
 use super::ack::Ack;
-use super::derived::{Derive, LogAt, Written};
+use super::derive::{Derive, LogAt, Written};
 use crate::json::{JsonPointer, key_bytes};
 use crate::read::chunks;
 use crate::read::{Entry, Reader};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::fs::{Create, FileId, FileKind, OpenOptions, Vfs, VfsFile};
 
-use super::derived::{Derive, LogAt, Written};
+use super::derive::{Derive, LogAt, Written};
 use crate::index::{ENTRY_LEN, HEADER_LEN, Header, IndexEntry, Selector};
 use crate::names;
 use crate::read::chunks;

@@ -6,7 +6,7 @@
 //! - [`Dedup`], [`DedupWindow`]: idempotent appends by a key in the payload.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
-//! `derived` is the one seam through which the dedup window and the index follow the records
+//! `derive` is the one seam through which the dedup window and the index follow the records
 //! written, `group` combines the appends of many threads into one write and one `fdatasync`.
 
 use std::cell::RefCell;
@@ -16,13 +16,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
-use crate::compact::AutoState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{FileId, LockFile, StdFs, Vfs};
 
 mod ack;
+mod auto_compact;
 mod batch;
 mod dedup;
+mod derive;
 mod derived;
 mod group;
 mod import;
@@ -32,13 +33,16 @@ mod open;
 mod options;
 
 use batch::Source;
-use derived::{Derived, LogAt};
+use derive::LogAt;
+use derived::Derived;
 use group::Combiner;
 use index::IndexWriter;
 use last_record::Tail;
 
 pub(crate) use ack::first_ack;
 pub use ack::{Ack, BatchAck, ImportAck};
+pub use auto_compact::AutoCompact;
+use auto_compact::AutoState;
 pub use dedup::{Dedup, DedupWindow};
 pub use options::{Durability, Options};
 
@@ -314,7 +318,7 @@ impl<V: Vfs> Writer<V> {
 
     /// What the last compaction this writer started by itself did (see
     /// [`Options::auto_compact`]), once one has finished.
-    pub fn last_auto_compaction(&self) -> Option<Result<crate::CompactReport>> {
+    pub fn last_auto_compaction(&self) -> Option<Result<crate::compact::CompactReport>> {
         self.auto.as_ref().and_then(AutoState::last)
     }
 

@@ -5,13 +5,14 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::compact::AutoState;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile};
 use crate::names;
 
+use super::auto_compact::AutoState;
 use super::dedup::DedupState;
-use super::derived::{Derived, LogAt};
+use super::derive::LogAt;
+use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
 use super::last_record;

@@ -56,7 +56,7 @@ pub struct Options {
     pub(crate) mode: u32,
     pub(crate) index: bool,
     pub(crate) index_stride: u32,
-    pub(crate) auto_compact: Option<crate::compact::AutoCompact>,
+    pub(crate) auto_compact: Option<super::AutoCompact>,
     pub(crate) dedup: Option<super::dedup::Dedup>,
     pub(crate) exclusive: bool,
 }
@@ -152,7 +152,7 @@ impl Options {
     /// Lets the writer compact the log by itself, on a background thread, when a threshold is
     /// crossed (default: never; or run `ndlog compact --every` as a maintenance process).
     #[must_use]
-    pub fn auto_compact(mut self, auto: crate::compact::AutoCompact) -> Self {
+    pub fn auto_compact(mut self, auto: super::AutoCompact) -> Self {
         self.auto_compact = Some(auto);
         self
     }

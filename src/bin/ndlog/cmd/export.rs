@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ndlog::Reader;
 
-use super::cat::{Range, write_range};
 use crate::out;
+use crate::range::{Range, write_range};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

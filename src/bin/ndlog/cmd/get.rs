@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ndlog::Reader;
 
-use crate::cli::EXIT_NOT_FOUND;
+use crate::exit::EXIT_NOT_FOUND;
 use crate::out;
 
 #[derive(Debug, clap::Args)]

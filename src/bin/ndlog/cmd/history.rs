@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ndlog::{JsonPointer, Reader};
 
-use crate::cli::EXIT_NOT_FOUND;
+use crate::exit::EXIT_NOT_FOUND;
 use crate::out;
 use crate::time::parse_time;
 

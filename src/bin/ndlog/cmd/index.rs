@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use ndlog::{Options, Reader};
 use serde_json::json;
 
-use crate::cli::EXIT_DAMAGED;
+use crate::exit::EXIT_DAMAGED;
 use crate::out;
 
 #[derive(Debug, clap::Args)]

@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::compact::policy::Policy;
-use crate::compact::{CompactReport, Compactor};
+use crate::compact::{CompactReport, Compactor, Policy};
 use crate::error::{Error, Result};
 use crate::fs::Vfs;
 
@@ -124,7 +123,7 @@ impl AutoState {
         // Skip when a compaction is already running; wait for the writer lock like a writer.
         let mut compactor = Compactor::with_vfs(vfs.clone(), path, c.policy.clone())
             .queue_timeout(Duration::ZERO)
-            .lock_timeout(crate::write::Options::DEFAULT_LOCK_TIMEOUT);
+            .lock_timeout(super::Options::DEFAULT_LOCK_TIMEOUT);
         if !(by_size || by_age) {
             compactor = compactor.min_dead_share(c.dead_share.unwrap_or(0.0));
         }
