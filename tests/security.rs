@@ -1,5 +1,5 @@
-//! Sidecar files are never opened through a planted symlink, and every file ndlog creates gets
-//! the log's mode (0600 by default).
+//! Sidecar files are never opened through a planted symlink or waited on when a FIFO is
+//! planted in their place, and every file ndlog creates gets the log's mode (0600 by default).
 
 mod util;
 
@@ -100,4 +100,57 @@ fn every_file_ndlog_creates_gets_the_logs_mode() {
     for name in ["shared.ndjson", "shared.ndjson.idx", "shared.ndjson.quarantine"] {
         assert_eq!(mode(&dir.path().join(name)), 0o640, "{name}");
     }
+}
+
+/// A FIFO planted at the quarantine path stops a compaction that has damage to move there,
+/// at once and with the log untouched (it never waits for a reader of the FIFO).
+#[test]
+fn a_fifo_planted_at_the_quarantine_stops_compaction_safely() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"damaged line\n");
+    std::fs::write(&log, &bytes).unwrap();
+    let fifo = dir.path().join("events.ndjson.quarantine");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let err = Compactor::new(&log, Policy::new()).run().unwrap_err();
+    assert!(err.to_string().contains("quarantine") && err.to_string().contains("FIFO"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "the log is untouched");
+}
+
+/// FIFOs planted at the index, the lock files and the quarantine beside a healthy log: a
+/// reader goes on without the index, writers and compactions refuse the lock with an error
+/// naming it, and nothing blocks.
+#[test]
+fn fifos_planted_at_sidecar_paths_never_block() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let plant = |suffix: &str| {
+        let path = dir.path().join(format!("events.ndjson{suffix}"));
+        let _ = std::fs::remove_file(&path);
+        rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+            .unwrap();
+        path
+    };
+    let idx = plant(".idx");
+    let reader = ndlog::Reader::open(&log).unwrap();
+    assert_eq!(reader.get(7).map(|r| r.seq), Some(7));
+    let check = reader.check_index().unwrap();
+    assert_eq!(check.problem, Some(ndlog::index::IndexProblem::Missing), "{check:?}");
+    std::fs::remove_file(&idx).unwrap();
+    for suffix in [".lock", ".compact.lock"] {
+        let path = plant(suffix);
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let err = Compactor::new(&log, Policy::new().keep_last(3)).run().unwrap_err();
+        assert!(err.to_string().contains(&name), "{err}");
+        if suffix == ".lock" {
+            let err = Options::new().open(&log).unwrap_err();
+            assert!(err.to_string().contains(&name), "{err}");
+            let err = ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).unwrap_err();
+            assert!(err.to_string().contains(&name), "{err}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(ndlog::Reader::open(&log).unwrap().records().count(), 10);
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::LockFile;
-use crate::fs::{FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::fs::{FileKind, OpenOptions, StdFs, Vfs, VfsFile, refused};
 use crate::names;
 use crate::read::chunks;
 use crate::read::{Entry, Reader};
@@ -196,7 +196,7 @@ impl<V: Vfs> Compactor<V> {
             compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_leftovers(path)?;
 
-        let log = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        let log = vfs.open(path, OpenOptions::read()).map_err(|e| refused(path, e))?;
         let log_meta = log.metadata().at(path, "fstat")?;
         let map = vfs.map(&log, log_meta.len).at(path, "mmap")?;
         let all = map.as_ref();

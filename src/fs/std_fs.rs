@@ -8,7 +8,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
-use super::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
+use super::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile, not_a_regular_file};
 use crate::fs::Map;
 
 /// The operating system's file system. Zero-sized: the engine's calls compile to the system
@@ -45,6 +45,19 @@ fn metadata_from(st_mode: u32, dev: u64, ino: u64, len: u64) -> Metadata {
     Metadata { id: FileId { dev, ino }, len, kind, mode: st_mode & 0o7777 }
 }
 
+/// What a file of this type is, for an error that refuses it.
+fn what(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Fifo => "a FIFO",
+        FileType::Directory => "a directory",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Socket => "a socket",
+        FileType::Symlink => "a symlink",
+        _ => "a special file",
+    }
+}
+
 /// What [`Metadata`] holds, and nothing else. Leaving out the timestamps matters: on a file
 /// system with multigrain timestamps (ext4, XFS, btrfs... since Linux 6.13), a stat that reads
 /// the ctime or mtime obliges the next `write` to store a fresh fine-grained timestamp and dirty
@@ -77,8 +90,13 @@ impl Vfs for StdFs {
     type File = StdFile;
     type Map = Map;
 
+    /// Opens with `O_NONBLOCK`, so that a FIFO (waiting for a peer) or a device (waiting for
+    /// a carrier) at the path cannot block the open, and `O_NOCTTY`, so that a terminal never
+    /// becomes the process's controlling one; then `fstat`s the descriptor and refuses
+    /// anything but a regular file before a byte is read or written. `O_NONBLOCK` is cleared
+    /// again on a regular file, where it means nothing to Linux but might to a FUSE server.
     fn open(&self, path: &Path, how: OpenOptions) -> io::Result<StdFile> {
-        let mut flags = OFlags::CLOEXEC;
+        let mut flags = OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
         flags |= if how.write { OFlags::RDWR } else { OFlags::RDONLY };
         if how.append {
             flags |= OFlags::APPEND;
@@ -92,7 +110,17 @@ impl Vfs for StdFs {
             flags |= OFlags::NOFOLLOW;
         }
         let mode = Mode::from_raw_mode(how.mode);
-        let fd = retry(|| rustix::fs::open(path, flags, mode))?;
+        let fd = match retry(|| rustix::fs::open(path, flags, mode)) {
+            Err(e) if e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
+                return Err(not_a_regular_file(what(FileType::Directory)));
+            }
+            other => other?,
+        };
+        let file_type = FileType::from_raw_mode(retry(|| rustix::fs::fstat(&fd))?.st_mode);
+        if file_type != FileType::RegularFile {
+            return Err(not_a_regular_file(what(file_type)));
+        }
+        retry(|| rustix::fs::fcntl_setfl(&fd, flags & OFlags::APPEND))?;
         Ok(StdFile { fd })
     }
 
@@ -207,5 +235,36 @@ mod tests {
         let fd = StdFs.open(&file, OpenOptions::read()).unwrap();
         assert_eq!(fd.metadata().unwrap(), metadata_of(&rustix::fs::fstat(&fd.fd).unwrap()));
         assert_eq!(fd.metadata().unwrap().len, 5);
+    }
+
+    /// Anyone who can create files beside a log can plant a FIFO where ndlog opens one: no
+    /// open may wait for its other end, and none may succeed.
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)
+            .unwrap();
+        let every_way = [
+            OpenOptions::read(),
+            OpenOptions::read().no_follow(),
+            OpenOptions::append(Create::No, 0),
+            OpenOptions::append(Create::IfMissing, 0o600),
+            OpenOptions::read_write(Create::IfMissing, 0o600),
+        ];
+        let cases = [(fifo.as_path(), "a FIFO"), (dir.path(), "a directory")];
+        let cases = cases.into_iter().chain([(Path::new("/dev/null"), "a character device")]);
+        for (path, what) in cases {
+            for how in every_way {
+                let err = StdFs.open(path, how).unwrap_err();
+                assert!(super::super::is_not_a_regular_file(&err), "{path:?} {how:?}: {err}");
+                assert!(err.to_string().contains(what), "{err}");
+            }
+        }
+        // Nothing to wait for on a regular file either: the descriptor blocks as usual.
+        let file = dir.path().join("f");
+        let fd = StdFs.open(&file, OpenOptions::append(Create::New, 0o600)).unwrap();
+        let flags = rustix::fs::fcntl_getfl(&fd.fd).unwrap();
+        assert!(!flags.contains(OFlags::NONBLOCK) && flags.contains(OFlags::APPEND), "{flags:?}");
     }
 }

@@ -114,5 +114,5 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
             Err(e) => return Err(Error::io(path, "create", e)),
         }
     }
-    vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")
+    vfs.open(path, OpenOptions::append(Create::No, 0)).map_err(|e| crate::fs::refused(path, e))
 }
