@@ -192,3 +192,73 @@ fn the_last_possible_seq_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("seq space is exhausted"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    names
+}
+
+/// A command refused on a file ndlog did not write creates nothing beside it: no `FILE.lock`,
+/// no `FILE.compact.lock`, from the library or the command line.
+#[test]
+fn nothing_is_created_beside_a_file_ndlog_did_not_write() {
+    let dir = tempdir();
+    let cases: &[&[u8]] = &[
+        b"id,name\n1,alice\n2,bob\n",
+        &[0u8; 4096],
+        b"{\"seq\":1,\"ts\":2,\"data\":3,\"crc\":\"00000000\"}\n",
+    ];
+    for (i, content) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("user-{i}.csv"));
+        std::fs::write(&path, content).unwrap();
+        let before = listing(dir.path());
+        let err = Options::new().open(&path).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let err = ndlog::Compactor::new(&path, ndlog::Policy::new()).run().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let err = ndlog::LogLock::acquire(&path, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["append", p],
+            vec!["index", p],
+            vec!["index", p, "--rebuild"],
+            vec!["compact", p, "--keep-last", "1"],
+            vec!["lock", p, "--", "true"],
+        ] {
+            let out = run(&args, b"{\"a\":1}\n");
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains("not an ndlog log"), "{args:?}: {}", stderr(&out));
+        }
+        assert_eq!(listing(dir.path()), before, "{:?}", String::from_utf8_lossy(content));
+        assert_unchanged(&path, content);
+    }
+}
+
+/// FORMAT.md, section 5: a damaged ndlog log (every write so far torn) whose lock file
+/// carries the marker is accepted; the same bytes beside no lock file are refused, and beside
+/// an unmarked one too.
+#[test]
+fn the_lock_files_marker_decides_for_a_log_without_a_record() {
+    let dir = tempdir();
+    let path = dir.path().join("torn.ndjson");
+    let torn = br#"{"seq":1,"ts":5,"data":{"cut":"sho"#;
+    let lock = dir.path().join("torn.ndjson.lock");
+    std::fs::write(&path, torn).unwrap();
+    let err = Options::new().open(&path).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+    assert!(!lock.exists());
+    std::fs::write(&lock, b"").unwrap();
+    let err = Options::new().open(&path).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+    assert_unchanged(&path, torn);
+    std::fs::write(&lock, b"ndlog lock v1\n").unwrap();
+    ndlog::LogLock::acquire(&path, std::time::Duration::ZERO).unwrap();
+    let writer = Options::new().open(&path).unwrap();
+    assert_eq!(writer.append_raw(b"1").unwrap().seq, 1);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(torn) && bytes[torn.len()] == b'\n', "torn bytes kept, ended");
+}

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
-use crate::fs::LockFile;
-use crate::fs::{FileKind, OpenOptions, StdFs, Vfs, VfsFile, refused};
+use crate::fs::{
+    LockFile, OpenOptions, StdFs, Vfs, VfsFile, only_a_file, open_writer_lock, refused,
+};
 use crate::names;
 use crate::read::chunks;
 use crate::read::{Entry, Reader};
@@ -178,9 +179,10 @@ impl<V: Vfs> Compactor<V> {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
-    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
-    /// errors naming the file. On any error the log at the path is complete: the old one, or
-    /// (if the error came after the rename) the new one.
+    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write, a directory or a
+    /// special file (nothing is created beside it); lock timeouts; I/O errors naming the file.
+    /// On any error the log at the path is complete: the old one, or (if the error came after
+    /// the rename) the new one.
     pub fn run(&self) -> Result<CompactReport> {
         let started = Instant::now();
         self.policy.validate()?;
@@ -188,9 +190,10 @@ impl<V: Vfs> Compactor<V> {
         let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
         let path = path.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
-        if meta.kind != FileKind::File {
-            return Err(Error::not_a_log(path, "not a regular file"));
-        }
+        only_a_file(path, meta.kind)?;
+        // The writer lock first: it refuses a file ndlog did not write before anything is
+        // created beside it.
+        let writer_lock = open_writer_lock(vfs, path, &meta)?;
         let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode)?;
         let _one_at_a_time =
             compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
@@ -203,7 +206,6 @@ impl<V: Vfs> Compactor<V> {
         // Only complete lines: the bytes after the last newline may be a write in progress.
         let end = memchr::memrchr(b'\n', all).map_or(0, |i| i + 1);
         let head = Reader::new(&all[..end]);
-        let writer_lock = LockFile::open(vfs, &names::lock_file(path), meta.mode)?;
         if head.last().is_none() && log_meta.len > 0 && !writer_lock.has_marker()? {
             return Err(Error::not_a_log(
                 path,

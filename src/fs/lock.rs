@@ -10,8 +10,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{ErrorKind, IoContext, Result};
-use crate::fs::{Create, FileKind, OpenOptions, Vfs, VfsFile};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::fs::{Create, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
+use crate::names;
 
 /// First bytes of a lock file that belongs to a log ndlog created or accepted.
 pub(crate) const MARKER: &[u8] = b"ndlog lock v1\n";
@@ -41,14 +42,21 @@ impl<F: VfsFile> LockFile<F> {
     /// Opens (creating when missing, with `mode`) the lock file at `path`. A symlink planted at
     /// the path is never followed, and anything but a regular file is refused.
     pub(crate) fn open<V: Vfs<File = F>>(vfs: &V, path: &Path, mode: u32) -> Result<Self> {
-        let file = vfs.open(path, OpenOptions::read_write(Create::IfMissing, mode)).map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
-            } else {
-                e
-            }
-        });
-        let file = file.at(path, "open lock file")?;
+        let how = OpenOptions::read_write(Create::IfMissing, mode);
+        let file = vfs.open(path, how).map_err(explain).at(path, "open lock file")?;
+        Self::opened(file, path)
+    }
+
+    /// Opens the lock file at `path` if it exists, creating nothing.
+    fn open_existing<V: Vfs<File = F>>(vfs: &V, path: &Path) -> Result<Option<Self>> {
+        match vfs.open(path, OpenOptions::read_write(Create::No, 0)) {
+            Ok(file) => Self::opened(file, path).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(explain(e)).at(path, "open lock file"),
+        }
+    }
+
+    fn opened(file: F, path: &Path) -> Result<Self> {
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
             let err = io::Error::other("the lock file path is not a regular file");
@@ -111,6 +119,68 @@ impl<F: VfsFile> LockFile<F> {
     }
 }
 
+/// Says what went wrong when a lock file cannot be opened for a reason ndlog caused itself.
+fn explain(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
+    } else {
+        e
+    }
+}
+
+/// Opens the writer lock file of the log at `log` (`meta` is the log's), creating it only
+/// beside a file ndlog may write to: an empty file, or one holding at least one valid
+/// record. A lock file that exists is opened whatever the log holds (its marker then decides,
+/// under the lock: FORMAT.md, section 5). So a command refused on a file ndlog did not write
+/// (a CSV, a file of NULs) leaves nothing beside it.
+///
+/// # Errors
+/// [`ErrorKind::NotALog`] for such a file; I/O errors naming the file.
+pub(crate) fn open_writer_lock<V: Vfs>(
+    vfs: &V,
+    log: &Path,
+    meta: &Metadata,
+) -> Result<LockFile<V::File>> {
+    let path = names::lock_file(log);
+    if let Some(lock) = LockFile::open_existing(vfs, &path)? {
+        return Ok(lock);
+    }
+    if meta.len > 0 {
+        let file = vfs.open(log, OpenOptions::read()).map_err(|e| super::refused(log, e))?;
+        let len = file.metadata().at(log, "fstat")?.len;
+        let map = vfs.map(&file, len).at(log, "mmap")?;
+        if len > 0 && !holds_a_record(map.as_ref()) {
+            return Err(Error::not_a_log(
+                log,
+                "the file holds no line with a valid ndlog CRC trailer, and ndlog never writes \
+                 to or beside a file it did not write",
+            ));
+        }
+    }
+    LockFile::open(vfs, &path, meta.mode)
+}
+
+/// Refuses a log path that names a directory or a special file, before anything is opened:
+/// ndlog only ever opens regular files.
+pub(crate) fn only_a_file(log: &Path, kind: FileKind) -> Result<()> {
+    match kind {
+        FileKind::File => Ok(()),
+        FileKind::Dir => Err(Error::not_a_log(log, "it is a directory")),
+        FileKind::Other => {
+            Err(Error::not_a_log(log, "not a regular file but a FIFO, a device or a socket"))
+        }
+    }
+}
+
+/// Whether any line of `bytes`, the torn tail included, is a record (or ends in one after
+/// damage; FORMAT.md, section 3). Searched from the end, where a log's records are: one line
+/// for a log, one pass over the bytes for a file that holds none.
+fn holds_a_record(bytes: &[u8]) -> bool {
+    bytes
+        .rsplit(|&b| b == b'\n')
+        .any(|line| !line.is_empty() && crate::format::resync::parse(line, false).frame.is_some())
+}
+
 impl<F: VfsFile> Drop for LockGuard<'_, F> {
     fn drop(&mut self) {
         // An unlock can only fail for a bad descriptor; the kernel releases the lock when the
@@ -144,8 +214,9 @@ impl LogLock {
     /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
     ///
     /// # Errors
-    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] when the log does not exist or the lock
-    /// file cannot be opened.
+    /// [`ErrorKind::LockTimeout`]; [`ErrorKind::NotALog`] for a directory, a special file, or
+    /// a file ndlog did not write (nothing is created beside it); [`ErrorKind::Io`] when the
+    /// log does not exist or the lock file cannot be opened.
     pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
         Self::acquire_in(crate::fs::StdFs, log, timeout)
     }
@@ -160,7 +231,8 @@ impl<V: Vfs> LogLock<V> {
         let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
         let log = log.as_path();
         let meta = vfs.metadata(log).at(log, "stat")?;
-        let lock = LockFile::open(&vfs, &crate::names::lock_file(log), meta.mode)?;
+        only_a_file(log, meta.kind)?;
+        let lock = open_writer_lock(&vfs, log, &meta)?;
         std::mem::forget(lock.acquire(log, timeout)?);
         Ok(LogLock { lock })
     }

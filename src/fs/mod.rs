@@ -17,7 +17,7 @@ mod mmap;
 mod std_fs;
 
 pub use lock::LogLock;
-pub(crate) use lock::{LockFile, LockGuard};
+pub(crate) use lock::{LockFile, LockGuard, only_a_file, open_writer_lock};
 pub use mmap::Map;
 
 use std::ffi::OsString;

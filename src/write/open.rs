@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, IoContext, Result};
-use crate::fs::{Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile};
+use crate::fs::{
+    Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile, only_a_file, open_writer_lock,
+};
 use crate::names;
 
 use super::auto_compact::AutoState;
@@ -27,17 +29,19 @@ impl<V: Vfs> Writer<V> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
-        match existing.map(|m| m.kind) {
-            Some(FileKind::Dir) => return Err(Error::not_a_log(path, "it is a directory")),
-            Some(FileKind::Other) => return Err(Error::not_a_log(path, "not a regular file")),
+        match &existing {
+            Some(meta) => only_a_file(path, meta.kind)?,
             None if !opts.create => {
                 let missing = io::Error::from(io::ErrorKind::NotFound);
                 return Err(Error::io(path, "open", missing));
             }
-            _ => {}
+            None => {}
         }
-        let mode = existing.map_or(opts.mode, |m| m.mode);
-        let lock = LockFile::open(&vfs, &names::lock_file(path), mode)?;
+        // Nothing is created beside a file ndlog did not write: it is refused first.
+        let lock = match &existing {
+            Some(meta) => open_writer_lock(&vfs, path, meta)?,
+            None => LockFile::open(&vfs, &names::lock_file(path), opts.mode)?,
+        };
         let guard = lock.acquire(path, opts.lock_timeout)?;
         let file = open_log(&vfs, path, &opts)?;
         let meta = file.metadata().at(path, "fstat")?;
