@@ -180,9 +180,10 @@ impl<V: Vfs> Compactor<V> {
     /// # Errors
     /// [`crate::ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
     /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write, a directory or a
-    /// special file (nothing is created beside it); lock timeouts; I/O errors naming the file.
-    /// On any error the log at the path is complete: the old one, or (if the error came after
-    /// the rename) the new one.
+    /// special file (nothing is created beside it); lock timeouts; an I/O error when this
+    /// process may not give the new log the log's owner and group (before anything changed);
+    /// I/O errors naming the file. On any error the log at the path is complete: the old one,
+    /// or (if the error came after the rename) the new one.
     pub fn run(&self) -> Result<CompactReport> {
         let started = Instant::now();
         self.policy.validate()?;
@@ -194,7 +195,8 @@ impl<V: Vfs> Compactor<V> {
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.
         let writer_lock = open_writer_lock(vfs, path, &meta)?;
-        let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode)?;
+        let owner = (meta.uid, meta.gid);
+        let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode, Some(owner))?;
         let _one_at_a_time =
             compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_leftovers(path)?;
@@ -232,8 +234,9 @@ impl<V: Vfs> Compactor<V> {
             return Ok(report);
         }
 
-        let mut out = Output::create(vfs.clone(), path, meta.mode, self.index_stride)?;
-        let mut quarantine = Quarantine::new(path, meta.mode, log_meta.id.ino, clock);
+        // Every file that replaces or joins the log takes its owner, or nothing is changed.
+        let mut out = Output::create(vfs.clone(), path, meta.mode, owner, self.index_stride)?;
+        let mut quarantine = Quarantine::new(path, meta.mode, owner, log_meta.id.ino, clock);
         let total = log_meta.len;
         // The planned lines, by the plan: a clean record line is copied or skipped without
         // being verified again; anything else is parsed again to quarantine its damage.

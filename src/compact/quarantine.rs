@@ -18,6 +18,8 @@ const FLUSH_AT: usize = 1 << 20;
 pub(crate) struct Quarantine<F> {
     path: PathBuf,
     mode: u32,
+    /// Owner and group of the log, given to a quarantine file this compaction creates.
+    owner: (u32, u32),
     /// Identity of the log the spans come from, and the compaction's clock.
     log_ino: u64,
     at_ms: u64,
@@ -30,10 +32,11 @@ pub(crate) struct Quarantine<F> {
 }
 
 impl<F: VfsFile> Quarantine<F> {
-    pub(crate) fn new(log: &Path, mode: u32, log_ino: u64, at_ms: u64) -> Self {
+    pub(crate) fn new(log: &Path, mode: u32, owner: (u32, u32), log_ino: u64, at_ms: u64) -> Self {
         Quarantine {
             path: names::sidecar(log, ".quarantine"),
             mode,
+            owner,
             log_ino,
             at_ms,
             file: None,
@@ -82,7 +85,11 @@ impl<F: VfsFile> Quarantine<F> {
         if self.file.is_none() {
             self.created = vfs.metadata(&self.path).is_err();
             let how = OpenOptions::append(Create::IfMissing, self.mode).no_follow();
-            self.file = Some(vfs.open(&self.path, how)?);
+            let file = vfs.open(&self.path, how)?;
+            if self.created {
+                file.set_owner(self.owner.0, self.owner.1)?;
+            }
+            self.file = Some(file);
         }
         let file = self.file.as_ref().ok_or_else(|| io::Error::other("quarantine not open"))?;
         crate::fs::append_all(file, &self.buf)?;

@@ -40,27 +40,47 @@ pub(crate) struct LockGuard<'a, F: VfsFile> {
 
 impl<F: VfsFile> LockFile<F> {
     /// Opens (creating when missing, with `mode`) the lock file at `path`. A symlink planted at
-    /// the path is never followed, and anything but a regular file is refused.
-    pub(crate) fn open<V: Vfs<File = F>>(vfs: &V, path: &Path, mode: u32) -> Result<Self> {
+    /// the path is never followed, and anything but a regular file is refused. With `owner`,
+    /// the owner and group of the log beside it, a lock file owned by someone else gets them
+    /// where the process may give them (root may; anyone may give a file of theirs a group
+    /// they are in): a lock file that root created beside a user's log would otherwise lock
+    /// that user out of their own log.
+    pub(crate) fn open<V: Vfs<File = F>>(
+        vfs: &V,
+        path: &Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Self> {
         let how = OpenOptions::read_write(Create::IfMissing, mode);
         let file = vfs.open(path, how).map_err(explain).at(path, "open lock file")?;
-        Self::opened(file, path)
+        Self::opened(file, path, owner)
     }
 
     /// Opens the lock file at `path` if it exists, creating nothing.
-    fn open_existing<V: Vfs<File = F>>(vfs: &V, path: &Path) -> Result<Option<Self>> {
+    fn open_existing<V: Vfs<File = F>>(
+        vfs: &V,
+        path: &Path,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Option<Self>> {
         match vfs.open(path, OpenOptions::read_write(Create::No, 0)) {
-            Ok(file) => Self::opened(file, path).map(Some),
+            Ok(file) => Self::opened(file, path, owner).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(explain(e)).at(path, "open lock file"),
         }
     }
 
-    fn opened(file: F, path: &Path) -> Result<Self> {
+    fn opened(file: F, path: &Path, owner: Option<(u32, u32)>) -> Result<Self> {
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
             let err = io::Error::other("the lock file path is not a regular file");
             return Err(err).at(path, "open lock file");
+        }
+        if let Some((uid, gid)) = owner
+            && (meta.uid, meta.gid) != (uid, gid)
+        {
+            // Best effort: the lock works whoever owns it, and the log's own writers can
+            // still open it when the group at least matches.
+            let _ = file.set_owner(uid, gid).or_else(|_| file.set_owner(meta.uid, gid));
         }
         Ok(LockFile { file, path: path.to_path_buf() })
     }
@@ -142,7 +162,8 @@ pub(crate) fn open_writer_lock<V: Vfs>(
     meta: &Metadata,
 ) -> Result<LockFile<V::File>> {
     let path = names::lock_file(log);
-    if let Some(lock) = LockFile::open_existing(vfs, &path)? {
+    let owner = Some((meta.uid, meta.gid));
+    if let Some(lock) = LockFile::open_existing(vfs, &path, owner)? {
         return Ok(lock);
     }
     if meta.len > 0 {
@@ -157,7 +178,7 @@ pub(crate) fn open_writer_lock<V: Vfs>(
             ));
         }
     }
-    LockFile::open(vfs, &path, meta.mode)
+    LockFile::open(vfs, &path, meta.mode, owner)
 }
 
 /// Refuses a log path that names a directory or a special file, before anything is opened:

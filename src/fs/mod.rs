@@ -98,6 +98,13 @@ pub trait VfsFile: Debug + Send + Sync + 'static {
         let _ = mode;
         Ok(())
     }
+    /// Gives the file this owner and group (`fchown`); does nothing when it has them already.
+    /// Fails with `PermissionDenied` where the process may not (only root gives a file away).
+    /// File systems without owners keep the default, which does nothing.
+    fn set_owner(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let _ = (uid, gid);
+        Ok(())
+    }
 }
 
 /// What [`Vfs::open`] fails with when the path names anything but a regular file (`what` it
@@ -200,6 +207,10 @@ pub struct Metadata {
     pub kind: FileKind,
     /// Permission bits (`0o600` and so on).
     pub mode: u32,
+    /// Owner's user id: files ndlog creates beside a log take the log's owner.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
 }
 
 /// Device and inode: which file a path or descriptor refers to.

@@ -40,7 +40,7 @@ impl<V: Vfs> Writer<V> {
         // Nothing is created beside a file ndlog did not write: it is refused first.
         let lock = match &existing {
             Some(meta) => open_writer_lock(&vfs, path, meta)?,
-            None => LockFile::open(&vfs, &names::lock_file(path), opts.mode)?,
+            None => LockFile::open(&vfs, &names::lock_file(path), opts.mode, None)?,
         };
         let guard = lock.acquire(path, opts.lock_timeout)?;
         let file = open_log(&vfs, path, &opts)?;
