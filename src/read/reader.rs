@@ -313,10 +313,10 @@ impl<'a> Iterator for Entries<'a> {
             return Some(Entry::TornTail { offset: start as u64, len: rest.len() as u64 });
         };
         self.pos += nl + 1;
-        let segment = &rest[..nl];
-        let parsed = resync::parse(segment, self.json);
+        let raw = &rest[..nl];
+        let parsed = resync::parse(raw, self.json);
         let record = parsed.frame.map(|f| {
-            let line = &segment[parsed.skip..];
+            let line = &raw[parsed.skip..];
             let offset = (start + parsed.skip) as u64;
             Entry::Record(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset })
         });
@@ -425,7 +425,7 @@ impl<'a> Iterator for TryRecords<'a> {
 #[derive(Clone, Debug)]
 pub struct RecordsRev<'a> {
     buf: &'a [u8],
-    /// Index of the newline ending the next segment to look at.
+    /// Index of the newline ending the next line to look at.
     end: usize,
     json: bool,
     done: bool,
@@ -436,20 +436,20 @@ impl<'a> Iterator for RecordsRev<'a> {
 
     fn next(&mut self) -> Option<Record<'a>> {
         while !self.done {
-            // The segment before the newline at `end` starts after the previous newline.
+            // The line before the newline at `end` starts after the previous newline.
             let start = memrchr(b'\n', &self.buf[..self.end]).map_or(0, |i| i + 1);
-            let segment = &self.buf[start..self.end];
+            let raw = &self.buf[start..self.end];
             if start == 0 {
                 self.done = true;
             } else {
                 self.end = start - 1;
             }
-            if segment.is_empty() {
+            if raw.is_empty() {
                 continue;
             }
-            let parsed = resync::parse(segment, self.json);
+            let parsed = resync::parse(raw, self.json);
             if let Some(f) = parsed.frame {
-                let line = &segment[parsed.skip..];
+                let line = &raw[parsed.skip..];
                 let offset = (start + parsed.skip) as u64;
                 return Some(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset });
             }

@@ -65,7 +65,7 @@ fn search(buf: &[u8], at_floor: bool, len: u64, below: Option<Last>) -> Option<T
         if !at_floor {
             return None;
         }
-        // The whole region is one torn segment.
+        // The whole region is one torn line.
         let last = terminated(buf).or(below);
         return found(last);
     };
@@ -89,7 +89,7 @@ fn search(buf: &[u8], at_floor: bool, len: u64, below: Option<Last>) -> Option<T
     }
 }
 
-/// The record a torn segment will hold once a writer terminates it with a newline.
+/// The record a torn line will hold once a writer terminates it with a newline.
 fn terminated(torn: &[u8]) -> Option<Last> {
     if torn.is_empty() {
         return None;
