@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndlog::{Durability, Options, Reader};
+use ndlog::{Durability, Options};
 
 use crate::time::parse_duration;
 
@@ -45,9 +45,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.input.clone()
     };
+    // The input may be any NDJSON file, not only an ndlog log: read its bytes as they are.
     let source =
-        Reader::open(&input).with_context(|| format!("reading {}", args.input.display()))?;
-    let bytes = source.bytes();
+        std::fs::read(&input).with_context(|| format!("reading {}", args.input.display()))?;
+    let bytes = &source[..];
     let lines: Vec<(usize, &[u8])> = bytes
         .split(|&b| b == b'\n')
         .enumerate()
