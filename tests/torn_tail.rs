@@ -187,7 +187,11 @@ fn readers_map_only_up_to_the_last_record_and_never_see_debris_change() {
     let ack = Options::new().open(&path).unwrap().append_raw(b"5").unwrap();
     assert_eq!(ack.seq, 5);
     assert_eq!(reader.bytes(), &bytes[..last_start], "mapped bytes unchanged");
-    assert_eq!(reader.verify().torn_tail, Some((last_start as u64, 12)), "the copy is the old view");
+    assert_eq!(
+        reader.verify().torn_tail,
+        Some((last_start as u64, 12)),
+        "the copy is the old view"
+    );
     assert_eq!(reader.refresh().unwrap(), ndlog::read::Refresh::Resized);
     let summary = reader.verify();
     assert!(summary.is_clean() && summary.torn_tail.is_none(), "{summary:?}");
