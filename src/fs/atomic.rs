@@ -27,7 +27,7 @@ const TEMP_MARK: &str = ".atomic.";
 /// # let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("registry.json");
 /// ndlog::fs::atomic_write(&path, b"{\"users\":1}\n", 0o600)?;
-/// assert_eq!(std::fs::read(&path)?, b"{\"users\":1}\n");
+/// assert_eq!(std::fs::read(&path).unwrap(), b"{\"users\":1}\n");
 /// # Ok::<(), ndlog::Error>(())
 /// ```
 pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8], mode: u32) -> Result<()> {
