@@ -52,7 +52,7 @@ fn append_refuses_a_huge_line_as_it_passes_the_limit() {
         let before = std::fs::read(&path).unwrap();
         let started = Instant::now();
         let mut child = ndlog()
-            .args(["append", path.to_str().unwrap(), "--max-record-size", "4KiB"])
+            .args(["append", path.to_str().unwrap(), "--max-record-size", "4096"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
