@@ -75,7 +75,8 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
 
 /// Whether the bytes are a log: empty, or holding at least one valid ndlog record.
 pub(crate) fn is_log<D: AsRef<[u8]>>(reader: &Reader<D>) -> bool {
-    reader.bytes().is_empty() || reader.last().is_some()
+    // Not `bytes().is_empty()`: a reader maps a file only up to its last record.
+    reader.last().is_some() || reader.entries().next().is_none()
 }
 
 /// What to tell a user whose file is not a log.
