@@ -320,7 +320,7 @@ impl<V: Vfs> Writer<V> {
         if n != buf.len() {
             let short = io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes; the next append terminates them", buf.len()),
+                format!("only {n} of {} bytes written; the next append terminates them", buf.len()),
             );
             return Err(Error::io(&self.path, "write", short));
         }
