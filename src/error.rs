@@ -287,6 +287,9 @@ pub enum LineError {
         /// The seq of the previous valid record.
         previous: u64,
     },
+    /// Bytes after a file's last record that a reader did not read: more than it copies of
+    /// what follows the last record (a file that is mostly not an ndlog log).
+    NotRead,
 }
 
 impl std::fmt::Display for LineError {
@@ -304,6 +307,7 @@ impl std::fmt::Display for LineError {
             LineError::OutOfOrder { previous } => {
                 write!(f, "seq not greater than the previous record's {previous}")
             }
+            LineError::NotRead => f.write_str("not read: too much follows the last record"),
         }
     }
 }

@@ -198,3 +198,30 @@ fn readers_map_only_up_to_the_last_record_and_never_see_debris_change() {
     assert_eq!(summary.padding_bytes, 12, "the debris became blank lines");
     assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn a_reader_copies_a_bounded_amount_after_the_last_record() {
+    // A file that is mostly not a log: one record, then 40 MiB of lines. The reader maps the
+    // record, copies at most 16 MiB of whole lines after it, and reports the rest as not read.
+    let dir = tempdir();
+    let path = dir.path().join("mostly_junk.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::format::encode(&mut bytes, 1, 10, b"1");
+    let record = bytes.len() as u64;
+    let line = b"not a record, not a record, not a record\n";
+    while bytes.len() < 40 << 20 {
+        bytes.extend_from_slice(line);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.bytes().len() as u64, record);
+    let summary = reader.verify();
+    assert_eq!(summary.bytes, bytes.len() as u64);
+    assert_eq!(summary.records, 1);
+    let Some(ndlog::Entry::Corrupt { offset, len, reason }) = reader.entries().last() else {
+        panic!("the file ends in damage");
+    };
+    assert_eq!(reason, ndlog::format::LineError::NotRead);
+    assert!(offset <= record + (16 << 20), "at most 16 MiB copied");
+    assert_eq!(offset + len, bytes.len() as u64, "the rest is reported, not dropped");
+}

@@ -9,6 +9,7 @@ use crate::index::{IndexCheck, IndexProblem};
 use crate::names;
 use crate::read::Reader;
 use crate::read::last_record::{self, Tail};
+use crate::read::reader::Beyond;
 
 /// The bytes of a log file as mapped at one moment, plus what is needed to map it again.
 /// Use it through [`Reader`]: `Reader::open(path)`.
@@ -45,7 +46,7 @@ impl<V: Vfs> AsRef<[u8]> for Mapped<V> {
 impl<V: Vfs> Mapped<V> {
     /// Opens and maps the file; returns the bytes past the last record too (copied, never
     /// mapped: see [`map_records`]).
-    fn open(vfs: V, path: &Path) -> Result<(Self, Vec<u8>)> {
+    fn open(vfs: V, path: &Path) -> Result<(Self, Beyond)> {
         let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
         let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
@@ -193,6 +194,11 @@ impl<V: Vfs> Reader<Mapped<V>> {
     }
 }
 
+/// What a reader copies of the bytes after a file's last record, at most. They hold no record
+/// (a write in progress, crash debris); a file with more after its last record is mostly not an
+/// ndlog log, and the rest is reported as damage not read.
+const MAX_BEYOND: u64 = 16 << 20;
+
 /// Maps the file up to the end of its last record, found with `pread` (not through a map), and
 /// copies the bytes after it: a write in progress, or crash debris that a writer may still
 /// overwrite with newlines (FORMAT.md, section 4). So no reference into the map ever covers
@@ -203,10 +209,15 @@ fn map_records<V: Vfs>(
     len: u64,
     known: Option<Tail>,
     path: &Path,
-) -> Result<(V::Map, Tail, Vec<u8>)> {
+) -> Result<(V::Map, Tail, Beyond)> {
     let tail = last_record::discover(file, len, known, &mut Vec::new()).at(path, "read")?;
     let map = vfs.map(file, tail.end).at(path, "mmap")?;
-    let mut beyond = vec![0u8; (len - tail.end) as usize];
+    let mut beyond = vec![0u8; (len - tail.end).min(MAX_BEYOND) as usize];
     crate::fs::read_exact_at(file, &mut beyond, tail.end).at(path, "read")?;
-    Ok((map, tail, beyond))
+    if len - tail.end > MAX_BEYOND {
+        // Whole lines only; the rest is reported as not read.
+        beyond.truncate(memchr::memrchr(b'\n', &beyond).map_or(0, |i| i + 1));
+    }
+    let unread = len - tail.end - beyond.len() as u64;
+    Ok((map, tail, Beyond { bytes: beyond, unread }))
 }

@@ -36,7 +36,15 @@ pub struct Reader<D> {
     /// Bytes of the file after `data`, copied rather than mapped: a file is mapped only up to
     /// the end of its last record (what follows may still change). They hold no record; entries
     /// and verification report them after `data`'s own.
-    pub(crate) beyond: Vec<u8>,
+    pub(crate) beyond: Beyond,
+}
+
+/// The bytes of a file after its last record, as a reader copied them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Beyond {
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes after `bytes` that were not copied (see [`LineError::NotRead`]).
+    pub(crate) unread: u64,
 }
 
 /// One valid record, borrowing the reader's bytes.
@@ -121,7 +129,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
             json: false,
             index: None,
             index_problem: Some(IndexProblem::Missing),
-            beyond: Vec::new(),
+            beyond: Beyond::default(),
         }
     }
 
@@ -208,13 +216,14 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// Like [`Reader::entries`], starting at `offset`, which must be the start of a line (0, or
     /// just after a newline); anything else yields the rest of that line as corrupt.
     pub fn entries_from(&self, offset: u64) -> Entries<'_> {
-        let (data, beyond) = (self.bytes(), &self.beyond[..]);
+        let (data, beyond) = (self.bytes(), &self.beyond.bytes[..]);
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
         let (buf, base, pos, then) = match at.checked_sub(data.len()) {
             Some(past) if past > 0 => (beyond, data.len(), past.min(beyond.len()), None),
             _ => (data, 0, at, Some(beyond).filter(|b| !b.is_empty())),
         };
-        Entries { buf, base, pos, then, json: self.json, pending: None }
+        let unread = self.beyond.unread;
+        Entries { buf, base, pos, then, unread, json: self.json, pending: None }
     }
 
     /// The valid records in order, skipping damage; [`Records::stats`] counts what was skipped.
@@ -254,7 +263,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// Checks the whole file and reports what it holds.
     pub fn verify(&self) -> Summary {
-        let bytes = (self.bytes().len() + self.beyond.len()) as u64;
+        let bytes = (self.bytes().len() + self.beyond.bytes.len()) as u64 + self.beyond.unread;
         let mut summary = Summary { bytes, ..Summary::default() };
         let mut previous: Option<(u64, u64)> = None;
         for entry in self.entries() {
@@ -294,6 +303,8 @@ pub struct Entries<'a> {
     pos: usize,
     /// The bytes that follow `buf` in the file, read next (`buf` then ends with a newline).
     then: Option<&'a [u8]>,
+    /// Bytes after all of those that were not read: reported as one damaged span.
+    unread: u64,
     json: bool,
     pending: Option<Entry<'a>>,
 }
@@ -317,9 +328,13 @@ impl<'a> Iterator for Entries<'a> {
             return Some(entry);
         }
         let Some(rest) = self.buf.get(self.pos..).filter(|r| !r.is_empty()) else {
-            let next = self.then.take()?;
-            (self.base, self.buf, self.pos) = (self.base + self.buf.len(), next, 0);
-            return self.next();
+            if let Some(next) = self.then.take() {
+                (self.base, self.buf, self.pos) = (self.base + self.buf.len(), next, 0);
+                return self.next();
+            }
+            let len = std::mem::take(&mut self.unread);
+            let offset = (self.base + self.buf.len()) as u64;
+            return (len > 0).then_some(Entry::Corrupt { offset, len, reason: LineError::NotRead });
         };
         let start = self.base + self.pos;
         if rest[0] == b'\n' {
