@@ -16,16 +16,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// An operating-system call failed.
-    #[error("{}: {op} failed: {source}", path.display())]
+    /// An operating-system call failed. The message says why (the `io::Error`'s text), so
+    /// [`std::error::Error::source`] does not chain the `io::Error` as well: an error chain
+    /// printed whole (`{:#}` with anyhow) says the reason once. Match on this variant, or
+    /// convert with `io::Error::from`, to get at its kind.
+    #[error("{}: {op} failed: {cause}", path.display())]
     Io {
         /// The file or directory the call was about.
         path: PathBuf,
         /// The operation, e.g. `open`, `write`, `fdatasync`.
         op: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// What the operating system reported.
+        cause: io::Error,
     },
     /// The writer lock was not acquired within the configured timeout.
     #[error(
@@ -158,8 +160,8 @@ impl Error {
             None => io::Error::new(e.kind(), e.to_string()),
         };
         let kind = match &*self.0 {
-            ErrorKind::Io { path, op, source } => {
-                ErrorKind::Io { path: path.clone(), op, source: copy_io(source) }
+            ErrorKind::Io { path, op, cause } => {
+                ErrorKind::Io { path: path.clone(), op, cause: copy_io(cause) }
             }
             ErrorKind::LockTimeout { path, lock, waited } => {
                 ErrorKind::LockTimeout { path: path.clone(), lock: lock.clone(), waited: *waited }
@@ -191,8 +193,8 @@ impl Error {
         kind.into()
     }
 
-    pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
-        ErrorKind::Io { path: path.to_path_buf(), op, source }.into()
+    pub(crate) fn io(path: &Path, op: &'static str, cause: io::Error) -> Self {
+        ErrorKind::Io { path: path.to_path_buf(), op, cause }.into()
     }
 
     pub(crate) fn payload(path: &Path, index: Option<usize>, reason: impl Into<String>) -> Self {
@@ -229,7 +231,7 @@ impl std::error::Error for Error {
 impl From<Error> for io::Error {
     fn from(err: Error) -> Self {
         let kind = match err.kind() {
-            ErrorKind::Io { source, .. } => source.kind(),
+            ErrorKind::Io { cause, .. } => cause.kind(),
             ErrorKind::LockTimeout { .. } => io::ErrorKind::TimedOut,
             ErrorKind::Corrupt { .. }
             | ErrorKind::NotALog { .. }
@@ -285,6 +287,9 @@ pub enum LineError {
         /// The seq of the previous valid record.
         previous: u64,
     },
+    /// Bytes after a file's last record that a reader did not read: more than it copies of
+    /// what follows the last record (a file that is mostly not an ndlog log).
+    NotRead,
 }
 
 impl std::fmt::Display for LineError {
@@ -302,6 +307,7 @@ impl std::fmt::Display for LineError {
             LineError::OutOfOrder { previous } => {
                 write!(f, "seq not greater than the previous record's {previous}")
             }
+            LineError::NotRead => f.write_str("not read: too much follows the last record"),
         }
     }
 }

@@ -150,3 +150,42 @@ fn an_export_is_clean_ndjson_that_round_trips() {
     );
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&records).unwrap());
 }
+
+#[test]
+fn after_a_crash_and_the_next_append_strict_readers_read_the_log() {
+    // A writer killed mid-append leaves a torn tail; the next writer neutralises it, and the
+    // log is strict NDJSON again: plain `jq .` and DuckDB without `ignore_errors` read it.
+    let dir = tempdir();
+    let path = dir.path().join("crashed.ndjson");
+    let out = run(&["append", path.to_str().unwrap()], b"{\"n\":1}\n{\"n\":2}\n");
+    assert!(out.status.success());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(br#"{"seq":3,"ts":1763683200123,"da"#);
+    std::fs::write(&path, bytes).unwrap();
+    let out = run(&["append", path.to_str().unwrap()], b"{\"n\":3}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = ndlog_rows_n(&path, 3);
+    if have("jq", &["--version"]) {
+        let out = Command::new("jq").args(["-c", "{seq, ts, data}"]).arg(&path).output().unwrap();
+        assert!(out.status.success(), "jq: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(rows(&String::from_utf8(out.stdout).unwrap()), want);
+    }
+    if have("python3", &["-c", "import duckdb"]) {
+        let script = r#"
+import duckdb, json, sys
+for seq, ts, data in duckdb.sql(f"SELECT seq, ts, data FROM read_ndjson_auto('{sys.argv[1]}')").fetchall():
+    print(json.dumps({"seq": seq, "ts": ts, "data": data}))
+"#;
+        let out = Command::new("python3").args(["-c", script]).arg(&path).output().unwrap();
+        assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(rows(&String::from_utf8(out.stdout).unwrap()), want);
+    }
+}
+
+fn ndlog_rows_n(path: &std::path::Path, n: usize) -> Vec<(u64, u64, Value)> {
+    let out = run(&["cat", path.to_str().unwrap()], b"");
+    assert!(out.status.success());
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows.len(), n);
+    rows
+}

@@ -129,7 +129,7 @@ fn an_exclusive_writer_holds_the_lock_until_dropped() {
     }
     // Another writer (here another process) waits and gives up; so does a compaction.
     let out = run(&["append", path.to_str().unwrap(), "--lock-timeout", "100ms"], b"1\n");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5), "a lock timeout has its own exit code");
     assert!(stderr(&out).contains("lock not acquired"), "{}", stderr(&out));
     let compact = ndlog::Compactor::new(&path, ndlog::Policy::new().keep_last(5))
         .lock_timeout(std::time::Duration::from_millis(100))

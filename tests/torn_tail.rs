@@ -1,6 +1,7 @@
 //! The last record cut at every byte offset (a crash mid-write): the reader returns exactly the
-//! records before it, the next append never merges with the torn bytes and never destroys
-//! them, and old and new records both read back.
+//! records before it; the next writer moves the torn bytes to the quarantine (with their
+//! offset) and overwrites them with newlines, so the log is strict NDJSON again; it never
+//! merges a record with torn bytes; old and new records both read back.
 
 mod util;
 
@@ -39,34 +40,49 @@ fn check_cut(prefix: &[u8], cut_at: usize, last_start: usize, full_len: usize) {
     let ack = writer.append_raw(br#"{"after":"crash"}"#).unwrap();
     drop(writer);
     let after = std::fs::read(&path).unwrap();
-    assert!(after.starts_with(prefix), "cut at {cut_at}: the torn bytes were kept as they were");
+    // Where the debris starts: after the last record ended by its newline.
+    let kept = if cut_at == full_len { full_len } else { last_start };
+    assert_neutralised(&path, prefix, kept, &after);
 
     let lines = independent_parse(&after);
     let got: Vec<u64> = lines.iter().map(|l| l.seq).collect();
-    // A cut that only lost the final newline leaves a complete record; terminating it makes it
-    // readable, and the new record follows it.
-    let resurrected = cut_at == full_len - 1;
     let mut expect = expect_before.clone();
-    if resurrected {
-        expect.push(5);
-    }
     expect.push(ack.seq);
     assert_eq!(got, expect, "cut at {cut_at}");
-    assert_eq!(ack.seq, expect[expect.len() - 2] + 1, "the next seq follows the last record");
+    assert_eq!(ack.seq, expect_before.last().unwrap() + 1, "the next seq follows the last record");
     assert_eq!(lines.last().unwrap().data, serde_json::json!({"after": "crash"}));
     assert_eq!(seqs(&after), got, "library reader agrees with the independent parse");
 
     let summary = Reader::new(&after[..]).verify();
-    let torn = cut_at > last_start && cut_at < full_len - 1;
-    assert_eq!(
-        summary.corrupt_lines,
-        u64::from(torn),
-        "cut at {cut_at}: the torn line is reported"
-    );
-    if torn {
-        assert_eq!(summary.problems[0].offset, last_start as u64);
-    }
+    assert!(summary.is_clean(), "cut at {cut_at}: {:?}", summary.problems);
     assert_eq!(summary.torn_tail, None);
+}
+
+/// The bytes of `before` from `kept` on (the torn debris) were copied to the quarantine with
+/// their offset and overwritten by as many newlines; every non-blank line of `after` is a JSON
+/// object, so jq, DuckDB and the rest read the log.
+fn assert_neutralised(path: &std::path::Path, before: &[u8], kept: usize, after: &[u8]) {
+    assert_eq!(after[..kept], before[..kept], "the records before the debris are untouched");
+    let debris = &before[kept..];
+    assert!(after[kept..before.len()].iter().all(|&b| b == b'\n'), "debris padded with newlines");
+    let quarantine = std::fs::read_to_string(path.with_extension("ndjson.quarantine"));
+    if debris.iter().all(|&b| b == b'\n') {
+        assert!(quarantine.is_err(), "nothing to quarantine");
+    } else {
+        let quarantine = quarantine.expect("the debris is in the quarantine");
+        let span: serde_json::Value = serde_json::from_str(quarantine.trim_end()).unwrap();
+        assert_eq!(span["offset"], kept as u64);
+        assert_eq!(span["len"], debris.len() as u64);
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(span["bytes_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(bytes, debris, "the quarantine holds the exact torn bytes");
+    }
+    for line in after.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).expect("strict NDJSON");
+        assert!(v.is_object());
+    }
 }
 
 #[test]
@@ -99,7 +115,8 @@ fn torn_tail_followed_by_nul_bytes() {
         let ack = Options::new().open(&path).unwrap().append_raw(b"7").unwrap();
         assert_eq!(ack.seq, *want.last().unwrap() + 1);
         let after = std::fs::read(&path).unwrap();
-        assert!(after.starts_with(&torn));
+        let kept = if cut == bytes.len() { cut } else { last_start };
+        assert_neutralised(&path, &torn, kept, &after);
         let mut expect = want.clone();
         expect.push(ack.seq);
         assert_eq!(seqs(&after), expect);
@@ -116,8 +133,15 @@ fn cli_append_after_a_torn_tail() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "5\n6\n");
     let out = run(&["verify", path.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(3), "the terminated torn line is reported");
-    assert!(stdout(&out).contains(&format!("byte {last_start}")), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a neutralised torn tail is no damage: {}",
+        stdout(&out)
+    );
+    let after = std::fs::read(&path).unwrap();
+    let before = &bytes[..last_start + 10];
+    assert_neutralised(&path, before, last_start, &after);
     let out = run(&["cat", "--data", path.to_str().unwrap()], b"");
     let text = stdout(&out);
     let data: Vec<&str> = text.lines().collect();
@@ -144,4 +168,60 @@ fn a_torn_record_whose_payload_is_an_ndlog_line_invents_nothing() {
     let ack = Options::new().open(&b).unwrap().append_raw(b"\"after crash\"").unwrap();
     assert_eq!(ack.seq, 8, "the next seq follows the last real record");
     assert_eq!(seqs(&std::fs::read(&b).unwrap()), [1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+#[test]
+fn readers_map_only_up_to_the_last_record_and_never_see_debris_change() {
+    // A reader holds a map of a log with a torn tail while the next writer neutralises it: the
+    // bytes the reader maps end at the last record's newline, so none of them change; the torn
+    // bytes were copied, and are reported as the torn tail until the reader refreshes.
+    let (bytes, last_start) = log_bytes();
+    let dir = tempdir();
+    let path = dir.path().join("mapped.ndjson");
+    let torn = &bytes[..last_start + 12];
+    std::fs::write(&path, torn).unwrap();
+    let mut reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.bytes(), &bytes[..last_start], "the map ends after the last record");
+    assert_eq!(reader.verify().torn_tail, Some((last_start as u64, 12)));
+    assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    let ack = Options::new().open(&path).unwrap().append_raw(b"5").unwrap();
+    assert_eq!(ack.seq, 5);
+    assert_eq!(reader.bytes(), &bytes[..last_start], "mapped bytes unchanged");
+    assert_eq!(
+        reader.verify().torn_tail,
+        Some((last_start as u64, 12)),
+        "the copy is the old view"
+    );
+    assert_eq!(reader.refresh().unwrap(), ndlog::read::Refresh::Resized);
+    let summary = reader.verify();
+    assert!(summary.is_clean() && summary.torn_tail.is_none(), "{summary:?}");
+    assert_eq!(summary.padding_bytes, 12, "the debris became blank lines");
+    assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_reader_copies_a_bounded_amount_after_the_last_record() {
+    // A file that is mostly not a log: one record, then 40 MiB of lines. The reader maps the
+    // record, copies at most 16 MiB of whole lines after it, and reports the rest as not read.
+    let dir = tempdir();
+    let path = dir.path().join("mostly_junk.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::format::encode(&mut bytes, 1, 10, b"1");
+    let record = bytes.len() as u64;
+    let line = b"not a record, not a record, not a record\n";
+    while bytes.len() < 40 << 20 {
+        bytes.extend_from_slice(line);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let reader = Reader::open(&path).unwrap();
+    assert_eq!(reader.bytes().len() as u64, record);
+    let summary = reader.verify();
+    assert_eq!(summary.bytes, bytes.len() as u64);
+    assert_eq!(summary.records, 1);
+    let Some(ndlog::Entry::Corrupt { offset, len, reason }) = reader.entries().last() else {
+        panic!("the file ends in damage");
+    };
+    assert_eq!(reason, ndlog::format::LineError::NotRead);
+    assert!(offset <= record + (16 << 20), "at most 16 MiB copied");
+    assert_eq!(offset + len, bytes.len() as u64, "the rest is reported, not dropped");
 }

@@ -26,6 +26,7 @@ use crate::fs::{
 };
 use crate::names;
 use crate::read::chunks;
+use crate::read::last_record;
 use crate::read::{Entry, Reader};
 
 mod output;
@@ -35,7 +36,7 @@ mod quarantine;
 use output::Output;
 pub(crate) use policy::Plan;
 pub use policy::Policy;
-use quarantine::Quarantine;
+pub(crate) use quarantine::Quarantine;
 
 /// Appends during compaction are copied without the writer lock until fewer bytes than this
 /// remain; the rest is copied under the lock, which bounds how long writers wait.
@@ -117,13 +118,13 @@ pub struct CompactReport {
 impl Compactor<StdFs> {
     /// A compaction of the log at `path` on the real file system.
     pub fn new(path: impl AsRef<Path>, policy: Policy) -> Self {
-        Self::with_vfs(StdFs, path, policy)
+        Self::new_in(StdFs, path, policy)
     }
 }
 
 impl<V: Vfs> Compactor<V> {
     /// A compaction of the log at `path` on the file system `vfs`.
-    pub fn with_vfs(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
+    pub fn new_in(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
         Compactor {
             vfs,
             path: path.as_ref().to_path_buf(),
@@ -203,11 +204,16 @@ impl<V: Vfs> Compactor<V> {
 
         let log = vfs.open(path, OpenOptions::read()).map_err(|e| refused(path, e))?;
         let log_meta = log.metadata().at(path, "fstat")?;
-        let map = vfs.map(&log, log_meta.len).at(path, "mmap")?;
+        // Mapped only up to the end of the last record, found with pread: the bytes after it
+        // may be a write in progress, or crash debris a writer may overwrite (FORMAT.md,
+        // section 4). They are copied below, like appends made during the compaction.
+        let mut scratch = Vec::new();
+        let tail =
+            last_record::discover(&log, log_meta.len, None, &mut scratch).at(path, "read")?;
+        let map = vfs.map(&log, tail.end).at(path, "mmap")?;
         let all = map.as_ref();
-        // Only complete lines: the bytes after the last newline may be a write in progress.
-        let end = memchr::memrchr(b'\n', all).map_or(0, |i| i + 1);
-        let head = Reader::new(&all[..end]);
+        let end = all.len();
+        let head = Reader::new(all);
         if head.last().is_none() && log_meta.len > 0 && !writer_lock.has_marker()? {
             return Err(Error::not_a_log(
                 path,
@@ -236,7 +242,8 @@ impl<V: Vfs> Compactor<V> {
 
         // Every file that replaces or joins the log takes its owner, or nothing is changed.
         let mut out = Output::create(vfs.clone(), path, meta.mode, owner, self.index_stride)?;
-        let mut quarantine = Quarantine::new(path, meta.mode, owner, log_meta.id.ino, clock);
+        let mut quarantine =
+            Quarantine::new(path, meta.mode, log_meta.id.ino, clock).owned_by(owner.0, owner.1);
         let total = log_meta.len;
         // The planned lines, by the plan: a clean record line is copied or skipped without
         // being verified again; anything else is parsed again to quarantine its damage.
@@ -328,8 +335,8 @@ impl<V: Vfs> Compactor<V> {
         Ok(report)
     }
 
-    /// Whether the log ends in a torn line left by a crash (checked under the writer lock, so
-    /// that a write in progress is not mistaken for one).
+    /// Whether the log ends in crash debris after its last record: a torn or damaged last line
+    /// (checked under the writer lock, so that a write in progress is not mistaken for one).
     fn tail_is_torn(
         &self,
         writer_lock: &LockFile<V::File>,
@@ -342,9 +349,8 @@ impl<V: Vfs> Compactor<V> {
         if now.id != id || now.len == 0 {
             return Ok(false);
         }
-        let mut last = [0u8; 1];
-        crate::fs::read_exact_at(log, &mut last, now.len - 1).at(path, "read")?;
-        Ok(last[0] != b'\n')
+        let tail = last_record::discover(log, now.len, None, &mut Vec::new()).at(path, "read")?;
+        Ok(tail.torn)
     }
 
     /// Removes temporary files of compactions that died (every compaction holds the lock this

@@ -29,7 +29,7 @@ pub(crate) struct Parsed<'a> {
 /// a newline merges a damaged line with the intact line after it, so every later occurrence of
 /// `{"seq":` is tried as the start of a record that runs to the end of the line. The CRCs of
 /// the candidate suffixes are built right to left, each from the next with `Hasher::combine`,
-/// so an adversarial segment full of `{"seq":` costs linear time, not quadratic. The leftmost
+/// so an adversarial line full of `{"seq":` costs linear time, not quadratic. The leftmost
 /// candidate that verifies wins. A candidate right after `:`, `,`, `[` or JSON whitespace is
 /// never taken: that is where an object nested in a payload starts.
 pub(crate) fn parse(line: &[u8], json: bool) -> Parsed<'_> {

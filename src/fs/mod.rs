@@ -11,11 +11,14 @@
 //!   file).
 //! - [`Map`]: the one memory map, and the crate's only `unsafe`.
 //! - [`LogLock`]: the writer lock of a log, for callers that need to hold it themselves.
+//! - [`atomic_write`]: whole-file replacement for the small files beside a log.
 
+mod atomic;
 mod lock;
 mod mmap;
 mod std_fs;
 
+pub use atomic::{atomic_write, atomic_write_in, sweep_temps};
 pub use lock::LogLock;
 pub(crate) use lock::{LockFile, LockGuard, only_a_file, open_writer_lock};
 pub use mmap::Map;

@@ -15,6 +15,7 @@ pub(crate) mod chunks;
 mod follow;
 mod history;
 pub(crate) mod indexed;
+pub(crate) mod last_record;
 mod open;
 mod range;
 mod reader;

@@ -8,6 +8,8 @@ use crate::fs::{FileId, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
 use crate::index::{IndexCheck, IndexProblem};
 use crate::names;
 use crate::read::Reader;
+use crate::read::last_record::{self, Tail};
+use crate::read::reader::Beyond;
 
 /// The bytes of a log file as mapped at one moment, plus what is needed to map it again.
 /// Use it through [`Reader`]: `Reader::open(path)`.
@@ -18,6 +20,8 @@ pub struct Mapped<V: Vfs = StdFs> {
     file: V::File,
     map: V::Map,
     id: FileId,
+    /// The end of the file as last seen: the map covers it up to the end of its last record.
+    tail: Tail,
     /// Identity and length of the index file when it was last loaded.
     index_seen: Option<(FileId, u64)>,
 }
@@ -40,7 +44,9 @@ impl<V: Vfs> AsRef<[u8]> for Mapped<V> {
 }
 
 impl<V: Vfs> Mapped<V> {
-    fn open(vfs: V, path: &Path) -> Result<Self> {
+    /// Opens and maps the file; returns the bytes past the last record too (copied, never
+    /// mapped: see [`map_records`]).
+    fn open(vfs: V, path: &Path) -> Result<(Self, Beyond)> {
         let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
         let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
@@ -53,8 +59,17 @@ impl<V: Vfs> Mapped<V> {
         if meta.kind != FileKind::File {
             return Err(Error::not_a_log(path, "not a regular file"));
         }
-        let map = vfs.map(&file, meta.len).at(path, "mmap")?;
-        Ok(Mapped { vfs, path: path.to_path_buf(), file, map, id: meta.id, index_seen: None })
+        let (map, tail, beyond) = map_records(&vfs, &file, meta.len, None, path)?;
+        let mapped = Mapped {
+            vfs,
+            path: path.to_path_buf(),
+            file,
+            map,
+            id: meta.id,
+            tail,
+            index_seen: None,
+        };
+        Ok((mapped, beyond))
     }
 
     /// Which file is mapped.
@@ -93,7 +108,9 @@ impl<V: Vfs> Reader<Mapped<V>> {
     /// As [`Reader::open`].
     pub fn open_in(vfs: V, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut reader = Reader::new(Mapped::open(vfs, path)?).with_path(path);
+        let (mapped, beyond) = Mapped::open(vfs, path)?;
+        let mut reader = Reader::new(mapped).with_path(path);
+        reader.beyond = beyond;
         reader.load_index();
         Ok(reader)
     }
@@ -154,8 +171,7 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
         let refreshed = if meta.id == mapped.id {
-            let len = mapped.map.as_ref().len() as u64;
-            if meta.len == len {
+            if meta.len == mapped.tail.len {
                 if self.index_changed() {
                     self.load_index();
                 }
@@ -164,15 +180,45 @@ impl<V: Vfs> Reader<Mapped<V>> {
             // The index was validated against the old map; drop it before the map goes.
             self.index = None;
             let mapped = &mut self.data;
-            mapped.map = mapped.vfs.map(&mapped.file, meta.len).at(&mapped.path, "mmap")?;
+            let (vfs, file, path) = (&mapped.vfs, &mapped.file, mapped.path.as_path());
+            let (map, tail, beyond) = map_records(vfs, file, meta.len, Some(mapped.tail), path)?;
+            (mapped.map, mapped.tail, self.beyond) = (map, tail, beyond);
             Refresh::Resized
         } else {
             self.index = None;
             let (vfs, path) = (mapped.vfs.clone(), mapped.path.clone());
-            self.data = Mapped::open(vfs, &path)?;
+            (self.data, self.beyond) = Mapped::open(vfs, &path)?;
             Refresh::Replaced
         };
         self.load_index();
         Ok(refreshed)
     }
+}
+
+/// What a reader copies of the bytes after a file's last record, at most. They hold no record
+/// (a write in progress, crash debris); a file with more after its last record is mostly not an
+/// ndlog log, and the rest is reported as damage not read.
+const MAX_BEYOND: u64 = 16 << 20;
+
+/// Maps the file up to the end of its last record, found with `pread` (not through a map), and
+/// copies the bytes after it: a write in progress, or crash debris that a writer may still
+/// overwrite with newlines (FORMAT.md, section 4). So no reference into the map ever covers
+/// bytes that can change.
+fn map_records<V: Vfs>(
+    vfs: &V,
+    file: &V::File,
+    len: u64,
+    known: Option<Tail>,
+    path: &Path,
+) -> Result<(V::Map, Tail, Beyond)> {
+    let tail = last_record::discover(file, len, known, &mut Vec::new()).at(path, "read")?;
+    let map = vfs.map(file, tail.end).at(path, "mmap")?;
+    let mut beyond = vec![0u8; (len - tail.end).min(MAX_BEYOND) as usize];
+    crate::fs::read_exact_at(file, &mut beyond, tail.end).at(path, "read")?;
+    if len - tail.end > MAX_BEYOND {
+        // Whole lines only; the rest is reported as not read.
+        beyond.truncate(memchr::memrchr(b'\n', &beyond).map_or(0, |i| i + 1));
+    }
+    let unread = len - tail.end - beyond.len() as u64;
+    Ok((map, tail, Beyond { bytes: beyond, unread }))
 }

@@ -33,6 +33,18 @@ pub struct Reader<D> {
     pub(crate) index: Option<Index>,
     /// Why no index is attached, or why part of it was dropped.
     pub(crate) index_problem: Option<IndexProblem>,
+    /// Bytes of the file after `data`, copied rather than mapped: a file is mapped only up to
+    /// the end of its last record (what follows may still change). They hold no record; entries
+    /// and verification report them after `data`'s own.
+    pub(crate) beyond: Beyond,
+}
+
+/// The bytes of a file after its last record, as a reader copied them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Beyond {
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes after `bytes` that were not copied (see [`LineError::NotRead`]).
+    pub(crate) unread: u64,
 }
 
 /// One valid record, borrowing the reader's bytes.
@@ -117,6 +129,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
             json: false,
             index: None,
             index_problem: Some(IndexProblem::Missing),
+            beyond: Beyond::default(),
         }
     }
 
@@ -197,14 +210,20 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// Every piece of the file in order: records, corrupt lines, padding and the torn tail.
     pub fn entries(&self) -> Entries<'_> {
-        Entries { buf: self.bytes(), pos: 0, json: self.json, pending: None }
+        self.entries_from(0)
     }
 
     /// Like [`Reader::entries`], starting at `offset`, which must be the start of a line (0, or
     /// just after a newline); anything else yields the rest of that line as corrupt.
     pub fn entries_from(&self, offset: u64) -> Entries<'_> {
-        let pos = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes().len());
-        Entries { buf: self.bytes(), pos, json: self.json, pending: None }
+        let (data, beyond) = (self.bytes(), &self.beyond.bytes[..]);
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        let (buf, base, pos, then) = match at.checked_sub(data.len()) {
+            Some(past) if past > 0 => (beyond, data.len(), past.min(beyond.len()), None),
+            _ => (data, 0, at, Some(beyond).filter(|b| !b.is_empty())),
+        };
+        let unread = self.beyond.unread;
+        Entries { buf, base, pos, then, unread, json: self.json, pending: None }
     }
 
     /// The valid records in order, skipping damage; [`Records::stats`] counts what was skipped.
@@ -244,7 +263,8 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// Checks the whole file and reports what it holds.
     pub fn verify(&self) -> Summary {
-        let mut summary = Summary { bytes: self.bytes().len() as u64, ..Summary::default() };
+        let bytes = (self.bytes().len() + self.beyond.bytes.len()) as u64 + self.beyond.unread;
+        let mut summary = Summary { bytes, ..Summary::default() };
         let mut previous: Option<(u64, u64)> = None;
         for entry in self.entries() {
             match entry {
@@ -278,7 +298,13 @@ impl<D: AsRef<[u8]>> Reader<D> {
 #[derive(Clone, Debug)]
 pub struct Entries<'a> {
     buf: &'a [u8],
+    /// Offset of `buf` in the file.
+    base: usize,
     pos: usize,
+    /// The bytes that follow `buf` in the file, read next (`buf` then ends with a newline).
+    then: Option<&'a [u8]>,
+    /// Bytes after all of those that were not read: reported as one damaged span.
+    unread: u64,
     json: bool,
     pending: Option<Entry<'a>>,
 }
@@ -288,7 +314,7 @@ impl<'a> Entries<'a> {
     pub fn position(&self) -> u64 {
         match self.pending {
             Some(Entry::Record(r)) => r.offset,
-            _ => self.pos as u64,
+            _ => (self.base + self.pos) as u64,
         }
     }
 }
@@ -301,8 +327,16 @@ impl<'a> Iterator for Entries<'a> {
         if let Some(entry) = self.pending.take() {
             return Some(entry);
         }
-        let rest = self.buf.get(self.pos..).filter(|r| !r.is_empty())?;
-        let start = self.pos;
+        let Some(rest) = self.buf.get(self.pos..).filter(|r| !r.is_empty()) else {
+            if let Some(next) = self.then.take() {
+                (self.base, self.buf, self.pos) = (self.base + self.buf.len(), next, 0);
+                return self.next();
+            }
+            let len = std::mem::take(&mut self.unread);
+            let offset = (self.base + self.buf.len()) as u64;
+            return (len > 0).then_some(Entry::Corrupt { offset, len, reason: LineError::NotRead });
+        };
+        let start = self.base + self.pos;
         if rest[0] == b'\n' {
             let len = rest.iter().take_while(|&&b| b == b'\n').count();
             self.pos += len;
@@ -313,10 +347,10 @@ impl<'a> Iterator for Entries<'a> {
             return Some(Entry::TornTail { offset: start as u64, len: rest.len() as u64 });
         };
         self.pos += nl + 1;
-        let segment = &rest[..nl];
-        let parsed = resync::parse(segment, self.json);
+        let raw = &rest[..nl];
+        let parsed = resync::parse(raw, self.json);
         let record = parsed.frame.map(|f| {
-            let line = &segment[parsed.skip..];
+            let line = &raw[parsed.skip..];
             let offset = (start + parsed.skip) as u64;
             Entry::Record(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset })
         });
@@ -425,7 +459,7 @@ impl<'a> Iterator for TryRecords<'a> {
 #[derive(Clone, Debug)]
 pub struct RecordsRev<'a> {
     buf: &'a [u8],
-    /// Index of the newline ending the next segment to look at.
+    /// Index of the newline ending the next line to look at.
     end: usize,
     json: bool,
     done: bool,
@@ -436,20 +470,20 @@ impl<'a> Iterator for RecordsRev<'a> {
 
     fn next(&mut self) -> Option<Record<'a>> {
         while !self.done {
-            // The segment before the newline at `end` starts after the previous newline.
+            // The line before the newline at `end` starts after the previous newline.
             let start = memrchr(b'\n', &self.buf[..self.end]).map_or(0, |i| i + 1);
-            let segment = &self.buf[start..self.end];
+            let raw = &self.buf[start..self.end];
             if start == 0 {
                 self.done = true;
             } else {
                 self.end = start - 1;
             }
-            if segment.is_empty() {
+            if raw.is_empty() {
                 continue;
             }
-            let parsed = resync::parse(segment, self.json);
+            let parsed = resync::parse(raw, self.json);
             if let Some(f) = parsed.frame {
-                let line = &segment[parsed.skip..];
+                let line = &raw[parsed.skip..];
                 let offset = (start + parsed.skip) as u64;
                 return Some(Record { seq: f.seq, ts: f.ts, data: f.data, line, offset });
             }

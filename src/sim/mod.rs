@@ -119,7 +119,7 @@ impl SimFs {
         lock(&self.state).halt_after = Some(n);
     }
 
-    /// Makes the next directory fsync ([`Vfs::sync_dir`]) fail with EIO, once, leaving its
+    /// Makes the next directory fsync ([`crate::fs::Vfs::sync_dir`]) fail with EIO, once, leaving its
     /// directory operations pending: a process killed, or an fsync failing, right before its
     /// directory was made durable, while other handles go on.
     pub fn fail_next_dir_sync(&self) {

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use crate::clock;
+use crate::compact::Quarantine;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::fs::{Create, LockGuard, OpenOptions, Vfs, VfsFile};
@@ -14,11 +15,13 @@ use crate::names;
 use super::ack::{Ack, BatchAck};
 use super::dedup::Repeats;
 use super::derive::{LogAt, Written};
-use super::last_record::{self, Last, Tail};
 use super::{State, Writer};
+use crate::read::last_record::{self, Last, Tail};
 
 /// A batch is written in `write` calls of about this size, each holding whole records.
 const WRITE_CHUNK: usize = 8 << 20;
+/// Crash debris is moved in pieces of this size.
+const DEBRIS_CHUNK: u64 = 1 << 20;
 
 /// What to write: payloads to frame with new seqs, or whole records to write as they are.
 pub(super) enum Source<'a, P> {
@@ -57,6 +60,7 @@ impl<V: Vfs> Writer<V> {
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
         let tail = self.end_of_log(&mut state)?;
+        let tail = self.neutralise_debris(&mut state, tail)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let now = clock::now_ms();
         let repeats = self.find_repeats(&mut state, &source, tail, previous, now)?;
@@ -106,6 +110,65 @@ impl<V: Vfs> Writer<V> {
             (true, Some(tail)) => Ok(tail),
             _ => self.current_tail(state),
         }
+    }
+
+    /// Crash debris after the last record (a torn or damaged last line, never an acknowledged
+    /// record: see [`Tail::end`]) is copied to the quarantine and made durable there, then
+    /// overwritten in place with as many newlines, synced before anything is appended after it:
+    /// the log stays strict NDJSON for every other tool. Readers never map bytes past the last
+    /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
+    /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
+    /// newline instead, as a damaged line that `verify` reports and compaction removes.
+    fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
+        if !tail.torn {
+            return Ok(tail);
+        }
+        match self.pad_debris(state, tail) {
+            Ok(()) => {
+                let padded = Tail { torn: false, ..tail };
+                state.tail = Some(padded);
+                Ok(padded)
+            }
+            Err(e) if self.poison.get().is_some() => Err(e),
+            Err(_) => Ok(tail),
+        }
+    }
+
+    /// Quarantines the bytes between the last record and the end of the file, then overwrites
+    /// them with newlines and syncs the log.
+    fn pad_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
+        let State { file, id, scratch, .. } = state;
+        let mut quarantine = Quarantine::new(&self.path, self.mode, id.ino, clock::now_ms());
+        let mut at = tail.end;
+        while at < tail.len {
+            let n = (tail.len - at).min(DEBRIS_CHUNK);
+            scratch.resize(n as usize, 0);
+            crate::fs::read_exact_at(&**file, scratch, at).at(&self.path, "read")?;
+            let why = "crash debris after the last record (a torn or damaged write that was never acknowledged)";
+            quarantine.push(&self.vfs, at, scratch, why).at(quarantine.path(), "write")?;
+            at += n;
+        }
+        if quarantine.commit(&self.vfs).at(quarantine.path(), "fsync")? {
+            let dir = names::parent_dir(&self.path);
+            self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        }
+        // A positioned write needs a descriptor without O_APPEND.
+        let writer = self.vfs.open(&self.path, OpenOptions::read_write(Create::No, 0));
+        let writer = writer.at(&self.path, "open")?;
+        if writer.metadata().at(&self.path, "fstat")?.id != *id {
+            return Err(Error::io(&self.path, "open", io::Error::other("the log was replaced")));
+        }
+        let mut at = tail.end;
+        while at < tail.len {
+            let n = (tail.len - at).min(DEBRIS_CHUNK);
+            scratch.clear();
+            scratch.resize(n as usize, b'\n');
+            crate::fs::write_all_at(&writer, scratch, at).at(&self.path, "write")?;
+            at += n;
+        }
+        // The newlines must be durable before a record is appended after them: a crash that
+        // kept the record but not them would glue the record onto the debris.
+        self.sync_file(file)
     }
 
     /// Catches the derived state up with the log and finds the payloads that repeat a key
@@ -225,7 +288,7 @@ impl<V: Vfs> Writer<V> {
         if !buf.is_empty() {
             len += self.write_chunk(file, buf, state_reset(derived))?;
         }
-        state.tail = Some(Tail { len, last: Some(plan.last), torn: false });
+        state.tail = Some(Tail { len, last: Some(plan.last), end: len, torn: false });
         Ok(len)
     }
 
@@ -257,7 +320,7 @@ impl<V: Vfs> Writer<V> {
         if n != buf.len() {
             let short = io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes; the next append terminates them", buf.len()),
+                format!("only {n} of {} bytes written; the next append terminates them", buf.len()),
             );
             return Err(Error::io(&self.path, "write", short));
         }
@@ -283,7 +346,7 @@ impl<V: Vfs> Writer<V> {
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
             if state.unsynced_writes > state.synced_writes {
                 let ours = state.tail.and_then(|t| t.last).map_or(0, |l| l.seq);
-                let carried = last_record::discover(&file, meta.len, 0, None, &mut state.scratch)
+                let carried = last_record::discover(&file, meta.len, None, &mut state.scratch)
                     .at(&self.path, "read")?
                     .last
                     .is_some_and(|l| l.seq >= ours);
@@ -297,12 +360,10 @@ impl<V: Vfs> Writer<V> {
             state.id = meta.id;
             state.tail = None;
         }
-        let (floor, below) = match state.tail {
-            Some(t) if t.len == meta.len => return Ok(t),
-            Some(t) if !t.torn && t.len < meta.len => (t.len, t.last),
-            _ => (0, None),
-        };
-        let found = last_record::discover(&*state.file, meta.len, floor, below, &mut state.scratch);
+        if let Some(t) = state.tail.filter(|t| t.len == meta.len) {
+            return Ok(t);
+        }
+        let found = last_record::discover(&*state.file, meta.len, state.tail, &mut state.scratch);
         let found = found.at(&self.path, "read")?;
         state.tail = Some(found);
         Ok(found)

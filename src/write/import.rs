@@ -9,6 +9,12 @@ use super::ack::{Ack, ImportAck};
 use super::batch::Source;
 use super::{Durability, Writer};
 
+/// The largest `ts` an imported record may carry: the last millisecond of the year 9999
+/// (9999-12-31T23:59:59.999Z). Appends take their ts from the clock, or from the log's last
+/// record when the clock is behind it (ts never decreases), so a ts past any date could only
+/// come in through an import, and would then be inherited by every later append.
+const MAX_IMPORT_TS: u64 = 253_402_300_799_999;
+
 impl<V: Vfs> Writer<V> {
     /// Appends whole records as they are, keeping their seq and ts: for importing another ndlog
     /// log. Each must be one valid record line (without its newline), in strictly increasing
@@ -16,8 +22,9 @@ impl<V: Vfs> Writer<V> {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidPayload`] naming the index of the first record that is not a valid
-    /// line or is out of order (checked before anything is written, and again against the
-    /// log's end under the lock); and the errors of [`Writer::append`].
+    /// line, is out of order, or has a ts past the year 9999 (checked before anything is
+    /// written, and again against the log's end under the lock); and the errors of
+    /// [`Writer::append`].
     pub fn import_records<L: AsRef<[u8]>>(&self, lines: &[L]) -> Result<ImportAck> {
         let mut previous: Option<(u64, u64)> = None;
         for (i, line) in lines.iter().enumerate() {
@@ -30,6 +37,13 @@ impl<V: Vfs> Writer<V> {
                 let why = format!(
                     "record with seq {} ts {} comes after seq {seq} ts {ts}",
                     frame.seq, frame.ts
+                );
+                return Err(Error::payload(&self.path, Some(i), why));
+            }
+            if frame.ts > MAX_IMPORT_TS {
+                let why = format!(
+                    "record with seq {} has ts {}, past the year 9999 (the largest ts is {})",
+                    frame.seq, frame.ts, MAX_IMPORT_TS
                 );
                 return Err(Error::payload(&self.path, Some(i), why));
             }

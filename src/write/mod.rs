@@ -28,16 +28,16 @@ mod derived;
 mod group;
 mod import;
 mod index;
-mod last_record;
+
 mod open;
 mod options;
 
+use crate::read::last_record::Tail;
 use batch::Source;
 use derive::LogAt;
 use derived::Derived;
 use group::Combiner;
 use index::IndexWriter;
-use last_record::Tail;
 
 pub(crate) use ack::first_ack;
 pub use ack::{Ack, BatchAck, ImportAck};

@@ -17,8 +17,8 @@ use super::derive::LogAt;
 use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
-use super::last_record;
 use super::{Options, State, Writer};
+use crate::read::last_record;
 
 impl<V: Vfs> Writer<V> {
     pub(crate) fn open_with(vfs: V, path: &Path, opts: Options) -> Result<Self> {
@@ -49,8 +49,7 @@ impl<V: Vfs> Writer<V> {
             return Err(Error::not_a_log(path, "not a regular file"));
         }
         let mut scratch = Vec::new();
-        let found =
-            last_record::discover(&file, meta.len, 0, None, &mut scratch).at(path, "read")?;
+        let found = last_record::discover(&file, meta.len, None, &mut scratch).at(path, "read")?;
         let marked = lock.has_marker()?;
         if found.last.is_none() && meta.len > 0 && !marked {
             return Err(Error::not_a_log(

@@ -69,8 +69,15 @@ pub(crate) enum Command {
     Export(cmd::export::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
-    /// exit code.
+    /// exit code (5 when the lock is not acquired within --lock-timeout).
+    #[command(after_help = EXIT_CODES)]
     Lock(cmd::lock::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) for ndlog.
+    #[command(after_help = EXIT_CODES)]
+    Completions(cmd::docs::CompletionsArgs),
+    /// Print ndlog's man page (roff), or a subcommand's, generated from this help.
+    #[command(after_help = EXIT_CODES)]
+    Man(cmd::docs::ManArgs),
     /// Internal: one writer process of `ndlog demo`.
     #[command(hide = true)]
     DemoWriter(cmd::demo::WriterArgs),

@@ -4,28 +4,43 @@
 mod cli;
 mod cmd;
 mod exit;
+mod input;
+mod lines;
 mod out;
 mod range;
 mod time;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use cmd::{
-    append, cat, compact, demo, export, get, history, import, index, lock, stats, tail, verify,
+    append, cat, compact, demo, docs, export, get, history, import, index, lock, stats, tail,
+    verify,
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        // Help, version (exit 0) or bad usage (exit 2). Help that cannot be written is an
+        // error, unless the pipe was closed.
+        Err(err) => {
+            return match err.print() {
+                Err(e) if err.exit_code() == 0 && e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    out::warn(format_args!("writing to standard output: {e}"));
+                    ExitCode::from(exit::EXIT_ERROR)
+                }
+                _ => ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::EXIT_USAGE)),
+            };
+        }
+    };
     match run(cli) {
         Ok(code) => code,
-        Err(err) if out::is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("ndlog: {err:#}");
-            ExitCode::from(exit::EXIT_ERROR)
-        }
+        Err(err) => exit::report(&err, matches.subcommand_name()),
     }
 }
 
@@ -46,5 +61,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => compact::run(args),
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }

@@ -1,14 +1,13 @@
 //! A seq or time range of a log, as `cat` and `export` take it and write it.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use ndlog::{Entry, Reader, read::Bounds};
 
-use crate::exit::EXIT_DAMAGED;
+use crate::exit::{EXIT_DAMAGED, usage};
 use crate::out;
-use crate::time::parse_time;
+use crate::time::{format_ts, parse_time};
 
 /// Seq and time bounds, shared by `cat` and `export`.
 #[derive(Debug, clap::Args)]
@@ -16,25 +15,42 @@ pub(crate) struct Range {
     /// Start at this seq (inclusive).
     #[arg(long, value_name = "N")]
     pub from_seq: Option<u64>,
-    /// Stop after this seq (inclusive).
+    /// Stop after this seq (inclusive); not below --from-seq.
     #[arg(long, value_name = "N")]
     pub to_seq: Option<u64>,
-    /// Start at the first record with ts ≥ T (unix ms or RFC 3339, e.g. 2025-11-21T08:00:00Z).
+    /// Start at the first record with ts ≥ T. T is unix milliseconds, RFC 3339
+    /// (2025-11-21T08:00:00Z, 2025-11-21T08:00:00+01:00), a UTC date or time (2025-11-21,
+    /// 2025-11-21 08:00), or a time ago (1h, 30m ago, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub since: Option<u64>,
-    /// Stop before the first record with ts ≥ T (unix ms or RFC 3339).
+    /// Stop before the first record with ts ≥ T (T as for --since); not before --since.
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub until: Option<u64>,
 }
 
 impl Range {
-    pub(crate) fn bounds(&self) -> Bounds {
-        Bounds {
+    /// The bounds, or a usage error when they contradict each other.
+    pub(crate) fn bounds(&self) -> anyhow::Result<Bounds> {
+        if let (Some(from), Some(to)) = (self.from_seq, self.to_seq)
+            && from > to
+        {
+            return Err(usage(format!("--from-seq {from} is after --to-seq {to}")));
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(usage(format!(
+                "--since {} is after --until {}",
+                format_ts(since),
+                format_ts(until)
+            )));
+        }
+        Ok(Bounds {
             from_seq: self.from_seq,
             to_seq: self.to_seq,
             since: self.since,
             until: self.until,
-        }
+        })
     }
 }
 
@@ -42,7 +58,7 @@ impl Range {
 /// damage was skipped; with `strict`, stops at the first corrupt line with exit code 3.
 pub(crate) fn write_range<D: AsRef<[u8]>>(
     reader: &Reader<D>,
-    log: &Path,
+    log: &str,
     bounds: Bounds,
     data: bool,
     strict: bool,
@@ -54,7 +70,7 @@ pub(crate) fn write_range<D: AsRef<[u8]>>(
             Entry::Record(r) => out::line(out, if data { r.data } else { r.line })?,
             Entry::Corrupt { offset, reason, .. } if strict => {
                 out.flush()?;
-                eprintln!("ndlog: {}: corrupt line at byte {offset}: {reason}", log.display());
+                out::warn(format_args!("{}: corrupt line at byte {offset}: {reason}", log));
                 return Ok(ExitCode::from(EXIT_DAMAGED));
             }
             Entry::Corrupt { offset, .. } => {
@@ -65,11 +81,11 @@ pub(crate) fn write_range<D: AsRef<[u8]>>(
         }
     }
     if let Some(first) = first_skipped {
-        eprintln!(
-            "ndlog: {}: skipped {skipped} corrupt line(s), the first at byte {first}; \
+        out::warn(format_args!(
+            "{}: skipped {skipped} corrupt line(s), the first at byte {first}; \
              `ndlog verify` lists them",
-            log.display()
-        );
+            log
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

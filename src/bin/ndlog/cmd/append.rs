@@ -1,6 +1,6 @@
 //! `ndlog append`: stdin lines in, acknowledged seqs out.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ndlog::{Dedup, DedupWindow, Durability, JsonPointer, Options};
 
+use crate::input;
+use crate::lines::{Lines, TooLong};
 use crate::out;
-use crate::time::parse_duration;
+use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -19,11 +21,13 @@ pub(crate) struct Args {
     /// read as one batch under one fdatasync. never: print once written to the OS.
     #[arg(long, default_value = "always", value_parser = ["always", "group", "never"])]
     pub durability: String,
-    /// Give up when the writer lock is not acquired within this time (e.g. 500ms, 10s).
+    /// Give up (exit 5) when the writer lock is not acquired within this time (e.g. 500ms,
+    /// 10s).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
-    /// Largest payload in bytes.
-    #[arg(long, default_value_t = Options::DEFAULT_MAX_RECORD_SIZE)]
+    /// Largest payload in bytes (e.g. 1048576, 64KiB; at most 256MiB). A longer line is
+    /// refused as soon as it passes this, without reading the rest of it.
+    #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
     pub max_record_size: usize,
     /// Idempotent appends: a line whose value at this JSON pointer (e.g. /request_id) repeats
     /// one within the window is not appended again; the original record's seq is printed.
@@ -32,6 +36,15 @@ pub(crate) struct Args {
     /// The dedup window: a number of records (e.g. 100000) or a duration (e.g. 1h).
     #[arg(long, value_name = "N|DUR", default_value = "100000", value_parser = parse_window, requires = "dedup_key")]
     pub dedup_window: DedupWindow,
+}
+
+/// A record size: at least one byte, at most [`Options::MAX_RECORD_SIZE_LIMIT`].
+pub(crate) fn parse_record_size(text: &str) -> Result<usize, String> {
+    let max = Options::MAX_RECORD_SIZE_LIMIT;
+    match usize::try_from(parse_size(text)?) {
+        Ok(bytes) if bytes <= max => Ok(bytes),
+        _ => Err(format!("{text:?}: at most {max} bytes (256MiB)")),
+    }
 }
 
 fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
@@ -53,6 +66,7 @@ fn parse_window(text: &str) -> Result<DedupWindow, String> {
 const MAX_BATCH: usize = 4096;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    input::require_file(&args.log, "append")?;
     let durability: Durability = args.durability.parse()?;
     let mut options = Options::new()
         .durability(durability)
@@ -62,41 +76,39 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         options = options.dedup(Dedup::new(key, args.dedup_window));
     }
     let writer = options.open(&args.log)?;
-    let mut input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    // A line is read only up to the maximum record size: past it, it is refused unread.
+    let mut lines = Lines::new(std::io::stdin().lock(), args.max_record_size);
     let mut out = out::stdout();
     // Lines of the batch being gathered: their bytes back to back, and where each ends.
     let mut batch = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
     loop {
-        line.clear();
-        let n = input.read_until(b'\n', &mut line).context("reading stdin")?;
-        if n > 0 {
-            line_no += 1;
-            let value = line.trim_ascii();
-            if !value.is_empty() {
-                if let Err(err) = writer.check_payload(value) {
-                    flush(&writer, &mut batch, &mut ends, &mut out)?;
-                    bail!(
-                        "stdin line {line_no}: {err}; it was not appended, the lines before it were"
-                    );
-                }
-                batch.extend_from_slice(value);
-                ends.push(batch.len());
-            }
-        }
-        // Group and never gather what is already buffered; always acknowledges line by line.
-        let more_buffered = !input.buffer().is_empty() && ends.len() < MAX_BATCH;
-        if n == 0 || durability == Durability::Always || !more_buffered {
+        let Some((line_no, line)) = lines.next_line().context("reading stdin")? else {
             flush(&writer, &mut batch, &mut ends, &mut out)?;
-        }
-        if n == 0 {
             return Ok(ExitCode::SUCCESS);
+        };
+        let checked = match line {
+            Ok(value) => writer.check_payload(value).map(|()| value).map_err(|e| e.to_string()),
+            Err(TooLong { limit }) => Err(format!(
+                "longer than the maximum record size of {limit} bytes (--max-record-size)"
+            )),
+        };
+        let value = match checked {
+            Ok(value) => value,
+            Err(why) => {
+                flush(&writer, &mut batch, &mut ends, &mut out)?;
+                bail!("stdin line {line_no}: {why}; it was not appended, the lines before it were");
+            }
+        };
+        batch.extend_from_slice(value);
+        ends.push(batch.len());
+        // Group and never gather what is already buffered; always acknowledges line by line.
+        let more_buffered = lines.buffered() && ends.len() < MAX_BATCH;
+        if durability == Durability::Always || !more_buffered {
+            flush(&writer, &mut batch, &mut ends, &mut out)?;
         }
     }
 }
-
 /// Appends the gathered lines as one batch and prints their seqs.
 fn flush(
     writer: &ndlog::Writer,

@@ -4,14 +4,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ndlog::Reader;
-
+use crate::input;
 use crate::out;
 use crate::range::{Range, write_range};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input.
     pub log: PathBuf,
     /// Print only the payloads (`data`), one per line, instead of whole records.
     #[arg(long)]
@@ -24,10 +23,10 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = Reader::open(&args.log)?;
+    let bounds = args.range.bounds()?;
+    let log = input::open(&args.log)?;
     let mut out = out::stdout();
-    let code =
-        write_range(&reader, &args.log, args.range.bounds(), args.data, args.strict, &mut out)?;
+    let code = write_range(&log.reader, &log.name, bounds, args.data, args.strict, &mut out)?;
     out.flush()?;
     Ok(code)
 }

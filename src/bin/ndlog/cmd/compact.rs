@@ -1,6 +1,6 @@
 //! `ndlog compact`: rewrite a log by a retention or key policy, moving damage to quarantine.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,6 +8,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndlog::{CompactReport, Compactor, JsonPointer, Policy};
 
+use crate::exit::{describe, usage};
+use crate::input;
+use crate::out;
 use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
@@ -20,7 +23,8 @@ pub(crate) struct Args {
     /// Keep only the newest N records (N ≥ 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_last: Option<u64>,
-    /// Drop the oldest records until the records take at most this much (e.g. 500MB, 2GiB).
+    /// Drop the oldest records until the records take at most this much (e.g. 500MB, 2GiB;
+    /// units in any case).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
     /// Keep only the newest record per value of this JSON pointer into data (e.g. /id).
@@ -33,7 +37,7 @@ pub(crate) struct Args {
     /// Run forever as a maintenance process, compacting every DUR (e.g. 10m).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub every: Option<Duration>,
-    /// How long to wait for another compaction or for the writer lock.
+    /// How long to wait for another compaction or for the writer lock (exit 5 past it).
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 }
@@ -66,18 +70,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = args.tombstone.clone() {
         policy = policy.tombstone(t);
     }
-    policy.validate()?;
+    policy.validate().map_err(|e| usage(e.to_string()))?;
+    input::require_file(&args.log, "compact")?;
+    let mut out = out::stdout();
     let Some(every) = args.every else {
         let report = compact_once(&args, &policy)?;
-        print_report(&args, &report);
+        print_report(&mut out, &args, &report)?;
         return Ok(ExitCode::SUCCESS);
     };
     loop {
         match compact_once(&args, &policy) {
-            Ok(report) => print_report(&args, &report),
+            // Standard output going away ends the loop: a report could never be read again.
+            Ok(report) => print_report(&mut out, &args, &report)?,
             // A maintenance loop outlives passing trouble (a lock held too long, a full disk):
             // it says so and tries again next round.
-            Err(err) => eprintln!("ndlog: {err:#}"),
+            Err(err) => out::warn(format_args!("{}", describe(&err).0)),
         }
         std::thread::sleep(every);
     }
@@ -107,13 +114,14 @@ fn compact_once(args: &Args, policy: &Policy) -> anyhow::Result<CompactReport> {
     Ok(report?)
 }
 
-fn print_report(args: &Args, r: &CompactReport) {
+fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io::Result<()> {
     let log = args.log.display();
     if !r.rewritten {
-        println!("{log}: nothing to remove ({} records); not rewritten", r.records_before);
-        return;
+        writeln!(out, "{log}: nothing to remove ({} records); not rewritten", r.records_before)?;
+        return out.flush();
     }
-    println!(
+    writeln!(
+        out,
         "{log}: rewritten: {} -> {} records ({} dropped by the policy, {} appended meanwhile and kept), \
          {} -> {} bytes; writer lock held {:.1} ms; took {:.2} s",
         r.records_before,
@@ -124,13 +132,15 @@ fn print_report(args: &Args, r: &CompactReport) {
         r.bytes_after,
         r.writer_lock_held.as_secs_f64() * 1e3,
         r.elapsed.as_secs_f64()
-    );
+    )?;
     if let Some(q) = &r.quarantine {
-        println!(
+        writeln!(
+            out,
             "{log}: moved {} damaged span(s), {} bytes, to {} (with their original offsets)",
             r.quarantined_spans,
             r.quarantined_bytes,
             q.display()
-        );
+        )?;
     }
+    out.flush()
 }

@@ -13,18 +13,19 @@ use anyhow::{Context, bail, ensure};
 use ndlog::{Durability, Options, Reader};
 use serde::{Deserialize, Serialize};
 
+use crate::out::{self, Out};
 use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Writer processes that run to completion.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub writers: u32,
     /// Records each of those writers appends.
     #[arg(long, default_value_t = 5000)]
     pub records: u64,
     /// Appending threads per writer process (they share fdatasyncs: group commit).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
     /// Directory for the log (default: a new temporary directory, removed afterwards).
     #[arg(long)]
@@ -60,7 +61,6 @@ const ACTIONS: [&str; 4] = ["view", "click", "add_to_cart", "checkout"];
 const KILL_AFTER_ACKS: usize = 300;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    ensure!(args.writers > 0 && args.threads > 0, "--writers and --threads must be at least 1");
     let temp;
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
@@ -70,7 +70,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let log = dir.join("events.ndjson");
-    println!("ndlog demo: log at {}", log.display());
+    let mut out = out::stdout();
+    writeln!(out, "ndlog demo: log at {}", log.display())?;
+    out.flush()?;
 
     // Ingest: N writers to completion, plus one killed with SIGKILL mid-stream.
     let started = Instant::now();
@@ -100,31 +102,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let elapsed = started.elapsed();
     let completed = acked.len();
     acked.extend(&victim_acks);
-    println!(
+    writeln!(
+        out,
         "ingest:  {} writer processes x {} threads (durability group) appended {completed} records \
          in {:.2} s: {:.0} records/s, each fdatasync'd before it was acknowledged",
         args.writers,
         args.threads,
         elapsed.as_secs_f64(),
         completed as f64 / elapsed.as_secs_f64()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "crash:   writer {} killed with SIGKILL after acknowledging {} records",
         args.writers + 1,
         victim_acks.len()
-    );
+    )?;
 
     // A new writer after the crash: it finds the tail and never glues onto torn bytes.
     let writer = Options::new().open(&log)?;
     let last = writer.append(&serde_json::json!({"demo": "done"}))?;
-    println!("recover: a fresh writer appended seq {} after the crash", last.seq);
+    writeln!(out, "recover: a fresh writer appended seq {} after the crash", last.seq)?;
     drop(writer);
 
-    verify(&log, &acked, last.seq)?;
-    scan(&log)?;
+    verify(&mut out, &log, &acked, last.seq)?;
+    scan(&mut out, &log)?;
     if args.dir.is_none() {
-        println!("(temporary directory removed; pass --dir DIR to keep the log)");
+        writeln!(out, "(temporary directory removed; pass --dir DIR to keep the log)")?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -148,27 +153,29 @@ fn collect_acks(
     Ok(acks)
 }
 
-fn verify(log: &Path, acked: &[u64], final_seq: u64) -> anyhow::Result<()> {
+fn verify(out: &mut Out, log: &Path, acked: &[u64], final_seq: u64) -> anyhow::Result<()> {
     let reader = Reader::open(log)?.validate_json(true);
     let summary = reader.verify();
     let present: HashSet<u64> = reader.records().map(|r| r.seq).collect();
     let missing = acked.iter().filter(|s| !present.contains(s)).count();
     let unique_acks: HashSet<u64> = acked.iter().copied().collect();
     let unacked = present.len().saturating_sub(unique_acks.len() + 1);
-    println!(
+    writeln!(
+        out,
         "verify:  {} records, seq 1..={final_seq} strictly increasing: {}; corrupt lines: {}; \
          torn tail: {}",
         summary.records,
         summary.out_of_order == 0 && summary.records as usize == present.len(),
         summary.corrupt_lines,
         summary.torn_tail.map_or("none".to_string(), |(o, l)| format!("{l} bytes at byte {o}")),
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "         {} acknowledged seqs, {missing} missing, {} acknowledged twice; {unacked} written \
          but unacknowledged (in flight when the writer was killed)",
         acked.len(),
         acked.len() - unique_acks.len()
-    );
+    )?;
     ensure!(missing == 0, "{missing} acknowledged records are missing");
     ensure!(unique_acks.len() == acked.len(), "a seq was acknowledged twice");
     ensure!(summary.out_of_order == 0, "records out of order");
@@ -176,7 +183,7 @@ fn verify(log: &Path, acked: &[u64], final_seq: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn scan(log: &Path) -> anyhow::Result<()> {
+fn scan(out: &mut Out, log: &Path) -> anyhow::Result<()> {
     let reader = Reader::open(log)?;
     let bytes = reader.bytes().len() as f64;
     let started = Instant::now();
@@ -198,19 +205,21 @@ fn scan(log: &Path) -> anyhow::Result<()> {
         }
     }
     let parsed = started.elapsed();
-    println!(
+    writeln!(
+        out,
         "scan:    {count} records ({payload_bytes} payload bytes) CRC-verified in {:.2} ms ({:.0} MB/s); \
          deserialised in {:.2} ms ({:.1} M records/s)",
         ms(verified),
         bytes / verified.as_secs_f64() / 1e6,
         ms(parsed),
         count as f64 / parsed.as_secs_f64() / 1e6
-    );
+    )?;
     if let Some((seq, ts, action)) = u7_last {
-        println!(
+        writeln!(
+            out,
             "history: user u7 has {u7} events; the last is seq {seq} at {} ({action})",
             format_ts(ts)
-        );
+        )?;
     }
     Ok(())
 }

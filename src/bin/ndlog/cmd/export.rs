@@ -4,15 +4,14 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use ndlog::Reader;
-
+use crate::input::{self, Log};
 use crate::out;
 use crate::range::{Range, write_range};
+use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input.
     pub log: PathBuf,
     /// Export only the payloads (`data`): the NDJSON that was imported or appended. Without it,
     /// whole records, which `ndlog import` takes back verbatim.
@@ -20,17 +19,17 @@ pub(crate) struct Args {
     pub data: bool,
     #[command(flatten)]
     pub range: Range,
-    /// Write to FILE (atomically: a temporary file renamed into place) instead of stdout.
+    /// Write to FILE (atomically: a temporary file renamed into place) instead of stdout (-).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = Reader::open(&args.log)?;
-    let bounds = args.range.bounds();
-    let Some(path) = &args.output else {
+    let bounds = args.range.bounds()?;
+    let Log { reader, name } = input::open(&args.log)?;
+    let Some(path) = args.output.as_ref().filter(|p| !input::is_dash(p)) else {
         let mut out = out::stdout();
-        let code = write_range(&reader, &args.log, bounds, args.data, false, &mut out)?;
+        let code = write_range(&reader, &name, bounds, args.data, false, &mut out)?;
         out.flush()?;
         return Ok(code);
     };
@@ -41,7 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp);
-    let code = write_range(&reader, &args.log, bounds, args.data, false, &mut out)?;
+    let code = write_range(&reader, &name, bounds, args.data, false, &mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error()).context("writing the export")?;
     tmp.as_file().sync_all().with_context(|| format!("fsync {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("renaming the export to {}", path.display()))?;

@@ -1,17 +1,19 @@
 //! `ndlog history`: the versions of one entity, or its state at a time.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ndlog::{JsonPointer, Reader};
+use ndlog::JsonPointer;
 
 use crate::exit::EXIT_NOT_FOUND;
+use crate::input;
 use crate::out;
-use crate::time::parse_time;
+use crate::time::{format_ts, parse_time};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input.
     pub log: PathBuf,
     /// JSON pointer to the field of `data` that names the entity, e.g. /user or /order/id.
     #[arg(long, value_parser = parse_pointer)]
@@ -19,7 +21,9 @@ pub(crate) struct Args {
     /// The entity: a string field's content, or a number's (or other value's) JSON text.
     #[arg(long)]
     pub entity: String,
-    /// Print only the entity's state at T: its newest version with ts ≤ T (unix ms or RFC 3339).
+    /// Print only the entity's state at T: its newest version with ts ≤ T. T is unix
+    /// milliseconds, RFC 3339 (2025-11-21T08:00:00Z, 2025-11-21T08:00:00+01:00), a UTC date or
+    /// time (2025-11-21, 2025-11-21 08:00), or a time ago (1h, 30m ago, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub at: Option<u64>,
     /// Print only the payloads.
@@ -32,7 +36,8 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = Reader::open(&args.log)?;
+    let log = input::open(&args.log)?;
+    let reader = &log.reader;
     let mut out = out::stdout();
     let mut found = false;
     if let Some(at) = args.at {
@@ -46,10 +51,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             found = true;
         }
     }
-    std::io::Write::flush(&mut out)?;
-    if !found {
-        eprintln!("ndlog: {}: no record has {:?} at {}", args.log.display(), args.entity, args.key);
-        return Ok(ExitCode::from(EXIT_NOT_FOUND));
+    out.flush()?;
+    if found {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    let (entity, key) = (&args.entity, &args.key);
+    match (args.at, reader.history(key, entity).next()) {
+        (Some(at), Some(first)) => out::warn(format_args!(
+            "{}: {entity:?} at {key} did not exist yet at {}: its first record is seq {} at {}",
+            log.name,
+            format_ts(at),
+            first.seq,
+            format_ts(first.ts)
+        )),
+        _ => out::warn(format_args!("{}: no record has {entity:?} at {key}", log.name)),
+    }
+    Ok(ExitCode::from(EXIT_NOT_FOUND))
 }

@@ -1,21 +1,33 @@
 //! `ndlog import`: plain NDJSON appended as new records, or another ndlog log verbatim.
+//!
+//! All or nothing, in bounded memory: a first pass streams through the input and checks every
+//! line; only then is the writer lock taken, and held for the whole of the second pass, which
+//! streams the input again and writes it in batches. No other writer can slip a record in
+//! between two batches, so an input the first pass accepted is imported whole.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{IsTerminal, Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndlog::{Durability, Options, Reader};
+use ndlog::{Durability, Options, Writer};
 
-use crate::time::parse_duration;
+use crate::cmd::append::parse_record_size;
+use crate::exit::usage;
+use crate::input;
+use crate::lines::{Lines, TooLong};
+use crate::out;
+use crate::time::{MAX_TS, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log to import into (created when missing).
     pub log: PathBuf,
-    /// The input: a file, or - for stdin.
+    /// The input: a file, or - for stdin (copied to a temporary file beside the log first).
     pub input: PathBuf,
     /// auto: an input whose first line is an ndlog record is imported verbatim (seq and ts
     /// kept), anything else as plain NDJSON (one payload per line, new seqs).
@@ -24,49 +36,144 @@ pub(crate) struct Args {
     /// Durability of each batch (always: one fdatasync per batch).
     #[arg(long, default_value = "always", value_parser = ["always", "group", "never"])]
     pub durability: String,
-    /// Give up when the writer lock is not acquired within this time.
+    /// Give up (exit 5) when the writer lock is not acquired within this time.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// Largest payload of a plain NDJSON line in bytes (e.g. 1048576, 64KiB; at most 256MiB).
+    #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
+    pub max_record_size: usize,
 }
 
-/// Records per batch (one write and, with `always`, one fdatasync each).
+/// Most records in one batch (one write and, with `always`, one fdatasync each).
 const BATCH: usize = 8192;
+/// Most bytes gathered for one batch.
+const BATCH_BYTES: usize = 8 << 20;
+/// Longest whole record line: the largest payload and its frame.
+const RECORD_LINE_LIMIT: usize = Options::MAX_RECORD_SIZE_LIMIT + 128;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // Standard input is spooled to a file first: nothing is written before all of the input
-    // has been checked, which takes two passes.
-    let spooled;
-    let input = if args.input.as_os_str() == "-" {
-        let mut tmp = tempfile::NamedTempFile::new().context("spooling stdin")?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading stdin")?;
-        tmp.flush()?;
-        spooled = tmp;
-        spooled.path().to_path_buf()
-    } else {
-        args.input.clone()
-    };
-    let source =
-        Reader::open(&input).with_context(|| format!("reading {}", args.input.display()))?;
-    let bytes = source.bytes();
-    let lines: Vec<(usize, &[u8])> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line))
-        .filter(|(_, line)| !line.trim_ascii().is_empty())
-        .collect();
-    let verbatim = match args.format.as_str() {
-        "ndlog" => true,
-        "ndjson" => false,
-        _ => lines.first().is_some_and(|(_, line)| ndlog::format::decode(line).is_ok()),
-    };
+    input::require_file(&args.log, "import")?;
     let options = Options::new()
         .durability(args.durability.parse::<Durability>()?)
-        .lock_timeout(args.lock_timeout);
-    let name = args.input.display();
+        .lock_timeout(args.lock_timeout)
+        .max_record_size(args.max_record_size);
+    // Standard input is spooled to a file beside the log first: nothing is written before all
+    // of the input has been checked, which takes two passes.
+    let (mut source, spool) = if input::is_dash(&args.input) {
+        let dir = log_dir(&args.log);
+        let mut spool = tempfile::Builder::new()
+            .prefix(".ndlog-import-")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut spool)
+            .context("copying standard input to a temporary file")?;
+        let file = spool.reopen().context("reopening the copy of standard input")?;
+        (file, Some(spool))
+    } else {
+        let file = File::open(&args.input)
+            .with_context(|| format!("{}: open failed", args.input.display()))?;
+        refuse_self_import(&file, &args)?;
+        (file, None)
+    };
+    let name = if spool.is_some() { "stdin".to_string() } else { args.input.display().to_string() };
+
     // First pass: check every line; nothing is written if any is bad.
-    let mut previous: Option<(u64, u64)> = None;
-    for &(n, line) in &lines {
-        if verbatim {
+    let checked = check(&mut source, &args, &options, &name)?;
+    let verbatim = checked.verbatim.unwrap_or(false);
+
+    // Second pass, holding the writer lock throughout.
+    let writer = options.exclusive(true).open(&args.log)?;
+    source.rewind().with_context(|| format!("{name}: seek failed"))?;
+    let limit = if verbatim { RECORD_LINE_LIMIT } else { args.max_record_size };
+    let mut lines = Lines::new(source.take(checked.bytes), limit);
+    let bar = progress(checked.records);
+    let mut batch = Batch::default();
+    let (mut first, mut last, mut count) = (None, None, 0u64);
+    loop {
+        let line = lines.next_line().with_context(|| format!("reading {name}"))?;
+        if let Some((n, line)) = line {
+            let Ok(line) = line else {
+                bail!("{name}: line {n} changed since it was checked; {}", imported(count));
+            };
+            batch.push(n, line);
+            if batch.ends.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
+                continue;
+            }
+        }
+        if batch.ends.is_empty() {
+            break;
+        }
+        let (a, b) = batch.write(&writer, verbatim, &name, count)?;
+        first = first.or(a);
+        last = b.or(last);
+        count += batch.ends.len() as u64;
+        batch.clear();
+        if let Some(bar) = &bar {
+            bar.set_position(count);
+        }
+    }
+    drop(writer);
+    drop(spool);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let how = if verbatim { "verbatim (seq and ts kept)" } else { "as new records" };
+    let mut out = out::stdout();
+    match (first, last) {
+        (Some(a), Some(b)) => writeln!(
+            out,
+            "{}: imported {count} records {how}, seq {a}..={b}, from {name}",
+            args.log.display()
+        )?,
+        _ => writeln!(out, "{}: nothing to import from {name}", args.log.display())?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the first pass found.
+struct Checked {
+    /// Whether the records are imported verbatim; `None` when there is nothing to import.
+    verbatim: Option<bool>,
+    /// Non-blank lines.
+    records: u64,
+    /// Bytes read: the second pass reads no further, whatever was appended to the input since.
+    bytes: u64,
+}
+
+/// Reads the whole input once and checks every line as the writer will: a record in order, or
+/// a payload the writer accepts.
+fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyhow::Result<Checked> {
+    let mut counted = Counted { inner: &mut *source, bytes: 0 };
+    let mut lines = Lines::new(&mut counted, RECORD_LINE_LIMIT);
+    let mut verbatim = match args.format.as_str() {
+        "ndlog" => Some(true),
+        "ndjson" => Some(false),
+        _ => None,
+    };
+    if verbatim == Some(false) {
+        lines.set_limit(args.max_record_size);
+    }
+    let (mut previous, mut records): (Option<(u64, u64)>, u64) = (None, 0);
+    while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
+        let line = match line {
+            Ok(line) => line,
+            Err(TooLong { limit }) => bail!(
+                "{name}: line {n}: longer than {limit} bytes{}; nothing was imported",
+                if verbatim == Some(true) { "" } else { " (--max-record-size)" }
+            ),
+        };
+        let decided = verbatim.is_some();
+        let is_record = *verbatim.get_or_insert_with(|| ndlog::format::decode(line).is_ok());
+        if !is_record {
+            if let Err(e) = options.check_payload(line) {
+                bail!("{name}: line {n}: {e}; nothing was imported");
+            }
+            if !decided {
+                // Plain NDJSON from here on: a line is a payload, as large as a payload may be.
+                lines.set_limit(args.max_record_size);
+            }
+        } else {
             let frame = match ndlog::format::decode(line) {
                 Ok(frame) => frame,
                 Err(e) => {
@@ -83,59 +190,119 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     frame.ts
                 );
             }
+            if frame.ts > MAX_TS {
+                bail!(
+                    "{name}: line {n}: ts {} is past the year 9999 (the largest ts is {MAX_TS}); \
+                     nothing was imported",
+                    frame.ts
+                );
+            }
             previous = Some((frame.seq, frame.ts));
-        } else if let Err(e) = options.check_payload(line) {
-            bail!("{name}: line {n}: {e}; nothing was imported");
         }
+        records += 1;
     }
-    let writer = options.open(&args.log)?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(lines.len() as u64);
+    drop(lines);
+    Ok(Checked { verbatim: verbatim.filter(|_| records > 0), records, bytes: counted.bytes })
+}
+
+/// The lines of one batch: their bytes back to back, where each ends, and their line numbers.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    numbers: Vec<u64>,
+}
+
+impl Batch {
+    fn push(&mut self, n: u64, line: &[u8]) {
+        self.bytes.extend_from_slice(line);
+        self.ends.push(self.bytes.len());
+        self.numbers.push(n);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.numbers.clear();
+    }
+
+    /// Writes the batch; returns the first and last seq written. `before` records of the input
+    /// were imported before this batch.
+    fn write(
+        &self,
+        writer: &Writer,
+        verbatim: bool,
+        name: &str,
+        before: u64,
+    ) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+        let lines: Vec<&[u8]> = self
+            .ends
+            .iter()
+            .scan(0, |start, &end| Some(&self.bytes[std::mem::replace(start, end)..end]))
+            .collect();
+        if !verbatim {
+            let ack = writer.append_raw_batch(&lines)?;
+            return Ok((Some(ack.first_seq), ack.seqs().last()));
+        }
+        let ack = writer.import_records(&lines).map_err(|e| match e.kind() {
+            ndlog::ErrorKind::InvalidPayload { index: Some(i), reason, .. } => {
+                anyhow::anyhow!("{name}: line {}: {reason}; {}", self.numbers[*i], imported(before))
+            }
+            _ => e.into(),
+        })?;
+        Ok((ack.first.map(|a| a.seq), ack.last.map(|a| a.seq)))
+    }
+}
+
+/// What an error in the second pass leaves behind.
+fn imported(before: u64) -> &'static str {
+    if before == 0 { "nothing was imported" } else { "the lines before it were imported" }
+}
+
+/// A reader that counts the bytes it reads.
+struct Counted<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// The directory holding the log, where standard input is spooled.
+fn log_dir(log: &Path) -> &Path {
+    log.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Importing a log into itself would read back what it writes.
+fn refuse_self_import(input: &File, args: &Args) -> anyhow::Result<()> {
+    let input =
+        input.metadata().with_context(|| format!("{}: stat failed", args.input.display()))?;
+    if let Ok(log) = std::fs::metadata(&args.log)
+        && (log.dev(), log.ino()) == (input.dev(), input.ino())
+    {
+        return Err(usage(format!(
+            "{} and {} are the same file: a log cannot be imported into itself",
+            args.input.display(),
+            args.log.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal.
+fn progress(records: u64) -> Option<ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(records);
         if let Ok(style) =
             ProgressStyle::with_template("importing {pos}/{len} records {wide_bar} {eta}")
         {
             bar.set_style(style);
         }
         bar
-    });
-    let (mut first, mut last, mut count) = (None, None, 0u64);
-    for chunk in lines.chunks(BATCH) {
-        let records: Vec<&[u8]> = chunk.iter().map(|(_, line)| *line).collect();
-        if verbatim {
-            let ack = writer.import_records(&records).map_err(|e| match e.kind() {
-                ndlog::ErrorKind::InvalidPayload { index: Some(i), reason, .. } => anyhow::anyhow!(
-                    "{name}: line {}: {reason}; {}",
-                    chunk[*i].0,
-                    if count == 0 {
-                        "nothing was imported"
-                    } else {
-                        "the lines before it were imported"
-                    }
-                ),
-                _ => e.into(),
-            })?;
-            first = first.or(ack.first.map(|a| a.seq));
-            last = ack.last.map(|a| a.seq).or(last);
-        } else {
-            let ack = writer.append_raw_batch(&records)?;
-            first = first.or(Some(ack.first_seq));
-            last = ack.seqs().last().or(last);
-        }
-        count += chunk.len() as u64;
-        if let Some(bar) = &bar {
-            bar.set_position(count);
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let how = if verbatim { "verbatim (seq and ts kept)" } else { "as new records" };
-    match (first, last) {
-        (Some(a), Some(b)) => println!(
-            "{}: imported {count} records {how}, seq {a}..={b}, from {name}",
-            args.log.display()
-        ),
-        _ => println!("{}: nothing to import from {name}", args.log.display()),
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }

@@ -3,19 +3,23 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use ndlog::{Options, Reader};
+use ndlog::index::IndexProblem;
+use ndlog::{Mapped, Options, Reader};
 use serde_json::json;
 
-use crate::exit::EXIT_DAMAGED;
+use crate::exit::{EXIT_DAMAGED, EXIT_NOT_FOUND};
+use crate::input;
 use crate::out;
+use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
     /// Report whether LOG.idx agrees with the log (reads the whole log; changes nothing).
-    /// Exits 3 when an entry disagrees.
+    /// Exits 3 when an entry disagrees, 4 when there is no index.
     #[arg(long, conflicts_with = "rebuild")]
     pub check: bool,
     /// Rebuild LOG.idx from the whole log and rename it into place.
@@ -24,14 +28,21 @@ pub(crate) struct Args {
     /// Print the --check report as one JSON object.
     #[arg(long, requires = "check")]
     pub json: bool,
+    /// Give up (exit 5) when the writer lock is not acquired within this time (e.g. 500ms, 10s).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, conflicts_with = "check")]
+    pub lock_timeout: Duration,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    input::require_file(&args.log, "index")?;
+    // A plain NDJSON file gets a pointer to `ndlog import`, whether checked or indexed.
+    let reader = input::open(&args.log)?.reader;
     if args.check {
-        return check(&args);
+        return check(&args, &reader);
     }
+    drop(reader);
     // Opening a writer catches the index up (or repairs it) under the writer lock.
-    let writer = Options::new().create(false).open(&args.log)?;
+    let writer = Options::new().create(false).lock_timeout(args.lock_timeout).open(&args.log)?;
     if args.rebuild {
         writer.rebuild_index()?;
     }
@@ -41,19 +52,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(writer);
     let check = Reader::open(&args.log)?.check_index()?;
     let verb = if args.rebuild { "rebuilt" } else { "up to date" };
-    println!(
+    let mut out = out::stdout();
+    writeln!(
+        out,
         "{}.idx: {verb}: {} entries, one every {} records",
         args.log.display(),
         check.entries,
         check.stride
-    );
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: &Args) -> anyhow::Result<ExitCode> {
-    let c = Reader::open(&args.log)?.check_index()?;
+fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
+    let c = reader.check_index()?;
+    let missing = c.problem == Some(IndexProblem::Missing);
     let mut out = out::stdout();
-    if args.json {
+    if missing && !args.json {
+        out::warn(format_args!(
+            "{}.idx: missing: there is no index to check; lookups search the log; \
+             `ndlog index {}` builds it",
+            args.log.display(),
+            args.log.display()
+        ));
+    } else if args.json {
         let v = json!({
             "log": args.log.display().to_string(),
             "agrees": c.agrees(),
@@ -92,7 +114,9 @@ fn check(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if c.agrees() || c.problem == Some(ndlog::index::IndexProblem::Missing) {
+    Ok(if missing {
+        ExitCode::from(EXIT_NOT_FOUND)
+    } else if c.agrees() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_DAMAGED)

@@ -7,22 +7,24 @@ use std::time::Duration;
 use anyhow::Context;
 use ndlog::LogLock;
 
+use crate::input;
 use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log.
     pub log: PathBuf,
-    /// Give up when the lock is not acquired within this time.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Give up (exit 5) when the lock is not acquired within this time (e.g. 500ms, 10s).
+    #[arg(long, visible_alias = "timeout", default_value = "10s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let held = LogLock::acquire(&args.log, args.timeout)?;
+    input::require_file(&args.log, "lock")?;
+    let held = LogLock::acquire(&args.log, args.lock_timeout)?;
     // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
     // the lock ends when this process ends, however it ends.
     let status = Command::new(&args.command[0])

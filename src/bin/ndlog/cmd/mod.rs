@@ -4,6 +4,7 @@ pub(crate) mod append;
 pub(crate) mod cat;
 pub(crate) mod compact;
 pub(crate) mod demo;
+pub(crate) mod docs;
 pub(crate) mod export;
 pub(crate) mod get;
 pub(crate) mod history;

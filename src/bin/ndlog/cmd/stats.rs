@@ -4,15 +4,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ndlog::Reader;
 use serde_json::json;
 
+use crate::input::{self, Log};
 use crate::out;
 use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input.
     pub log: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
@@ -20,19 +20,20 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = Reader::open(&args.log)?;
+    let Log { reader, name } = input::open(&args.log)?;
     let s = reader.verify();
     let index = match (reader.index(), reader.index_problem()) {
         (Some(i), _) => format!("{} entries, one every {} records", i.len(), i.stride()),
         (None, Some(problem)) => format!("not used: {problem}"),
         (None, None) => "not used".to_string(),
     };
-    let record_bytes = s.bytes - s.corrupt_bytes - s.padding_bytes - s.torn_tail.map_or(0, |t| t.1);
+    let damage = s.corrupt_bytes + s.padding_bytes + s.torn_tail.map_or(0, |t| t.1);
+    let record_bytes = s.bytes.saturating_sub(damage);
     let mean = record_bytes.checked_div(s.records).unwrap_or(0);
     let mut out = out::stdout();
     if args.json {
         let v = json!({
-            "log": args.log.display().to_string(),
+            "log": name,
             "bytes": s.bytes,
             "records": s.records,
             "record_bytes": record_bytes,
@@ -49,13 +50,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "log:            {}", args.log.display())?;
+        writeln!(out, "log:            {name}")?;
         writeln!(out, "bytes:          {}", s.bytes)?;
         writeln!(out, "records:        {} (mean {mean} bytes)", s.records)?;
         if let (Some(first), Some(last)) = (s.first, s.last) {
             writeln!(out, "seq:            {} ..= {}", first.0, last.0)?;
             writeln!(out, "time:           {} .. {}", format_ts(first.1), format_ts(last.1))?;
-            let span = std::time::Duration::from_millis(last.1 - first.1);
+            // ts never decreases in a log ndlog wrote; a hand-edited one may break that.
+            let span = std::time::Duration::from_millis(last.1.abs_diff(first.1));
             writeln!(out, "span:           {}", humantime::format_duration(span))?;
         }
         writeln!(out, "corrupt lines:  {}", s.corrupt_lines)?;

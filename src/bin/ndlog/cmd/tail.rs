@@ -4,13 +4,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ndlog::Reader;
-
+use crate::exit::usage;
+use crate::input;
 use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input (not with --follow).
     pub log: PathBuf,
     /// How many of the last records to print.
     #[arg(short = 'n', long, default_value_t = 10)]
@@ -24,7 +24,10 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = Reader::open(&args.log)?;
+    if args.follow && input::is_dash(&args.log) {
+        return Err(usage("--follow needs a log file: standard input is read to its end"));
+    }
+    let reader = input::open(&args.log)?.reader;
     let mut out = out::stdout();
     let mut last: Vec<_> = reader.records_rev().take(args.lines).collect();
     last.reverse();

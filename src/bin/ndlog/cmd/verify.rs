@@ -4,15 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ndlog::{Reader, Summary};
+use ndlog::Summary;
 use serde_json::json;
 
 use crate::exit::EXIT_DAMAGED;
+use crate::input::{self, Log};
 use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log, or - for a log on standard input.
     pub log: PathBuf,
     /// Print the report as one JSON object.
     #[arg(long)]
@@ -21,22 +22,26 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A full check: CRC, frame, and that every payload is one valid JSON value.
-    let reader = Reader::open(&args.log)?.validate_json(true);
+    let Log { reader, name } = input::open_any(&args.log)?;
+    let reader = reader.validate_json(true);
     let summary = reader.verify();
     let mut out = out::stdout();
     if args.json {
-        serde_json::to_writer(&mut out, &report_json(&args.log, &summary))?;
+        serde_json::to_writer(&mut out, &report_json(&name, &summary))?;
         writeln!(out)?;
     } else {
-        write_report(&mut out, &args.log, &summary)?;
+        write_report(&mut out, &name, &summary)?;
     }
     out.flush()?;
+    if !input::is_log(&reader) {
+        out::warn(format_args!("{}", input::not_a_log(&name)));
+    }
     Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
 }
 
-fn write_report(out: &mut impl Write, log: &std::path::Path, s: &Summary) -> std::io::Result<()> {
+fn write_report(out: &mut impl Write, log: &str, s: &Summary) -> std::io::Result<()> {
     let verdict = if s.is_clean() { "ok" } else { "DAMAGED" };
-    writeln!(out, "{}: {verdict}", log.display())?;
+    writeln!(out, "{log}: {verdict}")?;
     writeln!(out, "  bytes:          {}", s.bytes)?;
     match (s.first, s.last) {
         (Some((first, _)), Some((last, _))) => {
@@ -74,9 +79,9 @@ fn write_report(out: &mut impl Write, log: &std::path::Path, s: &Summary) -> std
     Ok(())
 }
 
-fn report_json(log: &std::path::Path, s: &Summary) -> serde_json::Value {
+fn report_json(log: &str, s: &Summary) -> serde_json::Value {
     json!({
-        "log": log.display().to_string(),
+        "log": log,
         "ok": s.is_clean(),
         "bytes": s.bytes,
         "records": s.records,

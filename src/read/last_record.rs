@@ -1,0 +1,300 @@
+//! Finding a log's last record from the end of the file, without a full scan.
+//!
+//! Writers call this under the lock when the file changed since their last append (another
+//! process appended, a compaction replaced it, or this is the first append), and readers call it
+//! to learn how much of a file they may map: up to the end of the last record, never the bytes
+//! after it that a writer may still overwrite (FORMAT.md, section 4). The log is append-only,
+//! so when the file only grew, the bytes below the old end are unchanged and only the new bytes
+//! are read: usually one small `pread`.
+
+use memchr::memrchr;
+
+use crate::format::resync;
+use crate::fs::VfsFile;
+
+/// First read: usually all it takes.
+const FIRST_WINDOW: u64 = 4096;
+
+/// Seq and ts of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Last {
+    pub(crate) seq: u64,
+    pub(crate) ts: u64,
+}
+
+/// What a writer must know about the end of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// File length.
+    pub(crate) len: u64,
+    /// The last record: the last line, ended by its newline, that holds a valid record.
+    pub(crate) last: Option<Last>,
+    /// Where that record's line ends (just past its newline); 0 when there is none. What lies
+    /// between `end` and `len` is blank padding or crash debris: under the writer lock no
+    /// write is in progress, and no acknowledged record is there (an acknowledged record was
+    /// written whole, newline included, and synced).
+    pub(crate) end: u64,
+    /// Bytes after `end` hold something other than newlines (a torn or damaged last line): the
+    /// writer neutralises them before it appends, and never glues a record onto them.
+    pub(crate) torn: bool,
+}
+
+impl Tail {
+    /// The tail of an empty file.
+    pub(crate) const EMPTY: Tail = Tail { len: 0, last: None, end: 0, torn: false };
+}
+
+/// Finds the tail of a file of `len` bytes. `known`, the tail of a shorter version of the same
+/// file that was not torn, lets only the bytes above it be read. Reads backwards in windows
+/// (4 KiB, then 1 MiB), so memory stays bounded by one window plus the longest line that can
+/// be a record, whatever the file holds.
+pub(crate) fn discover<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<Tail> {
+    discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW)
+}
+
+/// The longest line that can hold a record.
+const MAX_LINE: usize =
+    crate::write::Options::MAX_RECORD_SIZE_LIMIT + crate::format::MAX_FRAME_OVERHEAD;
+/// Later reads.
+const WINDOW: u64 = 1 << 20;
+
+fn discover_in<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+    first_window: u64,
+    window: u64,
+) -> std::io::Result<Tail> {
+    let known = known.filter(|k| !k.torn && k.len <= len).unwrap_or(Tail::EMPTY);
+    let floor = known.len;
+    // The line being assembled, right to left: where its newline is, its bytes read so far
+    // (pieces in reverse file order), and whether it grew too long to be a record.
+    let mut line_end: Option<u64> = None;
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut piece_bytes = 0usize;
+    let mut too_long = false;
+    // Whether anything but newlines lies above the line being assembled.
+    let mut debris = false;
+    let found =
+        |last: Last, end: u64, debris: bool| Tail { len, last: Some(last), end, torn: debris };
+    let mut hi = len;
+    let mut size = first_window;
+    while hi > floor {
+        let lo = hi.saturating_sub(size).max(floor);
+        size = window;
+        scratch.clear();
+        scratch.resize((hi - lo) as usize, 0);
+        crate::fs::read_exact_at(file, scratch, lo)?;
+        let mut right = scratch.len();
+        while let Some(nl) = memrchr(b'\n', &scratch[..right]) {
+            let part = &scratch[nl + 1..right];
+            match line_end {
+                // Bytes after the last newline: a torn line, never a record.
+                None => debris |= !part.is_empty(),
+                Some(end) => {
+                    if let Some(last) = record_in(part, &pieces, piece_bytes, too_long) {
+                        return Ok(found(last, end + 1, debris));
+                    }
+                    debris |= !part.is_empty() || piece_bytes > 0 || too_long;
+                }
+            }
+            line_end = Some(lo + nl as u64);
+            pieces.clear();
+            piece_bytes = 0;
+            too_long = false;
+            right = nl;
+        }
+        // `scratch[..right]` starts the line being assembled (or belongs to the torn line).
+        let part = &scratch[..right];
+        if line_end.is_none() {
+            debris |= !part.is_empty();
+        } else if !too_long {
+            if piece_bytes + part.len() > MAX_LINE {
+                too_long = true;
+                pieces.clear();
+                piece_bytes = 0;
+            } else if !part.is_empty() {
+                pieces.push(part.to_vec());
+                piece_bytes += part.len();
+            }
+        }
+        hi = lo;
+    }
+    // At the floor, a line start: the line being assembled is whole.
+    if let Some(end) = line_end {
+        if let Some(last) = record_in(&[], &pieces, piece_bytes, too_long) {
+            return Ok(found(last, end + 1, debris));
+        }
+        debris |= piece_bytes > 0 || too_long;
+    }
+    Ok(Tail { len, last: known.last, end: known.end, torn: debris })
+}
+
+/// The record a whole line holds, if any: `head` followed by `pieces` (in reverse order).
+fn record_in(head: &[u8], pieces: &[Vec<u8>], piece_bytes: usize, too_long: bool) -> Option<Last> {
+    if too_long || head.len() + piece_bytes > MAX_LINE || head.len() + piece_bytes == 0 {
+        return None;
+    }
+    let joined;
+    let line = if pieces.is_empty() {
+        head
+    } else {
+        let mut all = Vec::with_capacity(head.len() + piece_bytes);
+        all.extend_from_slice(head);
+        pieces.iter().rev().for_each(|p| all.extend_from_slice(p));
+        joined = all;
+        &joined[..]
+    };
+    resync::parse(line, false).frame.map(|f| Last { seq: f.seq, ts: f.ts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::encode;
+    use crate::read::Reader;
+
+    /// A `Vec<u8>` as a file, for reads.
+    #[derive(Debug)]
+    struct Bytes(Vec<u8>);
+
+    impl VfsFile for Bytes {
+        fn append(&self, _: &[u8]) -> std::io::Result<usize> {
+            unreachable!()
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<usize> {
+            unreachable!()
+        }
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            let src = self.0.get(offset as usize..).unwrap_or(&[]);
+            let n = src.len().min(buf.len());
+            buf[..n].copy_from_slice(&src[..n]);
+            Ok(n)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync_all(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn metadata(&self) -> std::io::Result<crate::fs::Metadata> {
+            unreachable!()
+        }
+        fn set_len(&self, _: u64) -> std::io::Result<()> {
+            unreachable!()
+        }
+        fn try_lock(&self) -> std::io::Result<bool> {
+            Ok(true)
+        }
+        fn unlock(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tail_of(bytes: &[u8]) -> Tail {
+        let file = Bytes(bytes.to_vec());
+        discover(&file, bytes.len() as u64, None, &mut Vec::new()).unwrap()
+    }
+
+    /// The last record as the reader sees it, and where its line ends.
+    fn reader_last(bytes: &[u8]) -> (Option<Last>, u64) {
+        Reader::new(bytes).last().map_or((None, 0), |r| {
+            (Some(Last { seq: r.seq, ts: r.ts }), r.offset + r.line.len() as u64 + 1)
+        })
+    }
+
+    #[test]
+    fn agrees_with_the_reader_on_every_prefix() {
+        let mut log = Vec::new();
+        for seq in 1..=40 {
+            let pad = "x".repeat((seq as usize * 37) % 300);
+            encode(&mut log, seq, seq * 10, format!(r#"{{"p":"{pad}"}}"#).as_bytes());
+        }
+        log.extend_from_slice(b"\0\0\0garbage\n\n\n");
+        for cut in 0..=log.len() {
+            let t = tail_of(&log[..cut]);
+            let (last, end) = reader_last(&log[..cut]);
+            assert_eq!(t.len, cut as u64);
+            assert_eq!((t.last, t.end), (last, end), "cut {cut}");
+            let debris = log[end as usize..cut].iter().any(|&b| b != b'\n');
+            assert_eq!(t.torn, debris, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn tiny_windows_agree_with_large_ones() {
+        // Lines spanning many windows, blank lines, debris: every prefix, windows of 1 to 7.
+        let mut log = Vec::new();
+        for seq in 1..=6 {
+            encode(
+                &mut log,
+                seq,
+                seq * 10,
+                format!(r#"{{"p":"{}"}}"#, "y".repeat(seq as usize * 5)).as_bytes(),
+            );
+            log.extend_from_slice(b"\n");
+        }
+        log.extend_from_slice(b"junk\n\n{\"seq\":9");
+        let file = Bytes(log.clone());
+        for cut in 0..=log.len() {
+            let want = tail_of(&log[..cut]);
+            for w in 1..=7 {
+                let got = discover_in(&file, cut as u64, None, &mut Vec::new(), w, w).unwrap();
+                assert_eq!(got, want, "cut {cut} window {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_record_without_its_newline_is_debris() {
+        let mut log = Vec::new();
+        encode(&mut log, 1, 10, b"1");
+        let end = log.len() as u64;
+        encode(&mut log, 2, 20, b"2");
+        log.pop();
+        let t = tail_of(&log);
+        assert_eq!(
+            t,
+            Tail { len: log.len() as u64, last: Some(Last { seq: 1, ts: 10 }), end, torn: true }
+        );
+    }
+
+    #[test]
+    fn reads_only_above_the_floor() {
+        let mut log = Vec::new();
+        encode(&mut log, 1, 10, b"1");
+        log.extend_from_slice(b"\n\n");
+        let known = tail_of(&log);
+        let below = Some(Last { seq: 1, ts: 10 });
+        assert_eq!((known.last, known.end, known.torn), (below, log.len() as u64 - 2, false));
+        log.extend_from_slice(b"torn");
+        let file = Bytes(log.clone());
+        let t = discover(&file, log.len() as u64, Some(known), &mut Vec::new()).unwrap();
+        assert_eq!(t, Tail { len: log.len() as u64, last: below, end: known.end, torn: true });
+        log.extend_from_slice(b"\n");
+        encode(&mut log, 2, 20, b"2");
+        let file = Bytes(log.clone());
+        let t = discover(&file, log.len() as u64, Some(known), &mut Vec::new()).unwrap();
+        assert_eq!(t.last, Some(Last { seq: 2, ts: 20 }));
+        assert_eq!(t.end, log.len() as u64);
+        assert!(!t.torn);
+    }
+
+    #[test]
+    fn finds_a_record_behind_a_long_corrupt_run() {
+        let mut log = Vec::new();
+        encode(&mut log, 7, 70, b"7");
+        let end = log.len() as u64;
+        for _ in 0..2000 {
+            log.extend_from_slice(b"corrupt line\n");
+        }
+        let t = tail_of(&log);
+        assert_eq!((t.last, t.end, t.torn), (Some(Last { seq: 7, ts: 70 }), end, true));
+    }
+}

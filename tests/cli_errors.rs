@@ -1,0 +1,445 @@
+//! Errors a user can act on: each says what is wrong once, in people's units, names the option
+//! or command that helps, and exits with the documented code.
+
+mod util;
+
+use std::time::Duration;
+
+use ndlog::sim::{Fault, SimFs};
+use ndlog::{ErrorKind, Options};
+use util::*;
+
+/// A frame for `seq`, `ts`, `data`.
+fn record(seq: u64, ts: u64, data: &str) -> Vec<u8> {
+    let mut line = Vec::new();
+    ndlog::format::encode(&mut line, seq, ts, data.as_bytes());
+    line
+}
+
+/// The error and every cause chained behind it, as `{:#}` or a reporter prints them.
+fn whole_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[test]
+fn an_os_error_is_said_once() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing.ndjson");
+    let err = ndlog::Reader::open(&missing).unwrap_err();
+    let text = whole_chain(&err);
+    assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
+    assert!(text.contains("missing.ndjson") && text.contains("stat failed"), "{text}");
+    assert!(matches!(err.kind(), ErrorKind::Io { .. }));
+    assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::NotFound);
+    for args in [&["cat"][..], &["verify"], &["stats"], &["compact"]] {
+        let mut args = args.to_vec();
+        args.push(missing.to_str().unwrap());
+        let out = run(&args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.matches("(os error 2)").count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_short_write_is_said_once() {
+    // Fail each operation in turn with a short write until an append meets one in its write.
+    for n in 1..40 {
+        let fs = SimFs::new(3);
+        fs.put("/d/.keep", b"");
+        let writer = Options::new().open_in(fs.clone(), "/d/log.ndjson").unwrap();
+        fs.fail_at(fs.ops() + n, Fault::ShortWrite, false);
+        let Err(err) = writer.append_raw(br#"{"n":1}"#) else { continue };
+        let text = whole_chain(&err);
+        if !matches!(err.kind(), ErrorKind::Io { op: "write", .. }) {
+            continue;
+        }
+        assert!(text.contains("bytes written"), "{text}");
+        assert_eq!(text.matches("bytes written").count(), 1, "{text}");
+        return;
+    }
+    panic!("no append met a short write");
+}
+
+/// Records at 06:00, 07:30, 08:00 and 09:00 UTC on 2025-11-21, then one now and one an hour
+/// and a half ago.
+fn timed_log(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("timed.ndjson");
+    let day = 1_763_683_200_000; // 2025-11-21T00:00:00Z
+    let hour = 3_600_000;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = now.as_millis() as u64;
+    let mut bytes = Vec::new();
+    for (seq, ts) in [
+        (1, day + 6 * hour),
+        (2, day + 7 * hour + hour / 2),
+        (3, day + 8 * hour),
+        (4, day + 9 * hour),
+        (5, now - 3 * hour / 2),
+        (6, now),
+    ] {
+        bytes.extend(record(seq, ts, &format!(r#"{{"user":"u{}","seq":{seq}}}"#, seq % 2)));
+    }
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn data_seqs(out: &std::process::Output) -> Vec<u64> {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn times_take_offsets_dates_and_times_ago() {
+    let dir = tempdir();
+    let path = timed_log(dir.path());
+    let log = path.to_str().unwrap();
+    let cases: &[(&[&str], &[u64])] = &[
+        // 08:00+01:00 is 07:00Z.
+        (&["--since", "2025-11-21T08:00:00+01:00"], &[2, 3, 4, 5, 6]),
+        (
+            &["--since", "2025-11-21T08:00:00+01:00", "--until", "2025-11-21T04:00:00-05:00"],
+            &[2, 3],
+        ),
+        (&["--since", "2025-11-21T08:00:00Z", "--until", "2025-11-21T09:00:00Z"], &[3]),
+        (&["--since", "2025-11-21 07:30"], &[2, 3, 4, 5, 6]),
+        (&["--since", "2025-11-21", "--until", "2025-11-22"], &[1, 2, 3, 4]),
+        (&["--until", "2025-11-21"], &[]),
+        (&["--since", "1h"], &[6]),
+        (&["--since", "2h ago"], &[5, 6]),
+        (&["--since", "30m ago"], &[6]),
+        (&["--since", "7d", "--until", "1h"], &[5]),
+        (&["--since", "1763712000000"], &[3, 4, 5, 6]),
+    ];
+    for (extra, want) in cases {
+        for cmd in ["cat", "export"] {
+            let mut args = vec![cmd, log, "--data"];
+            args.extend_from_slice(extra);
+            assert_eq!(data_seqs(&run(&args, b"")), *want, "{args:?}");
+        }
+    }
+    // history --at takes the same forms.
+    for (at, want) in [
+        ("2025-11-21T09:15:00+01:00", vec![2]),
+        ("2025-11-21T08:00:00Z", vec![2]),
+        ("2025-11-22", vec![4]),
+        ("1h", vec![4]),
+    ] {
+        let out =
+            run(&["history", log, "--key", "/user", "--entity", "u0", "--at", at, "--data"], b"");
+        assert_eq!(data_seqs(&out), want, "--at {at}");
+    }
+    // --help says which forms are taken.
+    let help =
+        stdout(&run(&["cat", "--help"], b"")).split_whitespace().collect::<Vec<_>>().join(" ");
+    for form in ["2025-11-21T08:00:00+01:00", "2025-11-21", "30m ago", "unix milliseconds"] {
+        assert!(help.contains(form), "cat --help lacks {form}: {help}");
+    }
+    let out = run(&["cat", log, "--since", "the day before"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("30m ago"), "{}", stderr(&out));
+}
+
+#[test]
+fn size_units_take_any_case() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 20);
+    let log = path.to_str().unwrap();
+    for size in ["2gib", "2GIB", "2Gib", "1mb", "64kib", "4KB"] {
+        let out = run(&["compact", log, "--max-bytes", size], b"");
+        assert!(out.status.success(), "--max-bytes {size}: {}", stderr(&out));
+    }
+    let out = run(&["append", log, "--max-record-size", "1kib"], b"{\"a\":1}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["compact", log, "--max-bytes", "2 parsecs"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown unit"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_plain_ndjson_file_is_not_a_log_to_any_reader() {
+    let dir = tempdir();
+    let plain = dir.path().join("plain.jsonl");
+    let content: String = (0..1000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&plain, &content).unwrap();
+    let p = plain.to_str().unwrap();
+    let readers: &[&[&str]] = &[
+        &["cat", p],
+        &["cat", p, "--data"],
+        &["stats", p],
+        &["stats", "--json", p],
+        &["get", p, "1"],
+        &["tail", p],
+        &["history", p, "--key", "/n", "--entity", "1"],
+        &["export", p],
+        &["index", p],
+        &["index", "--check", p],
+        &["index", "--rebuild", p],
+    ];
+    for args in readers {
+        let out = run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("not an ndlog log"), "{args:?}: {err}");
+        assert!(err.contains("ndlog import"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+    }
+    // verify reports it as damage (exit 3) and says why there is no record at all.
+    let out = run(&["verify", p], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("DAMAGED"));
+    assert!(stderr(&out).contains("not an ndlog log") && stderr(&out).contains("ndlog import"));
+    // And from standard input.
+    let out = run(&["cat", "-"], content.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+    // Nothing was written or created beside it.
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), content);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // An empty file is an empty log.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(run(&["cat", empty.to_str().unwrap()], b"").status.success());
+}
+
+#[test]
+fn readers_take_a_log_on_stdin() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 30);
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let out = run(&["cat", "-"], &bytes);
+    assert_eq!(stdout(&out), text, "{}", stderr(&out));
+    let out = run(&["cat", "-", "--data", "--from-seq", "29"], &bytes);
+    assert_eq!(stdout(&out), "{\"n\":29}\n{\"n\":30}\n", "{}", stderr(&out));
+    let out = run(&["get", "-", "7", "--data"], &bytes);
+    assert_eq!(stdout(&out), "{\"n\":7}\n", "{}", stderr(&out));
+    let out = run(&["tail", "-n", "2", "-"], &bytes);
+    assert_eq!(stdout(&out), format!("{}\n{}\n", lines[28], lines[29]));
+    let out = run(&["history", "-", "--key", "/n", "--entity", "3"], &bytes);
+    assert_eq!(stdout(&out), format!("{}\n", lines[2]));
+    let out = run(&["export", "-", "--data", "--to-seq", "1"], &bytes);
+    assert_eq!(stdout(&out), "{\"n\":1}\n");
+    let out = run(&["verify", "-"], &bytes);
+    assert!(out.status.success() && stdout(&out).contains("stdin: ok"), "{}", stdout(&out));
+    let out = run(&["stats", "--json", "-"], &bytes);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"].as_u64(), Some(30));
+    // An empty standard input is an empty log.
+    let out = run(&["cat", "-"], b"");
+    assert!(out.status.success() && out.stdout.is_empty());
+    // Where a file is needed, - is bad usage, and nothing is created.
+    for args in [
+        &["tail", "-f", "-"][..],
+        &["append", "-"],
+        &["index", "-"],
+        &["compact", "-"],
+        &["import", "-", "-"],
+        &["lock", "-", "--", "true"],
+    ] {
+        let out = run(args, b"{}\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!std::path::Path::new("-").exists());
+    }
+}
+
+#[test]
+fn history_at_before_the_first_record_says_the_entity_did_not_exist_yet() {
+    let dir = tempdir();
+    let path = timed_log(dir.path());
+    let log = path.to_str().unwrap();
+    let out = run(
+        &["history", log, "--key", "/user", "--entity", "u1", "--at", "2025-11-21T05:00:00Z"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert!(err.contains("did not exist yet at 2025-11-21T05:00:00.000Z"), "{err}");
+    assert!(err.contains("first record is seq 1 at 2025-11-21T06:00:00.000Z"), "{err}");
+    let out = run(&["history", log, "--key", "/user", "--entity", "u9", "--at", "1h"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("no record has \"u9\" at /user"), "{}", stderr(&out));
+}
+
+#[test]
+fn contradictory_ranges_are_bad_usage() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 30);
+    let log = path.to_str().unwrap();
+    let export = dir.path().join("out.ndjson");
+    for cmd in [vec!["cat", log], vec!["export", log, "-o", export.to_str().unwrap()]] {
+        for (extra, says) in [
+            (&["--from-seq", "10", "--to-seq", "5"][..], "--from-seq 10 is after --to-seq 5"),
+            (
+                &["--since", "2025-11-21T09:00:00Z", "--until", "2025-11-21T08:00:00Z"],
+                "--since 2025-11-21T09:00:00.000Z is after --until",
+            ),
+        ] {
+            let mut args = cmd.clone();
+            args.extend_from_slice(extra);
+            let out = run(&args, b"");
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+            assert!(out.stdout.is_empty());
+        }
+    }
+    assert!(!export.exists());
+    // A one-seq range and an empty time window are fine.
+    assert_eq!(
+        stdout(&run(&["cat", log, "--from-seq", "5", "--to-seq", "5", "--data"], b"")),
+        "{\"n\":5}\n"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_before_any_file_is_touched() {
+    let dir = tempdir();
+    let log = dir.path().join("new.ndjson");
+    let l = log.to_str().unwrap();
+    for args in [
+        &["append", l, "--max-record-size", "0"][..],
+        &["append", l, "--max-record-size", "300MiB"],
+        &["append", l, "--max-record-size", "lots"],
+        &["import", l, "missing.jsonl", "--max-record-size", "0"],
+        &["demo", "--writers", "0"],
+        &["man", "frobnicate"],
+    ] {
+        let out = run(args, b"{}\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!log.exists(), "{args:?} created the log");
+    }
+    // Importing a log into itself.
+    let existing = write_log(dir.path(), "events.ndjson", 3);
+    let before = std::fs::read(&existing).unwrap();
+    let e = existing.to_str().unwrap();
+    let out = run(&["import", e, e, "--format", "ndjson"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&existing).unwrap(), before);
+}
+
+#[test]
+fn index_check_without_an_index_says_so_and_exits_4() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 30);
+    std::fs::remove_file(dir.path().join("events.ndjson.idx")).unwrap();
+    let out = run(&["index", "--check", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("events.ndjson.idx: missing"), "{}", stderr(&out));
+    let out = run(&["index", "--check", "--json", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["problem"].as_str().map(|p| p.contains("no index")), Some(true), "{v}");
+    let help = stdout(&run(&["index", "--help"], b""));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("4 when there is no index"), "{help}");
+    assert!(run(&["index", path.to_str().unwrap()], b"").status.success());
+    assert!(run(&["index", "--check", path.to_str().unwrap()], b"").status.success());
+}
+
+#[test]
+fn a_lock_timeout_exits_5_in_people_s_units_and_names_the_option() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 5);
+    let log = path.to_str().unwrap();
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, b"{\"a\":1}\n").unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let held = ndlog::LogLock::acquire(&path, Duration::ZERO).unwrap();
+    for args in [
+        &["append", log, "--lock-timeout", "100ms"][..],
+        &["compact", log, "--keep-last", "1", "--lock-timeout", "100ms"],
+        &["import", log, input.to_str().unwrap(), "--lock-timeout", "100ms"],
+        &["index", "--rebuild", log, "--lock-timeout", "100ms"],
+        &["index", log, "--lock-timeout", "100ms"],
+        &["lock", log, "--lock-timeout", "100ms", "--", "true"],
+        &["lock", log, "--timeout", "100ms", "--", "true"],
+    ] {
+        let out = run(args, b"{\"b\":2}\n");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains("lock not acquired after 1") && err.contains("--lock-timeout"),
+            "{args:?}: {err}"
+        );
+        // Milliseconds, not Debug's `100.075315ms`.
+        let waited = err.split("after ").nth(1).unwrap().split(':').next().unwrap();
+        assert!(
+            waited.ends_with("ms")
+                && waited[..waited.len() - 2].bytes().all(|b| b.is_ascii_digit()),
+            "{args:?}: {err}"
+        );
+    }
+    drop(held);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn every_help_documents_the_exit_codes() {
+    let commands = [
+        "demo",
+        "append",
+        "cat",
+        "verify",
+        "stats",
+        "tail",
+        "get",
+        "history",
+        "index",
+        "compact",
+        "import",
+        "export",
+        "lock",
+        "completions",
+        "man",
+    ];
+    let top = stdout(&run(&["--help"], b""));
+    for cmd in commands {
+        assert!(top.contains(&format!("  {cmd} ")), "--help lacks {cmd}");
+    }
+    for cmd in commands.iter().copied().chain(["--help"]) {
+        let args: Vec<&str> = if cmd == "--help" { vec!["--help"] } else { vec![cmd, "--help"] };
+        let text = stdout(&run(&args, b""));
+        for code in [
+            "2  bad command-line usage",
+            "4  no such record",
+            "5  the lock was not acquired within --lock-timeout",
+        ] {
+            assert!(text.contains(code), "{cmd} --help lacks {code:?}");
+        }
+    }
+}
+
+#[test]
+fn completions_and_a_man_page_come_from_the_definitions() {
+    let out = run(&["completions", "bash"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.contains("ndlog") && script.contains("complete -F"), "{script}");
+    for sub in ["append", "cat", "history", "completions", "--lock-timeout"] {
+        assert!(script.contains(sub), "bash completions lack {sub}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell], b"");
+        assert!(out.status.success() && stdout(&out).contains("ndlog"), "{shell}");
+    }
+    assert_eq!(run(&["completions", "tcsh"], b"").status.code(), Some(2));
+    let out = run(&["man"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH ndlog 1") && page.contains(".SH NAME"), "{page}");
+    assert!(page.contains("append") && page.contains("Exit codes"), "{page}");
+    let out = run(&["man", "cat"], b"");
+    let page = stdout(&out);
+    assert!(page.contains(".TH ndlog-cat 1") && page.contains("\\-\\-since"), "{page}");
+}
