@@ -209,10 +209,15 @@ fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
 #[test]
 fn nothing_is_created_beside_a_file_ndlog_did_not_write() {
     let dir = tempdir();
+    // A whole record but for its newline is a torn write, not a record (FORMAT.md, section 4).
+    let mut unterminated = Vec::new();
+    ndlog::format::encode(&mut unterminated, 1, 2, b"3");
+    unterminated.pop();
     let cases: &[&[u8]] = &[
         b"id,name\n1,alice\n2,bob\n",
         &[0u8; 4096],
         b"{\"seq\":1,\"ts\":2,\"data\":3,\"crc\":\"00000000\"}\n",
+        &unterminated,
     ];
     for (i, content) in cases.iter().enumerate() {
         let path = dir.path().join(format!("user-{i}.csv"));

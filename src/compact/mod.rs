@@ -195,7 +195,9 @@ impl<V: Vfs> Compactor<V> {
         only_a_file(path, meta.kind)?;
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.
-        let writer_lock = open_writer_lock(vfs, path, &meta)?;
+        let writer_lock = open_writer_lock(vfs, path, &meta, |file, len| {
+            Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+        })?;
         let owner = (meta.uid, meta.gid);
         let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode, Some(owner))?;
         let _one_at_a_time =

@@ -149,10 +149,12 @@ fn explain(e: io::Error) -> io::Error {
 }
 
 /// Opens the writer lock file of the log at `log` (`meta` is the log's), creating it only
-/// beside a file ndlog may write to: an empty file, or one holding at least one valid
-/// record. A lock file that exists is opened whatever the log holds (its marker then decides,
-/// under the lock: FORMAT.md, section 5). So a command refused on a file ndlog did not write
-/// (a CSV, a file of NULs) leaves nothing beside it.
+/// beside a file ndlog may write to: an empty file, or one that `holds_a_record` (given the
+/// log open for reading and its length) says holds a valid record; the caller decides that
+/// with what writers use to find the last record, so that the two never disagree. A lock file
+/// that exists is opened whatever the log holds (its marker then decides, under the lock:
+/// FORMAT.md, section 5). So a command refused on a file ndlog did not write (a CSV, a file of
+/// NULs) leaves nothing beside it.
 ///
 /// # Errors
 /// [`ErrorKind::NotALog`] for such a file; I/O errors naming the file.
@@ -160,6 +162,7 @@ pub(crate) fn open_writer_lock<V: Vfs>(
     vfs: &V,
     log: &Path,
     meta: &Metadata,
+    holds_a_record: impl FnOnce(&V::File, u64) -> io::Result<bool>,
 ) -> Result<LockFile<V::File>> {
     let path = names::lock_file(log);
     let owner = Some((meta.uid, meta.gid));
@@ -169,8 +172,7 @@ pub(crate) fn open_writer_lock<V: Vfs>(
     if meta.len > 0 {
         let file = vfs.open(log, OpenOptions::read()).map_err(|e| super::refused(log, e))?;
         let len = file.metadata().at(log, "fstat")?.len;
-        let map = vfs.map(&file, len).at(log, "mmap")?;
-        if len > 0 && !holds_a_record(map.as_ref()) {
+        if len > 0 && !holds_a_record(&file, len).at(log, "read")? {
             return Err(Error::not_a_log(
                 log,
                 "the file holds no line with a valid ndlog CRC trailer, and ndlog never writes \
@@ -191,15 +193,6 @@ pub(crate) fn only_a_file(log: &Path, kind: FileKind) -> Result<()> {
             Err(Error::not_a_log(log, "not a regular file but a FIFO, a device or a socket"))
         }
     }
-}
-
-/// Whether any line of `bytes`, the torn tail included, is a record (or ends in one after
-/// damage; FORMAT.md, section 3). Searched from the end, where a log's records are: one line
-/// for a log, one pass over the bytes for a file that holds none.
-fn holds_a_record(bytes: &[u8]) -> bool {
-    bytes
-        .rsplit(|&b| b == b'\n')
-        .any(|line| !line.is_empty() && crate::format::resync::parse(line, false).frame.is_some())
 }
 
 impl<F: VfsFile> Drop for LockGuard<'_, F> {
@@ -231,31 +224,12 @@ pub struct LogLock<V: Vfs = crate::fs::StdFs> {
     lock: LockFile<V::File>,
 }
 
-impl LogLock {
-    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
-    ///
-    /// # Errors
-    /// [`ErrorKind::LockTimeout`]; [`ErrorKind::NotALog`] for a directory, a special file, or
-    /// a file ndlog did not write (nothing is created beside it); [`ErrorKind::Io`] when the
-    /// log does not exist or the lock file cannot be opened.
-    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        Self::acquire_in(crate::fs::StdFs, log, timeout)
-    }
-}
-
+// `LogLock::acquire` and `acquire_in` live in `write/open.rs`: taking a log's lock needs to
+// know what a log is (its last record), which is the writer's business, above this module.
 impl<V: Vfs> LogLock<V> {
-    /// Takes the writer lock of the log at `log` on the file system `vfs`.
-    ///
-    /// # Errors
-    /// As [`LogLock::acquire`].
-    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
-        let log = log.as_path();
-        let meta = vfs.metadata(log).at(log, "stat")?;
-        only_a_file(log, meta.kind)?;
-        let lock = open_writer_lock(&vfs, log, &meta)?;
-        std::mem::forget(lock.acquire(log, timeout)?);
-        Ok(LogLock { lock })
+    /// Holds `lock`, whose guard was forgotten (released on drop).
+    pub(crate) fn holding(lock: LockFile<V::File>) -> Self {
+        LogLock { lock }
     }
 }
 

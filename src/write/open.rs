@@ -1,13 +1,16 @@
 //! Opening a log for appending: refuse what ndlog did not write, take the lock, learn the end
-//! of the file, and make the log's name durable before the first record is acknowledged.
+//! of the file, and make the log's name durable before the first record is acknowledged. And
+//! [`LogLock::acquire`], which takes the same lock for a caller, refusing the same files.
 
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{
-    Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile, only_a_file, open_writer_lock,
+    Create, FileKind, LockFile, LogLock, Metadata, OpenOptions, StdFs, Vfs, VfsFile, only_a_file,
+    open_writer_lock,
 };
 use crate::names;
 
@@ -39,7 +42,7 @@ impl<V: Vfs> Writer<V> {
         }
         // Nothing is created beside a file ndlog did not write: it is refused first.
         let lock = match &existing {
-            Some(meta) => open_writer_lock(&vfs, path, meta)?,
+            Some(meta) => writer_lock(&vfs, path, meta)?,
             None => LockFile::open(&vfs, &names::lock_file(path), opts.mode, None)?,
         };
         let guard = lock.acquire(path, opts.lock_timeout)?;
@@ -118,4 +121,41 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
         }
     }
     vfs.open(path, OpenOptions::append(Create::No, 0)).map_err(|e| crate::fs::refused(path, e))
+}
+
+/// Opens the writer lock of the existing log at `log`, refusing a file ndlog did not write
+/// before anything is created beside it: a non-empty file is a log when its last record can be
+/// found the way a writer finds it, so that the refusal here and the one under the lock agree.
+fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<V::File>> {
+    open_writer_lock(vfs, log, meta, |file, len| {
+        Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+    })
+}
+
+impl LogLock {
+    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::LockTimeout`]; [`crate::ErrorKind::NotALog`] for a directory, a
+    /// special file, or a file ndlog did not write (nothing is created beside it);
+    /// [`crate::ErrorKind::Io`] when the log does not exist or the lock file cannot be opened.
+    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_in(StdFs, log, timeout)
+    }
+}
+
+impl<V: Vfs> LogLock<V> {
+    /// Takes the writer lock of the log at `log` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire`].
+    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let log = log.as_path();
+        let meta = vfs.metadata(log).at(log, "stat")?;
+        only_a_file(log, meta.kind)?;
+        let lock = writer_lock(&vfs, log, &meta)?;
+        std::mem::forget(lock.acquire(log, timeout)?);
+        Ok(LogLock::holding(lock))
+    }
 }
