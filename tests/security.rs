@@ -300,3 +300,26 @@ fn fifos_planted_at_sidecar_paths_never_block() {
     }
     assert_eq!(ndlog::Reader::open(&log).unwrap().records().count(), 10);
 }
+
+/// Crash debris a writer run as root moves out of a user's log goes to a quarantine file that
+/// is the user's, like the log.
+#[test]
+fn a_quarantine_a_writer_creates_takes_the_logs_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give files away");
+        return;
+    }
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(br#"{"seq":4,"ts":1,"data":{"torn"#);
+    std::fs::write(&log, &bytes).unwrap();
+    for name in ["events.ndjson", "events.ndjson.lock", "events.ndjson.idx"] {
+        chown(&dir.path().join(name), USER);
+    }
+    Options::new().open(&log).unwrap().append_raw(b"4").unwrap();
+    let quarantine = dir.path().join("events.ndjson.quarantine");
+    assert!(quarantine.exists(), "the debris was moved");
+    assert_eq!(owner(&quarantine), USER);
+    assert_eq!(owner(&log), USER);
+}
