@@ -15,6 +15,7 @@ use crate::names;
 use super::ack::{Ack, BatchAck};
 use super::dedup::Repeats;
 use super::derive::{LogAt, Written};
+use super::expect::Expect;
 use super::{State, Writer};
 use crate::read::last_record::{self, Last, Tail};
 
@@ -24,7 +25,7 @@ const WRITE_CHUNK: usize = 8 << 20;
 const DEBRIS_CHUNK: u64 = 1 << 20;
 
 /// What to write: payloads to frame with new seqs, or whole records to write as they are.
-pub(super) enum Source<'a, P> {
+pub(crate) enum Source<'a, P> {
     Payloads { count: usize, payload: P },
     Records(&'a [&'a [u8]]),
 }
@@ -36,6 +37,15 @@ impl<P> Source<'_, P> {
             Source::Records(lines) => lines.len(),
         }
     }
+}
+
+/// What the steps under the lock did, for the steps after it.
+pub(super) struct Held {
+    plan: Plan,
+    /// Records written (repeats are not).
+    writes: usize,
+    /// The end of the file after the write.
+    len: u64,
 }
 
 /// The records of a batch as assigned under the lock.
@@ -51,41 +61,71 @@ struct Plan {
 impl<V: Vfs> Writer<V> {
     /// Under the mutex and the lock: appends the batch with one `write` (one per 8 MiB), keeps
     /// the derived state, then releases the lock and, with `sync`, makes the records durable.
+    /// With `expect`, the batch is written only if the log or its entities are as expected.
     pub(super) fn write_locked<'p, P: Fn(usize) -> &'p [u8]>(
         &self,
         source: Source<'_, P>,
+        expect: Option<Expect>,
         sync: bool,
     ) -> Result<BatchAck> {
         self.check_poison()?;
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
-        let tail = self.end_of_log(&mut state)?;
-        let tail = self.neutralise_debris(&mut state, tail)?;
-        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
-        let now = clock::now_ms();
-        let repeats = self.find_repeats(&mut state, &source, tail, previous, now)?;
-        let plan = self.assign(&source, previous, now, repeats)?;
-        let writes = source.count() - plan.duplicates.len();
-        let mut len = tail.len;
-        if writes > 0 {
-            len = self.encode_and_write(&mut state, &source, tail, &plan)?;
-            state.unsynced_writes += u64::from(!sync);
-            self.feed_written(&mut state, plan.last.seq, len, now);
-        }
+        let held = self.write_held(&mut state, &source, expect, sync)?;
         let file = state.file.clone();
         drop(guard);
         drop(state);
+        self.after_write(held, &file, sync)
+    }
+
+    /// The steps under the mutex and the lock, in order; the caller holds both and releases
+    /// them before [`Writer::after_write`].
+    pub(super) fn write_held<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        state: &mut State<V>,
+        source: &Source<'_, P>,
+        expect: Option<Expect>,
+        sync: bool,
+    ) -> Result<Held> {
+        let tail = self.end_of_log(state)?;
+        let tail = self.neutralise_debris(state, tail)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        let now = clock::now_ms();
+        let repeats = self.find_repeats(state, source, tail, previous, now)?;
+        if let Some(expect) = expect {
+            self.check_expectation(state, source, expect, previous)?;
+        }
+        let plan = self.assign(source, previous, now, repeats)?;
+        let writes = source.count() - plan.duplicates.len();
+        let mut len = tail.len;
+        if writes > 0 {
+            len = self.encode_and_write(state, source, tail, &plan)?;
+            state.unsynced_writes += u64::from(!sync);
+            self.feed_written(state, plan.last.seq, len, now);
+        }
+        Ok(Held { plan, writes, len })
+    }
+
+    /// After the lock is released: the sync, a compaction this writer starts by itself, and
+    /// the acknowledgement.
+    pub(super) fn after_write(
+        &self,
+        held: Held,
+        file: &Arc<V::File>,
+        sync: bool,
+    ) -> Result<BatchAck> {
+        let Held { plan, writes, len } = held;
         // Syncing after the lock is released lets other writers append meanwhile; this sync
         // covers their records too. Should a compaction replace the file in between, it copied
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
         if sync {
-            self.sync_file(&file)?;
+            self.sync_file(file)?;
         }
         if let Some(auto) = &self.auto
             && writes > 0
         {
-            auto.after_append(writes as u64, &self.vfs, &self.path, len, || first_ts(&*file));
+            auto.after_append(writes as u64, &self.vfs, &self.path, len, || first_ts(&**file));
         }
         Ok(BatchAck {
             first_seq: if writes > 0 { plan.first_seq } else { 0 },

@@ -57,7 +57,7 @@ impl<V: Vfs> Writer<V> {
         };
         let refs: Vec<&[u8]> = lines.iter().map(AsRef::as_ref).collect();
         let sync = self.opts.durability != Durability::Never;
-        self.write_locked(Source::<fn(usize) -> &'static [u8]>::Records(&refs), sync)?;
+        self.write_locked(Source::<fn(usize) -> &'static [u8]>::Records(&refs), None, sync)?;
         let ack = |f: format::Frame<'_>| Ack { seq: f.seq, ts: f.ts, duplicate: false };
         Ok(ImportAck { count: lines.len() as u64, first: Some(ack(first)), last: Some(ack(last)) })
     }

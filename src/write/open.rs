@@ -15,6 +15,7 @@ use super::derive::LogAt;
 use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
+use super::versions::Versions;
 use super::{Options, State, Writer};
 use crate::read::last_record;
 
@@ -67,7 +68,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
-        let mut derived = Derived { dedup: opts.dedup.clone().map(DedupState::new), index };
+        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let mut derived =
+            Derived { dedup: opts.dedup.clone().map(DedupState::new), index, versions };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log =
             LogAt { vfs: &vfs, file: &file, id: meta.id, len: meta.len, mode, last_seq, now: 0 };
