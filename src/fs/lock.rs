@@ -141,27 +141,30 @@ pub struct LogLock<V: Vfs = crate::fs::StdFs> {
 }
 
 impl LogLock {
-    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
+    /// Takes the writer lock of the log (or any file) at `path`, waiting up to `timeout`. The
+    /// file need not exist: the lock is on `PATH.lock`, created with mode `0600` when missing,
+    /// so a small file beside a log (settings, a registry) can be read, changed and replaced
+    /// with [`crate::fs::atomic_write`] under it.
     ///
     /// # Errors
-    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] when the log does not exist or the lock
-    /// file cannot be opened.
-    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        Self::acquire_in(crate::fs::StdFs, log, timeout)
+    /// [`ErrorKind::LockTimeout`], or [`ErrorKind::Io`] when the lock file cannot be opened.
+    pub fn acquire(path: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_in(crate::fs::StdFs, path, timeout)
     }
 }
 
 impl<V: Vfs> LogLock<V> {
-    /// Takes the writer lock of the log at `log` on the file system `vfs`.
+    /// Takes the writer lock of the file at `path` on the file system `vfs`.
     ///
     /// # Errors
     /// As [`LogLock::acquire`].
-    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
-        let log = log.as_path();
-        let meta = vfs.metadata(log).at(log, "stat")?;
-        let lock = LockFile::open(&vfs, &crate::names::lock_file(log), meta.mode)?;
-        std::mem::forget(lock.acquire(log, timeout)?);
+    pub fn acquire_in(vfs: V, path: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let path = vfs.resolve(path.as_ref()).at(path.as_ref(), "resolve symlink")?;
+        let path = path.as_path();
+        // 0600 whatever the file's own mode: the lock file holds nothing, and a lock others
+        // can open is a lock others can hold.
+        let lock = LockFile::open(&vfs, &crate::names::lock_file(path), 0o600)?;
+        std::mem::forget(lock.acquire(path, timeout)?);
         Ok(LogLock { lock })
     }
 }
