@@ -46,6 +46,7 @@ pub mod index;
 pub mod json;
 mod names;
 pub mod read;
+pub mod segments;
 pub mod sim;
 pub mod write;
 

@@ -327,7 +327,7 @@ fn a_writer_blocked_on_the_lock_during_the_rename_appends_to_the_new_file() {
     let compaction = {
         let (fs, path) = (fs.clone(), path.clone());
         std::thread::spawn(move || {
-            Compactor::with_vfs(fs, &path, Policy::new().keep_last(10)).run().unwrap()
+            Compactor::new_in(fs, &path, Policy::new().keep_last(10)).run().unwrap()
         })
     };
     // Wait until the compactor holds the writer lock and is inside the rename.
@@ -531,7 +531,7 @@ fn a_fault_at_every_step_leaves_a_complete_log_and_the_next_run_succeeds() {
             std::fs::write(&path, &bytes).unwrap();
             let _ = std::fs::remove_file(path.with_extension("ndjson.quarantine"));
             let fs = FaultFs::failing_at(n, persistent);
-            let result = Compactor::with_vfs(fs.clone(), &path, key_policy()).run();
+            let result = Compactor::new_in(fs.clone(), &path, key_policy()).run();
             let seqs: Vec<u64> = contents(&path).iter().map(|r| r.0).collect();
             let old_seqs: Vec<u64> = old.iter().map(|r| r.0).collect();
             assert!(

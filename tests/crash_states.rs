@@ -161,7 +161,7 @@ fn compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         ledger.forget(*seq);
     }
     let policy = Policy::new().key(JsonPointer::parse("/k").unwrap());
-    Compactor::with_vfs(fs.clone(), LOG, policy).run()?;
+    Compactor::new_in(fs.clone(), LOG, policy).run()?;
     for i in 10..14 {
         append(&w, ledger, "c", i, true)?;
     }
@@ -189,7 +189,7 @@ fn compaction_dies_before_dir_sync(
     }
     let policy = Policy::new().key(JsonPointer::parse("/k").unwrap());
     fs.fail_next_dir_sync();
-    let died = Compactor::with_vfs(fs.clone(), LOG, policy).run();
+    let died = Compactor::new_in(fs.clone(), LOG, policy).run();
     assert!(died.is_err(), "the compaction's directory fsync was to fail");
     Ok(w)
 }

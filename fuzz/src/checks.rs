@@ -216,8 +216,7 @@ pub fn ops(data: &[u8]) {
                     drop.into_iter().for_each(|s| ledger.forget(s));
                     // Unsynced records the policy drops are gone too, sync or not.
                     unsynced.retain(|(s, _)| kept.contains(s));
-                    let _ =
-                        Compactor::with_vfs(fs.clone(), LOG, Policy::new().keep_last(keep)).run();
+                    let _ = Compactor::new_in(fs.clone(), LOG, Policy::new().keep_last(keep)).run();
                 }
             }
             6 => {

@@ -117,13 +117,13 @@ pub struct CompactReport {
 impl Compactor<StdFs> {
     /// A compaction of the log at `path` on the real file system.
     pub fn new(path: impl AsRef<Path>, policy: Policy) -> Self {
-        Self::with_vfs(StdFs, path, policy)
+        Self::new_in(StdFs, path, policy)
     }
 }
 
 impl<V: Vfs> Compactor<V> {
     /// A compaction of the log at `path` on the file system `vfs`.
-    pub fn with_vfs(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
+    pub fn new_in(vfs: V, path: impl AsRef<Path>, policy: Policy) -> Self {
         Compactor {
             vfs,
             path: path.as_ref().to_path_buf(),

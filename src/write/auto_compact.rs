@@ -121,7 +121,7 @@ impl AutoState {
             return;
         }
         // Skip when a compaction is already running; wait for the writer lock like a writer.
-        let mut compactor = Compactor::with_vfs(vfs.clone(), path, c.policy.clone())
+        let mut compactor = Compactor::new_in(vfs.clone(), path, c.policy.clone())
             .queue_timeout(Duration::ZERO)
             .lock_timeout(super::Options::DEFAULT_LOCK_TIMEOUT);
         if !(by_size || by_age) {

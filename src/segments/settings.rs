@@ -1,0 +1,227 @@
+//! A segmented log's settings: how every writer, in any process, rolls the active segment.
+//! They live in `LOG/ndlog.json`, written once when the log is created (atomically), and are
+//! checked whenever they are read, so that a hand-edited file cannot make writers misbehave.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::naming::SETTINGS;
+use crate::error::{Error, IoContext, Result};
+use crate::format::MAX_FRAME_OVERHEAD;
+use crate::fs::{OpenOptions, Vfs, VfsFile, atomic_write_in};
+
+/// What the settings file says it is.
+const FORMAT: &str = "ndlog segmented log";
+/// The settings version this build writes and reads.
+const VERSION: u32 = 1;
+/// Largest segment accepted: a segment is rewritten whole by key compaction.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
+/// A settings file is a few hundred bytes; a larger one is not ndlog's.
+const MAX_SETTINGS_BYTES: u64 = 64 << 10;
+
+/// When a segmented log's writers seal the active segment and start the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Roll once the active segment holds this many bytes (`--segment-bytes`).
+    pub segment_bytes: u64,
+    /// Roll once it holds this many records (`--segment-records`).
+    pub segment_records: Option<u64>,
+    /// Roll once its first record is this old (`--segment-age`).
+    pub segment_age: Option<Duration>,
+    /// Create each segment at its full size, filled with newlines, and write records in place
+    /// (`--preallocate`).
+    pub preallocate: bool,
+}
+
+/// The settings file's JSON.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    format: String,
+    version: u32,
+    segment_bytes: u64,
+    segment_records: Option<u64>,
+    segment_age_ms: Option<u64>,
+    preallocate: bool,
+}
+
+impl Settings {
+    /// Segments of `segment_bytes`, rolled by size alone, not preallocated.
+    pub fn new(segment_bytes: u64) -> Self {
+        Settings { segment_bytes, segment_records: None, segment_age: None, preallocate: false }
+    }
+
+    /// Checks that the settings can be meant, for a log whose records may hold payloads of up
+    /// to `max_record_size` bytes; the error names the command-line flag.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidArgument`] naming the flag and what it must be.
+    pub fn validate(&self, max_record_size: usize) -> Result<()> {
+        let record = max_record_size as u64 + MAX_FRAME_OVERHEAD as u64;
+        if self.segment_bytes < record || self.segment_bytes > MAX_SEGMENT_BYTES {
+            return Err(Error::invalid_argument(format!(
+                "--segment-bytes {} must be at least one record's limit ({record} bytes: the \
+                 maximum record size {max_record_size} plus the frame) and at most {MAX_SEGMENT_BYTES}",
+                self.segment_bytes
+            )));
+        }
+        if self.segment_records == Some(0) {
+            return Err(Error::invalid_argument("--segment-records must be at least 1"));
+        }
+        if self.segment_age.is_some_and(|age| age.as_millis() == 0) {
+            return Err(Error::invalid_argument("--segment-age must be at least 1 ms"));
+        }
+        Ok(())
+    }
+
+    /// Writes the settings into the log directory `dir` (`dir/ndlog.json`), atomically.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidArgument`] for settings that cannot be meant (see
+    /// [`Settings::validate`], with the default record size limit); [`crate::ErrorKind::Io`]
+    /// naming the file.
+    pub fn store<V: Vfs>(&self, vfs: &V, dir: &Path, mode: u32) -> Result<()> {
+        self.validate(crate::write::Options::DEFAULT_MAX_RECORD_SIZE)?;
+        atomic_write_in(vfs, &dir.join(SETTINGS), &self.to_json(), mode)
+    }
+
+    /// Reads the settings of the log directory `dir`.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::NotALog`] naming the file when it is missing, damaged or written by
+    /// a newer ndlog; [`crate::ErrorKind::Io`] when it cannot be read.
+    pub fn load<V: Vfs>(vfs: &V, dir: &Path) -> Result<Settings> {
+        let path = dir.join(SETTINGS);
+        let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let why = "a directory without ndlog.json is not a segmented ndlog log";
+                return Err(Error::not_a_log(dir, why));
+            }
+            Err(e) => return Err(Error::io(&path, "open", e)),
+        };
+        let len = file.metadata().at(&path, "fstat")?.len;
+        if len > MAX_SETTINGS_BYTES {
+            return Err(Error::not_a_log(
+                &path,
+                format!("settings file of {len} bytes is too large"),
+            ));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        crate::fs::read_exact_at(&file, &mut bytes, 0).at(&path, "read")?;
+        Settings::from_json(&bytes, &path)
+    }
+
+    /// The settings as the file holds them.
+    fn to_json(self) -> Vec<u8> {
+        let file = File {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            segment_bytes: self.segment_bytes,
+            segment_records: self.segment_records,
+            segment_age_ms: self
+                .segment_age
+                .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+            preallocate: self.preallocate,
+        };
+        let mut out = serde_json::to_vec_pretty(&file).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Reads the settings file's bytes; `what` names the file in errors.
+    fn from_json(bytes: &[u8], what: &Path) -> Result<Settings> {
+        let bad = |why: String| {
+            Error::not_a_log(
+                what,
+                format!("bad settings file: {why}; it is written by `ndlog create`"),
+            )
+        };
+        let file: File = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(bad(format!("format is {:?}, not {FORMAT:?}", file.format)));
+        }
+        if file.version != VERSION {
+            return Err(bad(format!(
+                "version {} (this ndlog reads version {VERSION}: a newer ndlog wrote it)",
+                file.version
+            )));
+        }
+        let settings = Settings {
+            segment_bytes: file.segment_bytes,
+            segment_records: file.segment_records,
+            segment_age: file.segment_age_ms.map(Duration::from_millis),
+            preallocate: file.preallocate,
+        };
+        // The smallest record limit: settings that no writer could honour are damage.
+        settings.validate(1).map_err(|e| bad(e.to_string()))?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn settings_round_trip_through_the_file() {
+        let s = Settings {
+            segment_bytes: 64 << 20,
+            segment_records: Some(10_000),
+            segment_age: Some(Duration::from_secs(3600)),
+            preallocate: true,
+        };
+        let json = s.to_json();
+        assert_eq!(Settings::from_json(&json, Path::new("ndlog.json")).unwrap(), s);
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.contains("\"segment_bytes\": 67108864"), "{text}");
+    }
+
+    #[test]
+    fn nonsense_is_refused_naming_the_flag() {
+        let limit = 1 << 20;
+        let too_small = Settings::new(1000).validate(limit).unwrap_err().to_string();
+        assert!(too_small.contains("--segment-bytes 1000"), "{too_small}");
+        assert!(
+            Settings::new(0).validate(limit).unwrap_err().to_string().contains("--segment-bytes")
+        );
+        let zero = Settings { segment_records: Some(0), ..Settings::new(64 << 20) };
+        assert!(zero.validate(limit).unwrap_err().to_string().contains("--segment-records"));
+        let age = Settings { segment_age: Some(Duration::ZERO), ..Settings::new(64 << 20) };
+        assert!(age.validate(limit).unwrap_err().to_string().contains("--segment-age"));
+        assert!(Settings::new(64 << 20).validate(limit).is_ok());
+    }
+
+    #[test]
+    fn settings_are_stored_atomically_and_loaded_back() {
+        let fs = crate::sim::SimFs::new(3);
+        fs.put("/log/.keep", b"");
+        let dir = Path::new("/log");
+        let err = Settings::load(&fs, dir).unwrap_err().to_string();
+        assert!(err.contains("without ndlog.json"), "{err}");
+        let s = Settings { segment_records: Some(5), ..Settings::new(8 << 20) };
+        s.store(&fs, dir, 0o644).unwrap();
+        assert_eq!(Settings::load(&fs, dir).unwrap(), s);
+        assert!(Settings::new(10).store(&fs, dir, 0o644).is_err(), "refused before writing");
+        assert_eq!(Settings::load(&fs, dir).unwrap(), s);
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_settings_file_is_refused() {
+        let p = Path::new("LOG/ndlog.json");
+        for bytes in [
+            &b"{}"[..],
+            b"not json",
+            br#"{"format":"x","version":1,"segment_bytes":100000,"segment_records":null,"segment_age_ms":null,"preallocate":false}"#,
+            br#"{"format":"ndlog segmented log","version":2,"segment_bytes":100000,"segment_records":null,"segment_age_ms":null,"preallocate":false}"#,
+            br#"{"format":"ndlog segmented log","version":1,"segment_bytes":0,"segment_records":null,"segment_age_ms":null,"preallocate":false}"#,
+            br#"{"format":"ndlog segmented log","version":1,"segment_bytes":100000,"segment_records":null,"segment_age_ms":null,"preallocate":false,"extra":1}"#,
+        ] {
+            let err = Settings::from_json(bytes, p).unwrap_err().to_string();
+            assert!(err.contains("LOG/ndlog.json") && err.contains("ndlog create"), "{err}");
+        }
+    }
+}
