@@ -51,6 +51,7 @@ pub use auto_compact::AutoCompact;
 use auto_compact::AutoState;
 pub use dedup::{Dedup, DedupWindow};
 pub use expect::Expect;
+pub use import::{Adjusted, ImportAdjust};
 pub use options::{Durability, Options};
 pub use transaction::Transaction;
 
