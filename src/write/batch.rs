@@ -71,7 +71,7 @@ impl<V: Vfs> Writer<V> {
         self.check_poison()?;
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
-        let held = self.write_held(&mut state, &source, expect, sync)?;
+        let held = self.write_held(&mut state, &source, expect, None, sync)?;
         let file = state.file.clone();
         drop(guard);
         drop(state);
@@ -79,15 +79,20 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// The steps under the mutex and the lock, in order; the caller holds both and releases
-    /// them before [`Writer::after_write`].
+    /// them before [`Writer::after_write`]. `known` is the end of the log when the caller
+    /// found it under the same lock (a transaction), which nobody can have moved since.
     pub(super) fn write_held<'p, P: Fn(usize) -> &'p [u8]>(
         &self,
         state: &mut State<V>,
         source: &Source<'_, P>,
         expect: Option<Expect>,
+        known: Option<Tail>,
         sync: bool,
     ) -> Result<Held> {
-        let tail = self.end_of_log(state)?;
+        let tail = match known {
+            Some(tail) => tail,
+            None => self.end_of_log(state)?,
+        };
         let tail = self.neutralise_debris(state, tail)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let now = clock::now_ms();
@@ -145,7 +150,7 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// Where the log ends: an exclusive handle trusts what it knows; a shared one looks.
-    fn end_of_log(&self, state: &mut State<V>) -> Result<Tail> {
+    pub(super) fn end_of_log(&self, state: &mut State<V>) -> Result<Tail> {
         match (self.opts.exclusive, state.tail) {
             (true, Some(tail)) => Ok(tail),
             _ => self.current_tail(state),

@@ -184,8 +184,11 @@ impl Options {
     /// The JSON pointer that names a payload's entity (e.g. `/id`), for appends conditional
     /// on an entity's version ([`crate::Expect::Version`]) and for [`crate::Transaction::version`].
     /// The writer then keeps the seq of each entity's newest record (its version) in a bounded
-    /// cache, in step with the log across processes, so a version check does not scan the log.
-    /// Off by default.
+    /// cache, in step with the log across processes, so a version check does not scan the log:
+    /// it is filled once, at the first append after the handle opens the log (or finds it
+    /// replaced by a compaction), by reading the log back from its end until it has seen
+    /// [`Options::entity_cache`] entities or the start, and then follows the appends. Off by
+    /// default.
     ///
     /// # Example
     /// ```

@@ -123,7 +123,7 @@ impl<V: Vfs> Writer<V> {
         let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
         let source =
             Source::Payloads { count: ends.len(), payload: |i| &staged[start(i)..ends[i]] };
-        let held = self.write_held(&mut state, &source, None, sync)?;
+        let held = self.write_held(&mut state, &source, None, Some(tail), sync)?;
         let file = state.file.clone();
         drop(guard);
         drop(state);
@@ -133,7 +133,7 @@ impl<V: Vfs> Writer<V> {
     /// Finds the end of the log and catches the derived state up, so that reads in the
     /// transaction see everything other writers appended.
     fn begin(&self, state: &mut State<V>) -> Result<Tail> {
-        let tail = self.current_tail(state)?;
+        let tail = self.end_of_log(state)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let State { file, id, derived, .. } = state;
         let log = LogAt {

@@ -10,7 +10,7 @@
 //! read back from the end of the file after a replacement (compaction) or a failed write.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::Arc;
 
@@ -39,13 +39,17 @@ pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
+/// What the cache knows of one entity: the seq of its newest record, the end offset of that
+/// record, and the entity again (an update then needs one hash and no allocation).
+type Slot = (u64, u64, Arc<[u8]>);
+
 /// A writer's cache of entity versions.
 #[derive(Debug)]
 pub(crate) struct Versions {
     pub(crate) key: JsonPointer,
     capacity: usize,
-    /// Entity → (seq of its newest record, end offset of that record).
-    newest: HashMap<Arc<[u8]>, (u64, u64)>,
+    /// Entity → what the cache knows of it.
+    newest: HashMap<Arc<[u8]>, Slot, foldhash::fast::RandomState>,
     /// (seq, entity) in seq order; an entry whose seq is no longer the entity's newest is stale
     /// and skipped.
     order: VecDeque<(u64, Arc<[u8]>)>,
@@ -64,7 +68,7 @@ impl Versions {
         Versions {
             key,
             capacity: capacity.max(1),
-            newest: HashMap::new(),
+            newest: HashMap::default(),
             order: VecDeque::new(),
             floor: 0,
             floor_end: 0,
@@ -87,7 +91,7 @@ impl Versions {
         file: &V::File,
         entity: &[u8],
     ) -> io::Result<u64> {
-        if let Some(&(seq, _)) = self.newest.get(entity) {
+        if let Some(&(seq, ..)) = self.newest.get(entity) {
             return Ok(seq);
         }
         if self.floor == 0 {
@@ -115,10 +119,10 @@ impl Versions {
             let bytes = map.as_ref();
             let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
             let mut found: Vec<(u64, u64, Arc<[u8]>)> = Vec::new();
-            let mut seen: HashMap<Cow<'_, [u8]>, ()> = HashMap::new();
+            let mut seen: HashSet<Cow<'_, [u8]>> = HashSet::new();
             for r in Reader::new(&bytes[..end]).records_rev() {
                 let Some(entity) = self.entity(r.data) else { continue };
-                if seen.contains_key(&entity) {
+                if seen.contains(&entity) {
                     continue;
                 }
                 if seen.len() == self.capacity {
@@ -126,10 +130,10 @@ impl Versions {
                     break;
                 }
                 found.push((r.seq, r.end(), Arc::from(&*entity)));
-                seen.insert(entity, ());
+                seen.insert(entity);
             }
             for (seq, end, entity) in found.into_iter().rev() {
-                self.newest.insert(entity.clone(), (seq, end));
+                self.newest.insert(entity.clone(), (seq, end, entity.clone()));
                 self.order.push_back((seq, entity));
             }
             self.file = Some(id);
@@ -159,25 +163,28 @@ impl Versions {
 
     /// The entity's newest record is now `seq`, ending at `end`.
     fn note(&mut self, seq: u64, end: u64, entity: &[u8]) {
-        let shared = match self.newest.get_key_value(entity) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(entity),
-        };
-        self.newest.insert(shared.clone(), (seq, end));
-        self.order.push_back((seq, shared));
+        // One hash for an entity the cache knows (the common case), and no allocation.
+        if let Some(slot) = self.newest.get_mut(entity) {
+            (slot.0, slot.1) = (seq, end);
+            self.order.push_back((seq, slot.2.clone()));
+        } else {
+            let shared: Arc<[u8]> = Arc::from(entity);
+            self.newest.insert(shared.clone(), (seq, end, shared.clone()));
+            self.order.push_back((seq, shared));
+        }
         while self.newest.len() > self.capacity {
             self.evict_oldest();
         }
         if self.order.len() > 2 * self.newest.len() + 64 {
             // Drop the stale entries, keeping seq order.
             let newest = &self.newest;
-            self.order.retain(|(seq, e)| newest.get(e).is_some_and(|&(s, _)| s == *seq));
+            self.order.retain(|(seq, e)| newest.get(e).is_some_and(|&(s, ..)| s == *seq));
         }
     }
 
     fn evict_oldest(&mut self) {
         while let Some((seq, entity)) = self.order.pop_front() {
-            if let Some(&(s, end)) = self.newest.get(&entity)
+            if let Some(&(s, end, _)) = self.newest.get(&entity)
                 && s == seq
             {
                 self.newest.remove(&entity);
