@@ -83,45 +83,81 @@ fn four_processes_incrementing_with_expect_version_lose_no_update() {
     assert_eq!(check_counter(&log), successes);
 }
 
+/// Increments the counter in transactions until `until`; returns how many committed.
+fn transaction_incrementer(writer: &ndlog::Writer, until: Instant) -> u64 {
+    let mut done = 0;
+    while Instant::now() < until {
+        writer
+            .transaction(|tx| {
+                let n = match tx.latest("c")? {
+                    Some(r) => r.deserialize::<serde_json::Value>()?["n"].as_u64(),
+                    None => Some(0),
+                };
+                tx.append(&serde_json::json!({"id": "c", "n": n.unwrap() + 1}))
+            })
+            .unwrap();
+        done += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    done
+}
+
+/// The child half of the mixed test: increments in transactions for the given milliseconds
+/// and prints how many committed. Run only by that test.
 #[test]
-fn transactions_from_threads_and_expect_version_from_processes_lose_no_update() {
+#[ignore = "run as a child process by transactions_from_threads_and_processes_lose_no_update"]
+fn child_increments_in_transactions() {
+    let log = std::env::var("NDLOG_TX_COUNTER_LOG").expect("run by the mixed test");
+    let ms: u64 = std::env::var("NDLOG_TX_COUNTER_MS").unwrap().parse().unwrap();
+    let writer = Options::new().entity_key(id_key()).open(&log).unwrap();
+    let done = transaction_incrementer(&writer, Instant::now() + Duration::from_millis(ms));
+    println!("committed {done}");
+}
+
+#[test]
+fn transactions_from_threads_and_processes_lose_no_update() {
     let dir = tempdir();
     let log = dir.path().join("counter.ndjson");
-    let until = Instant::now() + Duration::from_secs(3);
+    let run_for = Duration::from_secs(3);
+    let until = Instant::now() + run_for;
     let writer = Arc::new(
         Options::new().entity_key(id_key()).durability(Durability::Group).open(&log).unwrap(),
     );
     let done = Arc::new(AtomicU64::new(0));
+    // Two threads sharing one handle, a process of transactions, a process of CLI appends.
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let (writer, done) = (writer.clone(), done.clone());
             std::thread::spawn(move || {
-                while Instant::now() < until {
-                    writer
-                        .transaction(|tx| {
-                            let n = match tx.latest("c")? {
-                                Some(r) => r.deserialize::<serde_json::Value>()?["n"].as_u64(),
-                                None => Some(0),
-                            };
-                            tx.append(&serde_json::json!({"id": "c", "n": n.unwrap() + 1}))
-                        })
-                        .unwrap();
-                    done.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+                done.fetch_add(transaction_incrementer(&writer, until), Ordering::Relaxed);
             })
         })
         .collect();
-    let processes: Vec<_> = (0..2)
-        .map(|_| {
-            let log = log.clone();
-            std::thread::spawn(move || cli_incrementer(&log, until))
-        })
-        .collect();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_increments_in_transactions", "--nocapture"])
+        .env("NDLOG_TX_COUNTER_LOG", &log)
+        .env("NDLOG_TX_COUNTER_MS", run_for.as_millis().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cli = {
+        let log = log.clone();
+        std::thread::spawn(move || cli_incrementer(&log, until))
+    };
     threads.into_iter().for_each(|t| t.join().unwrap());
-    let by_cli: u64 = processes.into_iter().map(|p| p.join().unwrap()).sum();
-    let total = done.load(Ordering::Relaxed) + by_cli;
-    assert!(by_cli > 0, "the processes never got an increment in");
+    let by_cli = cli.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let by_child: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("committed "))
+        .unwrap_or_else(|| panic!("no count from the child: {text}"))
+        .parse()
+        .unwrap();
+    assert!(by_cli > 0 && by_child > 0, "cli {by_cli}, child {by_child}");
+    let total = done.load(Ordering::Relaxed) + by_cli + by_child;
     assert_eq!(check_counter(&log), total);
 }
 
