@@ -1,6 +1,8 @@
 //! What happens under the lock when a batch is appended, as named steps: find the end of the
-//! log (following a compaction), catch the derived state up, find repeats, assign seqs and ts
-//! (or check imported records' order), encode and write, then release the lock and sync.
+//! log (following a compaction), catch the derived state up, find repeats, check the caller's
+//! expectation (a conditional append), assign seqs and ts (or check imported records' order),
+//! encode and write, then release the lock and sync. A transaction runs its closure between
+//! finding the end of the log and these steps, with the lock held throughout.
 
 use std::io;
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -25,7 +27,7 @@ const WRITE_CHUNK: usize = 8 << 20;
 const DEBRIS_CHUNK: u64 = 1 << 20;
 
 /// What to write: payloads to frame with new seqs, or whole records to write as they are.
-pub(crate) enum Source<'a, P> {
+pub(super) enum Source<'a, P> {
     Payloads { count: usize, payload: P },
     Records(&'a [&'a [u8]]),
 }

@@ -7,10 +7,12 @@
 //! - [`Expect`] with [`Writer::append_if`]: appends conditional on the log's last seq or on an
 //!   entity's version (optimistic concurrency); [`Writer::transaction`] and [`Transaction`]:
 //!   read the log and append under one lock.
+//! - [`ImportAdjust`], [`Adjusted`]: what a verbatim import of a legacy log may change.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
-//! `derive` is the one seam through which the dedup window and the index follow the records
-//! written, `group` combines the appends of many threads into one write and one `fdatasync`.
+//! `derive` is the one seam through which the dedup window, the index and the entity versions
+//! (`versions`) follow the records written, `expect` and `transaction` check and read under the
+//! lock, `group` combines the appends of many threads into one write and one `fdatasync`.
 
 use std::cell::RefCell;
 use std::io;
