@@ -372,3 +372,25 @@ fn a_process_killed_inside_a_transaction_leaves_nothing() {
     let ack = Options::new().open(&log).unwrap().append_raw(b"1").unwrap();
     assert_eq!(ack.seq, 4);
 }
+
+#[test]
+fn a_transaction_after_a_crash_reads_past_a_torn_tail_and_appends_cleanly() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    // A torn last line, as a crash mid-write leaves.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"seq":4,"ts":17636832"#).unwrap();
+    drop(f);
+    let w = Options::new().entity_key(JsonPointer::parse("/n").unwrap()).open(&log).unwrap();
+    let ((), ack) = w
+        .transaction(|tx| {
+            assert_eq!(tx.last()?.map(|r| r.seq), Some(3));
+            assert_eq!(tx.version("3")?, 3);
+            assert_eq!(tx.latest("4")?.map(|r| r.seq), None);
+            tx.append_raw(br#"{"n":4}"#)
+        })
+        .unwrap();
+    assert_eq!(ack.first_seq, 4);
+    let out = ndlog().args(["verify", log.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+}

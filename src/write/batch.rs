@@ -166,7 +166,7 @@ impl<V: Vfs> Writer<V> {
     /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
     /// newline instead, as a damaged line that `verify` reports and compaction removes.
-    fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
+    pub(super) fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
         if !tail.torn {
             return Ok(tail);
         }

@@ -130,10 +130,12 @@ impl<V: Vfs> Writer<V> {
         Ok((value, self.after_write(held, &file, sync)?))
     }
 
-    /// Finds the end of the log and catches the derived state up, so that reads in the
-    /// transaction see everything other writers appended.
+    /// Finds the end of the log (neutralising crash debris, as an append does) and catches
+    /// the derived state up, so that reads in the transaction see everything other writers
+    /// appended.
     fn begin(&self, state: &mut State<V>) -> Result<Tail> {
         let tail = self.end_of_log(state)?;
+        let tail = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let State { file, id, derived, .. } = state;
         let log = LogAt {
