@@ -110,6 +110,31 @@ pub enum ErrorKind {
     /// An argument or option value is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A conditional append ([`crate::Writer::append_if`]) found the log or an entity not as
+    /// expected under the lock; nothing was written.
+    #[error("{}: conflict: {}", path.display(), conflict_text(entity.as_deref(), *expected, *actual))]
+    Conflict {
+        /// The log.
+        path: PathBuf,
+        /// The seq the caller expected: the log's last seq, or the entity's newest record's
+        /// seq (its version); 0 for an empty log or an entity without a record.
+        expected: u64,
+        /// What it was when the append was attempted.
+        actual: u64,
+        /// The entity (its value at the writer's entity key) when the expectation was on an
+        /// entity's version; `None` for the log's last seq.
+        entity: Option<String>,
+    },
+}
+
+fn conflict_text(entity: Option<&str>, expected: u64, actual: u64) -> String {
+    match entity {
+        None => format!("expected the last seq to be {expected}, but it is {actual}"),
+        Some(e) => format!(
+            "expected entity {e:?} at version {expected}, but its newest record is seq {actual}{}",
+            if actual == 0 { " (it has no record)" } else { "" }
+        ),
+    }
 }
 
 fn index_suffix(index: Option<usize>) -> String {
@@ -136,7 +161,8 @@ impl Error {
             | ErrorKind::NotALog { path, .. }
             | ErrorKind::InvalidPayload { path, .. }
             | ErrorKind::RecordTooLarge { path, .. }
-            | ErrorKind::Poisoned { path, .. } => Some(path),
+            | ErrorKind::Poisoned { path, .. }
+            | ErrorKind::Conflict { path, .. } => Some(path),
             ErrorKind::InvalidArgument(_) | ErrorKind::Deserialize { .. } => None,
         }
     }
@@ -189,6 +215,12 @@ impl Error {
                 source: serde::de::Error::custom(source.to_string()),
             },
             ErrorKind::InvalidArgument(message) => ErrorKind::InvalidArgument(message.clone()),
+            ErrorKind::Conflict { path, expected, actual, entity } => ErrorKind::Conflict {
+                path: path.clone(),
+                expected: *expected,
+                actual: *actual,
+                entity: entity.clone(),
+            },
         };
         kind.into()
     }
@@ -240,6 +272,7 @@ impl From<Error> for io::Error {
             | ErrorKind::RecordTooLarge { .. }
             | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             ErrorKind::Poisoned { .. } => io::ErrorKind::Other,
+            ErrorKind::Conflict { .. } => io::ErrorKind::AlreadyExists,
         };
         io::Error::new(kind, err)
     }

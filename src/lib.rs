@@ -56,5 +56,6 @@ pub use fs::LogLock;
 pub use json::JsonPointer;
 pub use read::{Entry, Follow, History, Mapped, Reader, Record, Summary};
 pub use write::{
-    Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, ImportAck, Options, Writer,
+    Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, Expect, ImportAck, Options,
+    Transaction, Writer,
 };

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 
 use ndlog::sim::{Fate, Ledger, SimFs};
-use ndlog::{Compactor, Durability, JsonPointer, Options, Policy};
+use ndlog::{Compactor, Durability, Expect, JsonPointer, Options, Policy};
 
 const LOG: &str = "/data/log.ndjson";
 
@@ -213,6 +213,56 @@ fn new_writer_after_dying_compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::
     Ok(())
 }
 
+fn conditional(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    // append_if and transactions are ordinary appends once their check passed: a conflict
+    // writes nothing, a success is acknowledged like any append.
+    let key = JsonPointer::parse("/w").unwrap();
+    let w = Options::new().entity_key(key.clone()).index_stride(4).open_in(fs.clone(), LOG)?;
+    let mut last = 0;
+    for i in 0..4 {
+        let p = payload(&format!("k{i}"), i);
+        ledger.attempt(&p);
+        last = w.append_raw_if(Expect::Version(0), &p)?.seq;
+        ledger.acknowledge(last, &p);
+        // A conflict: the entity exists now.
+        assert!(w.append_raw_if(Expect::Version(0), &p).is_err());
+    }
+    let batch: Vec<Vec<u8>> = (0..3).map(|i| payload("b", i)).collect();
+    batch.iter().for_each(|p| ledger.attempt(p));
+    let ack = w.append_raw_batch_if(Expect::LastSeq(last), &batch)?;
+    for (seq, p) in ack.seqs().zip(&batch) {
+        ledger.acknowledge(seq, p);
+    }
+    for round in 0..3 {
+        let staged: Vec<Vec<u8>> = (0..2).map(|i| payload(&format!("t{round}"), i)).collect();
+        staged.iter().for_each(|p| ledger.attempt(p));
+        let (version, ack) = w.transaction(|tx| {
+            let v = tx.version("k1")?;
+            staged.iter().try_for_each(|p| tx.append_raw(p))?;
+            Ok::<_, ndlog::Error>(v)
+        })?;
+        assert_eq!(version, 2, "k1 was written second");
+        for (seq, p) in ack.seqs().zip(&staged) {
+            ledger.acknowledge(seq, p);
+        }
+    }
+    // An exclusive `Never` handle's transaction, made durable by sync.
+    drop(w);
+    let w = Options::new()
+        .exclusive(true)
+        .durability(Durability::Never)
+        .entity_key(key)
+        .open_in(fs.clone(), LOG)?;
+    let staged: Vec<Vec<u8>> = (0..3).map(|i| payload("x", i)).collect();
+    staged.iter().for_each(|p| ledger.attempt(p));
+    let ((), ack) = w.transaction(|tx| staged.iter().try_for_each(|p| tx.append_raw(p)))?;
+    w.sync()?;
+    for (seq, p) in ack.seqs().zip(&staged) {
+        ledger.acknowledge(seq, p);
+    }
+    Ok(())
+}
+
 /// Runs `workload` on a fresh file system with `/data` present.
 fn fresh(seed: u64) -> SimFs {
     let fs = SimFs::new(seed);
@@ -295,7 +345,7 @@ fn report(line: &str) {
 #[test]
 fn every_crash_state_recovers_every_acknowledged_record() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload); 9] = [
+    let workloads: [(&str, Workload); 10] = [
         ("always", always),
         ("group", group),
         ("never+sync", never_with_syncs),
@@ -303,6 +353,7 @@ fn every_crash_state_recovers_every_acknowledged_record() {
         ("exclusive", exclusive),
         ("torn-tail repair", torn_tail_repair),
         ("compaction", compaction),
+        ("append_if and transactions", conditional),
         (
             "compaction dies before its directory fsync, writer goes on",
             writer_after_dying_compaction,
@@ -328,6 +379,49 @@ fn every_crash_state_recovers_every_acknowledged_record() {
         tally.violations.len(),
         &tally.violations[..tally.violations.len().min(10)]
     );
+}
+
+#[test]
+fn atomic_write_leaves_the_old_or_a_newer_content_in_every_crash_state() {
+    // Three replacements in a row. In every crash state of every prefix of the operations the
+    // file holds one whole version (never a mix, never missing), and never one older than the
+    // last replacement that returned.
+    const SIDE: &str = "/data/settings.json";
+    let versions: Vec<Vec<u8>> = (0..4)
+        .map(|v| format!("{{\"v\":{v},\"pad\":\"{}\"}}\n", "s".repeat(v * 700)).into_bytes())
+        .collect();
+    let run = |fs: &SimFs, done: &mut usize| -> ndlog::Result<()> {
+        for (v, bytes) in versions.iter().enumerate().skip(1) {
+            ndlog::fs::atomic_write_in(fs, Path::new(SIDE), bytes, 0o600)?;
+            *done = v;
+        }
+        Ok(())
+    };
+    let dry = fresh(1);
+    dry.put(SIDE, &versions[0]);
+    run(&dry, &mut 0).expect("runs without faults");
+    let (mut states, total_ops) = (0u64, dry.ops());
+    for k in 0..=total_ops {
+        let fs = fresh(1);
+        fs.put(SIDE, &versions[0]);
+        fs.halt_after(k);
+        let mut done = 0;
+        let _ = run(&fs, &mut done);
+        for (what, crashed) in crash_states(&fs, k) {
+            states += 1;
+            let got = crashed.contents(SIDE);
+            let at = versions.iter().position(|v| Some(v) == got.as_ref());
+            assert!(
+                at.is_some_and(|at| at >= done),
+                "crash after op {k} of {total_ops}, {what}: {:?} after version {done} returned",
+                got.map(|g| String::from_utf8_lossy(&g).into_owned())
+            );
+        }
+    }
+    report(&format!(
+        "crash states: atomic_write: {total_ops} operations, {states} crash states checked"
+    ));
+    assert!(states > 100, "only {states} crash states");
 }
 
 #[test]

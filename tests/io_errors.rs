@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use ndlog::sim::{Fate, Fault, Ledger, SimFs};
-use ndlog::{Durability, ErrorKind, Options};
+use ndlog::{Durability, ErrorKind, Expect, Options};
 
 const LOG: &str = "/data/log.ndjson";
 
@@ -123,4 +123,93 @@ fn every_operation_failed_in_turn() {
     );
     assert!(runs > 500, "{runs}");
     assert!(reported * 2 > runs, "faults must reach the caller: {reported} of {runs}");
+}
+
+/// Conditional appends and transactions, alternately, continuing past errors: 16 records, each
+/// a new entity (`Expect::Version(0)`), or staged in a transaction that first reads the
+/// previous entity's version.
+fn conditional_workload(fs: &SimFs, durability: Durability, exclusive: bool) -> Outcome {
+    let mut ledger = Ledger::default();
+    let mut errors = 0;
+    let opts = Options::new()
+        .durability(durability)
+        .exclusive(exclusive)
+        .index_stride(4)
+        .entity_key(ndlog::JsonPointer::parse("/id").unwrap());
+    let writer = match opts.open_in(fs.clone(), LOG) {
+        Ok(w) => w,
+        Err(_) => return Outcome { ledger, errors: 1, completed: false },
+    };
+    let mut poisoned = false;
+    for i in 0..16 {
+        let p = format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "c".repeat(i * 17 % 70)).into_bytes();
+        ledger.attempt(&p);
+        let result = if i % 2 == 0 {
+            writer.append_raw_if(Expect::Version(0), &p).map(|a| a.seq)
+        } else {
+            let previous = format!("e{}", i - 1);
+            writer
+                .transaction(|tx| {
+                    tx.version(&previous)?;
+                    tx.append_raw(&p)
+                })
+                .map(|((), ack)| ack.first_seq)
+        };
+        let result = result.and_then(|seq| {
+            if durability == Durability::Never {
+                writer.sync()?;
+            }
+            Ok(seq)
+        });
+        match result {
+            Ok(seq) => {
+                assert!(!poisoned, "an append was acknowledged after a failed fsync");
+                ledger.acknowledge(seq, &p);
+            }
+            Err(e) => {
+                errors += 1;
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Io { op: "fdatasync", .. } | ErrorKind::Poisoned { .. }
+                ) {
+                    poisoned = true;
+                }
+            }
+        }
+    }
+    Outcome { ledger, errors, completed: errors == 0 }
+}
+
+#[test]
+fn every_operation_failed_in_turn_under_conditional_appends_and_transactions() {
+    let mut runs = 0u64;
+    for (durability, exclusive) in
+        [(Durability::Always, false), (Durability::Never, false), (Durability::Group, true)]
+    {
+        let dry = fresh();
+        assert!(conditional_workload(&dry, durability, exclusive).completed);
+        let total = dry.ops();
+        for fault in [Fault::Io, Fault::ShortWrite] {
+            for n in 1..=total {
+                let fs = fresh();
+                fs.fail_at(n, fault, false);
+                let out = conditional_workload(&fs, durability, exclusive);
+                runs += 1;
+                let label = format!("{durability:?} exclusive={exclusive} {fault:?} at op {n}");
+                fs.heal();
+                let cold = fs.crash(|_| Fate::Dropped, 0);
+                if let Err(v) = out.ledger.check(&cold, LOG) {
+                    panic!("{label}: after a crash: {v}");
+                }
+                if let Err(v) = out.ledger.check_and_recover(&fs, LOG) {
+                    panic!("{label}: recovering: {v}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "io errors: {runs} runs of conditional appends and transactions, 0 violations"
+    );
+    assert!(runs > 100, "{runs}");
 }

@@ -35,7 +35,7 @@ mod quarantine;
 
 use output::Output;
 pub(crate) use policy::Plan;
-pub use policy::Policy;
+pub use policy::{DEFAULT_TOMBSTONE_RETENTION, Policy};
 pub(crate) use quarantine::Quarantine;
 
 /// Appends during compaction are copied without the writer lock until fewer bytes than this

@@ -32,6 +32,15 @@ pub struct Policy {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) key: Option<JsonPointer>,
     pub(crate) tombstone: Option<JsonPointer>,
+    pub(crate) tombstone_retention: Option<Duration>,
+}
+
+/// Default for [`Policy::tombstone_retention`]: a day, as Kafka's `delete.retention.ms`.
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// Whether a payload is a tombstone: `true` at the tombstone pointer.
+pub(crate) fn is_tombstone(pointer: &JsonPointer, data: &[u8]) -> bool {
+    pointer.find(data) == Some(b"true")
 }
 
 impl Policy {
@@ -71,10 +80,22 @@ impl Policy {
     }
 
     /// With [`Policy::key`]: a record whose `data` has `true` at `pointer` is a tombstone. It
-    /// deletes its key: the tombstone and every older record of the key are dropped.
+    /// deletes its key: every older record of the key is dropped, and the tombstone itself once
+    /// it is older than the [`Policy::tombstone_retention`].
     #[must_use]
     pub fn tombstone(mut self, pointer: JsonPointer) -> Self {
         self.tombstone = Some(pointer);
+        self
+    }
+
+    /// How long a compaction keeps a tombstone, by its ts (default
+    /// [`DEFAULT_TOMBSTONE_RETENTION`], a day; zero drops it at once). While it is kept, the
+    /// entity's version stays the tombstone's seq, so a writer that re-creates the entity
+    /// sees it was deleted ([`crate::Expect::Version`] with the tombstone's seq), and readers
+    /// that follow the log learn of the deletion before it disappears.
+    #[must_use]
+    pub fn tombstone_retention(mut self, retention: Duration) -> Self {
+        self.tombstone_retention = Some(retention);
         self
     }
 
@@ -153,6 +174,9 @@ impl Plan {
     /// Plans over `bytes`, whole lines of a log.
     pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
         let min_ts = policy.max_age.map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64));
+        let retention = policy.tombstone_retention.unwrap_or(DEFAULT_TOMBSTONE_RETENTION);
+        // A tombstone with a ts at or past this is kept.
+        let tombstone_min_ts = now_ms.saturating_sub(retention.as_millis() as u64);
         let mut plan = Plan::default();
         // For key compaction: the position of the newest record of each key (borrowed from the
         // log's bytes: no allocation per record).
@@ -173,10 +197,10 @@ impl Plan {
                 let mut keep = true;
                 if let Some(key) = policy.key.as_ref().and_then(|k| k.find(f.data)) {
                     // Only the newest record of a key lives, and not even that if it is a
-                    // tombstone.
+                    // tombstone past its retention.
                     let tombstone =
-                        policy.tombstone.as_ref().is_some_and(|t| t.find(f.data) == Some(b"true"));
-                    keep = !tombstone;
+                        policy.tombstone.as_ref().is_some_and(|t| is_tombstone(t, f.data));
+                    keep = !tombstone || (retention > Duration::ZERO && f.ts >= tombstone_min_ts);
                     if let Some(older) = newest.insert(key_bytes(key), at) {
                         plan.alive.set(older, false);
                     }

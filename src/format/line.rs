@@ -127,11 +127,24 @@ pub const fn crc_checked() -> bool {
 /// # Errors
 /// [`LineError::BadSeq`], [`LineError::BadTs`] or [`LineError::BadData`].
 pub fn parse_body(body: &[u8]) -> Result<Frame<'_>, LineError> {
-    let rest = body.strip_prefix(PREFIX).ok_or(LineError::BadSeq)?;
-    let (seq, rest) = parse_u64(rest).ok_or(LineError::BadSeq)?;
-    if seq == 0 {
+    let frame = parse_body_any_seq(body)?;
+    if frame.seq == 0 {
         return Err(LineError::BadSeq);
     }
+    Ok(frame)
+}
+
+/// [`decode`], except that a seq of 0 (a legacy log's first record, which ndlog never writes)
+/// is accepted: for importing such logs with their seqs shifted.
+pub(crate) fn decode_any_seq(line: &[u8]) -> Result<Frame<'_>, LineError> {
+    let (body, stored) = split_trailer(line)?;
+    check_crc(stored, crc32fast::hash(body))?;
+    parse_body_any_seq(body)
+}
+
+fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
+    let rest = body.strip_prefix(PREFIX).ok_or(LineError::BadSeq)?;
+    let (seq, rest) = parse_u64(rest).ok_or(LineError::BadSeq)?;
     let rest = rest.strip_prefix(TS_KEY).ok_or(LineError::BadTs)?;
     let (ts, rest) = parse_u64(rest).ok_or(LineError::BadTs)?;
     let data = rest.strip_prefix(DATA_KEY).ok_or(LineError::BadData)?;

@@ -224,12 +224,44 @@ pub struct LogLock<V: Vfs = crate::fs::StdFs> {
     lock: LockFile<V::File>,
 }
 
-// `LogLock::acquire` and `acquire_in` live in `write/open.rs`: taking a log's lock needs to
-// know what a log is (its last record), which is the writer's business, above this module.
+impl LogLock {
+    /// Takes the writer lock of the log (or any file) at `path`, waiting up to `timeout`. The
+    /// file need not exist: the lock is on `PATH.lock`, created with mode `0600` when missing,
+    /// so a small file beside a log (settings, a registry) can be read, changed and replaced
+    /// with [`crate::fs::atomic_write`] under it. A lock file created beside an existing file
+    /// gets that file's owner and group where the process may give them (root locking a
+    /// user's log must not lock the user out of it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::LockTimeout`]; [`ErrorKind::NotALog`] when `path` is a directory or a
+    /// special file (nothing is created beside it); [`ErrorKind::Io`] when the lock file
+    /// cannot be opened.
+    pub fn acquire(path: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_in(crate::fs::StdFs, path, timeout)
+    }
+}
+
 impl<V: Vfs> LogLock<V> {
-    /// Holds `lock`, whose guard was forgotten (released on drop).
-    pub(crate) fn holding(lock: LockFile<V::File>) -> Self {
-        LogLock { lock }
+    /// Takes the writer lock of the file at `path` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire`].
+    pub fn acquire_in(vfs: V, path: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let path = vfs.resolve(path.as_ref()).at(path.as_ref(), "resolve symlink")?;
+        let path = path.as_path();
+        let owner = match vfs.metadata(path) {
+            Ok(meta) => {
+                only_a_file(path, meta.kind)?;
+                Some((meta.uid, meta.gid))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).at(path, "stat"),
+        };
+        // 0600 whatever the file's own mode: the lock file holds nothing, and a lock others
+        // can open is a lock others can hold.
+        let lock = LockFile::open(&vfs, &crate::names::lock_file(path), 0o600, owner)?;
+        std::mem::forget(lock.acquire(path, timeout)?);
+        Ok(LogLock { lock })
     }
 }
 

@@ -1,6 +1,8 @@
 //! What happens under the lock when a batch is appended, as named steps: find the end of the
-//! log (following a compaction), catch the derived state up, find repeats, assign seqs and ts
-//! (or check imported records' order), encode and write, then release the lock and sync.
+//! log (following a compaction), catch the derived state up, find repeats, check the caller's
+//! expectation (a conditional append), assign seqs and ts (or check imported records' order),
+//! encode and write, then release the lock and sync. A transaction runs its closure between
+//! finding the end of the log and these steps, with the lock held throughout.
 
 use std::io;
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -15,6 +17,7 @@ use crate::names;
 use super::ack::{Ack, BatchAck};
 use super::dedup::Repeats;
 use super::derive::{LogAt, Written};
+use super::expect::Expect;
 use super::{State, Writer};
 use crate::read::last_record::{self, Last, Tail};
 
@@ -38,6 +41,15 @@ impl<P> Source<'_, P> {
     }
 }
 
+/// What the steps under the lock did, for the steps after it.
+pub(super) struct Held {
+    plan: Plan,
+    /// Records written (repeats are not).
+    writes: usize,
+    /// The end of the file after the write.
+    len: u64,
+}
+
 /// The records of a batch as assigned under the lock.
 struct Plan {
     first_seq: u64,
@@ -51,41 +63,76 @@ struct Plan {
 impl<V: Vfs> Writer<V> {
     /// Under the mutex and the lock: appends the batch with one `write` (one per 8 MiB), keeps
     /// the derived state, then releases the lock and, with `sync`, makes the records durable.
+    /// With `expect`, the batch is written only if the log or its entities are as expected.
     pub(super) fn write_locked<'p, P: Fn(usize) -> &'p [u8]>(
         &self,
         source: Source<'_, P>,
+        expect: Option<Expect>,
         sync: bool,
     ) -> Result<BatchAck> {
         self.check_poison()?;
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
-        let tail = self.end_of_log(&mut state)?;
-        let tail = self.neutralise_debris(&mut state, tail)?;
-        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
-        let now = clock::now_ms();
-        let repeats = self.find_repeats(&mut state, &source, tail, previous, now)?;
-        let plan = self.assign(&source, previous, now, repeats)?;
-        let writes = source.count() - plan.duplicates.len();
-        let mut len = tail.len;
-        if writes > 0 {
-            len = self.encode_and_write(&mut state, &source, tail, &plan)?;
-            state.unsynced_writes += u64::from(!sync);
-            self.feed_written(&mut state, plan.last.seq, len, now);
-        }
+        let held = self.write_held(&mut state, &source, expect, None, sync)?;
         let file = state.file.clone();
         drop(guard);
         drop(state);
+        self.after_write(held, &file, sync)
+    }
+
+    /// The steps under the mutex and the lock, in order; the caller holds both and releases
+    /// them before [`Writer::after_write`]. `known` is the end of the log when the caller
+    /// found it under the same lock (a transaction), which nobody can have moved since.
+    pub(super) fn write_held<'p, P: Fn(usize) -> &'p [u8]>(
+        &self,
+        state: &mut State<V>,
+        source: &Source<'_, P>,
+        expect: Option<Expect>,
+        known: Option<Tail>,
+        sync: bool,
+    ) -> Result<Held> {
+        let tail = match known {
+            Some(tail) => tail,
+            None => self.end_of_log(state)?,
+        };
+        let tail = self.neutralise_debris(state, tail)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        let now = clock::now_ms();
+        let repeats = self.find_repeats(state, source, tail, previous, now)?;
+        if let Some(expect) = expect {
+            self.check_expectation(state, source, expect, previous)?;
+        }
+        let plan = self.assign(source, previous, now, repeats)?;
+        let writes = source.count() - plan.duplicates.len();
+        let mut len = tail.len;
+        if writes > 0 {
+            len = self.encode_and_write(state, source, tail, &plan)?;
+            state.unsynced_writes += u64::from(!sync);
+            self.feed_written(state, plan.last.seq, len, now);
+        }
+        Ok(Held { plan, writes, len })
+    }
+
+    /// After the lock is released: the sync, a compaction this writer starts by itself, and
+    /// the acknowledgement.
+    pub(super) fn after_write(
+        &self,
+        held: Held,
+        file: &Arc<V::File>,
+        sync: bool,
+    ) -> Result<BatchAck> {
+        let Held { plan, writes, len } = held;
         // Syncing after the lock is released lets other writers append meanwhile; this sync
         // covers their records too. Should a compaction replace the file in between, it copied
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
         if sync {
-            self.sync_file(&file)?;
+            self.sync_file(file)?;
         }
         if let Some(auto) = &self.auto
             && writes > 0
         {
-            auto.after_append(writes as u64, &self.vfs, &self.path, len, || first_ts(&*file));
+            auto.after_append(writes as u64, &self.vfs, &self.path, len, || first_ts(&**file));
         }
         Ok(BatchAck {
             first_seq: if writes > 0 { plan.first_seq } else { 0 },
@@ -105,7 +152,7 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// Where the log ends: an exclusive handle trusts what it knows; a shared one looks.
-    fn end_of_log(&self, state: &mut State<V>) -> Result<Tail> {
+    pub(super) fn end_of_log(&self, state: &mut State<V>) -> Result<Tail> {
         match (self.opts.exclusive, state.tail) {
             (true, Some(tail)) => Ok(tail),
             _ => self.current_tail(state),
@@ -119,7 +166,7 @@ impl<V: Vfs> Writer<V> {
     /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
     /// newline instead, as a damaged line that `verify` reports and compaction removes.
-    fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
+    pub(super) fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
         if !tail.torn {
             return Ok(tail);
         }

@@ -1,5 +1,6 @@
 //! The one seam for state a writer derives from the records of its log — the dedup window, the
-//! index, and later the hash chain and segment bookkeeping: each implements [`Derive`], and
+//! index, the entity versions of conditional appends, and later the hash chain and segment
+//! bookkeeping: each implements [`Derive`], and
 //! `derived.rs` feeds them all from the writer's batch steps, under the writer lock.
 
 use std::io;

@@ -10,18 +10,21 @@ use crate::fs::Vfs;
 use super::dedup::DedupState;
 use super::derive::{Derive, LogAt, Written};
 use super::index::IndexWriter;
+use super::versions::Versions;
 
 /// The derived states of one writer handle.
 #[derive(Debug)]
 pub(crate) struct Derived<V: Vfs> {
     pub(crate) dedup: Option<DedupState>,
     pub(crate) index: Option<IndexWriter<V::File>>,
+    pub(crate) versions: Option<Versions>,
 }
 
 impl<V: Vfs> Derived<V> {
     fn each(&mut self) -> impl Iterator<Item = &mut dyn Derive<V>> {
         let dedup = self.dedup.iter_mut().map(|d| d as &mut dyn Derive<V>);
-        dedup.chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>))
+        let versions = self.versions.iter_mut().map(|v| v as &mut dyn Derive<V>);
+        dedup.chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>)).chain(versions)
     }
 
     /// See [`Derive::opened`].

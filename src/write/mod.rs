@@ -4,10 +4,15 @@
 //! - [`Writer`], [`Options`], [`Durability`]: the handle and how it is opened.
 //! - [`Ack`], [`BatchAck`], [`ImportAck`]: what an append assigned.
 //! - [`Dedup`], [`DedupWindow`]: idempotent appends by a key in the payload.
+//! - [`Expect`] with [`Writer::append_if`]: appends conditional on the log's last seq or on an
+//!   entity's version (optimistic concurrency); [`Writer::transaction`] and [`Transaction`]:
+//!   read the log and append under one lock.
+//! - [`ImportAdjust`], [`Adjusted`]: what a verbatim import of a legacy log may change.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
-//! `derive` is the one seam through which the dedup window and the index follow the records
-//! written, `group` combines the appends of many threads into one write and one `fdatasync`.
+//! `derive` is the one seam through which the dedup window, the index and the entity versions
+//! (`versions`) follow the records written, `expect` and `transaction` check and read under the
+//! lock, `group` combines the appends of many threads into one write and one `fdatasync`.
 
 use std::cell::RefCell;
 use std::io;
@@ -25,9 +30,12 @@ mod batch;
 mod dedup;
 mod derive;
 mod derived;
+mod expect;
 mod group;
 mod import;
 mod index;
+mod transaction;
+mod versions;
 
 mod open;
 mod options;
@@ -44,7 +52,10 @@ pub use ack::{Ack, BatchAck, ImportAck};
 pub use auto_compact::AutoCompact;
 use auto_compact::AutoState;
 pub use dedup::{Dedup, DedupWindow};
+pub use expect::Expect;
+pub use import::{Adjusted, ImportAdjust};
 pub use options::{Durability, Options};
+pub use transaction::Transaction;
 
 /// An append handle on one log. `Send + Sync`: share it between threads (in an `Arc`), and
 /// concurrent appends are linearised; other processes append through their own handles.
@@ -284,8 +295,12 @@ impl<V: Vfs> Writer<V> {
     /// for durability. The heart of every append.
     fn commit<'p>(&self, count: usize, payload: impl Fn(usize) -> &'p [u8]) -> Result<BatchAck> {
         match self.opts.durability {
-            Durability::Always => self.write_locked(Source::Payloads { count, payload }, true),
-            Durability::Never => self.write_locked(Source::Payloads { count, payload }, false),
+            Durability::Always => {
+                self.write_locked(Source::Payloads { count, payload }, None, true)
+            }
+            Durability::Never => {
+                self.write_locked(Source::Payloads { count, payload }, None, false)
+            }
             Durability::Group => {
                 // The leader of the batch writes and syncs for every thread in it.
                 let mut own_error = None;
@@ -295,7 +310,7 @@ impl<V: Vfs> Writer<V> {
                         count: ends.len(),
                         payload: |i: usize| &bytes[start(i)..ends[i]],
                     };
-                    match self.write_locked(batch, true) {
+                    match self.write_locked(batch, None, true) {
                         Ok(ack) => Ok(ack.acks().collect()),
                         Err(err) => {
                             // The members get a copy; the leader returns the error itself.

@@ -1,16 +1,13 @@
 //! Opening a log for appending: refuse what ndlog did not write, take the lock, learn the end
-//! of the file, and make the log's name durable before the first record is acknowledged. And
-//! [`LogLock::acquire`], which takes the same lock for a caller, refusing the same files.
+//! of the file, and make the log's name durable before the first record is acknowledged.
 
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{
-    Create, FileKind, LockFile, LogLock, Metadata, OpenOptions, StdFs, Vfs, VfsFile, only_a_file,
-    open_writer_lock,
+    Create, FileKind, LockFile, Metadata, OpenOptions, Vfs, VfsFile, only_a_file, open_writer_lock,
 };
 use crate::names;
 
@@ -20,6 +17,7 @@ use super::derive::LogAt;
 use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
+use super::versions::Versions;
 use super::{Options, State, Writer};
 use crate::read::last_record;
 
@@ -74,7 +72,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
-        let mut derived = Derived { dedup: opts.dedup.clone().map(DedupState::new), index };
+        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let mut derived =
+            Derived { dedup: opts.dedup.clone().map(DedupState::new), index, versions };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log =
             LogAt { vfs: &vfs, file: &file, id: meta.id, len: meta.len, mode, last_seq, now: 0 };
@@ -130,32 +130,4 @@ fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<
     open_writer_lock(vfs, log, meta, |file, len| {
         Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
     })
-}
-
-impl LogLock {
-    /// Takes the writer lock of the log at `log`, waiting up to `timeout`.
-    ///
-    /// # Errors
-    /// [`crate::ErrorKind::LockTimeout`]; [`crate::ErrorKind::NotALog`] for a directory, a
-    /// special file, or a file ndlog did not write (nothing is created beside it);
-    /// [`crate::ErrorKind::Io`] when the log does not exist or the lock file cannot be opened.
-    pub fn acquire(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        Self::acquire_in(StdFs, log, timeout)
-    }
-}
-
-impl<V: Vfs> LogLock<V> {
-    /// Takes the writer lock of the log at `log` on the file system `vfs`.
-    ///
-    /// # Errors
-    /// As [`LogLock::acquire`].
-    pub fn acquire_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
-        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
-        let log = log.as_path();
-        let meta = vfs.metadata(log).at(log, "stat")?;
-        only_a_file(log, meta.kind)?;
-        let lock = writer_lock(&vfs, log, &meta)?;
-        std::mem::forget(lock.acquire(log, timeout)?);
-        Ok(LogLock::holding(lock))
-    }
 }

@@ -59,6 +59,8 @@ pub struct Options {
     pub(crate) auto_compact: Option<super::AutoCompact>,
     pub(crate) dedup: Option<super::dedup::Dedup>,
     pub(crate) exclusive: bool,
+    pub(crate) entity_key: Option<crate::json::JsonPointer>,
+    pub(crate) entity_cache: usize,
 }
 
 impl Default for Options {
@@ -74,6 +76,8 @@ impl Default for Options {
             auto_compact: None,
             dedup: None,
             exclusive: false,
+            entity_key: None,
+            entity_cache: super::versions::DEFAULT_CAPACITY,
         }
     }
 }
@@ -177,6 +181,40 @@ impl Options {
         self
     }
 
+    /// The JSON pointer that names a payload's entity (e.g. `/id`), for appends conditional
+    /// on an entity's version ([`crate::Expect::Version`]) and for [`crate::Transaction::version`].
+    /// The writer then keeps the seq of each entity's newest record (its version) in a bounded
+    /// cache, in step with the log across processes, so a version check does not scan the log:
+    /// it is filled once, at the first append after the handle opens the log (or finds it
+    /// replaced by a compaction), by reading the log back from its end until it has seen
+    /// [`Options::entity_cache`] entities or the start, and then follows the appends. Off by
+    /// default.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use ndlog::{Expect, JsonPointer, Options};
+    /// let writer = Options::new()
+    ///     .entity_key(JsonPointer::parse("/id")?)
+    ///     .open(dir.path().join("state.ndjson"))?;
+    /// writer.append_if(Expect::Version(0), &serde_json::json!({"id": "a", "n": 1}))?;
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn entity_key(mut self, key: crate::json::JsonPointer) -> Self {
+        self.entity_key = Some(key);
+        self
+    }
+
+    /// How many entities' versions the writer keeps in memory (default 100,000). A version
+    /// older than all of them is found by reading the log backwards from the oldest one
+    /// evicted.
+    #[must_use]
+    pub fn entity_cache(mut self, entities: usize) -> Self {
+        self.entity_cache = entities;
+        self
+    }
+
     /// Checks a payload as a writer with these options would, without a log: one JSON value
     /// on one line (surrounding whitespace aside), within the maximum record size.
     ///
@@ -230,6 +268,9 @@ impl Options {
             return Err(Error::invalid_argument(
                 "an exclusive writer cannot compact by itself: its compaction would wait for the lock the writer holds",
             ));
+        }
+        if self.entity_cache == 0 {
+            return Err(Error::invalid_argument("the entity cache must hold at least one entity"));
         }
         if self.mode & !0o7777 != 0 {
             return Err(Error::invalid_argument(format!(

@@ -20,6 +20,10 @@ pub(crate) const EXIT_NOT_FOUND: u8 = 4;
 /// `--lock-timeout`.
 pub(crate) const EXIT_LOCK_TIMEOUT: u8 = 5;
 
+/// A conditional append (`append --expect-last-seq`, `--expect-version`) found the log or an
+/// entity not as expected; nothing was written.
+pub(crate) const EXIT_CONFLICT: u8 = 6;
+
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -29,6 +33,7 @@ Exit codes:
      index disagrees with it (index --check)
   4  no such record or entity (get, history), or no index to check (index --check)
   5  the lock was not acquired within --lock-timeout (append, compact, import, index, lock)
+  6  conflict: append --expect-last-seq or --expect-version did not hold; nothing was written
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 
@@ -75,6 +80,14 @@ pub(crate) fn report(err: &anyhow::Error, subcommand: Option<&str>) -> ExitCode 
 /// What to say about an error that is not a usage error, and its exit code: a lock timeout is
 /// said in people's units and names the option that sets it.
 pub(crate) fn describe(err: &anyhow::Error) -> (String, u8) {
+    let conflict = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<ndlog::Error>()
+            .is_some_and(|e| matches!(e.kind(), ndlog::ErrorKind::Conflict { .. }))
+    });
+    if conflict {
+        return (format!("{err:#}; nothing was appended"), EXIT_CONFLICT);
+    }
     let Some((path, lock, waited)) = lock_timeout_of(err) else {
         return (format!("{err:#}"), EXIT_ERROR);
     };

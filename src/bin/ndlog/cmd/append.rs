@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ndlog::{Dedup, DedupWindow, Durability, JsonPointer, Options};
+use ndlog::{Dedup, DedupWindow, Durability, Expect, JsonPointer, Options};
 
 use crate::input;
 use crate::lines::{Lines, TooLong};
@@ -36,6 +36,19 @@ pub(crate) struct Args {
     /// The dedup window: a number of records (e.g. 100000) or a duration (e.g. 1h).
     #[arg(long, value_name = "N|DUR", default_value = "100000", value_parser = parse_window, requires = "dedup_key")]
     pub dedup_window: DedupWindow,
+    /// Write the lines only if the log's last seq is N when they are written (0: the log is
+    /// empty); otherwise exit 6 naming the actual last seq. All lines are written as one batch,
+    /// or none.
+    #[arg(long, value_name = "N", conflicts_with = "expect_version")]
+    pub expect_last_seq: Option<u64>,
+    /// JSON pointer to the field that names a line's entity (e.g. /id), for --expect-version.
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer, requires = "expect_version")]
+    pub key: Option<JsonPointer>,
+    /// Write the lines only if each line's entity (its value at --key) has its newest record
+    /// at seq N when they are written (0: it has no record yet); otherwise exit 6 naming the
+    /// entity and its actual version. All lines are written as one batch, or none.
+    #[arg(long, value_name = "N", requires = "key")]
+    pub expect_version: Option<u64>,
 }
 
 /// A record size: at least one byte, at most [`Options::MAX_RECORD_SIZE_LIMIT`].
@@ -75,6 +88,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(key) = args.dedup_key {
         options = options.dedup(Dedup::new(key, args.dedup_window));
     }
+    let expect = match (args.expect_last_seq, args.expect_version) {
+        (Some(n), _) => Some(Expect::LastSeq(n)),
+        (None, Some(n)) => Some(Expect::Version(n)),
+        (None, None) => None,
+    };
+    if let Some(key) = args.key {
+        options = options.entity_key(key);
+    }
     let writer = options.open(&args.log)?;
     // A line is read only up to the maximum record size: past it, it is refused unread.
     let mut lines = Lines::new(std::io::stdin().lock(), args.max_record_size);
@@ -84,7 +105,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut ends: Vec<usize> = Vec::new();
     loop {
         let Some((line_no, line)) = lines.next_line().context("reading stdin")? else {
-            flush(&writer, &mut batch, &mut ends, &mut out)?;
+            flush(&writer, expect, &mut batch, &mut ends, &mut out)?;
             return Ok(ExitCode::SUCCESS);
         };
         let checked = match line {
@@ -95,23 +116,31 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let value = match checked {
             Ok(value) => value,
+            Err(why) if expect.is_some() => {
+                bail!("stdin line {line_no}: {why}; nothing was appended");
+            }
             Err(why) => {
-                flush(&writer, &mut batch, &mut ends, &mut out)?;
+                flush(&writer, None, &mut batch, &mut ends, &mut out)?;
                 bail!("stdin line {line_no}: {why}; it was not appended, the lines before it were");
             }
         };
         batch.extend_from_slice(value);
         ends.push(batch.len());
+        if expect.is_some() {
+            // A conditional append is one batch: all lines or none.
+            continue;
+        }
         // Group and never gather what is already buffered; always acknowledges line by line.
         let more_buffered = lines.buffered() && ends.len() < MAX_BATCH;
         if durability == Durability::Always || !more_buffered {
-            flush(&writer, &mut batch, &mut ends, &mut out)?;
+            flush(&writer, None, &mut batch, &mut ends, &mut out)?;
         }
     }
 }
 /// Appends the gathered lines as one batch and prints their seqs.
 fn flush(
     writer: &ndlog::Writer,
+    expect: Option<Expect>,
     batch: &mut Vec<u8>,
     ends: &mut Vec<usize>,
     out: &mut out::Out,
@@ -123,7 +152,10 @@ fn flush(
         .iter()
         .scan(0, |start, &end| Some(&batch[std::mem::replace(start, end)..end]))
         .collect();
-    let ack = writer.append_raw_batch(&payloads)?;
+    let ack = match expect {
+        Some(expect) => writer.append_raw_batch_if(expect, &payloads)?,
+        None => writer.append_raw_batch(&payloads)?,
+    };
     let mut num = itoa::Buffer::new();
     // A repeat (with --dedup-key) prints the original record's seq.
     for a in ack.acks() {

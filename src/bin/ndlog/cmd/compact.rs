@@ -31,9 +31,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
     pub key: Option<JsonPointer>,
     /// With --key: a record whose data has `true` at this pointer (e.g. /deleted) is a
-    /// tombstone: it and every older record of its key are dropped.
+    /// tombstone: every older record of its key is dropped, and the tombstone itself once it
+    /// is older than --tombstone-retention.
     #[arg(long, value_name = "POINTER", value_parser = parse_pointer, requires = "key")]
     pub tombstone: Option<JsonPointer>,
+    /// How long a tombstone is kept after its ts (e.g. 7d, 0 to drop it at once), as Kafka's
+    /// delete.retention.ms: meanwhile the entity's version stays the tombstone's seq, and
+    /// readers following the log see the deletion.
+    #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration, requires = "tombstone")]
+    pub tombstone_retention: Duration,
     /// Run forever as a maintenance process, compacting every DUR (e.g. 10m).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub every: Option<Duration>,
@@ -68,7 +74,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         policy = policy.key(key);
     }
     if let Some(t) = args.tombstone.clone() {
-        policy = policy.tombstone(t);
+        policy = policy.tombstone(t).tombstone_retention(args.tombstone_retention);
     }
     policy.validate().map_err(|e| usage(e.to_string()))?;
     input::require_file(&args.log, "compact")?;

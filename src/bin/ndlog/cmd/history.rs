@@ -29,6 +29,11 @@ pub(crate) struct Args {
     /// Print only the payloads.
     #[arg(long)]
     pub data: bool,
+    /// A record whose data has `true` at this JSON pointer is a tombstone: it deletes the
+    /// entity. History prints it as `deleted<TAB>` and the record; --at a time when the
+    /// entity was deleted says so and exits 4.
+    #[arg(long, value_name = "POINTER", default_value = "/deleted", value_parser = parse_pointer)]
+    pub tombstone: JsonPointer,
 }
 
 fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
@@ -40,14 +45,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reader = &log.reader;
     let mut out = out::stdout();
     let mut found = false;
+    let tombstone = |data: &[u8]| args.tombstone.find(data) == Some(&b"true"[..]);
     if let Some(at) = args.at {
         if let Some(r) = reader.state_at(&args.key, &args.entity, at) {
+            if tombstone(r.data) {
+                out.flush()?;
+                out::warn(format_args!(
+                    "{}: {:?} at {} was deleted at {} (tombstone seq {}), before {}",
+                    log.name,
+                    args.entity,
+                    args.key,
+                    format_ts(r.ts),
+                    r.seq,
+                    format_ts(at)
+                ));
+                return Ok(ExitCode::from(EXIT_NOT_FOUND));
+            }
             out::line(&mut out, if args.data { r.data } else { r.line })?;
             found = true;
         }
     } else {
         for r in reader.history(&args.key, &args.entity) {
-            out::line(&mut out, if args.data { r.data } else { r.line })?;
+            if args.data {
+                out::line(&mut out, r.data)?;
+            } else if tombstone(r.data) {
+                out.write_all(b"deleted\t")?;
+                out::line(&mut out, r.line)?;
+            } else {
+                out::line(&mut out, r.line)?;
+            }
             found = true;
         }
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use ndlog::write::{Adjusted, ImportAdjust};
 use ndlog::{Durability, Options, Writer};
 
 use crate::cmd::append::parse_record_size;
@@ -42,6 +43,26 @@ pub(crate) struct Args {
     /// Largest payload of a plain NDJSON line in bytes (e.g. 1048576, 64KiB; at most 256MiB).
     #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
     pub max_record_size: usize,
+    /// Verbatim import of a legacy log: add N to every seq (1 imports a log whose seqs start
+    /// at 0). The original seqs are noted in LOG.import-adjusted.ndjson.
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub shift_seqs: u64,
+    /// Verbatim import of a legacy log: a ts behind the previous record's by at most DUR
+    /// (clock skew between its writers, e.g. 5ms) is raised to the previous record's; a ts
+    /// further behind is still refused. Each raised record's original ts is noted in
+    /// LOG.import-adjusted.ndjson.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub raise_ts_within: Option<Duration>,
+}
+
+impl Args {
+    fn adjust(&self) -> ImportAdjust {
+        let adjust = ImportAdjust::new().shift_seqs(self.shift_seqs);
+        match self.raise_ts_within {
+            Some(skew) => adjust.raise_ts_within(skew),
+            None => adjust,
+        }
+    }
 }
 
 /// Most records in one batch (one write and, with `always`, one fdatasync each).
@@ -89,13 +110,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bar = progress(checked.records);
     let mut batch = Batch::default();
     let (mut first, mut last, mut count) = (None, None, 0u64);
+    let adjust = args.adjust();
+    // The previous record as imported: the log's last, then each imported one.
+    let mut previous = writer.last_known().map(|a| (a.seq, a.ts));
+    let mut adjusted: Vec<(u64, Adjusted)> = Vec::new();
     loop {
         let line = lines.next_line().with_context(|| format!("reading {name}"))?;
         if let Some((n, line)) = line {
             let Ok(line) = line else {
                 bail!("{name}: line {n} changed since it was checked; {}", imported(count));
             };
-            batch.push(n, line);
+            if verbatim && !adjust.is_none() {
+                let (line, changed) = adjust
+                    .apply(line, previous)
+                    .map_err(|e| anyhow::anyhow!("{name}: line {n}: {e}; {}", imported(count)))?;
+                let frame = ndlog::format::decode(&line).map_err(anyhow::Error::msg)?;
+                previous = Some((frame.seq, frame.ts));
+                adjusted.extend(changed.map(|a| (n, a)));
+                batch.push(n, &line);
+            } else {
+                batch.push(n, line);
+            }
             if batch.ends.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
                 continue;
             }
@@ -114,6 +149,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(writer);
     drop(spool);
+    if !adjusted.is_empty() {
+        note_adjusted(&args.log, &name, &adjusted)?;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -164,7 +202,7 @@ fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyho
             ),
         };
         let decided = verbatim.is_some();
-        let is_record = *verbatim.get_or_insert_with(|| ndlog::format::decode(line).is_ok());
+        let is_record = *verbatim.get_or_insert_with(|| args.adjust().frame(line).is_ok());
         if !is_record {
             if let Err(e) = options.check_payload(line) {
                 bail!("{name}: line {n}: {e}; nothing was imported");
@@ -174,7 +212,11 @@ fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyho
                 lines.set_limit(args.max_record_size);
             }
         } else {
-            let frame = match ndlog::format::decode(line) {
+            let adjusted = match args.adjust().apply(line, previous) {
+                Ok((adjusted, _)) => adjusted,
+                Err(e) => bail!("{name}: line {n}: {e}; nothing was imported"),
+            };
+            let frame = match ndlog::format::decode(&adjusted) {
                 Ok(frame) => frame,
                 Err(e) => {
                     bail!("{name}: line {n}: not an ndlog record ({e}); nothing was imported")
@@ -185,9 +227,14 @@ fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyho
             {
                 bail!(
                     "{name}: line {n}: seq {} ts {} comes after seq {seq} ts {ts}: out of order; \
-                     nothing was imported",
+                     nothing was imported{}",
                     frame.seq,
-                    frame.ts
+                    frame.ts,
+                    if frame.seq > seq {
+                        " (--raise-ts-within allows a ts slightly behind)"
+                    } else {
+                        ""
+                    }
                 );
             }
             if frame.ts > MAX_TS {
@@ -252,6 +299,41 @@ impl Batch {
         })?;
         Ok((ack.first.map(|a| a.seq), ack.last.map(|a| a.seq)))
     }
+}
+
+/// Appends the original seq and ts of each adjusted record to `LOG.import-adjusted.ndjson`
+/// (created 0600), one JSON object a line, for whoever needs the legacy values.
+fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut path = log.as_os_str().to_owned();
+    path.push(".import-adjusted.ndjson");
+    let mut text = String::new();
+    for (line, a) in adjusted {
+        let note = serde_json::json!({
+            "input": name, "line": line, "seq": a.seq, "ts": a.ts,
+            "original_seq": a.original_seq, "original_ts": a.original_ts,
+        });
+        text.push_str(&note.to_string());
+        text.push('\n');
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("{}: open failed", Path::new(&path).display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_data())
+        .with_context(|| format!("{}: write failed", Path::new(&path).display()))?;
+    let mut out = out::stdout();
+    writeln!(
+        out,
+        "{}: {} records adjusted; their original seq and ts are in {}",
+        log.display(),
+        adjusted.len(),
+        Path::new(&path).display()
+    )?;
+    Ok(())
 }
 
 /// What an error in the second pass leaves behind.
