@@ -172,7 +172,7 @@ fn a_symlinked_log_path_shares_the_real_logs_lock_and_sidecars() {
     let real = write_log(dir.path(), "events.ndjson", 2);
     let link = dir.path().join("current.ndjson");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let held = ndlog::LogLock::acquire(&real, std::time::Duration::ZERO).unwrap();
+    let held = ndlog::LogLock::acquire_log(&real, std::time::Duration::ZERO).unwrap();
     let opened = Options::new().lock_timeout(std::time::Duration::from_millis(50)).open(&link);
     let err = opened.expect_err("a writer through the symlink must wait for the real log's lock");
     assert!(matches!(err.kind(), ErrorKind::LockTimeout { .. }), "{err}");
@@ -194,4 +194,80 @@ fn the_last_possible_seq_is_an_error_not_a_panic() {
     let err = Options::new().open(&path).unwrap().append_raw(b"1").unwrap_err();
     assert!(err.to_string().contains("seq space is exhausted"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    names
+}
+
+/// A command refused on a file ndlog did not write creates nothing beside it: no `FILE.lock`,
+/// no `FILE.compact.lock`, from the library or the command line.
+#[test]
+fn nothing_is_created_beside_a_file_ndlog_did_not_write() {
+    let dir = tempdir();
+    // A whole record but for its newline is a torn write, not a record (FORMAT.md, section 4).
+    let mut unterminated = Vec::new();
+    ndlog::format::encode(&mut unterminated, 1, 2, b"3");
+    unterminated.pop();
+    let cases: &[&[u8]] = &[
+        b"id,name\n1,alice\n2,bob\n",
+        &[0u8; 4096],
+        b"{\"seq\":1,\"ts\":2,\"data\":3,\"crc\":\"00000000\"}\n",
+        &unterminated,
+    ];
+    for (i, content) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("user-{i}.csv"));
+        std::fs::write(&path, content).unwrap();
+        let before = listing(dir.path());
+        let err = Options::new().open(&path).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let err = ndlog::Compactor::new(&path, ndlog::Policy::new()).run().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let err = ndlog::LogLock::acquire_log(&path, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["append", p],
+            vec!["index", p],
+            vec!["index", p, "--rebuild"],
+            vec!["compact", p, "--keep-last", "1"],
+            vec!["lock", p, "--", "true"],
+        ] {
+            let out = run(&args, b"{\"a\":1}\n");
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains("not an ndlog log"), "{args:?}: {}", stderr(&out));
+        }
+        assert_eq!(listing(dir.path()), before, "{:?}", String::from_utf8_lossy(content));
+        assert_unchanged(&path, content);
+    }
+}
+
+/// FORMAT.md, section 5: a damaged ndlog log (every write so far torn) whose lock file
+/// carries the marker is accepted; the same bytes beside no lock file are refused, and beside
+/// an unmarked one too.
+#[test]
+fn the_lock_files_marker_decides_for_a_log_without_a_record() {
+    let dir = tempdir();
+    let path = dir.path().join("torn.ndjson");
+    let torn = br#"{"seq":1,"ts":5,"data":{"cut":"sho"#;
+    let lock = dir.path().join("torn.ndjson.lock");
+    std::fs::write(&path, torn).unwrap();
+    let err = Options::new().open(&path).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+    assert!(!lock.exists());
+    std::fs::write(&lock, b"").unwrap();
+    let err = Options::new().open(&path).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+    assert_unchanged(&path, torn);
+    std::fs::write(&lock, b"ndlog lock v1\n").unwrap();
+    ndlog::LogLock::acquire_log(&path, std::time::Duration::ZERO).unwrap();
+    let writer = Options::new().open(&path).unwrap();
+    assert_eq!(writer.append_raw(b"1").unwrap().seq, 1);
+    let reader = ndlog::Reader::open(&path).unwrap();
+    assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(std::fs::read(&path).unwrap().len(), reader.bytes().len(), "no bytes after it");
 }

@@ -1,5 +1,6 @@
-//! Sidecar files are never opened through a planted symlink, and every file ndlog creates gets
-//! the log's mode (0600 by default).
+//! Sidecar files are never opened through a planted symlink or waited on when a FIFO is
+//! planted in their place, and every file ndlog creates gets the log's mode (0600 by default)
+//! and, where the process may give it, the log's owner and group.
 
 mod util;
 
@@ -29,7 +30,7 @@ fn a_symlink_planted_at_the_lock_file_is_refused() {
     symlink(&v, dir.path().join("events.ndjson.lock")).unwrap();
     let err = Options::new().open(&log).unwrap_err();
     assert!(err.to_string().contains("symlink"), "{err}");
-    assert!(ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).is_err());
+    assert!(ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).is_err());
     assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
 }
 
@@ -100,4 +101,202 @@ fn every_file_ndlog_creates_gets_the_logs_mode() {
     for name in ["shared.ndjson", "shared.ndjson.idx", "shared.ndjson.quarantine"] {
         assert_eq!(mode(&dir.path().join(name)), 0o640, "{name}");
     }
+}
+
+/// Owner and group of a path.
+fn owner(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+fn chown(path: &Path, (uid, gid): (u32, u32)) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A user other than the one running the tests, and a group other than theirs.
+const USER: (u32, u32) = (65534, 65533);
+
+/// Runs `ndlog args` as `USER` with `stdin`; `None` where that user cannot run the test
+/// binary (it lives somewhere only root may read).
+fn run_as_user(args: &[&str], stdin: &[u8]) -> Option<std::process::Output> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let child = ndlog()
+        .args(args)
+        .uid(USER.0)
+        .gid(USER.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return None,
+        other => other.unwrap(),
+    };
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    Some(child.wait_with_output().unwrap())
+}
+
+/// A compaction run as root (from a cron job, say) on a user's log: the compacted log, its
+/// index, the quarantine it creates and the lock files stay the user's, so the user's next
+/// `cat` or `append` and a writer of theirs that follows the new file keep working.
+#[test]
+fn a_compaction_as_root_keeps_the_logs_owner_and_group() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give files away");
+        return;
+    }
+    let dir = tempdir();
+    chown(dir.path(), USER);
+    let log = write_log(dir.path(), "events.ndjson", 40);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"damage to quarantine\n");
+    std::fs::write(&log, &bytes).unwrap();
+    // The user's log, as if the user had written it; no compaction has run yet.
+    for name in ["events.ndjson", "events.ndjson.lock", "events.ndjson.idx"] {
+        chown(&dir.path().join(name), USER);
+    }
+    let report = Compactor::new(&log, Policy::new().keep_last(10)).run().unwrap();
+    assert!(report.rewritten && report.quarantine.is_some(), "{report:?}");
+    let files = [
+        "events.ndjson",
+        "events.ndjson.idx",
+        "events.ndjson.quarantine",
+        "events.ndjson.lock",
+        "events.ndjson.compact.lock",
+    ];
+    for name in files {
+        assert_eq!(owner(&dir.path().join(name)), USER, "{name}");
+    }
+    assert_eq!(mode(&log), 0o600);
+    // The user still reads and appends.
+    let log = log.to_str().unwrap();
+    if let Some(out) = run_as_user(&["append", log], b"{\"n\":41}\n") {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run_as_user(&["cat", log], b"").unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 11);
+    }
+}
+
+/// The lock files ndlog creates beside a log owned by someone else take the log's owner, so
+/// that root appending to (or locking) a user's log does not lock the user out of it.
+#[test]
+fn lock_files_created_beside_a_users_log_take_its_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give files away");
+        return;
+    }
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 5);
+    chown(&log, USER);
+    let lock = dir.path().join("events.ndjson.lock");
+    for how in ["writer", "lock", "compaction"] {
+        std::fs::remove_file(&lock).unwrap();
+        match how {
+            "writer" => drop(Options::new().open(&log).unwrap()),
+            "lock" => drop(ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).unwrap()),
+            _ => drop(Compactor::new(&log, Policy::new()).run().unwrap()),
+        }
+        assert_eq!(owner(&lock), USER, "{how}");
+    }
+    assert_eq!(owner(&dir.path().join("events.ndjson.compact.lock")), USER);
+    // One that root created before is given back too.
+    chown(&lock, (0, 0));
+    Options::new().open(&log).unwrap().append_raw(b"6").unwrap();
+    assert_eq!(owner(&lock), USER);
+}
+
+/// A compaction that may not give the new file the log's owner (only root gives a file away)
+/// refuses before it changes anything, instead of taking the log from its owner.
+#[test]
+fn a_compaction_that_cannot_keep_the_owner_changes_nothing() {
+    if !is_root() {
+        eprintln!("skipped: needs root to set up two users");
+        return;
+    }
+    let dir = tempdir();
+    // A directory the other user may write in, and a log they may read but do not own.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = write_log(dir.path(), "events.ndjson", 20);
+    for name in ["events.ndjson", "events.ndjson.lock", "events.ndjson.idx"] {
+        let path = dir.path().join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let before = std::fs::read(&log).unwrap();
+    let args = ["compact", log.to_str().unwrap(), "--keep-last", "5"];
+    let Some(out) = run_as_user(&args, b"") else {
+        eprintln!("skipped: the other user cannot run the test binary");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("compact as the log's owner or as root"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    assert_eq!(owner(&log), (0, 0));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A FIFO planted at the quarantine path stops a compaction that has damage to move there,
+/// at once and with the log untouched (it never waits for a reader of the FIFO).
+#[test]
+fn a_fifo_planted_at_the_quarantine_stops_compaction_safely() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"damaged line\n");
+    std::fs::write(&log, &bytes).unwrap();
+    let fifo = dir.path().join("events.ndjson.quarantine");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let err = Compactor::new(&log, Policy::new()).run().unwrap_err();
+    assert!(err.to_string().contains("quarantine") && err.to_string().contains("FIFO"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "the log is untouched");
+}
+
+/// FIFOs planted at the index, the lock files and the quarantine beside a healthy log: a
+/// reader goes on without the index, writers and compactions refuse the lock with an error
+/// naming it, and nothing blocks.
+#[test]
+fn fifos_planted_at_sidecar_paths_never_block() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let plant = |suffix: &str| {
+        let path = dir.path().join(format!("events.ndjson{suffix}"));
+        let _ = std::fs::remove_file(&path);
+        rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+            .unwrap();
+        path
+    };
+    let idx = plant(".idx");
+    let reader = ndlog::Reader::open(&log).unwrap();
+    assert_eq!(reader.get(7).map(|r| r.seq), Some(7));
+    let check = reader.check_index().unwrap();
+    assert_eq!(check.problem, Some(ndlog::index::IndexProblem::Missing), "{check:?}");
+    std::fs::remove_file(&idx).unwrap();
+    for suffix in [".lock", ".compact.lock"] {
+        let path = plant(suffix);
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let err = Compactor::new(&log, Policy::new().keep_last(3)).run().unwrap_err();
+        assert!(err.to_string().contains(&name), "{err}");
+        if suffix == ".lock" {
+            let err = Options::new().open(&log).unwrap_err();
+            assert!(err.to_string().contains(&name), "{err}");
+            let err = ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).unwrap_err();
+            assert!(err.to_string().contains(&name), "{err}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(ndlog::Reader::open(&log).unwrap().records().count(), 10);
 }

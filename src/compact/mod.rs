@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
-use crate::fs::LockFile;
-use crate::fs::{FileKind, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::fs::{
+    LockFile, OpenOptions, StdFs, Vfs, VfsFile, only_a_file, open_writer_lock, refused,
+};
 use crate::names;
 use crate::read::chunks;
 use crate::read::last_record;
@@ -179,9 +180,11 @@ impl<V: Vfs> Compactor<V> {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidArgument`] for a policy value that cannot be meant, before anything
-    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write; lock timeouts; I/O
-    /// errors naming the file. On any error the log at the path is complete: the old one, or
-    /// (if the error came after the rename) the new one.
+    /// is touched; [`crate::ErrorKind::NotALog`] for a file ndlog did not write, a directory or a
+    /// special file (nothing is created beside it); lock timeouts; an I/O error when this
+    /// process may not give the new log the log's owner and group (before anything changed);
+    /// I/O errors naming the file. On any error the log at the path is complete: the old one,
+    /// or (if the error came after the rename) the new one.
     pub fn run(&self) -> Result<CompactReport> {
         let started = Instant::now();
         self.policy.validate()?;
@@ -189,15 +192,19 @@ impl<V: Vfs> Compactor<V> {
         let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
         let path = path.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
-        if meta.kind != FileKind::File {
-            return Err(Error::not_a_log(path, "not a regular file"));
-        }
-        let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode)?;
+        only_a_file(path, meta.kind)?;
+        // The writer lock first: it refuses a file ndlog did not write before anything is
+        // created beside it.
+        let writer_lock = open_writer_lock(vfs, path, &meta, |file, len| {
+            Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+        })?;
+        let owner = (meta.uid, meta.gid);
+        let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode, Some(owner))?;
         let _one_at_a_time =
             compaction.acquire(path, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_leftovers(path)?;
 
-        let log = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        let log = vfs.open(path, OpenOptions::read()).map_err(|e| refused(path, e))?;
         let log_meta = log.metadata().at(path, "fstat")?;
         // Mapped only up to the end of the last record, found with pread: the bytes after it
         // may be a write in progress, or crash debris a writer may overwrite (FORMAT.md,
@@ -209,7 +216,6 @@ impl<V: Vfs> Compactor<V> {
         let all = map.as_ref();
         let end = all.len();
         let head = Reader::new(all);
-        let writer_lock = LockFile::open(vfs, &names::lock_file(path), meta.mode)?;
         if head.last().is_none() && log_meta.len > 0 && !writer_lock.has_marker()? {
             return Err(Error::not_a_log(
                 path,
@@ -236,8 +242,10 @@ impl<V: Vfs> Compactor<V> {
             return Ok(report);
         }
 
-        let mut out = Output::create(vfs.clone(), path, meta.mode, self.index_stride)?;
-        let mut quarantine = Quarantine::new(path, meta.mode, log_meta.id.ino, clock);
+        // Every file that replaces or joins the log takes its owner, or nothing is changed.
+        let mut out = Output::create(vfs.clone(), path, meta.mode, owner, self.index_stride)?;
+        let mut quarantine =
+            Quarantine::new(path, meta.mode, log_meta.id.ino, clock).owned_by(owner.0, owner.1);
         let total = log_meta.len;
         // The planned lines, by the plan: a clean record line is copied or skipped without
         // being verified again; anything else is parsed again to quarantine its damage.

@@ -19,6 +19,8 @@ pub(super) struct Output<V: Vfs> {
     pub(super) path: PathBuf,
     file: V::File,
     mode: u32,
+    /// Owner and group of the log, given to both files.
+    owner: (u32, u32),
     buf: Vec<u8>,
     /// Bytes written so far (flushed or buffered).
     pub(super) len: u64,
@@ -32,7 +34,16 @@ pub(super) struct Output<V: Vfs> {
 }
 
 impl<V: Vfs> Output<V> {
-    pub(super) fn create(vfs: V, log: &Path, mode: u32, stride: u32) -> Result<Self> {
+    /// Creates the new log beside `log` with the log's `mode` and `owner`. A process that may
+    /// not give it that owner (only root gives a file away) fails here, before anything
+    /// changed: the compacted log would otherwise take the log away from its owner.
+    pub(super) fn create(
+        vfs: V,
+        log: &Path,
+        mode: u32,
+        owner: (u32, u32),
+        stride: u32,
+    ) -> Result<Self> {
         let mut name = names::compact_temp_prefix(log);
         name.push(format!("{}.{}", std::process::id(), now_ms()));
         let dir = names::parent_dir(log);
@@ -49,6 +60,7 @@ impl<V: Vfs> Output<V> {
             path,
             file,
             mode,
+            owner,
             buf: Vec::with_capacity(OUT_CHUNK),
             len: 0,
             records: 0,
@@ -58,6 +70,9 @@ impl<V: Vfs> Output<V> {
             stride,
             installed: false,
         };
+        // The same owner as the log (before the mode: a change of owner may clear mode bits).
+        let (uid, gid) = owner;
+        out.file.set_owner(uid, gid).map_err(|e| foreign_owner(log, uid, gid, e))?;
         // The same mode as the log, whatever the umask made of it.
         out.file.set_permissions(mode).at(&out.path, "fchmod")?;
         Ok(out)
@@ -107,6 +122,8 @@ impl<V: Vfs> Output<V> {
             let id = self.file.metadata().at(&self.path, "fstat")?.id;
             let how = OpenOptions::append(Create::New, self.mode).no_follow();
             let file = self.vfs.open(&self.index_path, how).at(&self.index_path, "create")?;
+            let (uid, gid) = self.owner;
+            file.set_owner(uid, gid).at(&self.index_path, "fchown")?;
             let header = Header { stride: self.stride, log_id: id }.encode();
             append_all(&file, &header).at(&self.index_path, "write")?;
             self.index_file = Some(file);
@@ -129,6 +146,18 @@ impl<V: Vfs> Output<V> {
         }
         Ok(())
     }
+}
+
+/// Why a compaction refuses a log whose owner it cannot give the new file.
+fn foreign_owner(log: &Path, uid: u32, gid: u32, e: io::Error) -> Error {
+    let why = io::Error::new(
+        e.kind(),
+        format!(
+            "the log belongs to uid {uid} gid {gid}, which this process may not give the \
+             compacted log ({e}); nothing was changed: compact as the log's owner or as root"
+        ),
+    );
+    Error::io(log, "compact", why)
 }
 
 /// Removes the temporary files when the compaction did not get as far as installing them.

@@ -1,6 +1,7 @@
 //! The quarantine file: damaged bytes that compaction removes from a log are never thrown away.
 //! Each damaged span becomes one JSON line of `LOG.quarantine`, with its original offset and
-//! its bytes in base64, and the file is fsynced before the log that held them is replaced.
+//! its bytes in base64, and the file is fsynced before the log that held them is replaced. A
+//! quarantine file created here gets the log's mode, owner and group.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,11 @@ const FLUSH_AT: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Quarantine<F> {
     path: PathBuf,
+    /// The log, whose owner a quarantine file created here takes.
+    log: PathBuf,
     mode: u32,
+    /// Owner and group of the log, when the caller knows them.
+    owner: Option<(u32, u32)>,
     /// Identity of the log the spans come from, and the compaction's clock.
     log_ino: u64,
     at_ms: u64,
@@ -33,7 +38,9 @@ impl<F: VfsFile> Quarantine<F> {
     pub(crate) fn new(log: &Path, mode: u32, log_ino: u64, at_ms: u64) -> Self {
         Quarantine {
             path: names::sidecar(log, ".quarantine"),
+            log: log.to_path_buf(),
             mode,
+            owner: None,
             log_ino,
             at_ms,
             file: None,
@@ -42,6 +49,13 @@ impl<F: VfsFile> Quarantine<F> {
             spans: 0,
             bytes: 0,
         }
+    }
+
+    /// The log's owner and group, for a quarantine file created here (otherwise looked up
+    /// when the file is created).
+    pub(crate) fn owned_by(mut self, uid: u32, gid: u32) -> Self {
+        self.owner = Some((uid, gid));
+        self
     }
 
     /// The quarantine file's path.
@@ -82,7 +96,17 @@ impl<F: VfsFile> Quarantine<F> {
         if self.file.is_none() {
             self.created = vfs.metadata(&self.path).is_err();
             let how = OpenOptions::append(Create::IfMissing, self.mode).no_follow();
-            self.file = Some(vfs.open(&self.path, how)?);
+            let file = vfs.open(&self.path, how)?;
+            if self.created {
+                // The log's owner and group, or whoever runs this would take the damaged
+                // bytes of someone else's log (root from a cron job, say).
+                let (uid, gid) = match self.owner {
+                    Some(owner) => owner,
+                    None => vfs.metadata(&self.log).map(|m| (m.uid, m.gid))?,
+                };
+                file.set_owner(uid, gid)?;
+            }
+            self.file = Some(file);
         }
         let file = self.file.as_ref().ok_or_else(|| io::Error::other("quarantine not open"))?;
         crate::fs::append_all(file, &self.buf)?;

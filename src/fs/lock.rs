@@ -10,8 +10,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{ErrorKind, IoContext, Result};
-use crate::fs::{Create, FileKind, OpenOptions, Vfs, VfsFile};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::fs::{Create, FileKind, Metadata, OpenOptions, Vfs, VfsFile};
+use crate::names;
 
 /// First bytes of a lock file that belongs to a log ndlog created or accepted.
 pub(crate) const MARKER: &[u8] = b"ndlog lock v1\n";
@@ -39,20 +40,47 @@ pub(crate) struct LockGuard<'a, F: VfsFile> {
 
 impl<F: VfsFile> LockFile<F> {
     /// Opens (creating when missing, with `mode`) the lock file at `path`. A symlink planted at
-    /// the path is never followed, and anything but a regular file is refused.
-    pub(crate) fn open<V: Vfs<File = F>>(vfs: &V, path: &Path, mode: u32) -> Result<Self> {
-        let file = vfs.open(path, OpenOptions::read_write(Create::IfMissing, mode)).map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
-            } else {
-                e
-            }
-        });
-        let file = file.at(path, "open lock file")?;
+    /// the path is never followed, and anything but a regular file is refused. With `owner`,
+    /// the owner and group of the log beside it, a lock file owned by someone else gets them
+    /// where the process may give them (root may; anyone may give a file of theirs a group
+    /// they are in): a lock file that root created beside a user's log would otherwise lock
+    /// that user out of their own log.
+    pub(crate) fn open<V: Vfs<File = F>>(
+        vfs: &V,
+        path: &Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Self> {
+        let how = OpenOptions::read_write(Create::IfMissing, mode);
+        let file = vfs.open(path, how).map_err(explain).at(path, "open lock file")?;
+        Self::opened(file, path, owner)
+    }
+
+    /// Opens the lock file at `path` if it exists, creating nothing.
+    fn open_existing<V: Vfs<File = F>>(
+        vfs: &V,
+        path: &Path,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Option<Self>> {
+        match vfs.open(path, OpenOptions::read_write(Create::No, 0)) {
+            Ok(file) => Self::opened(file, path, owner).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(explain(e)).at(path, "open lock file"),
+        }
+    }
+
+    fn opened(file: F, path: &Path, owner: Option<(u32, u32)>) -> Result<Self> {
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
             let err = io::Error::other("the lock file path is not a regular file");
             return Err(err).at(path, "open lock file");
+        }
+        if let Some((uid, gid)) = owner
+            && (meta.uid, meta.gid) != (uid, gid)
+        {
+            // Best effort: the lock works whoever owns it, and the log's own writers can
+            // still open it when the group at least matches.
+            let _ = file.set_owner(uid, gid).or_else(|_| file.set_owner(meta.uid, gid));
         }
         Ok(LockFile { file, path: path.to_path_buf() })
     }
@@ -111,6 +139,62 @@ impl<F: VfsFile> LockFile<F> {
     }
 }
 
+/// Says what went wrong when a lock file cannot be opened for a reason ndlog caused itself.
+fn explain(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
+    } else {
+        e
+    }
+}
+
+/// Opens the writer lock file of the log at `log` (`meta` is the log's), creating it only
+/// beside a file ndlog may write to: an empty file, or one that `holds_a_record` (given the
+/// log open for reading and its length) says holds a valid record; the caller decides that
+/// with what writers use to find the last record, so that the two never disagree. A lock file
+/// that exists is opened whatever the log holds (its marker then decides, under the lock:
+/// FORMAT.md, section 5). So a command refused on a file ndlog did not write (a CSV, a file of
+/// NULs) leaves nothing beside it.
+///
+/// # Errors
+/// [`ErrorKind::NotALog`] for such a file; I/O errors naming the file.
+pub(crate) fn open_writer_lock<V: Vfs>(
+    vfs: &V,
+    log: &Path,
+    meta: &Metadata,
+    holds_a_record: impl FnOnce(&V::File, u64) -> io::Result<bool>,
+) -> Result<LockFile<V::File>> {
+    let path = names::lock_file(log);
+    let owner = Some((meta.uid, meta.gid));
+    if let Some(lock) = LockFile::open_existing(vfs, &path, owner)? {
+        return Ok(lock);
+    }
+    if meta.len > 0 {
+        let file = vfs.open(log, OpenOptions::read()).map_err(|e| super::refused(log, e))?;
+        let len = file.metadata().at(log, "fstat")?.len;
+        if len > 0 && !holds_a_record(&file, len).at(log, "read")? {
+            return Err(Error::not_a_log(
+                log,
+                "the file holds no line with a valid ndlog CRC trailer, and ndlog never writes \
+                 to or beside a file it did not write",
+            ));
+        }
+    }
+    LockFile::open(vfs, &path, meta.mode, owner)
+}
+
+/// Refuses a log path that names a directory or a special file, before anything is opened:
+/// ndlog only ever opens regular files.
+pub(crate) fn only_a_file(log: &Path, kind: FileKind) -> Result<()> {
+    match kind {
+        FileKind::File => Ok(()),
+        FileKind::Dir => Err(Error::not_a_log(log, "it is a directory")),
+        FileKind::Other => {
+            Err(Error::not_a_log(log, "not a regular file but a FIFO, a device or a socket"))
+        }
+    }
+}
+
 impl<F: VfsFile> Drop for LockGuard<'_, F> {
     fn drop(&mut self) {
         // An unlock can only fail for a bad descriptor; the kernel releases the lock when the
@@ -163,9 +247,14 @@ impl<V: Vfs> LogLock<V> {
         let path = path.as_path();
         // 0600 whatever the file's own mode: the lock file holds nothing, and a lock others
         // can open is a lock others can hold.
-        let lock = LockFile::open(&vfs, &crate::names::lock_file(path), 0o600)?;
+        let lock = LockFile::open(&vfs, &crate::names::lock_file(path), 0o600, None)?;
         std::mem::forget(lock.acquire(path, timeout)?);
         Ok(LogLock { lock })
+    }
+
+    /// Holds `lock`, whose guard was forgotten (released on drop).
+    pub(crate) fn holding(lock: LockFile<V::File>) -> Self {
+        LogLock { lock }
     }
 }
 

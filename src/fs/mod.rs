@@ -7,7 +7,8 @@
 //! - [`Vfs`], [`VfsFile`], [`OpenOptions`], [`Create`], [`Metadata`], [`FileId`], [`FileKind`]:
 //!   the seam.
 //! - [`StdFs`], [`StdFile`]: the real file system, through `rustix` (`statx` without
-//!   timestamps, `O_NOFOLLOW` opens).
+//!   timestamps, `O_NOFOLLOW` opens, non-blocking opens that refuse anything but a regular
+//!   file).
 //! - [`Map`]: the one memory map, and the crate's only `unsafe`.
 //! - [`LogLock`]: the writer lock of a log, for callers that need to hold it themselves.
 //! - [`atomic_write`]: whole-file replacement for the small files beside a log.
@@ -19,7 +20,7 @@ mod std_fs;
 
 pub use atomic::{atomic_write, atomic_write_in, sweep_temps};
 pub use lock::LogLock;
-pub(crate) use lock::{LockFile, LockGuard};
+pub(crate) use lock::{LockFile, LockGuard, only_a_file, open_writer_lock};
 pub use mmap::Map;
 
 use std::ffi::OsString;
@@ -42,6 +43,11 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     type Map: AsRef<[u8]> + Debug + Send + Sync + 'static;
 
     /// Opens `path` as `how` says.
+    ///
+    /// ndlog only ever opens regular files, and anyone who can create files beside a log can
+    /// plant a FIFO or a device at a path it opens. So an implementation never blocks in the
+    /// open (a FIFO opened for reading would wait for a writer, forever) and fails for
+    /// anything but a regular file, with [`not_a_regular_file`]'s error.
     fn open(&self, path: &Path, how: OpenOptions) -> io::Result<Self::File>;
     /// Metadata of `path`, following symlinks.
     fn metadata(&self, path: &Path) -> io::Result<Metadata>;
@@ -95,7 +101,53 @@ pub trait VfsFile: Debug + Send + Sync + 'static {
         let _ = mode;
         Ok(())
     }
+    /// Gives the file this owner and group (`fchown`); does nothing when it has them already.
+    /// Fails with `PermissionDenied` where the process may not (only root gives a file away).
+    /// File systems without owners keep the default, which does nothing.
+    fn set_owner(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let _ = (uid, gid);
+        Ok(())
+    }
 }
+
+/// What [`Vfs::open`] fails with when the path names anything but a regular file (`what` it
+/// is instead: "a FIFO", "a directory"...). ndlog recognises it: a FIFO at `LOG.idx` then
+/// means no usable index, and a FIFO given as the log is not a log.
+pub fn not_a_regular_file(what: &str) -> io::Error {
+    let kind = if what == "a directory" {
+        io::ErrorKind::IsADirectory
+    } else {
+        io::ErrorKind::InvalidInput
+    };
+    io::Error::new(kind, NotARegularFile(what.to_owned()))
+}
+
+/// Whether `e` is [`not_a_regular_file`]'s error.
+pub(crate) fn is_not_a_regular_file(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotARegularFile>())
+}
+
+/// The error for a log that cannot be opened: [`crate::ErrorKind::NotALog`] for a special
+/// file or a directory, naming what it is; an I/O error otherwise.
+pub(crate) fn refused(log: &Path, e: io::Error) -> crate::Error {
+    if is_not_a_regular_file(&e) {
+        crate::Error::not_a_log(log, e.to_string())
+    } else {
+        crate::Error::io(log, "open", e)
+    }
+}
+
+/// The cause inside [`not_a_regular_file`]'s error.
+#[derive(Debug)]
+struct NotARegularFile(String);
+
+impl std::fmt::Display for NotARegularFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a regular file but {}", self.0)
+    }
+}
+
+impl std::error::Error for NotARegularFile {}
 
 /// How to open a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +210,10 @@ pub struct Metadata {
     pub kind: FileKind,
     /// Permission bits (`0o600` and so on).
     pub mode: u32,
+    /// Owner's user id: files ndlog creates beside a log take the log's owner.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
 }
 
 /// Device and inode: which file a path or descriptor refers to.

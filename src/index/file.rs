@@ -1,4 +1,5 @@
-//! Opening `LOG.idx` for reading, without following a symlink planted at its path.
+//! Opening `LOG.idx` for reading, without following a symlink planted at its path, and
+//! without waiting on a FIFO planted there: anything but a regular file is no usable index.
 
 use std::io;
 use std::path::Path;
@@ -12,6 +13,11 @@ pub(crate) fn load<V: Vfs>(vfs: &V, log: &Path) -> io::Result<Option<(V::File, V
     let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // A FIFO, a device, a directory, or a symlink (not followed): not an index.
+        Err(e) if crate::fs::is_not_a_regular_file(&e) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;

@@ -53,7 +53,8 @@ impl<V: Vfs> Mapped<V> {
         if meta.kind == FileKind::Dir {
             return Err(Error::not_a_log(path, "it is a directory"));
         }
-        let file = vfs.open(path, OpenOptions::read()).at(path, "open")?;
+        // A FIFO or a device is refused by the open itself, which never waits for a peer.
+        let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
         let meta = VfsFile::metadata(&file).at(path, "fstat")?;
         if meta.kind != FileKind::File {
             return Err(Error::not_a_log(path, "not a regular file"));

@@ -76,6 +76,8 @@ impl Vfs for SimFs {
                 len: 0,
                 kind: FileKind::Dir,
                 mode: 0o755,
+                uid: 0,
+                gid: 0,
             }),
             None => Err(io::ErrorKind::NotFound.into()),
         }
@@ -226,6 +228,13 @@ impl VfsFile for SimFile {
         let mut st = self.state();
         st.step(false)?;
         st.inode(self.ino)?.mode = mode & 0o777;
+        Ok(())
+    }
+
+    /// Not an operation that fault injection counts: it only happens where a log's owner
+    /// differs from the process's, which the simulation never models by itself.
+    fn set_owner(&self, uid: u32, gid: u32) -> io::Result<()> {
+        self.state().inode(self.ino)?.owner = (uid, gid);
         Ok(())
     }
 }

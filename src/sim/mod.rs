@@ -174,6 +174,7 @@ impl SimFs {
             durable: bytes.to_vec(),
             pending: Vec::new(),
             mode: 0o600,
+            owner: (0, 0),
         };
         st.inodes.insert(ino, inode);
         st.names.insert(path.clone(), ino);
@@ -206,9 +207,10 @@ impl SimFs {
             for w in &inode.pending {
                 apply(&mut data, w, fates.get(&w.seq).copied().unwrap_or(Fate::Kept), &mut rng);
             }
+            let (mode, owner) = (inode.mode, inode.owner);
             inodes.insert(
                 *ino,
-                Inode { durable: data.clone(), data, pending: Vec::new(), mode: inode.mode },
+                Inode { durable: data.clone(), data, pending: Vec::new(), mode, owner },
             );
         }
         let state = State {

@@ -41,6 +41,8 @@ pub(super) struct Inode {
     pub(super) durable: Vec<u8>,
     pub(super) pending: Vec<Write>,
     pub(super) mode: u32,
+    /// Owner and group (0 unless `set_owner` changed them).
+    pub(super) owner: (u32, u32),
 }
 
 #[derive(Clone, Debug)]
@@ -156,5 +158,7 @@ pub(super) fn meta(ino: u64, inode: &Inode) -> Metadata {
         len: inode.data.len() as u64,
         kind: FileKind::File,
         mode: inode.mode,
+        uid: inode.owner.0,
+        gid: inode.owner.1,
     }
 }

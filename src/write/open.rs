@@ -1,12 +1,17 @@
 //! Opening a log for appending: refuse what ndlog did not write, take the lock, learn the end
-//! of the file, and make the log's name durable before the first record is acknowledged.
+//! of the file, and make the log's name durable before the first record is acknowledged. And
+//! [`LogLock::acquire_log`], which takes the same lock for a caller, refusing the same files.
 
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
-use crate::fs::{Create, FileKind, LockFile, OpenOptions, Vfs, VfsFile};
+use crate::fs::{
+    Create, FileKind, LockFile, LogLock, Metadata, OpenOptions, StdFs, Vfs, VfsFile, only_a_file,
+    open_writer_lock,
+};
 use crate::names;
 
 use super::auto_compact::AutoState;
@@ -28,17 +33,19 @@ impl<V: Vfs> Writer<V> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
-        match existing.map(|m| m.kind) {
-            Some(FileKind::Dir) => return Err(Error::not_a_log(path, "it is a directory")),
-            Some(FileKind::Other) => return Err(Error::not_a_log(path, "not a regular file")),
+        match &existing {
+            Some(meta) => only_a_file(path, meta.kind)?,
             None if !opts.create => {
                 let missing = io::Error::from(io::ErrorKind::NotFound);
                 return Err(Error::io(path, "open", missing));
             }
-            _ => {}
+            None => {}
         }
-        let mode = existing.map_or(opts.mode, |m| m.mode);
-        let lock = LockFile::open(&vfs, &names::lock_file(path), mode)?;
+        // Nothing is created beside a file ndlog did not write: it is refused first.
+        let lock = match &existing {
+            Some(meta) => writer_lock(&vfs, path, meta)?,
+            None => LockFile::open(&vfs, &names::lock_file(path), opts.mode, None)?,
+        };
         let guard = lock.acquire(path, opts.lock_timeout)?;
         let file = open_log(&vfs, path, &opts)?;
         let meta = file.metadata().at(path, "fstat")?;
@@ -116,5 +123,45 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
             Err(e) => return Err(Error::io(path, "create", e)),
         }
     }
-    vfs.open(path, OpenOptions::append(Create::No, 0)).at(path, "open")
+    vfs.open(path, OpenOptions::append(Create::No, 0)).map_err(|e| crate::fs::refused(path, e))
+}
+
+/// Opens the writer lock of the existing log at `log`, refusing a file ndlog did not write
+/// before anything is created beside it: a non-empty file is a log when its last record can be
+/// found the way a writer finds it, so that the refusal here and the one under the lock agree.
+fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<V::File>> {
+    open_writer_lock(vfs, log, meta, |file, len| {
+        Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+    })
+}
+
+impl LogLock {
+    /// Takes the writer lock of the ndlog log at `log`, waiting up to `timeout`, refusing what
+    /// a writer refuses: unlike [`LogLock::acquire`], which locks any path, this one creates
+    /// nothing beside a file ndlog did not write, and gives a new lock file the log's mode and
+    /// owner, as a writer would (`ndlog lock` uses it).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::LockTimeout`]; [`crate::ErrorKind::NotALog`] for a directory, a
+    /// special file, or a file ndlog did not write (nothing is created beside it);
+    /// [`crate::ErrorKind::Io`] when the log does not exist or the lock file cannot be opened.
+    pub fn acquire_log(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_log_in(StdFs, log, timeout)
+    }
+}
+
+impl<V: Vfs> LogLock<V> {
+    /// Takes the writer lock of the ndlog log at `log` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire_log`].
+    pub fn acquire_log_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let log = log.as_path();
+        let meta = vfs.metadata(log).at(log, "stat")?;
+        only_a_file(log, meta.kind)?;
+        let lock = writer_lock(&vfs, log, &meta)?;
+        std::mem::forget(lock.acquire(log, timeout)?);
+        Ok(LogLock::holding(lock))
+    }
 }
