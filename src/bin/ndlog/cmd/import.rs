@@ -44,13 +44,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
     pub max_record_size: usize,
     /// Verbatim import of a legacy log: add N to every seq (1 imports a log whose seqs start
-    /// at 0). The original seqs are noted in LOG.import-adjusted.ndjson.
+    /// at 0). The original seqs are noted in LOG.import-adjusted.
     #[arg(long, value_name = "N", default_value = "0")]
     pub shift_seqs: u64,
     /// Verbatim import of a legacy log: a ts behind the previous record's by at most DUR
     /// (clock skew between its writers, e.g. 5ms) is raised to the previous record's; a ts
     /// further behind is still refused. Each raised record's original ts is noted in
-    /// LOG.import-adjusted.ndjson.
+    /// LOG.import-adjusted.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub raise_ts_within: Option<Duration>,
 }
@@ -301,12 +301,12 @@ impl Batch {
     }
 }
 
-/// Appends the original seq and ts of each adjusted record to `LOG.import-adjusted.ndjson`
+/// Appends the original seq and ts of each adjusted record to `LOG.import-adjusted`
 /// (created 0600), one JSON object a line, for whoever needs the legacy values.
 fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut path = log.as_os_str().to_owned();
-    path.push(".import-adjusted.ndjson");
+    path.push(".import-adjusted");
     let mut text = String::new();
     for (line, a) in adjusted {
         let note = serde_json::json!({
