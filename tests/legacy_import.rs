@@ -58,8 +58,7 @@ fn a_legacy_log_is_refused_unless_the_adjustments_are_named() {
     ];
     assert_eq!(got, want);
     // The originals, where the user can find them.
-    let notes =
-        std::fs::read_to_string(dir.path().join("events.ndjson.import-adjusted")).unwrap();
+    let notes = std::fs::read_to_string(dir.path().join("events.ndjson.import-adjusted")).unwrap();
     let notes: Vec<serde_json::Value> =
         notes.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(notes.len(), 4);

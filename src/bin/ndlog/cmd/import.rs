@@ -113,7 +113,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let adjust = args.adjust();
     // The previous record as imported: the log's last, then each imported one.
     let mut previous = writer.last_known().map(|a| (a.seq, a.ts));
+    // The adjustments of the batch being gathered; they are noted (and synced) before the
+    // batch is written, so an import killed in between never loses an original value.
     let mut adjusted: Vec<(u64, Adjusted)> = Vec::new();
+    let mut adjusted_total = 0u64;
     loop {
         let line = lines.next_line().with_context(|| format!("reading {name}"))?;
         if let Some((n, line)) = line {
@@ -138,6 +141,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         if batch.ends.is_empty() {
             break;
         }
+        if !adjusted.is_empty() {
+            note_adjusted(&args.log, &name, &adjusted)?;
+            adjusted_total += adjusted.len() as u64;
+            adjusted.clear();
+        }
         let (a, b) = batch.write(&writer, verbatim, &name, count)?;
         first = first.or(a);
         last = b.or(last);
@@ -149,8 +157,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(writer);
     drop(spool);
-    if !adjusted.is_empty() {
-        note_adjusted(&args.log, &name, &adjusted)?;
+    if adjusted_total > 0 {
+        let mut out = out::stdout();
+        writeln!(
+            out,
+            "{}: {adjusted_total} records adjusted; their original seq and ts are in {}",
+            args.log.display(),
+            adjusted_path(&args.log).display()
+        )?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -305,8 +319,7 @@ impl Batch {
 /// (created 0600), one JSON object a line, for whoever needs the legacy values.
 fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut path = log.as_os_str().to_owned();
-    path.push(".import-adjusted");
+    let path = adjusted_path(log);
     let mut text = String::new();
     for (line, a) in adjusted {
         let note = serde_json::json!({
@@ -321,19 +334,18 @@ fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow
         .create(true)
         .mode(0o600)
         .open(&path)
-        .with_context(|| format!("{}: open failed", Path::new(&path).display()))?;
+        .with_context(|| format!("{}: open failed", path.display()))?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_data())
-        .with_context(|| format!("{}: write failed", Path::new(&path).display()))?;
-    let mut out = out::stdout();
-    writeln!(
-        out,
-        "{}: {} records adjusted; their original seq and ts are in {}",
-        log.display(),
-        adjusted.len(),
-        Path::new(&path).display()
-    )?;
+        .with_context(|| format!("{}: write failed", path.display()))?;
     Ok(())
+}
+
+/// `LOG.import-adjusted`.
+fn adjusted_path(log: &Path) -> std::path::PathBuf {
+    let mut path = log.as_os_str().to_owned();
+    path.push(".import-adjusted");
+    path.into()
 }
 
 /// What an error in the second pass leaves behind.
