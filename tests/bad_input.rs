@@ -172,7 +172,7 @@ fn a_symlinked_log_path_shares_the_real_logs_lock_and_sidecars() {
     let real = write_log(dir.path(), "events.ndjson", 2);
     let link = dir.path().join("current.ndjson");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let held = ndlog::LogLock::acquire(&real, std::time::Duration::ZERO).unwrap();
+    let held = ndlog::LogLock::acquire_log(&real, std::time::Duration::ZERO).unwrap();
     let opened = Options::new().lock_timeout(std::time::Duration::from_millis(50)).open(&link);
     let err = opened.expect_err("a writer through the symlink must wait for the real log's lock");
     assert!(matches!(err.kind(), ErrorKind::LockTimeout { .. }), "{err}");
@@ -205,8 +205,7 @@ fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
 }
 
 /// A command refused on a file ndlog did not write creates nothing beside it: no `FILE.lock`,
-/// no `FILE.compact.lock`, from the library or the command line. (`LogLock` locks any path, a
-/// side file such as `settings.json` included, so it is not refused here.)
+/// no `FILE.compact.lock`, from the library or the command line.
 #[test]
 fn nothing_is_created_beside_a_file_ndlog_did_not_write() {
     let dir = tempdir();
@@ -228,12 +227,15 @@ fn nothing_is_created_beside_a_file_ndlog_did_not_write() {
         assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
         let err = ndlog::Compactor::new(&path, ndlog::Policy::new()).run().unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
+        let err = ndlog::LogLock::acquire_log(&path, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
         let p = path.to_str().unwrap();
         for args in [
             vec!["append", p],
             vec!["index", p],
             vec!["index", p, "--rebuild"],
             vec!["compact", p, "--keep-last", "1"],
+            vec!["lock", p, "--", "true"],
         ] {
             let out = run(&args, b"{\"a\":1}\n");
             assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
@@ -262,7 +264,7 @@ fn the_lock_files_marker_decides_for_a_log_without_a_record() {
     assert!(matches!(err.kind(), ErrorKind::NotALog { .. }), "{err}");
     assert_unchanged(&path, torn);
     std::fs::write(&lock, b"ndlog lock v1\n").unwrap();
-    ndlog::LogLock::acquire(&path, std::time::Duration::ZERO).unwrap();
+    ndlog::LogLock::acquire_log(&path, std::time::Duration::ZERO).unwrap();
     let writer = Options::new().open(&path).unwrap();
     assert_eq!(writer.append_raw(b"1").unwrap().seq, 1);
     let reader = ndlog::Reader::open(&path).unwrap();

@@ -187,10 +187,7 @@ fn every_command(log: &Path, kind: Kind) -> Vec<(String, Outcome)> {
         if kind != Kind::Log || !appends {
             assert!(snapshot(log) == before, "{} was changed: {all}", log.display());
         }
-        // `ndlog lock` takes `LogLock`, which locks any existing regular file (a side file
-        // such as settings.json too): beside one it creates `FILE.lock` by design.
-        let locks_any_file = template[0] == "lock" && kind == Kind::Foreign;
-        if kind != Kind::Log && !locks_any_file {
+        if kind != Kind::Log {
             assert!(created.is_empty(), "created {created:?} beside it: {all}");
         }
         if reads_only(template) && kind != Kind::Special {

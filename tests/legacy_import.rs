@@ -1,6 +1,6 @@
 //! Verbatim import of legacy logs: 0-based seqs and a few milliseconds of clock skew are
 //! refused unless the user says what may be adjusted; adjusted records keep their original
-//! values in `LOG.import-adjusted.ndjson`; everything else is refused as before.
+//! values in `LOG.import-adjusted`; everything else is refused as before.
 
 mod util;
 
@@ -58,8 +58,7 @@ fn a_legacy_log_is_refused_unless_the_adjustments_are_named() {
     ];
     assert_eq!(got, want);
     // The originals, where the user can find them.
-    let notes =
-        std::fs::read_to_string(dir.path().join("events.ndjson.import-adjusted.ndjson")).unwrap();
+    let notes = std::fs::read_to_string(dir.path().join("events.ndjson.import-adjusted")).unwrap();
     let notes: Vec<serde_json::Value> =
         notes.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(notes.len(), 4);
@@ -93,5 +92,5 @@ fn adjustments_never_excuse_a_seq_out_of_order() {
     let out = run(&args, b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(std::fs::read(&log).unwrap_or_default().is_empty());
-    assert!(!dir.path().join("events.ndjson.import-adjusted.ndjson").exists());
+    assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
 }

@@ -30,7 +30,7 @@ fn a_symlink_planted_at_the_lock_file_is_refused() {
     symlink(&v, dir.path().join("events.ndjson.lock")).unwrap();
     let err = Options::new().open(&log).unwrap_err();
     assert!(err.to_string().contains("symlink"), "{err}");
-    assert!(ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).is_err());
+    assert!(ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).is_err());
     assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
 }
 
@@ -201,7 +201,7 @@ fn lock_files_created_beside_a_users_log_take_its_owner() {
         std::fs::remove_file(&lock).unwrap();
         match how {
             "writer" => drop(Options::new().open(&log).unwrap()),
-            "lock" => drop(ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).unwrap()),
+            "lock" => drop(ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).unwrap()),
             _ => drop(Compactor::new(&log, Policy::new()).run().unwrap()),
         }
         assert_eq!(owner(&lock), USER, "{how}");
@@ -293,7 +293,7 @@ fn fifos_planted_at_sidecar_paths_never_block() {
         if suffix == ".lock" {
             let err = Options::new().open(&log).unwrap_err();
             assert!(err.to_string().contains(&name), "{err}");
-            let err = ndlog::LogLock::acquire(&log, std::time::Duration::ZERO).unwrap_err();
+            let err = ndlog::LogLock::acquire_log(&log, std::time::Duration::ZERO).unwrap_err();
             assert!(err.to_string().contains(&name), "{err}");
         }
         std::fs::remove_file(&path).unwrap();

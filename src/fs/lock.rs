@@ -263,6 +263,11 @@ impl<V: Vfs> LogLock<V> {
         std::mem::forget(lock.acquire(path, timeout)?);
         Ok(LogLock { lock })
     }
+
+    /// Holds `lock`, whose guard was forgotten (released on drop).
+    pub(crate) fn holding(lock: LockFile<V::File>) -> Self {
+        LogLock { lock }
+    }
 }
 
 impl<V: Vfs> Drop for LogLock<V> {

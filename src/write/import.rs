@@ -67,7 +67,7 @@ impl<V: Vfs> Writer<V> {
 /// refused: each adjustment is explicit, and everything else is refused as before. An adjusted
 /// record is re-framed (new seq or ts, same payload, new CRC) and the caller is told its
 /// original values ([`Adjusted`]) to keep where its users can find them (`ndlog import` appends
-/// them to `LOG.import-adjusted.ndjson`).
+/// them to `LOG.import-adjusted`).
 ///
 /// # Example
 /// ```

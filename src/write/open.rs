@@ -1,13 +1,16 @@
 //! Opening a log for appending: refuse what ndlog did not write, take the lock, learn the end
-//! of the file, and make the log's name durable before the first record is acknowledged.
+//! of the file, and make the log's name durable before the first record is acknowledged. And
+//! [`LogLock::acquire_log`], which takes the same lock for a caller, refusing the same files.
 
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{
-    Create, FileKind, LockFile, Metadata, OpenOptions, Vfs, VfsFile, only_a_file, open_writer_lock,
+    Create, FileKind, LockFile, LogLock, Metadata, OpenOptions, StdFs, Vfs, VfsFile, only_a_file,
+    open_writer_lock,
 };
 use crate::names;
 
@@ -130,4 +133,35 @@ fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<
     open_writer_lock(vfs, log, meta, |file, len| {
         Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
     })
+}
+
+impl LogLock {
+    /// Takes the writer lock of the ndlog log at `log`, waiting up to `timeout`, refusing what
+    /// a writer refuses: unlike [`LogLock::acquire`], which locks any path, this one creates
+    /// nothing beside a file ndlog did not write, and gives a new lock file the log's mode and
+    /// owner, as a writer would (`ndlog lock` uses it).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::LockTimeout`]; [`crate::ErrorKind::NotALog`] for a directory, a
+    /// special file, or a file ndlog did not write (nothing is created beside it);
+    /// [`crate::ErrorKind::Io`] when the log does not exist or the lock file cannot be opened.
+    pub fn acquire_log(log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        Self::acquire_log_in(StdFs, log, timeout)
+    }
+}
+
+impl<V: Vfs> LogLock<V> {
+    /// Takes the writer lock of the ndlog log at `log` on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`LogLock::acquire_log`].
+    pub fn acquire_log_in(vfs: V, log: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let log = log.as_path();
+        let meta = vfs.metadata(log).at(log, "stat")?;
+        only_a_file(log, meta.kind)?;
+        let lock = writer_lock(&vfs, log, &meta)?;
+        std::mem::forget(lock.acquire(log, timeout)?);
+        Ok(LogLock::holding(lock))
+    }
 }

@@ -44,13 +44,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
     pub max_record_size: usize,
     /// Verbatim import of a legacy log: add N to every seq (1 imports a log whose seqs start
-    /// at 0). The original seqs are noted in LOG.import-adjusted.ndjson.
+    /// at 0). The original seqs are noted in LOG.import-adjusted.
     #[arg(long, value_name = "N", default_value = "0")]
     pub shift_seqs: u64,
     /// Verbatim import of a legacy log: a ts behind the previous record's by at most DUR
     /// (clock skew between its writers, e.g. 5ms) is raised to the previous record's; a ts
     /// further behind is still refused. Each raised record's original ts is noted in
-    /// LOG.import-adjusted.ndjson.
+    /// LOG.import-adjusted.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub raise_ts_within: Option<Duration>,
 }
@@ -113,7 +113,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let adjust = args.adjust();
     // The previous record as imported: the log's last, then each imported one.
     let mut previous = writer.last_known().map(|a| (a.seq, a.ts));
+    // The adjustments of the batch being gathered; they are noted (and synced) before the
+    // batch is written, so an import killed in between never loses an original value.
     let mut adjusted: Vec<(u64, Adjusted)> = Vec::new();
+    let mut adjusted_total = 0u64;
     loop {
         let line = lines.next_line().with_context(|| format!("reading {name}"))?;
         if let Some((n, line)) = line {
@@ -138,6 +141,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         if batch.ends.is_empty() {
             break;
         }
+        if !adjusted.is_empty() {
+            note_adjusted(&args.log, &name, &adjusted)?;
+            adjusted_total += adjusted.len() as u64;
+            adjusted.clear();
+        }
         let (a, b) = batch.write(&writer, verbatim, &name, count)?;
         first = first.or(a);
         last = b.or(last);
@@ -149,8 +157,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(writer);
     drop(spool);
-    if !adjusted.is_empty() {
-        note_adjusted(&args.log, &name, &adjusted)?;
+    if adjusted_total > 0 {
+        let mut out = out::stdout();
+        writeln!(
+            out,
+            "{}: {adjusted_total} records adjusted; their original seq and ts are in {}",
+            args.log.display(),
+            adjusted_path(&args.log).display()
+        )?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -301,12 +315,11 @@ impl Batch {
     }
 }
 
-/// Appends the original seq and ts of each adjusted record to `LOG.import-adjusted.ndjson`
+/// Appends the original seq and ts of each adjusted record to `LOG.import-adjusted`
 /// (created 0600), one JSON object a line, for whoever needs the legacy values.
 fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut path = log.as_os_str().to_owned();
-    path.push(".import-adjusted.ndjson");
+    let path = adjusted_path(log);
     let mut text = String::new();
     for (line, a) in adjusted {
         let note = serde_json::json!({
@@ -321,19 +334,18 @@ fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow
         .create(true)
         .mode(0o600)
         .open(&path)
-        .with_context(|| format!("{}: open failed", Path::new(&path).display()))?;
+        .with_context(|| format!("{}: open failed", path.display()))?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_data())
-        .with_context(|| format!("{}: write failed", Path::new(&path).display()))?;
-    let mut out = out::stdout();
-    writeln!(
-        out,
-        "{}: {} records adjusted; their original seq and ts are in {}",
-        log.display(),
-        adjusted.len(),
-        Path::new(&path).display()
-    )?;
+        .with_context(|| format!("{}: write failed", path.display()))?;
     Ok(())
+}
+
+/// `LOG.import-adjusted`.
+fn adjusted_path(log: &Path) -> std::path::PathBuf {
+    let mut path = log.as_os_str().to_owned();
+    path.push(".import-adjusted");
+    path.into()
 }
 
 /// What an error in the second pass leaves behind.

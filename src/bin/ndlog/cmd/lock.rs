@@ -26,7 +26,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "lock")?;
     // The library locks any path, existing or not; the command is about a log that exists.
     std::fs::metadata(&args.log).with_context(|| format!("{}", args.log.display()))?;
-    let held = LogLock::acquire(&args.log, args.lock_timeout)?;
+    let held = LogLock::acquire_log(&args.log, args.lock_timeout)?;
     // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
     // the lock ends when this process ends, however it ends.
     let status = Command::new(&args.command[0])
