@@ -323,3 +323,34 @@ fn a_quarantine_a_writer_creates_takes_the_logs_owner() {
     assert_eq!(owner(&quarantine), USER);
     assert_eq!(owner(&log), USER);
 }
+
+/// `LogLock::acquire` locks any path; a lock file it creates beside a user's file is the
+/// user's (so root holding it once does not lock the user out), and a directory or a special
+/// file at the path is refused without anything created beside it.
+#[test]
+fn a_lock_on_any_path_takes_its_owner_and_refuses_special_files() {
+    let dir = tempdir();
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for path in [fifo.as_path(), sub.as_path(), Path::new("/dev/null")] {
+        let err = ndlog::LogLock::acquire(path, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(err.kind(), ndlog::ErrorKind::NotALog { .. }), "{err}");
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        assert!(!Path::new(&lock).exists(), "{err}");
+    }
+    if !is_root() {
+        eprintln!("skipped the owner half: needs root to give files away");
+        return;
+    }
+    let settings = dir.path().join("settings.json");
+    std::fs::write(&settings, b"{}").unwrap();
+    chown(&settings, USER);
+    drop(ndlog::LogLock::acquire(&settings, std::time::Duration::ZERO).unwrap());
+    let lock = dir.path().join("settings.json.lock");
+    assert_eq!(owner(&lock), USER);
+    assert_eq!(mode(&lock), 0o600);
+}
