@@ -78,25 +78,39 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .durability(args.durability.parse::<Durability>()?)
         .lock_timeout(args.lock_timeout)
         .max_record_size(args.max_record_size);
-    // Standard input is spooled to a file beside the log first: nothing is written before all
-    // of the input has been checked, which takes two passes.
-    let (mut source, spool) = if input::is_dash(&args.input) {
+    // Standard input, or an input that is not a regular file (a named pipe), is spooled to a
+    // file beside the log first: nothing is written before all of the input has been checked,
+    // which takes two passes.
+    let spool_from = |mut from: Box<dyn Read>| -> anyhow::Result<(File, tempfile::NamedTempFile)> {
         let dir = log_dir(&args.log);
         let mut spool = tempfile::Builder::new()
             .prefix(".ndlog-import-")
             .tempfile_in(dir)
             .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut spool)
-            .context("copying standard input to a temporary file")?;
-        let file = spool.reopen().context("reopening the copy of standard input")?;
+        std::io::copy(&mut from, &mut spool).context("copying the input to a temporary file")?;
+        let file = spool.reopen().context("reopening the copy of the input")?;
+        Ok((file, spool))
+    };
+    let (mut source, spool) = if input::is_dash(&args.input) {
+        let (file, spool) = spool_from(Box::new(std::io::stdin().lock()))?;
         (file, Some(spool))
     } else {
         let file = File::open(&args.input)
             .with_context(|| format!("{}: open failed", args.input.display()))?;
         refuse_self_import(&file, &args)?;
-        (file, None)
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if regular {
+            (file, None)
+        } else {
+            let (file, spool) = spool_from(Box::new(file))?;
+            (file, Some(spool))
+        }
     };
-    let name = if spool.is_some() { "stdin".to_string() } else { args.input.display().to_string() };
+    let name = if input::is_dash(&args.input) {
+        "stdin".to_string()
+    } else {
+        args.input.display().to_string()
+    };
 
     // First pass: check every line; nothing is written if any is bad.
     let checked = check(&mut source, &args, &options, &name)?;
@@ -329,16 +343,27 @@ fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow
         text.push_str(&note.to_string());
         text.push('\n');
     }
+    // Never through a symlink planted there, and never blocking on a planted FIFO.
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(libc_flags::NOFOLLOW | libc_flags::NONBLOCK)
         .open(&path)
         .with_context(|| format!("{}: open failed", path.display()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        bail!("{}: not a regular file; remove it", path.display());
+    }
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_data())
         .with_context(|| format!("{}: write failed", path.display()))?;
     Ok(())
+}
+
+/// The open flags `note_adjusted` adds, from rustix (no libc dependency of our own).
+mod libc_flags {
+    pub(super) const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    pub(super) const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 }
 
 /// `LOG.import-adjusted`.
