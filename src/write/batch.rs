@@ -16,7 +16,7 @@ use crate::names;
 
 use super::ack::{Ack, BatchAck};
 use super::dedup::Repeats;
-use super::derive::{LogAt, Written};
+use super::derive::Written;
 use super::expect::Expect;
 use super::{State, Writer};
 use crate::read::last_record::{self, Last, Tail};
@@ -230,15 +230,7 @@ impl<V: Vfs> Writer<V> {
     ) -> Result<Repeats> {
         let Source::Payloads { count, payload } = source else { return Ok(Repeats::default()) };
         let State { file, id, derived, .. } = state;
-        let log = LogAt {
-            vfs: &self.vfs,
-            file: &**file,
-            id: *id,
-            len: tail.len,
-            mode: self.mode,
-            last_seq: previous.seq,
-            now,
-        };
+        let log = self.log_at(&**file, *id, tail.len, previous.seq, now);
         derived.catch_up(&log).at(&self.path, "read")?;
         match derived.dedup.as_mut() {
             Some(d) => d.repeats(*count, payload, &**file).at(&self.path, "read"),
@@ -343,8 +335,7 @@ impl<V: Vfs> Writer<V> {
     /// a failure here does not fail the append, whose records are already written.
     fn feed_written(&self, state: &mut State<V>, last_seq: u64, len: u64, now: u64) {
         let State { file, id, derived, .. } = state;
-        let log =
-            LogAt { vfs: &self.vfs, file: &**file, id: *id, len, mode: self.mode, last_seq, now };
+        let log = self.log_at(&**file, *id, len, last_seq, now);
         // Only essential derived state returns an error here, and none has a `written` step.
         let _ = derived.written(&log);
     }

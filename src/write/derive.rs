@@ -23,6 +23,21 @@ pub(crate) struct LogAt<'a, V: Vfs> {
     pub(crate) now: u64,
 }
 
+impl<V: Vfs> super::Writer<V> {
+    /// The log as a derived state sees it: this handle's file system and permission bits, the
+    /// descriptor `file` (identity `id`) ending at `len` after the record `last_seq`, at `now`.
+    pub(super) fn log_at<'a>(
+        &'a self,
+        file: &'a V::File,
+        id: FileId,
+        len: u64,
+        last_seq: u64,
+        now: u64,
+    ) -> LogAt<'a, V> {
+        LogAt { vfs: &self.vfs, file, id, len, mode: self.mode, last_seq, now }
+    }
+}
+
 /// One record this handle encoded at `at..end` of the log.
 pub(crate) struct Written<'a> {
     pub(crate) seq: u64,

@@ -42,7 +42,6 @@ mod options;
 
 use crate::read::last_record::Tail;
 use batch::Source;
-use derive::LogAt;
 use derived::Derived;
 use group::Combiner;
 use index::IndexWriter;
@@ -358,15 +357,7 @@ impl<V: Vfs> Writer<V> {
             IndexWriter::new(&self.path, self.opts.index_stride).sole_writer(self.opts.exclusive)
         });
         let last_seq = tail.last.map_or(0, |l| l.seq);
-        let log = LogAt {
-            vfs: &self.vfs,
-            file: &**file,
-            id: *id,
-            len: tail.len,
-            mode: self.mode,
-            last_seq,
-            now: 0,
-        };
+        let log = self.log_at(&**file, *id, tail.len, last_seq, 0);
         ix.rebuild_now(&log)
     }
 

@@ -14,7 +14,6 @@ use crate::read::{Reader, Record};
 
 use super::ack::BatchAck;
 use super::batch::Source;
-use super::derive::LogAt;
 use super::{Durability, State, Writer};
 
 /// The inside of a [`Writer::transaction`]: reads of the log as it is now, and appends staged
@@ -138,15 +137,7 @@ impl<V: Vfs> Writer<V> {
         let tail = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let State { file, id, derived, .. } = state;
-        let log = LogAt {
-            vfs: &self.vfs,
-            file: &**file,
-            id: *id,
-            len: tail.len,
-            mode: self.mode,
-            last_seq,
-            now: clock::now_ms(),
-        };
+        let log = self.log_at(&**file, *id, tail.len, last_seq, clock::now_ms());
         derived.catch_up(&log).at(&self.path, "read")?;
         Ok(tail)
     }
