@@ -354,3 +354,22 @@ fn a_lock_on_any_path_takes_its_owner_and_refuses_special_files() {
     assert_eq!(owner(&lock), USER);
     assert_eq!(mode(&lock), 0o600);
 }
+
+#[test]
+fn atomic_write_keeps_the_owner_of_the_file_it_replaces() {
+    if !is_root() {
+        eprintln!("skipped: needs root to give files away");
+        return;
+    }
+    let dir = tempdir();
+    let path = dir.path().join("registry.json");
+    std::fs::write(&path, b"{}\n").unwrap();
+    chown(&path, USER);
+    ndlog::fs::atomic_write(&path, b"{\"n\":1}\n", 0o640).unwrap();
+    assert_eq!(owner(&path), USER, "root replacing a user's file leaves it the user's");
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"n\":1}\n");
+    // A new file belongs to whoever wrote it.
+    let fresh = dir.path().join("fresh.json");
+    ndlog::fs::atomic_write(&fresh, b"1\n", 0o600).unwrap();
+    assert_eq!(owner(&fresh).0, 0);
+}

@@ -15,8 +15,9 @@ use crate::names;
 const TEMP_MARK: &str = ".atomic.";
 
 /// Replaces the file at `path` with `bytes`, atomically and durably: a temporary file with a
-/// unique name in the same directory is written, fsynced and given `mode` (whatever the umask),
-/// then renamed over `path`, and the directory is fsynced.
+/// unique name in the same directory is written, fsynced and given `mode` (whatever the umask)
+/// and the replaced file's owner and group (where permitted), then renamed over `path`, and the
+/// directory is fsynced.
 ///
 /// # Errors
 /// [`crate::ErrorKind::Io`] naming the file and the step that failed; `path` is then unchanged
@@ -47,10 +48,19 @@ pub fn atomic_write_in<V: Vfs>(vfs: &V, path: &Path, bytes: &[u8], mode: u32) ->
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let temp = PathBuf::from(temp);
+    // A replacement keeps the owner and group of the file it replaces, where the process may
+    // give them (root replacing a user's file); otherwise it belongs to whoever wrote it.
+    let owner = vfs.metadata(path).ok().map(|m| (m.uid, m.gid));
     let written = (|| {
         let file = vfs.open(&temp, OpenOptions::append(Create::New, mode).no_follow())?;
         append_all(&file, bytes)?;
         file.set_permissions(mode)?;
+        if let Some((uid, gid)) = owner {
+            match file.set_owner(uid, gid) {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                other => other?,
+            }
+        }
         file.sync_all()
     })();
     if let Err(e) = written {
