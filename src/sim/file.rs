@@ -129,6 +129,17 @@ impl Vfs for SimFs {
             .collect())
     }
 
+    /// Directories are implicit here (one exists while a name is in it), so creating one only
+    /// checks that nothing is at the path yet.
+    fn create_dir(&self, path: &Path, _mode: u32) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.step(true)?;
+        if st.names.contains_key(path) || dir_exists(&st, path) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        Ok(())
+    }
+
     fn map(&self, file: &SimFile, len: u64) -> io::Result<SimMap> {
         let mut st = lock(&self.state);
         st.step(false)?;
