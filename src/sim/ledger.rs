@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::fs::Vfs;
 use crate::read::Reader;
+use crate::segments::SegmentedReader;
 use crate::write::Options;
 
 /// What a workload appended and what was acknowledged, to check a log against.
@@ -107,22 +108,20 @@ impl Ledger {
     /// The first [`Violation`] found.
     pub fn check<V: Vfs>(&self, vfs: &V, path: impl AsRef<Path>) -> Result<u64, Violation> {
         let path = path.as_ref();
-        let reader = match Reader::open_in(vfs.clone(), path) {
-            Ok(r) => r,
-            // A log whose creation never became durable holds nothing: fine unless something
-            // was acknowledged.
+        let records = match read_log(vfs, path) {
+            Ok(records) => records,
             Err(_) if vfs.metadata(path).is_err() => {
                 return match self.acked.keys().next() {
                     Some(&seq) => Err(Violation::Lost { seq }),
                     None => Ok(0),
                 };
             }
-            Err(e) => return Err(Violation::Unreadable(e.to_string())),
+            Err(e) => return Err(Violation::Unreadable(e)),
         };
         let mut previous: Option<(u64, u64)> = None;
         let mut present = 0u64;
         let mut acked = self.acked.iter().peekable();
-        for r in reader.records() {
+        for r in &records {
             if previous.is_some_and(|(seq, ts)| r.seq <= seq || r.ts < ts) {
                 return Err(Violation::OutOfOrder { seq: r.seq });
             }
@@ -133,12 +132,12 @@ impl Ledger {
             }
             match acked.peek() {
                 Some(&(&seq, payload)) if seq == r.seq => {
-                    if payload.as_slice() != r.data {
+                    if payload.as_slice() != r.data.as_slice() {
                         return Err(Violation::Changed { seq });
                     }
                     acked.next();
                 }
-                _ if !self.attempted.contains(r.data) => {
+                _ if !self.attempted.contains(&r.data) => {
                     return Err(Violation::Invented { seq: r.seq });
                 }
                 _ => {}
@@ -181,4 +180,27 @@ impl Ledger {
         }
         Ok(before)
     }
+}
+
+/// A record as the checker compares it.
+struct Seen {
+    seq: u64,
+    ts: u64,
+    data: Vec<u8>,
+}
+
+/// Every record of the log at `path`: a file, or a segmented log's directory (whose segments
+/// must join without a seq missing between them).
+fn read_log<V: Vfs>(vfs: &V, path: &Path) -> Result<Vec<Seen>, String> {
+    let seen = |r: crate::read::Record<'_>| Seen { seq: r.seq, ts: r.ts, data: r.data.to_vec() };
+    let meta = vfs.metadata(path).map_err(|e| e.to_string())?;
+    if meta.kind == crate::fs::FileKind::Dir {
+        let log = SegmentedReader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
+        if let Some(gap) = log.gaps().first() {
+            return Err(gap.to_string());
+        }
+        return Ok(log.records().map(seen).collect());
+    }
+    let reader = Reader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
+    Ok(reader.records().map(seen).collect())
 }
