@@ -159,20 +159,39 @@ impl Ledger {
         vfs: &V,
         path: impl AsRef<Path>,
     ) -> Result<u64, Violation> {
+        self.check_and_recover_with(vfs, path, &Options::new())
+    }
+
+    /// [`Ledger::check_and_recover`], reopening the log with `options` as the application
+    /// that wrote it would (a segmented log's settings, say).
+    ///
+    /// # Errors
+    /// As [`Ledger::check_and_recover`].
+    pub fn check_and_recover_with<V: Vfs>(
+        &self,
+        vfs: &V,
+        path: impl AsRef<Path>,
+        options: &Options,
+    ) -> Result<u64, Violation> {
         let path = path.as_ref();
-        let before = self.check(vfs, path)?;
+        let before = match self.check(vfs, path) {
+            // A segmented log whose creation died before its settings were durable: nothing
+            // can have been acknowledged in it; the application creates it again.
+            Err(Violation::Unreadable(_)) if self.acked.is_empty() && unborn(vfs, path) => 0,
+            other => other?,
+        };
         let stuck = |e: crate::error::Error| Violation::Stuck(e.to_string());
-        let writer = Options::new().open_in(vfs.clone(), path).map_err(stuck)?;
+        let writer = options.open_in(vfs.clone(), path).map_err(stuck)?;
         let payload = br#"{"recovered":true}"#;
         let ack = writer.append_raw(payload).map_err(stuck)?;
         drop(writer);
         let mut after = self.clone();
         after.acknowledge(ack.seq, payload);
         let now = after.check(vfs, path)?;
-        let reader = Reader::open_in(vfs.clone(), path).map_err(stuck)?;
+        let last = read_log(vfs, path).map_err(Violation::Stuck)?.last().map(|r| r.seq);
         // (A torn tail that is a whole record but for its newline becomes readable once the
         // recovery append terminates it: the count can grow by two.)
-        if reader.last().map(|r| r.seq) != Some(ack.seq) || now <= before {
+        if last != Some(ack.seq) || now <= before {
             return Err(Violation::Stuck(format!(
                 "the recovery append (seq {}) is not the last record",
                 ack.seq
@@ -203,4 +222,14 @@ fn read_log<V: Vfs>(vfs: &V, path: &Path) -> Result<Vec<Seen>, String> {
     }
     let reader = Reader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
     Ok(reader.records().map(seen).collect())
+}
+
+/// Whether `path` is a directory holding no segment and no settings.
+fn unborn<V: Vfs>(vfs: &V, path: &Path) -> bool {
+    vfs.list_dir(path).is_ok_and(|names| {
+        names.iter().all(|n| {
+            crate::segments::naming::parse(n).is_none()
+                && n != crate::segments::naming::SETTINGS
+        })
+    })
 }

@@ -267,21 +267,36 @@ impl<V: Vfs> Writer<V> {
 /// another process is creating (`mkdir`, then the settings): its settings are waited for, up
 /// to the lock timeout.
 fn settings_of<V: Vfs>(vfs: &V, dir: &Path, opts: &Options) -> Result<Settings> {
+    if let Some(settings) = opts.segments.filter(|_| opts.create)
+        && only_settings_temps(vfs, dir)
+        && Settings::load(vfs, dir).is_err()
+    {
+        // A creation that died between the directory and its settings: finish it. (Two
+        // processes doing so at once each write the settings atomically; both then lock.)
+        settings.store(vfs, dir, opts.mode)?;
+    }
     let deadline = std::time::Instant::now() + opts.lock_timeout.min(std::time::Duration::from_secs(1));
     loop {
         match Settings::load(vfs, dir) {
             Ok(settings) => return Ok(settings),
             Err(e) if matches!(e.kind(), crate::ErrorKind::NotALog { .. })
                 && std::time::Instant::now() < deadline
-                && vfs.list_dir(dir).is_ok_and(|names| names.iter().all(|n| {
-                    n.to_str().is_some_and(|n| n.starts_with(crate::segments::naming::SETTINGS))
-                })) =>
+                && only_settings_temps(vfs, dir) =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `dir` holds nothing but what a creation in progress writes (the settings file's
+/// temporary files).
+fn only_settings_temps<V: Vfs>(vfs: &V, dir: &Path) -> bool {
+    let settings = crate::segments::naming::SETTINGS;
+    vfs.list_dir(dir).is_ok_and(|names| {
+        names.iter().all(|n| n.to_str().is_some_and(|n| n.starts_with(settings) && n != settings))
+    })
 }
 
 /// `tail`, whose segment may hold no record yet, with the log's last record before the segment
