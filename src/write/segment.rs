@@ -47,8 +47,11 @@ impl<V: Vfs> Writer<V> {
         let guard = lock.acquire(dir, opts.lock_timeout)?;
         let active = active::open_active(&vfs, dir, opts.mode)?;
         // Always: a roll that died before its directory fsync leaves a segment whose name a
-        // power loss can take back; nothing in it is acknowledged before the name is durable.
+        // power loss can take back, and a creation that died before its parent's fsync a log
+        // directory whose own name can go; nothing is acknowledged before both are durable.
         vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        let parent = names::parent_dir(dir);
+        vfs.sync_dir(parent).at(parent, "fsync directory")?;
         let mode = active.meta.mode;
         let mut scratch = Vec::new();
         let found = last_record::discover(&active.file, active.meta.len, None, &mut scratch);
