@@ -11,8 +11,8 @@ mod util;
 use std::io::Write;
 use std::path::Path;
 
-use ndlog::sim::{Fate, Ledger, SimFs};
 use ndlog::segments::Settings;
+use ndlog::sim::{Fate, Ledger, SimFs};
 use ndlog::{Compactor, Durability, Expect, JsonPointer, Options, Policy};
 
 const LOG: &str = "/data/log.ndjson";

@@ -5,8 +5,8 @@
 
 use std::io::Write;
 
-use ndlog::sim::{Fate, Fault, Ledger, SimFs};
 use ndlog::segments::Settings;
+use ndlog::sim::{Fate, Fault, Ledger, SimFs};
 use ndlog::{Compactor, Durability, ErrorKind, Expect, Options, Policy};
 
 const LOG: &str = "/data/log.ndjson";
@@ -267,8 +267,8 @@ fn segmented_workload(fs: &SimFs, durability: Durability) -> Outcome {
                 ledger.acknowledged().iter().map(|(s, p)| (*s, p.clone())).collect();
             for (seq, payload) in &acked {
                 let by_count = i == 11 && seq + 8 <= last_seq;
-                let superseded = i == 17
-                    && acked.iter().any(|(s, q)| s > seq && key_of(q) == key_of(payload));
+                let superseded =
+                    i == 17 && acked.iter().any(|(s, q)| s > seq && key_of(q) == key_of(payload));
                 if by_count || superseded {
                     ledger.forget(*seq);
                 }
@@ -301,7 +301,8 @@ fn every_operation_failed_in_turn_on_a_segmented_log() {
                     fs.fail_at(n, fault, persistent);
                     let out = segmented_workload(&fs, durability);
                     runs += 1;
-                    let label = format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
+                    let label =
+                        format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
                     fs.heal();
                     let cold = fs.crash(|_| Fate::Dropped, 0);
                     let options = segmented_options(Durability::Always);

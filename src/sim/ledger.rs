@@ -228,8 +228,7 @@ fn read_log<V: Vfs>(vfs: &V, path: &Path) -> Result<Vec<Seen>, String> {
 fn unborn<V: Vfs>(vfs: &V, path: &Path) -> bool {
     vfs.list_dir(path).is_ok_and(|names| {
         names.iter().all(|n| {
-            crate::segments::naming::parse(n).is_none()
-                && n != crate::segments::naming::SETTINGS
+            crate::segments::naming::parse(n).is_none() && n != crate::segments::naming::SETTINGS
         })
     })
 }

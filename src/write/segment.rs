@@ -199,7 +199,8 @@ impl<V: Vfs> Writer<V> {
         // A new segment is empty; one a crashed roll left may not be, and is read.
         state.tail = (meta.len == 0).then_some(Tail { last: Some(before), ..Tail::EMPTY });
         if let Some(index) = &mut state.derived.index {
-            *index = IndexWriter::new(&path, self.opts.index_stride).sole_writer(self.opts.exclusive);
+            *index =
+                IndexWriter::new(&path, self.opts.index_stride).sole_writer(self.opts.exclusive);
         }
         state.active = path;
         state.segment = Some(SegmentAt { first_seq, before, first_ts: None });
@@ -278,13 +279,15 @@ fn settings_of<V: Vfs>(vfs: &V, dir: &Path, opts: &Options) -> Result<Settings> 
         // processes doing so at once each write the settings atomically; both then lock.)
         settings.store(vfs, dir, opts.mode)?;
     }
-    let deadline = std::time::Instant::now() + opts.lock_timeout.min(std::time::Duration::from_secs(1));
+    let deadline =
+        std::time::Instant::now() + opts.lock_timeout.min(std::time::Duration::from_secs(1));
     loop {
         match Settings::load(vfs, dir) {
             Ok(settings) => return Ok(settings),
-            Err(e) if matches!(e.kind(), crate::ErrorKind::NotALog { .. })
-                && std::time::Instant::now() < deadline
-                && only_settings_temps(vfs, dir) =>
+            Err(e)
+                if matches!(e.kind(), crate::ErrorKind::NotALog { .. })
+                    && std::time::Instant::now() < deadline
+                    && only_settings_temps(vfs, dir) =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
