@@ -1,0 +1,496 @@
+//! Segmented logs (issue 12), each figure beside what it is judged against, in one run:
+//! `cargo bench --bench segments` (about 5 minutes, under 2 GB of disk at its peak).
+//!
+//! 1. Retention on a log of 1,200 sealed segments: removing 10, 100 and then 1,000 segments
+//!    with `keep_last`, against `Compactor` on a single-file log of the same records with the
+//!    same `keep_last`; at two segment sizes, to show that the time follows the segments
+//!    removed and not the bytes kept.
+//! 2. `get(seq)`, random and warm, on `$NDLOG_BENCH_SEG_RECORDS` records (default 10^7) in 10,
+//!    100 and 1,000 segments, alternating round by round with the same records as one file.
+//! 3. Latency of single `Always` appends across many rolls (small segments), plain and
+//!    preallocated, interleaved append by append with the raw append + `fdatasync` loop; and
+//!    the append that rolls a segment of 1 MiB to 64 MiB.
+//! 4. Throughput with `Always`: plain and preallocated segments beside the raw `O_APPEND` +
+//!    `fdatasync` loop and the `pwrite`-in-place + `fdatasync` loop on a preallocated file,
+//!    round-robin.
+//!
+//! Not criterion: the figures are medians of rounds, and every limit is measured in the same
+//! run. Files go to `$NDLOG_BENCH_DIR` or cargo's `target/tmp`, and are removed afterwards.
+
+/// The shared bench code this bench uses: its selection of `benches/common/`.
+mod common {
+    mod files;
+    mod lookup;
+    mod median;
+    mod payloads;
+    mod raw;
+    mod segment_log;
+    mod table;
+    mod timer;
+
+    pub(crate) use files::temp_dir;
+    pub(crate) use lookup::{lookup_floor, lookup_targets};
+    pub(crate) use median::median;
+    pub(crate) use payloads::{line_for, payload};
+    pub(crate) use raw::{raw_append, raw_overwrite, write_once};
+    pub(crate) use segment_log::{
+        MAX_RECORD, build_segmented, build_single, check_hand_built, lookups_segmented,
+        lookups_single,
+    };
+    pub(crate) use table::{Row, Unit, fmt_rate, fmt_ratio, print_table};
+    pub(crate) use timer::{Timed, round_robin};
+}
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::hint::black_box;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ndlog::fs::StdFs;
+use ndlog::segments::{SegmentedReader, Settings};
+use ndlog::{Compactor, Durability, Options, Policy, Reader};
+
+use common::{Row, Timed, Unit, median};
+
+/// Rounds of the retention and lookup measurements; medians are reported.
+const ROUNDS: usize = 3;
+/// Rounds of the lookup comparison (cheap, and the ratio is the target).
+const LOOKUP_ROUNDS: usize = 5;
+
+fn main() {
+    let started = Instant::now();
+    println!("# Segmented logs (issue 12)");
+    hand_built();
+    retention();
+    lookups();
+    latency_across_rolls();
+    roll_cost();
+    throughput();
+    eprintln!("segments bench: {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// Records in the lookup logs: `$NDLOG_BENCH_SEG_RECORDS`, default 10^7.
+fn lookup_records() -> u64 {
+    std::env::var("NDLOG_BENCH_SEG_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Checks that logs built by hand are what writers leave, and how much faster it is.
+fn hand_built() {
+    let (records, per) = (200_000, 2_000);
+    let (hand, writer) = common::check_hand_built(records, per);
+    println!("\n## Building the bench logs\n");
+    println!(
+        "{records} records in segments of {per}, hand-built (`format::encode` into segment \
+         files, indexes by `Writer::index_segments`) and through a writer (`import_records` in \
+         batches of {per}, `Durability::Never`, one `sync`): the same segment files byte for \
+         byte, the same file names, every index current.\n"
+    );
+    println!("| build | time | records/s |");
+    println!("| --- | ---: | ---: |");
+    for (name, took) in [("by hand", hand), ("through a writer", writer)] {
+        println!(
+            "| {name} | {:.0} ms | {:.2} M/s |",
+            ms(took),
+            records as f64 / took.as_secs_f64() / 1e6
+        );
+    }
+}
+
+/// Retention by whole segments against a single-file compaction of the same records.
+fn retention() {
+    const SEALED: u64 = 1_200;
+    const REMOVE: [u64; 3] = [10, 100, 1_000];
+    println!("\n## Retention: removing k sealed segments with keep_last\n");
+    println!(
+        "A log of {SEALED} sealed segments and an active one; `keep_last` set so that 10, then \
+         100 more, then 1,000 more segments go. \"single file\" is `Compactor` with the same \
+         `keep_last` on the same records as one file. Medians of {ROUNDS} rounds, each on \
+         freshly built logs.\n"
+    );
+    println!(
+        "| segment | k removed | bytes kept | segmented | per segment removed | single file | \
+         single file ÷ segmented |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for per in [1_000u64, 4_000] {
+        let records = (SEALED + 1) * per;
+        let mut seg = vec![Vec::new(); REMOVE.len()];
+        let mut single = vec![Vec::new(); REMOVE.len()];
+        let mut kept = vec![0u64; REMOVE.len()];
+        let mut segment_bytes = 0;
+        for round in 1..=ROUNDS {
+            let tmp = common::temp_dir();
+            let (dir, file) = (tmp.path().join("seg"), tmp.path().join("single.ndjson"));
+            common::build_segmented(&dir, records, per);
+            common::build_single(&file, records);
+            segment_bytes = std::fs::metadata(file.as_path()).map_or(0, |m| m.len()) / (SEALED + 1);
+            let mut removed = 0;
+            for (i, &k) in REMOVE.iter().enumerate() {
+                removed += k;
+                let policy = Policy::new().keep_last(records - removed * per);
+                let t = Instant::now();
+                let report = Compactor::new(&dir, policy.clone()).run().expect("retention");
+                let took = t.elapsed();
+                assert_eq!(report.segments_removed, k, "{report:?}");
+                seg[i].push(ms(took));
+                kept[i] = report.bytes_after;
+                let t = Instant::now();
+                let report = Compactor::new(&file, policy).run().expect("compaction");
+                let took_single = t.elapsed();
+                assert_eq!(report.dropped, k * per, "{report:?}");
+                single[i].push(ms(took_single));
+                eprintln!(
+                    "  round {round}: {per} records a segment, k = {k}: {:.2} ms / single file {:.1} ms",
+                    ms(took),
+                    ms(took_single)
+                );
+            }
+        }
+        for (i, &k) in REMOVE.iter().enumerate() {
+            let (s, f) = (median(seg[i].clone()), median(single[i].clone()));
+            println!(
+                "| {} KB | {k} | {:.0} MB | {s:.2} ms | {:.1} µs | {f:.0} ms | {}× |",
+                segment_bytes / 1000,
+                kept[i] as f64 / 1e6,
+                s * 1e3 / k as f64,
+                common::fmt_ratio(f / s)
+            );
+        }
+    }
+}
+
+/// Random warm `get(seq)` on a segmented log against the same records in one file.
+fn lookups() {
+    let records = lookup_records();
+    let tmp = common::temp_dir();
+    let file = tmp.path().join("single.ndjson");
+    let t = Instant::now();
+    common::build_single(&file, records);
+    eprintln!("  single-file log of {records} records built in {:.1} s", t.elapsed().as_secs_f64());
+    let single = Reader::open(&file).expect("open the single-file log");
+    let targets = common::lookup_targets(records);
+    let n = targets.len() as f64;
+    println!("\n## get(seq): {records} records, {} random lookups, warm\n", targets.len());
+    println!(
+        "Each round times one pass over the same pseudo-random seqs on the segmented log and on \
+         the single-file log, one after the other; medians of {LOOKUP_ROUNDS} rounds, the ratio \
+         is the median of the rounds' ratios. Target: within 20% of the single file (≥ 0.8×).\n"
+    );
+    println!(
+        "| segments | records a segment | segmented | single file | ratio | memory floor \
+         (single file) | target |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for segments in [10u64, 100, 1_000] {
+        let per = records.div_ceil(segments);
+        let dir = tmp.path().join(format!("seg-{segments}"));
+        let t = Instant::now();
+        common::build_segmented(&dir, records, per);
+        eprintln!("  {segments} segments built in {:.1} s", t.elapsed().as_secs_f64());
+        let log = SegmentedReader::open(&dir).expect("open the segmented log");
+        assert_eq!(log.parts().len() as u64, segments);
+        // Warm both: every page of the logs and indexes the lookups touch.
+        let expect = common::lookups_single(&single, &targets);
+        assert_eq!(common::lookups_segmented(&log, &targets), expect);
+        let (mut seg, mut one, mut ratios, mut floor) = (vec![], vec![], vec![], vec![]);
+        for round in 1..=LOOKUP_ROUNDS {
+            let t = Instant::now();
+            black_box(common::lookups_segmented(&log, &targets));
+            let s = n / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            black_box(common::lookups_single(&single, &targets));
+            let f = n / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let sum = targets.iter().map(|&q| common::lookup_floor(&single, q) as u64).sum::<u64>();
+            black_box(sum);
+            floor.push(n / t.elapsed().as_secs_f64());
+            eprintln!("  round {round}: {segments} segments {s:.0}/s, single file {f:.0}/s");
+            seg.push(s);
+            one.push(f);
+            ratios.push(s / f);
+        }
+        let ratio = median(ratios);
+        println!(
+            "| {segments} | {per} | {} | {} | {}× | {} | ≥ 0.8×: {} |",
+            common::fmt_rate(median(seg), Unit::Records),
+            common::fmt_rate(median(one), Unit::Records),
+            common::fmt_ratio(ratio),
+            common::fmt_rate(median(floor), Unit::Records),
+            if ratio >= 0.8 { "met" } else { "MISSED" }
+        );
+        drop(log);
+        std::fs::remove_dir_all(&dir).expect("remove the segmented log");
+    }
+}
+
+/// The p-th quantile of sorted values (nearest rank).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn sorted(mut xs: Vec<f64>) -> Vec<f64> {
+    xs.sort_by(f64::total_cmp);
+    xs
+}
+
+/// The first seqs of a segmented log's segments after its first: the seqs whose append rolled.
+fn roll_seqs(dir: &Path) -> HashSet<u64> {
+    let segments = ndlog::segments::list(&StdFs, dir).expect("list the segments");
+    segments.iter().skip(1).map(|s| s.name.first_seq).collect()
+}
+
+/// Single `Always` appends of 100-byte payloads to small segments, plain and preallocated, and
+/// the raw append + `fdatasync` loop, interleaved append by append (rotating order).
+fn latency_across_rolls() {
+    const SEGMENT: u64 = 16 << 10;
+    const APPENDS: usize = 10_000;
+    const BUDGET: Duration = Duration::from_secs(40);
+    let tmp = common::temp_dir();
+    let payload = common::payload(100);
+    let line = common::line_for(&payload);
+    let open = |name: &str, preallocate: bool| {
+        let settings = Settings { preallocate, ..Settings::new(SEGMENT) };
+        Options::new()
+            .max_record_size(MAX_RECORD_FOR_ROLLS)
+            .durability(Durability::Always)
+            .segments(settings)
+            .open(tmp.path().join(name))
+            .expect("open a segmented log")
+    };
+    let (plain, padded) = (open("plain", false), open("preallocated", true));
+    let raw = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(tmp.path().join("raw.ndjson"))
+        .expect("create the raw file");
+    let (mut plain_t, mut padded_t, mut raw_t) = (vec![], vec![], vec![]);
+    let begun = Instant::now();
+    let mut done = 0;
+    while done < APPENDS && begun.elapsed() < BUDGET {
+        for turn in 0..3 {
+            let t = Instant::now();
+            match (turn + done) % 3 {
+                0 => {
+                    let ack = plain.append_raw(&payload).expect("append");
+                    plain_t.push((ack.seq, t.elapsed()));
+                }
+                1 => {
+                    let ack = padded.append_raw(&payload).expect("append");
+                    padded_t.push((ack.seq, t.elapsed()));
+                }
+                _ => {
+                    common::write_once(&raw, &line);
+                    raw.sync_data().expect("fdatasync");
+                    raw_t.push(t.elapsed());
+                }
+            }
+        }
+        done += 1;
+    }
+    println!("\n## Append latency across rolls: segments of {} KiB\n", SEGMENT >> 10);
+    println!(
+        "{done} single appends of 100-byte payloads (`append_raw`, `Durability::Always`) to each \
+         log, interleaved append by append with the raw `O_APPEND` write + `fdatasync` loop on a \
+         third file, so that all three see the same disk. \"roll\" is the append that sealed the \
+         segment and started the next (under the lock: fdatasync, rename, create, directory \
+         fsync).\n"
+    );
+    println!(
+        "| case | appends | rolls | p50 | p99 | max | roll append: median | roll append: max | \
+         max of the other appends |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (name, times, log) in [
+        ("plain segments", &plain_t, "plain"),
+        ("preallocated segments", &padded_t, "preallocated"),
+    ] {
+        let rolls = roll_seqs(&tmp.path().join(log));
+        let us = |d: &Duration| d.as_secs_f64() * 1e6;
+        let all = sorted(times.iter().map(|(_, d)| us(d)).collect());
+        let rolling =
+            sorted(times.iter().filter(|(s, _)| rolls.contains(s)).map(|(_, d)| us(d)).collect());
+        let others =
+            sorted(times.iter().filter(|(s, _)| !rolls.contains(s)).map(|(_, d)| us(d)).collect());
+        println!(
+            "| {name} | {} | {} | {:.0} µs | {:.0} µs | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            all.len(),
+            rolling.len(),
+            quantile(&all, 0.5),
+            quantile(&all, 0.99),
+            quantile(&all, 1.0) / 1e3,
+            quantile(&rolling, 0.5) / 1e3,
+            quantile(&rolling, 1.0) / 1e3,
+            quantile(&others, 1.0) / 1e3,
+        );
+    }
+    let raw_us = sorted(raw_t.iter().map(|d| d.as_secs_f64() * 1e6).collect());
+    println!(
+        "| raw write + fdatasync | {} | — | {:.0} µs | {:.0} µs | {:.2} ms | — | — | — |",
+        raw_us.len(),
+        quantile(&raw_us, 0.5),
+        quantile(&raw_us, 0.99),
+        quantile(&raw_us, 1.0) / 1e3,
+    );
+}
+
+/// The record limit of the roll benches' logs (segments of 16 KiB must hold one).
+const MAX_RECORD_FOR_ROLLS: usize = common::MAX_RECORD;
+
+/// The append that rolls a segment of realistic size: a `Never` handle fills the segment to
+/// 20 records short of its roll and syncs, then an `Always` handle appends across the roll.
+fn roll_cost() {
+    const ROLLS: u64 = 3;
+    const AROUND: u64 = 40;
+    println!("\n## The append that rolls, by segment size\n");
+    println!(
+        "Segments rolled by record count (sized to the segment bytes); a `Durability::Never` \
+         handle fills each to {} records short of the roll and syncs, then an `Always` handle \
+         appends {AROUND} records across it; {ROLLS} rolls each. \"other appends\" are the \
+         `Always` appends around the rolls.\n",
+        AROUND / 2
+    );
+    println!(
+        "| segment | case | roll append: median | roll append: max | other appends: p50 | \
+         other appends: max |"
+    );
+    println!("| ---: | --- | ---: | ---: | ---: | ---: |");
+    let payload = common::payload(100);
+    let line_len = common::line_for(&payload).len() as u64;
+    for mib in [1u64, 16, 64] {
+        for preallocate in [false, true] {
+            let tmp = common::temp_dir();
+            let dir = tmp.path().join("log");
+            let bytes = mib << 20;
+            let per = bytes / (line_len + 8);
+            let settings = Settings { segment_records: Some(per), preallocate, ..Settings::new(bytes) };
+            let opts = Options::new().max_record_size(MAX_RECORD_FOR_ROLLS).segments(settings);
+            let filler = opts.clone().durability(Durability::Never).open(&dir).expect("open");
+            let timed = opts.durability(Durability::Always).open(&dir).expect("open");
+            let batch: Vec<&[u8]> = vec![&payload[..]; 1000];
+            let (mut rolling, mut others) = (vec![], vec![]);
+            let mut last = 0u64;
+            for roll in 1..=ROLLS {
+                let target = roll * per - AROUND / 2;
+                while last < target {
+                    let n = (target - last).min(batch.len() as u64) as usize;
+                    let ack = filler.append_raw_batch(&batch[..n]).expect("fill");
+                    last = ack.first_seq + ack.count - 1;
+                }
+                filler.sync().expect("sync");
+                for _ in 0..AROUND {
+                    let t = Instant::now();
+                    let ack = timed.append_raw(&payload).expect("append");
+                    let took = t.elapsed().as_secs_f64() * 1e3;
+                    last = ack.seq;
+                    if ack.seq == roll * per + 1 { rolling.push(took) } else { others.push(took) }
+                }
+            }
+            assert_eq!(rolling.len() as u64, ROLLS, "one append rolled each segment");
+            let (rolling, others) = (sorted(rolling), sorted(others));
+            println!(
+                "| {mib} MiB | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+                if preallocate { "preallocated" } else { "plain" },
+                quantile(&rolling, 0.5),
+                quantile(&rolling, 1.0),
+                quantile(&others, 0.5),
+                quantile(&others, 1.0),
+            );
+        }
+    }
+}
+
+/// Durable appends per second: plain and preallocated segments beside the raw loops.
+fn throughput() {
+    const RUN: Duration = Duration::from_secs(1);
+    const SEGMENT: u64 = 1 << 20;
+    let tmp = common::temp_dir();
+    let payload = common::payload(100);
+    let line = common::line_for(&payload);
+    let open = |name: &str, preallocate: bool| {
+        let settings = Settings { preallocate, ..Settings::new(SEGMENT) };
+        Options::new()
+            .max_record_size(MAX_RECORD_FOR_ROLLS)
+            .durability(Durability::Always)
+            .segments(settings)
+            .open(tmp.path().join(name))
+            .expect("open a segmented log")
+    };
+    let (plain, padded) = (open("plain", false), open("preallocated", true));
+    let files = std::cell::Cell::new(0u64);
+    let fresh = |what: &str| {
+        files.set(files.get() + 1);
+        tmp.path().join(format!("{what}-{}", files.get()))
+    };
+    let appends = |w: &ndlog::Writer, n: u64| {
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(w.append_raw(&payload).expect("append"));
+        }
+        t.elapsed()
+    };
+    let mut cases = [
+        Timed {
+            name: "ndlog Always, plain segments".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| appends(&plain, n)),
+        },
+        Timed {
+            name: "ndlog Always, preallocated segments".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| appends(&padded, n)),
+        },
+        Timed {
+            name: "raw O_APPEND write + fdatasync".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| common::raw_append(&fresh("append"), &line, 1, n, true)),
+        },
+        Timed {
+            name: "raw pwrite in place + fdatasync".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| common::raw_overwrite(&fresh("overwrite"), &line, n)),
+        },
+    ];
+    let r = common::round_robin(&mut cases, RUN, ROUNDS + 2);
+    let [plain_r, padded_r, append_r, overwrite_r] = r[..] else { unreachable!("four cases") };
+    let row = |case: &str, value: f64, versus: &str, limit: f64| Row {
+        case: case.into(),
+        value,
+        versus: versus.into(),
+        limit,
+        unit: Unit::Records,
+        target: None,
+    };
+    let append = "raw O_APPEND write + fdatasync";
+    let overwrite = "raw pwrite in place + fdatasync, preallocated file";
+    common::print_table(
+        &format!(
+            "Durable throughput: 100-byte payloads, 1 thread, Durability::Always, segments of \
+             {} MiB; medians of {} round-robin rounds",
+            SEGMENT >> 20,
+            ROUNDS + 2
+        ),
+        &[
+            row("plain segments", plain_r, append, append_r),
+            row("preallocated segments", padded_r, append, append_r),
+            row("preallocated segments", padded_r, "plain segments", plain_r),
+            row("preallocated segments", padded_r, overwrite, overwrite_r),
+            row("plain segments", plain_r, overwrite, overwrite_r),
+            row(overwrite, overwrite_r, append, append_r),
+        ],
+    );
+}
