@@ -114,14 +114,15 @@ fn retention() {
          freshly built logs.\n"
     );
     println!(
-        "| segment | k removed | bytes kept | segmented | per segment removed | single file | \
-         single file ÷ segmented |"
+        "| segment | k removed | bytes kept | segmented | per segment | unlink k segment + index \
+         files, fsync dir | ratio (unlink ÷ segmented) | single file | single file ÷ segmented |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for per in [1_000u64, 4_000] {
         let records = (SEALED + 1) * per;
         let mut seg = vec![Vec::new(); REMOVE.len()];
         let mut single = vec![Vec::new(); REMOVE.len()];
+        let mut limit = vec![Vec::new(); REMOVE.len()];
         let mut kept = vec![0u64; REMOVE.len()];
         let mut segment_bytes = 0;
         for round in 1..=ROUNDS {
@@ -130,6 +131,11 @@ fn retention() {
             common::build_segmented(&dir, records, per);
             common::build_single(&file, records);
             segment_bytes = std::fs::metadata(file.as_path()).map_or(0, |m| m.len()) / (SEALED + 1);
+            let index_bytes =
+                std::fs::metadata(dir.join(format!("{:020}.idx", per + 1))).map_or(0, |m| m.len());
+            let plain = tmp.path().join("plain");
+            let files = plain_files(&plain, REMOVE.iter().sum(), segment_bytes, index_bytes);
+            let mut files = files.chunks(2);
             let mut removed = 0;
             for (i, &k) in REMOVE.iter().enumerate() {
                 removed += k;
@@ -145,24 +151,57 @@ fn retention() {
                 let took_single = t.elapsed();
                 assert_eq!(report.dropped, k * per, "{report:?}");
                 single[i].push(ms(took_single));
+                let t = Instant::now();
+                for pair in files.by_ref().take(k as usize) {
+                    for file in pair {
+                        std::fs::remove_file(file).expect("unlink");
+                    }
+                }
+                std::fs::File::open(&plain).and_then(|d| d.sync_all()).expect("fsync");
+                let took_limit = t.elapsed();
+                limit[i].push(ms(took_limit));
                 eprintln!(
-                    "  round {round}: {per} records a segment, k = {k}: {:.2} ms / single file {:.1} ms",
+                    "  round {round}: {per} records a segment, k = {k}: {:.2} ms / single file \
+                     {:.1} ms / unlink {:.2} ms",
                     ms(took),
-                    ms(took_single)
+                    ms(took_single),
+                    ms(took_limit)
                 );
             }
         }
         for (i, &k) in REMOVE.iter().enumerate() {
             let (s, f) = (median(seg[i].clone()), median(single[i].clone()));
+            let l = median(limit[i].clone());
             println!(
-                "| {} KB | {k} | {:.0} MB | {s:.2} ms | {:.1} µs | {f:.0} ms | {}× |",
+                "| {} KB | {k} | {:.0} MB | {s:.2} ms | {:.2} ms | {l:.2} ms | {}× | {f:.0} ms | \
+                 {}× |",
                 segment_bytes / 1000,
                 kept[i] as f64 / 1e6,
-                s * 1e3 / k as f64,
+                s / k as f64,
+                common::fmt_ratio(l / s),
                 common::fmt_ratio(f / s)
             );
         }
     }
+}
+
+/// The limit of retention: `count` pairs of plain files, one of a segment's size and one of its
+/// index's, written and synced in `dir` (made here), for the bench to unlink.
+fn plain_files(dir: &Path, count: u64, segment: u64, index: u64) -> Vec<std::path::PathBuf> {
+    std::fs::create_dir(dir).expect("create the limit's directory");
+    let bytes = vec![b'\n'; segment.max(index) as usize];
+    let mut files = Vec::new();
+    for i in 0..count {
+        for (what, len) in [("segment", segment), ("index", index)] {
+            let path = dir.join(format!("{i:06}.{what}"));
+            let file = std::fs::File::create_new(&path).expect("create a plain file");
+            common::write_once(&file, &bytes[..len as usize]);
+            file.sync_data().expect("fdatasync");
+            files.push(path);
+        }
+    }
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).expect("fsync the directory");
+    files
 }
 
 /// Random warm `get(seq)` on a segmented log against the same records in one file.
@@ -373,7 +412,8 @@ fn roll_cost() {
             let dir = tmp.path().join("log");
             let bytes = mib << 20;
             let per = bytes / (line_len + 8);
-            let settings = Settings { segment_records: Some(per), preallocate, ..Settings::new(bytes) };
+            let settings =
+                Settings { segment_records: Some(per), preallocate, ..Settings::new(bytes) };
             let opts = Options::new().max_record_size(MAX_RECORD_FOR_ROLLS).segments(settings);
             let filler = opts.clone().durability(Durability::Never).open(&dir).expect("open");
             let timed = opts.durability(Durability::Always).open(&dir).expect("open");

@@ -86,7 +86,7 @@ pub(crate) fn build_single(path: &Path, records: u64) {
 /// The same log through a writer: each segment's records imported (seq and ts kept) in batches
 /// that never straddle a roll, `Durability::Never`, one `sync` at the end.
 pub(crate) fn build_through_writer(dir: &Path, records: u64, per_segment: u64) {
-    let batch = (1..=1000).rev().find(|b| per_segment % b == 0).unwrap_or(1);
+    let batch = (1..=1000).rev().find(|&b| per_segment.is_multiple_of(b)).unwrap_or(1);
     let writer = options(settings(per_segment)).open(dir).expect("open the log");
     let mut lines: Vec<Vec<u8>> = Vec::with_capacity(batch as usize);
     let mut seq = 1;
