@@ -12,39 +12,44 @@
 //!    the append that rolls a segment of 1 MiB to 64 MiB.
 //! 4. Throughput with `Always`: plain and preallocated segments beside the raw `O_APPEND` +
 //!    `fdatasync` loop and the `pwrite`-in-place + `fdatasync` loop on a preallocated file,
-//!    round-robin.
+//!    interleaved append by append.
 //!
 //! Not criterion: the figures are medians of rounds, and every limit is measured in the same
 //! run. Files go to `$NDLOG_BENCH_DIR` or cargo's `target/tmp`, and are removed afterwards.
 
 /// The shared bench code this bench uses: its selection of `benches/common/`.
 mod common {
+    // Shared files whose other items serve other benches.
+    #[allow(dead_code, reason = "open_writer opens single-file logs")]
     mod files;
     mod lookup;
     mod median;
     mod payloads;
+    #[allow(
+        dead_code,
+        reason = "this bench interleaves its raw loops with ndlog's, append by append"
+    )]
     mod raw;
     mod segment_log;
+    #[allow(dead_code, reason = "this bench's tables have columns of their own")]
     mod table;
-    mod timer;
 
     pub(crate) use files::temp_dir;
     pub(crate) use lookup::{lookup_floor, lookup_targets};
     pub(crate) use median::median;
     pub(crate) use payloads::{line_for, payload};
-    pub(crate) use raw::{raw_append, raw_overwrite, write_once};
+    pub(crate) use raw::write_once;
     pub(crate) use segment_log::{
         MAX_RECORD, build_segmented, build_single, check_hand_built, lookups_segmented,
         lookups_single,
     };
-    pub(crate) use table::{Row, Unit, fmt_rate, fmt_ratio, print_table};
-    pub(crate) use timer::{Timed, round_robin};
+    pub(crate) use table::{Unit, fmt_rate, fmt_ratio};
 }
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::hint::black_box;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -52,7 +57,7 @@ use ndlog::fs::StdFs;
 use ndlog::segments::{SegmentedReader, Settings};
 use ndlog::{Compactor, Durability, Options, Policy, Reader};
 
-use common::{Row, Timed, Unit, median};
+use common::{Unit, median};
 
 /// Rounds of the retention and lookup measurements; medians are reported.
 const ROUNDS: usize = 3;
@@ -222,10 +227,10 @@ fn lookups() {
          is the median of the rounds' ratios. Target: within 20% of the single file (≥ 0.8×).\n"
     );
     println!(
-        "| segments | records a segment | segmented | single file | ratio | memory floor \
-         (single file) | target |"
+        "| segments | records a segment | segmented | single file | ratio | name search alone \
+         (`part_of`) | memory floor (single file) | target |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for segments in [10u64, 100, 1_000] {
         let per = records.div_ceil(segments);
         let dir = tmp.path().join(format!("seg-{segments}"));
@@ -237,7 +242,8 @@ fn lookups() {
         // Warm both: every page of the logs and indexes the lookups touch.
         let expect = common::lookups_single(&single, &targets);
         assert_eq!(common::lookups_segmented(&log, &targets), expect);
-        let (mut seg, mut one, mut ratios, mut floor) = (vec![], vec![], vec![], vec![]);
+        let (mut seg, mut one, mut ratios) = (vec![], vec![], vec![]);
+        let (mut floor, mut names) = (vec![], vec![]);
         for round in 1..=LOOKUP_ROUNDS {
             let t = Instant::now();
             black_box(common::lookups_segmented(&log, &targets));
@@ -249,6 +255,13 @@ fn lookups() {
             let sum = targets.iter().map(|&q| common::lookup_floor(&single, q) as u64).sum::<u64>();
             black_box(sum);
             floor.push(n / t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let sum = targets
+                .iter()
+                .map(|&q| log.part_of(q).expect("a segment").name.first_seq)
+                .fold(0u64, u64::wrapping_add);
+            black_box(sum);
+            names.push(n / t.elapsed().as_secs_f64());
             eprintln!("  round {round}: {segments} segments {s:.0}/s, single file {f:.0}/s");
             seg.push(s);
             one.push(f);
@@ -256,10 +269,11 @@ fn lookups() {
         }
         let ratio = median(ratios);
         println!(
-            "| {segments} | {per} | {} | {} | {}× | {} | ≥ 0.8×: {} |",
+            "| {segments} | {per} | {} | {} | {}× | {} | {} | ≥ 0.8×: {} |",
             common::fmt_rate(median(seg), Unit::Records),
             common::fmt_rate(median(one), Unit::Records),
             common::fmt_ratio(ratio),
+            common::fmt_rate(median(names), Unit::Records),
             common::fmt_rate(median(floor), Unit::Records),
             if ratio >= 0.8 { "met" } else { "MISSED" }
         );
@@ -450,10 +464,14 @@ fn roll_cost() {
     }
 }
 
-/// Durable appends per second: plain and preallocated segments beside the raw loops.
+/// Durable appends per second: plain and preallocated segments beside the raw loops, all four
+/// interleaved append by append (rotating order) so that they share the disk's every swing.
 fn throughput() {
-    const RUN: Duration = Duration::from_secs(1);
     const SEGMENT: u64 = 1 << 20;
+    const RUN: Duration = Duration::from_secs(3);
+    const RUNS: usize = 5;
+    /// The overwrite loop's preallocated file; its offset wraps around.
+    const OVERWRITE_FILE: u64 = 32 << 20;
     let tmp = common::temp_dir();
     let payload = common::payload(100);
     let line = common::line_for(&payload);
@@ -467,70 +485,99 @@ fn throughput() {
             .expect("open a segmented log")
     };
     let (plain, padded) = (open("plain", false), open("preallocated", true));
-    let files = std::cell::Cell::new(0u64);
-    let fresh = |what: &str| {
-        files.set(files.get() + 1);
-        tmp.path().join(format!("{what}-{}", files.get()))
-    };
-    let appends = |w: &ndlog::Writer, n: u64| {
-        let t = Instant::now();
-        for _ in 0..n {
-            black_box(w.append_raw(&payload).expect("append"));
-        }
-        t.elapsed()
-    };
-    let mut cases = [
-        Timed {
-            name: "ndlog Always, plain segments".into(),
-            units: 1.0,
-            unit: Unit::Records,
-            timed: Box::new(|n| appends(&plain, n)),
-        },
-        Timed {
-            name: "ndlog Always, preallocated segments".into(),
-            units: 1.0,
-            unit: Unit::Records,
-            timed: Box::new(|n| appends(&padded, n)),
-        },
-        Timed {
-            name: "raw O_APPEND write + fdatasync".into(),
-            units: 1.0,
-            unit: Unit::Records,
-            timed: Box::new(|n| common::raw_append(&fresh("append"), &line, 1, n, true)),
-        },
-        Timed {
-            name: "raw pwrite in place + fdatasync".into(),
-            units: 1.0,
-            unit: Unit::Records,
-            timed: Box::new(|n| common::raw_overwrite(&fresh("overwrite"), &line, n)),
-        },
+    let raw = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(tmp.path().join("raw.ndjson"))
+        .expect("create the raw file");
+    let over = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(tmp.path().join("overwrite.ndjson"))
+        .expect("create the overwrite file");
+    let padding = vec![b'\n'; 1 << 20];
+    for at in (0..OVERWRITE_FILE).step_by(padding.len()) {
+        over.write_all_at(&padding, at).expect("preallocate");
+    }
+    over.sync_all().expect("fsync the preallocated file");
+    let names = [
+        "ndlog, plain segments",
+        "ndlog, preallocated segments",
+        "raw O_APPEND write + fdatasync",
+        "raw pwrite in place + fdatasync, preallocated file",
     ];
-    let r = common::round_robin(&mut cases, RUN, ROUNDS + 2);
-    let [plain_r, padded_r, append_r, overwrite_r] = r[..] else { unreachable!("four cases") };
-    let row = |case: &str, value: f64, versus: &str, limit: f64| Row {
-        case: case.into(),
-        value,
-        versus: versus.into(),
-        limit,
-        unit: Unit::Records,
-        target: None,
-    };
-    let append = "raw O_APPEND write + fdatasync";
-    let overwrite = "raw pwrite in place + fdatasync, preallocated file";
-    common::print_table(
-        &format!(
-            "Durable throughput: 100-byte payloads, 1 thread, Durability::Always, segments of \
-             {} MiB; medians of {} round-robin rounds",
-            SEGMENT >> 20,
-            ROUNDS + 2
-        ),
-        &[
-            row("plain segments", plain_r, append, append_r),
-            row("preallocated segments", padded_r, append, append_r),
-            row("preallocated segments", padded_r, "plain segments", plain_r),
-            row("preallocated segments", padded_r, overwrite, overwrite_r),
-            row("plain segments", plain_r, overwrite, overwrite_r),
-            row(overwrite, overwrite_r, append, append_r),
-        ],
+    let (mut rates, mut ratios) = (vec![Vec::new(); 4], vec![Vec::new(); 6]);
+    let mut at = 0u64;
+    for run in 1..=RUNS {
+        let mut took = [Duration::ZERO; 4];
+        let mut done = 0u64;
+        let begun = Instant::now();
+        while begun.elapsed() < RUN {
+            for turn in 0..4 {
+                let case = (turn + done as usize) % 4;
+                let t = Instant::now();
+                match case {
+                    0 => {
+                        black_box(plain.append_raw(&payload).expect("append"));
+                    }
+                    1 => {
+                        black_box(padded.append_raw(&payload).expect("append"));
+                    }
+                    2 => {
+                        common::write_once(&raw, &line);
+                        raw.sync_data().expect("fdatasync");
+                    }
+                    _ => {
+                        if at + line.len() as u64 > OVERWRITE_FILE {
+                            at = 0;
+                        }
+                        over.write_all_at(&line, at).expect("pwrite");
+                        over.sync_data().expect("fdatasync");
+                        at += line.len() as u64;
+                    }
+                }
+                took[case] += t.elapsed();
+            }
+            done += 1;
+        }
+        let rate: Vec<f64> = took.iter().map(|t| done as f64 / t.as_secs_f64()).collect();
+        eprintln!(
+            "  run {run}: {}",
+            names
+                .iter()
+                .zip(&rate)
+                .map(|(n, r)| format!("{n} {}", common::fmt_rate(*r, Unit::Records)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (all, r) in rates.iter_mut().zip(&rate) {
+            all.push(*r);
+        }
+        let pairs = [(0, 2), (1, 2), (1, 0), (1, 3), (0, 3), (3, 2)];
+        for (all, (a, b)) in ratios.iter_mut().zip(pairs) {
+            all.push(rate[a] / rate[b]);
+        }
+    }
+    let rate = |i: usize| common::fmt_rate(median(rates[i].clone()), Unit::Records);
+    let ratio = |i: usize| common::fmt_ratio(median(ratios[i].clone()));
+    println!(
+        "\n## Durable throughput: segments of {} MiB, 100-byte payloads, 1 thread, \
+         Durability::Always\n",
+        SEGMENT >> 20
     );
+    println!(
+        "The four loops interleaved append by append (rotating order) for {} s, {RUNS} times; \
+         each rate is the records over the time spent in that loop, medians of the runs; each \
+         ratio is the median of the runs' ratios. The raw loops write ndlog's line for the \
+         payload (the same bytes per record).\n",
+        RUN.as_secs()
+    );
+    println!("| case | records/s | compared with | records/s | ratio |");
+    println!("| --- | ---: | --- | ---: | ---: |");
+    for (i, (a, b)) in [(0, 2), (1, 2), (1, 0), (1, 3), (0, 3), (3, 2)].into_iter().enumerate() {
+        println!("| {} | {} | {} | {} | {}× |", names[a], rate(a), names[b], rate(b), ratio(i));
+    }
 }

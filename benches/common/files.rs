@@ -18,7 +18,6 @@ pub(crate) fn temp_dir() -> tempfile::TempDir {
         .expect("create a temp dir for the bench")
 }
 
-#[allow(dead_code, reason = "the segment bench opens segmented logs with its own options")]
 pub(crate) fn open_writer(path: &Path, durability: Durability) -> ndlog::Writer {
     Options::new().durability(durability).open(path).expect("open the bench log")
 }

@@ -4,7 +4,6 @@
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     /// The ratio must be at least this.
-    #[allow(dead_code, reason = "the segment bench prints its targets in its own tables")]
     Ratio(f64),
     /// The figure itself must be at least this.
     #[allow(dead_code, reason = "the scan bench sets no such target")]
