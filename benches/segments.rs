@@ -1,5 +1,5 @@
 //! Segmented logs (issue 12), each figure beside what it is judged against, in one run:
-//! `cargo bench --bench segments` (about 5 minutes, under 2 GB of disk at its peak).
+//! `cargo bench --bench segments` (about 6 minutes, under 2 GB of disk at its peak).
 //!
 //! 1. Retention on a log of 1,200 sealed segments: removing 10, 100 and then 1,000 segments
 //!    with `keep_last`, against `Compactor` on a single-file log of the same records with the
