@@ -16,8 +16,8 @@ use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use cmd::{
-    append, cat, compact, demo, docs, export, get, history, import, index, lock, stats, tail,
-    verify,
+    append, cat, checkpoint, compact, create, demo, diverge, docs, export, get, history, import,
+    index, lock, provenance, stats, tail, verify,
 };
 
 fn main() -> ExitCode {
@@ -49,6 +49,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::DemoWriter(args) => demo::run_writer(args),
+        Command::Create(args) => create::run(args),
         Command::Append(args) => append::run(args),
         Command::Cat(args) => cat::run(args),
         Command::Verify(args) => verify::run(args),
@@ -60,6 +61,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Export(args) => export::run(args),
+        Command::Diverge(args) => diverge::run(args),
+        Command::Provenance(args) => provenance::run(args),
+        Command::Checkpoint(args) => checkpoint::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
