@@ -66,6 +66,15 @@ impl ChainWriter {
         Ok(Some(ChainWriter { known: None, pending: None }))
     }
 
+    /// Writes `LOG.chain` for a log about to be created chained, unless it exists: before the
+    /// log file, so that no crash leaves a new log that is not marked as chained.
+    pub(crate) fn prepare<V: Vfs>(vfs: &V, path: &Path, mode: u32) -> Result<()> {
+        if ChainFile::load(vfs, path)?.is_none() {
+            ChainFile::new().store(vfs, path, mode)?;
+        }
+        Ok(())
+    }
+
     /// Appends the chained record line for `(seq, ts, data)` to `out`, after the last record
     /// encoded or, for the batch's first, the end of the log found at `catch_up`.
     pub(crate) fn encode(&mut self, out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) {

@@ -48,6 +48,10 @@ impl<V: Vfs> Writer<V> {
             None => LockFile::open(&vfs, &names::lock_file(path), opts.mode, None)?,
         };
         let guard = lock.acquire(path, opts.lock_timeout)?;
+        if opts.chain && existing.is_none() {
+            // Durable before the log exists: a crash never leaves a new log unmarked.
+            ChainWriter::prepare(&vfs, path, opts.mode)?;
+        }
         let file = open_log(&vfs, path, &opts)?;
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
