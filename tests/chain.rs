@@ -87,7 +87,13 @@ fn every_single_byte_edit_with_a_refitted_crc_is_named_at_its_seq() {
             bytes[at] = match bytes[at] {
                 b'0' => b'1',
                 b'\n' | b'\r' => unreachable!(),
-                b => if b == b'~' { b'}' } else { b + 1 },
+                b => {
+                    if b == b'~' {
+                        b'}'
+                    } else {
+                        b + 1
+                    }
+                }
             };
             refit_crc(&mut bytes, start, end);
             let report = ndlog::Reader::new(&bytes[..]).verify_chain(chain_file.as_ref());
@@ -130,7 +136,11 @@ fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq()
         std::fs::write(&path, &bytes).unwrap();
         let out = verify_chain(&path);
         assert_eq!(out.status.code(), Some(3), "{what}");
-        assert!(stderr(&out).contains(&format!("at seq {seq} at byte")), "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("at seq {seq} at byte")),
+            "{what}: {}",
+            stderr(&out)
+        );
     }
     // Truncated and re-appended by a writer: the chain itself is consistent again, but a
     // checkpoint taken before proves the history was rewritten.
@@ -141,7 +151,8 @@ fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq()
     std::fs::write(&checkpoint, &out.stdout).unwrap();
     std::fs::write(&path, &original[..ranges[4].1 + 1]).unwrap();
     std::fs::remove_file(dir.path().join("log.ndjson.idx")).unwrap();
-    let out = run(&["append", path.to_str().unwrap()], b"{\"other\":6}\n{\"other\":7}\n{\"other\":8}\n");
+    let out =
+        run(&["append", path.to_str().unwrap()], b"{\"other\":6}\n{\"other\":7}\n{\"other\":8}\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let cp = checkpoint.to_str().unwrap();
     let out = run(&["verify", path.to_str().unwrap(), "--chain", "--checkpoint", cp], b"");

@@ -187,7 +187,12 @@ fn every_crash_state_of_a_chained_log_recovers_with_its_chain_intact() {
     }
     report(&format!("chain crash states: {total} checked, {} violations", violations.len()));
     assert!(total >= 1_000, "only {total} crash states");
-    assert!(violations.is_empty(), "{} violations: {:#?}", violations.len(), &violations[..violations.len().min(10)]);
+    assert!(
+        violations.is_empty(),
+        "{} violations: {:#?}",
+        violations.len(),
+        &violations[..violations.len().min(10)]
+    );
 }
 
 #[test]
@@ -224,7 +229,12 @@ fn every_operation_failed_in_turn_leaves_a_chain_that_verifies() {
         violations.len()
     ));
     assert!(runs > 100, "only {runs} runs");
-    assert!(violations.is_empty(), "{} violations: {:#?}", violations.len(), &violations[..violations.len().min(10)]);
+    assert!(
+        violations.is_empty(),
+        "{} violations: {:#?}",
+        violations.len(),
+        &violations[..violations.len().min(10)]
+    );
 }
 
 #[test]
@@ -236,7 +246,9 @@ fn the_chain_check_catches_a_broken_link() {
     // Swap two payload digits of the third record and refit its CRC: only the chain notices.
     let line_start = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(1).unwrap().0 + 1;
     let line_end = line_start + bytes[line_start..].iter().position(|&b| b == b'\n').unwrap();
-    let at = line_start + bytes[line_start..line_end].windows(4).position(|w| w == b"\"i\":").unwrap() + 4;
+    let at = line_start
+        + bytes[line_start..line_end].windows(4).position(|w| w == b"\"i\":").unwrap()
+        + 4;
     bytes[at] = if bytes[at] == b'7' { b'8' } else { b'7' };
     let crc_at = line_end - ndlog::format::TRAILER_LEN;
     let crc = ndlog::format::hex8(crc32fast::hash(&bytes[line_start..crc_at]));

@@ -4,8 +4,8 @@
 use crate::json::JsonPointer;
 use crate::read::{Reader, Record};
 
-use super::verify::{ChainFailure, walk};
 use super::ChainFile;
+use super::verify::{ChainFailure, walk};
 
 /// One version of an entity and whether its link holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

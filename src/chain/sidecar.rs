@@ -137,7 +137,8 @@ impl ChainFile {
     }
 
     fn from_json(bytes: &[u8]) -> std::result::Result<ChainFile, String> {
-        let json: Json = serde_json::from_slice(bytes).map_err(|e| format!("not a chain file: {e}"))?;
+        let json: Json =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a chain file: {e}"))?;
         if json.format != FORMAT {
             return Err(format!("format {:?}, expected {FORMAT:?}", json.format));
         }
@@ -149,8 +150,9 @@ impl ChainFile {
         }
         let mut anchors = BTreeMap::new();
         for a in json.anchors {
-            let v = ChainValue::from_hex(a.prev.as_bytes())
-                .ok_or_else(|| format!("anchor of seq {}: {:?} is not 64 hex digits", a.seq, a.prev))?;
+            let v = ChainValue::from_hex(a.prev.as_bytes()).ok_or_else(|| {
+                format!("anchor of seq {}: {:?} is not 64 hex digits", a.seq, a.prev)
+            })?;
             anchors.insert(a.seq, v);
         }
         Ok(ChainFile { log_id: json.log_id, anchors })

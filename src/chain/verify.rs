@@ -59,7 +59,9 @@ pub enum ChainProblem {
     Damaged(LineError),
     /// Records are missing: the seq after the previous record is not the next one, and no anchor
     /// of a compaction covers the gap.
-    #[error("records missing: seq {previous} is followed by seq {found}, and no anchor in LOG.chain covers the gap")]
+    #[error(
+        "records missing: seq {previous} is followed by seq {found}, and no anchor in LOG.chain covers the gap"
+    )]
     Gap {
         /// The previous record's seq.
         previous: u64,
@@ -108,11 +110,17 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// ```
     pub fn verify_chain(&self, chain_file: Option<&ChainFile>) -> ChainReport {
         let mut report = ChainReport::default();
-        walk(self, chain_file, u64::MAX, |step| {
-            report.records += 1;
-            report.first.get_or_insert(step.record.seq);
-            report.last = chain::link_of(step.record.line).map(|v| (step.record.seq, v));
-        }, &mut report.failure);
+        walk(
+            self,
+            chain_file,
+            u64::MAX,
+            |step| {
+                report.records += 1;
+                report.first.get_or_insert(step.record.seq);
+                report.last = chain::link_of(step.record.line).map(|v| (step.record.seq, v));
+            },
+            &mut report.failure,
+        );
         report
     }
 }
@@ -164,9 +172,13 @@ pub(crate) fn walk<'a, D: AsRef<[u8]>>(
         let at_damage = |seq| damage.map(|(offset, reason)| (seq, offset, reason));
         // Where the chain continues from, or why it cannot.
         let from = match prev {
-            Some((p, _)) if r.seq <= p => Err(ChainProblem::OutOfOrder { previous: p, found: r.seq }),
+            Some((p, _)) if r.seq <= p => {
+                Err(ChainProblem::OutOfOrder { previous: p, found: r.seq })
+            }
             Some((p, stored)) if r.seq == p + 1 => Ok(stored),
-            Some((p, _)) => anchor(r.seq).map(Some).ok_or(ChainProblem::Gap { previous: p, found: r.seq }),
+            Some((p, _)) => {
+                anchor(r.seq).map(Some).ok_or(ChainProblem::Gap { previous: p, found: r.seq })
+            }
             None => anchor(r.seq).map(Some).ok_or(ChainProblem::NoAnchor { found: r.seq }),
         };
         let holds = match from {
@@ -175,7 +187,11 @@ pub(crate) fn walk<'a, D: AsRef<[u8]>>(
             Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(r.line)) {
                 Ok(_) => true,
                 Err(e) => {
-                    fail(ChainFailure { seq: r.seq, offset: r.offset, problem: ChainProblem::Link(e) });
+                    fail(ChainFailure {
+                        seq: r.seq,
+                        offset: r.offset,
+                        problem: ChainProblem::Link(e),
+                    });
                     false
                 }
             },

@@ -27,7 +27,11 @@ pub(super) struct Anchors {
 impl Anchors {
     /// The collector for the log at `path`, whose complete lines `head` reads: chained when
     /// `LOG.chain` exists or its first record carries a link.
-    pub(super) fn new<V: Vfs, D: AsRef<[u8]>>(vfs: &V, path: &Path, head: &Reader<D>) -> Result<Self> {
+    pub(super) fn new<V: Vfs, D: AsRef<[u8]>>(
+        vfs: &V,
+        path: &Path,
+        head: &Reader<D>,
+    ) -> Result<Self> {
         let first = head.records().next();
         let chained = ChainFile::load(vfs, path)?.is_some()
             || first.is_some_and(|r| chain::link_of(r.line).is_some());

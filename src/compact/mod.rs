@@ -34,6 +34,7 @@ mod anchors;
 mod output;
 mod policy;
 mod quarantine;
+mod segmented;
 
 use anchors::Anchors;
 use output::Output;
@@ -116,6 +117,8 @@ pub struct CompactReport {
     pub writer_lock_held: Duration,
     /// Wall time of the whole compaction.
     pub elapsed: Duration,
+    /// Sealed segments retention removed whole (a segmented log).
+    pub segments_removed: u64,
 }
 
 impl Compactor<StdFs> {
@@ -195,6 +198,9 @@ impl<V: Vfs> Compactor<V> {
         let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
         let path = path.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
+        if meta.kind == crate::fs::FileKind::Dir {
+            return self.run_segmented(path, started);
+        }
         only_a_file(path, meta.kind)?;
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.

@@ -127,11 +127,16 @@ fn last_link<F: VfsFile + ?Sized>(file: &F, len: u64, seq: u64) -> io::Result<Op
         let mut buf = vec![0u8; (len - from) as usize];
         crate::fs::read_exact_at(file, &mut buf, from)?;
         // A window starting mid-line yields that line as damage, never as a record.
-        let found = Reader::new(&buf[..]).records_rev().find(|r| r.seq <= seq).map(|r| (r.seq, chain::link_of(r.line)));
+        let found = Reader::new(&buf[..])
+            .records_rev()
+            .find(|r| r.seq <= seq)
+            .map(|r| (r.seq, chain::link_of(r.line)));
         match found {
             Some((s, link)) if s == seq => return Ok(link),
             _ if from == 0 => {
-                return Err(io::Error::other(format!("the log's last record, seq {seq}, was not found again")));
+                return Err(io::Error::other(format!(
+                    "the log's last record, seq {seq}, was not found again"
+                )));
             }
             _ => window = window.saturating_mul(16),
         }

@@ -29,7 +29,10 @@ impl<V: Vfs> Derived<V> {
         let dedup = self.dedup.iter_mut().map(|d| d as &mut dyn Derive<V>);
         let versions = self.versions.iter_mut().map(|v| v as &mut dyn Derive<V>);
         let chain = self.chain.iter_mut().map(|c| c as &mut dyn Derive<V>);
-        dedup.chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>)).chain(versions).chain(chain)
+        dedup
+            .chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>))
+            .chain(versions)
+            .chain(chain)
     }
 
     /// Appends the record line for `(seq, ts, data)` to `out`: with its chain link when the log

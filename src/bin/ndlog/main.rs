@@ -17,7 +17,7 @@ use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command};
 use cmd::{
     append, cat, checkpoint, compact, create, demo, diverge, docs, export, get, history, import,
-    index, lock, provenance, stats, tail, verify,
+    index, lock, provenance, segments, stats, tail, verify,
 };
 
 fn main() -> ExitCode {
@@ -50,6 +50,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::DemoWriter(args) => demo::run_writer(args),
         Command::Create(args) => create::run(args),
+        Command::Segments(args) => segments::run(args),
         Command::Append(args) => append::run(args),
         Command::Cat(args) => cat::run(args),
         Command::Verify(args) => verify::run(args),

@@ -23,12 +23,12 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "checkpoint")?;
-    let log = input::open(&args.log)?;
+    let (reader, name) = input::open(&args.log)?.single_file("checkpoint")?;
     let Some(file) = ChainFile::load(&ndlog::fs::StdFs, &args.log)? else {
-        bail!("{}: not a chained log (no {})", log.name, ChainFile::path_of(&args.log).display());
+        bail!("{}: not a chained log (no {})", name, ChainFile::path_of(&args.log).display());
     };
-    let Some(cp) = Checkpoint::of(&log.reader, &file) else {
-        bail!("{}: no chained record to checkpoint yet", log.name);
+    let Some(cp) = Checkpoint::of(&reader, &file) else {
+        bail!("{}: no chained record to checkpoint yet", name);
     };
     let mut out = out::stdout();
     if args.json {

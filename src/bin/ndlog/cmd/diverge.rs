@@ -19,17 +19,17 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let a = input::open(&args.log_a)?;
-    let b = input::open(&args.log_b)?;
-    let d = ndlog::chain::diverge(&a.reader, &b.reader).map_err(|e| anyhow!(e))?;
+    let (a, name_a) = input::open(&args.log_a)?.single_file("diverge")?;
+    let (b, name_b) = input::open(&args.log_b)?.single_file("diverge")?;
+    let d = ndlog::chain::diverge(&a, &b).map_err(|e| anyhow!(e))?;
     let mut out = out::stdout();
     let seqs = |last: Option<u64>| last.map_or("empty".to_string(), |s| format!("last seq {s}"));
     match d.last_common {
         Some(seq) => writeln!(out, "last common seq {seq}")?,
         None => writeln!(out, "last common seq none")?,
     }
-    writeln!(out, "  {}: {}", a.name, seqs(d.last_a))?;
-    writeln!(out, "  {}: {}", b.name, seqs(d.last_b))?;
+    writeln!(out, "  {}: {}", name_a, seqs(d.last_a))?;
+    writeln!(out, "  {}: {}", name_b, seqs(d.last_b))?;
     if d.forked {
         writeln!(out, "  FORKED: the copies differ after that seq")?;
     } else {

@@ -15,6 +15,7 @@ pub(crate) mod import;
 pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod provenance;
+pub(crate) mod segments;
 pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod verify;

@@ -30,9 +30,9 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "provenance")?;
-    let log = input::open(&args.log)?;
+    let (reader, name) = input::open(&args.log)?.single_file("provenance")?;
     let file = ChainFile::load(&ndlog::fs::StdFs, &args.log)?;
-    let p = log.reader.provenance(file.as_ref(), &args.key, &args.entity);
+    let p = reader.provenance(file.as_ref(), &args.key, &args.entity);
     let mut out = out::stdout();
     for v in &p.versions {
         out.write_all(if v.link_holds { b"ok\t" } else { b"BROKEN\t" })?;
@@ -40,7 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let Some(newest) = p.versions.last() else {
         out.flush()?;
-        out::warn(format_args!("{}: no record has {:?} at {}", log.name, args.entity, args.key));
+        out::warn(format_args!("{}: no record has {:?} at {}", name, args.entity, args.key));
         return Ok(ExitCode::from(EXIT_NOT_FOUND));
     };
     let code = match &p.failure {
@@ -49,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Some(f) => {
-            let (name, newest) = (&log.name, newest.record.seq);
+            let (name, newest) = (&name, newest.record.seq);
             writeln!(out, "chain BROKEN at {f} ({name}); the newest version is seq {newest}")?;
             ExitCode::from(EXIT_DAMAGED)
         }
