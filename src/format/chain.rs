@@ -260,6 +260,16 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_of_format_md_is_what_encode_writes() {
+        let mut log = Vec::new();
+        let v = encode(&mut log, 1, 1763683200123, br#"{"user":"u1"}"#, &ChainValue::GENESIS);
+        encode(&mut log, 2, 1763683200124, br#"{"user":"u2"}"#, &v);
+        let expected = r#"{"seq":1,"ts":1763683200123,"data":{"user":"u1"},"chain":"18c7245151484024257bfb848536957caf83b1f3efe1e0ff4e634ef450bb6efd","crc":"c10bbab1"}\n{"seq":2,"ts":1763683200124,"data":{"user":"u2"},"chain":"bcb3c7c2244d122375f5f19bca89fb6c355f4dcec22c9d16ea4d1da86c4628ab","crc":"1d08d02f"}\n"#;
+        assert_eq!(String::from_utf8(log).unwrap(), expected.replace("\\n", "\n"));
+        assert!(include_str!("../../FORMAT.md").contains(expected.split("\\n").next().unwrap()));
+    }
+
+    #[test]
     fn hex_round_trips() {
         let v = next(&ChainValue::GENESIS, b"abc");
         assert_eq!(ChainValue::from_hex(v.to_hex().as_bytes()), Some(v));
