@@ -344,7 +344,7 @@ impl<V: Vfs> Writer<V> {
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
-                    format::encode(buf, seq, plan.ts, data);
+                    derived.encode(buf, seq, plan.ts, data);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { seq, ts: plan.ts, at, end, data });
                     seq += 1;
