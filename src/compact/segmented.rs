@@ -100,7 +100,10 @@ impl<V: Vfs> Compactor<V> {
     /// segment.
     fn retention_cut(&self, segments: &[Segment]) -> Result<usize> {
         let policy = &self.policy;
+        // Never the last segment either, even sealed (a writer died between sealing it and
+        // creating the next): it holds the log's last seq, which the next writer numbers from.
         let sealed = segments.iter().take_while(|s| !s.name.active).count();
+        let sealed = sealed.min(segments.len().saturating_sub(1));
         if sealed == 0
             || (policy.keep_last.is_none() && policy.max_age.is_none() && policy.max_bytes.is_none())
         {
