@@ -202,33 +202,35 @@ impl<V: Vfs> Writer<V> {
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
     /// them with newlines and syncs the log.
     fn pad_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
-        let State { file, id, scratch, .. } = state;
-        let mut quarantine = Quarantine::new(&self.path, self.mode, id.ino, clock::now_ms());
+        let State { file, id, scratch, active, .. } = state;
+        // The file appended to: the log, or a segmented log's active segment.
+        let path = active.as_path();
+        let mut quarantine = Quarantine::new(path, self.mode, id.ino, clock::now_ms());
         let mut at = tail.end;
         while at < tail.len {
             let n = (tail.len - at).min(DEBRIS_CHUNK);
             scratch.resize(n as usize, 0);
-            crate::fs::read_exact_at(&**file, scratch, at).at(&self.path, "read")?;
+            crate::fs::read_exact_at(&**file, scratch, at).at(path, "read")?;
             let why = "crash debris after the last record (a torn or damaged write that was never acknowledged)";
             quarantine.push(&self.vfs, at, scratch, why).at(quarantine.path(), "write")?;
             at += n;
         }
         if quarantine.commit(&self.vfs).at(quarantine.path(), "fsync")? {
-            let dir = names::parent_dir(&self.path);
+            let dir = names::parent_dir(path);
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
         // A positioned write needs a descriptor without O_APPEND.
-        let writer = self.vfs.open(&self.path, OpenOptions::read_write(Create::No, 0));
-        let writer = writer.at(&self.path, "open")?;
-        if writer.metadata().at(&self.path, "fstat")?.id != *id {
-            return Err(Error::io(&self.path, "open", io::Error::other("the log was replaced")));
+        let writer = self.vfs.open(path, OpenOptions::read_write(Create::No, 0));
+        let writer = writer.at(path, "open")?;
+        if writer.metadata().at(path, "fstat")?.id != *id {
+            return Err(Error::io(path, "open", io::Error::other("the log was replaced")));
         }
         let mut at = tail.end;
         while at < tail.len {
             let n = (tail.len - at).min(DEBRIS_CHUNK);
             scratch.clear();
             scratch.resize(n as usize, b'\n');
-            crate::fs::write_all_at(&writer, scratch, at).at(&self.path, "write")?;
+            crate::fs::write_all_at(&writer, scratch, at).at(path, "write")?;
             at += n;
         }
         // The newlines must be durable before a record is appended after them: a crash that
