@@ -270,7 +270,7 @@ fn history_and_history_at_span_segments() {
         assert_eq!(seqs_of(&got), want, "history of {entity}");
         // --at: the newest version with ts at or before the time, whichever segment holds it.
         for at in [all[0].ts, all[13].ts, all[29].ts, all[49].ts, all[49].ts + 60_000] {
-            let want = all.iter().filter(|l| l.data["id"] == entity && l.ts <= at).last();
+            let want = all.iter().rfind(|l| l.data["id"] == entity && l.ts <= at);
             let out = run(
                 &["history", s(&log), "--key", "/id", "--entity", entity, "--at", &at.to_string()],
                 b"",

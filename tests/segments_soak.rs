@@ -3,7 +3,8 @@
 //! are killed with SIGKILL at random moments and restarted, round after round. Meanwhile a
 //! retention loop runs `ndlog compact --keep-last`, itself killed now and then, and followers
 //! (`ndlog tail -f`) read the log from the start; one of them is stopped (SIGSTOP) long enough
-//! for retention to remove records it has not read.
+//! for retention to remove records it has not read; and readers (`ndlog cat`, `ndlog get`)
+//! run throughout, racing the rolls and the retention.
 //!
 //! Afterwards: every acknowledged record that the policy keeps is present exactly once, in
 //! order, and nothing else is; `ndlog verify` passes; each follower printed every record once,
@@ -222,6 +223,36 @@ fn retention_loop(log: &Path, stop: Arc<AtomicBool>) -> JoinHandle<Retention> {
     })
 }
 
+/// Readers racing rolls and retention: `ndlog cat` again and again; each sees a contiguous run
+/// of seqs (retention removes only the oldest segments), and says nothing on stderr. Then
+/// `ndlog get` of a seq it saw: found, or (exit 4) removed by retention meanwhile.
+fn reader_loop(log: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u32> {
+    let log = log.to_str().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut reads = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let out = run(&["cat", &log], b"");
+            assert!(out.status.success(), "cat: {}", stderr(&out));
+            assert_eq!(stderr(&out), "", "cat during rolls and retention");
+            let seqs = seqs_of(&stdout(&out));
+            for w in seqs.windows(2) {
+                assert_eq!(w[1], w[0] + 1, "cat saw a gap or a repeat");
+            }
+            if let Some(&seq) = seqs.get(seqs.len() / 2) {
+                let out = run(&["get", &log, &seq.to_string()], b"");
+                match out.status.code() {
+                    Some(0) => assert_eq!(seqs_of(&stdout(&out)), [seq]),
+                    Some(4) => {}
+                    _ => panic!("get {seq}: {}: {}", out.status, stderr(&out)),
+                }
+            }
+            reads += 1;
+            sleep_ms(20);
+        }
+        reads
+    })
+}
+
 /// The first seq of the log by its file names.
 fn first_seq_by_names(log: &Path) -> u64 {
     file_names(log).iter().find_map(|n| segment_name(n)).map_or(1, |(seq, _)| seq)
@@ -236,6 +267,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let mut followers = vec![Follower::spawn(&log, "1000000"), Follower::spawn(&log, "1000000")];
     let stop = Arc::new(AtomicBool::new(false));
     let retention = retention_loop(&log, stop.clone());
+    let reader = reader_loop(&log, stop.clone());
     let mut rng = Rng(0x5eed);
     let mut acked: BTreeMap<u64, Value> = BTreeMap::new();
     let (mut kills, mut rounds) = (0u32, 0u64);
@@ -281,6 +313,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     }
     stop.store(true, Ordering::Relaxed);
     let retention = retention.join().unwrap();
+    let reads = reader.join().unwrap();
     // One last retention run that is not killed: the policy holds at the end.
     let out = run(&["compact", &log_arg, "--keep-last", &KEEP_LAST.to_string()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -349,8 +382,8 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let _ = writeln!(
         std::io::stderr(),
         "segments soak: {rounds} rounds, {kills} writer SIGKILLs, {} retention runs ({} killed), \
-         {} acknowledged, log holds {first}..={last} in {} segments, {warned} follower warnings \
-         (stopped follower had to warn: {must_warn}), {:.1} s",
+         {reads} concurrent cats, {} acknowledged, log holds {first}..={last} in {} segments, \
+         {warned} follower warnings (stopped follower had to warn: {must_warn}), {:.1} s",
         retention.runs,
         retention.killed,
         acked.len(),
@@ -364,4 +397,5 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     );
     assert!(first > 1, "retention never removed a segment");
     assert!(retention.killed > 0 && retention.runs > 0, "{retention:?}");
+    assert!(reads > 0);
 }
