@@ -743,3 +743,81 @@ fn a_torn_write_in_the_active_segment_is_neutralised_by_the_next_append() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(seqs_of(&ok(&["cat", s(&log)])), (1..=12).collect::<Vec<_>>());
 }
+
+#[test]
+fn retention_by_bytes_and_by_age_removes_whole_segments() {
+    let dir = tempdir();
+    let log = build(dir.path(), 40, 10);
+    let sizes: Vec<u64> =
+        segment_files(&log).iter().map(|s| std::fs::metadata(&s.path).unwrap().len()).collect();
+    // --max-bytes: the newest segments that fit; an older one goes once those after it
+    // already hold the bytes allowed.
+    let allowed = sizes[2] + sizes[3] + 1;
+    let out = ok(&["compact", s(&log), "--max-bytes", &allowed.to_string()]);
+    assert!(out.contains("removed 1 sealed segment(s)"), "{out}");
+    assert_eq!(segment_files(&log)[0].first_seq, 11);
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), (11..=40).collect::<Vec<_>>());
+    // --max-age: every sealed segment whose last record is older goes; the active one stays
+    // however old it is.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ok(&["compact", s(&log), "--max-age", "200ms"]);
+    assert!(out.contains("removed 2 sealed segment(s)"), "{out}");
+    assert_eq!(sealed_names(&log), Vec::<String>::new());
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), (31..=40).collect::<Vec<_>>());
+    assert_eq!(run(&["verify", s(&log)], b"").status.code(), Some(0));
+    assert_eq!(append(&log, &[payload(41)]), [41]);
+}
+
+#[test]
+fn segments_roll_by_age() {
+    let dir = tempdir();
+    let log = create(dir.path(), "log", &["--segment-age", "150ms"]);
+    append(&log, &(1..=3).map(payload).collect::<Vec<_>>());
+    assert_eq!(sealed_names(&log), Vec::<String>::new(), "young: no roll");
+    std::thread::sleep(Duration::from_millis(250));
+    append(&log, &[payload(4)]);
+    assert_eq!(sealed_names(&log), ["00000000000000000001.ndjson"], "rolled by age");
+    assert!(file_names(&log).contains(&"00000000000000000004.ndjson.active".to_string()));
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(log.join("ndlog.json")).unwrap()).unwrap();
+    assert_eq!(settings["segment_age_ms"], 150, "{settings}");
+}
+
+#[test]
+fn a_segment_that_does_not_parse_is_named_and_nothing_is_rewritten() {
+    let dir = tempdir();
+    let log = build(dir.path(), 30, 10);
+    let bad = log.join("00000000000000000011.ndjson");
+    std::fs::write(&bad, "not json\nat all\n").unwrap();
+    let before = snapshot(&log);
+    let out = run(&["verify", s(&log)], b"");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains(&format!("{}: DAMAGED", bad.display())), "{text}");
+    assert!(text.contains("byte 0:") && text.contains("byte 9:"), "{text}");
+    assert!(text.contains("11..=20"), "the records it should hold are missing: {text}");
+    let totals = text.split(&format!("{}: DAMAGED", bad.display())).next().unwrap();
+    assert!(
+        !totals.contains("... and"),
+        "the totals list no problems, so none are 'more':\n{text}"
+    );
+    // Readers read around it and name it.
+    let out = run(&["cat", s(&log)], b"");
+    assert!(out.status.success());
+    assert_eq!(seqs_of(&stdout(&out)), (1..=10).chain(21..=30).collect::<Vec<_>>());
+    assert!(stderr(&out).contains(s(&bad)), "{}", stderr(&out));
+    // A writer refuses it, naming it; retention that keeps it and key compaction leave it.
+    let out = run(&["append", s(&log)], b"{}\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(s(&bad)), "{}", stderr(&out));
+    ok(&["compact", s(&log), "--keep-last", "25"]);
+    ok(&["segments", s(&log)]);
+    let after = snapshot(&log);
+    for (name, file) in &before {
+        assert_eq!(after.get(name), Some(file), "{name} changed");
+    }
+    // Key compaction rewrites the healthy segments by its policy, never the unreadable one.
+    ok(&["compact", s(&log), "--key", "/id"]);
+    let name = "00000000000000000011.ndjson";
+    assert_eq!(snapshot(&log).get(name), before.get(name), "{name} changed");
+}
