@@ -110,12 +110,20 @@ impl Follower {
         }
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        for t in self.threads {
+        for t in std::mem::take(&mut self.threads) {
             t.join().unwrap();
         }
         let records = std::mem::take(&mut *self.records.lock().unwrap());
         let warnings = std::mem::take(&mut *self.warnings.lock().unwrap());
         (records, warnings)
+    }
+}
+
+impl Drop for Follower {
+    /// A test that fails half-way leaves no `tail -f` running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -253,6 +261,24 @@ fn reader_loop(log: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u32> {
     })
 }
 
+/// Sealed segments never change: each one present now has the inode and bytes it had when
+/// first seen (only retention may delete it), and holds at most a segment's records.
+fn check_sealed(log: &Path, seen: &mut BTreeMap<String, (u64, Vec<u8>)>) {
+    use std::os::unix::fs::MetadataExt;
+    for name in sealed_names(log) {
+        let path = log.join(&name);
+        let (Ok(meta), Ok(bytes)) = (std::fs::metadata(&path), std::fs::read(&path)) else {
+            continue; // removed by retention meanwhile
+        };
+        let first = segment_name(&name).expect("only segments match *.ndjson").0;
+        let lines = independent_parse(&bytes);
+        assert!(lines.len() as u64 <= PER_SEGMENT, "{name}: {} records", lines.len());
+        assert_eq!(lines.first().map(|l| l.seq), Some(first), "{name}: starts at its name");
+        let was = seen.entry(name.clone()).or_insert((meta.ino(), bytes.clone()));
+        assert!(*was == (meta.ino(), bytes), "{name}: a sealed segment changed");
+    }
+}
+
 /// The first seq of the log by its file names.
 fn first_seq_by_names(log: &Path) -> u64 {
     file_names(log).iter().find_map(|n| segment_name(n)).map_or(1, |(seq, _)| seq)
@@ -276,6 +302,8 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let mut stopped: Option<u64> = None;
     let mut must_warn = false;
     let mut late_follower = None;
+    // Every sealed segment seen, as first seen: it must never change while it exists.
+    let mut sealed: BTreeMap<String, (u64, Vec<u8>)> = BTreeMap::new();
     let more = |stopped: &Option<u64>| {
         let t = started.elapsed();
         t < BUDGET || (t < HARD_CAP && (stopped.is_some() || first_seq_by_names(&log) == 1))
@@ -296,6 +324,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
             sleep_ms(100); // what it wrote before the stop reaches its reader thread
             stopped = Some(followers[1].last_seq());
         }
+        check_sealed(&log, &mut sealed);
         if rounds == 4 {
             // One more follower, starting with the whole log as it is then.
             late_follower = Some(Follower::spawn(&log, "1000000"));
@@ -379,13 +408,15 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
             assert!(!skipped.is_empty(), "the stopped follower did not say what it missed");
         }
     }
+    check_sealed(&log, &mut sealed);
     let _ = writeln!(
         std::io::stderr(),
         "segments soak: {rounds} rounds, {kills} writer SIGKILLs, {} retention runs ({} killed), \
-         {reads} concurrent cats, {} acknowledged, log holds {first}..={last} in {} segments, \
+         {reads} concurrent cats, {} sealed segments checked, {} acknowledged, log holds {first}..={last} in {} segments, \
          {warned} follower warnings (stopped follower had to warn: {must_warn}), {:.1} s",
         retention.runs,
         retention.killed,
+        sealed.len(),
         acked.len(),
         segment_files(&log).len(),
         started.elapsed().as_secs_f64()
