@@ -105,7 +105,9 @@ impl<V: Vfs> Compactor<V> {
         let sealed = segments.iter().take_while(|s| !s.name.active).count();
         let sealed = sealed.min(segments.len().saturating_sub(1));
         if sealed == 0
-            || (policy.keep_last.is_none() && policy.max_age.is_none() && policy.max_bytes.is_none())
+            || (policy.keep_last.is_none()
+                && policy.max_age.is_none()
+                && policy.max_bytes.is_none())
         {
             return Ok(0);
         }
@@ -157,14 +159,16 @@ impl<V: Vfs> Compactor<V> {
         for s in segments {
             let file = open_segment(vfs, s)?;
             let len = file.metadata().at(&s.path, "fstat")?.len;
-            let tail = last_record::discover(&file, len, None, &mut Vec::new()).at(&s.path, "read")?;
+            let tail =
+                last_record::discover(&file, len, None, &mut Vec::new()).at(&s.path, "read")?;
             let map = vfs.map(&file, tail.end).at(&s.path, "mmap")?;
             let owner = file.metadata().map(|m| (m.uid, m.gid)).at(&s.path, "fstat")?;
             maps.push((map, owner));
         }
         // The newest seq of each key, over every segment.
         let mut newest: HashMap<Vec<u8>, u64> = HashMap::new();
-        let retention = self.policy.tombstone_retention.unwrap_or(super::DEFAULT_TOMBSTONE_RETENTION);
+        let retention =
+            self.policy.tombstone_retention.unwrap_or(super::DEFAULT_TOMBSTONE_RETENTION);
         let tombstone_min_ts = now_ms().saturating_sub(retention.as_millis() as u64);
         let mut dead_tombstones = std::collections::HashSet::new();
         if let Some(key) = &self.policy.key {
@@ -172,7 +176,11 @@ impl<V: Vfs> Compactor<V> {
                 for r in Reader::new(map.as_ref()).records() {
                     if let Some(k) = key.find(r.data) {
                         newest.insert(key_bytes(k).into_owned(), r.seq);
-                        let tombstone = self.policy.tombstone.as_ref().is_some_and(|t| super::policy::is_tombstone(t, r.data));
+                        let tombstone = self
+                            .policy
+                            .tombstone
+                            .as_ref()
+                            .is_some_and(|t| super::policy::is_tombstone(t, r.data));
                         if tombstone && (retention.is_zero() || r.ts < tombstone_min_ts) {
                             dead_tombstones.insert(r.seq);
                         }
@@ -180,10 +188,13 @@ impl<V: Vfs> Compactor<V> {
                 }
             }
         }
-        let keeps = |data: &[u8], seq: u64| match self.policy.key.as_ref().and_then(|k| k.find(data)) {
-            Some(k) => newest.get(&*key_bytes(k)) == Some(&seq) && !dead_tombstones.contains(&seq),
-            None => true,
-        };
+        let keeps =
+            |data: &[u8], seq: u64| match self.policy.key.as_ref().and_then(|k| k.find(data)) {
+                Some(k) => {
+                    newest.get(&*key_bytes(k)) == Some(&seq) && !dead_tombstones.contains(&seq)
+                }
+                None => true,
+            };
         for (s, (map, owner)) in segments.iter().zip(&maps) {
             if s.name.active {
                 continue;
@@ -194,7 +205,9 @@ impl<V: Vfs> Compactor<V> {
             let mut damaged = false;
             for entry in reader.entries() {
                 match entry {
-                    Entry::Record(r) if Some(r.seq) != last_seq && !keeps(r.data, r.seq) => drops += 1,
+                    Entry::Record(r) if Some(r.seq) != last_seq && !keeps(r.data, r.seq) => {
+                        drops += 1
+                    }
                     Entry::Corrupt { .. } => damaged = true,
                     _ => {}
                 }
@@ -207,7 +220,8 @@ impl<V: Vfs> Compactor<V> {
             report.bytes_before += vfs.metadata(&s.path).map_or(0, |m| m.len);
             let mut out = Output::create(vfs.clone(), &s.path, mode, *owner, self.index_stride)?;
             let ino = vfs.metadata(&s.path).map_or(0, |m| m.id.ino);
-            let mut quarantine = Quarantine::new(&s.path, mode, ino, now_ms()).owned_by(owner.0, owner.1);
+            let mut quarantine =
+                Quarantine::new(&s.path, mode, ino, now_ms()).owned_by(owner.0, owner.1);
             for entry in reader.entries() {
                 match entry {
                     Entry::Record(r) if Some(r.seq) == last_seq || keeps(r.data, r.seq) => {
@@ -216,7 +230,9 @@ impl<V: Vfs> Compactor<V> {
                     Entry::Record(_) => report.dropped += 1,
                     Entry::Corrupt { offset, len, reason } => {
                         let bytes = &map.as_ref()[offset as usize..(offset + len) as usize];
-                        quarantine.push(vfs, offset, bytes, &reason.to_string()).at(quarantine.path(), "write")?;
+                        quarantine
+                            .push(vfs, offset, bytes, &reason.to_string())
+                            .at(quarantine.path(), "write")?;
                     }
                     Entry::Padding { .. } | Entry::TornTail { .. } => {}
                 }

@@ -85,7 +85,8 @@ pub(crate) fn open_active<V: Vfs>(vfs: &V, dir: &Path, mode: u32) -> Result<Acti
             // A roll died after creating the next segment: this one was synced before that.
             let sealed = dir.join(SegmentName { active: false, ..segment.name }.file_name());
             vfs.rename(&segment.path, &sealed).at(&segment.path, "seal (rename)")?;
-            *segment = Segment { name: SegmentName { active: false, ..segment.name }, path: sealed };
+            *segment =
+                Segment { name: SegmentName { active: false, ..segment.name }, path: sealed };
             changed = true;
         }
     }

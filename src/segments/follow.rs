@@ -22,7 +22,7 @@ use super::naming::SegmentName;
 /// # let dir = tempfile::tempdir().unwrap();
 /// use ndlog::segments::{SegmentedFollow, Settings};
 /// let path = dir.path().join("events");
-/// let settings = Settings { segment_records: Some(2), ..Settings::new(1 << 20) };
+/// let settings = Settings { segment_records: Some(2), ..Settings::new(2 << 20) };
 /// let writer = ndlog::Options::new().segments(settings).open(&path)?;
 /// let mut follow = SegmentedFollow::after(&path, 0);
 /// for n in 1..=5 {
@@ -112,8 +112,9 @@ impl<V: Vfs> SegmentedFollow<V> {
                     continue;
                 }
                 Some(s) if s.name.active && !later => {
-                    let (_, reader) = self.current.as_mut().expect("a segment is open");
-                    reader.refresh()?;
+                    if let Some((_, reader)) = self.current.as_mut() {
+                        reader.refresh()?;
+                    }
                     if self.advance() {
                         break;
                     }
@@ -142,8 +143,7 @@ impl<V: Vfs> SegmentedFollow<V> {
                 return Ok(None);
             }
         }
-        let (_, reader) = self.current.as_ref().expect("a segment is open");
-        let record = reader.records_from(self.pos).next();
+        let record = self.current.as_ref().and_then(|(_, r)| r.records_from(self.pos).next());
         if let Some(r) = record {
             self.pos = r.end();
             self.after = r.seq;

@@ -11,13 +11,13 @@
 pub(crate) mod active;
 mod follow;
 mod list;
-mod reader;
 pub mod naming;
+mod reader;
 mod settings;
 
 pub use active::create;
+pub use follow::SegmentedFollow;
 pub use list::{Segment, list};
 pub use naming::SegmentName;
-pub use follow::SegmentedFollow;
 pub use reader::{Gap, Part, SegmentedReader};
 pub use settings::{MAX_SEGMENT_BYTES, Settings};

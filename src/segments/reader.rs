@@ -41,7 +41,7 @@ impl<V: Vfs> Part<V> {
 /// # let dir = tempfile::tempdir().unwrap();
 /// use ndlog::segments::{SegmentedReader, Settings};
 /// let path = dir.path().join("events");
-/// let settings = Settings { segment_records: Some(10), ..Settings::new(1 << 20) };
+/// let settings = Settings { segment_records: Some(10), ..Settings::new(2 << 20) };
 /// let writer = ndlog::Options::new().segments(settings).open(&path)?;
 /// for n in 0..25 {
 ///     writer.append(&serde_json::json!({ "n": n }))?;

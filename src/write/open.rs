@@ -40,10 +40,7 @@ impl<V: Vfs> Writer<V> {
             match crate::segments::create(&vfs, path, &settings, opts.max_record_size, opts.mode) {
                 Ok(()) => return Writer::open_segmented(vfs, path, opts),
                 // Another process created it meanwhile: open what it created.
-                Err(e) if vfs.metadata(path).is_ok_and(|m| m.kind == FileKind::Dir) => {
-                    drop(e);
-                    return Writer::open_segmented(vfs, path, opts);
-                }
+                Err(e) if already_exists(&e) => return Writer::open_segmented(vfs, path, opts),
                 Err(e) => return Err(e),
             }
         }
@@ -132,6 +129,10 @@ impl<V: Vfs> Writer<V> {
             poison: OnceLock::new(),
         })
     }
+}
+
+fn already_exists(e: &Error) -> bool {
+    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::AlreadyExists)
 }
 
 /// Opens the log for appending, creating it (exclusively) when allowed and missing.

@@ -47,8 +47,11 @@ impl<V: Vfs> Writer<V> {
         let guard = lock.acquire(dir, opts.lock_timeout)?;
         let active = active::open_active(&vfs, dir, opts.mode)?;
         // Always: a roll that died before its directory fsync leaves a segment whose name a
-        // power loss can take back; nothing in it is acknowledged before the name is durable.
+        // power loss can take back, and a creation that died before its parent's fsync a log
+        // directory whose own name can go; nothing is acknowledged before both are durable.
         vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        let parent = names::parent_dir(dir);
+        vfs.sync_dir(parent).at(parent, "fsync directory")?;
         let mode = active.meta.mode;
         let mut scratch = Vec::new();
         let found = last_record::discover(&active.file, active.meta.len, None, &mut scratch);
@@ -196,7 +199,8 @@ impl<V: Vfs> Writer<V> {
         // A new segment is empty; one a crashed roll left may not be, and is read.
         state.tail = (meta.len == 0).then_some(Tail { last: Some(before), ..Tail::EMPTY });
         if let Some(index) = &mut state.derived.index {
-            *index = IndexWriter::new(&path, self.opts.index_stride).sole_writer(self.opts.exclusive);
+            *index =
+                IndexWriter::new(&path, self.opts.index_stride).sole_writer(self.opts.exclusive);
         }
         state.active = path;
         state.segment = Some(SegmentAt { first_seq, before, first_ts: None });
@@ -267,21 +271,38 @@ impl<V: Vfs> Writer<V> {
 /// another process is creating (`mkdir`, then the settings): its settings are waited for, up
 /// to the lock timeout.
 fn settings_of<V: Vfs>(vfs: &V, dir: &Path, opts: &Options) -> Result<Settings> {
-    let deadline = std::time::Instant::now() + opts.lock_timeout.min(std::time::Duration::from_secs(1));
+    if let Some(settings) = opts.segments.filter(|_| opts.create)
+        && only_settings_temps(vfs, dir)
+        && Settings::load(vfs, dir).is_err()
+    {
+        // A creation that died between the directory and its settings: finish it. (Two
+        // processes doing so at once each write the settings atomically; both then lock.)
+        settings.store(vfs, dir, opts.mode)?;
+    }
+    let deadline =
+        std::time::Instant::now() + opts.lock_timeout.min(std::time::Duration::from_secs(1));
     loop {
         match Settings::load(vfs, dir) {
             Ok(settings) => return Ok(settings),
-            Err(e) if matches!(e.kind(), crate::ErrorKind::NotALog { .. })
-                && std::time::Instant::now() < deadline
-                && vfs.list_dir(dir).is_ok_and(|names| names.iter().all(|n| {
-                    n.to_str().is_some_and(|n| n.starts_with(crate::segments::naming::SETTINGS))
-                })) =>
+            Err(e)
+                if matches!(e.kind(), crate::ErrorKind::NotALog { .. })
+                    && std::time::Instant::now() < deadline
+                    && only_settings_temps(vfs, dir) =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `dir` holds nothing but what a creation in progress writes (the settings file's
+/// temporary files).
+fn only_settings_temps<V: Vfs>(vfs: &V, dir: &Path) -> bool {
+    let settings = crate::segments::naming::SETTINGS;
+    vfs.list_dir(dir).is_ok_and(|names| {
+        names.iter().all(|n| n.to_str().is_some_and(|n| n.starts_with(settings) && n != settings))
+    })
 }
 
 /// `tail`, whose segment may hold no record yet, with the log's last record before the segment

@@ -16,8 +16,8 @@ use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use cmd::{
-    append, cat, compact, create, demo, docs, export, get, history, import, index, lock, segments, stats, tail,
-    verify,
+    append, cat, compact, create, demo, docs, export, get, history, import, index, lock, segments,
+    stats, tail, verify,
 };
 
 fn main() -> ExitCode {

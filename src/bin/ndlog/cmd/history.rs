@@ -45,7 +45,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Segments after `at` are skipped by their first record's time; the newest segment that
     // knows the entity by then holds its state.
     let state_at = |at: u64| {
-        log.parts.iter().rev().filter(|p| p.reader.records().next().is_some_and(|r| r.ts <= at))
+        log.parts
+            .iter()
+            .rev()
+            .filter(|p| p.reader.records().next().is_some_and(|r| r.ts <= at))
             .find_map(|p| p.reader.state_at(&args.key, &args.entity, at))
     };
     let history = |key, entity| log.parts.iter().flat_map(move |p| p.reader.history(key, entity));

@@ -107,7 +107,11 @@ fn segmented(args: &Args, log: input::Log) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
     }
     let verb = if args.rebuild { "rebuilt" } else { "built where missing or stale" };
-    writeln!(out, "{}: {built} segment index(es) {verb}; every segment is indexed", args.log.display())?;
+    writeln!(
+        out,
+        "{}: {built} segment index(es) {verb}; every segment is indexed",
+        args.log.display()
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -32,7 +32,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut out = out::stdout();
     if !args.json {
-        writeln!(out, "{:<36} {:>12} {:>12} {:>10} {:>12}  {:<24}  sealed", "file", "first_seq", "last_seq", "records", "bytes", "last_ts")?;
+        writeln!(
+            out,
+            "{:<36} {:>12} {:>12} {:>10} {:>12}  {:<24}  sealed",
+            "file", "first_seq", "last_seq", "records", "bytes", "last_ts"
+        )?;
     }
     for part in &log.parts {
         let reader = &part.reader;

@@ -23,7 +23,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
     let (s, _) = log.verify();
     let name = &log.name;
-    let index_entries: usize = log.parts.iter().map(|p| p.reader.index().map_or(0, |i| i.len())).sum();
+    let index_entries: usize =
+        log.parts.iter().map(|p| p.reader.index().map_or(0, |i| i.len())).sum();
     let index = match &log.parts[..] {
         [part] if !log.segmented => match (part.reader.index(), part.reader.index_problem()) {
             (Some(i), _) => format!("{} entries, one every {} records", i.len(), i.stride()),

@@ -61,12 +61,7 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut v = report_json(&log.name, &all);
         v["ok"] = json!(clean);
-        v["segments"] = log
-            .parts
-            .iter()
-            .zip(&each)
-            .map(|(p, s)| report_json(&p.name, s))
-            .collect();
+        v["segments"] = log.parts.iter().zip(&each).map(|(p, s)| report_json(&p.name, s)).collect();
         v["gaps"] = log
             .gaps
             .iter()
