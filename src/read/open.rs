@@ -173,7 +173,16 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
         let refreshed = if meta.id == mapped.id {
-            if meta.len == mapped.tail.len {
+            // A preallocated segment keeps its size: appends show at the end of its content.
+            let padded = mapped.tail.content < mapped.tail.len;
+            let grew_in_place = padded
+                && (mapped.tail.torn || {
+                    let mut byte = [0u8; 1];
+                    crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.content)
+                        .at(path, "read")?;
+                    byte[0] != b'\n'
+                });
+            if meta.len == mapped.tail.len && !grew_in_place {
                 if self.index_changed() {
                     self.load_index();
                 }
@@ -213,8 +222,15 @@ fn map_records<V: Vfs>(
     known: Option<Tail>,
     path: &Path,
 ) -> Result<(V::Map, Tail, Beyond)> {
-    let tail = last_record::discover(file, len, known, &mut Vec::new()).at(path, "read")?;
+    // A preallocated segment (by its name) ends in newline padding, found first: only what is
+    // before it is read, and only that is copied.
+    let tail = match crate::segments::naming::is_padded(path) {
+        true => last_record::discover_padded(file, len, known, &mut Vec::new()),
+        false => last_record::discover(file, len, known, &mut Vec::new()),
+    };
+    let tail = tail.at(path, "read")?;
     let map = vfs.map(file, tail.end).at(path, "mmap")?;
+    let len = tail.content;
     let mut beyond = vec![0u8; (len - tail.end).min(MAX_BEYOND) as usize];
     crate::fs::read_exact_at(file, &mut beyond, tail.end).at(path, "read")?;
     if len - tail.end > MAX_BEYOND {

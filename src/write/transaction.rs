@@ -137,7 +137,7 @@ impl<V: Vfs> Writer<V> {
         let tail = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let State { file, id, derived, .. } = state;
-        let log = self.log_at(&**file, *id, tail.len, last_seq, clock::now_ms());
+        let log = self.log_at(&**file, *id, tail.content, last_seq, clock::now_ms());
         derived.catch_up(&log).at(&self.path, "read")?;
         Ok(tail)
     }
