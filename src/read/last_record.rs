@@ -134,7 +134,9 @@ fn discover_in<F: VfsFile + ?Sized>(
     padded: bool,
 ) -> std::io::Result<Tail> {
     let known = known.filter(|k| !k.torn && k.content <= len).unwrap_or(Tail::EMPTY);
-    let floor = known.content;
+    // In a preallocated file only what lies below the last record's end is known: `content`
+    // was rounded up to a block, and appends since are written in place below it.
+    let floor = if padded { known.end } else { known.content };
     let content = if padded { padding_start(file, len, floor, scratch)? } else { len };
     // The line being assembled, right to left: where its newline is, its bytes read so far
     // (pieces in reverse file order), and whether it grew too long to be a record.
