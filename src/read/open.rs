@@ -173,14 +173,18 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
         let refreshed = if meta.id == mapped.id {
-            // A preallocated segment keeps its size: appends show at the end of its content.
+            // A preallocated segment keeps its size: appends show at the end of its last
+            // record (`content` is rounded up to a block, and appends land below it).
             let padded = mapped.tail.content < mapped.tail.len;
             let grew_in_place = padded
                 && (mapped.tail.torn || {
                     let mut byte = [0u8; 1];
-                    crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.content)
-                        .at(path, "read")?;
-                    byte[0] != b'\n'
+                    match crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.end) {
+                        Ok(()) => byte[0] != b'\n',
+                        // Sealed meanwhile: its padding was trimmed.
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
+                        Err(e) => return Err(Error::io(path, "read", e)),
+                    }
                 });
             if meta.len == mapped.tail.len && !grew_in_place {
                 if self.index_changed() {
