@@ -222,6 +222,32 @@ const MAX_BEYOND: u64 = 16 << 20;
 fn map_records<V: Vfs>(
     vfs: &V,
     file: &V::File,
+    mut len: u64,
+    known: Option<Tail>,
+    path: &Path,
+) -> Result<(V::Map, Tail, Beyond)> {
+    // Again with the file's new size if it shrank meanwhile: sealing a preallocated segment
+    // trims its padding (never a record) while others may be reading it.
+    loop {
+        match map_records_once(vfs, file, len, known, path) {
+            Err(e)
+                if matches!(e.kind(), crate::ErrorKind::Io { cause, .. }
+                    if cause.kind() == io::ErrorKind::UnexpectedEof) =>
+            {
+                match file.metadata() {
+                    Ok(meta) if meta.len < len => len = meta.len,
+                    _ => return Err(e),
+                }
+            }
+            mapped => return mapped,
+        }
+    }
+}
+
+/// [`map_records`] for a file of `len` bytes.
+fn map_records_once<V: Vfs>(
+    vfs: &V,
+    file: &V::File,
     len: u64,
     known: Option<Tail>,
     path: &Path,
