@@ -4,7 +4,8 @@
 //! retention loop runs `ndlog compact --keep-last`, itself killed now and then, and followers
 //! (`ndlog tail -f`) read the log from the start; one of them is stopped (SIGSTOP) long enough
 //! for retention to remove records it has not read; and readers (`ndlog cat`, `ndlog get`)
-//! run throughout, racing the rolls and the retention.
+//! run throughout, racing the rolls and the retention. Once on plain segments, once on
+//! preallocated ones (records written in place in a padded file).
 //!
 //! Afterwards: every acknowledged record that the policy keeps is present exactly once, in
 //! order, and nothing else is; `ndlog verify` passes; each follower printed every record once,
@@ -26,12 +27,21 @@ use util::segmented::*;
 use util::*;
 
 const PER_SEGMENT: u64 = 50;
-const KEEP_LAST: u64 = 1000;
 const WRITERS: u64 = 3;
-/// How long writers are started and killed; longer, up to `HARD_CAP`, until retention has
-/// removed segments and what the stopped follower had not read.
-const BUDGET: Duration = Duration::from_secs(8);
-const HARD_CAP: Duration = Duration::from_secs(16);
+
+/// One soak's settings.
+#[derive(Clone, Copy)]
+struct Soak {
+    /// `ndlog create --preallocate`: segments written in place in padded files.
+    preallocate: bool,
+    /// The retention policy, `compact --keep-last N`: large enough that followers running
+    /// freely never fall that far behind.
+    keep_last: u64,
+    /// How long writers are started and killed; longer, up to `hard_cap`, until retention
+    /// has removed segments and what the stopped follower had not read.
+    budget: Duration,
+    hard_cap: Duration,
+}
 
 /// A small deterministic generator (the processes' timing is what varies from run to run).
 struct Rng(u64);
@@ -195,13 +205,13 @@ struct Retention {
     killed: u32,
 }
 
-fn retention_loop(log: &Path, stop: Arc<AtomicBool>) -> JoinHandle<Retention> {
+fn retention_loop(log: &Path, keep_last: u64, stop: Arc<AtomicBool>) -> JoinHandle<Retention> {
     let log = log.to_str().unwrap().to_string();
     std::thread::spawn(move || {
         let mut rng = Rng(0xc0ffee);
         let mut done = Retention::default();
         while !stop.load(Ordering::Relaxed) {
-            let keep = KEEP_LAST.to_string();
+            let keep = keep_last.to_string();
             let mut child = ndlog()
                 .args(["compact", &log, "--keep-last", &keep])
                 .stdout(Stdio::null())
@@ -286,13 +296,38 @@ fn first_seq_by_names(log: &Path) -> u64 {
 
 #[test]
 fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
+    soak(Soak {
+        preallocate: false,
+        keep_last: 1000,
+        budget: Duration::from_secs(7),
+        hard_cap: Duration::from_secs(14),
+    });
+}
+
+#[test]
+fn the_same_on_preallocated_segments() {
+    // In-place writes and a padded file per roll make appends slower: a smaller policy.
+    soak(Soak {
+        preallocate: true,
+        keep_last: 250,
+        budget: Duration::from_secs(7),
+        hard_cap: Duration::from_secs(14),
+    });
+}
+
+fn soak(cfg: Soak) {
     let started = Instant::now();
     let dir = tempdir();
-    let log = create(dir.path(), "soak", &["--segment-records", &PER_SEGMENT.to_string()]);
+    let per_segment = PER_SEGMENT.to_string();
+    let mut args = vec!["--segment-records", &per_segment, "--segment-bytes", "1100KiB"];
+    if cfg.preallocate {
+        args.push("--preallocate");
+    }
+    let log = create(dir.path(), "soak", &args);
     let log_arg = log.to_str().unwrap().to_string();
     let mut followers = vec![Follower::spawn(&log, "1000000"), Follower::spawn(&log, "1000000")];
     let stop = Arc::new(AtomicBool::new(false));
-    let retention = retention_loop(&log, stop.clone());
+    let retention = retention_loop(&log, cfg.keep_last, stop.clone());
     let reader = reader_loop(&log, stop.clone());
     let mut rng = Rng(0x5eed);
     let mut acked: BTreeMap<u64, Value> = BTreeMap::new();
@@ -306,7 +341,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let mut sealed: BTreeMap<String, (u64, Vec<u8>)> = BTreeMap::new();
     let more = |stopped: &Option<u64>| {
         let t = started.elapsed();
-        t < BUDGET || (t < HARD_CAP && (stopped.is_some() || first_seq_by_names(&log) == 1))
+        t < cfg.budget || (t < cfg.hard_cap && (stopped.is_some() || first_seq_by_names(&log) == 1))
     };
     while more(&stopped) {
         let writers: Vec<Writer> = (0..WRITERS).map(|w| Writer::spawn(&log, rounds, w)).collect();
@@ -344,7 +379,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let retention = retention.join().unwrap();
     let reads = reader.join().unwrap();
     // One last retention run that is not killed: the policy holds at the end.
-    let out = run(&["compact", &log_arg, "--keep-last", &KEEP_LAST.to_string()], b"");
+    let out = run(&["compact", &log_arg, "--keep-last", &cfg.keep_last.to_string()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     followers.extend(late_follower);
 
@@ -354,11 +389,11 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, (first..=last).collect::<Vec<_>>(), "seqs are contiguous, in order");
     assert!(
-        first <= (last + 1).saturating_sub(KEEP_LAST).max(1),
+        first <= (last + 1).saturating_sub(cfg.keep_last).max(1),
         "retention removed records the policy keeps: first {first}, last {last}"
     );
     assert!(
-        first + KEEP_LAST + PER_SEGMENT > last + 1,
+        first + cfg.keep_last + PER_SEGMENT > last + 1,
         "retention kept more than one segment beyond the policy: first {first}, last {last}"
     );
     let mut payloads = HashSet::new();
@@ -411,9 +446,10 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
     check_sealed(&log, &mut sealed);
     let _ = writeln!(
         std::io::stderr(),
-        "segments soak: {rounds} rounds, {kills} writer SIGKILLs, {} retention runs ({} killed), \
+        "segments soak{}: {rounds} rounds, {kills} writer SIGKILLs, {} retention runs ({} killed), \
          {reads} concurrent cats, {} sealed segments checked, {} acknowledged, log holds {first}..={last} in {} segments, \
          {warned} follower warnings (stopped follower had to warn: {must_warn}), {:.1} s",
+        if cfg.preallocate { " (preallocated)" } else { "" },
         retention.runs,
         retention.killed,
         sealed.len(),
@@ -422,7 +458,7 @@ fn writers_compactors_and_followers_killed_and_stopped_lose_nothing() {
         started.elapsed().as_secs_f64()
     );
     assert!(
-        acked.len() as u64 > KEEP_LAST + 2 * PER_SEGMENT,
+        acked.len() as u64 > cfg.keep_last + 2 * PER_SEGMENT,
         "too little acknowledged: {}",
         acked.len()
     );

@@ -43,7 +43,11 @@ pub(crate) fn append(log: &Path, payloads: &[String]) -> Vec<u64> {
 pub(crate) fn segment_name(name: &str) -> Option<(u64, bool)> {
     let (digits, active) = match name.strip_suffix(".ndjson.active") {
         Some(d) => (d, true),
-        None => (name.strip_suffix(".ndjson")?, false),
+        // The active segment of a log created with --preallocate.
+        None => match name.strip_suffix(".ndjson.preallocated") {
+            Some(d) => (d, true),
+            None => (name.strip_suffix(".ndjson")?, false),
+        },
     };
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| (digits.parse().unwrap(), active))
