@@ -38,7 +38,7 @@ pub(crate) struct Tail {
     /// writer neutralises them before it appends, and never glues a record onto them.
     pub(crate) torn: bool,
     /// Where the newline padding at the end of the file starts, in whole blocks (a preallocated
-    /// segment: FORMAT.md, section 9): what lies between `end` and `content` is the only crash
+    /// segment: FORMAT.md, "Preallocated segments"): what lies between `end` and `content` is the only crash
     /// debris there can be, and what lies after it is padding. `len` for a file without padding.
     pub(crate) content: u64,
 }

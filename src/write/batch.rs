@@ -252,11 +252,13 @@ impl<V: Vfs> Writer<V> {
         now: u64,
     ) -> Result<Repeats> {
         let Source::Payloads { count, payload } = source else { return Ok(Repeats::default()) };
+        let older = self.older(state);
         let State { file, id, derived, .. } = state;
-        let log = self.log_at(&**file, *id, tail.content, previous.seq, now);
+        let mut log = self.log_at(&**file, *id, tail.content, previous.seq, now);
+        log.older = older;
         derived.catch_up(&log).at(&self.path, "read")?;
         match derived.dedup.as_mut() {
-            Some(d) => d.repeats(*count, payload, &**file).at(&self.path, "read"),
+            Some(d) => d.repeats(*count, payload, &self.vfs, &**file, older).at(&self.path, "read"),
             None => Ok(Repeats::default()),
         }
     }

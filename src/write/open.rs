@@ -93,8 +93,16 @@ impl<V: Vfs> Writer<V> {
         let mut derived =
             Derived { dedup: opts.dedup.clone().map(DedupState::new), index, versions };
         let last_seq = found.last.map_or(0, |l| l.seq);
-        let log =
-            LogAt { vfs: &vfs, file: &file, id: meta.id, len: meta.len, mode, last_seq, now: 0 };
+        let log = LogAt {
+            vfs: &vfs,
+            file: &file,
+            id: meta.id,
+            len: meta.len,
+            mode,
+            last_seq,
+            now: 0,
+            older: None,
+        };
         derived.opened(&log).at(path, "read")?;
         if opts.exclusive {
             // Never released explicitly: the kernel drops the `flock` when the handle's lock

@@ -14,10 +14,12 @@ use crate::segments::Settings;
 use crate::segments::active::{self, Active};
 
 use super::batch::{Source, first_ts};
+use super::dedup::DedupState;
 use super::derive::LogAt;
 use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
+use super::versions::Versions;
 use super::{Options, State, Writer};
 
 /// What a writer knows of the active segment it appends to.
@@ -37,10 +39,11 @@ impl<V: Vfs> Writer<V> {
     /// Opens the segmented log `dir` (a directory holding `ndlog.json`).
     pub(super) fn open_segmented(vfs: V, dir: &Path, opts: Options) -> Result<Self> {
         let settings = settings_of(&vfs, dir, &opts)?;
-        if opts.dedup.is_some() || opts.entity_key.is_some() || opts.auto_compact.is_some() {
+        if opts.auto_compact.is_some() {
             return Err(Error::invalid_argument(format!(
-                "{}: deduplication, entity versions and auto-compaction are not supported on a \
-                 segmented log yet; open it without them",
+                "{}: a segmented log is not compacted by its writers (retention there removes \
+                 whole segments: run `ndlog compact --every DUR` or a Compactor beside them); \
+                 open it without auto_compact",
                 dir.display()
             )));
         }
@@ -62,7 +65,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
-        let mut derived = Derived { dedup: None, index, versions: None };
+        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let dedup = opts.dedup.clone().map(DedupState::new);
+        let mut derived = Derived { dedup, index, versions };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log = LogAt {
             vfs: &vfs,
@@ -72,6 +77,7 @@ impl<V: Vfs> Writer<V> {
             mode,
             last_seq,
             now: 0,
+            older: Some(crate::segments::older::Older { dir, first_seq: active.first_seq }),
         };
         derived.opened(&log).at(&active.path, "read")?;
         if opts.exclusive {
@@ -158,6 +164,7 @@ impl<V: Vfs> Writer<V> {
                 mode: self.mode,
                 last_seq: last.seq,
                 now,
+                older: None,
             };
             index.keep_up(&log);
         }
@@ -264,6 +271,7 @@ impl<V: Vfs> Writer<V> {
                 mode: self.mode,
                 last_seq,
                 now: 0,
+                older: None,
             };
             IndexWriter::new(&segment.path, self.opts.index_stride).rebuild_now(&log)?;
             built += 1;
