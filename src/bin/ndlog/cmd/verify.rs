@@ -178,7 +178,9 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         write_report(&mut body, &log.name, &total)?;
         // The totals, without the verdict line the function writes first.
         let body = String::from_utf8_lossy(&body);
-        for line in body.lines().skip(1).filter(|l| !l.contains("damaged lines are skipped")) {
+        let per_segment =
+            |l: &&str| l.contains("damaged lines are skipped") || l.starts_with("  ... and");
+        for line in body.lines().skip(1).filter(|l| !per_segment(l)) {
             writeln!(out, "{line}")?;
         }
         for (p, s) in log.parts.iter().zip(&each).filter(|(_, s)| !s.is_clean()) {
