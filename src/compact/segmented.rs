@@ -284,8 +284,11 @@ fn log_last<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
     let path = &segment.path;
     let file = open_segment(vfs, segment)?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = last_record::discover(&file, len, None, &mut Vec::new()).at(path, "read")?;
-    Ok(tail.last)
+    let tail = match naming::is_padded(path) {
+        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
+        false => last_record::discover(&file, len, None, &mut Vec::new()),
+    };
+    Ok(tail.at(path, "read")?.last)
 }
 
 /// Opens a segment as listed for reading. Writers do not wait for a compaction: one may have
