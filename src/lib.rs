@@ -18,7 +18,7 @@
 //! The everyday types live at the root. The plumbing sits behind documented modules, each
 //! opening with an overview of its types: [`format`](mod@format) (the bytes of a line), [`json`] (the
 //! payload validator and JSON pointers), [`fs`] (the file-system seam, the memory map, the
-//! lock), [`index`] (the sidecar index), [`read`], [`write`](mod@write), [`compact`], and [`sim`] (a
+//! lock), [`index`] (the sidecar index), [`chain`] (tamper-evident hash chains), [`read`], [`write`](mod@write), [`compact`], and [`sim`] (a
 //! crash-simulating file system for testing ndlog and what is built on it).
 //!
 //! ```
@@ -37,6 +37,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod chain;
 mod clock;
 pub mod compact;
 mod error;
@@ -55,6 +56,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;
 pub use json::JsonPointer;
 pub use read::{Entry, Follow, History, Mapped, Reader, Record, Summary};
+pub use segments::{Log, LogFollow};
 pub use write::{
     Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, Expect, ImportAck, Options,
     Transaction, Writer,

@@ -352,6 +352,12 @@ fn preallocated_rolls(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         append(&other, ledger, "po", i, true)?;
         append(&w, ledger, "pw", i, true)?;
     }
+    // A handle that found the end by discovery (rounded up to a block past the padding's
+    // start), then another handle's append below that: the first must see it.
+    let late = preallocated_options().open_in(fs.clone(), PREALLOCATED)?;
+    append(&w, ledger, "pl", 0, true)?;
+    append(&late, ledger, "pl", 1, true)?;
+    append(&w, ledger, "pl", 2, true)?;
     Ok(())
 }
 

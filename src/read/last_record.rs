@@ -104,7 +104,28 @@ pub(crate) fn discover<F: VfsFile + ?Sized>(
     known: Option<Tail>,
     scratch: &mut Vec<u8>,
 ) -> std::io::Result<Tail> {
-    discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, false)
+    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, false))
+}
+
+/// Runs `find` over the first `len` bytes of `file`, and again over its new size if it shrank
+/// meanwhile: sealing a preallocated segment trims its padding while others may be reading it.
+fn shrinking<F: VfsFile + ?Sized>(
+    file: &F,
+    mut len: u64,
+    mut find: impl FnMut(u64) -> std::io::Result<Tail>,
+) -> std::io::Result<Tail> {
+    loop {
+        match find(len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                let now = file.metadata()?.len;
+                if now >= len {
+                    return Err(e);
+                }
+                len = now;
+            }
+            found => return found,
+        }
+    }
 }
 
 /// [`discover`] for a preallocated segment, whose end is newline padding: the padding is
@@ -115,7 +136,7 @@ pub(crate) fn discover_padded<F: VfsFile + ?Sized>(
     known: Option<Tail>,
     scratch: &mut Vec<u8>,
 ) -> std::io::Result<Tail> {
-    discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, true)
+    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, true))
 }
 
 /// The longest line that can hold a record.
@@ -134,7 +155,9 @@ fn discover_in<F: VfsFile + ?Sized>(
     padded: bool,
 ) -> std::io::Result<Tail> {
     let known = known.filter(|k| !k.torn && k.content <= len).unwrap_or(Tail::EMPTY);
-    let floor = known.content;
+    // In a preallocated file only what lies below the last record's end is known: `content`
+    // was rounded up to a block, and appends since are written in place below it.
+    let floor = if padded { known.end } else { known.content };
     let content = if padded { padding_start(file, len, floor, scratch)? } else { len };
     // The line being assembled, right to left: where its newline is, its bytes read so far
     // (pieces in reverse file order), and whether it grew too long to be a record.

@@ -51,7 +51,7 @@ impl<V: Vfs> Mapped<V> {
         let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == FileKind::Dir {
-            let why = "it is a directory: a segmented log is read with \
+            let why = "it is a directory: a segmented log is read with `ndlog::Log` or \
                        `ndlog::segments::SegmentedReader`";
             return Err(Error::not_a_log(path, why));
         }
@@ -173,14 +173,18 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
         let refreshed = if meta.id == mapped.id {
-            // A preallocated segment keeps its size: appends show at the end of its content.
+            // A preallocated segment keeps its size: appends show at the end of its last
+            // record (`content` is rounded up to a block, and appends land below it).
             let padded = mapped.tail.content < mapped.tail.len;
             let grew_in_place = padded
                 && (mapped.tail.torn || {
                     let mut byte = [0u8; 1];
-                    crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.content)
-                        .at(path, "read")?;
-                    byte[0] != b'\n'
+                    match crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.end) {
+                        Ok(()) => byte[0] != b'\n',
+                        // Sealed meanwhile: its padding was trimmed.
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
+                        Err(e) => return Err(Error::io(path, "read", e)),
+                    }
                 });
             if meta.len == mapped.tail.len && !grew_in_place {
                 if self.index_changed() {
@@ -216,6 +220,32 @@ const MAX_BEYOND: u64 = 16 << 20;
 /// overwrite with newlines (FORMAT.md, section 4). So no reference into the map ever covers
 /// bytes that can change.
 fn map_records<V: Vfs>(
+    vfs: &V,
+    file: &V::File,
+    mut len: u64,
+    known: Option<Tail>,
+    path: &Path,
+) -> Result<(V::Map, Tail, Beyond)> {
+    // Again with the file's new size if it shrank meanwhile: sealing a preallocated segment
+    // trims its padding (never a record) while others may be reading it.
+    loop {
+        match map_records_once(vfs, file, len, known, path) {
+            Err(e)
+                if matches!(e.kind(), crate::ErrorKind::Io { cause, .. }
+                    if cause.kind() == io::ErrorKind::UnexpectedEof) =>
+            {
+                match file.metadata() {
+                    Ok(meta) if meta.len < len => len = meta.len,
+                    _ => return Err(e),
+                }
+            }
+            mapped => return mapped,
+        }
+    }
+}
+
+/// [`map_records`] for a file of `len` bytes.
+fn map_records_once<V: Vfs>(
     vfs: &V,
     file: &V::File,
     len: u64,

@@ -344,7 +344,7 @@ impl<V: Vfs> Writer<V> {
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
-                    format::encode(buf, seq, plan.ts, data);
+                    derived.encode(buf, seq, plan.ts, data);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { seq, ts: plan.ts, at, end, data });
                     seq += 1;
@@ -409,11 +409,13 @@ impl<V: Vfs> Writer<V> {
             let padded = state.segment.as_ref().is_some_and(|s| s.padded);
             let len = state.file.metadata().at(&state.active, "fstat")?.len;
             if let Some(t) = state.tail.filter(|t| t.len == len) {
-                // A preallocated segment keeps its size: look at its end for appends.
+                // A preallocated segment keeps its size: look at the end of its last record
+                // for appends (not at `content`, which discovery rounds up to a block: another
+                // process's append lands below it).
                 let file = &*state.file;
                 if !padded
                     || (!t.torn
-                        && super::segment::padding_at(file, t.content, len)
+                        && super::segment::padding_at(file, t.end, len)
                             .at(&state.active, "read")?)
                 {
                     return Ok(t);

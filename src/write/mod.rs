@@ -10,8 +10,8 @@
 //! - [`ImportAdjust`], [`Adjusted`]: what a verbatim import of a legacy log may change.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
-//! `derive` is the one seam through which the dedup window, the index and the entity versions
-//! (`versions`) follow the records written, `expect` and `transaction` check and read under the
+//! `derive` is the one seam through which the dedup window, the index, the entity versions
+//! (`versions`) and the hash chain (`chain`) follow the records written, `expect` and `transaction` check and read under the
 //! lock, `group` combines the appends of many threads into one write and one `fdatasync`.
 
 use std::cell::RefCell;
@@ -27,6 +27,7 @@ use crate::fs::{FileId, LockFile, StdFs, Vfs};
 mod ack;
 mod auto_compact;
 mod batch;
+mod chain;
 mod dedup;
 mod derive;
 mod derived;
@@ -156,6 +157,13 @@ impl<V: Vfs> Writer<V> {
     /// The options the handle was opened with.
     pub fn options(&self) -> &Options {
         &self.opts
+    }
+
+    /// How a segmented log rolls (the settings stored in its directory); `None` for a
+    /// single-file log. A caller that batches appends can keep its batches within a segment:
+    /// a batch is never split, so one larger than a segment gets a segment of its own.
+    pub fn segment_settings(&self) -> Option<&crate::segments::Settings> {
+        self.settings.as_ref()
     }
 
     /// Appends one serialisable value as a record.

@@ -39,6 +39,13 @@ impl<V: Vfs> Writer<V> {
     /// Opens the segmented log `dir` (a directory holding `ndlog.json`).
     pub(super) fn open_segmented(vfs: V, dir: &Path, opts: Options) -> Result<Self> {
         let settings = settings_of(&vfs, dir, &opts)?;
+        if opts.chain {
+            return Err(Error::invalid_argument(format!(
+                "{}: hash chains are not supported on a segmented log yet; open it without \
+                 Options::chain",
+                dir.display()
+            )));
+        }
         if opts.auto_compact.is_some() {
             return Err(Error::invalid_argument(format!(
                 "{}: a segmented log is not compacted by its writers (retention there removes \
@@ -67,7 +74,7 @@ impl<V: Vfs> Writer<V> {
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
         let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
         let dedup = opts.dedup.clone().map(DedupState::new);
-        let mut derived = Derived { dedup, index, versions };
+        let mut derived = Derived { dedup, index, versions, chain: None };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log = LogAt {
             vfs: &vfs,
