@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::io::Write;
 use std::path::PathBuf;
 
-use ndlog::{Durability, Mapped, Reader};
+use ndlog::{Durability, Mapped, Options, Reader};
 
 use super::files::{open_writer, temp_dir};
 use super::scans::memchr_lines;
@@ -46,9 +46,20 @@ fn event_payload(out: &mut Vec<u8>, i: u64) {
 /// Generates a log of about `mib` MiB with ndlog (`Never`, batches of 4096), syncs it so that
 /// no writeback runs during the measurements, and maps it once.
 pub(crate) fn make_scan_log(mib: u64) -> ScanLog {
+    make_scan_log_with(mib, false)
+}
+
+/// As [`make_scan_log`], a chained log (`Options::chain`) when `chain`: the same events, each
+/// line 75 bytes longer, so a log of the same size holds fewer records.
+pub(crate) fn make_scan_log_with(mib: u64, chain: bool) -> ScanLog {
     let dir = temp_dir();
     let path = dir.path().join("scan.ndjson");
-    let writer = open_writer(&path, Durability::Never);
+    let writer = if chain {
+        let writer = Options::new().durability(Durability::Never).chain(true).open(&path);
+        writer.expect("open the chained scan log")
+    } else {
+        open_writer(&path, Durability::Never)
+    };
     let target = mib << 20;
     let (mut buf, mut ends) = (Vec::new(), Vec::new());
     let mut i = 0u64;
