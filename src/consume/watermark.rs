@@ -149,6 +149,28 @@ impl Watermark {
     }
 }
 
+/// Opens `LOG.watermark` for reading and writing; with `create`, creates it when missing
+/// with `mode` and gives it the log's owner and group where the process may (root appending to
+/// a user's log must not leave a file the user's own writers cannot update).
+fn open_sidecar<V: Vfs>(vfs: &V, log: &Path, mode: u32, create: bool) -> io::Result<V::File> {
+    let path = sidecar_path(log);
+    if create {
+        match vfs.open(&path, OpenOptions::read_write(Create::New, mode).no_follow()) {
+            Ok(file) => {
+                let meta = vfs.metadata(log)?;
+                match file.set_owner(meta.uid, meta.gid) {
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                    other => other?,
+                }
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    vfs.open(&path, OpenOptions::read_write(Create::No, 0).no_follow())
+}
+
 /// `LOG.watermark`.
 pub(crate) fn sidecar_path(log: &Path) -> PathBuf {
     names::sidecar(log, ".watermark")
@@ -189,9 +211,33 @@ impl<F: VfsFile> Publisher<F> {
         mark: Watermark,
     ) -> io::Result<()> {
         if self.file.is_none() {
-            let how = OpenOptions::read_write(Create::IfMissing, mode).no_follow();
-            self.file = Some(vfs.open(&sidecar_path(log), how)?);
+            self.file = Some(open_sidecar(vfs, log, mode, true)?);
         }
+        self.publish_open(vfs, log, mark)
+    }
+
+    /// [`Publisher::publish`], for a compaction: only where `LOG.watermark` exists already
+    /// (a compaction run by root never creates a file the log's writers could not update).
+    pub(crate) fn publish_existing<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &Path,
+        mark: Watermark,
+    ) -> io::Result<()> {
+        match open_sidecar(vfs, log, 0, false) {
+            Ok(file) => self.file = Some(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.publish_open(vfs, log, mark)
+    }
+
+    fn publish_open<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &Path,
+        mark: Watermark,
+    ) -> io::Result<()> {
         let file = self.file.as_ref().expect("opened above");
         let mut spins = 0u32;
         while !file.try_lock()? {
