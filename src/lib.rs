@@ -54,10 +54,10 @@ pub mod sim;
 pub mod write;
 
 pub use compact::{CompactReport, Compactor, Policy, Progress};
+pub use consume::{Cursor, Follow};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;
 pub use json::JsonPointer;
-pub use consume::{Cursor, Follow};
 pub use read::{Entry, History, Mapped, Reader, Record, Summary};
 pub use write::{
     Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, Expect, ImportAck, Options,

@@ -245,8 +245,7 @@ fn after_seq_starts_after_it_and_a_missing_log_is_waited_for() {
 fn committed_followers_wait_for_the_sync_and_uncommitted_ones_do_not() {
     let dir = tempdir();
     let log = dir.path().join("events.ndjson");
-    let writer =
-        ndlog::Options::new().durability(ndlog::Durability::Never).open(&log).unwrap();
+    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&log).unwrap();
     writer.append_raw(b"1").unwrap();
     writer.sync().unwrap();
     let spawn = |extra: &[&str]| {
@@ -279,17 +278,21 @@ fn retention_that_removed_undelivered_records_is_reported_and_strict_exits_7() {
     let log = write_log(dir.path(), "events.ndjson", 10);
     let cursor = dir.path().join("c");
     std::fs::write(&cursor, "3\n").unwrap();
+    let out = ndlog().args(["compact", "--keep-last", "4"]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // --strict: says so, exits 7, and leaves the cursor before the gap.
     let out = ndlog()
-        .args(["compact", "--keep-last", "4"])
+        .args(["tail", "-f", "--strict", "--cursor"])
+        .arg(&cursor)
         .arg(&log)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    // --strict: says so, exits 7, and leaves the cursor before the gap.
-    let out = ndlog().args(["tail", "-f", "--strict", "--cursor"]).arg(&cursor).arg(&log).output().unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("3 record(s) after seq 3") && err.contains("first seq still present is 7"), "{err}");
+    assert!(
+        err.contains("3 record(s) after seq 3") && err.contains("first seq still present is 7"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "3\n");
     // Without it: says so once and goes on from the first record present.
     let mut child = ndlog()

@@ -269,7 +269,8 @@ fn conditional(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
 /// record the follower returns is entered in the ledger as acknowledged: a committed reader
 /// must never have returned a record that a crash then takes back.
 fn reader_workload(fs: &SimFs, ledger: &mut Ledger, committed: bool) -> ndlog::Result<()> {
-    let never = Options::new().durability(Durability::Never).index_stride(4).open_in(fs.clone(), LOG)?;
+    let never =
+        Options::new().durability(Durability::Never).index_stride(4).open_in(fs.clone(), LOG)?;
     let group =
         Options::new().durability(Durability::Group).index_stride(4).open_in(fs.clone(), LOG)?;
     let mut follow: Option<ndlog::Follow<SimFs>> = None;

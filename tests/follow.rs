@@ -40,7 +40,10 @@ fn a_follower_sees_every_record_a_concurrent_writer_appends() {
         }
     });
     for want in 1..=2000u64 {
-        let r = follow.next_within(Some(Duration::from_secs(20))).unwrap().expect("a record within 20 s");
+        let r = follow
+            .next_within(Some(Duration::from_secs(20)))
+            .unwrap()
+            .expect("a record within 20 s");
         assert_eq!(r.seq, want);
         assert_eq!(r.data, format!(r#"{{"i":{want}}}"#).as_bytes());
     }

@@ -62,8 +62,12 @@ impl Stopper {
     /// ```
     pub fn new() -> Self {
         let event = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok();
-        let inner =
-            StopInner { stopped: AtomicBool::new(false), event, lock: Mutex::new(()), woken: Condvar::new() };
+        let inner = StopInner {
+            stopped: AtomicBool::new(false),
+            event,
+            lock: Mutex::new(()),
+            woken: Condvar::new(),
+        };
         Stopper { inner: Arc::new(inner) }
     }
 

@@ -96,8 +96,14 @@ impl Watermark {
     /// ```
     pub fn decode(bytes: &[u8]) -> Option<Watermark> {
         let b = bytes.get(..WATERMARK_LEN)?;
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(b[40..44].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(n)
+        };
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&b[40..44]);
+        let crc = u32::from_le_bytes(crc);
         if &b[..8] != MAGIC || crc != crc32fast::hash(&b[..40]) {
             return None;
         }

@@ -139,7 +139,12 @@ struct Consumer<'a> {
 }
 
 impl Consumer<'_> {
-    fn run(&mut self, follow: &mut Follow, args: &Args, stop: &Stopper) -> anyhow::Result<ExitCode> {
+    fn run(
+        &mut self,
+        follow: &mut Follow,
+        args: &Args,
+        stop: &Stopper,
+    ) -> anyhow::Result<ExitCode> {
         loop {
             // What is there already goes out without a flush per record; the output is
             // flushed and the cursor committed whenever the follower has to wait.
@@ -226,7 +231,8 @@ fn wait_for_log(log: &Path, stop: &Stopper) -> anyhow::Result<bool> {
         return Ok(true);
     }
     out::warn(format_args!("{}: does not exist yet; waiting for it to be created", log.display()));
-    ndlog::consume::wait_until_exists(log, stop).with_context(|| format!("waiting for {}", log.display()))
+    ndlog::consume::wait_until_exists(log, stop)
+        .with_context(|| format!("waiting for {}", log.display()))
 }
 
 /// Says on stderr that records were removed before they were delivered.
