@@ -14,7 +14,7 @@
 //!   everything written.
 //! - [`Cursor`]: a consumer's position (a seq) in a small file, committed atomically, for
 //!   at-least-once delivery without a gap across restarts and kills.
-//! - With the `tokio` feature, [`FollowStream`]: the records as an async `Stream`.
+//! - With the `tokio` feature, `FollowStream`: the records as an async `Stream`.
 //!
 //! Dependencies: this module reads through [`crate::read`] and the file system seam; the
 //! writer uses only [`watermark`]'s publishing step.
