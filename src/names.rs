@@ -3,11 +3,23 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// `LOG` + `suffix`, in the log's directory: `events.ndjson` → `events.ndjson.lock`.
+/// `LOG` + `suffix`, in the log's directory: `events.ndjson` → `events.ndjson.lock`. A segment
+/// of a segmented log is named by its first seq alone, so that the sidecar keeps its name when
+/// the active segment is sealed: `LOG/00000000000000000001.ndjson.active` →
+/// `LOG/00000000000000000001.idx`.
 pub(crate) fn sidecar(log: &Path, suffix: &str) -> PathBuf {
+    if let Some(segment) = log.file_name().and_then(crate::segments::naming::parse) {
+        let name = format!("{:020}{suffix}", segment.first_seq);
+        return log.with_file_name(name);
+    }
     let mut name = OsString::from(log.as_os_str());
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The lock file of a segmented log: `LOG/ndlog.lock`.
+pub(crate) fn segmented_lock_file(dir: &Path) -> PathBuf {
+    dir.join("ndlog.lock")
 }
 
 /// The lock file: `LOG.lock`.

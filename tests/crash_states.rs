@@ -11,6 +11,7 @@ mod util;
 use std::io::Write;
 use std::path::Path;
 
+use ndlog::segments::Settings;
 use ndlog::sim::{Fate, Ledger, SimFs};
 use ndlog::{Compactor, Durability, Expect, JsonPointer, Options, Policy};
 
@@ -263,6 +264,105 @@ fn conditional(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     Ok(())
 }
 
+/// A segmented log: segments of three records.
+const SEGMENTED: &str = "/data/seglog";
+
+fn segment_settings() -> Settings {
+    Settings { segment_records: Some(3), ..Settings::new(2 << 20) }
+}
+
+fn segmented_writer(fs: &SimFs) -> ndlog::Result<ndlog::Writer<SimFs>> {
+    Options::new().segments(segment_settings()).index_stride(2).open_in(fs.clone(), SEGMENTED)
+}
+
+/// Appends that roll segments: single records, a batch across a roll, a second handle that
+/// notices the other's rolls, and a reopen.
+fn segment_rolls(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let w = segmented_writer(fs)?;
+    let other = segmented_writer(fs)?;
+    for i in 0..5 {
+        append(&w, ledger, "s", i, true)?;
+    }
+    let batch: Vec<Vec<u8>> = (0..4).map(|i| payload("sb", i)).collect();
+    batch.iter().for_each(|p| ledger.attempt(p));
+    let ack = w.append_raw_batch(&batch)?;
+    for (seq, p) in ack.seqs().zip(&batch) {
+        ledger.acknowledge(seq, p);
+    }
+    for i in 0..4 {
+        append(&other, ledger, "o", i, true)?;
+        append(&w, ledger, "w", i, true)?;
+    }
+    drop((w, other));
+    let w = segmented_writer(fs)?;
+    for i in 0..2 {
+        append(&w, ledger, "r", i, true)?;
+    }
+    Ok(())
+}
+
+/// A handle that does not sync fills a segment; another handle's append rolls it. The roll
+/// makes the sealed segment durable first: otherwise a crash could take its last records and
+/// leave seqs missing between it and the next segment.
+fn segment_roll_seals_unsynced(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let lazy = Options::new()
+        .segments(segment_settings())
+        .durability(Durability::Never)
+        .open_in(fs.clone(), SEGMENTED)?;
+    let w = segmented_writer(fs)?;
+    for round in 0..3 {
+        for i in 0..3 {
+            let p = payload(&format!("lazy{round}"), i);
+            ledger.attempt(&p);
+            lazy.append_raw(&p)?;
+        }
+        append(&w, ledger, &format!("roll{round}"), 0, true)?;
+    }
+    Ok(())
+}
+
+/// Retention removes whole sealed segments while a writer keeps appending.
+fn segment_retention(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let w = segmented_writer(fs)?;
+    let mut seqs = Vec::new();
+    for i in 0..10 {
+        seqs.push(append(&w, ledger, "k", i, true)?);
+    }
+    // Keep the newest 4: from here on the older ones may go (whole segments only).
+    for seq in &seqs[..6] {
+        ledger.forget(*seq);
+    }
+    Compactor::new_in(fs.clone(), SEGMENTED, Policy::new().keep_last(4)).run()?;
+    for i in 10..14 {
+        append(&w, ledger, "k", i, true)?;
+    }
+    Ok(())
+}
+
+/// Key compaction rewrites sealed segments (temp, fsync, rename, directory fsync) while a
+/// writer appends to the active one.
+fn segment_key_compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let w = segmented_writer(fs)?;
+    let mut seqs = Vec::new();
+    for i in 0..10 {
+        let p = format!(r#"{{"k":{},"i":{i}}}"#, i % 3).into_bytes();
+        ledger.attempt(&p);
+        let seq = w.append_raw(&p)?.seq;
+        ledger.acknowledge(seq, &p);
+        seqs.push(seq);
+    }
+    // Superseded versions may go, except what the newest of each key keeps.
+    for seq in &seqs[..7] {
+        ledger.forget(*seq);
+    }
+    let policy = Policy::new().key(JsonPointer::parse("/k").unwrap());
+    Compactor::new_in(fs.clone(), SEGMENTED, policy).run()?;
+    for i in 10..13 {
+        append(&w, ledger, "kc", i, true)?;
+    }
+    Ok(())
+}
+
 /// Runs `workload` on a fresh file system with `/data` present.
 /// Writers that do not sync each append (`Never`, made durable by a `sync` or by another
 /// writer's sync) and a follower reading between their appends, across a compaction. Every
@@ -374,6 +474,10 @@ struct Tally {
 }
 
 fn enumerate(name: &str, workload: Workload, tally: &mut Tally) -> (u64, u64) {
+    enumerate_at(name, workload, LOG, tally)
+}
+
+fn enumerate_at(name: &str, workload: Workload, log: &str, tally: &mut Tally) -> (u64, u64) {
     let dry = fresh(1);
     workload(&dry, &mut Ledger::default()).expect("the workload runs without faults");
     let total_ops = dry.ops();
@@ -385,7 +489,11 @@ fn enumerate(name: &str, workload: Workload, tally: &mut Tally) -> (u64, u64) {
         let _ = workload(&fs, &mut ledger);
         for (what, crashed) in crash_states(&fs, k) {
             states += 1;
-            if let Err(v) = ledger.check_and_recover(&crashed, LOG) {
+            let options = match log == SEGMENTED {
+                true => Options::new().segments(segment_settings()),
+                false => Options::new(),
+            };
+            if let Err(v) = ledger.check_and_recover_with(&crashed, log, &options) {
                 tally
                     .violations
                     .push(format!("{name}: crash after op {k} of {total_ops}, {what}: {v}"));
@@ -465,6 +573,33 @@ fn an_uncommitted_reader_returns_records_a_crash_takes_back() {
         tally.violations.len()
     ));
     assert!(!tally.violations.is_empty(), "an uncommitted follower returned only durable records");
+}
+
+#[test]
+fn every_crash_state_of_a_segmented_log_recovers_every_acknowledged_record() {
+    let mut tally = Tally { states: 0, violations: Vec::new() };
+    let workloads: [(&str, Workload); 4] = [
+        ("segment rolls", segment_rolls),
+        ("a roll seals another handle's unsynced records", segment_roll_seals_unsynced),
+        ("segment retention", segment_retention),
+        ("key compaction of sealed segments", segment_key_compaction),
+    ];
+    for (name, workload) in workloads {
+        let (ops, states) = enumerate_at(name, workload, SEGMENTED, &mut tally);
+        report(&format!("crash states: {name}: {ops} operations, {states} crash states checked"));
+    }
+    report(&format!(
+        "crash states (segmented): {} checked, {} violations",
+        tally.states,
+        tally.violations.len()
+    ));
+    assert!(tally.states >= 2_000, "only {} crash states", tally.states);
+    assert!(
+        tally.violations.is_empty(),
+        "{} violations, first: {:#?}",
+        tally.violations.len(),
+        &tally.violations[..tally.violations.len().min(10)]
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 
 use std::io::Write;
 
+use ndlog::segments::Settings;
 use ndlog::sim::{Fate, Fault, Ledger, SimFs};
-use ndlog::{Durability, ErrorKind, Expect, Options};
+use ndlog::{Compactor, Durability, ErrorKind, Expect, Options, Policy};
 
 const LOG: &str = "/data/log.ndjson";
 
@@ -212,4 +213,117 @@ fn every_operation_failed_in_turn_under_conditional_appends_and_transactions() {
         "io errors: {runs} runs of conditional appends and transactions, 0 violations"
     );
     assert!(runs > 100, "{runs}");
+}
+
+const SEGMENTED: &str = "/data/seglog";
+
+fn segmented_options(durability: Durability) -> Options {
+    let settings = ndlog::segments::Settings { segment_records: Some(4), ..Settings::new(2 << 20) };
+    Options::new().segments(settings).durability(durability).index_stride(2)
+}
+
+/// A segmented log: 24 records in segments of 4 (so six rolls), retention keeping the newest
+/// 8 after the 12th and a key compaction after the 18th, continuing past errors.
+fn segmented_workload(fs: &SimFs, durability: Durability) -> Outcome {
+    let mut ledger = Ledger::default();
+    let mut errors = 0;
+    let writer = match segmented_options(durability).open_in(fs.clone(), SEGMENTED) {
+        Ok(w) => w,
+        Err(_) => return Outcome { ledger, errors: 1, completed: false },
+    };
+    let mut unsynced = Vec::new();
+    let mut last_seq = 0;
+    for i in 0..24 {
+        let p = format!(r#"{{"i":{i},"k":{},"pad":"{}"}}"#, i % 5, "s".repeat(i * 13 % 70));
+        let p = p.into_bytes();
+        ledger.attempt(&p);
+        let result = writer.append_raw(&p).and_then(|ack| {
+            last_seq = ack.seq;
+            if durability == Durability::Never {
+                unsynced.push((ack.seq, p.clone()));
+                if i % 4 == 3 {
+                    writer.sync()?;
+                    for (seq, p) in unsynced.drain(..) {
+                        ledger.acknowledge(seq, &p);
+                    }
+                }
+            } else {
+                ledger.acknowledge(ack.seq, &p);
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            errors += 1;
+            unsynced.clear();
+        }
+        let policy = match i {
+            11 => Some(Policy::new().keep_last(8)),
+            17 => Some(Policy::new().key(ndlog::JsonPointer::parse("/k").unwrap())),
+            _ => None,
+        };
+        if let Some(policy) = policy {
+            // From the start of a compaction, what its policy may drop is no longer required.
+            let acked: Vec<(u64, Vec<u8>)> =
+                ledger.acknowledged().iter().map(|(s, p)| (*s, p.clone())).collect();
+            for (seq, payload) in &acked {
+                let by_count = i == 11 && seq + 8 <= last_seq;
+                let superseded =
+                    i == 17 && acked.iter().any(|(s, q)| s > seq && key_of(q) == key_of(payload));
+                if by_count || superseded {
+                    ledger.forget(*seq);
+                }
+            }
+            if Compactor::new_in(fs.clone(), SEGMENTED, policy).run().is_err() {
+                errors += 1;
+            }
+        }
+    }
+    Outcome { ledger, errors, completed: errors == 0 }
+}
+
+fn key_of(payload: &[u8]) -> Option<u8> {
+    let at = payload.windows(5).position(|w| w == b"\"k\":")?;
+    payload.get(at + 4).copied()
+}
+
+#[test]
+fn every_operation_failed_in_turn_on_a_segmented_log() {
+    let mut runs = 0u64;
+    let mut reported = 0u64;
+    for durability in [Durability::Always, Durability::Never] {
+        let dry = fresh();
+        assert!(segmented_workload(&dry, durability).completed);
+        let total = dry.ops();
+        for fault in [Fault::Io, Fault::NoSpace, Fault::ShortWrite] {
+            for persistent in [false, true] {
+                for n in 1..=total {
+                    let fs = fresh();
+                    fs.fail_at(n, fault, persistent);
+                    let out = segmented_workload(&fs, durability);
+                    runs += 1;
+                    let label =
+                        format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
+                    fs.heal();
+                    let cold = fs.crash(|_| Fate::Dropped, 0);
+                    let options = segmented_options(Durability::Always);
+                    if let Err(v) = out.ledger.check(&cold, SEGMENTED) {
+                        panic!("{label}: after a crash: {v}");
+                    }
+                    if let Err(v) = out.ledger.check_and_recover_with(&fs, SEGMENTED, &options) {
+                        panic!("{label}: recovering: {v}");
+                    }
+                    if let Err(v) = out.ledger.check_and_recover_with(&cold, SEGMENTED, &options) {
+                        panic!("{label}: recovering after a crash: {v}");
+                    }
+                    reported += u64::from(out.errors > 0);
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "io errors: {runs} runs on a segmented log (rolls, retention, key compaction), {reported} reported an error to the caller, 0 violations"
+    );
+    assert!(runs > 500, "{runs}");
+    assert!(reported * 2 > runs, "faults must reach the caller: {reported} of {runs}");
 }

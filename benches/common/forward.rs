@@ -31,6 +31,9 @@ impl ndlog::fs::Vfs for Forward {
     fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
         ndlog::fs::StdFs.list_dir(dir)
     }
+    fn create_dir(&self, path: &Path, mode: u32) -> std::io::Result<()> {
+        ndlog::fs::StdFs.create_dir(path, mode)
+    }
     fn map(&self, file: &Forwarded, len: u64) -> std::io::Result<Self::Map> {
         ndlog::fs::StdFs.map(&file.0, len)
     }

@@ -33,6 +33,7 @@ use crate::read::{Entry, Reader};
 mod output;
 mod policy;
 mod quarantine;
+mod segmented;
 
 use output::Output;
 pub(crate) use policy::Plan;
@@ -114,6 +115,8 @@ pub struct CompactReport {
     pub writer_lock_held: Duration,
     /// Wall time of the whole compaction.
     pub elapsed: Duration,
+    /// Sealed segments retention removed whole (a segmented log).
+    pub segments_removed: u64,
 }
 
 impl Compactor<StdFs> {
@@ -193,6 +196,9 @@ impl<V: Vfs> Compactor<V> {
         let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
         let path = path.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
+        if meta.kind == crate::fs::FileKind::Dir {
+            return self.run_segmented(path, started);
+        }
         only_a_file(path, meta.kind)?;
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.

@@ -59,6 +59,14 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// The names of the entries in `dir`.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+    /// Creates the directory `path` with permission bits `mode` (before the umask); fails with
+    /// `AlreadyExists` when anything is at the path. The new name is durable only after a
+    /// [`Vfs::sync_dir`] of its parent. File systems that cannot keep the directories of
+    /// segmented logs keep the default, which fails with `Unsupported`.
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        let _ = (path, mode);
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Maps the first `len` bytes of `file` read-only.
     fn map(&self, file: &Self::File, len: u64) -> io::Result<Self::Map>;
 

@@ -173,6 +173,10 @@ impl Vfs for StdFs {
         std::fs::read_dir(dir)?.map(|entry| entry.map(|e| e.file_name())).collect()
     }
 
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        Ok(rustix::fs::mkdir(path, Mode::from_raw_mode(mode))?)
+    }
+
     fn map(&self, file: &StdFile, len: u64) -> io::Result<Map> {
         Map::new(&file.fd, len)
     }

@@ -51,7 +51,9 @@ impl<V: Vfs> Mapped<V> {
         let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == FileKind::Dir {
-            return Err(Error::not_a_log(path, "it is a directory"));
+            let why = "it is a directory: a segmented log is read with \
+                       `ndlog::segments::SegmentedReader`";
+            return Err(Error::not_a_log(path, why));
         }
         // A FIFO or a device is refused by the open itself, which never waits for a peer.
         let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;

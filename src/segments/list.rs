@@ -24,6 +24,26 @@ pub struct Segment {
 /// naming the file when two segments claim the same first seq or an active segment is not the
 /// last one (no writer leaves a directory so: something else changed it).
 pub fn list<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
+    let segments = list_sorted(vfs, dir)?;
+    for pair in segments.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.name.active {
+            return Err(Error::not_a_log(
+                &a.path,
+                format!(
+                    "an active segment before the sealed segment {}: only the last segment \
+                     takes appends (a writer seals it when it opens the log)",
+                    b.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(segments)
+}
+
+/// The segments of `dir` in seq order, refusing two with the same first seq; an active segment
+/// may be anywhere (a crashed roll leaves one before the next, which a writer seals).
+pub(crate) fn list_sorted<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
     let mut segments: Vec<Segment> = vfs
         .list_dir(dir)
         .at(dir, "list directory")?
@@ -40,16 +60,6 @@ pub fn list<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
                     "two segments start at seq {}: {} and {}; remove the one that is not a log's",
                     a.name.first_seq,
                     a.path.display(),
-                    b.path.display()
-                ),
-            ));
-        }
-        if a.name.active {
-            return Err(Error::not_a_log(
-                &a.path,
-                format!(
-                    "an active segment before the sealed segment {}: only the last segment \
-                     takes appends",
                     b.path.display()
                 ),
             ));

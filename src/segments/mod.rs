@@ -5,13 +5,19 @@
 //! - [`SegmentName`], [`naming::parse`]: segment files are named by their first seq.
 //! - [`Settings`]: how every writer rolls, kept in the log directory.
 //!
-//! This subsystem is being built (issue 12): the names and the settings exist; writers, readers
-//! and compaction do not accept a directory yet.
+//! - [`create`]: a new segmented log; [`list`]: its segments in seq order.
+//! - [`SegmentedReader`]: every segment mapped, read as one log.
 
+pub(crate) mod active;
+mod follow;
 mod list;
 pub mod naming;
+mod reader;
 mod settings;
 
+pub use active::create;
+pub use follow::SegmentedFollow;
 pub use list::{Segment, list};
 pub use naming::SegmentName;
+pub use reader::{Gap, Part, SegmentedReader};
 pub use settings::{MAX_SEGMENT_BYTES, Settings};

@@ -97,7 +97,8 @@ impl Settings {
         let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let why = "a directory without ndlog.json is not a segmented ndlog log";
+                let why = "it is a directory, but not a segmented ndlog log: it has no \
+                           ndlog.json (`ndlog create LOG --segment-bytes SIZE` makes one)";
                 return Err(Error::not_a_log(dir, why));
             }
             Err(e) => return Err(Error::io(&path, "open", e)),
@@ -201,7 +202,7 @@ mod tests {
         fs.put("/log/.keep", b"");
         let dir = Path::new("/log");
         let err = Settings::load(&fs, dir).unwrap_err().to_string();
-        assert!(err.contains("without ndlog.json"), "{err}");
+        assert!(err.contains("has no ndlog.json"), "{err}");
         let s = Settings { segment_records: Some(5), ..Settings::new(8 << 20) };
         s.store(&fs, dir, 0o644).unwrap();
         assert_eq!(Settings::load(&fs, dir).unwrap(), s);

@@ -110,10 +110,12 @@ impl Vfs for SimFs {
             .into_iter()
             .partition(|op| op.dirs().iter().any(|d| d == dir));
         let mut durable = std::mem::take(&mut st.durable_names);
+        let mut dirs = std::mem::take(&mut st.durable_dirs);
         for op in &done {
-            op.apply(&mut durable);
+            op.apply(&mut durable, &mut dirs);
         }
         st.durable_names = durable;
+        st.durable_dirs = dirs;
         st.pending_dir = rest;
         Ok(())
     }
@@ -127,6 +129,22 @@ impl Vfs for SimFs {
             .filter(|p| crate::names::parent_dir(p) == dir)
             .filter_map(|p| p.file_name().map(OsString::from))
             .collect())
+    }
+
+    /// The new directory's name, like a file's, is durable once its parent is synced.
+    fn create_dir(&self, path: &Path, _mode: u32) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.step(true)?;
+        if st.names.contains_key(path) || dir_exists(&st, path) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        if !dir_exists(&st, crate::names::parent_dir(path)) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        st.dirs.insert(path.to_path_buf());
+        st.made_dirs.insert(path.to_path_buf());
+        st.pending_dir.push(DirOp::Mkdir(path.to_path_buf()));
+        Ok(())
     }
 
     fn map(&self, file: &SimFile, len: u64) -> io::Result<SimMap> {

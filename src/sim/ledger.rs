@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::fs::Vfs;
 use crate::read::Reader;
+use crate::segments::SegmentedReader;
 use crate::write::Options;
 
 /// What a workload appended and what was acknowledged, to check a log against.
@@ -107,22 +108,20 @@ impl Ledger {
     /// The first [`Violation`] found.
     pub fn check<V: Vfs>(&self, vfs: &V, path: impl AsRef<Path>) -> Result<u64, Violation> {
         let path = path.as_ref();
-        let reader = match Reader::open_in(vfs.clone(), path) {
-            Ok(r) => r,
-            // A log whose creation never became durable holds nothing: fine unless something
-            // was acknowledged.
+        let records = match read_log(vfs, path) {
+            Ok(records) => records,
             Err(_) if vfs.metadata(path).is_err() => {
                 return match self.acked.keys().next() {
                     Some(&seq) => Err(Violation::Lost { seq }),
                     None => Ok(0),
                 };
             }
-            Err(e) => return Err(Violation::Unreadable(e.to_string())),
+            Err(e) => return Err(Violation::Unreadable(e)),
         };
         let mut previous: Option<(u64, u64)> = None;
         let mut present = 0u64;
         let mut acked = self.acked.iter().peekable();
-        for r in reader.records() {
+        for r in &records {
             if previous.is_some_and(|(seq, ts)| r.seq <= seq || r.ts < ts) {
                 return Err(Violation::OutOfOrder { seq: r.seq });
             }
@@ -133,12 +132,12 @@ impl Ledger {
             }
             match acked.peek() {
                 Some(&(&seq, payload)) if seq == r.seq => {
-                    if payload.as_slice() != r.data {
+                    if payload.as_slice() != r.data.as_slice() {
                         return Err(Violation::Changed { seq });
                     }
                     acked.next();
                 }
-                _ if !self.attempted.contains(r.data) => {
+                _ if !self.attempted.contains(&r.data) => {
                     return Err(Violation::Invented { seq: r.seq });
                 }
                 _ => {}
@@ -160,20 +159,39 @@ impl Ledger {
         vfs: &V,
         path: impl AsRef<Path>,
     ) -> Result<u64, Violation> {
+        self.check_and_recover_with(vfs, path, &Options::new())
+    }
+
+    /// [`Ledger::check_and_recover`], reopening the log with `options` as the application
+    /// that wrote it would (a segmented log's settings, say).
+    ///
+    /// # Errors
+    /// As [`Ledger::check_and_recover`].
+    pub fn check_and_recover_with<V: Vfs>(
+        &self,
+        vfs: &V,
+        path: impl AsRef<Path>,
+        options: &Options,
+    ) -> Result<u64, Violation> {
         let path = path.as_ref();
-        let before = self.check(vfs, path)?;
+        let before = match self.check(vfs, path) {
+            // A segmented log whose creation died before its settings were durable: nothing
+            // can have been acknowledged in it; the application creates it again.
+            Err(Violation::Unreadable(_)) if self.acked.is_empty() && unborn(vfs, path) => 0,
+            other => other?,
+        };
         let stuck = |e: crate::error::Error| Violation::Stuck(e.to_string());
-        let writer = Options::new().open_in(vfs.clone(), path).map_err(stuck)?;
+        let writer = options.open_in(vfs.clone(), path).map_err(stuck)?;
         let payload = br#"{"recovered":true}"#;
         let ack = writer.append_raw(payload).map_err(stuck)?;
         drop(writer);
         let mut after = self.clone();
         after.acknowledge(ack.seq, payload);
         let now = after.check(vfs, path)?;
-        let reader = Reader::open_in(vfs.clone(), path).map_err(stuck)?;
+        let last = read_log(vfs, path).map_err(Violation::Stuck)?.last().map(|r| r.seq);
         // (A torn tail that is a whole record but for its newline becomes readable once the
         // recovery append terminates it: the count can grow by two.)
-        if reader.last().map(|r| r.seq) != Some(ack.seq) || now <= before {
+        if last != Some(ack.seq) || now <= before {
             return Err(Violation::Stuck(format!(
                 "the recovery append (seq {}) is not the last record",
                 ack.seq
@@ -181,4 +199,36 @@ impl Ledger {
         }
         Ok(before)
     }
+}
+
+/// A record as the checker compares it.
+struct Seen {
+    seq: u64,
+    ts: u64,
+    data: Vec<u8>,
+}
+
+/// Every record of the log at `path`: a file, or a segmented log's directory (whose segments
+/// must join without a seq missing between them).
+fn read_log<V: Vfs>(vfs: &V, path: &Path) -> Result<Vec<Seen>, String> {
+    let seen = |r: crate::read::Record<'_>| Seen { seq: r.seq, ts: r.ts, data: r.data.to_vec() };
+    let meta = vfs.metadata(path).map_err(|e| e.to_string())?;
+    if meta.kind == crate::fs::FileKind::Dir {
+        let log = SegmentedReader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
+        if let Some(gap) = log.gaps().first() {
+            return Err(gap.to_string());
+        }
+        return Ok(log.records().map(seen).collect());
+    }
+    let reader = Reader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
+    Ok(reader.records().map(seen).collect())
+}
+
+/// Whether `path` is a directory holding no segment and no settings.
+fn unborn<V: Vfs>(vfs: &V, path: &Path) -> bool {
+    vfs.list_dir(path).is_ok_and(|names| {
+        names.iter().all(|n| {
+            crate::segments::naming::parse(n).is_none() && n != crate::segments::naming::SETTINGS
+        })
+    })
 }

@@ -188,9 +188,15 @@ impl SimFs {
         let pending = self.pending_writes();
         let st = lock(&self.state);
         let mut names = st.durable_names.clone();
+        let mut dirs = st.durable_dirs.clone();
         for op in st.pending_dir.iter().take(dir_ops) {
-            op.apply(&mut names);
+            op.apply(&mut names, &mut dirs);
         }
+        // A name in a directory that did not survive is gone with it.
+        names.retain(|p, _| {
+            let parent = crate::names::parent_dir(p);
+            !st.made_dirs.contains(parent) || dirs.contains(parent)
+        });
         let mut rng = st.rng ^ 0x5eed;
         // Pending writes in the global order, to look their fates up.
         let mut fates: HashMap<u64, Fate> = HashMap::new();
@@ -219,6 +225,9 @@ impl SimFs {
             next_ino: st.next_ino,
             names: names.clone(),
             durable_names: names,
+            dirs: dirs.clone(),
+            durable_dirs: dirs,
+            made_dirs: st.made_dirs.clone(),
             next_handle: 1,
             ..State::default()
         };

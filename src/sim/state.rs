@@ -2,7 +2,7 @@
 //! processes see them and as they are on disk, pending directory operations, locks, and the
 //! operation counter that fault injection keys on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -20,6 +20,12 @@ pub(super) struct State {
     pub(super) names: BTreeMap<PathBuf, u64>,
     /// Names as they are on disk.
     pub(super) durable_names: BTreeMap<PathBuf, u64>,
+    /// Directories made with `create_dir`, as processes see them, as they are on disk, and
+    /// every one ever made (a name in a made directory that did not survive a crash is gone).
+    /// Other directories exist while a name is in them.
+    pub(super) dirs: BTreeSet<PathBuf>,
+    pub(super) durable_dirs: BTreeSet<PathBuf>,
+    pub(super) made_dirs: BTreeSet<PathBuf>,
     /// Directory operations since their directory was last fsynced, oldest first.
     pub(super) pending_dir: Vec<DirOp>,
     /// Lock holders, by inode.
@@ -57,19 +63,23 @@ pub(super) enum DirOp {
     Link(PathBuf, u64),
     Rename(PathBuf, PathBuf),
     Unlink(PathBuf),
+    Mkdir(PathBuf),
 }
 
 impl DirOp {
     pub(super) fn dirs(&self) -> Vec<PathBuf> {
         let parent = |p: &Path| crate::names::parent_dir(p).to_path_buf();
         match self {
-            DirOp::Link(p, _) | DirOp::Unlink(p) => vec![parent(p)],
+            DirOp::Link(p, _) | DirOp::Unlink(p) | DirOp::Mkdir(p) => vec![parent(p)],
             DirOp::Rename(a, b) => vec![parent(a), parent(b)],
         }
     }
 
-    pub(super) fn apply(&self, names: &mut BTreeMap<PathBuf, u64>) {
+    pub(super) fn apply(&self, names: &mut BTreeMap<PathBuf, u64>, dirs: &mut BTreeSet<PathBuf>) {
         match self {
+            DirOp::Mkdir(p) => {
+                dirs.insert(p.clone());
+            }
             DirOp::Link(p, ino) => {
                 names.insert(p.clone(), *ino);
             }
@@ -149,6 +159,7 @@ impl State {
 pub(super) fn dir_exists(st: &State, dir: &Path) -> bool {
     dir == Path::new(".")
         || dir == Path::new("/")
+        || st.dirs.contains(dir)
         || st.names.keys().any(|p| crate::names::parent_dir(p) == dir)
 }
 

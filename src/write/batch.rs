@@ -34,11 +34,25 @@ pub(super) enum Source<'a, P> {
 }
 
 impl<P> Source<'_, P> {
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         match self {
             Source::Payloads { count, .. } => *count,
             Source::Records(lines) => lines.len(),
         }
+    }
+}
+
+impl<'p, P: Fn(usize) -> &'p [u8]> Source<'_, P> {
+    /// The bytes the batch takes in the file at most, each record framed with at most
+    /// `overhead` bytes.
+    pub(super) fn bytes_at_most(&self, overhead: usize) -> u64 {
+        let sum: usize = match self {
+            Source::Payloads { count, payload } => {
+                (0..*count).map(|i| payload(i).len() + overhead).sum()
+            }
+            Source::Records(lines) => lines.iter().map(|l| l.len() + 1).sum(),
+        };
+        sum as u64
     }
 }
 
@@ -99,8 +113,9 @@ impl<V: Vfs> Writer<V> {
             None => self.end_of_log(state)?,
         };
         let tail = self.neutralise_debris(state, tail)?;
-        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let now = clock::now_ms();
+        let tail = self.roll_if_due(state, source, tail, now)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let repeats = self.find_repeats(state, source, tail, previous, now)?;
         if let Some(expect) = expect {
             self.check_expectation(state, source, expect, previous)?;
@@ -110,6 +125,9 @@ impl<V: Vfs> Writer<V> {
         let mut len = tail.len;
         if writes > 0 {
             len = self.encode_and_write(state, source, tail, &plan)?;
+            if tail.end == 0 {
+                Self::note_first_ts(state, plan.ts);
+            }
             state.unsynced_writes += u64::from(!sync);
             self.feed_written(state, plan.last.seq, len, now);
         }
@@ -374,6 +392,22 @@ impl<V: Vfs> Writer<V> {
     /// The end of the file, under the lock: reopens the log if a compaction replaced it, and
     /// reads what other processes appended since this handle's last write.
     pub(super) fn current_tail(&self, state: &mut State<V>) -> Result<Tail> {
+        if state.segment.is_some() {
+            if self.active_moved(state)? {
+                self.follow_segments(state)?;
+            }
+            let len = state.file.metadata().at(&state.active, "fstat")?.len;
+            if let Some(t) = state.tail.filter(|t| t.len == len) {
+                return Ok(t);
+            }
+            let found = last_record::discover(&*state.file, len, state.tail, &mut state.scratch);
+            let mut found = found.at(&state.active, "read")?;
+            if let Some(segment) = &state.segment {
+                found = super::segment::with_floor(found, segment.before);
+            }
+            state.tail = Some(found);
+            return Ok(found);
+        }
         let mut meta = self.vfs.metadata(&self.path).at(&self.path, "stat")?;
         if meta.id != state.id {
             // The log was replaced. Records this handle wrote to the old file and did not sync
@@ -430,6 +464,11 @@ impl<V: Vfs> Writer<V> {
     /// up to byte `end` (the last with seq `seq`) are durable, for committed readers. A
     /// failure only holds them back until the next sync, so it fails nothing here.
     pub(super) fn publish_durable(&self, id: FileId, end: u64, seq: u64) {
+        // A segmented log has no durable watermark yet (its followers read what is written):
+        // its path is a directory, and a mark would name one segment of many.
+        if self.settings.is_some() {
+            return;
+        }
         let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mark = Watermark { file: id, end, seq };
         let _ = publisher.publish(&self.vfs, &self.path, self.mode, mark);
@@ -462,7 +501,7 @@ fn state_reset<V: Vfs>(derived: &mut super::derived::Derived<V>) -> impl FnOnce(
 }
 
 /// The ts of the first record, read from the start of the file.
-fn first_ts<F: VfsFile>(file: &F) -> Option<u64> {
+pub(super) fn first_ts<F: VfsFile>(file: &F) -> Option<u64> {
     let mut buf = vec![0u8; 4096];
     let n = file.read_at(&mut buf, 0).ok()?;
     crate::read::Reader::new(&buf[..n]).records().next().map(|r| r.ts)

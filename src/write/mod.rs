@@ -43,6 +43,7 @@ mod versions;
 
 mod open;
 mod options;
+mod segment;
 
 use crate::read::last_record::Tail;
 use batch::Source;
@@ -80,6 +81,8 @@ pub struct Writer<V: Vfs = StdFs> {
     vfs: V,
     path: PathBuf,
     opts: Options,
+    /// How a segmented log rolls; `None` for a single-file log.
+    settings: Option<crate::segments::Settings>,
     lock: LockFile<V::File>,
     /// Permission bits of the log, given to the sidecar files ndlog creates.
     mode: u32,
@@ -96,6 +99,10 @@ pub struct Writer<V: Vfs = StdFs> {
 struct State<V: Vfs> {
     file: Arc<V::File>,
     id: FileId,
+    /// The path of `file`: the log's, or its active segment's.
+    active: PathBuf,
+    /// The active segment of a segmented log.
+    segment: Option<segment::SegmentAt>,
     /// What this handle knows of the end of the file; `None` after a failed write.
     tail: Option<Tail>,
     /// Encoded records of the append in progress.

@@ -33,7 +33,21 @@ impl<V: Vfs> Writer<V> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
+        if existing.is_none()
+            && opts.create
+            && let Some(settings) = opts.segments
+        {
+            match crate::segments::create(&vfs, path, &settings, opts.max_record_size, opts.mode) {
+                Ok(()) => return Writer::open_segmented(vfs, path, opts),
+                // Another process created it meanwhile: open what it created.
+                Err(e) if already_exists(&e) => return Writer::open_segmented(vfs, path, opts),
+                Err(e) => return Err(e),
+            }
+        }
         match &existing {
+            Some(meta) if meta.kind == FileKind::Dir => {
+                return Writer::open_segmented(vfs, path, opts);
+            }
             Some(meta) => only_a_file(path, meta.kind)?,
             None if !opts.create => {
                 let missing = io::Error::from(io::ErrorKind::NotFound);
@@ -92,6 +106,8 @@ impl<V: Vfs> Writer<V> {
         let state = State {
             file: Arc::new(file),
             id: meta.id,
+            active: path.to_path_buf(),
+            segment: None,
             tail: Some(found),
             buf: Vec::new(),
             scratch,
@@ -103,6 +119,7 @@ impl<V: Vfs> Writer<V> {
             vfs,
             path: path.to_path_buf(),
             opts,
+            settings: None,
             lock,
             mode,
             state: Mutex::new(state),
@@ -112,6 +129,10 @@ impl<V: Vfs> Writer<V> {
             poison: OnceLock::new(),
         })
     }
+}
+
+fn already_exists(e: &Error) -> bool {
+    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::AlreadyExists)
 }
 
 /// Opens the log for appending, creating it (exclusively) when allowed and missing.
@@ -159,6 +180,14 @@ impl<V: Vfs> LogLock<V> {
         let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
         let log = log.as_path();
         let meta = vfs.metadata(log).at(log, "stat")?;
+        if meta.kind == FileKind::Dir {
+            // A segmented log: what makes it one is its settings file.
+            crate::segments::Settings::load(&vfs, log)?;
+            let path = names::segmented_lock_file(log);
+            let lock = LockFile::open(&vfs, &path, meta.mode & 0o666, None)?;
+            std::mem::forget(lock.acquire(log, timeout)?);
+            return Ok(LogLock::holding(lock));
+        }
         only_a_file(log, meta.kind)?;
         let lock = writer_lock(&vfs, log, &meta)?;
         std::mem::forget(lock.acquire(log, timeout)?);

@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) exclusive: bool,
     pub(crate) entity_key: Option<crate::json::JsonPointer>,
     pub(crate) entity_cache: usize,
+    pub(crate) segments: Option<crate::segments::Settings>,
 }
 
 impl Default for Options {
@@ -78,6 +79,7 @@ impl Default for Options {
             exclusive: false,
             entity_key: None,
             entity_cache: super::versions::DEFAULT_CAPACITY,
+            segments: None,
         }
     }
 }
@@ -215,6 +217,30 @@ impl Options {
         self
     }
 
+    /// Creates a missing log as a segmented log with these settings: a directory of sealed
+    /// segments plus one active segment (see [`crate::segments`]). A log that exists keeps the
+    /// kind and the settings it was created with: every writer rolls by the settings stored in
+    /// the log's directory, whatever it was opened with.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use ndlog::{Options, segments::Settings};
+    /// let settings = Settings { segment_records: Some(2), ..Settings::new(64 << 20) };
+    /// let writer = Options::new().segments(settings).open(dir.path().join("events"))?;
+    /// for n in 0..5 {
+    ///     writer.append(&serde_json::json!({ "n": n }))?;
+    /// }
+    /// let names = ndlog::segments::list(&ndlog::fs::StdFs, &dir.path().join("events"))?;
+    /// assert_eq!(names.len(), 3, "2 + 2 records sealed, 1 in the active segment");
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn segments(mut self, settings: crate::segments::Settings) -> Self {
+        self.segments = Some(settings);
+        self
+    }
+
     /// Checks a payload as a writer with these options would, without a log: one JSON value
     /// on one line (surrounding whitespace aside), within the maximum record size.
     ///
@@ -271,6 +297,9 @@ impl Options {
         }
         if self.entity_cache == 0 {
             return Err(Error::invalid_argument("the entity cache must hold at least one entity"));
+        }
+        if let Some(settings) = &self.segments {
+            settings.validate(self.max_record_size)?;
         }
         if self.mode & !0o7777 != 0 {
             return Err(Error::invalid_argument(format!(

@@ -80,6 +80,9 @@ impl Vfs for ProbeFs {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         StdFs.list_dir(dir)
     }
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        StdFs.create_dir(path, mode)
+    }
     fn map(&self, file: &ProbeFile, len: u64) -> io::Result<Self::Map> {
         StdFs.map(&file.inner, len)
     }

@@ -25,6 +25,14 @@ pub(crate) enum Command {
     /// temporary directory, and print what happened and how fast.
     #[command(after_help = EXIT_CODES)]
     Demo(cmd::demo::Args),
+    /// Create a segmented log: a directory of sealed, immutable NDJSON segments
+    /// (`LOG/<first seq, 20 digits>.ndjson`) plus one active segment, rolled by the settings
+    /// given here (stored in LOG/ndlog.json for every writer). Every command takes it as LOG.
+    #[command(after_help = EXIT_CODES)]
+    Create(cmd::create::Args),
+    /// List the segments of a segmented log: file, seq and time range, records, bytes, sealed.
+    #[command(after_help = EXIT_CODES)]
+    Segments(cmd::segments::Args),
     /// Append one record per JSON value read from stdin (one per line); print each assigned
     /// seq on stdout once the record is durable under the chosen durability.
     #[command(after_help = EXIT_CODES)]

@@ -6,16 +6,102 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use ndlog::{Mapped, Reader};
+use ndlog::segments::{Gap, SegmentedReader};
+use ndlog::{Mapped, Reader, Record, Summary};
 
 use crate::exit::usage;
+use crate::out;
 
-/// A log opened for reading.
+/// A log opened for reading: one file, or the segments of a segmented log.
 pub(crate) struct Log {
-    /// The log's records.
-    pub reader: Reader<Mapped>,
+    /// Its files in seq order: the log's one file, or one per segment.
+    pub parts: Vec<Part>,
     /// What to call it in messages: the path, or `stdin`.
     pub name: String,
+    /// Whether it is a segmented log (a directory).
+    pub segmented: bool,
+    /// Seqs missing between two segments.
+    pub gaps: Vec<Gap>,
+}
+
+/// One file of a log.
+pub(crate) struct Part {
+    /// Its records.
+    pub reader: Reader<Mapped>,
+    /// What to call it in messages.
+    pub name: String,
+    /// The seq its name says it starts at (a segment); 0 for a single-file log.
+    pub first_seq: u64,
+}
+
+impl Log {
+    /// Every valid record, newest first.
+    pub(crate) fn records_rev(&self) -> impl Iterator<Item = Record<'_>> {
+        self.parts.iter().rev().flat_map(|p| p.reader.records_rev())
+    }
+
+    /// The file that holds `seq`, if any: by the segments' names (binary search).
+    pub(crate) fn part_of(&self, seq: u64) -> Option<&Part> {
+        let i = self.parts.partition_point(|p| p.first_seq <= seq);
+        i.checked_sub(1).map(|i| &self.parts[i])
+    }
+
+    /// The record with `seq`.
+    pub(crate) fn get(&self, seq: u64) -> Option<Record<'_>> {
+        self.part_of(seq)?.reader.get(seq)
+    }
+
+    /// The newest record.
+    pub(crate) fn last(&self) -> Option<Record<'_>> {
+        self.parts.iter().rev().find_map(|p| p.reader.last())
+    }
+
+    /// The oldest record.
+    pub(crate) fn first(&self) -> Option<Record<'_>> {
+        self.parts.iter().find_map(|p| p.reader.records().next())
+    }
+
+    /// What `verify` reports of every file together (problems keep their file's offsets), and
+    /// each file's own report.
+    pub(crate) fn verify(&self) -> (Summary, Vec<Summary>) {
+        let each: Vec<Summary> = self.parts.iter().map(|p| p.reader.verify()).collect();
+        let mut all = Summary::default();
+        for s in &each {
+            all.bytes += s.bytes;
+            all.records += s.records;
+            all.first = all.first.or(s.first);
+            all.last = s.last.or(all.last);
+            all.corrupt_lines += s.corrupt_lines;
+            all.corrupt_bytes += s.corrupt_bytes;
+            all.out_of_order += s.out_of_order;
+            all.padding_bytes += s.padding_bytes;
+            all.torn_tail = s.torn_tail.or(all.torn_tail);
+            let room = Summary::MAX_LISTED.saturating_sub(all.problems.len());
+            all.problems.extend(s.problems.iter().take(room).copied());
+        }
+        (all, each)
+    }
+
+    /// Says on stderr which seqs are missing between segments (damage or a lost file).
+    pub(crate) fn warn_gaps(&self) {
+        for gap in &self.gaps {
+            out::warn(format_args!("{gap}"));
+        }
+    }
+
+    /// The log's only file, for what a segmented log does not have (a byte-addressed index).
+    pub(crate) fn single(self) -> Option<Reader<Mapped>> {
+        match self.segmented {
+            true => None,
+            false => self.parts.into_iter().next().map(|p| p.reader),
+        }
+    }
+}
+
+impl Part {
+    fn whole(reader: Reader<Mapped>, name: String) -> Self {
+        Part { reader, name, first_seq: 0 }
+    }
 }
 
 /// Whether `path` is `-`: standard input (or standard output, for `export -o`).
@@ -42,8 +128,29 @@ pub(crate) fn require_file(path: &Path, command: &str) -> anyhow::Result<()> {
 /// record.
 pub(crate) fn open(path: &Path) -> anyhow::Result<Log> {
     let log = open_any(path)?;
-    ensure_log(&log.reader, &log.name)?;
+    if let [part] = &log.parts[..]
+        && !log.segmented
+    {
+        ensure_log(&part.reader, &log.name)?;
+    }
+    log.warn_gaps();
     Ok(log)
+}
+
+/// Opens the segmented log at `dir`.
+fn open_segmented(dir: &Path) -> anyhow::Result<Log> {
+    let log = SegmentedReader::open(dir)?;
+    let gaps = log.gaps();
+    let parts = log
+        .into_parts()
+        .into_iter()
+        .map(|p| Part {
+            name: p.path().display().to_string(),
+            first_seq: p.name.first_seq,
+            reader: p.reader,
+        })
+        .collect();
+    Ok(Log { parts, name: dir.display().to_string(), segmented: true, gaps })
 }
 
 /// Opens the file at `path`, or standard input for `-`, as a log, whatever it holds: for
@@ -67,10 +174,13 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
         let reader = Reader::open(spool.path())?;
         drop(spool);
         (reader, "stdin".to_string())
+    } else if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return open_segmented(path);
     } else {
         (Reader::open(path)?, path.display().to_string())
     };
-    Ok(Log { reader, name })
+    let part = Part::whole(reader, name.clone());
+    Ok(Log { parts: vec![part], name, segmented: false, gaps: Vec::new() })
 }
 
 /// Whether the bytes are a log: empty, or holding at least one valid ndlog record.

@@ -16,8 +16,8 @@ use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use cmd::{
-    append, cat, compact, demo, docs, export, get, history, import, index, lock, stats, tail,
-    verify,
+    append, cat, compact, create, demo, docs, export, get, history, import, index, lock, segments,
+    stats, tail, verify,
 };
 
 fn main() -> ExitCode {
@@ -49,6 +49,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::DemoWriter(args) => demo::run_writer(args),
+        Command::Create(args) => create::run(args),
+        Command::Segments(args) => segments::run(args),
         Command::Append(args) => append::run(args),
         Command::Cat(args) => cat::run(args),
         Command::Verify(args) => verify::run(args),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ndlog::{Entry, Reader, read::Bounds};
 
 use crate::exit::{EXIT_DAMAGED, usage};
+use crate::input::Log;
 use crate::out;
 use crate::time::{format_ts, parse_time};
 
@@ -88,4 +89,53 @@ pub(crate) fn write_range<D: AsRef<[u8]>>(
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// [`write_range`] over every file of a log, in seq order, skipping the segments that lie
+/// wholly outside the bounds: by their names for seqs, by their first and last record for time.
+pub(crate) fn write_log_range(
+    log: &Log,
+    bounds: Bounds,
+    data: bool,
+    strict: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    for (i, part) in log.parts.iter().enumerate() {
+        if !might_hold(log, i, bounds) {
+            continue;
+        }
+        let code = write_range(&part.reader, &part.name, bounds, data, strict, out)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the `i`th file of `log` may hold records within `bounds`.
+pub(crate) fn might_hold(log: &Log, i: usize, bounds: Bounds) -> bool {
+    if !log.segmented {
+        return true;
+    }
+    let part = &log.parts[i];
+    let next = log.parts.get(i + 1).map(|p| p.first_seq);
+    if bounds.to_seq.is_some_and(|to| to < part.first_seq)
+        || bounds.from_seq.zip(next).is_some_and(|(from, next)| from >= next)
+    {
+        return false;
+    }
+    // Records are in ts order (ndlog assigns non-decreasing ts): a segment whose last record
+    // is before --since, or whose first is at or after --until, holds none.
+    if let Some(since) = bounds.since
+        && part.reader.last().is_some_and(|r| r.ts < since)
+        && next.is_some()
+    {
+        return false;
+    }
+    if let Some(until) = bounds.until
+        && part.reader.records().next().is_some_and(|r| r.ts >= until)
+    {
+        return false;
+    }
+    true
 }

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use crate::input;
 use crate::out;
-use crate::range::{Range, write_range};
+use crate::range::{Range, write_log_range};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log, or - for a log on standard input.
+    /// The log (a file, or a segmented log's directory), or - for a log on standard input.
     pub log: PathBuf,
     /// Print only the payloads (`data`), one per line, instead of whole records.
     #[arg(long)]
@@ -26,7 +26,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bounds = args.range.bounds()?;
     let log = input::open(&args.log)?;
     let mut out = out::stdout();
-    let code = write_range(&log.reader, &log.name, bounds, args.data, args.strict, &mut out)?;
+    let code = write_log_range(&log, bounds, args.data, args.strict, &mut out)?;
     out.flush()?;
     Ok(code)
 }

@@ -15,7 +15,11 @@ use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log.
+    /// The log. On a segmented log (a directory), --max-age, --keep-last and --max-bytes
+    /// delete whole sealed segments whose every record is outside the policy, never rewriting a
+    /// kept one: up to one segment more than the policy asks is kept, and the active segment
+    /// always is. --key and repair rewrite sealed segments (each keeps its last record); the
+    /// active segment is repaired once it is sealed.
     pub log: PathBuf,
     /// Drop records older than this (e.g. 7d, 12h); must be greater than zero.
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
@@ -124,6 +128,18 @@ fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io
     let log = args.log.display();
     if !r.rewritten {
         writeln!(out, "{log}: nothing to remove ({} records); not rewritten", r.records_before)?;
+        return out.flush();
+    }
+    if r.segments_removed > 0 {
+        writeln!(
+            out,
+            "{log}: removed {} sealed segment(s): {} records, {} -> {} bytes; took {:.2} s",
+            r.segments_removed,
+            r.dropped,
+            r.bytes_before,
+            r.bytes_after,
+            r.elapsed.as_secs_f64()
+        )?;
         return out.flush();
     }
     writeln!(

@@ -4,14 +4,14 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::input::{self, Log};
+use crate::input;
 use crate::out;
-use crate::range::{Range, write_range};
+use crate::range::{Range, write_log_range};
 use anyhow::Context;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log, or - for a log on standard input.
+    /// The log (a file, or a segmented log's directory), or - for a log on standard input.
     pub log: PathBuf,
     /// Export only the payloads (`data`): the NDJSON that was imported or appended. Without it,
     /// whole records, which `ndlog import` takes back verbatim.
@@ -26,10 +26,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bounds = args.range.bounds()?;
-    let Log { reader, name } = input::open(&args.log)?;
+    let log = input::open(&args.log)?;
     let Some(path) = args.output.as_ref().filter(|p| !input::is_dash(p)) else {
         let mut out = out::stdout();
-        let code = write_range(&reader, &name, bounds, args.data, false, &mut out)?;
+        let code = write_log_range(&log, bounds, args.data, false, &mut out)?;
         out.flush()?;
         return Ok(code);
     };
@@ -40,7 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp);
-    let code = write_range(&reader, &name, bounds, args.data, false, &mut out)?;
+    let code = write_log_range(&log, bounds, args.data, false, &mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error()).context("writing the export")?;
     tmp.as_file().sync_all().with_context(|| format!("fsync {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("renaming the export to {}", path.display()))?;

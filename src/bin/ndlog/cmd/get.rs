@@ -10,7 +10,7 @@ use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log, or - for a log on standard input.
+    /// The log (a file, or a segmented log's directory), or - for a log on standard input.
     pub log: PathBuf,
     /// The seq of the record.
     pub seq: u64,
@@ -21,9 +21,8 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
-    let reader = &log.reader;
-    let Some(r) = reader.get(args.seq) else {
-        let range = match (reader.records().next(), reader.last()) {
+    let Some(r) = log.get(args.seq) else {
+        let range = match (log.first(), log.last()) {
             (Some(first), Some(last)) => format!("it holds seqs {}..={}", first.seq, last.seq),
             _ => "it holds no record".to_string(),
         };

@@ -13,7 +13,7 @@ use crate::time::{format_ts, parse_time};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log, or - for a log on standard input.
+    /// The log (a file, or a segmented log's directory), or - for a log on standard input.
     pub log: PathBuf,
     /// JSON pointer to the field of `data` that names the entity, e.g. /user or /order/id.
     #[arg(long, value_parser = parse_pointer)]
@@ -42,12 +42,21 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
-    let reader = &log.reader;
+    // Segments after `at` are skipped by their first record's time; the newest segment that
+    // knows the entity by then holds its state.
+    let state_at = |at: u64| {
+        log.parts
+            .iter()
+            .rev()
+            .filter(|p| p.reader.records().next().is_some_and(|r| r.ts <= at))
+            .find_map(|p| p.reader.state_at(&args.key, &args.entity, at))
+    };
+    let history = |key, entity| log.parts.iter().flat_map(move |p| p.reader.history(key, entity));
     let mut out = out::stdout();
     let mut found = false;
     let tombstone = |data: &[u8]| args.tombstone.find(data) == Some(&b"true"[..]);
     if let Some(at) = args.at {
-        if let Some(r) = reader.state_at(&args.key, &args.entity, at) {
+        if let Some(r) = state_at(at) {
             if tombstone(r.data) {
                 out.flush()?;
                 out::warn(format_args!(
@@ -65,7 +74,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             found = true;
         }
     } else {
-        for r in reader.history(&args.key, &args.entity) {
+        for r in history(&args.key, &args.entity) {
             if args.data {
                 out::line(&mut out, r.data)?;
             } else if tombstone(r.data) {
@@ -82,7 +91,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (entity, key) = (&args.entity, &args.key);
-    match (args.at, reader.history(key, entity).next()) {
+    match (args.at, history(key, entity).next()) {
         (Some(at), Some(first)) => out::warn(format_args!(
             "{}: {entity:?} at {key} did not exist yet at {}: its first record is seq {} at {}",
             log.name,

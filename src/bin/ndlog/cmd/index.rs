@@ -36,7 +36,11 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "index")?;
     // A plain NDJSON file gets a pointer to `ndlog import`, whether checked or indexed.
-    let reader = input::open(&args.log)?.reader;
+    let log = input::open(&args.log)?;
+    if log.segmented {
+        return segmented(&args, log);
+    }
+    let reader = log.single().expect("a single-file log has one file");
     if args.check {
         return check(&args, &reader);
     }
@@ -59,6 +63,54 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.log.display(),
         check.entries,
         check.stride
+    )?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A segmented log: each segment has its own index, `LOG/<first seq>.idx`.
+fn segmented(args: &Args, log: input::Log) -> anyhow::Result<ExitCode> {
+    let mut out = out::stdout();
+    if args.check {
+        let mut code = ExitCode::SUCCESS;
+        for part in &log.parts {
+            let c = part.reader.check_index()?;
+            let (verdict, bad) = match (c.problem, c.agrees(), c.is_current()) {
+                (Some(IndexProblem::Missing), ..) => ("missing".to_string(), EXIT_NOT_FOUND),
+                (Some(p), ..) => (format!("unusable: {p}"), EXIT_DAMAGED),
+                (None, true, true) => ("agrees".to_string(), 0),
+                (None, true, false) => ("agrees, lags the segment".to_string(), 0),
+                (None, false, _) => (format!("DISAGREES from entry {}", c.matching), EXIT_DAMAGED),
+            };
+            if args.json {
+                let v = json!({
+                    "segment": part.name, "agrees": c.agrees(), "current": c.is_current(),
+                    "problem": c.problem.map(|p| p.to_string()), "entries": c.entries,
+                    "expected": c.expected,
+                });
+                serde_json::to_writer(&mut out, &v)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{}: index {verdict}: {} entries", part.name, c.entries)?;
+            }
+            if bad == EXIT_DAMAGED || (bad != 0 && code == ExitCode::SUCCESS) {
+                code = ExitCode::from(bad);
+            }
+        }
+        out.flush()?;
+        return Ok(code);
+    }
+    drop(log);
+    let writer = Options::new().create(false).lock_timeout(args.lock_timeout).open(&args.log)?;
+    let built = writer.index_segments(args.rebuild)?;
+    if let Some(err) = writer.index_error() {
+        anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
+    }
+    let verb = if args.rebuild { "rebuilt" } else { "built where missing or stale" };
+    writeln!(
+        out,
+        "{}: {built} segment index(es) {verb}; every segment is indexed",
+        args.log.display()
     )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)

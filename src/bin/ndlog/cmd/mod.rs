@@ -3,6 +3,7 @@
 pub(crate) mod append;
 pub(crate) mod cat;
 pub(crate) mod compact;
+pub(crate) mod create;
 pub(crate) mod demo;
 pub(crate) mod docs;
 pub(crate) mod export;
@@ -11,6 +12,7 @@ pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod index;
 pub(crate) mod lock;
+pub(crate) mod segments;
 pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod verify;

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::input::{self, Log};
+use crate::input;
 use crate::out;
 use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log, or - for a log on standard input.
+    /// The log (a file, or a segmented log's directory), or - for a log on standard input.
     pub log: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
@@ -20,12 +20,21 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Log { reader, name } = input::open(&args.log)?;
-    let s = reader.verify();
-    let index = match (reader.index(), reader.index_problem()) {
-        (Some(i), _) => format!("{} entries, one every {} records", i.len(), i.stride()),
-        (None, Some(problem)) => format!("not used: {problem}"),
-        (None, None) => "not used".to_string(),
+    let log = input::open(&args.log)?;
+    let (s, _) = log.verify();
+    let name = &log.name;
+    let index_entries: usize =
+        log.parts.iter().map(|p| p.reader.index().map_or(0, |i| i.len())).sum();
+    let index = match &log.parts[..] {
+        [part] if !log.segmented => match (part.reader.index(), part.reader.index_problem()) {
+            (Some(i), _) => format!("{} entries, one every {} records", i.len(), i.stride()),
+            (None, Some(problem)) => format!("not used: {problem}"),
+            (None, None) => "not used".to_string(),
+        },
+        parts => {
+            let used = parts.iter().filter(|p| p.reader.index().is_some()).count();
+            format!("{used} of {} segments indexed, {index_entries} entries", parts.len())
+        }
     };
     let damage = s.corrupt_bytes + s.padding_bytes + s.torn_tail.map_or(0, |t| t.1);
     let record_bytes = s.bytes.saturating_sub(damage);
@@ -44,13 +53,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             "last_ts": s.last.map(|l| l.1),
             "corrupt_lines": s.corrupt_lines,
             "torn_tail_bytes": s.torn_tail.map_or(0, |t| t.1),
-            "index_entries": reader.index().map_or(0, |i| i.len()),
+            "index_entries": index_entries,
             "index": index,
+            "segments": log.segmented.then_some(log.parts.len()),
         });
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
         writeln!(out, "log:            {name}")?;
+        if log.segmented {
+            writeln!(out, "segments:       {}", log.parts.len())?;
+        }
         writeln!(out, "bytes:          {}", s.bytes)?;
         writeln!(out, "records:        {} (mean {mean} bytes)", s.records)?;
         if let (Some(first), Some(last)) = (s.first, s.last) {

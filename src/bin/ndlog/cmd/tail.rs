@@ -64,9 +64,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Err(usage("--follow needs a log file: standard input is read to its end"));
     }
     if !args.follow {
-        let reader = input::open(&args.log)?.reader;
+        let log = input::open(&args.log)?;
         let mut out = out::stdout();
-        let mut last: Vec<_> = reader.records_rev().take(args.lines).collect();
+        let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
         last.reverse();
         for r in &last {
             out::line(&mut out, if args.data { r.data } else { r.line })?;
@@ -83,8 +83,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !wait_for_log(&args.log, &stop)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let reader = input::open(&args.log)?.reader;
+    let log = input::open(&args.log)?;
     let mut out = out::stdout();
+    if log.segmented {
+        return follow_segmented(&args, log, cursor.is_some(), &mut out);
+    }
+    let reader = log.single().context("a single-file log has one file")?;
     let mut follow = if let Some(cursor) = &cursor {
         note_cursor_ahead(&reader, cursor.after_seq(), cursor.path());
         cursor.follow(reader)
@@ -124,6 +128,53 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         line: Vec::new(),
     };
     consumer.run(&mut follow, &args, &stop)
+}
+
+/// `tail -f` on a segmented log: across rolls, saying when retention removed records first.
+/// Cursors and the durable watermark are for single-file logs so far: it delivers records as
+/// soon as they are written.
+fn follow_segmented(
+    args: &Args,
+    log: input::Log,
+    cursor: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    if cursor {
+        anyhow::bail!(
+            "{}: --cursor needs a single-file log for now (a segmented log has no durable \
+             watermark yet); use --after-seq with the seq your consumer stored",
+            args.log.display()
+        );
+    }
+    let after = match args.after_seq {
+        Some(seq) => seq,
+        None => {
+            let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
+            last.reverse();
+            for r in &last {
+                out::line(out, if args.data { r.data } else { r.line })?;
+            }
+            out.flush()?;
+            log.last().map_or(0, |r| r.seq)
+        }
+    };
+    drop(log);
+    let mut follow = ndlog::segments::SegmentedFollow::after(&args.log, after);
+    loop {
+        let record = follow.next(None)?;
+        let Some(r) = record else { return Ok(ExitCode::SUCCESS) };
+        out::line(out, if args.data { r.data } else { r.line })?;
+        out.flush()?;
+        if let Some((from, to)) = follow.skipped() {
+            out::warn(format_args!(
+                "{}: seqs {from}..={to} were removed by retention before they were read",
+                args.log.display()
+            ));
+            if args.strict {
+                return Ok(ExitCode::from(EXIT_GAP));
+            }
+        }
+    }
 }
 
 /// Delivers records to standard output and commits the cursor behind them.

@@ -1,0 +1,63 @@
+//! `ndlog create`: a new segmented log, a directory whose settings every writer rolls by.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ndlog::Options;
+use ndlog::fs::StdFs;
+use ndlog::segments::Settings;
+
+use crate::input;
+use crate::out;
+use crate::time::{parse_duration, parse_size};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The log to create: a directory, which must not exist yet.
+    pub log: PathBuf,
+    /// Seal the active segment and start the next once it would pass this size (e.g. 64MiB,
+    /// 1GB); at least one record's limit (1 MiB plus the frame).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub segment_bytes: u64,
+    /// Also roll once the active segment holds this many records.
+    #[arg(long, value_name = "N")]
+    pub segment_records: Option<u64>,
+    /// Also roll at the first append after the active segment's first record is this old
+    /// (e.g. 1h, 1d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub segment_age: Option<Duration>,
+    /// Create each segment at its full size, padded with newlines, and write records in
+    /// place: an fdatasync then persists no change of file size.
+    #[arg(long)]
+    pub preallocate: bool,
+    /// Permission bits of the log's files, in octal (the directory gets x where r is given).
+    #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = parse_mode)]
+    pub mode: u32,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode),
+        _ => Err(format!("{text:?}: expected permission bits in octal, such as 600 or 0644")),
+    }
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    input::require_file(&args.log, "create")?;
+    let settings = Settings {
+        segment_bytes: args.segment_bytes,
+        segment_records: args.segment_records,
+        segment_age: args.segment_age,
+        preallocate: args.preallocate,
+    };
+    let max_record = Options::DEFAULT_MAX_RECORD_SIZE;
+    ndlog::segments::create(&StdFs, &args.log, &settings, max_record, args.mode)?;
+    // The first segment, so that the log is complete before any writer comes.
+    drop(Options::new().create(false).mode(args.mode).open(&args.log)?);
+    let mut out = out::stdout();
+    writeln!(out, "{}: created a segmented log", args.log.display())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

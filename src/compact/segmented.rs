@@ -1,0 +1,295 @@
+//! Compaction of a segmented log: retention deletes whole sealed segments, oldest first, and
+//! never rewrites a kept one; key compaction and repair rewrite sealed segments one at a time
+//! (temp file, fsync, rename, directory fsync). The active segment is never touched, and
+//! writers are never locked out: sealed segments do not change under them.
+//!
+//! Retention decides from the names and one `pread` per segment, so its cost grows with the
+//! segments it removes, not with the bytes kept:
+//! - `keep_last N`: a sealed segment ends just before the next one's name, so its last seq is
+//!   known from the names; it goes when that seq is at least N below the log's last seq.
+//! - `max_age`: it goes when its last record (read from its end) is older than the age.
+//! - `max_bytes`: it goes when the segments after it already hold at least the bytes allowed.
+//!
+//! A segment goes only when every one of its records is outside the policy, so up to one
+//! segment more than the policy asks is kept.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::clock::now_ms;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{LockFile, OpenOptions, Vfs, VfsFile};
+use crate::json::key_bytes;
+use crate::read::last_record::{self, Last};
+use crate::read::{Entry, Reader};
+use crate::segments::naming;
+use crate::segments::{Segment, Settings, list};
+
+use super::output::Output;
+use super::{CompactReport, Compactor, Quarantine};
+
+/// The compaction lock of a segmented log: one compaction at a time.
+const COMPACT_LOCK: &str = "ndlog.compact.lock";
+
+impl<V: Vfs> Compactor<V> {
+    /// Compacts the segmented log `dir`.
+    pub(super) fn run_segmented(&self, dir: &Path, started: Instant) -> Result<CompactReport> {
+        let vfs = &self.vfs;
+        Settings::load(vfs, dir)?;
+        let meta = vfs.metadata(&dir.join(naming::SETTINGS)).at(dir, "stat")?;
+        let mode = meta.mode & 0o7777;
+        let lock = LockFile::open(vfs, &dir.join(COMPACT_LOCK), mode, None)?;
+        let _one_at_a_time = lock.acquire(dir, self.queue_timeout.unwrap_or(self.lock_timeout))?;
+        self.remove_segment_leftovers(dir)?;
+        let segments = list(vfs, dir)?;
+        let mut report = CompactReport::default();
+        let removable = self.retention_cut(&segments)?;
+        let mut removed_any = false;
+        let size = |s: &Segment| vfs.metadata(&s.path).map_or(0, |m| m.len);
+        report.bytes_before = segments.iter().map(size).sum();
+        report.bytes_after = report.bytes_before;
+        for segment in &segments[..removable] {
+            let bytes = size(segment);
+            // Oldest first: a crash leaves a log that starts later, never one with a hole.
+            vfs.remove_file(&segment.path).at(&segment.path, "remove segment")?;
+            let _ = vfs.remove_file(&crate::names::index_file(&segment.path));
+            report.bytes_after -= bytes;
+            report.segments_removed += 1;
+            removed_any = true;
+        }
+        let first_kept = segments.get(removable).map_or(u64::MAX, |s| s.name.first_seq);
+        if let Some(first) = segments.first() {
+            // Records by the names: what the removed segments held, and what is left.
+            let last_seq = log_last_seq(vfs, &segments)?;
+            report.records_before = (last_seq + 1).saturating_sub(first.name.first_seq);
+            report.dropped = first_kept.min(last_seq + 1) - first.name.first_seq;
+            report.records_after = report.records_before - report.dropped;
+        }
+        // Sidecars of segments that are gone (a crash between the two removals).
+        for name in vfs.list_dir(dir).at(dir, "list directory")? {
+            if let Some(seq) = index_seq(&name)
+                && seq < first_kept
+                && !segments.iter().any(|s| s.name.first_seq == seq)
+            {
+                let _ = vfs.remove_file(&dir.join(&name));
+            }
+        }
+        if removed_any {
+            vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        }
+        let kept = &segments[removable..];
+        if self.policy.key.is_some() || self.policy.is_repair_only() {
+            let mut rewrite = CompactReport::default();
+            self.rewrite_sealed(dir, kept, mode, &mut rewrite)?;
+            report.dropped += rewrite.dropped;
+            report.records_after = report.records_after.saturating_sub(rewrite.dropped);
+            report.quarantined_spans = rewrite.quarantined_spans;
+            report.quarantined_bytes = rewrite.quarantined_bytes;
+            report.quarantine = rewrite.quarantine;
+            report.rewritten = rewrite.rewritten;
+            report.bytes_after = report.bytes_after + rewrite.bytes_after - rewrite.bytes_before;
+        }
+        report.rewritten = removed_any || report.rewritten;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// How many of the oldest segments the retention policy removes whole. Never the active
+    /// segment.
+    fn retention_cut(&self, segments: &[Segment]) -> Result<usize> {
+        let policy = &self.policy;
+        let sealed = segments.iter().take_while(|s| !s.name.active).count();
+        if sealed == 0
+            || (policy.keep_last.is_none()
+                && policy.max_age.is_none()
+                && policy.max_bytes.is_none())
+        {
+            return Ok(0);
+        }
+        let vfs = &self.vfs;
+        let last_seq = log_last_seq(vfs, segments)?;
+        let now = now_ms();
+        let min_ts = policy.max_age.map(|age| now.saturating_sub(age.as_millis() as u64));
+        // Bytes from each segment to the end of the log, for max_bytes.
+        let mut after = vec![0u64; segments.len() + 1];
+        if policy.max_bytes.is_some() {
+            for i in (0..segments.len()).rev() {
+                let len = vfs.metadata(&segments[i].path).at(&segments[i].path, "stat")?.len;
+                after[i] = after[i + 1] + len;
+            }
+        }
+        let mut cut = 0;
+        while cut < sealed {
+            let segment_last = segments[cut + 1].name.first_seq - 1;
+            let by_count = policy.keep_last.is_some_and(|n| segment_last + n <= last_seq);
+            let by_bytes = policy.max_bytes.is_some_and(|max| after[cut + 1] >= max);
+            let by_age = match min_ts {
+                Some(min_ts) => {
+                    let last = log_last(vfs, &segments[cut])?;
+                    last.is_some_and(|l| l.ts < min_ts)
+                }
+                None => false,
+            };
+            if !(by_count || by_bytes || by_age) {
+                break;
+            }
+            cut += 1;
+        }
+        Ok(cut)
+    }
+
+    /// Key compaction or repair of the sealed segments: each one that holds a record the policy
+    /// drops, or damage, is rewritten (keeping its last record, which tells readers that no
+    /// segment between it and the next is missing). Which record of a key is the newest is
+    /// decided over the whole log, the active segment included.
+    fn rewrite_sealed(
+        &self,
+        dir: &Path,
+        segments: &[Segment],
+        mode: u32,
+        report: &mut CompactReport,
+    ) -> Result<()> {
+        let vfs = &self.vfs;
+        let mut maps = Vec::with_capacity(segments.len());
+        for s in segments {
+            let file = vfs
+                .open(&s.path, OpenOptions::read())
+                .map_err(|e| crate::fs::refused(&s.path, e))?;
+            let len = file.metadata().at(&s.path, "fstat")?.len;
+            let tail =
+                last_record::discover(&file, len, None, &mut Vec::new()).at(&s.path, "read")?;
+            let map = vfs.map(&file, tail.end).at(&s.path, "mmap")?;
+            let owner = file.metadata().map(|m| (m.uid, m.gid)).at(&s.path, "fstat")?;
+            maps.push((map, owner));
+        }
+        // The newest seq of each key, over every segment.
+        let mut newest: HashMap<Vec<u8>, u64> = HashMap::new();
+        let retention =
+            self.policy.tombstone_retention.unwrap_or(super::DEFAULT_TOMBSTONE_RETENTION);
+        let tombstone_min_ts = now_ms().saturating_sub(retention.as_millis() as u64);
+        let mut dead_tombstones = std::collections::HashSet::new();
+        if let Some(key) = &self.policy.key {
+            for (map, _) in &maps {
+                for r in Reader::new(map.as_ref()).records() {
+                    if let Some(k) = key.find(r.data) {
+                        newest.insert(key_bytes(k).into_owned(), r.seq);
+                        let tombstone = self
+                            .policy
+                            .tombstone
+                            .as_ref()
+                            .is_some_and(|t| super::policy::is_tombstone(t, r.data));
+                        if tombstone && (retention.is_zero() || r.ts < tombstone_min_ts) {
+                            dead_tombstones.insert(r.seq);
+                        }
+                    }
+                }
+            }
+        }
+        let keeps =
+            |data: &[u8], seq: u64| match self.policy.key.as_ref().and_then(|k| k.find(data)) {
+                Some(k) => {
+                    newest.get(&*key_bytes(k)) == Some(&seq) && !dead_tombstones.contains(&seq)
+                }
+                None => true,
+            };
+        for (s, (map, owner)) in segments.iter().zip(&maps) {
+            if s.name.active {
+                continue;
+            }
+            let reader = Reader::new(map.as_ref());
+            let last_seq = reader.last().map(|r| r.seq);
+            let mut drops = 0u64;
+            let mut damaged = false;
+            for entry in reader.entries() {
+                match entry {
+                    Entry::Record(r) if Some(r.seq) != last_seq && !keeps(r.data, r.seq) => {
+                        drops += 1
+                    }
+                    Entry::Corrupt { .. } => damaged = true,
+                    _ => {}
+                }
+            }
+            report.records_before += reader.records().count() as u64;
+            if drops == 0 && !damaged {
+                report.records_after += reader.records().count() as u64;
+                continue;
+            }
+            report.bytes_before += vfs.metadata(&s.path).map_or(0, |m| m.len);
+            let mut out = Output::create(vfs.clone(), &s.path, mode, *owner, self.index_stride)?;
+            let ino = vfs.metadata(&s.path).map_or(0, |m| m.id.ino);
+            let mut quarantine =
+                Quarantine::new(&s.path, mode, ino, now_ms()).owned_by(owner.0, owner.1);
+            for entry in reader.entries() {
+                match entry {
+                    Entry::Record(r) if Some(r.seq) == last_seq || keeps(r.data, r.seq) => {
+                        out.push(r.line, || Some((r.seq, r.ts)))?;
+                    }
+                    Entry::Record(_) => report.dropped += 1,
+                    Entry::Corrupt { offset, len, reason } => {
+                        let bytes = &map.as_ref()[offset as usize..(offset + len) as usize];
+                        quarantine
+                            .push(vfs, offset, bytes, &reason.to_string())
+                            .at(quarantine.path(), "write")?;
+                    }
+                    Entry::Padding { .. } | Entry::TornTail { .. } => {}
+                }
+            }
+            if quarantine.commit(vfs).at(quarantine.path(), "write")? {
+                vfs.sync_dir(dir).at(dir, "fsync directory")?;
+                report.quarantined_spans += quarantine.spans;
+                report.quarantined_bytes += quarantine.bytes;
+                report.quarantine = Some(quarantine.path().to_path_buf());
+            }
+            out.sync()?;
+            report.records_after += out.records;
+            report.bytes_after += out.len;
+            out.install(&s.path)?;
+            vfs.sync_dir(dir).at(dir, "fsync directory")?;
+            report.rewritten = true;
+        }
+        Ok(())
+    }
+
+    /// Removes temporary files of compactions of this log that died.
+    fn remove_segment_leftovers(&self, dir: &Path) -> Result<()> {
+        for name in self.vfs.list_dir(dir).at(dir, "list directory")? {
+            let bytes = name.as_encoded_bytes();
+            if bytes.ends_with(b".tmp") && memchr::memmem::find(bytes, b".compact.").is_some() {
+                let leftover = dir.join(&name);
+                match self.vfs.remove_file(&leftover) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(Error::io(&leftover, "remove leftover", e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The seq of the log's last record: the last segment's, or the one before its name.
+fn log_last_seq<V: Vfs>(vfs: &V, segments: &[Segment]) -> Result<u64> {
+    match segments.last() {
+        Some(s) => Ok(log_last(vfs, s)?.map_or(s.name.first_seq.saturating_sub(1), |l| l.seq)),
+        None => Ok(0),
+    }
+}
+
+/// The last record of a segment, read from its end; `None` for an empty one.
+fn log_last<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
+    let path = &segment.path;
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = last_record::discover(&file, len, None, &mut Vec::new()).at(path, "read")?;
+    Ok(tail.last)
+}
+
+/// The seq of a segment's index file name (`<20 digits>.idx`).
+fn index_seq(name: &std::ffi::OsStr) -> Option<u64> {
+    let digits = name.to_str()?.strip_suffix(".idx")?;
+    let sealed = format!("{digits}{}", naming::SEALED_SUFFIX);
+    naming::parse(std::ffi::OsStr::new(&sealed)).map(|n| n.first_seq)
+}

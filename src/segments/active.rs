@@ -1,0 +1,189 @@
+//! The directory steps of a segmented log, taken under the writer lock: creating the log,
+//! finding (or recovering) the active segment, and rolling it.
+//!
+//! A roll seals the active segment and starts the next one:
+//!
+//! 1. the writer `fdatasync`s the active segment (every record in it, any writer's, is durable);
+//! 2. `N.ndjson.active` is renamed to `N.ndjson` (same inode: readers and writers holding it
+//!    open follow it, and nobody appends to it again: writers check the active path under the
+//!    lock before every append);
+//! 3. `M.ndjson.active` is created exclusively, `M` being the seq its first record will get;
+//! 4. the directory is fsynced, so the seal and the new name are durable before any record in
+//!    the new segment is acknowledged.
+//!
+//! A crash between the steps leaves one of these, each of which [`open_active`] repairs: the
+//! old active segment alone (no roll happened); a sealed last segment and no active one (the
+//! next is created); an active segment before a later one (it was synced in step 1, and is
+//! sealed now).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{Create, Metadata, OpenOptions, Vfs, VfsFile};
+use crate::read::last_record::{self, Last};
+
+use super::list::{Segment, list_sorted};
+use super::naming::SegmentName;
+use super::settings::Settings;
+
+/// The active segment of a log directory, open for appending.
+#[derive(Debug)]
+pub(crate) struct Active<F> {
+    pub(crate) path: PathBuf,
+    pub(crate) first_seq: u64,
+    pub(crate) file: F,
+    pub(crate) meta: Metadata,
+    /// The log's last record before this segment: seq `first_seq - 1`, and the ts of the
+    /// previous segment's last record (0 when retention removed it).
+    pub(crate) before: Last,
+}
+
+/// Creates the segmented log `dir` with `settings`: the directory (refused when anything is
+/// at the path: two processes creating one log at once get one success and one error), its
+/// settings file (atomically), and a durable name in the parent directory. The first writer
+/// creates the first segment.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidArgument`] for settings that cannot be meant;
+/// [`crate::ErrorKind::Io`] naming the path, `AlreadyExists` when something is at it.
+pub fn create<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    settings: &Settings,
+    max_record_size: usize,
+    mode: u32,
+) -> Result<()> {
+    settings.validate(max_record_size)?;
+    // Whoever may read a file may list the directory.
+    let dir_mode = mode | ((mode & 0o444) >> 2);
+    vfs.create_dir(dir, dir_mode).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => Error::io(
+            dir,
+            "create",
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something is already at this path; choose another path or remove it",
+            ),
+        ),
+        _ => Error::io(dir, "create directory", e),
+    })?;
+    settings.store(vfs, dir, mode)?;
+    let parent = crate::names::parent_dir(dir);
+    vfs.sync_dir(parent).at(parent, "fsync directory")
+}
+
+/// Under the writer lock: seals an active segment a crashed roll left before a later one,
+/// creates the active segment when a crashed roll left none, and opens it for appending.
+/// Every directory change is fsynced before this returns.
+pub(crate) fn open_active<V: Vfs>(vfs: &V, dir: &Path, mode: u32) -> Result<Active<V::File>> {
+    let mut segments = list_sorted(vfs, dir)?;
+    let mut changed = false;
+    let count = segments.len();
+    for segment in segments.iter_mut().take(count.saturating_sub(1)) {
+        if segment.name.active {
+            // A roll died after creating the next segment: this one was synced before that.
+            let sealed = dir.join(SegmentName { active: false, ..segment.name }.file_name());
+            vfs.rename(&segment.path, &sealed).at(&segment.path, "seal (rename)")?;
+            *segment =
+                Segment { name: SegmentName { active: false, ..segment.name }, path: sealed };
+            changed = true;
+        }
+    }
+    let previous = match segments.last() {
+        Some(s) if s.name.active => segments.len().checked_sub(2).map(|i| &segments[i]),
+        last => last,
+    };
+    let before = match previous {
+        None => None,
+        Some(sealed) => match last_of_sealed(vfs, sealed) {
+            Ok(last) => Some(last),
+            // Retention removed it since the listing: the log starts later now.
+            Err(e) if is_not_found(&e) && segments.last().is_some_and(|s| s.name.active) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let (path, first_seq) = match segments.last() {
+        Some(s) if s.name.active => (s.path.clone(), s.name.first_seq),
+        _ => {
+            // A roll died after sealing, or this is a new log: start the next segment.
+            let first_seq = before.map_or(1, |l| l.seq + 1);
+            let path = dir.join(SegmentName { first_seq, active: true }.file_name());
+            create_segment(vfs, &path, mode)?;
+            changed = true;
+            (path, first_seq)
+        }
+    };
+    if let Some(last) = before.filter(|l| l.seq >= first_seq) {
+        return Err(Error::not_a_log(
+            &path,
+            format!(
+                "the segment before it ends at seq {}, not before its first seq {first_seq}: \
+                 segments overlap; ndlog never leaves them so",
+                last.seq
+            ),
+        ));
+    }
+    if changed {
+        vfs.sync_dir(dir).at(dir, "fsync directory")?;
+    }
+    let file = vfs.open(&path, OpenOptions::append(Create::No, 0)).at(&path, "open")?;
+    let meta = file.metadata().at(&path, "fstat")?;
+    let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
+    Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// Steps 2 to 4 of a roll (the caller synced the active segment `current`, whose records end
+/// at `last`): seals it and starts the next segment, durably.
+pub(crate) fn seal_and_start<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    current: &Path,
+    current_first: u64,
+    last: Last,
+    mode: u32,
+) -> Result<Active<V::File>> {
+    let sealed = dir.join(SegmentName { first_seq: current_first, active: false }.file_name());
+    vfs.rename(current, &sealed).at(current, "seal (rename)")?;
+    let first_seq = last.seq + 1;
+    let path = dir.join(SegmentName { first_seq, active: true }.file_name());
+    create_segment(vfs, &path, mode)?;
+    vfs.sync_dir(dir).at(dir, "fsync directory")?;
+    let file = vfs.open(&path, OpenOptions::append(Create::No, 0)).at(&path, "open")?;
+    let meta = file.metadata().at(&path, "fstat")?;
+    Ok(Active { path, first_seq, file, meta, before: last })
+}
+
+/// Creates an empty segment file, exclusively.
+fn create_segment<V: Vfs>(vfs: &V, path: &Path, mode: u32) -> Result<()> {
+    let file = vfs.open(path, OpenOptions::append(Create::New, mode).no_follow());
+    let file = file.at(path, "create segment")?;
+    file.set_permissions(mode).at(path, "chmod")
+}
+
+/// The last record of a sealed segment, which is never empty.
+pub(crate) fn last_of_sealed<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Last> {
+    let path = &segment.path;
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = last_record::discover(&file, len, None, &mut Vec::new()).at(path, "read")?;
+    match tail.last {
+        Some(last) if last.seq >= segment.name.first_seq => Ok(last),
+        Some(last) => Err(Error::not_a_log(
+            path,
+            format!(
+                "its last record has seq {}, below the seq {} its name starts at",
+                last.seq, segment.name.first_seq
+            ),
+        )),
+        None => Err(Error::not_a_log(
+            path,
+            "a sealed segment holds no valid record; move it out of the log directory if it \
+             is not part of the log",
+        )),
+    }
+}
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
+}
