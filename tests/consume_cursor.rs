@@ -132,6 +132,8 @@ fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
     let last_seq = ndlog::Reader::open(&log).unwrap().last().unwrap().seq;
     let out = dir.path().join("out.last");
     let child = consumer(&log, &cursor, &out);
+    // Its SIGTERM handler is installed first thing; give it the moment to start.
+    std::thread::sleep(Duration::from_millis(500));
     let deadline = Instant::now() + Duration::from_secs(60);
     // Caught up: an idle consumer commits what it delivered at once.
     let committed = || std::fs::read_to_string(&cursor).unwrap_or_default();

@@ -377,8 +377,13 @@ impl<V: Vfs> Follow<V> {
         let Some(r) = self.reader.records_from(self.pos).next() else { return Ok(false) };
         let (seq, offset, end) = (r.seq, r.offset, r.end());
         let file = self.reader.file_id();
+        // A mark past the end of the map is trusted once a refresh mapped that far: a file that
+        // stays shorter is another one on a reused inode (the log was removed and created again).
+        let mapped = self.reader.bytes().len() as u64;
         let covered = |mark: Option<Watermark>| {
-            mark.is_some_and(|m| m.file == file && m.covers(seq, offset, end) == Cover::Yes)
+            mark.is_some_and(|m| {
+                m.file == file && m.end <= mapped && m.covers(seq, offset, end) == Cover::Yes
+            })
         };
         if covered(self.mark) {
             return Ok(true);
