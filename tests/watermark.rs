@@ -103,3 +103,24 @@ fn a_damaged_mark_holds_readers_back_until_the_next_sync() {
     let got: Vec<u64> = follow.take(4).map(|r| r.unwrap().seq).collect();
     assert_eq!(got, [1, 2, 3, 4]);
 }
+
+#[test]
+fn a_batch_stops_at_the_watermark() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
+    writer.append_raw_batch(&[b"1", b"2", b"3"]).unwrap();
+    writer.sync().unwrap();
+    writer.append_raw_batch(&[b"4", b"5"]).unwrap();
+    let idle = Some(Duration::from_millis(20));
+    let mut committed = Reader::open(&path).unwrap().follow();
+    let got: Vec<u64> = committed.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert!(committed.next_batch(idle).unwrap().is_empty(), "4 and 5 are not synced");
+    let mut eager = Reader::open(&path).unwrap().follow().uncommitted();
+    let got: Vec<u64> = eager.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [1, 2, 3, 4, 5]);
+    writer.sync().unwrap();
+    let got: Vec<u64> = committed.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [4, 5]);
+}

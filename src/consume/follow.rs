@@ -314,13 +314,71 @@ impl<V: Vfs> Follow<V> {
     /// # Example
     /// See [`Follow`].
     pub fn next_within(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        if !self.wait_ready(timeout)? {
+            return Ok(None);
+        }
+        let record = self.reader.records_from(self.pos).next();
+        if let Some(r) = record {
+            self.pos = r.end();
+            self.last_seq = Some(r.seq);
+        }
+        Ok(record)
+    }
+
+    /// Every record that can be returned now, as one batch, waiting for the first as
+    /// [`Follow::next_within`] does (an empty batch after the timeout or once stopped). For
+    /// catching up on a backlog: each record is read once, where `next_within` reads it twice.
+    /// The follower moves past each record as the batch yields it.
+    ///
+    /// # Errors
+    /// As [`Follow::next_within`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("events.ndjson");
+    /// let writer = ndlog::Writer::open(&path)?;
+    /// writer.append_raw_batch(&[b"1", b"2", b"3"])?;
+    /// let mut follow = ndlog::Reader::open(&path)?.follow();
+    /// let batch = follow.next_batch(None)?;
+    /// assert!(batch.gap().is_none());
+    /// assert_eq!(batch.map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    /// assert_eq!(follow.last_seq(), Some(3));
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    pub fn next_batch(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
+        let ready = self.wait_ready(timeout)?;
+        let gap = self.gap.take();
+        // Committed: up to the mark that covers the record at `pos` (checked by `wait_ready`);
+        // the batch stops before a record the mark does not cover exactly.
+        let (end, mark_seq) = match (self.committed, self.mark) {
+            (true, Some(m)) => (m.end, Some(m.seq)),
+            _ => (u64::MAX, None),
+        };
+        let records = self.reader.records_from(self.pos);
+        Ok(Batch {
+            records,
+            end,
+            mark_seq,
+            pos: &mut self.pos,
+            last_seq: &mut self.last_seq,
+            done: !ready,
+            gap,
+        })
+    }
+
+    /// Waits until the record at `pos` may be returned: true, or false after the timeout or
+    /// once stopped. The timeout runs from the first wait.
+    fn wait_ready(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let mut deadline = None;
         loop {
             if self.stop.is_stopped() {
-                return Ok(None);
+                return Ok(false);
             }
-            if self.advance() && self.deliverable()? {
-                break;
+            if let Some(next) = self.advance()
+                && self.deliverable(next)?
+            {
+                return Ok(true);
             }
             match self.reader.refresh()? {
                 Refresh::Resized => continue,
@@ -332,8 +390,9 @@ impl<V: Vfs> Follow<V> {
                 Refresh::Unchanged => {}
             }
             let now = Instant::now();
+            let deadline = *deadline.get_or_insert_with(|| timeout.map(|t| now + t));
             if deadline.is_some_and(|d| now >= d) {
-                return Ok(None);
+                return Ok(false);
             }
             let left = deadline.map_or(Duration::MAX, |d| d - now);
             match &mut self.waker {
@@ -341,41 +400,35 @@ impl<V: Vfs> Follow<V> {
                 None => self.stop.sleep(left.min(self.poll)),
             }
         }
-        let record = self.reader.records_from(self.pos).next();
-        if let Some(r) = record {
-            self.pos = r.end();
-            self.last_seq = Some(r.seq);
-        }
-        Ok(record)
     }
 
-    /// Moves `pos` to the next new record in the current map; false when there is none yet.
-    /// Stops before a torn tail: it may be a write in progress.
-    fn advance(&mut self) -> bool {
+    /// Moves `pos` to the next new record in the current map and returns its seq, offset and
+    /// end; `None` when there is none yet. Stops before a torn tail: it may be a write in
+    /// progress.
+    fn advance(&mut self) -> Option<(u64, u64, u64)> {
         for entry in self.reader.entries_from(self.pos) {
             match entry {
                 Entry::Record(r) if self.last_seq.is_some_and(|s| r.seq <= s) => self.pos = r.end(),
                 Entry::Record(r) => {
                     self.pos = r.offset;
-                    return true;
+                    return Some((r.seq, r.offset, r.end()));
                 }
                 Entry::Corrupt { offset, len, .. } | Entry::Padding { offset, len } => {
                     self.pos = offset + len;
                 }
-                Entry::TornTail { .. } => return false,
+                Entry::TornTail { .. } => return None,
             }
         }
-        false
+        None
     }
 
-    /// Whether the record at `pos` may be returned: always when uncommitted, else when the
-    /// watermark of this very file covers it (read again when the last one read does not).
-    fn deliverable(&mut self) -> Result<bool> {
+    /// Whether the record at `pos` (its seq, offset and end) may be returned: always when
+    /// uncommitted, else when the watermark of this very file covers it (read again when the
+    /// last one read does not).
+    fn deliverable(&mut self, (seq, offset, end): (u64, u64, u64)) -> Result<bool> {
         if !self.committed {
             return Ok(true);
         }
-        let Some(r) = self.reader.records_from(self.pos).next() else { return Ok(false) };
-        let (seq, offset, end) = (r.seq, r.offset, r.end());
         let file = self.reader.file_id();
         // A mark past the end of the map is trusted once a refresh mapped that far: a file that
         // stays shorter is another one on a reused inode (the log was removed and created again).
@@ -420,6 +473,56 @@ impl<V: Vfs> Follow<V> {
     /// The log's path after symlinks.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The records [`Follow::next_batch`] found ready, in order; the follower moves past each as
+/// it is yielded (a batch dropped half-way leaves the rest for the next call).
+#[derive(Debug)]
+pub struct Batch<'a> {
+    records: crate::read::Records<'a>,
+    /// Records must end at or before it (committed: the watermark's end)...
+    end: u64,
+    /// ... and the one ending exactly there must have this seq.
+    mark_seq: Option<u64>,
+    pos: &'a mut u64,
+    last_seq: &'a mut Option<u64>,
+    done: bool,
+    gap: Option<Gap>,
+}
+
+impl Batch<'_> {
+    /// Records a compaction removed before the follower returned them, found while waiting
+    /// for this batch (as [`Follow::take_gap`]).
+    pub fn gap(&self) -> Option<Gap> {
+        self.gap
+    }
+
+    /// Whether the batch is empty: the wait timed out or the follower was stopped.
+    pub fn is_empty(&self) -> bool {
+        self.done
+    }
+}
+
+impl<'a> Iterator for Batch<'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        while !self.done {
+            let Some(r) = self.records.next() else { break };
+            let exact = r.end() == self.end;
+            if r.end() > self.end || (exact && self.mark_seq.is_some_and(|s| s != r.seq)) {
+                break;
+            }
+            *self.pos = r.end();
+            if self.last_seq.is_some_and(|s| r.seq <= s) {
+                continue;
+            }
+            *self.last_seq = Some(r.seq);
+            return Some(r);
+        }
+        self.done = true;
+        None
     }
 }
 

@@ -42,7 +42,7 @@ mod wake;
 pub mod watermark;
 
 pub use cursor::Cursor;
-pub use follow::{Follow, Gap, OwnedRecord};
+pub use follow::{Batch, Follow, Gap, OwnedRecord};
 #[cfg(feature = "tokio")]
 pub use stream::FollowStream;
 pub use wake::{Stopper, wait_until_exists};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ndlog::consume::{Cursor, Follow, Gap, OwnedRecord, Stopper, Watermark};
+use ndlog::consume::{Batch, Cursor, Follow, Gap, Stopper, Watermark};
 
 use crate::exit::{EXIT_GAP, usage};
 use crate::input;
@@ -199,41 +199,62 @@ impl Consumer<'_> {
         loop {
             // What is there already goes out without a flush per record; the output is
             // flushed and the cursor committed whenever the follower has to wait.
-            let mut record = follow.next_within(Some(Duration::ZERO))?.map(OwnedRecord::from);
-            if record.is_none() && !stop.is_stopped() {
+            let batch = follow.next_batch(Some(Duration::ZERO))?;
+            let code = if batch.is_empty() && batch.gap().is_none() && !stop.is_stopped() {
                 self.commit()?;
-                record = follow.next_within(None)?.map(OwnedRecord::from);
+                self.take(follow.next_batch(None)?, args, stop)?
+            } else {
+                self.take(batch, args, stop)?
+            };
+            if let Some(code) = code {
+                return Ok(code);
             }
-            if let Some(gap) = follow.take_gap() {
-                report_gap(gap, follow.path(), args.strict);
-                if args.strict {
-                    self.commit()?;
-                    return Ok(ExitCode::from(EXIT_GAP));
-                }
+        }
+    }
+
+    /// Delivers a batch; the exit code when the consumer is done (stopped, or a gap with
+    /// --strict).
+    fn take(
+        &mut self,
+        batch: Batch<'_>,
+        args: &Args,
+        stop: &Stopper,
+    ) -> anyhow::Result<Option<ExitCode>> {
+        if let Some(gap) = batch.gap() {
+            report_gap(gap, &args.log, args.strict);
+            if args.strict {
+                self.commit()?;
+                return Ok(Some(ExitCode::from(EXIT_GAP)));
             }
-            let Some(r) = record else {
+        }
+        if batch.is_empty() {
+            if stop.is_stopped() {
                 // Stopped (a signal): hand over what was delivered, then leave.
                 self.commit()?;
-                return Ok(ExitCode::SUCCESS);
-            };
-            self.deliver(&r)?;
+                return Ok(Some(ExitCode::SUCCESS));
+            }
+            return Ok(None);
+        }
+        for r in batch {
+            self.deliver(r.seq, if self.data { r.data } else { r.line })?;
             let due = self.since.is_some_and(|t| t.elapsed() >= args.commit_interval);
             if self.pending >= args.commit_every || due {
                 self.commit()?;
             }
         }
+        Ok(None)
     }
 
-    fn deliver(&mut self, r: &OwnedRecord) -> anyhow::Result<()> {
+    fn deliver(&mut self, seq: u64, bytes: &[u8]) -> anyhow::Result<()> {
         // One write per line, so that a consumer killed mid-way leaves whole lines and at
         // most a torn last one, never a line split around a buffer flush.
         self.line.clear();
-        self.line.extend_from_slice(if self.data { r.data() } else { r.line() });
+        self.line.extend_from_slice(bytes);
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         self.pending += 1;
         self.since.get_or_insert_with(Instant::now);
-        self.last = Some(r.seq);
+        self.last = Some(seq);
         Ok(())
     }
 
