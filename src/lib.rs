@@ -19,8 +19,9 @@
 //! The everyday types live at the root. The plumbing sits behind documented modules, each
 //! opening with an overview of its types: [`format`](mod@format) (the bytes of a line), [`json`] (the
 //! payload validator and JSON pointers), [`fs`] (the file-system seam, the memory map, the
-//! lock), [`index`] (the sidecar index), [`read`], [`consume`] (followers, cursors, the durable
-//! watermark), [`write`](mod@write), [`compact`], and [`sim`] (a
+//! lock), [`index`] (the sidecar index), [`chain`] (tamper-evident hash chains), [`read`],
+//! [`consume`] (followers, cursors, the durable watermark), [`write`](mod@write), [`compact`],
+//! and [`sim`] (a
 //! crash-simulating file system for testing ndlog and what is built on it).
 //!
 //! ```
@@ -39,6 +40,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod chain;
 mod clock;
 pub mod compact;
 pub mod consume;

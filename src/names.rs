@@ -51,3 +51,8 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
         _ => Path::new("."),
     }
 }
+
+/// A chained log's chain file: `LOG.chain` (its id and anchors).
+pub(crate) fn chain_file(log: &Path) -> PathBuf {
+    sidecar(log, ".chain")
+}

@@ -189,3 +189,102 @@ fn ndlog_rows_n(path: &std::path::Path, n: usize) -> Vec<(u64, u64, Value)> {
     assert_eq!(rows.len(), n);
     rows
 }
+
+/// A segmented log of 40 records, 7 a segment (sealed: 1..=35; active: 36..=40), with the
+/// payloads of [`sample_log`], and the records of its sealed segments as `ndlog cat` gives them.
+fn segmented_sample(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::path::PathBuf, Vec<(u64, u64, Value)>) {
+    let payloads = [
+        r#"{"user":"u1","action":"login","n":1}"#,
+        r#"{"user":"ü\"x\\y","tags":["a","b"],"nested":{"deep":[1,2.5,null,true]}}"#,
+        r#"42"#,
+        r#""a string with \u0000 and \n escapes""#,
+        r#"null"#,
+        r#"[1,{"a":{}}]"#,
+        r#"{"big":9007199254740991,"neg":-3.25e-7}"#,
+        r#"{"user":"u2","action":"logout","n":2}"#,
+    ];
+    let mut args = vec!["--segment-records", "7"];
+    args.extend(extra);
+    let log = util::segmented::create(dir, "events", &args);
+    let lines: Vec<String> = (0..40).map(|i| payloads[i % payloads.len()].to_string()).collect();
+    assert_eq!(util::segmented::append(&log, &lines).len(), 40);
+    let sealed = util::segmented::sealed_names(&log);
+    assert_eq!(sealed.len(), 5, "{:?}", util::segmented::file_names(&log));
+    // The sealed segments' last seq, as `ndlog segments` reports it.
+    let text = util::segmented::ok(&["segments", "--json", log.to_str().unwrap()]);
+    let last_sealed = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["sealed"] == true)
+        .map(|v| v["last_seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(last_sealed, 35);
+    let out = run(&["cat", log.to_str().unwrap(), "--to-seq", "35"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = rows(&stdout(&out));
+    assert_eq!(rows.len(), 35);
+    (log, rows)
+}
+
+/// Seqs in the order a tool printed them.
+fn printed_seqs(text: &str) -> Vec<u64> {
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn jq_over_the_sealed_segments_agrees_with_ndlog_cat() {
+    if !have("jq", &["--version"]) {
+        return;
+    }
+    for extra in [&[][..], &["--preallocate"]] {
+        let dir = tempdir();
+        let (log, want) = segmented_sample(dir.path(), extra);
+        // A shell glob, as a user types it: strict jq, no error skipping.
+        let out = Command::new("sh")
+            .args(["-c", r#"jq -c '{seq, ts, data}' "$1"/*.ndjson"#, "sh"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "jq: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(printed_seqs(&text), (1..=35).collect::<Vec<_>>(), "glob order is seq order");
+        assert_eq!(rows(&text), want, "{extra:?}");
+    }
+}
+
+#[test]
+fn duckdb_over_the_sealed_segments_agrees_with_ndlog_cat() {
+    if !have("python3", &["-c", "import duckdb"]) {
+        return;
+    }
+    // The issue's query: read_ndjson over the glob, every column declared, no error skipping.
+    let script = r#"
+import duckdb, json, sys
+glob = sys.argv[1] + "/*.ndjson"
+count = duckdb.sql(f"SELECT count(*) FROM read_ndjson('{glob}')").fetchall()[0][0]
+print(json.dumps({"count": count}))
+rows = duckdb.sql(f"""
+    SELECT seq, ts, data FROM read_ndjson('{glob}',
+        columns = {{seq: 'UBIGINT', ts: 'UBIGINT', data: 'JSON', crc: 'VARCHAR'}})
+    ORDER BY seq
+""").fetchall()
+for seq, ts, data in rows:
+    print(json.dumps({"seq": seq, "ts": ts, "data": data, "data_is_text": True}))
+"#;
+    for extra in [&[][..], &["--preallocate"]] {
+        let dir = tempdir();
+        let (log, want) = segmented_sample(dir.path(), extra);
+        let out = Command::new("python3").args(["-c", script]).arg(&log).output().unwrap();
+        assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (count, body) = text.split_once('\n').unwrap();
+        assert_eq!(serde_json::from_str::<Value>(count).unwrap()["count"], 35, "{extra:?}");
+        assert_eq!(rows(body), want, "{extra:?}");
+    }
+}

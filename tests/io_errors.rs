@@ -217,17 +217,18 @@ fn every_operation_failed_in_turn_under_conditional_appends_and_transactions() {
 
 const SEGMENTED: &str = "/data/seglog";
 
-fn segmented_options(durability: Durability) -> Options {
-    let settings = ndlog::segments::Settings { segment_records: Some(4), ..Settings::new(2 << 20) };
-    Options::new().segments(settings).durability(durability).index_stride(2)
+fn segmented_options(durability: Durability, preallocate: bool) -> Options {
+    let settings = Settings { segment_records: Some(4), preallocate, ..Settings::new(8 << 10) };
+    let options = Options::new().segments(settings).max_record_size(2048);
+    options.durability(durability).index_stride(2)
 }
 
 /// A segmented log: 24 records in segments of 4 (so six rolls), retention keeping the newest
 /// 8 after the 12th and a key compaction after the 18th, continuing past errors.
-fn segmented_workload(fs: &SimFs, durability: Durability) -> Outcome {
+fn segmented_workload(fs: &SimFs, durability: Durability, preallocate: bool) -> Outcome {
     let mut ledger = Ledger::default();
     let mut errors = 0;
-    let writer = match segmented_options(durability).open_in(fs.clone(), SEGMENTED) {
+    let writer = match segmented_options(durability, preallocate).open_in(fs.clone(), SEGMENTED) {
         Ok(w) => w,
         Err(_) => return Outcome { ledger, errors: 1, completed: false },
     };
@@ -290,22 +291,25 @@ fn key_of(payload: &[u8]) -> Option<u8> {
 fn every_operation_failed_in_turn_on_a_segmented_log() {
     let mut runs = 0u64;
     let mut reported = 0u64;
-    for durability in [Durability::Always, Durability::Never] {
+    for (durability, preallocate) in
+        [(Durability::Always, false), (Durability::Never, false), (Durability::Always, true)]
+    {
         let dry = fresh();
-        assert!(segmented_workload(&dry, durability).completed);
+        assert!(segmented_workload(&dry, durability, preallocate).completed);
         let total = dry.ops();
         for fault in [Fault::Io, Fault::NoSpace, Fault::ShortWrite] {
             for persistent in [false, true] {
                 for n in 1..=total {
                     let fs = fresh();
                     fs.fail_at(n, fault, persistent);
-                    let out = segmented_workload(&fs, durability);
+                    let out = segmented_workload(&fs, durability, preallocate);
                     runs += 1;
-                    let label =
-                        format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
+                    let label = format!(
+                        "{durability:?} preallocate={preallocate} {fault:?} persistent={persistent} at op {n}"
+                    );
                     fs.heal();
                     let cold = fs.crash(|_| Fate::Dropped, 0);
-                    let options = segmented_options(Durability::Always);
+                    let options = segmented_options(Durability::Always, preallocate);
                     if let Err(v) = out.ledger.check(&cold, SEGMENTED) {
                         panic!("{label}: after a crash: {v}");
                     }
@@ -322,7 +326,7 @@ fn every_operation_failed_in_turn_on_a_segmented_log() {
     }
     let _ = writeln!(
         std::io::stderr(),
-        "io errors: {runs} runs on a segmented log (rolls, retention, key compaction), {reported} reported an error to the caller, 0 violations"
+        "io errors: {runs} runs on a segmented log (rolls, retention, key compaction; plain and preallocated), {reported} reported an error to the caller, 0 violations"
     );
     assert!(runs > 500, "{runs}");
     assert!(reported * 2 > runs, "faults must reach the caller: {reported} of {runs}");

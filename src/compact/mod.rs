@@ -8,7 +8,8 @@
 //!    mode, and its index beside it; quarantine damaged lines;
 //! 4. copy what writers appended meanwhile, until little is left; fsync the temporary file;
 //! 5. take the writer lock; copy the last appends (a torn tail is now a crash remnant: it is
-//!    quarantined); fsync the quarantine and the temporary file; rename it over the log; rename
+//!    quarantined); fsync the quarantine and the temporary file; for a chained log, record the
+//!    anchors of the records whose predecessor was removed in `LOG.chain` (atomically); rename it over the log; rename
 //!    its index over `LOG.idx`; fsync the directory; release the lock.
 //!
 //! A crash at any point leaves the old log or the new one at the path, each complete. Writers
@@ -30,11 +31,13 @@ use crate::read::chunks;
 use crate::read::last_record;
 use crate::read::{Entry, Reader};
 
+mod anchors;
 mod output;
 mod policy;
 mod quarantine;
 mod segmented;
 
+use anchors::Anchors;
 use output::Output;
 pub(crate) use policy::Plan;
 pub use policy::{DEFAULT_TOMBSTONE_RETENTION, Policy};
@@ -231,6 +234,7 @@ impl<V: Vfs> Compactor<V> {
         }
         let clock = now_ms();
         let plan = Plan::build(&all[..end], &self.policy, clock);
+        let mut anchors = Anchors::new(vfs, path, &head)?;
         let mut report = CompactReport {
             records_before: plan.records,
             dropped: plan.dropped,
@@ -261,9 +265,11 @@ impl<V: Vfs> Compactor<V> {
             let nl = at + memchr::memchr(b'\n', &all[at..end]).unwrap_or(end - at);
             let segment = &all[at..nl];
             if plan.clean.get(line) {
-                if plan.keeps(record) {
+                let keeps = plan.keeps(record);
+                if keeps {
                     out.push(segment, || crate::format::peek_seq_ts(segment))?;
                 }
+                anchors.saw(segment, keeps);
                 record += 1;
             } else if !segment.is_empty() {
                 let parsed = crate::format::resync::parse(segment, false);
@@ -276,9 +282,11 @@ impl<V: Vfs> Compactor<V> {
                         .at(quarantine.path(), "write")?;
                 }
                 if let Some(f) = parsed.frame {
-                    if plan.keeps(record) {
+                    let keeps = plan.keeps(record);
+                    if keeps {
                         out.push(&segment[parsed.skip..], || Some((f.seq, f.ts)))?;
                     }
+                    anchors.saw(&segment[parsed.skip..], keeps);
                     record += 1;
                 }
             }
@@ -325,6 +333,9 @@ impl<V: Vfs> Compactor<V> {
             vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
         out.sync()?;
+        // The anchors that let the kept records verify, durable before the rename makes them
+        // needed (the old log's own anchors are kept: a crash may leave it in place).
+        anchors.store(vfs, path, meta.mode)?;
         let new_len = out.len;
         let records_after = out.records;
         out.install(path)?;

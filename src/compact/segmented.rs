@@ -100,7 +100,10 @@ impl<V: Vfs> Compactor<V> {
     /// segment.
     fn retention_cut(&self, segments: &[Segment]) -> Result<usize> {
         let policy = &self.policy;
+        // Never the last segment either, even sealed (a writer died between sealing it and
+        // creating the next): it holds the log's last seq, which the next writer numbers from.
         let sealed = segments.iter().take_while(|s| !s.name.active).count();
+        let sealed = sealed.min(segments.len().saturating_sub(1));
         if sealed == 0
             || (policy.keep_last.is_none()
                 && policy.max_age.is_none()
@@ -154,9 +157,7 @@ impl<V: Vfs> Compactor<V> {
         let vfs = &self.vfs;
         let mut maps = Vec::with_capacity(segments.len());
         for s in segments {
-            let file = vfs
-                .open(&s.path, OpenOptions::read())
-                .map_err(|e| crate::fs::refused(&s.path, e))?;
+            let file = open_segment(vfs, s)?;
             let len = file.metadata().at(&s.path, "fstat")?.len;
             let tail =
                 last_record::discover(&file, len, None, &mut Vec::new()).at(&s.path, "read")?;
@@ -281,10 +282,28 @@ fn log_last_seq<V: Vfs>(vfs: &V, segments: &[Segment]) -> Result<u64> {
 /// The last record of a segment, read from its end; `None` for an empty one.
 fn log_last<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
     let path = &segment.path;
-    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let file = open_segment(vfs, segment)?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = last_record::discover(&file, len, None, &mut Vec::new()).at(path, "read")?;
-    Ok(tail.last)
+    let tail = match naming::is_padded(path) {
+        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
+        false => last_record::discover(&file, len, None, &mut Vec::new()),
+    };
+    Ok(tail.at(path, "read")?.last)
+}
+
+/// Opens a segment as listed for reading. Writers do not wait for a compaction: one may have
+/// sealed the active segment since the listing, which renames it (the same file) to its
+/// sealed name.
+fn open_segment<V: Vfs>(vfs: &V, segment: &Segment) -> Result<V::File> {
+    let path = &segment.path;
+    match vfs.open(path, OpenOptions::read()) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && segment.name.active => {
+            let name = naming::SegmentName { active: false, ..segment.name };
+            let sealed = path.with_file_name(name.file_name());
+            vfs.open(&sealed, OpenOptions::read()).map_err(|e| crate::fs::refused(&sealed, e))
+        }
+        opened => opened.map_err(|e| crate::fs::refused(path, e)),
+    }
 }
 
 /// The seq of a segment's index file name (`<20 digits>.idx`).

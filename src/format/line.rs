@@ -29,9 +29,16 @@ pub const TRAILER_LEN: usize = CRC_KEY.len() + CRC_HEX_LEN + CLOSE.len();
 /// Shortest possible record line without its newline: one-digit seq and ts, one-byte payload.
 pub const MIN_LINE_LEN: usize =
     PREFIX.len() + 1 + TS_KEY.len() + 1 + DATA_KEY.len() + 1 + TRAILER_LEN;
-/// Bytes the frame adds around a payload, with the widest seq and ts (20 digits each) and `\n`.
-pub const MAX_FRAME_OVERHEAD: usize =
-    PREFIX.len() + 20 + TS_KEY.len() + 20 + DATA_KEY.len() + TRAILER_LEN + 1;
+/// Bytes the frame adds around a payload, with the widest seq and ts (20 digits each), a chain
+/// link ([`super::chain::LINK_LEN`]: only chained logs have one) and `\n`.
+pub const MAX_FRAME_OVERHEAD: usize = PREFIX.len()
+    + 20
+    + TS_KEY.len()
+    + 20
+    + DATA_KEY.len()
+    + super::chain::LINK_LEN
+    + TRAILER_LEN
+    + 1;
 
 /// A record decoded from one line, borrowing the line's bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +129,8 @@ pub const fn crc_checked() -> bool {
     !cfg!(all(fuzzing, feature = "fuzz-no-crc"))
 }
 
-/// Parses the CRC-covered part of a line: `{"seq":N,"ts":N,"data":<payload>`.
+/// Parses the CRC-covered part of a line: `{"seq":N,"ts":N,"data":<payload>`, and in a chained
+/// record the link after the payload, which is not part of the returned `data`.
 ///
 /// # Errors
 /// [`LineError::BadSeq`], [`LineError::BadTs`] or [`LineError::BadData`].
@@ -148,6 +156,8 @@ fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
     let rest = rest.strip_prefix(TS_KEY).ok_or(LineError::BadTs)?;
     let (ts, rest) = parse_u64(rest).ok_or(LineError::BadTs)?;
     let data = rest.strip_prefix(DATA_KEY).ok_or(LineError::BadData)?;
+    // A chained record's link sits between the payload and the trailer (FORMAT.md, section 10).
+    let (data, _) = super::chain::split_link(data);
     if data.is_empty() {
         return Err(LineError::BadData);
     }

@@ -8,9 +8,12 @@
 //! - [`encode`], [`decode`], [`Frame`], [`LineError`]: one record line and its fixed-width CRC
 //!   trailer.
 //! - [`MAX_FRAME_OVERHEAD`]: what the frame adds around a payload.
+//! - [`chain`]: the hash link a record of a chained log carries ([`chain::ChainValue`],
+//!   [`chain::encode`], [`chain::check`]).
 //! - the resynchronisation rule shared by every reader (forward, backward, the writer's tail
 //!   discovery), and the rule for what a payload may be, are internal.
 
+pub mod chain;
 mod line;
 pub(crate) mod payload;
 pub(crate) mod resync;

@@ -37,11 +37,61 @@ pub(crate) struct Tail {
     /// Bytes after `end` hold something other than newlines (a torn or damaged last line): the
     /// writer neutralises them before it appends, and never glues a record onto them.
     pub(crate) torn: bool,
+    /// Where the newline padding at the end of the file starts, in whole blocks (a preallocated
+    /// segment: FORMAT.md, "Preallocated segments"): what lies between `end` and `content` is the only crash
+    /// debris there can be, and what lies after it is padding. `len` for a file without padding.
+    pub(crate) content: u64,
 }
 
 impl Tail {
     /// The tail of an empty file.
-    pub(crate) const EMPTY: Tail = Tail { len: 0, last: None, end: 0, torn: false };
+    pub(crate) const EMPTY: Tail = Tail { len: 0, last: None, end: 0, torn: false, content: 0 };
+}
+
+/// Padding is looked for in blocks of this size.
+const PAD_BLOCK: u64 = 4096;
+
+/// Where the newline padding at the end of a preallocated file of `len` bytes starts, to a block: the start
+/// of the first block from which every block to the end holds only newlines (found by a binary
+/// search, so a preallocated segment costs a few reads however large). `len` when the last
+/// block holds anything else; never below `floor`. Records and debris are never followed by a
+/// whole block of newlines and then more of them (a writer writes at the end of its last
+/// record), so the blocks are ordered: content first, padding after.
+pub(crate) fn padding_start<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    floor: u64,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<u64> {
+    let mut all_newlines = |at: u64| -> std::io::Result<bool> {
+        let n = PAD_BLOCK.min(len - at);
+        scratch.clear();
+        scratch.resize(n as usize, 0);
+        crate::fs::read_exact_at(file, scratch, at)?;
+        Ok(scratch.iter().all(|&b| b == b'\n'))
+    };
+    if len < floor + 2 * PAD_BLOCK || !all_newlines(len - PAD_BLOCK)? {
+        return Ok(len);
+    }
+    // Whole blocks from the floor (none starts below it); the bytes after the last one are in
+    // the final block, which holds only newlines.
+    let blocks = (len - floor) / PAD_BLOCK;
+    let block_at = |i: u64| floor + i * PAD_BLOCK;
+    if !all_newlines(block_at(blocks - 1))? {
+        return Ok(len);
+    }
+    // The first padding block is in (lo, hi]: block lo holds content, block hi is padding.
+    let (mut lo, mut hi) = (None::<u64>, blocks - 1);
+    while hi > lo.map_or(0, |l| l + 1) {
+        let from = lo.map_or(0, |l| l + 1);
+        let mid = from + (hi - from) / 2;
+        if all_newlines(block_at(mid))? {
+            hi = mid;
+        } else {
+            lo = Some(mid);
+        }
+    }
+    Ok(block_at(hi))
 }
 
 /// Finds the tail of a file of `len` bytes. `known`, the tail of a shorter version of the same
@@ -54,7 +104,39 @@ pub(crate) fn discover<F: VfsFile + ?Sized>(
     known: Option<Tail>,
     scratch: &mut Vec<u8>,
 ) -> std::io::Result<Tail> {
-    discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW)
+    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, false))
+}
+
+/// Runs `find` over the first `len` bytes of `file`, and again over its new size if it shrank
+/// meanwhile: sealing a preallocated segment trims its padding while others may be reading it.
+fn shrinking<F: VfsFile + ?Sized>(
+    file: &F,
+    mut len: u64,
+    mut find: impl FnMut(u64) -> std::io::Result<Tail>,
+) -> std::io::Result<Tail> {
+    loop {
+        match find(len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                let now = file.metadata()?.len;
+                if now >= len {
+                    return Err(e);
+                }
+                len = now;
+            }
+            found => return found,
+        }
+    }
+}
+
+/// [`discover`] for a preallocated segment, whose end is newline padding: the padding is
+/// found first ([`padding_start`]), and only the bytes before it are read.
+pub(crate) fn discover_padded<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<Tail> {
+    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, true))
 }
 
 /// The longest line that can hold a record.
@@ -70,9 +152,13 @@ fn discover_in<F: VfsFile + ?Sized>(
     scratch: &mut Vec<u8>,
     first_window: u64,
     window: u64,
+    padded: bool,
 ) -> std::io::Result<Tail> {
-    let known = known.filter(|k| !k.torn && k.len <= len).unwrap_or(Tail::EMPTY);
-    let floor = known.len;
+    let known = known.filter(|k| !k.torn && k.content <= len).unwrap_or(Tail::EMPTY);
+    // In a preallocated file only what lies below the last record's end is known: `content`
+    // was rounded up to a block, and appends since are written in place below it.
+    let floor = if padded { known.end } else { known.content };
+    let content = if padded { padding_start(file, len, floor, scratch)? } else { len };
     // The line being assembled, right to left: where its newline is, its bytes read so far
     // (pieces in reverse file order), and whether it grew too long to be a record.
     let mut line_end: Option<u64> = None;
@@ -81,9 +167,14 @@ fn discover_in<F: VfsFile + ?Sized>(
     let mut too_long = false;
     // Whether anything but newlines lies above the line being assembled.
     let mut debris = false;
-    let found =
-        |last: Last, end: u64, debris: bool| Tail { len, last: Some(last), end, torn: debris };
-    let mut hi = len;
+    let found = |last: Last, end: u64, debris: bool| Tail {
+        len,
+        last: Some(last),
+        end,
+        torn: debris,
+        content,
+    };
+    let mut hi = content;
     let mut size = first_window;
     while hi > floor {
         let lo = hi.saturating_sub(size).max(floor);
@@ -133,7 +224,7 @@ fn discover_in<F: VfsFile + ?Sized>(
         }
         debris |= piece_bytes > 0 || too_long;
     }
-    Ok(Tail { len, last: known.last, end: known.end, torn: debris })
+    Ok(Tail { len, last: known.last, end: known.end, torn: debris, content })
 }
 
 /// The record a whole line holds, if any: `head` followed by `pieces` (in reverse order).
@@ -245,7 +336,8 @@ mod tests {
         for cut in 0..=log.len() {
             let want = tail_of(&log[..cut]);
             for w in 1..=7 {
-                let got = discover_in(&file, cut as u64, None, &mut Vec::new(), w, w).unwrap();
+                let got =
+                    discover_in(&file, cut as u64, None, &mut Vec::new(), w, w, false).unwrap();
                 assert_eq!(got, want, "cut {cut} window {w}");
             }
         }
@@ -261,7 +353,13 @@ mod tests {
         let t = tail_of(&log);
         assert_eq!(
             t,
-            Tail { len: log.len() as u64, last: Some(Last { seq: 1, ts: 10 }), end, torn: true }
+            Tail {
+                len: log.len() as u64,
+                last: Some(Last { seq: 1, ts: 10 }),
+                end,
+                torn: true,
+                content: log.len() as u64,
+            }
         );
     }
 
@@ -276,7 +374,8 @@ mod tests {
         log.extend_from_slice(b"torn");
         let file = Bytes(log.clone());
         let t = discover(&file, log.len() as u64, Some(known), &mut Vec::new()).unwrap();
-        assert_eq!(t, Tail { len: log.len() as u64, last: below, end: known.end, torn: true });
+        let len = log.len() as u64;
+        assert_eq!(t, Tail { len, last: below, end: known.end, torn: true, content: len });
         log.extend_from_slice(b"\n");
         encode(&mut log, 2, 20, b"2");
         let file = Bytes(log.clone());
@@ -296,5 +395,35 @@ mod tests {
         }
         let t = tail_of(&log);
         assert_eq!((t.last, t.end, t.torn), (Some(Last { seq: 7, ts: 70 }), end, true));
+    }
+
+    #[test]
+    fn a_preallocated_file_is_read_only_up_to_its_padding() {
+        // Records, then debris of a torn in-place write, then padding to 64 KiB.
+        let mut file = Vec::new();
+        for seq in 1..=50 {
+            encode(&mut file, seq, seq * 10, format!(r#"{{"n":{seq}}}"#).as_bytes());
+        }
+        let end = file.len() as u64;
+        file.extend_from_slice(br#"{"seq":51,"ts":510,"da"#);
+        let debris_end = file.len() as u64;
+        file.resize(64 << 10, b'\n');
+        let file = Bytes(file);
+        let len = 64 << 10;
+        let content = padding_start(&file, len, 0, &mut Vec::new()).unwrap();
+        assert!(content >= debris_end && content < debris_end + PAD_BLOCK, "{content}");
+        let t = discover_padded(&file, len, None, &mut Vec::new()).unwrap();
+        assert_eq!((t.last.map(|l| l.seq), t.end, t.torn, t.len), (Some(50), end, true, len));
+        assert_eq!(t.content, content);
+        // All padding: nothing but padding from the start.
+        let empty = Bytes(vec![b'\n'; 64 << 10]);
+        assert_eq!(padding_start(&empty, 64 << 10, 0, &mut Vec::new()).unwrap(), 0);
+        // Content in the last block: no padding to skip.
+        let mut full = vec![b'\n'; 64 << 10];
+        full[(64 << 10) - 10] = b'x';
+        assert_eq!(padding_start(&Bytes(full), 64 << 10, 0, &mut Vec::new()).unwrap(), 64 << 10);
+        // A file that ends in padding but is not preallocated is scanned whole by `discover`.
+        let t = discover(&file, len, None, &mut Vec::new()).unwrap();
+        assert_eq!((t.end, t.content), (end, len));
     }
 }

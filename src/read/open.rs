@@ -194,7 +194,20 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
         let refreshed = if meta.id == mapped.id {
-            if meta.len == mapped.tail.len {
+            // A preallocated segment keeps its size: appends show at the end of its last
+            // record (`content` is rounded up to a block, and appends land below it).
+            let padded = mapped.tail.content < mapped.tail.len;
+            let grew_in_place = padded
+                && (mapped.tail.torn || {
+                    let mut byte = [0u8; 1];
+                    match crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.end) {
+                        Ok(()) => byte[0] != b'\n',
+                        // Sealed meanwhile: its padding was trimmed.
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
+                        Err(e) => return Err(Error::io(path, "read", e)),
+                    }
+                });
+            if meta.len == mapped.tail.len && !grew_in_place {
                 if self.index_changed() {
                     self.load_index();
                 }
@@ -230,12 +243,45 @@ const MAX_BEYOND: u64 = 16 << 20;
 fn map_records<V: Vfs>(
     vfs: &V,
     file: &V::File,
+    mut len: u64,
+    known: Option<Tail>,
+    path: &Path,
+) -> Result<(V::Map, Tail, Beyond)> {
+    // Again with the file's new size if it shrank meanwhile: sealing a preallocated segment
+    // trims its padding (never a record) while others may be reading it.
+    loop {
+        match map_records_once(vfs, file, len, known, path) {
+            Err(e)
+                if matches!(e.kind(), crate::ErrorKind::Io { cause, .. }
+                    if cause.kind() == io::ErrorKind::UnexpectedEof) =>
+            {
+                match file.metadata() {
+                    Ok(meta) if meta.len < len => len = meta.len,
+                    _ => return Err(e),
+                }
+            }
+            mapped => return mapped,
+        }
+    }
+}
+
+/// [`map_records`] for a file of `len` bytes.
+fn map_records_once<V: Vfs>(
+    vfs: &V,
+    file: &V::File,
     len: u64,
     known: Option<Tail>,
     path: &Path,
 ) -> Result<(V::Map, Tail, Beyond)> {
-    let tail = last_record::discover(file, len, known, &mut Vec::new()).at(path, "read")?;
+    // A preallocated segment (by its name) ends in newline padding, found first: only what is
+    // before it is read, and only that is copied.
+    let tail = match crate::segments::naming::is_padded(path) {
+        true => last_record::discover_padded(file, len, known, &mut Vec::new()),
+        false => last_record::discover(file, len, known, &mut Vec::new()),
+    };
+    let tail = tail.at(path, "read")?;
     let map = vfs.map(file, tail.end).at(path, "mmap")?;
+    let len = tail.content;
     let mut beyond = vec![0u8; (len - tail.end).min(MAX_BEYOND) as usize];
     crate::fs::read_exact_at(file, &mut beyond, tail.end).at(path, "read")?;
     if len - tail.end > MAX_BEYOND {

@@ -24,7 +24,7 @@ use crate::fs::{Create, Metadata, OpenOptions, Vfs, VfsFile};
 use crate::read::last_record::{self, Last};
 
 use super::list::{Segment, list_sorted};
-use super::naming::SegmentName;
+use super::naming::{self, SegmentName};
 use super::settings::Settings;
 
 /// The active segment of a log directory, open for appending.
@@ -76,17 +76,27 @@ pub fn create<V: Vfs>(
 /// Under the writer lock: seals an active segment a crashed roll left before a later one,
 /// creates the active segment when a crashed roll left none, and opens it for appending.
 /// Every directory change is fsynced before this returns.
-pub(crate) fn open_active<V: Vfs>(vfs: &V, dir: &Path, mode: u32) -> Result<Active<V::File>> {
+pub(crate) fn open_active<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    mode: u32,
+    preallocate: Option<u64>,
+) -> Result<Active<V::File>> {
+    remove_half_created(vfs, dir)?;
     let mut segments = list_sorted(vfs, dir)?;
     let mut changed = false;
     let count = segments.len();
     for segment in segments.iter_mut().take(count.saturating_sub(1)) {
         if segment.name.active {
-            // A roll died after creating the next segment: this one was synced before that.
-            let sealed = dir.join(SegmentName { active: false, ..segment.name }.file_name());
+            // A roll died after creating the next segment: this one was synced (and trimmed)
+            // before that.
+            if segment.name.padded {
+                trim(vfs, &segment.path)?;
+            }
+            let name = SegmentName::sealed(segment.name.first_seq);
+            let sealed = dir.join(name.file_name());
             vfs.rename(&segment.path, &sealed).at(&segment.path, "seal (rename)")?;
-            *segment =
-                Segment { name: SegmentName { active: false, ..segment.name }, path: sealed };
+            *segment = Segment { name, path: sealed };
             changed = true;
         }
     }
@@ -108,8 +118,7 @@ pub(crate) fn open_active<V: Vfs>(vfs: &V, dir: &Path, mode: u32) -> Result<Acti
         _ => {
             // A roll died after sealing, or this is a new log: start the next segment.
             let first_seq = before.map_or(1, |l| l.seq + 1);
-            let path = dir.join(SegmentName { first_seq, active: true }.file_name());
-            create_segment(vfs, &path, mode)?;
+            let path = create_segment(vfs, dir, first_seq, mode, preallocate)?;
             changed = true;
             (path, first_seq)
         }
@@ -127,10 +136,50 @@ pub(crate) fn open_active<V: Vfs>(vfs: &V, dir: &Path, mode: u32) -> Result<Acti
     if changed {
         vfs.sync_dir(dir).at(dir, "fsync directory")?;
     }
-    let file = vfs.open(&path, OpenOptions::append(Create::No, 0)).at(&path, "open")?;
-    let meta = file.metadata().at(&path, "fstat")?;
+    let (file, meta) = open_for_writing(vfs, &path)?;
     let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
     Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// Opens an active segment for appending: a preallocated one for writes in place.
+fn open_for_writing<V: Vfs>(vfs: &V, path: &Path) -> Result<(V::File, Metadata)> {
+    let how = match naming::is_padded(path) {
+        true => OpenOptions::read_write(Create::No, 0),
+        false => OpenOptions::append(Create::No, 0),
+    };
+    let file = vfs.open(path, how).at(path, "open")?;
+    let meta = file.metadata().at(path, "fstat")?;
+    Ok((file, meta))
+}
+
+/// Cuts a preallocated segment's padding off, durably: a sealed segment ends at its last
+/// record, like any log file.
+fn trim<V: Vfs>(vfs: &V, path: &Path) -> Result<()> {
+    let file = vfs.open(path, OpenOptions::read_write(Create::No, 0)).at(path, "open")?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = last_record::discover_padded(&file, len, None, &mut Vec::new()).at(path, "read")?;
+    file.set_len(tail.end).at(path, "truncate the padding")?;
+    file.sync_data().at(path, "fdatasync")
+}
+
+/// What a preallocated segment's temporary file's name ends with.
+const HALF_CREATED: &str = ".preallocating.tmp";
+
+/// Removes preallocated segments a crash left half-created (under the writer lock: nobody
+/// else creates them).
+fn remove_half_created<V: Vfs>(vfs: &V, dir: &Path) -> Result<()> {
+    for name in vfs.list_dir(dir).at(dir, "list directory")? {
+        if name.to_str().is_some_and(|n| n.ends_with(HALF_CREATED)) {
+            let path = dir.join(&name);
+            match vfs.remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(Error::io(&path, "remove a half-created segment", e));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Steps 2 to 4 of a roll (the caller synced the active segment `current`, whose records end
@@ -142,24 +191,56 @@ pub(crate) fn seal_and_start<V: Vfs>(
     current_first: u64,
     last: Last,
     mode: u32,
+    preallocate: Option<u64>,
 ) -> Result<Active<V::File>> {
-    let sealed = dir.join(SegmentName { first_seq: current_first, active: false }.file_name());
+    let sealed = dir.join(SegmentName::sealed(current_first).file_name());
     vfs.rename(current, &sealed).at(current, "seal (rename)")?;
     let first_seq = last.seq + 1;
-    let path = dir.join(SegmentName { first_seq, active: true }.file_name());
-    create_segment(vfs, &path, mode)?;
+    let path = create_segment(vfs, dir, first_seq, mode, preallocate)?;
     vfs.sync_dir(dir).at(dir, "fsync directory")?;
-    let file = vfs.open(&path, OpenOptions::append(Create::No, 0)).at(&path, "open")?;
-    let meta = file.metadata().at(&path, "fstat")?;
+    let (file, meta) = open_for_writing(vfs, &path)?;
     Ok(Active { path, first_seq, file, meta, before: last })
 }
 
-/// Creates an empty segment file, exclusively.
-fn create_segment<V: Vfs>(vfs: &V, path: &Path, mode: u32) -> Result<()> {
-    let file = vfs.open(path, OpenOptions::append(Create::New, mode).no_follow());
-    let file = file.at(path, "create segment")?;
-    file.set_permissions(mode).at(path, "chmod")
+/// Creates the active segment starting at `first_seq`, exclusively: empty, or with
+/// `preallocate`, that many bytes of newlines, written and synced under a temporary name first
+/// so that the segment never exists half-created. Returns its path.
+fn create_segment<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    first_seq: u64,
+    mode: u32,
+    preallocate: Option<u64>,
+) -> Result<PathBuf> {
+    let path = dir.join(SegmentName::active(first_seq, preallocate.is_some()).file_name());
+    let Some(size) = preallocate else {
+        let file = vfs.open(&path, OpenOptions::append(Create::New, mode).no_follow());
+        let file = file.at(&path, "create segment")?;
+        file.set_permissions(mode).at(&path, "chmod")?;
+        return Ok(path);
+    };
+    let temp = dir.join(format!("{first_seq:020}{HALF_CREATED}"));
+    let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));
+    let file = file.at(&temp, "create segment")?;
+    let padding = vec![b'\n'; PREALLOCATE_CHUNK.min(size) as usize];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(padding.len() as u64) as usize;
+        crate::fs::write_all_at(&file, &padding[..n], at).at(&temp, "preallocate")?;
+        at += n as u64;
+    }
+    file.set_permissions(mode).at(&temp, "chmod")?;
+    file.sync_data().at(&temp, "fdatasync")?;
+    if vfs.metadata(&path).is_ok() {
+        let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+        return Err(Error::io(&path, "create segment", exists));
+    }
+    vfs.rename(&temp, &path).at(&path, "rename the preallocated segment into place")?;
+    Ok(path)
 }
+
+/// Padding is written in pieces of this size.
+const PREALLOCATE_CHUNK: u64 = 1 << 20;
 
 /// The last record of a sealed segment, which is never empty.
 pub(crate) fn last_of_sealed<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Last> {

@@ -214,9 +214,10 @@ impl<V: Vfs> SegmentedFollow<V> {
                     self.pos = r.offset;
                     return true;
                 }
-                Entry::Corrupt { offset, len, .. } | Entry::Padding { offset, len } => {
-                    self.pos = offset + len;
-                }
+                // Not past damage or padding: in a preallocated segment the next record is
+                // written in place over them (debris is padded first), at the end of the
+                // last record.
+                Entry::Corrupt { .. } | Entry::Padding { .. } => {}
                 Entry::TornTail { .. } => return false,
             }
         }

@@ -12,6 +12,7 @@ pub(crate) mod active;
 mod follow;
 mod list;
 pub mod naming;
+pub(crate) mod older;
 mod reader;
 mod settings;
 

@@ -4,6 +4,9 @@
 //! ```text
 //! LOG/00000000000000000001.ndjson          a sealed segment: never written again
 //! LOG/00000000000000004097.ndjson.active   the active segment, sealed by renaming it
+//! LOG/00000000000000004097.ndjson.preallocated
+//!                                          the active segment of a log created with
+//!                                          `--preallocate`: newline padding after its records
 //! LOG/ndlog.json                           the settings every writer rolls by
 //! ```
 //!
@@ -17,6 +20,9 @@ use std::ffi::OsStr;
 pub const SEALED_SUFFIX: &str = ".ndjson";
 /// What the active segment's name ends with.
 pub const ACTIVE_SUFFIX: &str = ".ndjson.active";
+/// What a preallocated active segment's name ends with: its file is padded with newlines
+/// after its records, which readers find by the name.
+pub const PREALLOCATED_SUFFIX: &str = ".ndjson.preallocated";
 /// The settings file.
 pub const SETTINGS: &str = "ndlog.json";
 /// Digits of a segment's first seq in its name.
@@ -29,28 +35,53 @@ pub struct SegmentName {
     pub first_seq: u64,
     /// Whether it is the active segment (not yet sealed).
     pub active: bool,
+    /// Whether it is an active segment preallocated at its full size, padded with newlines.
+    pub padded: bool,
 }
 
 impl SegmentName {
-    /// The file name: `00000000000000000042.ndjson`, or `….ndjson.active`.
+    /// A sealed segment's name.
+    pub fn sealed(first_seq: u64) -> Self {
+        SegmentName { first_seq, active: false, padded: false }
+    }
+
+    /// An active segment's name; `padded` for a preallocated one.
+    pub fn active(first_seq: u64, padded: bool) -> Self {
+        SegmentName { first_seq, active: true, padded }
+    }
+
+    /// The file name: `00000000000000000042.ndjson`, `….ndjson.active` or
+    /// `….ndjson.preallocated`.
     pub fn file_name(self) -> String {
-        let suffix = if self.active { ACTIVE_SUFFIX } else { SEALED_SUFFIX };
+        let suffix = match (self.active, self.padded) {
+            (false, _) => SEALED_SUFFIX,
+            (true, false) => ACTIVE_SUFFIX,
+            (true, true) => PREALLOCATED_SUFFIX,
+        };
         format!("{:0width$}{suffix}", self.first_seq, width = DIGITS)
     }
+}
+
+/// Whether the file at `path` is a preallocated active segment (by its name).
+pub(crate) fn is_padded(path: &std::path::Path) -> bool {
+    path.file_name().and_then(parse).is_some_and(|n| n.padded)
 }
 
 /// Reads a segment file's name; `None` for any other file (settings, locks, indexes, temps).
 pub fn parse(name: &OsStr) -> Option<SegmentName> {
     let name = name.to_str()?;
-    let (digits, active) = match name.strip_suffix(ACTIVE_SUFFIX) {
-        Some(digits) => (digits, true),
-        None => (name.strip_suffix(SEALED_SUFFIX)?, false),
+    let (digits, active, padded) = if let Some(digits) = name.strip_suffix(ACTIVE_SUFFIX) {
+        (digits, true, false)
+    } else if let Some(digits) = name.strip_suffix(PREALLOCATED_SUFFIX) {
+        (digits, true, true)
+    } else {
+        (name.strip_suffix(SEALED_SUFFIX)?, false, false)
     };
     if digits.len() != DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let first_seq = digits.parse().ok().filter(|&seq| seq >= 1)?;
-    Some(SegmentName { first_seq, active })
+    Some(SegmentName { first_seq, active, padded })
 }
 
 #[cfg(test)]
@@ -61,12 +92,14 @@ mod tests {
     fn names_round_trip_and_sort_by_seq() {
         let mut names = Vec::new();
         for (seq, active) in [(1, false), (99, false), (100, false), (u64::MAX, true)] {
-            let n = SegmentName { first_seq: seq, active };
+            let n = if active { SegmentName::active(seq, false) } else { SegmentName::sealed(seq) };
             let text = n.file_name();
             assert_eq!(text.len(), 20 + if active { 14 } else { 7 });
             assert_eq!(parse(OsStr::new(&text)), Some(n));
             names.push(text);
         }
+        let padded = SegmentName::active(7, true);
+        assert_eq!(parse(OsStr::new(&padded.file_name())), Some(padded));
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(sorted, names, "name order is seq order");

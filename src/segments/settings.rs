@@ -79,11 +79,11 @@ impl Settings {
     /// Writes the settings into the log directory `dir` (`dir/ndlog.json`), atomically.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidArgument`] for settings that cannot be meant (see
-    /// [`Settings::validate`], with the default record size limit); [`crate::ErrorKind::Io`]
-    /// naming the file.
+    /// [`crate::ErrorKind::InvalidArgument`] for settings that no writer could honour (see
+    /// [`Settings::validate`]; [`crate::segments::create`] checks them against the record
+    /// size limit its writers use); [`crate::ErrorKind::Io`] naming the file.
     pub fn store<V: Vfs>(&self, vfs: &V, dir: &Path, mode: u32) -> Result<()> {
-        self.validate(crate::write::Options::DEFAULT_MAX_RECORD_SIZE)?;
+        self.validate(1)?;
         atomic_write_in(vfs, &dir.join(SETTINGS), &self.to_json(), mode)
     }
 

@@ -196,7 +196,11 @@ impl<V: Vfs> Writer<V> {
         }
         match self.pad_debris(state, tail) {
             Ok(()) => {
-                let padded = Tail { torn: false, ..tail };
+                // (In a preallocated segment the debris is padding again, and the next record
+                // is written over it.)
+                let in_place = state.segment.as_ref().is_some_and(|s| s.padded);
+                let content = if in_place { tail.end } else { tail.content };
+                let padded = Tail { torn: false, content, ..tail };
                 state.tail = Some(padded);
                 Ok(padded)
             }
@@ -208,33 +212,34 @@ impl<V: Vfs> Writer<V> {
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
     /// them with newlines and syncs the log.
     fn pad_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
-        let State { file, id, scratch, .. } = state;
-        let mut quarantine = Quarantine::new(&self.path, self.mode, id.ino, clock::now_ms());
+        let State { file, id, scratch, active, .. } = state;
+        let log = &**active;
+        let mut quarantine = Quarantine::new(log, self.mode, id.ino, clock::now_ms());
         let mut at = tail.end;
-        while at < tail.len {
-            let n = (tail.len - at).min(DEBRIS_CHUNK);
+        while at < tail.content {
+            let n = (tail.content - at).min(DEBRIS_CHUNK);
             scratch.resize(n as usize, 0);
-            crate::fs::read_exact_at(&**file, scratch, at).at(&self.path, "read")?;
+            crate::fs::read_exact_at(&**file, scratch, at).at(log, "read")?;
             let why = "crash debris after the last record (a torn or damaged write that was never acknowledged)";
             quarantine.push(&self.vfs, at, scratch, why).at(quarantine.path(), "write")?;
             at += n;
         }
         if quarantine.commit(&self.vfs).at(quarantine.path(), "fsync")? {
-            let dir = names::parent_dir(&self.path);
+            let dir = names::parent_dir(log);
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
         // A positioned write needs a descriptor without O_APPEND.
-        let writer = self.vfs.open(&self.path, OpenOptions::read_write(Create::No, 0));
-        let writer = writer.at(&self.path, "open")?;
-        if writer.metadata().at(&self.path, "fstat")?.id != *id {
-            return Err(Error::io(&self.path, "open", io::Error::other("the log was replaced")));
+        let writer = self.vfs.open(log, OpenOptions::read_write(Create::No, 0));
+        let writer = writer.at(log, "open")?;
+        if writer.metadata().at(log, "fstat")?.id != *id {
+            return Err(Error::io(log, "open", io::Error::other("the log was replaced")));
         }
         let mut at = tail.end;
-        while at < tail.len {
-            let n = (tail.len - at).min(DEBRIS_CHUNK);
+        while at < tail.content {
+            let n = (tail.content - at).min(DEBRIS_CHUNK);
             scratch.clear();
             scratch.resize(n as usize, b'\n');
-            crate::fs::write_all_at(&writer, scratch, at).at(&self.path, "write")?;
+            crate::fs::write_all_at(&writer, scratch, at).at(log, "write")?;
             at += n;
         }
         // The newlines must be durable before a record is appended after them: a crash that
@@ -253,11 +258,13 @@ impl<V: Vfs> Writer<V> {
         now: u64,
     ) -> Result<Repeats> {
         let Source::Payloads { count, payload } = source else { return Ok(Repeats::default()) };
+        let older = self.older(state);
         let State { file, id, derived, .. } = state;
-        let log = self.log_at(&**file, *id, tail.len, previous.seq, now);
+        let mut log = self.log_at(&**file, *id, tail.content, previous.seq, now);
+        log.older = older;
         derived.catch_up(&log).at(&self.path, "read")?;
         match derived.dedup.as_mut() {
-            Some(d) => d.repeats(*count, payload, &**file).at(&self.path, "read"),
+            Some(d) => d.repeats(*count, payload, &self.vfs, &**file, older).at(&self.path, "read"),
             None => Ok(Repeats::default()),
         }
     }
@@ -316,8 +323,17 @@ impl<V: Vfs> Writer<V> {
     ) -> Result<u64> {
         // A failed or short write leaves the end of the file unknown.
         state.tail = None;
-        let State { file, buf, derived, .. } = &mut *state;
-        let mut len = tail.len;
+        // A preallocated segment is written in place, at the end of its content.
+        let in_place = state.segment.as_ref().is_some_and(|s| s.padded);
+        let State { file, buf, derived, active, .. } = &mut *state;
+        let active = &**active;
+        // (In place, at the end of the last record: the padding after it is overwritten. Only
+        // debris that could not be neutralised is written after instead.)
+        let mut len = match (in_place, tail.torn) {
+            (true, false) => tail.end,
+            (true, true) => tail.content,
+            (false, _) => tail.len,
+        };
         buf.clear();
         if tail.torn {
             // Terminate the torn bytes, so the record never merges with them; they stay in
@@ -334,7 +350,7 @@ impl<V: Vfs> Writer<V> {
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
-                    format::encode(buf, seq, plan.ts, data);
+                    derived.encode(buf, seq, plan.ts, data);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { seq, ts: plan.ts, at, end, data });
                     seq += 1;
@@ -345,13 +361,18 @@ impl<V: Vfs> Writer<V> {
                 }
             }
             if buf.len() >= WRITE_CHUNK {
-                len += self.write_chunk(file, buf, state_reset(derived))?;
+                let at = in_place.then_some(len);
+                len += self.write_chunk(file, active, at, buf, state_reset(derived))?;
             }
         }
         if !buf.is_empty() {
-            len += self.write_chunk(file, buf, state_reset(derived))?;
+            let at = in_place.then_some(len);
+            len += self.write_chunk(file, active, at, buf, state_reset(derived))?;
         }
-        state.tail = Some(Tail { len, last: Some(plan.last), end: len, torn: false });
+        let file_len = if in_place { tail.len.max(len) } else { len };
+        let tail =
+            Tail { len: file_len, last: Some(plan.last), end: len, torn: false, content: len };
+        state.tail = Some(tail);
         Ok(len)
     }
 
@@ -364,29 +385,24 @@ impl<V: Vfs> Writer<V> {
         let _ = derived.written(&log);
     }
 
-    /// Writes `buf` with one `write` and empties it; returns the bytes written. After a
-    /// failure the derived state is reset (the end of the file is unknown).
-    fn write_chunk(&self, file: &V::File, buf: &mut Vec<u8>, reset: impl FnOnce()) -> Result<u64> {
-        if let Err(e) = self.write_all_once(file, buf) {
+    /// Writes `buf` with one `write` (at `at`, in place, or at the end of the file) and
+    /// empties it; returns the bytes written. After a failure the derived state is reset (the
+    /// end of the file is unknown).
+    fn write_chunk(
+        &self,
+        file: &V::File,
+        path: &std::path::Path,
+        at: Option<u64>,
+        buf: &mut Vec<u8>,
+        reset: impl FnOnce(),
+    ) -> Result<u64> {
+        if let Err(e) = write_all_once(file, path, at, buf) {
             reset();
             return Err(e);
         }
         let n = buf.len() as u64;
         buf.clear();
         Ok(n)
-    }
-
-    /// One `write` of all of `buf`: a record is never split across two writes.
-    fn write_all_once(&self, file: &V::File, buf: &[u8]) -> Result<()> {
-        let n = file.append(buf).at(&self.path, "write")?;
-        if n != buf.len() {
-            let short = io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("only {n} of {} bytes written; the next append terminates them", buf.len()),
-            );
-            return Err(Error::io(&self.path, "write", short));
-        }
-        Ok(())
     }
 
     /// The end of the file, under the lock: reopens the log if a compaction replaced it, and
@@ -396,11 +412,23 @@ impl<V: Vfs> Writer<V> {
             if self.active_moved(state)? {
                 self.follow_segments(state)?;
             }
+            let padded = state.segment.as_ref().is_some_and(|s| s.padded);
             let len = state.file.metadata().at(&state.active, "fstat")?.len;
             if let Some(t) = state.tail.filter(|t| t.len == len) {
-                return Ok(t);
+                // A preallocated segment keeps its size: look at the end of its last record
+                // for appends (not at `content`, which discovery rounds up to a block: another
+                // process's append lands below it).
+                let file = &*state.file;
+                if !padded
+                    || (!t.torn
+                        && super::segment::padding_at(file, t.end, len)
+                            .at(&state.active, "read")?)
+                {
+                    return Ok(t);
+                }
             }
-            let found = last_record::discover(&*state.file, len, state.tail, &mut state.scratch);
+            let found =
+                super::segment::discover(&*state.file, len, state.tail, &mut state.scratch, padded);
             let mut found = found.at(&state.active, "read")?;
             if let Some(segment) = &state.segment {
                 found = super::segment::with_floor(found, segment.before);
@@ -493,6 +521,28 @@ impl<V: Vfs> Writer<V> {
         }
         state
     }
+}
+
+/// One `write` (`pwrite` at `at`) of all of `buf`: a record is never split across two writes.
+fn write_all_once<F: VfsFile>(
+    file: &F,
+    path: &std::path::Path,
+    at: Option<u64>,
+    buf: &[u8],
+) -> Result<()> {
+    let n = match at {
+        Some(at) => file.write_at(buf, at),
+        None => file.append(buf),
+    };
+    let n = n.at(path, "write")?;
+    if n != buf.len() {
+        let short = io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("only {n} of {} bytes written; the next append terminates them", buf.len()),
+        );
+        return Err(Error::io(path, "write", short));
+    }
+    Ok(())
 }
 
 /// A closure that resets the derived state after a failed write.

@@ -12,7 +12,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::time::Duration;
 
+use std::ops::ControlFlow;
+
 use crate::fs::{FileId, Vfs, VfsFile};
+use crate::segments::older::Older;
 
 use super::ack::Ack;
 use super::derive::{Derive, LogAt, Written};
@@ -63,7 +66,9 @@ impl Dedup {
 struct Seen {
     seq: u64,
     ts: u64,
-    offset: u64,
+    /// Where it is in the file the window was read from; `None` for a record in an older
+    /// segment of a segmented log, found by its seq there.
+    offset: Option<u64>,
 }
 
 /// A writer's window of recent keys.
@@ -118,6 +123,7 @@ impl DedupState {
         id: FileId,
         len: u64,
         now_ms: u64,
+        older: Option<Older<'_>>,
     ) -> io::Result<()> {
         if self.file != Some(id) || self.upto > len {
             self.seen.clear();
@@ -126,13 +132,26 @@ impl DedupState {
             let bytes = map.as_ref();
             let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
             let reader = Reader::new(&bytes[..end]);
-            let newest = reader.last().map_or(0, |r| r.seq);
-            let mut window: Vec<(u64, u64, u64, Option<u64>)> = Vec::new();
+            let mut newest = reader.last().map(|r| r.seq);
+            let mut window: Vec<(u64, u64, Option<u64>, Option<u64>)> = Vec::new();
+            let mut complete = false;
             for r in reader.records_rev() {
-                if !self.within(r.seq, r.ts, newest, now_ms) {
+                if !self.within(r.seq, r.ts, newest.unwrap_or(r.seq), now_ms) {
+                    complete = true;
                     break;
                 }
-                window.push((r.seq, r.ts, r.offset, self.hash_of(r.data)));
+                window.push((r.seq, r.ts, Some(r.offset), self.hash_of(r.data)));
+            }
+            // A segmented log: the window reaches back across rolls.
+            if let Some(older) = older.filter(|_| !complete) {
+                older.rev_records(vfs, |r| {
+                    let newest = *newest.get_or_insert(r.seq);
+                    if !self.within(r.seq, r.ts, newest, now_ms) {
+                        return ControlFlow::Break(());
+                    }
+                    window.push((r.seq, r.ts, None, self.hash_of(r.data)));
+                    ControlFlow::Continue(())
+                })?;
             }
             for (seq, ts, offset, hash) in window.into_iter().rev() {
                 self.remember(seq, ts, offset, hash);
@@ -152,7 +171,7 @@ impl DedupState {
             })?;
             self.buf = buf;
             for (seq, ts, offset, hash) in found {
-                self.remember(seq, ts, offset, hash);
+                self.remember(seq, ts, Some(offset), hash);
             }
         }
         Ok(())
@@ -165,7 +184,7 @@ impl DedupState {
         }
     }
 
-    fn remember(&mut self, seq: u64, ts: u64, offset: u64, hash: Option<u64>) {
+    fn remember(&mut self, seq: u64, ts: u64, offset: Option<u64>, hash: Option<u64>) {
         let Some(hash) = hash else { return };
         self.seen.insert(hash, Seen { seq, ts, offset });
         self.order.push_back((seq, ts, hash));
@@ -174,7 +193,7 @@ impl DedupState {
     /// Records the handle itself just wrote (the window stays current without a read).
     fn note(&mut self, seq: u64, ts: u64, offset: u64, data: &[u8], end: u64) {
         let hash = self.hash_of(data);
-        self.remember(seq, ts, offset, hash);
+        self.remember(seq, ts, Some(offset), hash);
         self.upto = end;
     }
 
@@ -197,17 +216,33 @@ impl DedupState {
     }
 
     /// The record in the window with the same key as `data`, verified against the log.
-    fn find<F: VfsFile>(&mut self, data: &[u8], log: &F) -> io::Result<Option<(u64, u64)>> {
+    fn find<V: Vfs>(
+        &mut self,
+        data: &[u8],
+        vfs: &V,
+        log: &V::File,
+        older: Option<Older<'_>>,
+    ) -> io::Result<Option<(u64, u64)>> {
         let Some(key) = self.config.key.find(data) else { return Ok(None) };
         let key = key_bytes(key);
         let Some(&seen) = self.seen.get(&self.hasher.hash_one(&*key)) else { return Ok(None) };
+        let Some(offset) = seen.offset else {
+            // In an older segment: read it back by its seq.
+            let payload = match older {
+                Some(older) => older.payload(vfs, seen.seq)?,
+                None => None,
+            };
+            let same = payload
+                .is_some_and(|p| self.config.key.find(&p).is_some_and(|k| *key_bytes(k) == *key));
+            return Ok(same.then_some((seen.seq, seen.ts)));
+        };
         // Verify: read the record back and compare keys (hashes can collide).
         let mut want = 4096usize;
         loop {
             self.buf.resize(want, 0);
             let mut got = 0;
             while got < want {
-                match log.read_at(&mut self.buf[got..], seen.offset + got as u64)? {
+                match log.read_at(&mut self.buf[got..], offset + got as u64)? {
                     0 => break,
                     n => got += n,
                 }
@@ -232,17 +267,19 @@ impl DedupState {
     /// Which of the `count` payloads of a batch repeat a key: of a record in the window (with
     /// that record's acknowledgement), or of a payload earlier in the same batch (with the
     /// place, among the records the batch writes, of the one that is written).
-    pub(crate) fn repeats<'p, F: VfsFile>(
+    pub(crate) fn repeats<'p, V: Vfs>(
         &mut self,
         count: usize,
         payload: impl Fn(usize) -> &'p [u8],
-        log: &F,
+        vfs: &V,
+        log: &V::File,
+        older: Option<Older<'_>>,
     ) -> io::Result<Repeats> {
         let mut found = Repeats::default();
         let mut fresh: Vec<(std::borrow::Cow<'_, [u8]>, usize)> = Vec::new();
         for i in 0..count {
             let data = payload(i);
-            if let Some((seq, ts)) = self.find(data, log)? {
+            if let Some((seq, ts)) = self.find(data, vfs, log, older)? {
                 found.in_log.push((i, Ack { seq, ts, duplicate: true }));
             } else if count > 1
                 && let Some(key) = self.key_of(data)
@@ -265,7 +302,7 @@ impl DedupState {
 
 impl<V: Vfs> Derive<V> for DedupState {
     fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
-        self.take_in(log.vfs, log.file, log.id, log.len, log.now)?;
+        self.take_in(log.vfs, log.file, log.id, log.len, log.now, log.older)?;
         self.evict(log.last_seq, log.now);
         Ok(())
     }

@@ -21,9 +21,20 @@ pub(crate) struct LogAt<'a, V: Vfs> {
     pub(crate) last_seq: u64,
     /// The wall clock of this append, unix milliseconds.
     pub(crate) now: u64,
+    /// A segmented log's segments before this one.
+    pub(crate) older: Option<crate::segments::older::Older<'a>>,
 }
 
 impl<V: Vfs> super::Writer<V> {
+    /// The segments before the active one a handle appends to (a segmented log).
+    pub(super) fn older(
+        &self,
+        state: &super::State<V>,
+    ) -> Option<crate::segments::older::Older<'_>> {
+        let first_seq = state.segment.as_ref()?.first_seq;
+        Some(crate::segments::older::Older { dir: &self.path, first_seq })
+    }
+
     /// The log as a derived state sees it: this handle's file system and permission bits, the
     /// descriptor `file` (identity `id`) ending at `len` after the record `last_seq`, at `now`.
     pub(super) fn log_at<'a>(
@@ -34,7 +45,7 @@ impl<V: Vfs> super::Writer<V> {
         last_seq: u64,
         now: u64,
     ) -> LogAt<'a, V> {
-        LogAt { vfs: &self.vfs, file, id, len, mode: self.mode, last_seq, now }
+        LogAt { vfs: &self.vfs, file, id, len, mode: self.mode, last_seq, now, older: None }
     }
 }
 

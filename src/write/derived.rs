@@ -1,12 +1,14 @@
 //! The derived states a writer handle was opened with, fed from one place: [`Derived::catch_up`]
 //! before seqs are assigned (other writers may have appended), [`Derived::wrote`] for every
 //! record this handle encodes, [`Derived::written`] once the batch is in the file, and
-//! [`Derived::reset`] when a failed write leaves the end of the file unknown.
+//! [`Derived::reset`] when a failed write leaves the end of the file unknown. The hash chain is
+//! the one derived state that also shapes the bytes written: [`Derived::encode`].
 
 use std::io;
 
 use crate::fs::Vfs;
 
+use super::chain::ChainWriter;
 use super::dedup::DedupState;
 use super::derive::{Derive, LogAt, Written};
 use super::index::IndexWriter;
@@ -18,13 +20,30 @@ pub(crate) struct Derived<V: Vfs> {
     pub(crate) dedup: Option<DedupState>,
     pub(crate) index: Option<IndexWriter<V::File>>,
     pub(crate) versions: Option<Versions>,
+    /// The hash chain of a chained log: it also encodes the records (see [`Derived::encode`]).
+    pub(crate) chain: Option<ChainWriter>,
 }
 
 impl<V: Vfs> Derived<V> {
     fn each(&mut self) -> impl Iterator<Item = &mut dyn Derive<V>> {
         let dedup = self.dedup.iter_mut().map(|d| d as &mut dyn Derive<V>);
         let versions = self.versions.iter_mut().map(|v| v as &mut dyn Derive<V>);
-        dedup.chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>)).chain(versions)
+        let chain = self.chain.iter_mut().map(|c| c as &mut dyn Derive<V>);
+        dedup
+            .chain(self.index.iter_mut().map(|i| i as &mut dyn Derive<V>))
+            .chain(versions)
+            .chain(chain)
+    }
+
+    /// Appends the record line for `(seq, ts, data)` to `out`: with its chain link when the log
+    /// is chained, else as [`crate::format::encode`] does.
+    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) {
+        match &mut self.chain {
+            Some(chain) => chain.encode(out, seq, ts, data),
+            None => {
+                crate::format::encode(out, seq, ts, data);
+            }
+        }
     }
 
     /// See [`Derive::opened`].

@@ -185,7 +185,7 @@ impl<V: Vfs> Writer<V> {
                         ));
                     };
                     let actual = versions
-                        .version_of(&self.vfs, &*state.file, &entity)
+                        .version_of(&self.vfs, &*state.file, &entity, self.older(state))
                         .at(&self.path, "read")?;
                     if actual != n {
                         return conflict(n, actual, Some(String::from_utf8_lossy(&entity).into()));

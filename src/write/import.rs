@@ -21,11 +21,19 @@ impl<V: Vfs> Writer<V> {
     /// seq and non-decreasing ts order, and the first must come after the log's last record.
     ///
     /// # Errors
+    /// [`crate::ErrorKind::InvalidArgument`] for a chained log;
     /// [`crate::ErrorKind::InvalidPayload`] naming the index of the first record that is not a valid
     /// line, is out of order, or has a ts past the year 9999 (checked before anything is
     /// written, and again against the log's end under the lock); and the errors of
     /// [`Writer::append`].
     pub fn import_records<L: AsRef<[u8]>>(&self, lines: &[L]) -> Result<ImportAck> {
+        if self.lock_state().derived.chain.is_some() {
+            return Err(Error::invalid_argument(format!(
+                "{}: a chained log takes no verbatim import (imported records carry no link to \
+                 its chain); import the payloads as new records instead",
+                self.path.display()
+            )));
+        }
         let mut previous: Option<(u64, u64)> = None;
         for (i, line) in lines.iter().enumerate() {
             let frame = format::decode(line.as_ref()).map_err(|e| {

@@ -11,8 +11,8 @@
 //! - With the `tokio` feature, `AsyncWriter`: appends from async code on the blocking pool.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
-//! `derive` is the one seam through which the dedup window, the index and the entity versions
-//! (`versions`) follow the records written, `expect` and `transaction` check and read under the
+//! `derive` is the one seam through which the dedup window, the index, the entity versions
+//! (`versions`) and the hash chain (`chain`) follow the records written, `expect` and `transaction` check and read under the
 //! lock, `group` combines the appends of many threads into one write and one `fdatasync`.
 
 use std::cell::RefCell;
@@ -31,6 +31,7 @@ mod ack;
 mod async_writer;
 mod auto_compact;
 mod batch;
+mod chain;
 mod dedup;
 mod derive;
 mod derived;
@@ -373,7 +374,7 @@ impl<V: Vfs> Writer<V> {
             IndexWriter::new(&self.path, self.opts.index_stride).sole_writer(self.opts.exclusive)
         });
         let last_seq = tail.last.map_or(0, |l| l.seq);
-        let log = self.log_at(&**file, *id, tail.len, last_seq, 0);
+        let log = self.log_at(&**file, *id, tail.content, last_seq, 0);
         ix.rebuild_now(&log)
     }
 

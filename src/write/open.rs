@@ -15,6 +15,7 @@ use crate::fs::{
 use crate::names;
 
 use super::auto_compact::AutoState;
+use super::chain::ChainWriter;
 use super::dedup::DedupState;
 use super::derive::LogAt;
 use super::derived::Derived;
@@ -61,6 +62,10 @@ impl<V: Vfs> Writer<V> {
             None => LockFile::open(&vfs, &names::lock_file(path), opts.mode, None)?,
         };
         let guard = lock.acquire(path, opts.lock_timeout)?;
+        if opts.chain && existing.is_none() {
+            // Durable before the log exists: a crash never leaves a new log unmarked.
+            ChainWriter::prepare(&vfs, path, opts.mode)?;
+        }
         let file = open_log(&vfs, path, &opts)?;
         let meta = file.metadata().at(path, "fstat")?;
         if meta.kind != FileKind::File {
@@ -90,11 +95,20 @@ impl<V: Vfs> Writer<V> {
             .index
             .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
         let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
-        let mut derived =
-            Derived { dedup: opts.dedup.clone().map(DedupState::new), index, versions };
         let last_seq = found.last.map_or(0, |l| l.seq);
-        let log =
-            LogAt { vfs: &vfs, file: &file, id: meta.id, len: meta.len, mode, last_seq, now: 0 };
+        let chain = ChainWriter::open(&vfs, path, &file, found.end, last_seq, opts.chain, mode)?;
+        let dedup = opts.dedup.clone().map(DedupState::new);
+        let mut derived = Derived { dedup, index, versions, chain };
+        let log = LogAt {
+            vfs: &vfs,
+            file: &file,
+            id: meta.id,
+            len: meta.len,
+            mode,
+            last_seq,
+            now: 0,
+            older: None,
+        };
         derived.opened(&log).at(path, "read")?;
         if opts.exclusive {
             // Never released explicitly: the kernel drops the `flock` when the handle's lock

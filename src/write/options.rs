@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) exclusive: bool,
     pub(crate) entity_key: Option<crate::json::JsonPointer>,
     pub(crate) entity_cache: usize,
+    pub(crate) chain: bool,
     pub(crate) segments: Option<crate::segments::Settings>,
 }
 
@@ -79,6 +80,7 @@ impl Default for Options {
             exclusive: false,
             entity_key: None,
             entity_cache: super::versions::DEFAULT_CAPACITY,
+            chain: false,
             segments: None,
         }
     }
@@ -214,6 +216,28 @@ impl Options {
     #[must_use]
     pub fn entity_cache(mut self, entities: usize) -> Self {
         self.entity_cache = entities;
+        self
+    }
+
+    /// Makes a new log tamper-evident (default `false`): every record carries a SHA-256 link
+    /// to the history before it, computed under the writer lock (FORMAT.md, section 10), and
+    /// `LOG.chain` marks the log as chained before it holds a record. A chained log stays
+    /// chained: every writer extends the chain whatever this option says. Opening a log that
+    /// already holds unchained records with `chain(true)` fails.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("ledger.ndjson");
+    /// let writer = ndlog::Options::new().chain(true).open(&path)?;
+    /// writer.append(&serde_json::json!({"id": "a", "amount": 5}))?;
+    /// let report = ndlog::Reader::open(&path)?.verify_chain(None);
+    /// assert!(report.is_intact());
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    #[must_use]
+    pub fn chain(mut self, chain: bool) -> Self {
+        self.chain = chain;
         self
     }
 

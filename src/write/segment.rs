@@ -14,10 +14,12 @@ use crate::segments::Settings;
 use crate::segments::active::{self, Active};
 
 use super::batch::{Source, first_ts};
+use super::dedup::DedupState;
 use super::derive::LogAt;
 use super::derived::Derived;
 use super::group::Combiner;
 use super::index::IndexWriter;
+use super::versions::Versions;
 use super::{Options, State, Writer};
 
 /// What a writer knows of the active segment it appends to.
@@ -29,23 +31,33 @@ pub(super) struct SegmentAt {
     pub(super) before: Last,
     /// The ts of its first record, once read or written.
     pub(super) first_ts: Option<u64>,
+    /// Whether it is preallocated (padded with newlines), and written in place.
+    pub(super) padded: bool,
 }
 
 impl<V: Vfs> Writer<V> {
     /// Opens the segmented log `dir` (a directory holding `ndlog.json`).
     pub(super) fn open_segmented(vfs: V, dir: &Path, opts: Options) -> Result<Self> {
         let settings = settings_of(&vfs, dir, &opts)?;
-        if opts.dedup.is_some() || opts.entity_key.is_some() || opts.auto_compact.is_some() {
+        if opts.chain {
             return Err(Error::invalid_argument(format!(
-                "{}: deduplication, entity versions and auto-compaction are not supported on a \
-                 segmented log yet; open it without them",
+                "{}: hash chains are not supported on a segmented log yet; open it without \
+                 Options::chain",
+                dir.display()
+            )));
+        }
+        if opts.auto_compact.is_some() {
+            return Err(Error::invalid_argument(format!(
+                "{}: a segmented log is not compacted by its writers (retention there removes \
+                 whole segments: run `ndlog compact --every DUR` or a Compactor beside them); \
+                 open it without auto_compact",
                 dir.display()
             )));
         }
         settings.validate(opts.max_record_size)?;
         let lock = LockFile::open(&vfs, &names::segmented_lock_file(dir), opts.mode, None)?;
         let guard = lock.acquire(dir, opts.lock_timeout)?;
-        let active = active::open_active(&vfs, dir, opts.mode)?;
+        let active = active::open_active(&vfs, dir, opts.mode, preallocation(&settings))?;
         // Always: a roll that died before its directory fsync leaves a segment whose name a
         // power loss can take back, and a creation that died before its parent's fsync a log
         // directory whose own name can go; nothing is acknowledged before both are durable.
@@ -54,21 +66,25 @@ impl<V: Vfs> Writer<V> {
         vfs.sync_dir(parent).at(parent, "fsync directory")?;
         let mode = active.meta.mode;
         let mut scratch = Vec::new();
-        let found = last_record::discover(&active.file, active.meta.len, None, &mut scratch);
+        let padded = crate::segments::naming::is_padded(&active.path);
+        let found = discover(&active.file, active.meta.len, None, &mut scratch, padded);
         let found = with_floor(found.at(&active.path, "read")?, active.before);
         let index = opts
             .index
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
-        let mut derived = Derived { dedup: None, index, versions: None };
+        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let dedup = opts.dedup.clone().map(DedupState::new);
+        let mut derived = Derived { dedup, index, versions, chain: None };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log = LogAt {
             vfs: &vfs,
             file: &active.file,
             id: active.meta.id,
-            len: active.meta.len,
+            len: found.content,
             mode,
             last_seq,
             now: 0,
+            older: Some(crate::segments::older::Older { dir, first_seq: active.first_seq }),
         };
         derived.opened(&log).at(&active.path, "read")?;
         if opts.exclusive {
@@ -82,7 +98,7 @@ impl<V: Vfs> Writer<V> {
             file: Arc::new(file),
             id: meta.id,
             active: path,
-            segment: Some(SegmentAt { first_seq, before, first_ts: None }),
+            segment: Some(SegmentAt { first_seq, before, first_ts: None, padded }),
             tail: Some(found),
             buf: Vec::new(),
             scratch,
@@ -151,12 +167,18 @@ impl<V: Vfs> Writer<V> {
                 vfs: &self.vfs,
                 file: &*state.file,
                 id: state.id,
-                len: tail.len,
+                len: tail.end,
                 mode: self.mode,
                 last_seq: last.seq,
                 now,
+                older: None,
             };
             index.keep_up(&log);
+        }
+        if segment.padded {
+            // A sealed segment ends at its last record: the padding goes (and with it the
+            // size change is made durable by the sync below).
+            state.file.set_len(tail.end).at(&state.active, "truncate the padding")?;
         }
         // 1. Every record in the segment, any writer's, is durable before it is sealed.
         self.sync_file(&state.file)?;
@@ -164,23 +186,36 @@ impl<V: Vfs> Writer<V> {
         // A failure from here on leaves the handle's segment possibly sealed: the next append
         // looks at the directory again (`current_tail`).
         state.tail = None;
-        let next =
-            active::seal_and_start(&self.vfs, &self.path, &state.active, first, last, self.mode)?;
+        let next = active::seal_and_start(
+            &self.vfs,
+            &self.path,
+            &state.active,
+            first,
+            last,
+            self.mode,
+            preallocation(settings),
+        )?;
+        let (len, before) = (next.meta.len, next.before);
         self.switch_to(state, next);
-        Ok(state.tail.unwrap_or(Tail::EMPTY))
+        // The new segment holds nothing but padding, if preallocated.
+        let tail = Tail { len, last: Some(before), ..Tail::EMPTY };
+        state.tail = Some(tail);
+        Ok(tail)
     }
 
     /// Under the lock: the handle's active segment is no longer at its path (another writer
     /// sealed it, or a roll of this handle failed half-way). Takes up the active segment the
     /// directory has now, recovering what a crashed roll left.
     pub(super) fn follow_segments(&self, state: &mut State<V>) -> Result<()> {
-        let next = active::open_active(&self.vfs, &self.path, self.mode)?;
+        let settings = self.settings.as_ref().map(preallocation).unwrap_or_default();
+        let next = active::open_active(&self.vfs, &self.path, self.mode, settings)?;
         // The writer that created it may have died before its directory fsync.
         self.vfs.sync_dir(&self.path).at(&self.path, "fsync directory")?;
         self.switch_to(state, next);
         let len = state.file.metadata().at(&state.active, "fstat")?.len;
         let before = state.segment.as_ref().map(|s| s.before);
-        let found = last_record::discover(&*state.file, len, None, &mut state.scratch);
+        let padded = state.segment.as_ref().is_some_and(|s| s.padded);
+        let found = discover(&*state.file, len, None, &mut state.scratch, padded);
         let found = found.at(&state.active, "read")?;
         state.tail = Some(match before {
             Some(before) => with_floor(found, before),
@@ -196,14 +231,16 @@ impl<V: Vfs> Writer<V> {
         state.id = meta.id;
         state.unsynced_writes = 0;
         state.synced_writes = 0;
-        // A new segment is empty; one a crashed roll left may not be, and is read.
-        state.tail = (meta.len == 0).then_some(Tail { last: Some(before), ..Tail::EMPTY });
+        // Found by the caller: a new segment holds nothing (but padding); one a crashed roll
+        // left is read.
+        state.tail = None;
         if let Some(index) = &mut state.derived.index {
             *index =
                 IndexWriter::new(&path, self.opts.index_stride).sole_writer(self.opts.exclusive);
         }
+        let padded = crate::segments::naming::is_padded(&path);
         state.active = path;
-        state.segment = Some(SegmentAt { first_seq, before, first_ts: None });
+        state.segment = Some(SegmentAt { first_seq, before, first_ts: None, padded });
     }
 
     /// Under the lock, indexes the sealed segments of a segmented log whose index is missing or
@@ -241,6 +278,7 @@ impl<V: Vfs> Writer<V> {
                 mode: self.mode,
                 last_seq,
                 now: 0,
+                older: None,
             };
             IndexWriter::new(&segment.path, self.opts.index_stride).rebuild_now(&log)?;
             built += 1;
@@ -303,6 +341,40 @@ fn only_settings_temps<V: Vfs>(vfs: &V, dir: &Path) -> bool {
     vfs.list_dir(dir).is_ok_and(|names| {
         names.iter().all(|n| n.to_str().is_some_and(|n| n.starts_with(settings) && n != settings))
     })
+}
+
+/// How big a new segment is made: `Some(segment_bytes)` for a log created with `--preallocate`.
+fn preallocation(settings: &Settings) -> Option<u64> {
+    settings.preallocate.then_some(settings.segment_bytes)
+}
+
+/// The tail of a segment: a preallocated one's found past its padding.
+pub(super) fn discover<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+    padded: bool,
+) -> std::io::Result<Tail> {
+    match padded {
+        true => last_record::discover_padded(file, len, known, scratch),
+        false => last_record::discover(file, len, known, scratch),
+    }
+}
+
+/// Whether the byte at `at` of a preallocated segment of `len` bytes is still padding: no
+/// writer appended in place since the end was found there (an append starts with `{`).
+pub(super) fn padding_at<F: VfsFile + ?Sized>(
+    file: &F,
+    at: u64,
+    len: u64,
+) -> std::io::Result<bool> {
+    if at >= len {
+        return Ok(true);
+    }
+    let mut byte = [0u8; 1];
+    crate::fs::read_exact_at(file, &mut byte, at)?;
+    Ok(byte[0] == b'\n')
 }
 
 /// `tail`, whose segment may hold no record yet, with the log's last record before the segment

@@ -136,8 +136,10 @@ impl<V: Vfs> Writer<V> {
         let tail = self.end_of_log(state)?;
         let tail = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
+        let older = self.older(state);
         let State { file, id, derived, .. } = state;
-        let log = self.log_at(&**file, *id, tail.len, last_seq, clock::now_ms());
+        let mut log = self.log_at(&**file, *id, tail.content, last_seq, clock::now_ms());
+        log.older = older;
         derived.catch_up(&log).at(&self.path, "read")?;
         Ok(tail)
     }
@@ -194,7 +196,8 @@ impl<V: Vfs> Transaction<'_, V> {
         let versions = self.state.derived.versions.as_ref().ok_or_else(|| {
             Error::invalid_argument("entity versions need an entity key (Options::entity_key)")
         })?;
-        versions.version_of(&w.vfs, &*self.state.file, entity.as_bytes()).at(&w.path, "read")
+        let older = w.older(self.state);
+        versions.version_of(&w.vfs, &*self.state.file, entity.as_bytes(), older).at(&w.path, "read")
     }
 
     /// The newest record of `entity`, found through [`Transaction::version`].

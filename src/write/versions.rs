@@ -12,11 +12,13 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::fs::{FileId, Vfs};
 use crate::json::{JsonPointer, key_bytes};
 use crate::read::{Entry, Reader, chunks};
+use crate::segments::older::Older;
 
 use super::derive::{Derive, LogAt, Written};
 
@@ -90,6 +92,7 @@ impl Versions {
         vfs: &V,
         file: &V::File,
         entity: &[u8],
+        older: Option<Older<'_>>,
     ) -> io::Result<u64> {
         if let Some(&(seq, ..)) = self.newest.get(entity) {
             return Ok(seq);
@@ -97,19 +100,41 @@ impl Versions {
         if self.floor == 0 {
             return Ok(0);
         }
-        // Evicted, or never seen: read back from the floor (whole records only).
+        // Evicted, or never seen: read back from the floor (whole records only), in this file
+        // and then, in a segmented log, in the segments before it.
+        let is_it = |r: &crate::read::Record<'_>| {
+            r.seq <= self.floor
+                && self.key.find(r.data).is_some_and(|raw| *entity_of(raw) == *entity)
+        };
         let map = vfs.map(file, self.floor_end)?;
         let reader = Reader::new(map.as_ref());
-        let found = reader
-            .records_rev()
-            .find(|r| self.key.find(r.data).is_some_and(|raw| *entity_of(raw) == *entity));
-        Ok(found.map_or(0, |r| r.seq))
+        if let Some(r) = reader.records_rev().find(is_it) {
+            return Ok(r.seq);
+        }
+        let mut found = 0;
+        if let Some(older) = older {
+            older.rev_records(vfs, |r| match is_it(&r) {
+                true => {
+                    found = r.seq;
+                    ControlFlow::Break(())
+                }
+                false => ControlFlow::Continue(()),
+            })?;
+        }
+        Ok(found)
     }
 
     /// Takes in what the cache has not seen of the first `len` bytes of the log: after a
     /// replacement or at first, the newest entities from the end of the file; otherwise the
     /// bytes appended since.
-    fn take_in<V: Vfs>(&mut self, vfs: &V, log: &V::File, id: FileId, len: u64) -> io::Result<()> {
+    fn take_in<V: Vfs>(
+        &mut self,
+        vfs: &V,
+        log: &V::File,
+        id: FileId,
+        len: u64,
+        older: Option<Older<'_>>,
+    ) -> io::Result<()> {
         if self.file != Some(id) || self.upto > len {
             self.newest.clear();
             self.order.clear();
@@ -119,18 +144,43 @@ impl Versions {
             let bytes = map.as_ref();
             let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
             let mut found: Vec<(u64, u64, Arc<[u8]>)> = Vec::new();
-            let mut seen: HashSet<Cow<'_, [u8]>> = HashSet::new();
+            let mut seen: HashSet<Vec<u8>> = HashSet::new();
+            let mut full = false;
             for r in Reader::new(&bytes[..end]).records_rev() {
                 let Some(entity) = self.entity(r.data) else { continue };
-                if seen.contains(&entity) {
+                if seen.contains(&*entity) {
                     continue;
                 }
                 if seen.len() == self.capacity {
                     (self.floor, self.floor_end) = (r.seq, r.end());
+                    full = true;
                     break;
                 }
                 found.push((r.seq, r.end(), Arc::from(&*entity)));
-                seen.insert(entity);
+                seen.insert(entity.into_owned());
+            }
+            // A segmented log: the newest entities go on in the segments before this one.
+            // (Their records end at 0 of this file: a floor among them is looked up there.)
+            if let Some(older) = older.filter(|_| !full) {
+                let mut floor = None;
+                older.rev_records(vfs, |r| {
+                    let Some(entity) = self.entity(r.data) else {
+                        return ControlFlow::Continue(());
+                    };
+                    if seen.contains(&*entity) {
+                        return ControlFlow::Continue(());
+                    }
+                    if seen.len() == self.capacity {
+                        floor = Some(r.seq);
+                        return ControlFlow::Break(());
+                    }
+                    found.push((r.seq, 0, Arc::from(&*entity)));
+                    seen.insert(entity.into_owned());
+                    ControlFlow::Continue(())
+                })?;
+                if let Some(floor) = floor {
+                    (self.floor, self.floor_end) = (floor, 0);
+                }
             }
             for (seq, end, entity) in found.into_iter().rev() {
                 self.newest.insert(entity.clone(), (seq, end, entity.clone()));
@@ -197,7 +247,7 @@ impl Versions {
 
 impl<V: Vfs> Derive<V> for Versions {
     fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
-        self.take_in(log.vfs, log.file, log.id, log.len)
+        self.take_in(log.vfs, log.file, log.id, log.len, log.older)
     }
 
     fn wrote(&mut self, r: &Written<'_>) {

@@ -10,6 +10,7 @@ pub(crate) use tempfile::TempDir;
 
 pub(crate) mod fault_fs;
 pub(crate) mod probe_fs;
+pub(crate) mod segmented;
 
 /// A fresh temporary directory.
 pub(crate) fn tempdir() -> TempDir {

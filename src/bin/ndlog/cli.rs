@@ -25,9 +25,11 @@ pub(crate) enum Command {
     /// temporary directory, and print what happened and how fast.
     #[command(after_help = EXIT_CODES)]
     Demo(cmd::demo::Args),
-    /// Create a segmented log: a directory of sealed, immutable NDJSON segments
-    /// (`LOG/<first seq, 20 digits>.ndjson`) plus one active segment, rolled by the settings
-    /// given here (stored in LOG/ndlog.json for every writer). Every command takes it as LOG.
+    /// Create a log: a single file, tamper-evident with --chain (every record carries a SHA-256
+    /// link to the history before it); or, with --segment-bytes, a segmented log: a directory
+    /// of sealed, immutable NDJSON segments (`LOG/<first seq, 20 digits>.ndjson`) plus one
+    /// active segment, rolled by the settings given here (stored in LOG/ndlog.json for every
+    /// writer). Every command takes it as LOG.
     #[command(after_help = EXIT_CODES)]
     Create(cmd::create::Args),
     /// List the segments of a segmented log: file, seq and time range, records, bytes, sealed.
@@ -75,6 +77,18 @@ pub(crate) enum Command {
     /// a seq or time range, to stdout or a file.
     #[command(after_help = EXIT_CODES)]
     Export(cmd::export::Args),
+    /// Compare two copies of a chained log: print the last common seq (the fork point); exit 0
+    /// when one is a prefix of the other, 3 when they fork. Binary search over the index.
+    #[command(after_help = EXIT_CODES)]
+    Diverge(cmd::diverge::Args),
+    /// Print an entity's versions in a chained log, each marked ok or BROKEN by its chain link,
+    /// and a final line for the whole chain up to the newest version (exit 3 when broken).
+    #[command(after_help = EXIT_CODES)]
+    Provenance(cmd::provenance::Args),
+    /// Print a chained log's checkpoint: its id, last seq and chain value, for
+    /// `verify --chain --checkpoint FILE` to prove later that the log still extends it.
+    #[command(after_help = EXIT_CODES)]
+    Checkpoint(cmd::checkpoint::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
     /// exit code (5 when the lock is not acquired within --lock-timeout).

@@ -11,7 +11,8 @@ pub(crate) const EXIT_ERROR: u8 = 1;
 /// Checked before any file is touched.
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// The log holds corrupt lines or records out of order (`verify`, `cat --strict`), or its
-/// index disagrees with it (`index --check`).
+/// index disagrees with it (`index --check`), or a chain link fails (`verify --chain`,
+/// `provenance`), or two copies fork (`diverge`).
 pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// The record or entity asked for is not in the log (`get`, `history`), or there is no index
 /// to check (`index --check`).
@@ -33,7 +34,9 @@ Exit codes:
   1  error (I/O, bad input line, not an ndlog log); stderr says which
   2  bad command-line usage (nothing was read or written)
   3  the log holds corrupt lines or out-of-order records (verify, cat --strict), or its
-     index disagrees with it (index --check)
+     index disagrees with it (index --check), or a chain link fails (verify --chain,
+     provenance), the log does not extend a checkpoint (verify --checkpoint), or two copies
+     fork (diverge)
   4  no such record or entity (get, history), or no index to check (index --check)
   5  the lock was not acquired within --lock-timeout (append, compact, import, index, lock)
   6  conflict: append --expect-last-seq or --expect-version did not hold; nothing was written

@@ -16,8 +16,8 @@ use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use cmd::{
-    append, cat, compact, create, demo, docs, export, get, history, import, index, lock, segments,
-    stats, tail, verify,
+    append, cat, checkpoint, compact, create, demo, diverge, docs, export, get, history, import,
+    index, lock, provenance, segments, stats, tail, verify,
 };
 
 fn main() -> ExitCode {
@@ -62,6 +62,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Export(args) => export::run(args),
+        Command::Diverge(args) => diverge::run(args),
+        Command::Provenance(args) => provenance::run(args),
+        Command::Checkpoint(args) => checkpoint::run(args),
         Command::Import(args) => import::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

@@ -1,38 +1,47 @@
-//! `ndlog create`: a new segmented log, a directory whose settings every writer rolls by.
+//! `ndlog create`: a new log. A single file (tamper-evident with `--chain`), or with
+//! `--segment-bytes` a segmented log, a directory whose settings every writer rolls by.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::bail;
 use ndlog::Options;
 use ndlog::fs::StdFs;
 use ndlog::segments::Settings;
 
+use crate::exit::usage;
 use crate::input;
 use crate::out;
 use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log to create: a directory, which must not exist yet.
+    /// The log to create, which must not exist yet: a file, or with --segment-bytes a directory.
     pub log: PathBuf,
-    /// Seal the active segment and start the next once it would pass this size (e.g. 64MiB,
-    /// 1GB); at least one record's limit (1 MiB plus the frame).
+    /// Make the log tamper-evident: every record carries a SHA-256 link to the history before
+    /// it (`verify --chain`, `diverge`, `provenance`, `checkpoint`). A chained log stays
+    /// chained. Single-file logs only, for now.
+    #[arg(long)]
+    pub chain: bool,
+    /// Create a segmented log: seal the active segment and start the next once it would pass
+    /// this size (e.g. 64MiB, 1GB); at least one record's limit (1 MiB plus the frame).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub segment_bytes: u64,
+    pub segment_bytes: Option<u64>,
     /// Also roll once the active segment holds this many records.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", requires = "segment_bytes")]
     pub segment_records: Option<u64>,
     /// Also roll at the first append after the active segment's first record is this old
     /// (e.g. 1h, 1d).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "segment_bytes")]
     pub segment_age: Option<Duration>,
     /// Create each segment at its full size, padded with newlines, and write records in
     /// place: an fdatasync then persists no change of file size.
-    #[arg(long)]
+    #[arg(long, requires = "segment_bytes")]
     pub preallocate: bool,
-    /// Permission bits of the log's files, in octal (the directory gets x where r is given).
+    /// Permission bits of the log's files, in octal (a segmented log's directory gets x where
+    /// r is given).
     #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = parse_mode)]
     pub mode: u32,
 }
@@ -46,8 +55,26 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "create")?;
+    let mut out = out::stdout();
+    let Some(segment_bytes) = args.segment_bytes else {
+        match std::fs::symlink_metadata(&args.log) {
+            Ok(_) => bail!("{}: already exists; create makes a new log", args.log.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("{}: stat: {e}", args.log.display()),
+        }
+        drop(Options::new().mode(args.mode).chain(args.chain).open(&args.log)?);
+        let kind = if args.chain { "a chained log" } else { "a log" };
+        writeln!(out, "{}: created {kind}", args.log.display())?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    if args.chain {
+        return Err(usage(
+            "--chain is not supported with --segment-bytes yet: a chained log is a single file",
+        ));
+    }
     let settings = Settings {
-        segment_bytes: args.segment_bytes,
+        segment_bytes,
         segment_records: args.segment_records,
         segment_age: args.segment_age,
         preallocate: args.preallocate,
@@ -56,7 +83,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     ndlog::segments::create(&StdFs, &args.log, &settings, max_record, args.mode)?;
     // The first segment, so that the log is complete before any writer comes.
     drop(Options::new().create(false).mode(args.mode).open(&args.log)?);
-    let mut out = out::stdout();
     writeln!(out, "{}: created a segmented log", args.log.display())?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)

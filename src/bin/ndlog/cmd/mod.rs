@@ -2,9 +2,11 @@
 
 pub(crate) mod append;
 pub(crate) mod cat;
+pub(crate) mod checkpoint;
 pub(crate) mod compact;
 pub(crate) mod create;
 pub(crate) mod demo;
+pub(crate) mod diverge;
 pub(crate) mod docs;
 pub(crate) mod export;
 pub(crate) mod get;
@@ -12,6 +14,7 @@ pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod index;
 pub(crate) mod lock;
+pub(crate) mod provenance;
 pub(crate) mod segments;
 pub(crate) mod stats;
 pub(crate) mod tail;

@@ -79,5 +79,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn part_is_active(part: &input::Part) -> bool {
-    part.reader.path().to_string_lossy().ends_with(ndlog::segments::naming::ACTIVE_SUFFIX)
+    let name = part.reader.path().file_name();
+    name.and_then(ndlog::segments::naming::parse).is_some_and(|n| n.active)
 }

@@ -1,10 +1,12 @@
-//! `ndlog verify`: check every line and report damage.
+//! `ndlog verify`: check every line and report damage; with `--chain`, every hash link too.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use ndlog::Summary;
+use ndlog::chain::{ChainFile, Checkpoint};
 use serde_json::json;
 
 use crate::exit::EXIT_DAMAGED;
@@ -18,29 +20,128 @@ pub(crate) struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also check the hash chain of a chained log: every record's link, from seq 1 or the
+    /// anchor a compaction left (LOG.chain). Exits 3 naming the first seq whose link fails,
+    /// with the file and the byte offset.
+    #[arg(long)]
+    pub chain: bool,
+    /// With --chain: also prove that the log still extends this checkpoint (the output of
+    /// `ndlog checkpoint`), catching a rewritten history, not only an edited line.
+    #[arg(long, value_name = "FILE", requires = "chain")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// What `--chain` and `--checkpoint` found.
+struct ChainOutcome {
+    report: ndlog::chain::ChainReport,
+    /// Why the checkpoint does not hold, when one was given and it does not.
+    checkpoint: Option<Result<(), String>>,
+}
+
+impl ChainOutcome {
+    fn ok(&self) -> bool {
+        self.report.is_intact() && !matches!(self.checkpoint, Some(Err(_)))
+    }
+}
+
+fn check_chain(args: &Args, reader: &ndlog::Reader<ndlog::Mapped>) -> anyhow::Result<ChainOutcome> {
+    let checkpoint = match &args.checkpoint {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: reading the checkpoint", path.display()))?;
+            let cp = Checkpoint::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a checkpoint: {e}", path.display()))?;
+            Some(cp)
+        }
+        None => None,
+    };
+    let file = if input::is_dash(&args.log) {
+        None
+    } else {
+        ChainFile::load(&ndlog::fs::StdFs, &args.log)?
+    };
+    let report = reader.verify_chain(file.as_ref());
+    let checkpoint = checkpoint.map(|cp| cp.check(reader, file.as_ref()));
+    Ok(ChainOutcome { report, checkpoint })
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A full check: CRC, frame, and that every payload is one valid JSON value.
     let mut log = input::open_any(&args.log)?;
     if log.segmented {
+        if args.chain {
+            return Err(crate::exit::usage(
+                "--chain: a segmented log is not chained (hash chains are for single-file logs for now)",
+            ));
+        }
         return segmented(&args, log);
     }
     let part = log.parts.pop().expect("a single-file log has one file");
     let (reader, name) = (part.reader.validate_json(true), log.name);
     let summary = reader.verify();
+    let chain = if args.chain { Some(check_chain(&args, &reader)?) } else { None };
     let mut out = out::stdout();
     if args.json {
-        serde_json::to_writer(&mut out, &report_json(&name, &summary))?;
+        let mut report = report_json(&name, &summary);
+        if let Some(chain) = &chain {
+            report["chain"] = chain_json(chain);
+        }
+        serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
         write_report(&mut out, &name, &summary)?;
+        if let Some(chain) = &chain {
+            write_chain(&mut out, chain)?;
+        }
     }
     out.flush()?;
     if !input::is_log(&reader) {
         out::warn(format_args!("{}", input::not_a_log(&name)));
     }
-    Ok(if summary.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+    if let Some(f) = chain.as_ref().and_then(|c| c.report.failure.as_ref()) {
+        out::warn(format_args!("{name}: chain broken at {f}"));
+    }
+    if let Some(Some(Err(why))) = chain.as_ref().map(|c| &c.checkpoint) {
+        out::warn(format_args!("{name}: does not extend the checkpoint: {why}"));
+    }
+    let ok = summary.is_clean() && chain.as_ref().is_none_or(ChainOutcome::ok);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+}
+
+fn write_chain(out: &mut impl Write, c: &ChainOutcome) -> std::io::Result<()> {
+    let r = &c.report;
+    match (&r.failure, r.first, r.last) {
+        (Some(f), _, _) => writeln!(out, "  chain:          BROKEN at {f}")?,
+        (None, Some(first), Some((last, value))) => writeln!(
+            out,
+            "  chain:          ok, {} records (seq {first}..={last}), chain value {value}",
+            r.records
+        )?,
+        (None, _, _) => writeln!(out, "  chain:          ok, no records")?,
+    }
+    match &c.checkpoint {
+        Some(Ok(())) => writeln!(out, "  checkpoint:     the log extends it")?,
+        Some(Err(why)) => writeln!(out, "  checkpoint:     NOT EXTENDED: {why}")?,
+        None => {}
+    }
+    Ok(())
+}
+
+fn chain_json(c: &ChainOutcome) -> serde_json::Value {
+    let r = &c.report;
+    json!({
+        "ok": c.ok(),
+        "records": r.records,
+        "last_seq": r.last.map(|l| l.0),
+        "last_chain": r.last.map(|l| l.1.to_hex()),
+        "failure": r.failure.as_ref().map(|f| json!({
+            "seq": f.seq, "offset": f.offset, "reason": f.problem.to_string(),
+        })),
+        "checkpoint": c.checkpoint.as_ref().map(|res| match res {
+            Ok(()) => json!({"ok": true}),
+            Err(why) => json!({"ok": false, "reason": why}),
+        }),
+    })
 }
 
 /// A segmented log: each segment checked, then the seqs between them. The report covers the
@@ -77,7 +178,9 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         write_report(&mut body, &log.name, &total)?;
         // The totals, without the verdict line the function writes first.
         let body = String::from_utf8_lossy(&body);
-        for line in body.lines().skip(1).filter(|l| !l.contains("damaged lines are skipped")) {
+        let per_segment =
+            |l: &&str| l.contains("damaged lines are skipped") || l.starts_with("  ... and");
+        for line in body.lines().skip(1).filter(|l| !per_segment(l)) {
             writeln!(out, "{line}")?;
         }
         for (p, s) in log.parts.iter().zip(&each).filter(|(_, s)| !s.is_clean()) {

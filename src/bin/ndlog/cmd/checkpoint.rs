@@ -1,0 +1,43 @@
+//! `ndlog checkpoint`: print a chained log's checkpoint, `{log id, seq, chain value}`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use ndlog::chain::{ChainFile, Checkpoint};
+use serde_json::json;
+
+use crate::input;
+use crate::out;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The chained log.
+    pub log: PathBuf,
+    /// Print one JSON object ({"log_id","seq","chain"} with the value in hex) instead of the
+    /// three-line text (origin, seq, base64 value) that `verify --checkpoint` reads.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    input::require_file(&args.log, "checkpoint")?;
+    let (reader, name) = input::open(&args.log)?.single_file("checkpoint")?;
+    let Some(file) = ChainFile::load(&ndlog::fs::StdFs, &args.log)? else {
+        bail!("{}: not a chained log (no {})", name, ChainFile::path_of(&args.log).display());
+    };
+    let Some(cp) = Checkpoint::of(&reader, &file) else {
+        bail!("{}: no chained record to checkpoint yet", name);
+    };
+    let mut out = out::stdout();
+    if args.json {
+        let value = json!({"log_id": cp.log_id, "seq": cp.seq, "chain": cp.chain.to_hex()});
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{cp}")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

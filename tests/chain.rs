@@ -1,0 +1,303 @@
+//! Tamper-evident logs through the real binary: `create --chain`, `verify --chain` naming the
+//! first failing seq, `diverge`, `provenance`, `checkpoint`, compaction anchors, and writer
+//! processes appending to one chained log at once.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use util::{run, stderr, stdout, tempdir};
+
+/// A chained log at `dir/name` with `n` records appended by `ndlog append`.
+fn chained_log(dir: &Path, name: &str, n: u64) -> PathBuf {
+    let path = dir.join(name);
+    let log = path.to_str().unwrap();
+    let out = run(&["create", log, "--chain"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input: String = (1..=n).map(|i| format!("{{\"id\":\"e{}\",\"n\":{i}}}\n", i % 3)).collect();
+    let out = run(&["append", log], input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    path
+}
+
+fn verify_chain(path: &Path) -> std::process::Output {
+    run(&["verify", path.to_str().unwrap(), "--chain"], b"")
+}
+
+/// The byte ranges of each line (without its newline).
+fn lines(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            out.push((start, i));
+            start = i + 1;
+        }
+    }
+    out
+}
+
+/// Rewrites the CRC trailer of the line at `start..end` to match its bytes.
+fn refit_crc(bytes: &mut [u8], start: usize, end: usize) {
+    let crc_at = end - ndlog::format::TRAILER_LEN;
+    let crc = ndlog::format::hex8(crc32fast::hash(&bytes[start..crc_at]));
+    bytes[crc_at + 8..crc_at + 16].copy_from_slice(&crc);
+}
+
+#[test]
+fn a_chained_log_verifies_and_stays_plain_ndjson() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 10);
+    let out = verify_chain(&path);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("chain:          ok, 10 records"), "{}", stdout(&out));
+    // Every line is one JSON object whose data is the payload alone.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["data"]["n"], i as u64 + 1);
+        assert_eq!(v["chain"].as_str().unwrap().len(), 64);
+    }
+    let out = run(&["cat", path.to_str().unwrap(), "--data"], b"");
+    assert!(stdout(&out).starts_with("{\"id\":\"e1\",\"n\":1}\n"), "{}", stdout(&out));
+    // A plain log is no chained log.
+    let plain = util::write_log(dir.path(), "plain.ndjson", 3);
+    let out = verify_chain(&plain);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("seq 1 at byte 0"), "{}", stderr(&out));
+    // create refuses an existing file.
+    let out = run(&["create", path.to_str().unwrap(), "--chain"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn every_single_byte_edit_with_a_refitted_crc_is_named_at_its_seq() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 6);
+    let original = std::fs::read(&path).unwrap();
+    let chain_file = ndlog::chain::ChainFile::load(&ndlog::fs::StdFs, &path).unwrap();
+    let ranges = lines(&original);
+    let mut edits = 0;
+    for (index, &(start, end)) in ranges.iter().enumerate() {
+        let seq = index as u64 + 1;
+        // Every byte the CRC covers: the prefix, seq, ts, payload and the link.
+        for at in start..end - ndlog::format::TRAILER_LEN {
+            let mut bytes = original.clone();
+            bytes[at] = match bytes[at] {
+                b'0' => b'1',
+                b'\n' | b'\r' => unreachable!(),
+                b => {
+                    if b == b'~' {
+                        b'}'
+                    } else {
+                        b + 1
+                    }
+                }
+            };
+            refit_crc(&mut bytes, start, end);
+            let report = ndlog::Reader::new(&bytes[..]).verify_chain(chain_file.as_ref());
+            let failure = report.failure.unwrap_or_else(|| panic!("edit at byte {at} not caught"));
+            assert_eq!(failure.seq, seq, "edit at byte {at}: {failure}");
+            edits += 1;
+        }
+    }
+    assert!(edits > 600, "{edits}");
+    // And through the binary, for one edit in a payload: exit 3, the seq, the file and offset.
+    let (start, end) = ranges[3];
+    let mut bytes = original.clone();
+    let at = start + original[start..end].windows(5).position(|w| w == b"\"n\":4").unwrap() + 4;
+    bytes[at] = b'9';
+    refit_crc(&mut bytes, start, end);
+    std::fs::write(&path, &bytes).unwrap();
+    let plain = run(&["verify", path.to_str().unwrap()], b"");
+    assert!(plain.status.success(), "the CRC alone cannot see it: {}", stdout(&plain));
+    let out = verify_chain(&path);
+    assert_eq!(out.status.code(), Some(3));
+    let expected = format!("chain broken at seq 4 at byte {start}");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(stderr(&out).contains(path.to_str().unwrap()), "{}", stderr(&out));
+}
+
+#[test]
+fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 8);
+    let original = std::fs::read(&path).unwrap();
+    let ranges = lines(&original);
+    let line = |i: usize| &original[ranges[i].0..=ranges[i].1];
+    let join = |order: &[usize]| order.iter().flat_map(|&i| line(i).to_vec()).collect::<Vec<u8>>();
+    let cases: [(&str, Vec<u8>, u64); 3] = [
+        ("delete seq 5", join(&[0, 1, 2, 3, 5, 6, 7]), 5),
+        ("swap seqs 3 and 4", join(&[0, 1, 3, 2, 4, 5, 6, 7]), 3),
+        ("delete the first record", join(&[1, 2, 3, 4, 5, 6, 7]), 1),
+    ];
+    for (what, bytes, seq) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let out = verify_chain(&path);
+        assert_eq!(out.status.code(), Some(3), "{what}");
+        assert!(
+            stderr(&out).contains(&format!("at seq {seq} at byte")),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+    // Truncated and re-appended by a writer: the chain itself is consistent again, but a
+    // checkpoint taken before proves the history was rewritten.
+    std::fs::write(&path, &original).unwrap();
+    let checkpoint = dir.path().join("checkpoint");
+    let out = run(&["checkpoint", path.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&checkpoint, &out.stdout).unwrap();
+    std::fs::write(&path, &original[..ranges[4].1 + 1]).unwrap();
+    std::fs::remove_file(dir.path().join("log.ndjson.idx")).unwrap();
+    let out =
+        run(&["append", path.to_str().unwrap()], b"{\"other\":6}\n{\"other\":7}\n{\"other\":8}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cp = checkpoint.to_str().unwrap();
+    let out = run(&["verify", path.to_str().unwrap(), "--chain", "--checkpoint", cp], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stderr(&out).contains("seq 8 has chain value"), "{}", stderr(&out));
+}
+
+#[test]
+fn diverge_finds_the_fork_point_of_two_copies() {
+    let dir = tempdir();
+    let a = chained_log(dir.path(), "a.ndjson", 200);
+    let b = dir.path().join("b.ndjson");
+    std::fs::copy(&a, &b).unwrap();
+    std::fs::copy(dir.path().join("a.ndjson.chain"), dir.path().join("b.ndjson.chain")).unwrap();
+    let (sa, sb) = (a.to_str().unwrap(), b.to_str().unwrap());
+    // A prefix: b is a's backup, a went on.
+    assert!(run(&["append", sa], b"{\"x\":1}\n").status.success());
+    let out = run(&["diverge", sa, sb], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("last common seq 200\n"), "{}", stdout(&out));
+    // A fork: b appends something else at seq 201.
+    assert!(run(&["append", sb], b"{\"x\":2}\n").status.success());
+    let out = run(&["diverge", sa, sb], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("last common seq 200\n"), "{}", stdout(&out));
+    // A fork deep inside: an edited record (CRC refitted, chain recomputed after it by a forger
+    // who rewrote the rest) is found by binary search, with few lookups.
+    let ra = ndlog::Reader::open(&a).unwrap();
+    let mut forged = Vec::new();
+    let mut prev = ndlog::format::chain::ChainValue::GENESIS;
+    for r in ra.records() {
+        let data = if r.seq == 77 { &b"{\"forged\":true}"[..] } else { r.data };
+        prev = ndlog::format::chain::encode(&mut forged, r.seq, r.ts, data, &prev);
+    }
+    std::fs::write(&b, &forged).unwrap();
+    std::fs::remove_file(dir.path().join("b.ndjson.idx")).ok();
+    let out = run(&["verify", sb, "--chain"], b"");
+    assert!(out.status.success(), "the forgery is consistent in itself: {}", stderr(&out));
+    let out = run(&["diverge", sa, sb], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("last common seq 76\n"), "{}", stdout(&out));
+    let rb = ndlog::Reader::open(&b).unwrap();
+    let d = ndlog::chain::diverge(&ra, &rb).unwrap();
+    assert!(d.probes <= 12, "{} probes", d.probes);
+}
+
+#[test]
+fn verify_chain_and_an_old_checkpoint_hold_after_retention_and_key_compaction() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 30);
+    let log = path.to_str().unwrap();
+    let checkpoint = dir.path().join("cp");
+    std::fs::write(&checkpoint, run(&["checkpoint", log], b"").stdout).unwrap();
+    let cp = checkpoint.to_str().unwrap();
+    let out = run(&["compact", log, "--keep-last", "10"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["verify", log, "--chain", "--checkpoint", cp], b"");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("seq 21..=30"), "{}", stdout(&out));
+    // Appends go on after the anchor; then a key compaction leaves gaps, each anchored.
+    assert!(run(&["append", log], b"{\"id\":\"e0\"}\n{\"id\":\"e1\"}\n").status.success());
+    let out = run(&["compact", log, "--key", "/id"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["verify", log, "--chain"], b"");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Without its anchors the compacted log cannot show where it starts.
+    std::fs::remove_file(dir.path().join("log.ndjson.chain")).unwrap();
+    let out = run(&["verify", log, "--chain"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+}
+
+#[test]
+fn provenance_lists_versions_with_their_links() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 9);
+    let log = path.to_str().unwrap();
+    let out = run(&["provenance", log, "--key", "/id", "--entity", "e1"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows[..3].iter().all(|r| r.starts_with("ok\t")), "{text}");
+    assert_eq!(rows[3], "chain ok through seq 7");
+    // Edit seq 4 (e1's second version) with a refitted CRC.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (start, end) = lines(&bytes)[3];
+    let at = start + bytes[start..end].windows(5).position(|w| w == b"\"n\":4").unwrap() + 4;
+    bytes[at] = b'8';
+    refit_crc(&mut bytes, start, end);
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&["provenance", log, "--key", "/id", "--entity", "e1"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("ok\t") && rows[1].starts_with("BROKEN\t"), "{text}");
+    assert!(rows[2].starts_with("ok\t"), "{text}");
+    assert!(rows[3].starts_with(&format!("chain BROKEN at seq 4 at byte {start}")), "{text}");
+    let out = run(&["provenance", log, "--key", "/id", "--entity", "nobody"], b"");
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn writer_processes_appending_at_once_keep_the_chain_intact() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 1);
+    let log = path.to_str().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|w| {
+            let input: String = (0..150).map(|i| format!("{{\"w\":{w},\"i\":{i}}}\n")).collect();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ndlog"))
+                .args(["append", log, "--durability", "never"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                stdin.write_all(input.as_bytes()).unwrap();
+            });
+            child
+        })
+        .collect();
+    // One more writer killed mid-stream.
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_ndlog"))
+        .args(["append", log])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = killed.stdin.as_mut().unwrap();
+        for i in 0..20 {
+            let _ = writeln!(stdin, "{{\"k\":{i}}}");
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let out = verify_chain(&path);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let records = ndlog::Reader::open(&path).unwrap().records().count();
+    assert!(records >= 601, "{records}");
+}

@@ -1,0 +1,103 @@
+//! Segmented logs through the library: dedup windows and entity versions reach back across
+//! rolls and across processes' handles, retention racing a reader, and a follower crossing
+//! rolls and retention.
+
+mod util;
+
+use std::time::Duration;
+
+use ndlog::segments::{SegmentedFollow, SegmentedReader, Settings};
+use ndlog::{Compactor, Dedup, DedupWindow, Expect, JsonPointer, Options, Policy};
+
+fn settings(records: u64) -> Settings {
+    Settings { segment_records: Some(records), ..Settings::new(2 << 20) }
+}
+
+#[test]
+fn a_retry_after_a_roll_is_still_a_duplicate() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let dedup = Dedup::new(JsonPointer::parse("/id").unwrap(), DedupWindow::Records(100));
+    let options = Options::new().segments(settings(3)).dedup(dedup);
+    let w = options.open(&path).unwrap();
+    let first = w.append_raw(br#"{"id":"a"}"#).unwrap();
+    for i in 0..10 {
+        w.append_raw(format!(r#"{{"id":"x{i}"}}"#).as_bytes()).unwrap();
+    }
+    // Several rolls later, from this handle and from a new one (a restarted process).
+    let again = w.append_raw(br#"{"id":"a"}"#).unwrap();
+    assert!(again.duplicate && again.seq == first.seq, "{again:?}");
+    let fresh = options.open(&path).unwrap();
+    let again = fresh.append_raw(br#"{"id":"a"}"#).unwrap();
+    assert!(again.duplicate && again.seq == first.seq, "{again:?}");
+    // The other handle rolled meanwhile: the first one follows and still knows the key.
+    for i in 0..5 {
+        fresh.append_raw(format!(r#"{{"id":"y{i}"}}"#).as_bytes()).unwrap();
+    }
+    assert!(w.append_raw(br#"{"id":"y0"}"#).unwrap().duplicate);
+    let log = SegmentedReader::open(&path).unwrap();
+    assert!(log.parts().len() >= 5, "rolled");
+    assert_eq!(log.records().filter(|r| r.data == br#"{"id":"a"}"#).count(), 1);
+}
+
+#[test]
+fn entity_versions_reach_back_across_rolls() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let key = JsonPointer::parse("/id").unwrap();
+    // A tiny cache, so that versions are also looked up below its floor, in older segments.
+    let options = Options::new().segments(settings(2)).entity_key(key).entity_cache(2);
+    let w = options.open(&path).unwrap();
+    let created = w.append_raw_if(Expect::Version(0), br#"{"id":"a","n":1}"#).unwrap();
+    for i in 0..7 {
+        w.append_raw(format!(r#"{{"id":"e{i}"}}"#).as_bytes()).unwrap();
+    }
+    for handle in [&w, &options.open(&path).unwrap()] {
+        let err = handle.append_raw_if(Expect::Version(0), br#"{"id":"a","n":2}"#).unwrap_err();
+        assert!(err.to_string().contains(&created.seq.to_string()), "{err}");
+    }
+    let next = w.append_raw_if(Expect::Version(created.seq), br#"{"id":"a","n":2}"#).unwrap();
+    assert!(next.seq > created.seq);
+}
+
+#[test]
+fn a_reader_keeps_reading_segments_retention_removed() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let w = Options::new().segments(settings(10)).open(&path).unwrap();
+    for i in 0..50 {
+        w.append(&i).unwrap();
+    }
+    let reader = SegmentedReader::open(&path).unwrap();
+    let report = Compactor::new(&path, Policy::new().keep_last(5)).run().unwrap();
+    assert_eq!(report.segments_removed, 4, "{report:?}");
+    // Linux keeps the mapped files: every record is still there for this reader.
+    assert_eq!(reader.records().count(), 50);
+    assert_eq!(reader.get(3).unwrap().data, b"2");
+    assert_eq!(SegmentedReader::open(&path).unwrap().records().count(), 10);
+}
+
+#[test]
+fn a_follower_crosses_rolls_and_says_what_retention_took() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let w = Options::new().segments(settings(4)).open(&path).unwrap();
+    let mut follow = SegmentedFollow::after(&path, 0).poll_interval(Duration::from_millis(5));
+    for i in 1..=10 {
+        w.append(&i).unwrap();
+    }
+    let seqs: Vec<u64> = (0..10).map(|_| follow.next(None).unwrap().unwrap().seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert_eq!(follow.skipped(), None);
+    // Retention removes segments the follower has not reached.
+    for i in 11..=30 {
+        w.append(&i).unwrap();
+    }
+    let mut lagging = SegmentedFollow::after(&path, 10);
+    Compactor::new(&path, Policy::new().keep_last(6)).run().unwrap();
+    let first = lagging.next(Some(Duration::from_secs(5))).unwrap().unwrap().seq;
+    assert!(first > 11, "{first}");
+    assert_eq!(lagging.skipped(), Some((11, first - 1)));
+    let idle = follow.next(Some(Duration::from_millis(20)));
+    assert!(matches!(idle, Ok(Some(_))), "the first follower goes on");
+}
