@@ -61,6 +61,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;
 pub use json::JsonPointer;
 pub use read::{Entry, History, Mapped, Reader, Record, Summary};
+pub use segments::{Log, LogFollow};
 pub use write::{
     Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, Expect, ImportAck, Options,
     Transaction, Writer,

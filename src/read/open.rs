@@ -51,7 +51,7 @@ impl<V: Vfs> Mapped<V> {
         let path = resolved.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == FileKind::Dir {
-            let why = "it is a directory: a segmented log is read with \
+            let why = "it is a directory: a segmented log is read with `ndlog::Log` or \
                        `ndlog::segments::SegmentedReader`";
             return Err(Error::not_a_log(path, why));
         }

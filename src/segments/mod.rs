@@ -6,9 +6,12 @@
 //! - [`Settings`]: how every writer rolls, kept in the log directory.
 //!
 //! - [`create`]: a new segmented log; [`list`]: its segments in seq order.
-//! - [`SegmentedReader`]: every segment mapped, read as one log.
+//! - [`SegmentedReader`]: every segment mapped, read as one log; [`SegmentedFollow`]: `tail -f`
+//!   across rolls and retention.
+//! - [`Log`], [`LogFollow`]: a log of either kind, decided by what is at the path.
 
 pub(crate) mod active;
+mod any;
 mod follow;
 mod list;
 pub mod naming;
@@ -17,6 +20,7 @@ mod reader;
 mod settings;
 
 pub use active::create;
+pub use any::{Log, LogFollow};
 pub use follow::SegmentedFollow;
 pub use list::{Segment, list};
 pub use naming::SegmentName;

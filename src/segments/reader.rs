@@ -54,6 +54,7 @@ impl<V: Vfs> Part<V> {
 /// ```
 #[derive(Debug)]
 pub struct SegmentedReader<V: Vfs = StdFs> {
+    vfs: V,
     dir: PathBuf,
     parts: Vec<Part<V>>,
 }
@@ -91,7 +92,12 @@ impl<V: Vfs> SegmentedReader<V> {
             }
         };
         check_continuity(&parts)?;
-        Ok(SegmentedReader { dir: dir.to_path_buf(), parts })
+        Ok(SegmentedReader { vfs, dir: dir.to_path_buf(), parts })
+    }
+
+    /// The file system it was opened on.
+    pub fn vfs(&self) -> &V {
+        &self.vfs
     }
 
     /// The log directory.

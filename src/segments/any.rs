@@ -1,0 +1,144 @@
+//! A log of either kind, decided by what is at the path: a file ([`Reader`]) or a segmented
+//! log's directory ([`SegmentedReader`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::consume::Follow;
+use crate::error::Result;
+use crate::fs::{FileKind, StdFs, Vfs};
+use crate::read::{Mapped, Reader, Record};
+
+use super::follow::SegmentedFollow;
+use super::reader::SegmentedReader;
+
+/// A log opened for reading, whichever kind it is.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ndlog::segments::Settings;
+/// let file = dir.path().join("events.ndjson");
+/// let segmented = dir.path().join("events");
+/// ndlog::Writer::open(&file)?.append(&1)?;
+/// let settings = Settings { segment_records: Some(1), ..Settings::new(2 << 20) };
+/// let w = ndlog::Options::new().segments(settings).open(&segmented)?;
+/// w.append(&1)?;
+/// w.append(&2)?;
+/// assert_eq!(ndlog::Log::open(&file)?.records().count(), 1);
+/// let log = ndlog::Log::open(&segmented)?;
+/// assert_eq!((log.records().count(), log.get(2).map(|r| r.data)), (2, Some(&b"2"[..])));
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One per opened log; boxing would cost every lookup a hop.
+pub enum Log<V: Vfs = StdFs> {
+    /// A single-file log.
+    File(Reader<Mapped<V>>),
+    /// A segmented log.
+    Segmented(SegmentedReader<V>),
+}
+
+impl Log<StdFs> {
+    /// Opens the log at `path`: a segmented log when it is a directory, else a file.
+    ///
+    /// # Errors
+    /// As [`Reader::open`] and [`SegmentedReader::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_in(StdFs, path)
+    }
+}
+
+impl<V: Vfs> Log<V> {
+    /// [`Log::open`] on the file system `vfs`.
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    pub fn open_in(vfs: V, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        match vfs.metadata(path) {
+            Ok(meta) if meta.kind == FileKind::Dir => {
+                SegmentedReader::open_in(vfs, path).map(Log::Segmented)
+            }
+            _ => Reader::open_in(vfs, path).map(Log::File),
+        }
+    }
+
+    /// Every valid record, in seq order.
+    pub fn records(&self) -> Box<dyn Iterator<Item = Record<'_>> + '_> {
+        match self {
+            Log::File(reader) => Box::new(reader.records()),
+            Log::Segmented(log) => Box::new(log.records()),
+        }
+    }
+
+    /// The record with sequence number `seq`.
+    pub fn get(&self, seq: u64) -> Option<Record<'_>> {
+        match self {
+            Log::File(reader) => reader.get(seq),
+            Log::Segmented(log) => log.get(seq),
+        }
+    }
+
+    /// The first record.
+    pub fn first(&self) -> Option<Record<'_>> {
+        match self {
+            Log::File(reader) => reader.records().next(),
+            Log::Segmented(log) => log.first(),
+        }
+    }
+
+    /// The last record.
+    pub fn last(&self) -> Option<Record<'_>> {
+        match self {
+            Log::File(reader) => reader.last(),
+            Log::Segmented(log) => log.last(),
+        }
+    }
+
+    /// Follows the log from the first record with a seq greater than `seq`, across
+    /// compactions of a file and rolls and retention of a segmented log.
+    pub fn follow_after(self, seq: u64) -> LogFollow<V> {
+        match self {
+            Log::File(reader) => LogFollow::File(reader.follow_after(seq)),
+            Log::Segmented(log) => {
+                let vfs = log.vfs().clone();
+                LogFollow::Segmented(SegmentedFollow::after_in(vfs, log.dir(), seq))
+            }
+        }
+    }
+}
+
+/// A follower of a log of either kind: see [`Log::follow_after`].
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One per follower.
+pub enum LogFollow<V: Vfs = StdFs> {
+    /// Following a single-file log.
+    File(Follow<V>),
+    /// Following a segmented log.
+    Segmented(SegmentedFollow<V>),
+}
+
+impl<V: Vfs> LogFollow<V> {
+    /// The next record, waiting up to `timeout` (forever with `None`) for one.
+    ///
+    /// # Errors
+    /// As [`Follow::next_within`] and [`SegmentedFollow::next`].
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
+        match self {
+            LogFollow::File(follow) => follow.next_within(timeout),
+            LogFollow::Segmented(follow) => follow.next(timeout),
+        }
+    }
+
+    /// Seqs that retention removed before they were read, since the last call (a compaction
+    /// of a file: [`Follow::take_gap`]).
+    pub fn skipped(&mut self) -> Option<(u64, u64)> {
+        match self {
+            LogFollow::File(follow) => {
+                follow.take_gap().map(|g| (g.after_seq + 1, g.first_seq - 1))
+            }
+            LogFollow::Segmented(follow) => follow.skipped(),
+        }
+    }
+}
