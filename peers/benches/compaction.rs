@@ -17,7 +17,11 @@ fn size_mib() -> u64 {
 
 /// The `seq`-th payload: about 60 bytes over 100,000 keys, as in `benches/compact.rs`.
 fn keyed_payload(seq: u64) -> String {
-    format!(r#"{{"id":"k{}","action":"update","page":"/p/{}","v":{seq}}}"#, seq % 100_000, seq % 977)
+    format!(
+        r#"{{"id":"k{}","action":"update","page":"/p/{}","v":{seq}}}"#,
+        seq % 100_000,
+        seq % 977
+    )
 }
 
 /// Writes a single-file log of about `mib` MiB; returns its size.

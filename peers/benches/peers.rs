@@ -79,7 +79,11 @@ fn run_length() -> Duration {
 }
 
 /// A case that appends `per_iter` records an iteration through `run`, on a fresh directory.
-fn case<'a>(name: &str, per_iter: usize, run: impl Fn(&std::path::Path, u64) -> Duration + 'a) -> Timed<'a> {
+fn case<'a>(
+    name: &str,
+    per_iter: usize,
+    run: impl Fn(&std::path::Path, u64) -> Duration + 'a,
+) -> Timed<'a> {
     Timed {
         name: name.to_string(),
         units: per_iter as f64,
@@ -94,10 +98,8 @@ fn case<'a>(name: &str, per_iter: usize, run: impl Fn(&std::path::Path, u64) -> 
 /// ndlog `Always`, one thread, on a segmented log whose segments are preallocated and written
 /// in place. The first append (which creates the preallocated segment) is not timed.
 fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Duration {
-    let settings = ndlog::segments::Settings {
-        preallocate: true,
-        ..ndlog::segments::Settings::new(16 << 20)
-    };
+    let settings =
+        ndlog::segments::Settings { preallocate: true, ..ndlog::segments::Settings::new(16 << 20) };
     let writer = Options::new()
         .durability(Durability::Always)
         .segments(settings)
@@ -116,9 +118,7 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
     let a = |append: Append| append.timed(payload);
     let mut cases = vec![
         a(Append::RawAppendSync),
-        case("limit_pwrite_in_place_fdatasync", 1, |_, n| {
-            Append::RawOverwriteSync.run(payload, n)
-        }),
+        case("limit_pwrite_in_place_fdatasync", 1, |_, n| Append::RawOverwriteSync.run(payload, n)),
         a(Append::RawAppendSyncEvery { lines: 64 }),
         a(Append::Always),
         case("ndlog_always_1t_preallocated", 1, |d, n| preallocated_always(d, payload, n)),
@@ -163,7 +163,8 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         unreachable!("one rate per append case")
     };
     let rate = |x| common::fmt_rate(x, Unit::Records);
-    let peers = [("fjall", fjall), ("okaywal", okaywal1), ("SQLite WAL FULL", sqlite), ("redb", redb)];
+    let peers =
+        [("fjall", fjall), ("okaywal", okaywal1), ("SQLite WAL FULL", sqlite), ("redb", redb)];
     let (best_name, best) =
         peers.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).expect("four peers");
     let durable_versus = format!(
@@ -337,7 +338,9 @@ fn read_rows(run: Duration) -> Vec<Row> {
 }
 
 fn print_table(rows: &[Row]) {
-    println!("| case | ndlog | best peer / limit (same run) | ratio | target from issue 17 | met? |");
+    println!(
+        "| case | ndlog | best peer / limit (same run) | ratio | target from issue 17 | met? |"
+    );
     println!("| --- | ---: | --- | ---: | --- | --- |");
     for r in rows {
         let ratio = r.ndlog / r.limit;
