@@ -1,9 +1,9 @@
 //! ndlog beside its peers and the machine's limits, in one process and one run (issue 17):
-//! `cargo bench -p ndlog-peers`, about 5 minutes on a 2-core VM.
+//! `cargo bench -p ndlog-peers`, about 3 to 5 minutes on a 2-core VM.
 //!
 //! Every rate is the median of 3 runs taken round-robin (one run of each case per round, so a
 //! change in the machine's load hits every case alike), each run calibrated to about
-//! `$NDLOG_PEERS_RUN_MS` ms (default 400). Payloads are 100 bytes. All files go to
+//! `$NDLOG_PEERS_RUN_MS` ms (default 1000). Payloads are 100 bytes. All files go to
 //! `$NDLOG_BENCH_DIR` (default `target/tmp`), so every case runs on the same file system.
 //! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
 //! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. Prints one Markdown table.
@@ -75,7 +75,7 @@ struct Row {
 
 fn run_length() -> Duration {
     let ms = std::env::var("NDLOG_PEERS_RUN_MS").ok().and_then(|v| v.parse().ok());
-    Duration::from_millis(ms.unwrap_or(400))
+    Duration::from_millis(ms.unwrap_or(1000))
 }
 
 /// A case that appends `per_iter` records an iteration through `run`, on a fresh directory.
