@@ -142,6 +142,12 @@ fn index_suffix(index: Option<usize>) -> String {
 }
 
 impl Error {
+    /// Whether this is an I/O error for a file that is not there (`ENOENT`): a segment that
+    /// retention removed or a roll renamed between a listing and an open.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.0

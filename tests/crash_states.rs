@@ -327,7 +327,8 @@ const PREALLOCATED: &str = "/data/prealloc";
 fn preallocated_options() -> Options {
     let settings =
         Settings { segment_records: Some(4), preallocate: true, ..Settings::new(8 << 10) };
-    Options::new().segments(settings).max_record_size(2048).index_stride(2)
+    let options = Options::new().segments(settings).max_record_size(2048).index_stride(2);
+    options.prepare_segments_in_background(false)
 }
 
 /// Appends in place into preallocated segments across rolls, from two handles, with a batch

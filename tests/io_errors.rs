@@ -220,7 +220,7 @@ const SEGMENTED: &str = "/data/seglog";
 fn segmented_options(durability: Durability, preallocate: bool) -> Options {
     let settings = Settings { segment_records: Some(4), preallocate, ..Settings::new(8 << 10) };
     let options = Options::new().segments(settings).max_record_size(2048);
-    options.durability(durability).index_stride(2)
+    options.durability(durability).index_stride(2).prepare_segments_in_background(false)
 }
 
 /// A segmented log: 24 records in segments of 4 (so six rolls), retention keeping the newest

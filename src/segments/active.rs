@@ -83,6 +83,9 @@ pub(crate) fn open_active<V: Vfs>(
     preallocate: Option<u64>,
 ) -> Result<Active<V::File>> {
     remove_half_created(vfs, dir)?;
+    if preallocate.is_some() {
+        remove_dead_spares(vfs, dir)?;
+    }
     let mut segments = list_sorted(vfs, dir)?;
     let mut changed = false;
     let count = segments.len();
@@ -109,7 +112,7 @@ pub(crate) fn open_active<V: Vfs>(
         Some(sealed) => match last_of_sealed(vfs, sealed) {
             Ok(last) => Some(last),
             // Retention removed it since the listing: the log starts later now.
-            Err(e) if is_not_found(&e) && segments.last().is_some_and(|s| s.name.active) => None,
+            Err(e) if e.is_not_found() && segments.last().is_some_and(|s| s.name.active) => None,
             Err(e) => return Err(e),
         },
     };
@@ -219,6 +222,9 @@ fn create_segment<V: Vfs>(
         file.set_permissions(mode).at(&path, "chmod")?;
         return Ok(path);
     };
+    if take_spare(vfs, dir, size, &path)? {
+        return Ok(path);
+    }
     let temp = dir.join(format!("{first_seq:020}{HALF_CREATED}"));
     let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));
     let file = file.at(&temp, "create segment")?;
@@ -237,6 +243,80 @@ fn create_segment<V: Vfs>(
     }
     vfs.rename(&temp, &path).at(&path, "rename the preallocated segment into place")?;
     Ok(path)
+}
+
+/// The spare: a preallocated segment made ahead of the next roll, outside the writer lock, so
+/// that the roll only renames it (see [`prepare_spare`]).
+const SPARE: &str = "ndlog.spare";
+/// What a spare being made is called first: `ndlog.spare.<pid>.<n>.tmp`.
+const SPARE_TEMP: &str = "ndlog.spare.";
+
+/// Renames the spare to `path` when there is one of `size` bytes; false when there is none.
+fn take_spare<V: Vfs>(vfs: &V, dir: &Path, size: u64, path: &Path) -> Result<bool> {
+    let spare = dir.join(SPARE);
+    match vfs.metadata(&spare) {
+        Ok(meta) if meta.kind == crate::fs::FileKind::File && meta.len == size => {}
+        _ => return Ok(false),
+    }
+    match vfs.rename(&spare, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(&spare, "rename the spare segment into place", e)),
+    }
+}
+
+/// Makes the spare segment of a preallocated log, if there is none: `size` bytes of newlines,
+/// synced, under a temporary name (locked while it is written, so that a writer can tell one
+/// a dead process left), then renamed to `ndlog.spare`. Needs no writer lock: two processes
+/// making one at once each make a complete one, and the last rename wins. Its name need not
+/// be durable: the roll that takes it fsyncs the directory.
+///
+/// # Errors
+/// [`crate::ErrorKind::Io`] naming the file; nothing is left but a temporary file the next
+/// writer removes.
+pub(crate) fn prepare_spare<V: Vfs>(vfs: &V, dir: &Path, size: u64, mode: u32) -> Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if vfs.metadata(&dir.join(SPARE)).is_ok() {
+        return Ok(());
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!("{SPARE_TEMP}{}.{n}.tmp", std::process::id()));
+    let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));
+    let file = file.at(&temp, "create the spare segment")?;
+    let made = (|| {
+        file.try_lock()?;
+        let padding = vec![b'\n'; PREALLOCATE_CHUNK.min(size) as usize];
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(padding.len() as u64) as usize;
+            crate::fs::write_all_at(&file, &padding[..n], at)?;
+            at += n as u64;
+        }
+        file.set_permissions(mode)?;
+        file.sync_data()?;
+        vfs.rename(&temp, &dir.join(SPARE))
+    })();
+    if let Err(e) = made {
+        let _ = vfs.remove_file(&temp);
+        return Err(Error::io(&temp, "make the spare segment", e));
+    }
+    Ok(())
+}
+
+/// Removes spares a dead process left half-made (their lock is free).
+fn remove_dead_spares<V: Vfs>(vfs: &V, dir: &Path) -> Result<()> {
+    for name in vfs.list_dir(dir).at(dir, "list directory")? {
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(SPARE_TEMP) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let path = dir.join(name);
+        let Ok(file) = vfs.open(&path, OpenOptions::read_write(Create::No, 0)) else { continue };
+        if file.try_lock().unwrap_or(false) {
+            let _ = vfs.remove_file(&path);
+        }
+    }
+    Ok(())
 }
 
 /// Padding is written in pieces of this size.
@@ -263,8 +343,4 @@ pub(crate) fn last_of_sealed<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Last>
              is not part of the log",
         )),
     }
-}
-
-fn is_not_found(e: &Error) -> bool {
-    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
 }

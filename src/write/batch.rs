@@ -58,6 +58,8 @@ impl<'p, P: Fn(usize) -> &'p [u8]> Source<'_, P> {
 /// What the steps under the lock did, for the steps after it.
 pub(super) struct Held {
     plan: Plan,
+    /// Whether the active segment was rolled.
+    rolled: bool,
     /// Records written (repeats are not).
     writes: usize,
     /// The end of the file after the write.
@@ -111,7 +113,7 @@ impl<V: Vfs> Writer<V> {
         };
         let tail = self.neutralise_debris(state, tail)?;
         let now = clock::now_ms();
-        let tail = self.roll_if_due(state, source, tail, now)?;
+        let (tail, rolled) = self.roll_if_due(state, source, tail, now)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let repeats = self.find_repeats(state, source, tail, previous, now)?;
         if let Some(expect) = expect {
@@ -128,7 +130,7 @@ impl<V: Vfs> Writer<V> {
             state.unsynced_writes += u64::from(!sync);
             self.feed_written(state, plan.last.seq, len, now);
         }
-        Ok(Held { plan, writes, len })
+        Ok(Held { plan, rolled, writes, len })
     }
 
     /// After the lock is released: the sync, a compaction this writer starts by itself, and
@@ -139,13 +141,16 @@ impl<V: Vfs> Writer<V> {
         file: &Arc<V::File>,
         sync: bool,
     ) -> Result<BatchAck> {
-        let Held { plan, writes, len } = held;
+        let Held { plan, rolled, writes, len } = held;
         // Syncing after the lock is released lets other writers append meanwhile; this sync
         // covers their records too. Should a compaction replace the file in between, it copied
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
         if sync {
             self.sync_file(file)?;
+        }
+        if rolled {
+            self.after_roll();
         }
         if let Some(auto) = &self.auto
             && writes > 0

@@ -159,6 +159,13 @@ impl<V: Vfs> Writer<V> {
         &self.opts
     }
 
+    /// How a segmented log rolls (the settings stored in its directory); `None` for a
+    /// single-file log. A caller that batches appends can keep its batches within a segment:
+    /// a batch is never split, so one larger than a segment gets a segment of its own.
+    pub fn segment_settings(&self) -> Option<&crate::segments::Settings> {
+        self.settings.as_ref()
+    }
+
     /// Appends one serialisable value as a record.
     ///
     /// # Errors

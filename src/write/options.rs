@@ -63,6 +63,7 @@ pub struct Options {
     pub(crate) entity_cache: usize,
     pub(crate) chain: bool,
     pub(crate) segments: Option<crate::segments::Settings>,
+    pub(crate) background_segments: bool,
 }
 
 impl Default for Options {
@@ -82,6 +83,7 @@ impl Default for Options {
             entity_cache: super::versions::DEFAULT_CAPACITY,
             chain: false,
             segments: None,
+            background_segments: true,
         }
     }
 }
@@ -262,6 +264,17 @@ impl Options {
     #[must_use]
     pub fn segments(mut self, settings: crate::segments::Settings) -> Self {
         self.segments = Some(settings);
+        self
+    }
+
+    /// Whether the next preallocated segment of a segmented log is made in a thread of its own
+    /// after a roll (the default), or by the append that rolled, once it released the lock.
+    /// Either way no roll writes a segment's worth of padding while writers wait for the lock;
+    /// `false` keeps every file-system operation on the calling thread, as a deterministic
+    /// simulation ([`crate::sim::SimFs`]) needs.
+    #[must_use]
+    pub fn prepare_segments_in_background(mut self, background: bool) -> Self {
+        self.background_segments = background;
         self
     }
 

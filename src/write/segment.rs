@@ -130,14 +130,14 @@ impl<V: Vfs> Writer<V> {
         source: &Source<'_, P>,
         tail: Tail,
         now: u64,
-    ) -> Result<Tail> {
+    ) -> Result<(Tail, bool)> {
         let (Some(settings), Some(segment), Some(last)) =
             (&self.settings, &mut state.segment, tail.last)
         else {
-            return Ok(tail);
+            return Ok((tail, false));
         };
         if tail.end == 0 || last.seq < segment.first_seq {
-            return Ok(tail);
+            return Ok((tail, false));
         }
         let bytes = tail.end.saturating_add(source.bytes_at_most(MAX_FRAME_OVERHEAD));
         let records = last.seq - segment.first_seq + 1;
@@ -159,7 +159,7 @@ impl<V: Vfs> Writer<V> {
             }
         };
         if !(by_bytes || by_records || by_age) {
-            return Ok(tail);
+            return Ok((tail, false));
         }
         // The sealed segment's index covers it to its end (it is never written again).
         if let Some(index) = &mut state.derived.index {
@@ -200,7 +200,25 @@ impl<V: Vfs> Writer<V> {
         // The new segment holds nothing but padding, if preallocated.
         let tail = Tail { len, last: Some(before), ..Tail::EMPTY };
         state.tail = Some(tail);
-        Ok(tail)
+        Ok((tail, true))
+    }
+
+    /// After the lock is released, following a roll of a preallocated log: makes the spare
+    /// segment the next roll renames into place, so that no roll writes a segment's worth of
+    /// padding while writers wait for the lock. In a thread of its own unless
+    /// [`Options::prepare_segments_in_background`] says not to; a failure only means that the
+    /// next roll makes its segment itself.
+    pub(super) fn after_roll(&self) {
+        let Some(settings) = self.settings.filter(|s| s.preallocate) else { return };
+        let (vfs, dir, mode) = (self.vfs.clone(), self.path.clone(), self.mode);
+        let make = move || {
+            let _ = active::prepare_spare(&vfs, &dir, settings.segment_bytes, mode);
+        };
+        if self.opts.background_segments {
+            std::thread::spawn(make);
+        } else {
+            make();
+        }
     }
 
     /// Under the lock: the handle's active segment is no longer at its path (another writer

@@ -17,6 +17,7 @@ use crate::out;
 use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("kind").required(true).multiple(true).args(["chain", "segment_bytes"]))]
 pub(crate) struct Args {
     /// The log to create, which must not exist yet: a file, or with --segment-bytes a directory.
     pub log: PathBuf,

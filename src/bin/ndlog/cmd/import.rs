@@ -118,6 +118,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Second pass, holding the writer lock throughout.
     let writer = options.exclusive(true).open(&args.log)?;
+    // A segmented log rolls between batches: keep each batch within a segment.
+    let (max_records, max_bytes) = match writer.segment_settings() {
+        Some(s) => (
+            s.segment_records.map_or(BATCH, |n| BATCH.min(usize::try_from(n).unwrap_or(BATCH))),
+            BATCH_BYTES.min(usize::try_from(s.segment_bytes / 2).unwrap_or(BATCH_BYTES)),
+        ),
+        None => (BATCH, BATCH_BYTES),
+    };
     source.rewind().with_context(|| format!("{name}: seek failed"))?;
     let limit = if verbatim { RECORD_LINE_LIMIT } else { args.max_record_size };
     let mut lines = Lines::new(source.take(checked.bytes), limit);
@@ -148,7 +156,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 batch.push(n, line);
             }
-            if batch.ends.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
+            if batch.ends.len() < max_records && batch.bytes.len() < max_bytes {
                 continue;
             }
         }
