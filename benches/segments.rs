@@ -459,7 +459,8 @@ fn roll_cost() {
                 // (the first roll of a new log has none: it makes its segment itself).
                 let spare = dir.join("ndlog.spare");
                 let waited = Instant::now();
-                while preallocate && roll > 1 && !spare.exists() && waited.elapsed().as_secs() < 30 {
+                while preallocate && roll > 1 && !spare.exists() && waited.elapsed().as_secs() < 30
+                {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 for _ in 0..AROUND {

@@ -107,6 +107,18 @@ pub enum ErrorKind {
         #[source]
         source: serde_json::Error,
     },
+    /// A consumer's cursor file holds something else than a seq.
+    #[error(
+        "{}: not a cursor file: {reason}; it should hold the seq of the last record delivered \
+         (digits and a newline): fix or remove it (without it the consumer starts at the first record)",
+        path.display()
+    )]
+    BadCursor {
+        /// The cursor file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An argument or option value is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -142,6 +154,12 @@ fn index_suffix(index: Option<usize>) -> String {
 }
 
 impl Error {
+    /// Whether this is an I/O error for a file that is not there (`ENOENT`): a segment that
+    /// retention removed or a roll renamed between a listing and an open.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.0
@@ -162,7 +180,8 @@ impl Error {
             | ErrorKind::InvalidPayload { path, .. }
             | ErrorKind::RecordTooLarge { path, .. }
             | ErrorKind::Poisoned { path, .. }
-            | ErrorKind::Conflict { path, .. } => Some(path),
+            | ErrorKind::Conflict { path, .. }
+            | ErrorKind::BadCursor { path, .. } => Some(path),
             ErrorKind::InvalidArgument(_) | ErrorKind::Deserialize { .. } => None,
         }
     }
@@ -215,6 +234,9 @@ impl Error {
                 source: serde::de::Error::custom(source.to_string()),
             },
             ErrorKind::InvalidArgument(message) => ErrorKind::InvalidArgument(message.clone()),
+            ErrorKind::BadCursor { path, reason } => {
+                ErrorKind::BadCursor { path: path.clone(), reason: reason.clone() }
+            }
             ErrorKind::Conflict { path, expected, actual, entity } => ErrorKind::Conflict {
                 path: path.clone(),
                 expected: *expected,
@@ -267,7 +289,8 @@ impl From<Error> for io::Error {
             ErrorKind::LockTimeout { .. } => io::ErrorKind::TimedOut,
             ErrorKind::Corrupt { .. }
             | ErrorKind::NotALog { .. }
-            | ErrorKind::Deserialize { .. } => io::ErrorKind::InvalidData,
+            | ErrorKind::Deserialize { .. }
+            | ErrorKind::BadCursor { .. } => io::ErrorKind::InvalidData,
             ErrorKind::InvalidPayload { .. }
             | ErrorKind::RecordTooLarge { .. }
             | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,

@@ -11,14 +11,17 @@
 //!   on an `O_APPEND` descriptor, and syncs as its [`Durability`] says before acknowledging.
 //! - [`Reader`] maps the file (or reads any byte buffer), verifies every line's CRC, skips a torn
 //!   tail and resynchronises past corrupt lines, without a heap allocation per record.
-//! - [`Follow`] waits for new records, across compactions.
+//! - [`Follow`] waits for new records, across compactions, and by default returns only those a
+//!   sync made durable; a [`Cursor`] lets a consumer resume where it stopped ([`consume`]).
 //!
 //! The on-disk format is specified in `FORMAT.md`; the guarantees are listed in `README.md`.
 //!
 //! The everyday types live at the root. The plumbing sits behind documented modules, each
 //! opening with an overview of its types: [`format`](mod@format) (the bytes of a line), [`json`] (the
 //! payload validator and JSON pointers), [`fs`] (the file-system seam, the memory map, the
-//! lock), [`index`] (the sidecar index), [`chain`] (tamper-evident hash chains), [`read`], [`write`](mod@write), [`compact`], and [`sim`] (a
+//! lock), [`index`] (the sidecar index), [`chain`] (tamper-evident hash chains), [`read`],
+//! [`consume`] (followers, cursors, the durable watermark), [`write`](mod@write), [`compact`],
+//! and [`sim`] (a
 //! crash-simulating file system for testing ndlog and what is built on it).
 //!
 //! ```
@@ -40,6 +43,7 @@ pub struct ReadmeDoctests;
 pub mod chain;
 mod clock;
 pub mod compact;
+pub mod consume;
 mod error;
 pub mod format;
 pub mod fs;
@@ -52,10 +56,11 @@ pub mod sim;
 pub mod write;
 
 pub use compact::{CompactReport, Compactor, Policy, Progress};
+pub use consume::{Cursor, Follow};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;
 pub use json::JsonPointer;
-pub use read::{Entry, Follow, History, Mapped, Reader, Record, Summary};
+pub use read::{Entry, History, Mapped, Reader, Record, Summary};
 pub use segments::{Log, LogFollow};
 pub use write::{
     Ack, AutoCompact, BatchAck, Dedup, DedupWindow, Durability, Expect, ImportAck, Options,

@@ -28,7 +28,9 @@ fn a_follower_sees_every_record_a_concurrent_writer_appends() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
     let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
-    let mut follow = Reader::open(&path).unwrap().follow().poll_interval(Duration::from_millis(1));
+    // Never syncs: only an uncommitted follower sees these records.
+    let mut follow =
+        Reader::open(&path).unwrap().follow().uncommitted().poll_interval(Duration::from_millis(1));
     let producer = std::thread::spawn(move || {
         for i in 1..=2000u64 {
             writer.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
@@ -38,12 +40,15 @@ fn a_follower_sees_every_record_a_concurrent_writer_appends() {
         }
     });
     for want in 1..=2000u64 {
-        let r = follow.next(Some(Duration::from_secs(20))).unwrap().expect("a record within 20 s");
+        let r = follow
+            .next_within(Some(Duration::from_secs(20)))
+            .unwrap()
+            .expect("a record within 20 s");
         assert_eq!(r.seq, want);
         assert_eq!(r.data, format!(r#"{{"i":{want}}}"#).as_bytes());
     }
     producer.join().unwrap();
-    assert!(follow.next(Some(Duration::from_millis(20))).unwrap().is_none());
+    assert!(follow.next_within(Some(Duration::from_millis(20))).unwrap().is_none());
 }
 
 /// Rewrites the log without its first `drop` records, the way compaction does: a new file
@@ -69,14 +74,14 @@ fn replacement_by_rename_is_followed_without_gaps_or_repeats() {
     let mut follow = Reader::open(&path).unwrap().follow().poll_interval(Duration::from_millis(1));
     let mut seen = Vec::new();
     for _ in 0..6 {
-        seen.push(follow.next(None).unwrap().unwrap().seq);
+        seen.push(follow.next_within(None).unwrap().unwrap().seq);
     }
     // More appends, then a rewrite that drops the first 8 records, then more appends.
     let writer = Options::new().open(&path).unwrap();
     writer.append_raw(b"11").unwrap();
     replace_without_first(&path, 8);
     writer.append_raw(b"12").unwrap();
-    while let Some(r) = follow.next(Some(Duration::from_millis(50))).unwrap() {
+    while let Some(r) = follow.next_within(Some(Duration::from_millis(50))).unwrap() {
         seen.push(r.seq);
     }
     assert_eq!(seen, (1..=12).collect::<Vec<_>>(), "no record skipped or repeated");
@@ -92,9 +97,9 @@ fn follow_after_starts_after_a_given_seq() {
     let dir = tempdir();
     let path = write_log(dir.path(), "events.ndjson", 5);
     let mut follow = Reader::open(&path).unwrap().follow_after(3);
-    assert_eq!(follow.next(None).unwrap().map(|r| r.seq), Some(4));
-    assert_eq!(follow.next(None).unwrap().map(|r| r.seq), Some(5));
-    assert_eq!(follow.next(Some(Duration::ZERO)).unwrap(), None);
+    assert_eq!(follow.next_within(None).unwrap().map(|r| r.seq), Some(4));
+    assert_eq!(follow.next_within(None).unwrap().map(|r| r.seq), Some(5));
+    assert_eq!(follow.next_within(Some(Duration::ZERO)).unwrap(), None);
 }
 
 #[test]
@@ -108,11 +113,15 @@ fn a_torn_tail_is_waited_on_not_skipped() {
     let mut partial = full.clone();
     partial.extend_from_slice(&line[..20]);
     std::fs::write(&path, &partial).unwrap();
-    let mut follow =
-        Reader::open(&path).unwrap().follow_after(2).poll_interval(Duration::from_millis(1));
-    assert_eq!(follow.next(Some(Duration::from_millis(20))).unwrap(), None);
+    // Bytes written by hand are never synced by a writer: follow uncommitted.
+    let mut follow = Reader::open(&path)
+        .unwrap()
+        .follow_after(2)
+        .uncommitted()
+        .poll_interval(Duration::from_millis(1));
+    assert_eq!(follow.next_within(Some(Duration::from_millis(20))).unwrap(), None);
     let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, &line[20..]).unwrap();
-    let r = follow.next(Some(Duration::from_secs(5))).unwrap().unwrap();
+    let r = follow.next_within(Some(Duration::from_secs(5))).unwrap().unwrap();
     assert_eq!((r.seq, r.data), (3, &br#"{"late":true}"#[..]));
 }

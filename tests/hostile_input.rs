@@ -354,6 +354,20 @@ fn a_fifo_at_the_quarantine() {
     assert_eq!(out.code, Some(0), "{out:?}");
 }
 
+#[test]
+fn a_fifo_at_the_watermark_stops_committed_followers_clearly_and_no_writer() {
+    let (_dir, log, outcomes) = fifo_beside_a_log(".watermark");
+    // Publishing the watermark is no part of an append: it goes on without it.
+    for name in ["append LOG", "cat LOG", "tail LOG", "compact LOG --lock-timeout 1s"] {
+        let out = outcome(&outcomes, name);
+        assert_eq!(out.code, Some(0), "{name} on {}: {out:?}", log.display());
+    }
+    // A committed follower cannot know what is durable: it says which file is in the way.
+    let out = outcome(&outcomes, "tail -f LOG");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("events.ndjson.watermark"), "{out:?}");
+}
+
 /// `import LOG FIFO` reads its input from a named pipe: whatever it makes of it (streams it, or
 /// refuses it), it ends once the writer has closed the pipe, without a panic, and a log it did
 /// not import into is left as it was.

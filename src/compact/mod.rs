@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::clock::now_ms;
+use crate::consume::watermark::Publisher;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{
     LockFile, OpenOptions, StdFs, Vfs, VfsFile, only_a_file, open_writer_lock, refused,
@@ -339,6 +340,11 @@ impl<V: Vfs> Compactor<V> {
         let records_after = out.records;
         out.install(path)?;
         vfs.sync_dir(dir).at(dir, "fsync directory")?;
+        // Every record of the new file is durable: committed followers may read it at once.
+        // (A failure only holds them back until a writer's next sync.)
+        if let Some(mark) = out.watermark() {
+            let _ = Publisher::default().publish_existing(vfs, path, mark);
+        }
         drop(guard);
 
         report.rewritten = true;

@@ -77,6 +77,13 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     fn resolve(&self, path: &Path) -> io::Result<std::path::PathBuf> {
         Ok(path.to_path_buf())
     }
+
+    /// Whether the operating system reports changes to this file system's files through
+    /// inotify, so that a follower can wait for them instead of polling. Only the real file
+    /// system does.
+    fn watchable(&self) -> bool {
+        false
+    }
 }
 
 /// An open file.

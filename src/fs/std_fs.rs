@@ -189,6 +189,10 @@ impl Vfs for StdFs {
             _ => Ok(path.to_path_buf()),
         }
     }
+
+    fn watchable(&self) -> bool {
+        true
+    }
 }
 
 impl VfsFile for StdFile {

@@ -8,11 +8,10 @@
 //! - Lookups by seq and time ([`Reader::get`], [`Reader::seek_seq`], [`Reader::seek_ts`]) use
 //!   the index when one is attached and checks it against the log ([`Reader::check_index`]).
 //! - [`Bounds`]/[`EntriesIn`] (ranges), [`History`] (one entity's versions), [`Typed`]
-//!   (deserialised records), [`Follow`] (waits for new records, across compactions).
+//!   (deserialised records); following a log as it grows is [`crate::consume`]'s.
 //! - [`Reader::verify`] returns a [`Summary`] of every problem with its byte offset.
 
 pub(crate) mod chunks;
-mod follow;
 mod history;
 pub(crate) mod indexed;
 pub(crate) mod last_record;
@@ -22,7 +21,6 @@ mod reader;
 mod seek;
 mod typed;
 
-pub use follow::Follow;
 pub use history::History;
 pub use open::{Mapped, Refresh};
 pub use range::{Bounds, EntriesIn};

@@ -117,6 +117,27 @@ impl<V: Vfs> Reader<Mapped<V>> {
         Ok(reader)
     }
 
+    /// Which file is mapped (device and inode): a compaction's new log is another.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("events.ndjson");
+    /// # ndlog::Writer::open(&path)?;
+    /// let reader = ndlog::Reader::open(&path)?;
+    /// use std::os::unix::fs::MetadataExt;
+    /// assert_eq!(reader.file_id().ino, std::fs::metadata(&path).unwrap().ino());
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    pub fn file_id(&self) -> FileId {
+        self.data.id
+    }
+
+    /// The file system and the log's path after symlinks (where its sidecars are).
+    pub(crate) fn vfs_and_path(&self) -> (&V, &Path) {
+        (&self.data.vfs, &self.data.path)
+    }
+
     /// Maps `LOG.idx` and attaches it when it describes this log; see
     /// [`Reader::index_problem`] for why it is not used when it is not. An index that cannot
     /// be read is no error: lookups then search the log itself.

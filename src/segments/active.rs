@@ -112,7 +112,7 @@ pub(crate) fn open_active<V: Vfs>(
         Some(sealed) => match last_of_sealed(vfs, sealed) {
             Ok(last) => Some(last),
             // Retention removed it since the listing: the log starts later now.
-            Err(e) if is_not_found(&e) && segments.last().is_some_and(|s| s.name.active) => None,
+            Err(e) if e.is_not_found() && segments.last().is_some_and(|s| s.name.active) => None,
             Err(e) => return Err(e),
         },
     };
@@ -343,8 +343,4 @@ pub(crate) fn last_of_sealed<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Last>
              is not part of the log",
         )),
     }
-}
-
-fn is_not_found(e: &Error) -> bool {
-    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
 }

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::consume::Follow;
 use crate::error::Result;
 use crate::fs::{FileKind, StdFs, Vfs};
-use crate::read::{Follow, Mapped, Reader, Record};
+use crate::read::{Mapped, Reader, Record};
 
 use super::follow::SegmentedFollow;
 use super::reader::SegmentedReader;
@@ -122,19 +123,21 @@ impl<V: Vfs> LogFollow<V> {
     /// The next record, waiting up to `timeout` (forever with `None`) for one.
     ///
     /// # Errors
-    /// As [`Follow::next`] and [`SegmentedFollow::next`].
+    /// As [`Follow::next_within`] and [`SegmentedFollow::next`].
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
         match self {
-            LogFollow::File(follow) => follow.next(timeout),
+            LogFollow::File(follow) => follow.next_within(timeout),
             LogFollow::Segmented(follow) => follow.next(timeout),
         }
     }
 
-    /// Seqs that retention removed before they were read (a segmented log), since the last
-    /// call.
+    /// Seqs that retention removed before they were read, since the last call (a compaction
+    /// of a file: [`Follow::take_gap`]).
     pub fn skipped(&mut self) -> Option<(u64, u64)> {
         match self {
-            LogFollow::File(_) => None,
+            LogFollow::File(follow) => {
+                follow.take_gap().map(|g| (g.after_seq + 1, g.first_seq - 1))
+            }
             LogFollow::Segmented(follow) => follow.skipped(),
         }
     }

@@ -181,7 +181,7 @@ impl<V: Vfs> SegmentedFollow<V> {
         let reader = match self.open(segment) {
             Ok(reader) => reader,
             // Sealed or removed between the listing and the open: look again.
-            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) if e.is_not_found() => return Ok(false),
             Err(e) => return Err(e),
         };
         self.pos = reader.seek_seq(self.after.saturating_add(1));
@@ -223,8 +223,4 @@ impl<V: Vfs> SegmentedFollow<V> {
         }
         false
     }
-}
-
-fn is_not_found(e: &crate::Error) -> bool {
-    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound)
 }

@@ -30,7 +30,7 @@ impl Older<'_> {
         for segment in segments.iter().rev().filter(|s| s.name.first_seq < self.first_seq) {
             let reader = match Reader::open_in(vfs.clone(), &segment.path) {
                 Ok(reader) => reader,
-                Err(e) if is_not_found(&e) => continue,
+                Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
             for r in reader.records_rev() {
@@ -49,12 +49,8 @@ impl Older<'_> {
         let Some(segment) = i.checked_sub(1).map(|i| &segments[i]) else { return Ok(None) };
         match Reader::open_in(vfs.clone(), &segment.path) {
             Ok(reader) => Ok(reader.get(seq).map(|r| r.data.to_vec())),
-            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn is_not_found(e: &crate::Error) -> bool {
-    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
 }

@@ -152,22 +152,18 @@ fn open_parts<V: Vfs>(
         match Reader::open_in(vfs.clone(), &segment.path) {
             Ok(reader) => parts.push(Part { name: segment.name, reader }),
             // Retention removed an old segment: the log starts later now.
-            Err(e) if is_not_found(&e) && !segment.name.active && i + 1 < segments.len() => {
+            Err(e) if e.is_not_found() && !segment.name.active && i + 1 < segments.len() => {
                 if parts.is_empty() {
                     continue;
                 }
                 return Err(None);
             }
             // A roll sealed the active segment (renamed it): list again.
-            Err(e) if is_not_found(&e) => return Err(None),
+            Err(e) if e.is_not_found() => return Err(None),
             Err(e) => return Err(Some(e)),
         }
     }
     Ok(parts)
-}
-
-fn is_not_found(e: &Error) -> bool {
-    matches!(e.kind(), crate::ErrorKind::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
 }
 
 /// Each segment's records lie at or above its name's seq and below the next segment's, and

@@ -9,9 +9,10 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 
 use crate::clock;
 use crate::compact::Quarantine;
+use crate::consume::Watermark;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
-use crate::fs::{Create, LockGuard, OpenOptions, Vfs, VfsFile};
+use crate::fs::{Create, FileId, LockGuard, OpenOptions, Vfs, VfsFile};
 use crate::names;
 
 use super::ack::{Ack, BatchAck};
@@ -64,6 +65,8 @@ pub(super) struct Held {
     writes: usize,
     /// The end of the file after the write.
     len: u64,
+    /// The file written to.
+    id: FileId,
 }
 
 /// The records of a batch as assigned under the lock.
@@ -130,7 +133,7 @@ impl<V: Vfs> Writer<V> {
             state.unsynced_writes += u64::from(!sync);
             self.feed_written(state, plan.last.seq, len, now);
         }
-        Ok(Held { plan, rolled, writes, len })
+        Ok(Held { plan, rolled, writes, len, id: state.id })
     }
 
     /// After the lock is released: the sync, a compaction this writer starts by itself, and
@@ -141,13 +144,16 @@ impl<V: Vfs> Writer<V> {
         file: &Arc<V::File>,
         sync: bool,
     ) -> Result<BatchAck> {
-        let Held { plan, rolled, writes, len } = held;
+        let Held { plan, rolled, writes, len, id } = held;
         // Syncing after the lock is released lets other writers append meanwhile; this sync
         // covers their records too. Should a compaction replace the file in between, it copied
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
         if sync {
             self.sync_file(file)?;
+            if writes > 0 {
+                self.publish_durable(id, len, plan.last.seq);
+            }
         }
         if rolled {
             self.after_roll();
@@ -485,6 +491,20 @@ impl<V: Vfs> Writer<V> {
             self.poison.get_or_init(|| e.to_string());
             Error::io(&self.path, "fdatasync", e)
         })
+    }
+
+    /// After a successful sync of the file `id`: publishes in `LOG.watermark` that its records
+    /// up to byte `end` (the last with seq `seq`) are durable, for committed readers. A
+    /// failure only holds them back until the next sync, so it fails nothing here.
+    pub(super) fn publish_durable(&self, id: FileId, end: u64, seq: u64) {
+        // A segmented log has no durable watermark yet (its followers read what is written):
+        // its path is a directory, and a mark would name one segment of many.
+        if self.settings.is_some() {
+            return;
+        }
+        let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mark = Watermark { file: id, end, seq };
+        let _ = publisher.publish(&self.vfs, &self.path, self.mode, mark);
     }
 
     pub(super) fn check_poison(&self) -> Result<()> {

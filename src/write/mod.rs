@@ -8,6 +8,7 @@
 //!   entity's version (optimistic concurrency); [`Writer::transaction`] and [`Transaction`]:
 //!   read the log and append under one lock.
 //! - [`ImportAdjust`], [`Adjusted`]: what a verbatim import of a legacy log may change.
+//! - With the `tokio` feature, `AsyncWriter`: appends from async code on the blocking pool.
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
 //! `derive` is the one seam through which the dedup window, the index, the entity versions
@@ -21,10 +22,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 
+use crate::consume::watermark::Publisher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{FileId, LockFile, StdFs, Vfs};
 
 mod ack;
+#[cfg(feature = "tokio")]
+mod async_writer;
 mod auto_compact;
 mod batch;
 mod chain;
@@ -50,6 +54,8 @@ use index::IndexWriter;
 
 pub(crate) use ack::first_ack;
 pub use ack::{Ack, BatchAck, ImportAck};
+#[cfg(feature = "tokio")]
+pub use async_writer::AsyncWriter;
 pub use auto_compact::AutoCompact;
 use auto_compact::AutoState;
 pub use dedup::{Dedup, DedupWindow};
@@ -83,8 +89,8 @@ pub struct Writer<V: Vfs = StdFs> {
     mode: u32,
     state: Mutex<State<V>>,
     group: Combiner,
-    /// Held across each fdatasync: see `sync_file`.
-    sync_lock: Mutex<()>,
+    /// Held across each fdatasync (see `sync_file`), and while publishing what it covered.
+    sync_lock: Mutex<Publisher<V::File>>,
     /// Compaction this writer triggers by itself, if configured.
     auto: Option<AutoState>,
     poison: OnceLock<String>,
@@ -235,11 +241,14 @@ impl<V: Vfs> Writer<V> {
     /// [`ErrorKind::Io`] when the sync fails; the handle is poisoned from then on.
     pub fn sync(&self) -> Result<()> {
         self.check_poison()?;
-        let (file, writes) = {
+        let (file, writes, id, tail) = {
             let state = self.lock_state();
-            (state.file.clone(), state.unsynced_writes)
+            (state.file.clone(), state.unsynced_writes, state.id, state.tail)
         };
         self.sync_file(&file)?;
+        if let Some(Tail { end, last: Some(last), .. }) = tail {
+            self.publish_durable(id, end, last.seq);
+        }
         let mut state = self.lock_state();
         if Arc::ptr_eq(&state.file, &file) {
             state.synced_writes = state.synced_writes.max(writes);

@@ -138,7 +138,7 @@ impl<V: Vfs> Writer<V> {
             mode,
             state: Mutex::new(state),
             group: Combiner::default(),
-            sync_lock: Mutex::new(()),
+            sync_lock: Mutex::default(),
             auto,
             poison: OnceLock::new(),
         })

@@ -115,7 +115,7 @@ impl<V: Vfs> Writer<V> {
             mode,
             state: Mutex::new(state),
             group: Combiner::default(),
-            sync_lock: Mutex::new(()),
+            sync_lock: Mutex::default(),
             auto: None,
             poison: OnceLock::new(),
         })

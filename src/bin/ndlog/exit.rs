@@ -25,6 +25,9 @@ pub(crate) const EXIT_LOCK_TIMEOUT: u8 = 5;
 /// entity not as expected; nothing was written.
 pub(crate) const EXIT_CONFLICT: u8 = 6;
 
+/// `tail -f --strict`: a compaction removed records the consumer had not delivered yet.
+pub(crate) const EXIT_GAP: u8 = 7;
+
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -37,6 +40,7 @@ Exit codes:
   4  no such record or entity (get, history), or no index to check (index --check)
   5  the lock was not acquired within --lock-timeout (append, compact, import, index, lock)
   6  conflict: append --expect-last-seq or --expect-version did not hold; nothing was written
+  7  tail -f --strict: retention removed records not delivered yet (the cursor stays before them)
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 

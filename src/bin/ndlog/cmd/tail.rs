@@ -1,58 +1,164 @@
-//! `ndlog tail`: the last records, and with -f the ones that follow.
+//! `ndlog tail`: the last records, and with -f the ones that follow; with --cursor, a consumer
+//! that resumes where it stopped.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use crate::exit::usage;
+use anyhow::Context;
+use ndlog::consume::{Batch, Cursor, Follow, Gap, Stopper, Watermark};
+
+use crate::exit::{EXIT_GAP, usage};
 use crate::input;
-use crate::out;
+use crate::out::{self, Out};
+use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The log, or - for a log on standard input (not with --follow).
     pub log: PathBuf,
-    /// How many of the last records to print.
+    /// How many of the last records to print (not with --cursor or --after-seq, which say
+    /// where to start).
     #[arg(short = 'n', long, default_value_t = 10)]
     pub lines: usize,
-    /// Keep running and print records as they are appended (survives compaction).
+    /// Keep running and print records as they are appended (survives compaction). Waits for
+    /// a log that does not exist yet. Prints only records a sync made durable, unless
+    /// --uncommitted. Stops cleanly (output flushed, cursor committed) on SIGINT or SIGTERM.
     #[arg(short, long)]
     pub follow: bool,
     /// Print only the payloads.
     #[arg(long)]
     pub data: bool,
+    /// With -f: a cursor file holding the seq of the last record delivered. Starts after it
+    /// (at the first record when FILE does not exist yet) and advances it (temp + rename) only
+    /// after the records up to it were written out and flushed: at least once, never a gap,
+    /// even if killed. One consumer per cursor file.
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    pub cursor: Option<PathBuf>,
+    /// With -f: start after seq N (print records with a greater seq).
+    #[arg(long, value_name = "N", requires = "follow", conflicts_with = "cursor")]
+    pub after_seq: Option<u64>,
+    /// With --cursor: commit after at most N records delivered. A consumer killed redelivers
+    /// at most this many records (and at most --commit-interval's worth).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "cursor",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_every: u64,
+    /// With --cursor: commit at least this often while records stream in; an idle consumer
+    /// commits at once, as soon as it has caught up.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration,
+          requires = "cursor")]
+    pub commit_interval: Duration,
+    /// With -f: print records as soon as they are written, before a sync made them durable.
+    /// A power loss can take such a record back and give its seq to another record.
+    #[arg(long, requires = "follow")]
+    pub uncommitted: bool,
+    /// With -f: when a compaction removed records not delivered yet (retention), exit with
+    /// code 7 instead of going on (the cursor stays before them).
+    #[arg(long, requires = "follow")]
+    pub strict: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.follow && input::is_dash(&args.log) {
         return Err(usage("--follow needs a log file: standard input is read to its end"));
     }
-    let log = input::open(&args.log)?;
-    let mut out = out::stdout();
-    let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
-    last.reverse();
-    for r in &last {
-        out::line(&mut out, if args.data { r.data } else { r.line })?;
-    }
-    out.flush()?;
     if !args.follow {
+        let log = input::open(&args.log)?;
+        let mut out = out::stdout();
+        let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
+        last.reverse();
+        for r in &last {
+            out::line(&mut out, if args.data { r.data } else { r.line })?;
+        }
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let after = log.last().map_or(0, |r| r.seq);
-    drop(last);
-    let Some(reader) = log.single() else {
-        return follow_segmented(&args, after, &mut out);
+    let stop = Stopper::new();
+    stop_on_signals(&stop)?;
+    let mut cursor = match &args.cursor {
+        Some(file) => Some(load_cursor(file)?),
+        None => None,
     };
-    let mut follow = reader.follow_after(after);
-    while let Some(r) = follow.next(None)? {
-        out::line(&mut out, if args.data { r.data } else { r.line })?;
-        out.flush()?;
+    if !wait_for_log(&args.log, &stop)? {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    let log = input::open(&args.log)?;
+    let mut out = out::stdout();
+    if log.segmented {
+        return follow_segmented(&args, log, cursor.is_some(), &mut out);
+    }
+    let reader = log.single().context("a single-file log has one file")?;
+    let mut follow = if let Some(cursor) = &cursor {
+        note_cursor_ahead(&reader, cursor.after_seq(), cursor.path());
+        cursor.follow(reader)
+    } else if let Some(seq) = args.after_seq {
+        reader.follow_after(seq)
+    } else {
+        // The last records (below the watermark unless --uncommitted), then what follows.
+        let end = if args.uncommitted { None } else { committed_end(&args.log, &reader)? };
+        let mut last: Vec<_> = match end {
+            Some(end) => reader.records_rev_before(end).take(args.lines).collect(),
+            None => reader.records_rev().take(args.lines).collect(),
+        };
+        last.reverse();
+        for r in &last {
+            out::line(&mut out, if args.data { r.data } else { r.line })?;
+        }
+        out.flush()?;
+        let after = match (last.last(), end) {
+            (Some(r), _) => r.seq,
+            (None, Some(end)) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
+            (None, None) => reader.last().map_or(0, |r| r.seq),
+        };
+        drop(last);
+        reader.follow_after(after)
+    };
+    follow = follow.stop_with(stop.clone());
+    if args.uncommitted {
+        follow = follow.uncommitted();
+    }
+    let mut consumer = Consumer {
+        out: &mut out,
+        cursor: cursor.as_mut(),
+        data: args.data,
+        pending: 0,
+        since: None,
+        last: None,
+        line: Vec::new(),
+    };
+    consumer.run(&mut follow, &args, &stop)
 }
 
 /// `tail -f` on a segmented log: across rolls, saying when retention removed records first.
-fn follow_segmented(args: &Args, after: u64, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+/// Cursors and the durable watermark are for single-file logs so far: it delivers records as
+/// soon as they are written.
+fn follow_segmented(
+    args: &Args,
+    log: input::Log,
+    cursor: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    if cursor {
+        anyhow::bail!(
+            "{}: --cursor needs a single-file log for now (a segmented log has no durable \
+             watermark yet); use --after-seq with the seq your consumer stored",
+            args.log.display()
+        );
+    }
+    let after = match args.after_seq {
+        Some(seq) => seq,
+        None => {
+            let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
+            last.reverse();
+            for r in &last {
+                out::line(out, if args.data { r.data } else { r.line })?;
+            }
+            out.flush()?;
+            log.last().map_or(0, |r| r.seq)
+        }
+    };
+    drop(log);
     let mut follow = ndlog::segments::SegmentedFollow::after(&args.log, after);
     loop {
         let record = follow.next(None)?;
@@ -64,6 +170,182 @@ fn follow_segmented(args: &Args, after: u64, out: &mut impl Write) -> anyhow::Re
                 "{}: seqs {from}..={to} were removed by retention before they were read",
                 args.log.display()
             ));
+            if args.strict {
+                return Ok(ExitCode::from(EXIT_GAP));
+            }
         }
     }
+}
+
+/// Delivers records to standard output and commits the cursor behind them.
+struct Consumer<'a> {
+    out: &'a mut Out,
+    cursor: Option<&'a mut Cursor>,
+    data: bool,
+    /// Records written since the last commit, since when, and the last one's seq.
+    pending: u64,
+    since: Option<Instant>,
+    last: Option<u64>,
+    line: Vec<u8>,
+}
+
+impl Consumer<'_> {
+    fn run(
+        &mut self,
+        follow: &mut Follow,
+        args: &Args,
+        stop: &Stopper,
+    ) -> anyhow::Result<ExitCode> {
+        loop {
+            // What is there already goes out without a flush per record; the output is
+            // flushed and the cursor committed whenever the follower has to wait.
+            let batch = follow.next_batch(Some(Duration::ZERO))?;
+            let code = if batch.is_empty() && batch.gap().is_none() && !stop.is_stopped() {
+                self.commit()?;
+                self.take(follow.next_batch(None)?, args, stop)?
+            } else {
+                self.take(batch, args, stop)?
+            };
+            if let Some(code) = code {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Delivers a batch; the exit code when the consumer is done (stopped, or a gap with
+    /// --strict).
+    fn take(
+        &mut self,
+        batch: Batch<'_>,
+        args: &Args,
+        stop: &Stopper,
+    ) -> anyhow::Result<Option<ExitCode>> {
+        if let Some(gap) = batch.gap() {
+            report_gap(gap, &args.log, args.strict);
+            if args.strict {
+                self.commit()?;
+                return Ok(Some(ExitCode::from(EXIT_GAP)));
+            }
+        }
+        if batch.is_empty() {
+            if stop.is_stopped() {
+                // Stopped (a signal): hand over what was delivered, then leave.
+                self.commit()?;
+                return Ok(Some(ExitCode::SUCCESS));
+            }
+            return Ok(None);
+        }
+        for r in batch {
+            self.deliver(r.seq, if self.data { r.data } else { r.line })?;
+            let due = self.since.is_some_and(|t| t.elapsed() >= args.commit_interval);
+            if self.pending >= args.commit_every || due {
+                self.commit()?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn deliver(&mut self, seq: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        // One write per line, so that a consumer killed mid-way leaves whole lines and at
+        // most a torn last one, never a line split around a buffer flush.
+        self.line.clear();
+        self.line.extend_from_slice(bytes);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.pending += 1;
+        self.since.get_or_insert_with(Instant::now);
+        self.last = Some(seq);
+        Ok(())
+    }
+
+    /// Flushes standard output, then advances the cursor to the last record written.
+    fn commit(&mut self) -> anyhow::Result<()> {
+        self.out.flush()?;
+        if let (Some(cursor), Some(seq)) = (self.cursor.as_deref_mut(), self.last)
+            && self.pending > 0
+        {
+            cursor.commit(seq)?;
+        }
+        self.pending = 0;
+        self.since = None;
+        Ok(())
+    }
+}
+
+/// Loads the cursor, saying plainly when another consumer holds it.
+fn load_cursor(file: &Path) -> anyhow::Result<Cursor> {
+    Cursor::load(file).map_err(|e| match e.kind() {
+        ndlog::ErrorKind::LockTimeout { lock, .. } => anyhow::anyhow!(
+            "{}: cursor in use: another consumer holds {}; run one consumer per cursor file",
+            file.display(),
+            lock.display()
+        ),
+        _ => anyhow::Error::new(e).context(format!("--cursor {}", file.display())),
+    })
+}
+
+/// The byte offset below which the log's records are durable, from `LOG.watermark`; `None`
+/// when it does not describe the mapped file (no writer synced it yet).
+fn committed_end(log: &Path, reader: &ndlog::Reader<ndlog::Mapped>) -> anyhow::Result<Option<u64>> {
+    let mark = Watermark::read(log)?;
+    Ok(mark.filter(|m| m.file == reader.file_id()).map(|m| m.end.min(reader.bytes().len() as u64)))
+}
+
+/// Says once on stderr that the log does not exist yet, and waits until it does; false when
+/// stopped first.
+fn wait_for_log(log: &Path, stop: &Stopper) -> anyhow::Result<bool> {
+    let exists = |p: &Path| match std::fs::metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("{}: stat failed", p.display())),
+    };
+    if exists(log)? {
+        return Ok(true);
+    }
+    out::warn(format_args!("{}: does not exist yet; waiting for it to be created", log.display()));
+    ndlog::consume::wait_until_exists(log, stop)
+        .with_context(|| format!("waiting for {}", log.display()))
+}
+
+/// Says on stderr that records were removed before they were delivered.
+fn report_gap(gap: Gap, log: &Path, strict: bool) {
+    out::warn(format_args!(
+        "{}: {} record(s) after seq {} were removed by retention (compaction) before they were \
+         delivered; the first seq still present is {}{}",
+        log.display(),
+        gap.missing(),
+        gap.after_seq,
+        gap.first_seq,
+        if strict { "; stopping (--strict), exit 7" } else { "; going on" }
+    ));
+}
+
+/// A cursor past the log's last record (the log was recreated, say) would skip every record up
+/// to it: say so.
+fn note_cursor_ahead(reader: &ndlog::Reader<ndlog::Mapped>, after: Option<u64>, file: &Path) {
+    let (Some(after), Some(last)) = (after, reader.last().map(|r| r.seq)) else { return };
+    if after > last {
+        out::warn(format_args!(
+            "{}: cursor is at seq {after}, past the log's last record (seq {last}); records up \
+             to seq {after} will not be delivered: remove the cursor file to start over",
+            file.display()
+        ));
+    }
+}
+
+/// SIGINT and SIGTERM stop the follower: the consumer flushes, commits and exits 0.
+fn stop_on_signals(stop: &Stopper) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the SIGINT/SIGTERM handlers")?;
+    let stop = stop.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stop.stop();
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }

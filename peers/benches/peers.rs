@@ -1,0 +1,383 @@
+//! ndlog beside its peers and the machine's limits, in one process and one run (issue 17):
+//! `cargo bench -p ndlog-peers`, about 3 to 5 minutes on a 2-core VM.
+//!
+//! Every rate is the median of 3 runs taken round-robin (one run of each case per round, so a
+//! change in the machine's load hits every case alike), each run calibrated to about
+//! `$NDLOG_PEERS_RUN_MS` ms (default 1000). Payloads are 100 bytes. All files go to
+//! `$NDLOG_BENCH_DIR` (default `target/tmp`), so every case runs on the same file system.
+//! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
+//! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. Prints one Markdown table.
+
+/// The shared bench code of the root crate's benches (`benches/common/`), of which this bench
+/// uses a part.
+#[path = "../../benches/common"]
+#[allow(dead_code, reason = "shared with the root crate's benches; this bench uses a part of it")]
+mod common {
+    mod child;
+    mod files;
+    mod forward;
+    mod lookup;
+    mod median;
+    mod payloads;
+    mod raw;
+    mod scan_log;
+    mod scans;
+    mod table;
+    mod timer;
+    mod workloads;
+
+    pub(crate) use child::run_child_if_requested;
+    pub(crate) use files::temp_dir;
+    pub(crate) use lookup::lookup_targets;
+    pub(crate) use median::median;
+    pub(crate) use payloads::payload;
+    pub(crate) use scan_log::{make_scan_log, scan_log_mib};
+    pub(crate) use scans::{bufreader_serde_json, memchr_lines, scan_serde_json, time_scan};
+    pub(crate) use table::{Unit, fmt_rate, fmt_ratio};
+    pub(crate) use timer::{Timed, round_robin};
+    pub(crate) use workloads::Append;
+}
+
+mod compaction;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{Append, Timed, Unit};
+use ndlog::{Durability, Options};
+use ndlog_peers::{fjall_db, limits, okay_wal, redb_db, sqlite};
+
+/// Runs per case; the median is reported.
+const ROUNDS: usize = 3;
+
+/// What issue 17 asks of a row.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// The ratio to the compared figure must be at least this.
+    Ratio(f64),
+    /// The figure itself must be at least this.
+    AtLeast(f64),
+    /// A target that one run of one size cannot judge, shown as said.
+    Unjudged(&'static str),
+    /// No target: shown for context.
+    None,
+}
+
+/// One line of the table.
+struct Row {
+    case: String,
+    ndlog: f64,
+    versus: String,
+    limit: f64,
+    unit: Unit,
+    target: Target,
+}
+
+fn run_length() -> Duration {
+    let ms = std::env::var("NDLOG_PEERS_RUN_MS").ok().and_then(|v| v.parse().ok());
+    Duration::from_millis(ms.unwrap_or(1000))
+}
+
+/// A case that appends `per_iter` records an iteration through `run`, on a fresh directory.
+fn case<'a>(
+    name: &str,
+    per_iter: usize,
+    run: impl Fn(&std::path::Path, u64) -> Duration + 'a,
+) -> Timed<'a> {
+    Timed {
+        name: name.to_string(),
+        units: per_iter as f64,
+        unit: Unit::Records,
+        timed: Box::new(move |n| {
+            let dir = common::temp_dir();
+            run(dir.path(), n)
+        }),
+    }
+}
+
+/// ndlog `Always`, one thread, on a segmented log whose segments are preallocated and written
+/// in place. The first append (which creates the preallocated segment) is not timed.
+fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Duration {
+    let settings =
+        ndlog::segments::Settings { preallocate: true, ..ndlog::segments::Settings::new(16 << 20) };
+    let writer = Options::new()
+        .durability(Durability::Always)
+        .segments(settings)
+        .open(dir.join("segmented"))
+        .expect("open the segmented log");
+    writer.append_raw(payload).expect("append_raw");
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(writer.append_raw(payload).expect("append_raw"));
+    }
+    start.elapsed()
+}
+
+/// The append cases, durable and not, ndlog's, the peers' and the raw limits.
+fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
+    let a = |append: Append| append.timed(payload);
+    let mut cases = vec![
+        a(Append::RawAppendSync),
+        case("limit_pwrite_in_place_fdatasync", 1, |_, n| Append::RawOverwriteSync.run(payload, n)),
+        a(Append::RawAppendSyncEvery { lines: 64 }),
+        a(Append::Always),
+        case("ndlog_always_1t_preallocated", 1, |d, n| preallocated_always(d, payload, n)),
+        a(Append::Group { threads: 1 }),
+        a(Append::Group { threads: 4 }),
+        a(Append::Group { threads: 16 }),
+        a(Append::Group { threads: 64 }),
+        a(Append::Processes { procs: 4 }),
+        case("okaywal_1t", 1, |d, n| okay_wal::commits(d, payload, 1, n)),
+        case("okaywal_16t", 16, |d, n| okay_wal::commits(d, payload, 16, n)),
+        case("fjall_insert_persist_syncdata", 1, |d, n| fjall_db::durable_inserts(d, payload, n)),
+        case("sqlite_wal_full", 1, |d, n| sqlite::durable_inserts(d, payload, n)),
+        case("redb_immediate", 1, |d, n| redb_db::durable_inserts(d, payload, n)),
+        a(Append::RawWrite),
+        a(Append::RawWriteBatch { lines: 64 }),
+        a(Append::NeverRaw),
+        a(Append::NeverBatch { batch: 64 }),
+    ];
+    let r = common::round_robin(&mut cases, run, ROUNDS);
+    let [
+        raw_sync,
+        raw_inplace,
+        raw_64_per_sync,
+        always,
+        always_pre,
+        group1,
+        group4,
+        group16,
+        group64,
+        procs4,
+        okaywal1,
+        okaywal16,
+        fjall,
+        sqlite,
+        redb,
+        raw_write,
+        raw_batch,
+        never,
+        never_batch,
+    ] = r[..]
+    else {
+        unreachable!("one rate per append case")
+    };
+    let rate = |x| common::fmt_rate(x, Unit::Records);
+    let peers =
+        [("fjall", fjall), ("okaywal", okaywal1), ("SQLite WAL FULL", sqlite), ("redb", redb)];
+    let (best_name, best) =
+        peers.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).expect("four peers");
+    let durable_versus = format!(
+        "{best_name} {} (fjall {}; okaywal {}; SQLite WAL FULL {}; redb Immediate {}; raw append+fdatasync {}; overwrite-in-place+fdatasync {})",
+        rate(best),
+        rate(fjall),
+        rate(okaywal1),
+        rate(sqlite),
+        rate(redb),
+        rate(raw_sync),
+        rate(raw_inplace),
+    );
+    let row = |case: &str, ndlog, versus: String, limit, target| Row {
+        case: case.into(),
+        ndlog,
+        versus,
+        limit,
+        unit: Unit::Records,
+        target,
+    };
+    let own_1t = format!("ndlog Always, 1 thread {}", rate(always));
+    vec![
+        row("durable, 1 thread (Always)", always, durable_versus.clone(), best, Target::Ratio(1.0)),
+        row(
+            "durable, 1 thread (Always), preallocated segments written in place",
+            always_pre,
+            durable_versus,
+            best,
+            Target::Ratio(1.0),
+        ),
+        row("durable, 1 thread (Group)", group1, own_1t.clone(), always, Target::Ratio(1.0)),
+        row("durable, 4 threads (Group)", group4, own_1t.clone(), always, Target::Ratio(3.0)),
+        row(
+            "durable, 16 threads (Group)",
+            group16,
+            format!("okaywal 16 threads {}", rate(okaywal16)),
+            okaywal16,
+            Target::Ratio(1.5),
+        ),
+        row(
+            "durable, 64 threads (Group)",
+            group64,
+            format!("{own_1t} (raw 64 lines per fdatasync {})", rate(raw_64_per_sync)),
+            always,
+            Target::Ratio(25.0),
+        ),
+        row(
+            "durable, 4 processes (Always)",
+            procs4,
+            format!("ndlog Always, 1 process {}", rate(always)),
+            always,
+            Target::Ratio(3.0),
+        ),
+        row(
+            "not durable, 1 record per call (shared lock)",
+            never,
+            format!("raw `write` per record {}", rate(raw_write)),
+            raw_write,
+            Target::Ratio(0.5),
+        ),
+        row(
+            "not durable, batches of 64",
+            never_batch,
+            format!("raw `write` of 64 lines {}", rate(raw_batch)),
+            raw_batch,
+            Target::AtLeast(5e6),
+        ),
+    ]
+}
+
+fn scan_case<'a>(name: &str, bytes: u64, scan: impl Fn() -> u64 + 'a) -> Timed<'a> {
+    Timed {
+        name: name.to_string(),
+        units: bytes as f64,
+        unit: Unit::Bytes,
+        timed: Box::new(move |n| common::time_scan(n, &scan)),
+    }
+}
+
+/// The scans of a generated log, and `get(seq)` beside redb's lookups of the same records.
+fn read_rows(run: Duration) -> Vec<Row> {
+    let mib = common::scan_log_mib();
+    eprintln!("scan: generating a {mib} MiB log");
+    let log = common::make_scan_log(mib);
+    let reader = &log.reader;
+    let bytes = reader.bytes();
+    assert_eq!(limits::tuned_crc_scan(bytes), log.records, "the tuned scan checks every line");
+    let mut cases = vec![
+        scan_case("memchr newline count", log.bytes, || common::memchr_lines(reader)),
+        scan_case("mmap + crc32fast per line, tuned", log.bytes, || limits::tuned_crc_scan(bytes)),
+        scan_case("ndlog verified scan", log.bytes, || {
+            reader.records().map(|r| r.data.len() as u64).sum()
+        }),
+        scan_case("ndlog scan + serde_json", log.bytes, || common::scan_serde_json(reader)),
+        scan_case("BufReader::lines + serde_json", log.bytes, || {
+            common::bufreader_serde_json(&log.path)
+        }),
+    ];
+    let [memchr, tuned, verified, deser, naive] = common::round_robin(&mut cases, run, ROUNDS)[..]
+    else {
+        unreachable!("one rate per scan case")
+    };
+    drop(cases);
+
+    eprintln!("lookups: loading the log's {} records into redb", log.records);
+    let redb_dir = common::temp_dir();
+    let redb = redb_db::Lookups::load(redb_dir.path(), reader.records().map(|r| (r.seq, r.data)));
+    let seqs = common::lookup_targets(log.records);
+    let mut cases = [
+        Timed {
+            name: "ndlog get(seq)".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| {
+                let start = Instant::now();
+                for i in 0..n as usize {
+                    let r = reader.get(seqs[i % seqs.len()]).expect("every seq is in the log");
+                    black_box(r.data.len());
+                }
+                start.elapsed()
+            }),
+        },
+        Timed {
+            name: "redb get".into(),
+            units: 1.0,
+            unit: Unit::Records,
+            timed: Box::new(|n| redb.get(&seqs, n)),
+        },
+    ];
+    let [get, redb_get] = common::round_robin(&mut cases, run, ROUNDS)[..] else {
+        unreachable!("two lookup cases")
+    };
+    let gbs = |x| common::fmt_rate(x, Unit::Bytes);
+    let row = |case: String, ndlog, versus: String, limit, unit, target| Row {
+        case,
+        ndlog,
+        versus,
+        limit,
+        unit,
+        target,
+    };
+    vec![
+        row(
+            format!("verified scan (CRC of every line), {mib} MiB"),
+            verified,
+            format!("mmap + crc32fast per line, tuned {} (memchr {})", gbs(tuned), gbs(memchr)),
+            tuned,
+            Unit::Bytes,
+            Target::Ratio(0.9),
+        ),
+        row(
+            "scan + deserialise (serde_json)".into(),
+            deser,
+            format!("naive BufReader + serde_json {}", gbs(naive)),
+            naive,
+            Unit::Bytes,
+            Target::None,
+        ),
+        row(
+            format!("get(seq), random, warm ({} records)", log.records),
+            get,
+            format!(
+                "redb point lookups, same records {}",
+                common::fmt_rate(redb_get, Unit::Records)
+            ),
+            redb_get,
+            Unit::Records,
+            Target::Ratio(2.0),
+        ),
+    ]
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| case | ndlog | best peer / limit (same run) | ratio | target from issue 17 | met? |"
+    );
+    println!("| --- | ---: | --- | ---: | --- | --- |");
+    for r in rows {
+        let ratio = r.ndlog / r.limit;
+        let (target, met) = match r.target {
+            Target::Ratio(t) => (format!("≥ {t}×"), ratio >= t),
+            Target::AtLeast(t) => (format!("≥ {}", common::fmt_rate(t, r.unit)), r.ndlog >= t),
+            Target::Unjudged(t) => (t.into(), true),
+            Target::None => ("—".into(), true),
+        };
+        let met = match r.target {
+            Target::None => "",
+            Target::Unjudged(_) => "not judged by one size",
+            _ if met => "met",
+            _ => "**missed**",
+        };
+        println!(
+            "| {} | {} | {} | {}× | {} | {} |",
+            r.case,
+            common::fmt_rate(r.ndlog, r.unit),
+            r.versus,
+            common::fmt_ratio(ratio),
+            target,
+            met
+        );
+    }
+}
+
+fn main() {
+    common::run_child_if_requested();
+    let run = run_length();
+    let started = Instant::now();
+    let payload = &common::payload(100);
+    eprintln!("append, 100-byte payloads: {ROUNDS} round-robin rounds of {run:?} per case");
+    let mut rows = append_rows(payload, run);
+    rows.extend(read_rows(run));
+    rows.extend(compaction::rows(ROUNDS));
+    eprintln!("done in {:.0?}", started.elapsed());
+    println!();
+    print_table(&rows);
+}

@@ -1,0 +1,352 @@
+//! The durable watermark: `LOG.watermark`, where writers publish how far an `fdatasync` has
+//! covered the log, so that committed readers deliver only records a power loss cannot take
+//! back (FORMAT.md, section 5).
+//!
+//! The file is 48 bytes, rewritten in place with one `pwrite` under an `flock` on the file
+//! itself; it is never fsynced (after a power loss an older or damaged copy only holds readers
+//! back, never ahead: it is written after the sync it describes has returned).
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "ndlogWM1"
+//!      8     8  dev of the log file it describes (u64, little-endian)
+//!     16     8  ino of that file
+//!     24     8  end: every record ending at or before this byte offset is durable
+//!     32     8  seq: the seq of the record that ends exactly at `end`
+//!     40     4  CRC-32 (IEEE) of bytes 0..40
+//!     44     4  zero
+//! ```
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fs::{Create, FileId, OpenOptions, Vfs, VfsFile};
+use crate::names;
+
+/// Size of `LOG.watermark`.
+pub const WATERMARK_LEN: usize = 48;
+const MAGIC: &[u8; 8] = b"ndlogWM1";
+
+/// What `LOG.watermark` says: in the log file `file`, every record ending at or before byte
+/// `end` has been covered by a successful `fdatasync`, and the record ending at `end` has seq
+/// `seq`.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events.ndjson");
+/// let writer = ndlog::Writer::open(&path)?; // Durability::Always: each append is synced
+/// writer.append_raw(b"1")?;
+/// let mark = ndlog::consume::Watermark::read(&path)?.expect("published after the sync");
+/// assert_eq!(mark.seq, 1);
+/// assert_eq!(mark.file, ndlog::Reader::open(&path)?.file_id());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watermark {
+    /// The log file (device and inode) it describes; a compaction's new file has another.
+    pub file: FileId,
+    /// Byte offset: records ending at or before it are durable.
+    pub end: u64,
+    /// The seq of the record that ends at `end`.
+    pub seq: u64,
+}
+
+/// Whether a record may be delivered to a committed reader, by [`Watermark::covers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cover {
+    /// Durable: deliver it.
+    Yes,
+    /// Not known to be durable yet: wait for the next sync.
+    No,
+    /// The watermark cannot describe this file as it is (its `end` falls inside a record, or
+    /// the record ending there has another seq): a leftover from a log that was removed and
+    /// recreated on a reused inode. Treat as no watermark until a writer publishes again.
+    Stale,
+}
+
+impl Watermark {
+    /// Encodes the 48 bytes of `LOG.watermark`.
+    ///
+    /// # Example
+    /// ```
+    /// use ndlog::consume::Watermark;
+    /// let mark = Watermark { file: ndlog::fs::FileId { dev: 1, ino: 2 }, end: 90, seq: 3 };
+    /// assert_eq!(Watermark::decode(&mark.encode()), Some(mark));
+    /// ```
+    pub fn encode(&self) -> [u8; WATERMARK_LEN] {
+        let mut b = [0u8; WATERMARK_LEN];
+        b[..8].copy_from_slice(MAGIC);
+        b[8..16].copy_from_slice(&self.file.dev.to_le_bytes());
+        b[16..24].copy_from_slice(&self.file.ino.to_le_bytes());
+        b[24..32].copy_from_slice(&self.end.to_le_bytes());
+        b[32..40].copy_from_slice(&self.seq.to_le_bytes());
+        let crc = crc32fast::hash(&b[..40]);
+        b[40..44].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes `LOG.watermark`; `None` when it is short, torn or not one (a power loss can
+    /// leave any of these: the file is never fsynced).
+    ///
+    /// # Example
+    /// ```
+    /// assert_eq!(ndlog::consume::Watermark::decode(&[0u8; 48]), None);
+    /// ```
+    pub fn decode(bytes: &[u8]) -> Option<Watermark> {
+        let b = bytes.get(..WATERMARK_LEN)?;
+        let u64_at = |i: usize| {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(n)
+        };
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&b[40..44]);
+        let crc = u32::from_le_bytes(crc);
+        if &b[..8] != MAGIC || crc != crc32fast::hash(&b[..40]) {
+            return None;
+        }
+        let file = FileId { dev: u64_at(8), ino: u64_at(16) };
+        Some(Watermark { file, end: u64_at(24), seq: u64_at(32) })
+    }
+
+    /// Reads `LOG.watermark` beside the log at `log` (after symlinks); `None` when there is
+    /// none or it is damaged.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Io`] naming `LOG.watermark` when it exists but cannot be read.
+    ///
+    /// # Example
+    /// See [`Watermark`].
+    pub fn read(log: impl AsRef<Path>) -> crate::Result<Option<Watermark>> {
+        use crate::error::IoContext;
+        let vfs = crate::fs::StdFs;
+        let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
+        let path = sidecar_path(&log);
+        match vfs.open(&path, OpenOptions::read().no_follow()) {
+            Ok(file) => read_from(&file).at(&path, "read"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(crate::Error::io(&path, "open", e)),
+        }
+    }
+
+    /// Whether the record of seq `seq` at bytes `offset..end` of the file this watermark
+    /// describes is durable.
+    ///
+    /// # Example
+    /// ```
+    /// use ndlog::consume::{Cover, Watermark};
+    /// let mark = Watermark { file: ndlog::fs::FileId { dev: 1, ino: 2 }, end: 90, seq: 3 };
+    /// assert_eq!(mark.covers(3, 60, 90), Cover::Yes);
+    /// assert_eq!(mark.covers(4, 90, 120), Cover::No);
+    /// assert_eq!(mark.covers(7, 60, 90), Cover::Stale);
+    /// ```
+    pub fn covers(&self, seq: u64, offset: u64, end: u64) -> Cover {
+        if end < self.end {
+            Cover::Yes
+        } else if end == self.end {
+            if seq == self.seq { Cover::Yes } else { Cover::Stale }
+        } else if offset < self.end {
+            Cover::Stale
+        } else {
+            Cover::No
+        }
+    }
+}
+
+/// Opens `LOG.watermark` for reading and writing; with `create`, creates it when missing
+/// with `mode` and gives it the log's owner and group where the process may (root appending to
+/// a user's log must not leave a file the user's own writers cannot update).
+fn open_sidecar<V: Vfs>(vfs: &V, log: &Path, mode: u32, create: bool) -> io::Result<V::File> {
+    let path = sidecar_path(log);
+    if create {
+        match vfs.open(&path, OpenOptions::read_write(Create::New, mode).no_follow()) {
+            Ok(file) => {
+                let meta = vfs.metadata(log)?;
+                match file.set_owner(meta.uid, meta.gid) {
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                    other => other?,
+                }
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    vfs.open(&path, OpenOptions::read_write(Create::No, 0).no_follow())
+}
+
+/// `LOG.watermark`.
+pub(crate) fn sidecar_path(log: &Path) -> PathBuf {
+    names::sidecar(log, ".watermark")
+}
+
+/// The watermark in an open `LOG.watermark`.
+pub(crate) fn read_from<F: VfsFile + ?Sized>(file: &F) -> io::Result<Option<Watermark>> {
+    let mut buf = [0u8; WATERMARK_LEN];
+    let n = file.read_at(&mut buf, 0)?;
+    Ok(Watermark::decode(&buf[..n]))
+}
+
+/// A writer's side of `LOG.watermark`: keeps it open, and raises it after each successful
+/// sync. Every failure here only holds committed readers back until the next sync, so the
+/// caller ignores it (the log itself is fine).
+#[derive(Debug)]
+pub(crate) struct Publisher<F> {
+    file: Option<F>,
+}
+
+impl<F> Default for Publisher<F> {
+    fn default() -> Self {
+        Publisher { file: None }
+    }
+}
+
+impl<F: VfsFile> Publisher<F> {
+    /// Publishes that the log file `mark.file` at `log` is durable up to `mark.end`. Under an
+    /// `flock` on `LOG.watermark`, so that concurrent writers (threads or processes) never
+    /// lower it: it is raised when it describes the same file and is behind, and replaced when
+    /// it describes another file than the one now at `log` (a compaction or a recreated log);
+    /// a writer that synced a file compaction has since replaced publishes nothing.
+    pub(crate) fn publish<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &Path,
+        mode: u32,
+        mark: Watermark,
+    ) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(open_sidecar(vfs, log, mode, true)?);
+        }
+        self.publish_open(vfs, log, mark)
+    }
+
+    /// [`Publisher::publish`], for a compaction: only where `LOG.watermark` exists already
+    /// (a compaction run by root never creates a file the log's writers could not update).
+    pub(crate) fn publish_existing<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &Path,
+        mark: Watermark,
+    ) -> io::Result<()> {
+        match open_sidecar(vfs, log, 0, false) {
+            Ok(file) => self.file = Some(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.publish_open(vfs, log, mark)
+    }
+
+    fn publish_open<V: Vfs<File = F>>(
+        &mut self,
+        vfs: &V,
+        log: &Path,
+        mark: Watermark,
+    ) -> io::Result<()> {
+        let file = self.file.as_ref().expect("opened above");
+        let mut spins = 0u32;
+        while !file.try_lock()? {
+            // Held for a pread and a pwrite: microseconds.
+            spins += 1;
+            if spins > 20_000 {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "LOG.watermark stays locked"));
+            }
+            std::thread::sleep(Duration::from_micros(if spins < 10 { 1 } else { 50 }));
+        }
+        let outcome = (|| {
+            let stored = read_from(file)?;
+            let current = vfs.metadata(log)?;
+            if current.id != mark.file {
+                return Ok(());
+            }
+            let write = match stored {
+                Some(s) if s.file == mark.file => {
+                    let ahead = s.end >= mark.end && s.seq >= mark.seq;
+                    let consistent = (s.end <= mark.end) == (s.seq <= mark.seq);
+                    // A stored mark past the end of the file, or whose end and seq disagree
+                    // with ours, belongs to an earlier file on the same inode.
+                    !ahead || !consistent || s.end > current.len
+                }
+                _ => true,
+            };
+            if write {
+                crate::fs::write_all_at(file, &mark.encode(), 0)?;
+            }
+            Ok(())
+        })();
+        let unlocked = file.unlock();
+        if outcome.is_err() {
+            // Open it afresh next time.
+            self.file = None;
+        }
+        outcome.and(unlocked)
+    }
+}
+
+/// What a committed reader knows of `LOG.watermark`: keeps it open and re-reads it on demand.
+#[derive(Debug)]
+pub(crate) struct Watcher<F> {
+    path: PathBuf,
+    file: Option<F>,
+}
+
+impl<F: VfsFile> Watcher<F> {
+    pub(crate) fn new(log: &Path) -> Self {
+        Watcher { path: sidecar_path(log), file: None }
+    }
+
+    /// `LOG.watermark`'s path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The watermark now; `None` while there is none (no writer synced since the log was
+    /// created) or it is damaged.
+    pub(crate) fn read<V: Vfs<File = F>>(&mut self, vfs: &V) -> io::Result<Option<Watermark>> {
+        if self.file.is_none() {
+            match vfs.open(&self.path, OpenOptions::read().no_follow()) {
+                Ok(f) => self.file = Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let file = self.file.as_ref().expect("opened above");
+        let read = read_from(file);
+        if read.is_err() {
+            self.file = None;
+        }
+        read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(end: u64, seq: u64) -> Watermark {
+        Watermark { file: FileId { dev: 7, ino: 9 }, end, seq }
+    }
+
+    #[test]
+    fn every_damaged_byte_is_refused() {
+        let good = mark(1234, 56).encode();
+        assert_eq!(Watermark::decode(&good), Some(mark(1234, 56)));
+        for i in 0..44 {
+            let mut bad = good;
+            bad[i] ^= 0x20;
+            assert_eq!(Watermark::decode(&bad), None, "byte {i}");
+        }
+        assert_eq!(Watermark::decode(&good[..47]), None);
+    }
+
+    #[test]
+    fn a_mark_covers_records_ending_at_or_before_it() {
+        let m = mark(100, 5);
+        assert_eq!(m.covers(4, 60, 80), Cover::Yes);
+        assert_eq!(m.covers(5, 80, 100), Cover::Yes);
+        assert_eq!(m.covers(6, 100, 130), Cover::No);
+        assert_eq!(m.covers(6, 80, 100), Cover::Stale);
+        assert_eq!(m.covers(5, 90, 120), Cover::Stale);
+    }
+}
