@@ -89,6 +89,8 @@ pub enum ChainProblem {
 pub(crate) struct Step<'a> {
     pub(crate) record: Record<'a>,
     pub(crate) holds: bool,
+    /// The chain value the record stores, if it carries one.
+    pub(crate) stored: Option<ChainValue>,
 }
 
 impl<D: AsRef<[u8]>> Reader<D> {
@@ -117,7 +119,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
             |step| {
                 report.records += 1;
                 report.first.get_or_insert(step.record.seq);
-                report.last = chain::link_of(step.record.line).map(|v| (step.record.seq, v));
+                report.last = step.stored.map(|v| (step.record.seq, v));
             },
             &mut report.failure,
         );
@@ -181,11 +183,16 @@ pub(crate) fn walk<'a, D: AsRef<[u8]>>(
             }
             None => anchor(r.seq).map(Some).ok_or(ChainProblem::NoAnchor { found: r.seq }),
         };
+        // The stored value, once decoded (64 hex digits a record: decoded once, not per use).
+        let mut decoded = None;
         let holds = match from {
             // A predecessor without a link was reported at its own seq.
             Ok(None) => false,
             Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(r.line)) {
-                Ok(_) => true,
+                Ok(stored) => {
+                    decoded = Some(stored);
+                    true
+                }
                 Err(e) => {
                     fail(ChainFailure {
                         seq: r.seq,
@@ -209,9 +216,9 @@ pub(crate) fn walk<'a, D: AsRef<[u8]>>(
         // Damage between two records whose link holds held no record (crash debris a writer
         // terminated): plain verification reports it; the chain is intact across it.
         damage = None;
-        let stored = chain::link_of(r.line);
+        let stored = decoded.or_else(|| chain::link_of(r.line));
         prev = Some((r.seq, stored));
-        each(Step { record: r, holds });
+        each(Step { record: r, holds, stored });
     }
     if let (Some((offset, reason)), Some((p, _))) = (damage, prev) {
         // Damage after the last record: a record may have stood there.
