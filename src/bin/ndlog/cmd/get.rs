@@ -20,6 +20,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // A segmented log: only the segment the names point to is opened, so the cost does not
+    // grow with the number of segments beyond listing them. (When the seq is not there, the
+    // whole log is opened below, to say what it holds.)
+    if std::fs::metadata(&args.log).is_ok_and(|m| m.is_dir())
+        && let Some(code) = get_from_segment(&args)?
+    {
+        return Ok(code);
+    }
     let log = input::open(&args.log)?;
     let Some(r) = log.get(args.seq) else {
         let range = match (log.first(), log.last()) {
@@ -33,4 +41,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     out::line(&mut out, if args.data { r.data } else { r.line })?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the record from the one segment whose name says it holds `args.seq`; `None` when
+/// that segment does not hold it (or vanished under retention or a roll).
+fn get_from_segment(args: &Args) -> anyhow::Result<Option<ExitCode>> {
+    // Only a segmented log's directory (its settings say so), as every reader checks.
+    ndlog::segments::Settings::load(&ndlog::fs::StdFs, &args.log)?;
+    let segments = ndlog::segments::list(&ndlog::fs::StdFs, &args.log)?;
+    let i = segments.partition_point(|s| s.name.first_seq <= args.seq);
+    let Some(segment) = i.checked_sub(1).map(|i| &segments[i]) else { return Ok(None) };
+    let Ok(reader) = ndlog::Reader::open(&segment.path) else { return Ok(None) };
+    let Some(r) = reader.get(args.seq) else { return Ok(None) };
+    let mut out = out::stdout();
+    out::line(&mut out, if args.data { r.data } else { r.line })?;
+    out.flush()?;
+    Ok(Some(ExitCode::SUCCESS))
 }
