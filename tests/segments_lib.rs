@@ -101,3 +101,25 @@ fn a_follower_crosses_rolls_and_says_what_retention_took() {
     let idle = follow.next(Some(Duration::from_millis(20)));
     assert!(matches!(idle, Ok(Some(_))), "the first follower goes on");
 }
+
+#[test]
+fn retention_by_size_counts_a_preallocated_segment_by_its_records_not_its_padding() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let settings = Settings { segment_records: Some(10), preallocate: true, ..settings(10) };
+    let w = Options::new().segments(settings).open(&path).unwrap();
+    for i in 0..45 {
+        w.append(&i).unwrap();
+    }
+    // The newest 30 records take well under 2 KB; the active segment's file is 2 MiB.
+    let newest: u64 = SegmentedReader::open(&path)
+        .unwrap()
+        .records()
+        .skip(15)
+        .map(|r| r.line.len() as u64 + 1)
+        .sum();
+    let report = Compactor::new(&path, Policy::new().max_bytes(newest)).run().unwrap();
+    let log = SegmentedReader::open(&path).unwrap();
+    assert!(log.records().count() >= 30, "{report:?}: the policy keeps the newest 30");
+    assert_eq!(report.segments_removed, 1, "{report:?}");
+}

@@ -119,7 +119,12 @@ impl<V: Vfs> Compactor<V> {
         let mut after = vec![0u64; segments.len() + 1];
         if policy.max_bytes.is_some() {
             for i in (0..segments.len()).rev() {
-                let len = vfs.metadata(&segments[i].path).at(&segments[i].path, "stat")?.len;
+                let segment = &segments[i];
+                // A preallocated active segment counts what its records take, not its padding.
+                let len = match segment.name.padded {
+                    true => records_end(vfs, segment)?,
+                    false => vfs.metadata(&segment.path).at(&segment.path, "stat")?.len,
+                };
                 after[i] = after[i + 1] + len;
             }
         }
@@ -277,6 +282,15 @@ fn log_last_seq<V: Vfs>(vfs: &V, segments: &[Segment]) -> Result<u64> {
         Some(s) => Ok(log_last(vfs, s)?.map_or(s.name.first_seq.saturating_sub(1), |l| l.seq)),
         None => Ok(0),
     }
+}
+
+/// Where a preallocated segment's last record ends.
+fn records_end<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
+    let path = &segment.path;
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = last_record::discover_padded(&file, len, None, &mut Vec::new());
+    Ok(tail.at(path, "read")?.end)
 }
 
 /// The last record of a segment, read from its end; `None` for an empty one.
