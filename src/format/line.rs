@@ -56,6 +56,19 @@ pub struct Frame<'a> {
 /// `data` must already be one compact JSON value without a raw newline; the writer checks that
 /// before calling this. Returns the number of bytes appended.
 pub fn encode(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) -> usize {
+    encode_with(out, seq, ts, data, |_, _| {})
+}
+
+/// [`encode`], with `member` appending what goes between the payload and the CRC trailer (the
+/// chain link of a chained log: `format::chain`); it gets the line so far and where it starts.
+#[inline]
+pub(crate) fn encode_with(
+    out: &mut Vec<u8>,
+    seq: u64,
+    ts: u64,
+    data: &[u8],
+    member: impl FnOnce(&mut Vec<u8>, usize),
+) -> usize {
     let start = out.len();
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(PREFIX);
@@ -64,6 +77,7 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) -> usize {
     out.extend_from_slice(num.format(ts).as_bytes());
     out.extend_from_slice(DATA_KEY);
     out.extend_from_slice(data);
+    member(out, start);
     let crc = crc32fast::hash(&out[start..]);
     out.extend_from_slice(CRC_KEY);
     out.extend_from_slice(&hex8(crc));
@@ -191,7 +205,8 @@ pub(crate) fn parse_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     Some((value, &bytes[i..]))
 }
 
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The lowercase hex digits, by value.
+pub(crate) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The CRC as eight lowercase hex digits.
 #[inline]
@@ -204,7 +219,7 @@ pub fn hex8(value: u32) -> [u8; 8] {
 }
 
 /// Maps an ASCII byte to its lowercase-hex value, or to 0x80 when it is not a lowercase hex digit.
-const UNHEX: [u8; 256] = {
+pub(crate) const UNHEX: [u8; 256] = {
     let mut table = [0x80u8; 256];
     let mut i = 0;
     while i < 16 {
