@@ -66,12 +66,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.follow {
         let log = input::open(&args.log)?;
         let mut out = out::stdout();
-        let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
-        last.reverse();
-        for r in &last {
-            out::line(&mut out, if args.data { r.data } else { r.line })?;
-        }
-        out.flush()?;
+        print_last(&mut out, log.records_rev(), args.lines, args.data)?;
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Stopper::new();
@@ -97,21 +92,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         // The last records (below the watermark unless --uncommitted), then what follows.
         let end = if args.uncommitted { None } else { committed_end(&args.log, &reader)? };
-        let mut last: Vec<_> = match end {
-            Some(end) => reader.records_rev_before(end).take(args.lines).collect(),
-            None => reader.records_rev().take(args.lines).collect(),
+        let printed = match end {
+            Some(end) => {
+                print_last(&mut out, reader.records_rev_before(end), args.lines, args.data)?
+            }
+            None => print_last(&mut out, reader.records_rev(), args.lines, args.data)?,
         };
-        last.reverse();
-        for r in &last {
-            out::line(&mut out, if args.data { r.data } else { r.line })?;
-        }
-        out.flush()?;
-        let after = match (last.last(), end) {
-            (Some(r), _) => r.seq,
+        let after = match (printed, end) {
+            (Some(seq), _) => seq,
             (None, Some(end)) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
             (None, None) => reader.last().map_or(0, |r| r.seq),
         };
-        drop(last);
         reader.follow_after(after)
     };
     follow = follow.stop_with(stop.clone());
@@ -149,12 +140,7 @@ fn follow_segmented(
     let after = match args.after_seq {
         Some(seq) => seq,
         None => {
-            let mut last: Vec<_> = log.records_rev().take(args.lines).collect();
-            last.reverse();
-            for r in &last {
-                out::line(out, if args.data { r.data } else { r.line })?;
-            }
-            out.flush()?;
+            print_last(out, log.records_rev(), args.lines, args.data)?;
             log.last().map_or(0, |r| r.seq)
         }
     };
@@ -348,4 +334,21 @@ fn stop_on_signals(stop: &Stopper) -> anyhow::Result<()> {
         })
         .context("starting the signal thread")?;
     Ok(())
+}
+
+/// Prints the first `n` records of `newest_first` (the last `n` of a log) oldest first, whole
+/// lines or payloads, and flushes; returns the seq of the newest printed.
+fn print_last<'a>(
+    out: &mut impl Write,
+    newest_first: impl Iterator<Item = ndlog::Record<'a>>,
+    n: usize,
+    data: bool,
+) -> anyhow::Result<Option<u64>> {
+    let mut last: Vec<_> = newest_first.take(n).collect();
+    last.reverse();
+    for r in &last {
+        out::line(out, if data { r.data } else { r.line })?;
+    }
+    out.flush()?;
+    Ok(last.last().map(|r| r.seq))
 }

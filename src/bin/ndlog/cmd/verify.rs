@@ -173,16 +173,8 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
     } else {
         let verdict = if clean { "ok" } else { "DAMAGED" };
         writeln!(out, "{}: {verdict} ({} segments)", log.name, log.parts.len())?;
-        let total = Summary { problems: Vec::new(), ..all };
-        let mut body = Vec::new();
-        write_report(&mut body, &log.name, &total)?;
-        // The totals, without the verdict line the function writes first.
-        let body = String::from_utf8_lossy(&body);
-        let per_segment =
-            |l: &&str| l.contains("damaged lines are skipped") || l.starts_with("  ... and");
-        for line in body.lines().skip(1).filter(|l| !per_segment(l)) {
-            writeln!(out, "{line}")?;
-        }
+        // The totals; each damaged segment's report below lists its own problems.
+        write_totals(&mut out, &all)?;
         for (p, s) in log.parts.iter().zip(&each).filter(|(_, s)| !s.is_clean()) {
             write_report(&mut out, &p.name, s)?;
         }
@@ -197,6 +189,12 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
 fn write_report(out: &mut impl Write, log: &str, s: &Summary) -> std::io::Result<()> {
     let verdict = if s.is_clean() { "ok" } else { "DAMAGED" };
     writeln!(out, "{log}: {verdict}")?;
+    write_totals(out, s)?;
+    write_problems(out, s)
+}
+
+/// The counts of a report.
+fn write_totals(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     writeln!(out, "  bytes:          {}", s.bytes)?;
     match (s.first, s.last) {
         (Some((first, _)), Some((last, _))) => {
@@ -218,6 +216,11 @@ fn write_report(out: &mut impl Write, log: &str, s: &Summary) -> std::io::Result
     if s.padding_bytes > 0 {
         writeln!(out, "  padding:        {} blank bytes", s.padding_bytes)?;
     }
+    Ok(())
+}
+
+/// The problems of a report, each at its byte offset.
+fn write_problems(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     for p in &s.problems {
         writeln!(out, "  byte {}: {} bytes: {}", p.offset, p.len, p.reason)?;
     }
