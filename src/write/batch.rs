@@ -150,10 +150,8 @@ impl<V: Vfs> Writer<V> {
         // this record into the new file and synced that before the rename. A repeat is synced
         // too: its original may have been written by a writer that does not sync.
         if sync {
-            self.sync_file(file)?;
-            if writes > 0 {
-                self.publish_durable(id, len, plan.last.seq);
-            }
+            let mark = (writes > 0).then_some(Watermark { file: id, end: len, seq: plan.last.seq });
+            self.sync_and_publish(file, mark)?;
         }
         if rolled {
             self.after_roll();
@@ -203,8 +201,7 @@ impl<V: Vfs> Writer<V> {
             Ok(()) => {
                 // (In a preallocated segment the debris is padding again, and the next record
                 // is written over it.)
-                let in_place = state.segment.as_ref().is_some_and(|s| s.padded);
-                let content = if in_place { tail.end } else { tail.content };
+                let content = if state.in_place() { tail.end } else { tail.content };
                 let padded = Tail { torn: false, content, ..tail };
                 state.tail = Some(padded);
                 Ok(padded)
@@ -329,7 +326,7 @@ impl<V: Vfs> Writer<V> {
         // A failed or short write leaves the end of the file unknown.
         state.tail = None;
         // A preallocated segment is written in place, at the end of its content.
-        let in_place = state.segment.as_ref().is_some_and(|s| s.padded);
+        let in_place = state.in_place();
         let State { file, buf, derived, active, .. } = &mut *state;
         let active = &**active;
         // (In place, at the end of the last record: the padding after it is overwritten. Only
@@ -413,12 +410,12 @@ impl<V: Vfs> Writer<V> {
     /// The end of the file, under the lock: reopens the log if a compaction replaced it, and
     /// reads what other processes appended since this handle's last write.
     pub(super) fn current_tail(&self, state: &mut State<V>) -> Result<Tail> {
-        if state.segment.is_some() {
-            if self.active_moved(state)? {
-                self.follow_segments(state)?;
-            }
-            let padded = state.segment.as_ref().is_some_and(|s| s.padded);
-            let len = state.file.metadata().at(&state.active, "fstat")?.len;
+        if let Some(segment) = &state.segment {
+            let before = segment.before;
+            let Some(len) = self.active_len(state)? else {
+                return self.follow_segments(state);
+            };
+            let padded = state.in_place();
             if let Some(t) = state.tail.filter(|t| t.len == len) {
                 // A preallocated segment keeps its size: look at the end of its last record
                 // for appends (not at `content`, which discovery rounds up to a block: another
@@ -434,10 +431,7 @@ impl<V: Vfs> Writer<V> {
             }
             let found =
                 super::segment::discover(&*state.file, len, state.tail, &mut state.scratch, padded);
-            let mut found = found.at(&state.active, "read")?;
-            if let Some(segment) = &state.segment {
-                found = super::segment::with_floor(found, segment.before);
-            }
+            let found = super::segment::with_floor(found.at(&state.active, "read")?, before);
             state.tail = Some(found);
             return Ok(found);
         }
@@ -483,28 +477,28 @@ impl<V: Vfs> Writer<V> {
     /// `fdatasync`, one at a time per handle and none after a failure, which poisons the
     /// handle.
     pub(super) fn sync_file(&self, file: &V::File) -> Result<()> {
+        self.sync_and_publish(file, None)
+    }
+
+    /// [`Writer::sync_file`], then, under the same one-at-a-time lock, publishes `mark` in
+    /// `LOG.watermark`: the records of the file it names up to its end are durable, for
+    /// committed readers. A failed publish only holds them back until the next sync, so it
+    /// fails nothing here.
+    pub(super) fn sync_and_publish(&self, file: &V::File, mark: Option<Watermark>) -> Result<()> {
         // The kernel reports a writeback error once per open file, so a sync racing or
         // following a failed one can return success for pages that were lost.
-        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.check_poison()?;
         file.sync_data().map_err(|e| {
             self.poison.get_or_init(|| e.to_string());
             Error::io(&self.path, "fdatasync", e)
-        })
-    }
-
-    /// After a successful sync of the file `id`: publishes in `LOG.watermark` that its records
-    /// up to byte `end` (the last with seq `seq`) are durable, for committed readers. A
-    /// failure only holds them back until the next sync, so it fails nothing here.
-    pub(super) fn publish_durable(&self, id: FileId, end: u64, seq: u64) {
+        })?;
         // A segmented log has no durable watermark yet (its followers read what is written):
         // its path is a directory, and a mark would name one segment of many.
-        if self.settings.is_some() {
-            return;
+        if let Some(mark) = mark.filter(|_| self.settings.is_none()) {
+            let _ = publisher.publish(&self.vfs, &self.path, self.mode, mark);
         }
-        let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let mark = Watermark { file: id, end, seq };
-        let _ = publisher.publish(&self.vfs, &self.path, self.mode, mark);
+        Ok(())
     }
 
     pub(super) fn check_poison(&self) -> Result<()> {

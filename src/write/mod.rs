@@ -117,6 +117,13 @@ struct State<V: Vfs> {
     synced_writes: u64,
 }
 
+impl<V: Vfs> State<V> {
+    /// Whether appends go in place: the active segment is preallocated.
+    fn in_place(&self) -> bool {
+        self.segment.as_ref().is_some_and(|s| s.padded)
+    }
+}
+
 thread_local! {
     /// Serialised payloads of typed appends, built before taking any lock: (bytes, ends).
     static SCRATCH: RefCell<(Vec<u8>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -245,10 +252,13 @@ impl<V: Vfs> Writer<V> {
             let state = self.lock_state();
             (state.file.clone(), state.unsynced_writes, state.id, state.tail)
         };
-        self.sync_file(&file)?;
-        if let Some(Tail { end, last: Some(last), .. }) = tail {
-            self.publish_durable(id, end, last.seq);
-        }
+        let mark = match tail {
+            Some(Tail { end, last: Some(last), .. }) => {
+                Some(crate::consume::Watermark { file: id, end, seq: last.seq })
+            }
+            _ => None,
+        };
+        self.sync_and_publish(&file, mark)?;
         let mut state = self.lock_state();
         if Arc::ptr_eq(&state.file, &file) {
             state.synced_writes = state.synced_writes.max(writes);

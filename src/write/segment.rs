@@ -224,7 +224,7 @@ impl<V: Vfs> Writer<V> {
     /// Under the lock: the handle's active segment is no longer at its path (another writer
     /// sealed it, or a roll of this handle failed half-way). Takes up the active segment the
     /// directory has now, recovering what a crashed roll left.
-    pub(super) fn follow_segments(&self, state: &mut State<V>) -> Result<()> {
+    pub(super) fn follow_segments(&self, state: &mut State<V>) -> Result<Tail> {
         let settings = self.settings.as_ref().map(preallocation).unwrap_or_default();
         let next = active::open_active(&self.vfs, &self.path, self.mode, settings)?;
         // The writer that created it may have died before its directory fsync.
@@ -232,14 +232,15 @@ impl<V: Vfs> Writer<V> {
         self.switch_to(state, next);
         let len = state.file.metadata().at(&state.active, "fstat")?.len;
         let before = state.segment.as_ref().map(|s| s.before);
-        let padded = state.segment.as_ref().is_some_and(|s| s.padded);
+        let padded = state.in_place();
         let found = discover(&*state.file, len, None, &mut state.scratch, padded);
         let found = found.at(&state.active, "read")?;
-        state.tail = Some(match before {
+        let tail = match before {
             Some(before) => with_floor(found, before),
             None => found,
-        });
-        Ok(())
+        };
+        state.tail = Some(tail);
+        Ok(tail)
     }
 
     /// Appends go to `next` from now on; the index follows it.
@@ -313,11 +314,12 @@ impl<V: Vfs> Writer<V> {
         }
     }
 
-    /// The identity of the file a segmented writer appends to, as the path shows it now.
-    pub(super) fn active_moved(&self, state: &State<V>) -> Result<bool> {
+    /// The length of the active segment a segmented writer appends to, by one `stat` of its
+    /// path; `None` when the path no longer names that file (a roll sealed it).
+    pub(super) fn active_len(&self, state: &State<V>) -> Result<Option<u64>> {
         match self.vfs.metadata(&state.active) {
-            Ok(meta) => Ok(meta.id != state.id),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Ok(meta) => Ok((meta.id == state.id).then_some(meta.len)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&state.active, "stat", e)),
         }
     }
