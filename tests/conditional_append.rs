@@ -29,9 +29,20 @@ fn read_counter(log: &Path) -> (u64, u64) {
 }
 
 /// One CLI process at a time increments the counter until `until`, retrying on exit 6.
-fn cli_incrementer(log: &Path, until: Instant) -> u64 {
+/// While it exists, transaction incrementers hold back (up to 200 ms): a CLI increment reads
+/// the counter and then starts a process to append, a window in which in-process transactions
+/// otherwise always get in first, so the CLI would only ever see conflicts.
+fn cli_turn(log: &Path) -> std::path::PathBuf {
+    log.with_extension("cli-turn")
+}
+
+/// With `take_turns`, it holds the others back while it reads and appends (see [`cli_turn`]).
+fn cli_incrementer(log: &Path, until: Instant, take_turns: bool) -> u64 {
     let mut done = 0;
     while Instant::now() < until {
+        if take_turns {
+            std::fs::write(cli_turn(log), b"").unwrap();
+        }
         let (version, n) = read_counter(log);
         let line = format!("{{\"id\":\"c\",\"n\":{}}}\n", n + 1);
         let args = [
@@ -45,6 +56,11 @@ fn cli_incrementer(log: &Path, until: Instant) -> u64 {
             &version.to_string(),
         ];
         let out = run(&args, line.as_bytes());
+        if take_turns {
+            std::fs::remove_file(cli_turn(log)).unwrap();
+            // The others' turn.
+            std::thread::sleep(Duration::from_millis(20));
+        }
         match out.status.code() {
             Some(0) => done += 1,
             Some(6) => assert!(stderr(&out).contains("\"c\""), "{}", stderr(&out)),
@@ -75,7 +91,7 @@ fn four_processes_incrementing_with_expect_version_lose_no_update() {
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let log = log.clone();
-            std::thread::spawn(move || cli_incrementer(&log, until))
+            std::thread::spawn(move || cli_incrementer(&log, until, false))
         })
         .collect();
     let successes: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
@@ -86,7 +102,12 @@ fn four_processes_incrementing_with_expect_version_lose_no_update() {
 /// Increments the counter in transactions until `until`; returns how many committed.
 fn transaction_incrementer(writer: &ndlog::Writer, until: Instant) -> u64 {
     let mut done = 0;
+    let turn = cli_turn(writer.path());
     while Instant::now() < until {
+        let waited = Instant::now();
+        while turn.exists() && waited.elapsed() < Duration::from_millis(200) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         writer
             .transaction(|tx| {
                 let n = match tx.latest("c")? {
@@ -143,7 +164,7 @@ fn transactions_from_threads_and_processes_lose_no_update() {
         .unwrap();
     let cli = {
         let log = log.clone();
-        std::thread::spawn(move || cli_incrementer(&log, until))
+        std::thread::spawn(move || cli_incrementer(&log, until, true))
     };
     threads.into_iter().for_each(|t| t.join().unwrap());
     let by_cli = cli.join().unwrap();
