@@ -172,7 +172,7 @@ impl<V: Vfs> Follow<V> {
     fn new(reader: Reader<Mapped<V>>, pos: u64, last_seq: Option<u64>) -> Self {
         let (vfs, path) = reader.vfs_and_path();
         let (vfs, path) = (vfs.clone(), path.to_path_buf());
-        let watcher = Watcher::new(&path);
+        let watcher = Watcher::new(super::watermark::Target::File(&path));
         let mut follow = Follow {
             reader,
             vfs,
