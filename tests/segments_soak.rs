@@ -143,7 +143,10 @@ fn skipped_ranges(warnings: &[String]) -> Vec<(u64, u64)> {
     warnings
         .iter()
         .map(|w| {
-            assert!(w.contains("were removed by retention"), "unexpected warning from tail -f: {w}");
+            assert!(
+                w.contains("were removed by retention"),
+                "unexpected warning from tail -f: {w}"
+            );
             let number_after = |marker: &str| -> u64 {
                 let rest = w.split(marker).nth(1).unwrap_or_else(|| panic!("{marker:?} in {w}"));
                 rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
