@@ -297,7 +297,7 @@ fn check_sealed(log: &Path, seen: &mut BTreeMap<String, (u64, Vec<u8>)>) {
 /// watermark's in the active one.
 fn durable_end(log: &Path) -> u64 {
     let mark = ndlog::consume::Watermark::read(log).unwrap().map_or(0, |m| m.seq);
-    let active = file_names(log).iter().filter_map(|n| segment_name(n)).filter(|s| s.1).last();
+    let active = file_names(log).iter().filter_map(|n| segment_name(n)).rfind(|s| s.1);
     mark.max(active.map_or(0, |(first, _)| first - 1))
 }
 

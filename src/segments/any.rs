@@ -206,3 +206,27 @@ impl<V: Vfs> LogFollow<V> {
         }
     }
 }
+
+impl<V: Vfs> From<Follow<V>> for LogFollow<V> {
+    fn from(follow: Follow<V>) -> Self {
+        LogFollow::File(follow)
+    }
+}
+
+impl<V: Vfs> From<SegmentedFollow<V>> for LogFollow<V> {
+    fn from(follow: SegmentedFollow<V>) -> Self {
+        LogFollow::Segmented(follow)
+    }
+}
+
+impl<V: Vfs> Iterator for LogFollow<V> {
+    type Item = Result<crate::consume::OwnedRecord>;
+
+    /// Blocks until the next record (or an error); `None` once stopped.
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            LogFollow::File(follow) => follow.next(),
+            LogFollow::Segmented(follow) => follow.next(),
+        }
+    }
+}
