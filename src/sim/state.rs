@@ -39,6 +39,10 @@ pub(super) struct State {
     pub(super) fail_next_dir_sync: bool,
     /// Writes tagged in order, across files, for `Pending::index`.
     pub(super) write_seq: u64,
+    /// The machine's boot: each crash starts a new one, unless `keep_boot` (a control test's
+    /// broken boot id) says otherwise.
+    pub(super) boot: u64,
+    pub(super) keep_boot: bool,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -72,7 +72,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
-        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let table = Some(names::segmented_versions(dir));
+        let versions =
+            opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache, table));
         let dedup = opts.dedup.clone().map(DedupState::new);
         let mut derived = Derived { dedup, index, versions, chain: None };
         let last_seq = found.last.map_or(0, |l| l.seq);

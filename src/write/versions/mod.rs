@@ -2,17 +2,24 @@
 //! version), kept in step with the log like the dedup window, so that checking a version does
 //! not scan the log.
 //!
-//! The cache is bounded: it holds the newest `capacity` entities, oldest evicted first, and
-//! remembers the highest seq it evicted (the floor). Every entity whose newest record lies above
-//! the floor is in the cache, so a miss with a floor of 0 means "no record" at once; only a miss
-//! above a non-zero floor reads the log, and then only backwards from the floor. Across
-//! processes it is caught up under the writer lock from the bytes other writers appended, and
-//! read back from the end of the file after a replacement (compaction) or a failed write.
+//! Two layers. In memory, a bounded cache: the newest `capacity` entities, oldest evicted
+//! first, each exact (the cache follows every record appended, this writer's and, under the
+//! writer lock, what other processes appended). On disk, the persistent table `LOG.versions`
+//! (`table`, FORMAT.md section 12), shared by every process appending with the same key: it
+//! answers every miss of the cache without reading the log, and it is what lets a fresh
+//! process check a version without first reading the log back.
+//!
+//! Without a usable table (no boot id, a directory the writer cannot create it in, an I/O
+//! error: it is derived data, and never fails an append) the cache works alone, as before the
+//! table: filled from the end of the log, it remembers the highest seq it evicted (the floor),
+//! a miss below a floor of 0 means "no record", and a miss above a non-zero floor reads the log
+//! backwards from the floor.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::{FileId, Vfs};
@@ -21,6 +28,12 @@ use crate::read::{Entry, Reader, chunks};
 use crate::segments::older::Older;
 
 use super::derive::{Derive, LogAt, Written};
+
+mod layout;
+mod store;
+mod table;
+
+use table::{Found, VersionTable};
 
 /// Default for [`crate::Options::entity_cache`]: entities whose version a writer keeps.
 pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
@@ -45,9 +58,9 @@ pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
 /// record, and the entity again (an update then needs one hash and no allocation).
 type Slot = (u64, u64, Arc<[u8]>);
 
-/// A writer's cache of entity versions.
+/// A writer's entity versions: the cache, and the table behind it.
 #[derive(Debug)]
-pub(crate) struct Versions {
+pub(crate) struct Versions<F> {
     pub(crate) key: JsonPointer,
     capacity: usize,
     /// Entity → what the cache knows of it.
@@ -63,11 +76,22 @@ pub(crate) struct Versions {
     file: Option<FileId>,
     upto: u64,
     buf: Vec<u8>,
+    /// `LOG.versions`, unless the writer keeps none.
+    table: Option<VersionTable<F>>,
+    /// The table answers the cache's misses until the lock is released.
+    backed: bool,
+    /// The cache was started empty, the table to answer its misses: it has no floor.
+    unfilled: bool,
 }
 
-impl Versions {
-    pub(crate) fn new(key: JsonPointer, capacity: usize) -> Self {
+impl<F: crate::fs::VfsFile> Versions<F> {
+    /// Versions of the entities at `key`, `capacity` of them in memory, behind the table at
+    /// `table` (if any).
+    pub(crate) fn new(key: JsonPointer, capacity: usize, table: Option<PathBuf>) -> Self {
         Versions {
+            table: table.map(|path| VersionTable::new(path, key.clone())),
+            backed: false,
+            unfilled: false,
             key,
             capacity: capacity.max(1),
             newest: HashMap::default(),
@@ -85,28 +109,56 @@ impl Versions {
         self.key.find(data).map(entity_of)
     }
 
-    /// The version of `entity` (0: no record) in the first `len` bytes of `file`, after a
-    /// catch-up to `len`. Reads the log only on a miss above the floor.
-    pub(crate) fn version_of<V: Vfs>(
+    /// How many times the table was rebuilt from the whole log by this handle.
+    #[cfg(test)]
+    pub(crate) fn rebuilds(&self) -> u64 {
+        self.table.as_ref().map_or(0, VersionTable::rebuilds)
+    }
+
+    /// The version of `entity` (0: no record) in the log, after this hold's catch-up: from the
+    /// cache, else from the table, else (no usable table) the cache's floor. Reads the log only
+    /// to check a hit in the table (one record), when the table cannot tell, or, without a
+    /// table, on a miss above the floor.
+    pub(crate) fn version_of<V: Vfs<File = F>>(
         &self,
         vfs: &V,
-        file: &V::File,
+        file: &F,
         entity: &[u8],
         older: Option<Older<'_>>,
     ) -> io::Result<u64> {
         if let Some(&(seq, ..)) = self.newest.get(entity) {
             return Ok(seq);
         }
+        if self.backed
+            && let Some(table) = &self.table
+        {
+            return match table.lookup(vfs, file, older, entity)? {
+                Found::Absent => Ok(0),
+                Found::At(seq) => Ok(seq),
+                Found::Unknown => self.read_back(vfs, file, entity, (u64::MAX, self.upto), older),
+            };
+        }
         if self.floor == 0 {
             return Ok(0);
         }
-        // Evicted, or never seen: read back from the floor (whole records only), in this file
-        // and then, in a segmented log, in the segments before it.
+        self.read_back(vfs, file, entity, (self.floor, self.floor_end), older)
+    }
+
+    /// The newest record of `entity` at or below the seq `below.0`, read backwards from byte
+    /// `below.1` of this file and then, in a segmented log, through the segments before it.
+    fn read_back<V: Vfs<File = F>>(
+        &self,
+        vfs: &V,
+        file: &F,
+        entity: &[u8],
+        below: (u64, u64),
+        older: Option<Older<'_>>,
+    ) -> io::Result<u64> {
+        let (floor, floor_end) = below;
         let is_it = |r: &crate::read::Record<'_>| {
-            r.seq <= self.floor
-                && self.key.find(r.data).is_some_and(|raw| *entity_of(raw) == *entity)
+            r.seq <= floor && self.key.find(r.data).is_some_and(|raw| *entity_of(raw) == *entity)
         };
-        let map = vfs.map(file, self.floor_end)?;
+        let map = vfs.map(file, floor_end)?;
         let reader = Reader::new(map.as_ref());
         if let Some(r) = reader.records_rev().find(is_it) {
             return Ok(r.seq);
@@ -127,10 +179,10 @@ impl Versions {
     /// Takes in what the cache has not seen of the first `len` bytes of the log: after a
     /// replacement or at first, the newest entities from the end of the file; otherwise the
     /// bytes appended since.
-    fn take_in<V: Vfs>(
+    fn take_in<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
-        log: &V::File,
+        log: &F,
         id: FileId,
         len: u64,
         older: Option<Older<'_>>,
@@ -140,6 +192,13 @@ impl Versions {
             self.order.clear();
             self.floor = 0;
             self.floor_end = 0;
+            self.unfilled = self.backed;
+            if self.backed {
+                // The table answers for everything before: nothing to read.
+                self.file = Some(id);
+                self.upto = len;
+                return Ok(());
+            }
             let map = vfs.map(log, len)?;
             let bytes = map.as_ref();
             let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
@@ -245,8 +304,23 @@ impl Versions {
     }
 }
 
-impl<V: Vfs> Derive<V> for Versions {
+impl<V: Vfs> Derive<V> for Versions<V::File> {
+    /// Checks the table (rebuilding it once if it cannot be trusted) while the open holds the
+    /// lock.
+    fn opened(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        if let Some(table) = &mut self.table {
+            table.catch_up(log);
+            table.reset();
+        }
+        Ok(())
+    }
+
     fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.backed = self.table.as_mut().is_some_and(|t| t.catch_up(log));
+        if !self.backed && self.unfilled {
+            // No table to answer the misses of a cache that has no floor: fill it from the log.
+            self.file = None;
+        }
         self.take_in(log.vfs, log.file, log.id, log.len, log.older)
     }
 
@@ -254,12 +328,26 @@ impl<V: Vfs> Derive<V> for Versions {
         if let Some(raw) = self.key.find(r.data) {
             let entity = entity_of(raw);
             self.note(r.seq, r.end, &entity);
+            if let Some(table) = &mut self.table {
+                table.wrote(&entity, r.seq, r.at);
+            }
         }
         self.upto = r.end;
     }
 
+    fn written(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        if let Some(table) = &mut self.table {
+            table.written(log);
+        }
+        Ok(())
+    }
+
     fn reset(&mut self) {
         self.file = None;
+        self.backed = false;
+        if let Some(table) = &mut self.table {
+            table.reset();
+        }
     }
 }
 
@@ -274,9 +362,54 @@ mod tests {
         assert_eq!(&*entity_of(b"42"), b"42");
     }
 
+    /// Every entity hashes alike: each lookup the table cannot settle is read from the log,
+    /// and the answers are still right.
+    #[test]
+    fn versions_stay_right_when_every_hash_collides() {
+        use crate::fs::{Create, OpenOptions, VfsFile};
+        use crate::sim::SimFs;
+        let fs = SimFs::new(5);
+        let path = std::path::Path::new("/log.ndjson");
+        let file = fs.open(path, OpenOptions::append(Create::IfMissing, 0o600)).unwrap();
+        let mut bytes = Vec::new();
+        for (seq, e) in ["a", "b", "a", "c"].iter().enumerate() {
+            let seq = seq as u64 + 1;
+            crate::format::encode(&mut bytes, seq, seq, format!(r#"{{"id":"{e}"}}"#).as_bytes());
+        }
+        crate::fs::append_all(&file, &bytes).unwrap();
+        let mut v = Versions::<crate::sim::SimFile>::new(
+            JsonPointer::parse("/id").unwrap(),
+            100,
+            Some("/log.ndjson.versions".into()),
+        );
+        v.table = v.table.map(|t| t.with_hash(|_| 7));
+        let meta = file.metadata().unwrap();
+        let log = LogAt {
+            vfs: &fs,
+            file: &file,
+            id: meta.id,
+            len: meta.len,
+            mode: 0o600,
+            last_seq: 4,
+            now: 0,
+            older: None,
+        };
+        Derive::catch_up(&mut v, &log).unwrap();
+        assert!(v.backed && v.newest.is_empty(), "the table answers, the cache starts empty");
+        let version =
+            |v: &Versions<_>, e: &str| v.version_of(&fs, &file, e.as_bytes(), None).unwrap();
+        assert_eq!(
+            ["a", "b", "c", "d"].map(|e| version(&v, e)),
+            [3, 2, 4, 0],
+            "c's record holds the one slot; the others are read back from the log"
+        );
+        assert_eq!(v.rebuilds(), 1);
+    }
+
     #[test]
     fn eviction_raises_the_floor_in_seq_order() {
-        let mut v = Versions::new(JsonPointer::parse("/id").unwrap(), 2);
+        let mut v =
+            Versions::<crate::sim::SimFile>::new(JsonPointer::parse("/id").unwrap(), 2, None);
         v.note(1, 10, b"a");
         v.note(2, 20, b"b");
         v.note(3, 30, b"a");
