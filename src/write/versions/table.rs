@@ -80,6 +80,8 @@ pub(crate) struct VersionTable<F> {
     buf: Vec<u8>,
     /// Whole-log reads (rebuilds) this handle made.
     rebuilds: u64,
+    /// No boot id, or the file could not be opened: this handle goes on without a table.
+    unavailable: bool,
 }
 
 impl<F: VfsFile> VersionTable<F> {
@@ -99,6 +101,7 @@ impl<F: VfsFile> VersionTable<F> {
             stale: Cell::new(false),
             buf: Vec::new(),
             rebuilds: 0,
+            unavailable: false,
         }
     }
 
@@ -181,56 +184,84 @@ impl<F: VfsFile> VersionTable<F> {
         };
         let Ok(slot) = probe(file, header, (self.hash)(entity)) else {
             // Unreadable, or full (see `insert`): rebuilt at the next catch-up.
-            self.stale.set(true);
+            self.distrust(file);
             return Ok(Found::Unknown);
         };
         let Some(slot) = slot else { return Ok(Found::Absent) };
-        Ok(match record_of(vfs, log, older, slot)? {
+        let held = record_of(vfs, log, older, slot)?;
+        Ok(match held {
             Held::Record(data) => match self.key.find(&data).map(entity_of) {
                 Some(its) if *its == *entity => Found::At(slot.seq),
                 // Another entity with the same hash has the newer record: the log must tell.
                 Some(its) if (self.hash)(&its) == slot.hash => Found::Unknown,
                 // A record the slot cannot have come from: the table no longer describes the log.
                 _ => {
-                    self.stale.set(true);
+                    self.distrust(file);
                     Found::Unknown
                 }
             },
             Held::Removed => Found::Absent,
             Held::Gone => {
-                self.stale.set(true);
+                self.distrust(file);
                 Found::Unknown
             }
         })
     }
 
+    /// The table no longer describes the log (a compaction removed a record a slot names):
+    /// the header is made invalid, so that the next catch-up, by any process, rebuilds it.
+    /// The slots stay as they are meanwhile: every answer from them is checked.
+    fn distrust(&self, file: &TableFile<F>) {
+        self.stale.set(true);
+        let _ = file.write(0, &[0u8; HEADER_LEN]);
+    }
+
     fn bring_up_to_date<V: Vfs<File = F>>(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
-        let boot = log.vfs.boot_id().ok_or_else(|| io::Error::other("no boot id"))?;
+        if self.unavailable {
+            return Err(io::Error::other("no version table for this handle"));
+        }
+        let Some(boot) = log.vfs.boot_id() else {
+            self.unavailable = true;
+            return Err(io::Error::other("no boot id: an unsynced table cannot be trusted"));
+        };
         let id = self.identity(log)?;
         if self.file.is_none() {
-            self.file = Some(TableFile::open(log.vfs, &self.path, log.mode)?);
+            // A handle that cannot open the table (a read-only directory, a symlink or a FIFO
+            // planted there) goes on without it, and does not try again at every append.
+            let file = TableFile::open(log.vfs, &self.path, log.mode);
+            self.unavailable = file.is_err();
+            self.file = Some(file?);
             self.known = None;
         }
+        let file = self.file.as_ref().ok_or_else(|| io::Error::other("table not open"))?;
         let mut bytes = [0u8; HEADER_LEN];
-        let header = match self.table().read(0, &mut bytes) {
+        let header = match file.read(0, &mut bytes) {
             Ok(()) => Header::decode(&bytes),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
             Err(e) => return Err(e),
         };
+        // The bytes this handle last read or wrote: nobody changed the table since, and what
+        // was checked then holds (the common case, which costs no system call).
+        let seen = self.known.is_some_and(|(_, known)| known == bytes);
+        let file_len = if seen { u64::MAX } else { file.len()? };
         let mut trusted = None;
         if let Some(h) = header
             && !self.stale.get()
             && h.log_id == id
             && h.boot == boot
             && h.key == self.key_hash
-            && self.table().len()? >= h.table_len()
+            && file_len >= h.table_len()
+            && self.position_holds(log, &h.covered, seen)?
         {
-            let seen = self.known.is_some_and(|(_, known)| known == bytes);
-            if self.position_holds(log, &h.covered, seen)? {
-                trusted = Some(h);
-            }
+            trusted = Some(h);
         }
-        let Some(header) = trusted else { return self.rebuild(log, id, boot) };
+        let Some(header) = trusted else {
+            // One attempt per handle: a rebuild reads the whole log, and one that cannot be
+            // written (a full disk) must not be retried at every append.
+            let rebuilt = self.rebuild(log, id, boot);
+            self.unavailable = rebuilt.is_err();
+            return rebuilt;
+        };
         self.known = Some((header, bytes));
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("table not open"))?;
         file.map_to(log.vfs, header.table_len())?;
@@ -241,10 +272,6 @@ impl<F: VfsFile> VersionTable<F> {
             self.put_in(log.vfs, found.into_iter(), covered)?;
         }
         Ok(())
-    }
-
-    fn table(&self) -> &TableFile<F> {
-        self.file.as_ref().expect("the table is open")
     }
 
     /// The log's identity as the header names it: the log file, or a segmented log's
