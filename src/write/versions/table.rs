@@ -113,6 +113,7 @@ impl<F: VfsFile> VersionTable<F> {
     }
 
     /// How many times this handle read the whole log to rebuild the table.
+    #[cfg(test)]
     pub(crate) fn rebuilds(&self) -> u64 {
         self.rebuilds
     }
@@ -378,10 +379,10 @@ impl<F: VfsFile> VersionTable<F> {
             chunks::for_each_entry(file, start, end, buf, |base, _, entry| {
                 if let Entry::Record(r) = entry {
                     if let Some(raw) = key.find(r.data) {
-                        let offset = base + r.offset as u64;
+                        let offset = base + r.offset;
                         each(Slot { hash: hash(&entity_of(raw)), seq: r.seq, offset });
                     }
-                    last = Covered { segment, end: base + r.end() as u64, seq: r.seq };
+                    last = Covered { segment, end: base + r.end(), seq: r.seq };
                 }
                 Ok(())
             })
@@ -562,8 +563,9 @@ fn seq_ending_at<F: VfsFile + ?Sized>(
 
 /// The seq and payload of the record whose line starts at `offset`, if one does.
 fn record_at<F: VfsFile + ?Sized>(file: &F, offset: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
-    let mut want = 4096usize;
-    let mut buf = Vec::new();
+    // Most records fit; a longer one is read again, four times as far.
+    let mut want = 1024usize;
+    let mut buf = vec![0; want];
     loop {
         buf.resize(want, 0);
         let mut got = 0;
