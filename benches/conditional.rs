@@ -242,7 +242,7 @@ fn fresh_writer(large: &mut Large, durability: Durability, label: &str, per_roun
     // Open + the first append_if: where a writer without the table fills its cache from the
     // end of the log. The first open after the log was built (or after a reboot) builds the
     // table; it is reported apart.
-    let mut opens = Vec::new();
+    let (mut opens, mut plain_opens) = (Vec::new(), Vec::new());
     for i in 0..6 {
         let start = Instant::now();
         let w = large.keyed(durability);
@@ -253,7 +253,16 @@ fn fresh_writer(large: &mut Large, durability: Durability, label: &str, per_roun
         } else {
             opens.push(ms);
         }
+        // The same for a writer without a key, on the copy: what any open costs.
+        let start = Instant::now();
+        let w = common::open_writer(&large.copy, durability);
+        w.append_raw(&large.payloads[next(&mut large.rng)]).expect("plain append");
+        plain_opens.push(start.elapsed().as_secs_f64() * 1e3);
     }
+    println!(
+        "| {label} | open + first append_raw, no key (median of 5) | {:.2} ms | | |",
+        common::median(plain_opens[1..].to_vec())
+    );
     // Appends by a fresh writer (each on an entity it has not seen), alternating with plain
     // appends by a writer of the copy, rounds capped at 10 s.
     let plain = common::open_writer(&large.copy, durability);
