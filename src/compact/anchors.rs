@@ -117,8 +117,11 @@ pub(super) fn store_retention<V: Vfs>(
     let chain_path = crate::names::segmented_chain_file(dir);
     let existing = ChainFile::read_at(vfs, &chain_path)?;
     let mut new = BTreeMap::new();
-    for pair in segments[..=removable].windows(2) {
+    for (i, pair) in segments[..=removable].windows(2).enumerate() {
         let (last, link) = sealed_link(vfs, &pair[0])?;
+        if i == 0 && existing.is_none() && link.is_none() {
+            return Ok(()); // an unchained log: no chain file, no link
+        }
         // A segment whose last record is not the one before the next (damage) leaves no
         // anchor: verification reports the gap, as it did before.
         if let Some(value) = link.filter(|_| last.seq + 1 == pair[1].name.first_seq) {
