@@ -287,24 +287,41 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Each workload, the options its log is recovered with (no chain), and whether it creates the
-/// log chained (else a writer marks it chained before the first record).
-const WORKLOADS: [(&str, Workload, fn() -> Options, bool); 4] = [
-    ("chained rolls", chained_rolls, plain, true),
-    (
-        "chained preallocated rolls, marked chained after creation",
-        chained_preallocated,
-        preallocated,
-        false,
-    ),
-    ("chained retention (anchors)", chained_retention, plain, true),
-    ("chained key compaction (anchors)", chained_key_compaction, plain, true),
+/// A workload, the options its log is recovered with (no chain), and whether it creates the log
+/// chained (else a writer marks it chained before the first record).
+struct Case {
+    name: &'static str,
+    workload: Workload,
+    options: fn() -> Options,
+    created_chained: bool,
+}
+
+const WORKLOADS: [Case; 4] = [
+    Case { name: "chained rolls", workload: chained_rolls, options: plain, created_chained: true },
+    Case {
+        name: "chained preallocated rolls, marked chained after creation",
+        workload: chained_preallocated,
+        options: preallocated,
+        created_chained: false,
+    },
+    Case {
+        name: "chained retention (anchors)",
+        workload: chained_retention,
+        options: plain,
+        created_chained: true,
+    },
+    Case {
+        name: "chained key compaction (anchors)",
+        workload: chained_key_compaction,
+        options: plain,
+        created_chained: true,
+    },
 ];
 
 #[test]
 fn every_crash_state_of_a_chained_segmented_log_recovers_with_its_chain_intact() {
     let (mut total, mut violations) = (0u64, Vec::new());
-    for (name, workload, options, created_chained) in WORKLOADS {
+    for Case { name, workload, options, created_chained } in WORKLOADS {
         let dry = fresh(1);
         workload(&dry, &mut Ledger::default()).expect("the workload runs without faults");
         check_chain(&dry, u64::MAX, false).expect("the chain holds without faults");
@@ -341,7 +358,7 @@ fn every_crash_state_of_a_chained_segmented_log_recovers_with_its_chain_intact()
 #[test]
 fn every_operation_failed_in_turn_leaves_a_segmented_chain_that_verifies() {
     let (mut runs, mut violations, mut reported) = (0u64, Vec::new(), 0u64);
-    for (name, workload, options, created_chained) in WORKLOADS {
+    for Case { name, workload, options, created_chained } in WORKLOADS {
         for fault in [Fault::Io, Fault::ShortWrite] {
             for persistent in [false, true] {
                 for n in 1.. {

@@ -206,3 +206,62 @@ pub(crate) fn value_before<V: Vfs>(vfs: &V, dir: &Path, first_seq: u64) -> Resul
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::chain;
+    use crate::segments::Settings;
+    use crate::sim::SimFs;
+
+    #[test]
+    fn the_worked_example_of_format_md_is_what_the_chain_gives() {
+        let mut log = Vec::new();
+        let mut value = ChainValue::GENESIS;
+        let mut values = Vec::new();
+        for (seq, user) in [(1, "u1"), (2, "u2"), (3, "u3")] {
+            let data = format!(r#"{{"user":"{user}"}}"#);
+            value = chain::encode(&mut log, seq, 1763683200122 + seq, data.as_bytes(), &value);
+            values.push(value);
+        }
+        let format = include_str!("../../FORMAT.md");
+        let third = std::str::from_utf8(&log).unwrap().lines().nth(2).unwrap();
+        assert!(format.contains(third), "{third}");
+        let anchor = format!(r#""anchors":[{{"seq":3,"prev":"{}"}}]}}"#, values[1].to_hex());
+        assert!(format.contains(&anchor), "{anchor}");
+    }
+
+    #[test]
+    fn an_empty_segment_continues_from_the_segment_before_or_retention_anchor() {
+        let fs = SimFs::new(1);
+        fs.put("/data/.keep", b"");
+        let dir = Path::new("/data/log");
+        let settings = Settings { segment_records: Some(2), ..Settings::new(2 << 20) };
+        let w = crate::Options::new().segments(settings).chain(true).open_in(fs.clone(), dir);
+        let w = w.unwrap();
+        for n in 0..3 {
+            w.append_raw(format!("{n}").as_bytes()).unwrap();
+        }
+        drop(w);
+        let link = |seq| {
+            let log = SegmentedReader::open_in(fs.clone(), dir).unwrap();
+            chain::link_of(log.get(seq).unwrap().line).unwrap()
+        };
+        assert_eq!(value_before(&fs, dir, 1).unwrap(), ChainValue::GENESIS);
+        assert_eq!(value_before(&fs, dir, 3).unwrap(), link(2));
+        // Gone without an anchor: the value is unknown, and the error says so.
+        let first = dir.join(crate::segments::SegmentName::sealed(1).file_name());
+        let sealed = fs.contents(&first).unwrap();
+        fs.remove_file(&first).unwrap();
+        let err = value_before(&fs, dir, 3).unwrap_err().to_string();
+        assert!(err.contains("no anchor records its chain value"), "{err}");
+        let mut file = ChainFile::read_at(&fs, &names::segmented_chain_file(dir)).unwrap().unwrap();
+        file.anchors.insert(3, ChainValue([7; 32]));
+        file.write_at(&fs, &names::segmented_chain_file(dir), 0o600).unwrap();
+        assert_eq!(value_before(&fs, dir, 3).unwrap(), ChainValue([7; 32]));
+        // A segment before that does not end just before: refused, naming it.
+        fs.put(&first, &sealed[..sealed.iter().position(|&b| b == b'\n').unwrap() + 1]);
+        let err = value_before(&fs, dir, 3).unwrap_err().to_string();
+        assert!(err.contains("00000000000000000001.ndjson") && err.contains("is seq 1"), "{err}");
+    }
+}
