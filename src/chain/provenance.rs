@@ -57,7 +57,22 @@ impl<D: AsRef<[u8]>> Reader<D> {
 }
 
 /// [`Reader::provenance`] over a log given as its files in seq order (a segmented log's
-/// segments, each named in a failure by its [`Reader::path`]).
+/// segments, each named in a failure by its [`Reader::path`]): the versions come from every
+/// file, and the chain runs on from one file into the next.
+///
+/// # Example
+/// ```
+/// use ndlog::format::chain::{self, ChainValue};
+/// let (mut first, mut second) = (Vec::new(), Vec::new());
+/// let v = chain::encode(&mut first, 1, 10, br#"{"id":"a","n":1}"#, &ChainValue::GENESIS);
+/// chain::encode(&mut second, 2, 11, br#"{"id":"a","n":2}"#, &v);
+/// let (a, b) = (ndlog::Reader::new(&first), ndlog::Reader::new(&second));
+/// let key = ndlog::JsonPointer::parse("/id")?;
+/// let p = ndlog::chain::provenance_parts(&[&a, &b], None, &key, "a");
+/// assert_eq!(p.versions.len(), 2);
+/// assert!(p.failure.is_none());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
 pub fn provenance_parts<'a, D: AsRef<[u8]>>(
     parts: &[&'a Reader<D>],
     chain_file: Option<&ChainFile>,

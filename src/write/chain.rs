@@ -99,8 +99,13 @@ impl ChainWriter {
                 Some(link?.is_some())
             }
             // The active segment holds no record: the last one ends the segment before it
-            // (when retention removed that one, only `ndlog.chain` could have said).
-            _ => Some(crate::segments::chain::value_before(vfs, dir, first_seq).is_ok()),
+            // (when retention removed that one, only `ndlog.chain` could have said). A read
+            // that fails is an error, not a sign of an unchained log.
+            _ => match crate::segments::chain::value_before(vfs, dir, first_seq) {
+                Ok(_) => Some(true),
+                Err(e) if matches!(e.kind(), crate::ErrorKind::NotALog { .. }) => Some(false),
+                Err(e) => return Err(e),
+            },
         };
         match (linked, want) {
             (Some(true), _) => Ok(Some(ChainWriter { known: None, pending: None })),
