@@ -63,6 +63,19 @@ pub fn create<V: Vfs>(
 ///
 /// # Errors
 /// As [`create`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ndlog::segments::Settings;
+/// let path = dir.path().join("events");
+/// ndlog::segments::create_chained(&ndlog::fs::StdFs, &path, &Settings::new(2 << 20), 1024, 0o600)?;
+/// // Every writer chains, whatever its options say.
+/// ndlog::Writer::open(&path)?.append(&1)?;
+/// let log = ndlog::segments::SegmentedReader::open(&path)?;
+/// assert!(log.chain_file()?.is_some() && log.verify_chain(log.chain_file()?.as_ref()).is_intact());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
 pub fn create_chained<V: Vfs>(
     vfs: &V,
     dir: &Path,
