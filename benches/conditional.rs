@@ -50,6 +50,9 @@ enum Case {
     Plain,
     AppendIf,
     Transaction,
+    /// `append_if` by a writer that keeps no `LOG.versions` (its cache alone, as before the
+    /// table): what keeping the table costs an append, measured at the same moment.
+    AppendIfNoTable,
 }
 
 impl Case {
@@ -58,6 +61,7 @@ impl Case {
             Case::Plain => "append_raw",
             Case::AppendIf => "append_raw_if_version",
             Case::Transaction => "transaction_version_and_append",
+            Case::AppendIfNoTable => "append_raw_if_version_without_table",
         }
     }
 }
@@ -79,6 +83,7 @@ impl Bench {
             _ => Options::new()
                 .durability(durability)
                 .entity_key(JsonPointer::parse("/id").expect("pointer"))
+                .version_table(case != Case::AppendIfNoTable)
                 .open(&path)
                 .expect("open the bench log"),
         };
@@ -91,7 +96,7 @@ impl Bench {
         let (entity, p) = &payloads[i];
         let seq = match case {
             Case::Plain => self.writer.append_raw(p).expect("append").seq,
-            Case::AppendIf => {
+            Case::AppendIf | Case::AppendIfNoTable => {
                 let expect = Expect::Version(self.versions.get(&i).copied().unwrap_or(0));
                 self.writer.append_raw_if(expect, p).expect("append_if").seq
             }
@@ -112,7 +117,7 @@ impl Bench {
     }
 }
 
-const CASES: [Case; 3] = [Case::Plain, Case::AppendIf, Case::Transaction];
+const CASES: [Case; 4] = [Case::Plain, Case::AppendIf, Case::Transaction, Case::AppendIfNoTable];
 
 fn bench_conditional(c: &mut Criterion) {
     let payloads = payloads();

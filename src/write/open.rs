@@ -95,7 +95,7 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
-        let table = Some(names::versions_file(path));
+        let table = opts.version_table.then(|| names::versions_file(path));
         let versions =
             opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache, table));
         let last_seq = found.last.map_or(0, |l| l.seq);

@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) exclusive: bool,
     pub(crate) entity_key: Option<crate::json::JsonPointer>,
     pub(crate) entity_cache: usize,
+    pub(crate) version_table: bool,
     pub(crate) chain: bool,
     pub(crate) segments: Option<crate::segments::Settings>,
     pub(crate) background_segments: bool,
@@ -81,6 +82,7 @@ impl Default for Options {
             exclusive: false,
             entity_key: None,
             entity_cache: super::versions::DEFAULT_CAPACITY,
+            version_table: true,
             chain: false,
             segments: None,
             background_segments: true,
@@ -215,10 +217,25 @@ impl Options {
 
     /// How many entities' versions the writer keeps in memory (default 100,000). Others are
     /// found in `LOG.versions` (see [`Options::entity_key`]); where the writer cannot keep that
-    /// table (a read-only directory), by reading the log backwards from the oldest one evicted.
+    /// table (a read-only directory) or does not ([`Options::version_table`]), by reading the
+    /// log backwards from the oldest one evicted.
     #[must_use]
     pub fn entity_cache(mut self, entities: usize) -> Self {
         self.entity_cache = entities;
+        self
+    }
+
+    /// Whether a writer with an [`Options::entity_key`] keeps the entity-version table
+    /// `LOG.versions` (default `true`; FORMAT.md, section 12). Without it the writer knows
+    /// versions from its in-memory cache alone, filled at its first append by reading the log
+    /// back from its end until it has seen [`Options::entity_cache`] entities or the start,
+    /// and a version older than all of them is read back from the log: a log with few
+    /// entities is read whole at every open, one with many is read back at every miss. Other
+    /// writers that keep the table still do; it reads what this one appended when they next
+    /// catch up.
+    #[must_use]
+    pub fn version_table(mut self, keep: bool) -> Self {
+        self.version_table = keep;
         self
     }
 

@@ -66,7 +66,7 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
-        let table = Some(names::segmented_versions(dir));
+        let table = opts.version_table.then(|| names::segmented_versions(dir));
         let versions =
             opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache, table));
         let dedup = opts.dedup.clone().map(DedupState::new);

@@ -54,9 +54,18 @@ pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// What the cache knows of one entity: the seq of its newest record, the end offset of that
-/// record, and the entity again (an update then needs one hash and no allocation).
-type Slot = (u64, u64, Arc<[u8]>);
+/// What the cache knows of one entity.
+#[derive(Debug)]
+struct Known {
+    /// The seq of its newest record, and where that record ends.
+    seq: u64,
+    end: u64,
+    /// The entity again (an update then needs one hash and no allocation).
+    entity: Arc<[u8]>,
+    /// Where the table holds the entity's hash, as of the table's epoch `place.0` (0: not
+    /// known): an update then writes the slot without probing for it.
+    place: (u64, u64),
+}
 
 /// A writer's entity versions: the cache, and the table behind it.
 #[derive(Debug)]
@@ -64,7 +73,7 @@ pub(crate) struct Versions<F> {
     pub(crate) key: JsonPointer,
     capacity: usize,
     /// Entity → what the cache knows of it.
-    newest: HashMap<Arc<[u8]>, Slot, foldhash::fast::RandomState>,
+    newest: HashMap<Arc<[u8]>, Known, foldhash::fast::RandomState>,
     /// (seq, entity) in seq order; an entry whose seq is no longer the entity's newest is stale
     /// and skipped.
     order: VecDeque<(u64, Arc<[u8]>)>,
@@ -126,8 +135,8 @@ impl<F: crate::fs::VfsFile> Versions<F> {
         entity: &[u8],
         older: Option<Older<'_>>,
     ) -> io::Result<u64> {
-        if let Some(&(seq, ..)) = self.newest.get(entity) {
-            return Ok(seq);
+        if let Some(known) = self.newest.get(entity) {
+            return Ok(known.seq);
         }
         if self.backed
             && let Some(table) = &self.table
@@ -242,7 +251,8 @@ impl<F: crate::fs::VfsFile> Versions<F> {
                 }
             }
             for (seq, end, entity) in found.into_iter().rev() {
-                self.newest.insert(entity.clone(), (seq, end, entity.clone()));
+                let known = Known { seq, end, entity: entity.clone(), place: (0, 0) };
+                self.newest.insert(entity.clone(), known);
                 self.order.push_back((seq, entity));
             }
             self.file = Some(id);
@@ -263,39 +273,50 @@ impl<F: crate::fs::VfsFile> Versions<F> {
             })?;
             self.buf = buf;
             for (seq, end, entity) in found {
-                self.note(seq, end, &entity);
+                let _ = self.note(seq, end, &entity);
             }
             self.upto = upto;
         }
         Ok(())
     }
 
-    /// The entity's newest record is now `seq`, ending at `end`.
-    fn note(&mut self, seq: u64, end: u64, entity: &[u8]) {
+    /// The entity's newest record is now `seq`, ending at `end`; returns where the table held
+    /// its hash, if known.
+    fn note(&mut self, seq: u64, end: u64, entity: &[u8]) -> (u64, u64) {
         // One hash for an entity the cache knows (the common case), and no allocation.
-        if let Some(slot) = self.newest.get_mut(entity) {
-            (slot.0, slot.1) = (seq, end);
-            self.order.push_back((seq, slot.2.clone()));
+        let place = if let Some(known) = self.newest.get_mut(entity) {
+            (known.seq, known.end) = (seq, end);
+            self.order.push_back((seq, known.entity.clone()));
+            known.place
         } else {
             let shared: Arc<[u8]> = Arc::from(entity);
-            self.newest.insert(shared.clone(), (seq, end, shared.clone()));
+            let known = Known { seq, end, entity: shared.clone(), place: (0, 0) };
+            self.newest.insert(shared.clone(), known);
             self.order.push_back((seq, shared));
-        }
+            (0, 0)
+        };
+        self.bound();
+        place
+    }
+
+    /// Evicts past the capacity, and drops stale entries of the order.
+    fn bound(&mut self) {
         while self.newest.len() > self.capacity {
             self.evict_oldest();
         }
         if self.order.len() > 2 * self.newest.len() + 64 {
             // Drop the stale entries, keeping seq order.
             let newest = &self.newest;
-            self.order.retain(|(seq, e)| newest.get(e).is_some_and(|&(s, ..)| s == *seq));
+            self.order.retain(|(seq, e)| newest.get(e).is_some_and(|k| k.seq == *seq));
         }
     }
 
     fn evict_oldest(&mut self) {
         while let Some((seq, entity)) = self.order.pop_front() {
-            if let Some(&(s, end, _)) = self.newest.get(&entity)
-                && s == seq
+            if let Some(known) = self.newest.get(&entity)
+                && known.seq == seq
             {
+                let end = known.end;
                 self.newest.remove(&entity);
                 (self.floor, self.floor_end) = (seq, end);
                 return;
@@ -327,9 +348,14 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     fn wrote(&mut self, r: &Written<'_>) {
         if let Some(raw) = self.key.find(r.data) {
             let entity = entity_of(raw);
-            self.note(r.seq, r.end, &entity);
+            let place = self.note(r.seq, r.end, &entity);
             if let Some(table) = &mut self.table {
-                table.wrote(&entity, r.seq, r.at);
+                let found = table.wrote(&entity, r.seq, r.at, place);
+                if found != place
+                    && let Some(known) = self.newest.get_mut(&*entity)
+                {
+                    known.place = found;
+                }
             }
         }
         self.upto = r.end;

@@ -68,8 +68,12 @@ pub(crate) struct VersionTable<F> {
     known: Option<(Header, [u8; HEADER_LEN])>,
     /// A segmented log's directory, as identified once.
     dir_id: Option<FileId>,
-    /// Records this handle encoded in this hold, put in once they are in the file.
-    pending: Vec<Slot>,
+    /// Records this handle encoded in this hold, put in once they are in the file, each with
+    /// the slot its hash is in, where known: (epoch, slot).
+    pending: Vec<(Slot, Option<(u64, u64)>)>,
+    /// Bumped whenever slots may have moved (this handle grew or rebuilt the table, or found a
+    /// header it did not write): a slot position learnt in an earlier epoch is probed again.
+    epoch: u64,
     /// This hold's catch-up succeeded: the table reflects every record of the log up to where
     /// the writer found its end, and lookups may use it.
     caught: bool,
@@ -96,6 +100,7 @@ impl<F: VfsFile> VersionTable<F> {
             known: None,
             dir_id: None,
             pending: Vec::new(),
+            epoch: 1,
             caught: false,
             segment: 0,
             stale: Cell::new(false),
@@ -140,13 +145,51 @@ impl<F: VfsFile> VersionTable<F> {
         self.file = None;
         self.known = None;
         self.caught = false;
+        self.epoch += 1;
     }
 
-    /// A record this handle encoded; it goes into the table once the write succeeded.
-    pub(crate) fn wrote(&mut self, entity: &[u8], seq: u64, offset: u64) {
-        if self.caught {
-            self.pending.push(Slot { hash: (self.hash)(entity), seq, offset });
+    /// A record this handle encoded; it goes into the table once the write succeeded. `place`
+    /// is where the caller last learnt the entity's slot to be, as (epoch, slot); returns where
+    /// it is now, if known ((0, 0) if not): a slot found once is written without probing while
+    /// nothing can have moved it.
+    pub(crate) fn wrote(
+        &mut self,
+        entity: &[u8],
+        seq: u64,
+        offset: u64,
+        place: (u64, u64),
+    ) -> (u64, u64) {
+        if !self.caught {
+            return place;
         }
+        let hash = (self.hash)(entity);
+        let place = match place.0 == self.epoch {
+            true => place,
+            false => self.locate(hash).map_or((0, 0), |i| (self.epoch, i)),
+        };
+        self.pending.push((Slot { hash, seq, offset }, (place.0 != 0).then_some(place)));
+        place
+    }
+
+    /// The slot holding `hash`, if the table has one.
+    fn locate(&self, hash: u64) -> Option<u64> {
+        let (header, _) = self.known.as_ref()?;
+        let file = self.file.as_ref()?;
+        let mask = header.capacity - 1;
+        let mut i = hash & mask;
+        let mut buf = [0u8; SLOT_LEN];
+        for _ in 0..header.capacity {
+            file.read(slot_offset(i), &mut buf).ok()?;
+            let slot = Slot::decode(&buf);
+            if slot.is_empty() {
+                return None;
+            }
+            if slot.hash == hash {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+        None
     }
 
     /// The write is in the file, which now ends at `log.len` after the record `log.last_seq`:
@@ -236,14 +279,24 @@ impl<F: VfsFile> VersionTable<F> {
         }
         let file = self.file.as_ref().ok_or_else(|| io::Error::other("table not open"))?;
         let mut bytes = [0u8; HEADER_LEN];
-        let header = match file.read(0, &mut bytes) {
-            Ok(()) => Header::decode(&bytes),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+        let read = match file.read(0, &mut bytes) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
             Err(e) => return Err(e),
         };
         // The bytes this handle last read or wrote: nobody changed the table since, and what
         // was checked then holds (the common case, which costs no system call).
-        let seen = self.known.is_some_and(|(_, known)| known == bytes);
+        let known = self.known.filter(|(_, known)| read && *known == bytes);
+        let seen = known.is_some();
+        let header = match known {
+            Some((header, _)) => Some(header),
+            None if read => Header::decode(&bytes),
+            None => None,
+        };
+        if !seen {
+            // Another writer wrote the table since (it may have grown or rebuilt it).
+            self.epoch += 1;
+        }
         let file_len = if seen { u64::MAX } else { file.len()? };
         let mut trusted = None;
         if let Some(h) = header
@@ -270,7 +323,7 @@ impl<F: VfsFile> VersionTable<F> {
         let mut found = Vec::new();
         let covered = self.read_records(log, header.covered, |slot| found.push(slot))?;
         if covered != header.covered {
-            self.put_in(log.vfs, found.into_iter(), covered)?;
+            self.put_in(log.vfs, found.into_iter().map(|slot| (slot, None)), covered)?;
         }
         Ok(())
     }
@@ -326,6 +379,7 @@ impl<F: VfsFile> VersionTable<F> {
         boot: [u8; 16],
     ) -> io::Result<()> {
         self.rebuilds += 1;
+        self.epoch += 1;
         self.known = None;
         let mut newest: HashMap<u64, Slot> = HashMap::new();
         let covered = self.read_records(log, Covered::default(), |slot| {
@@ -349,13 +403,26 @@ impl<F: VfsFile> VersionTable<F> {
     fn put_in<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
-        slots: impl Iterator<Item = Slot>,
+        slots: impl Iterator<Item = (Slot, Option<(u64, u64)>)>,
         covered: Covered,
     ) -> io::Result<()> {
         let (mut header, _) = self.known.ok_or_else(|| io::Error::other("table not trusted"))?;
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("table not open"))?;
-        for slot in slots {
-            insert(file, vfs, &mut header, slot)?;
+        for (slot, place) in slots {
+            match place {
+                // The slot holds this hash (see `wrote`), and the record is newer than any it
+                // names: no probe.
+                Some((epoch, i)) if epoch == self.epoch => {
+                    file.write(slot_offset(i), &slot.encode())?;
+                }
+                _ => {
+                    let capacity = header.capacity;
+                    insert(file, vfs, &mut header, slot)?;
+                    if header.capacity != capacity {
+                        self.epoch += 1;
+                    }
+                }
+            }
         }
         header.covered = covered;
         let bytes = header.encode();
