@@ -31,6 +31,12 @@ use super::layout::{
 };
 use super::store::TableFile;
 
+/// A writer rewrites the header after at most this many records of its own (or at once when
+/// it put in a new entity or records other writers appended): between two, the slots are ahead
+/// of the header, which other writers' catch-ups read from the log again (at most this many
+/// records), as after a writer killed between its slots and its header.
+const HEADER_EVERY: u32 = 64;
+
 /// What the table says of an entity's version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Found {
@@ -74,6 +80,10 @@ pub(crate) struct VersionTable<F> {
     /// Bumped whenever slots may have moved (this handle grew or rebuilt the table, or found a
     /// header it did not write): a slot position learnt in an earlier epoch is probed again.
     epoch: u64,
+    /// How far the slots reflect the log beyond the header this handle last wrote (its own
+    /// records since), while the file holds that header; and how many records that is.
+    applied: Option<Covered>,
+    unheaded: u32,
     /// This hold's catch-up succeeded: the table reflects every record of the log up to where
     /// the writer found its end, and lookups may use it.
     caught: bool,
@@ -101,6 +111,8 @@ impl<F: VfsFile> VersionTable<F> {
             dir_id: None,
             pending: Vec::new(),
             epoch: 1,
+            applied: None,
+            unheaded: 0,
             caught: false,
             segment: 0,
             stale: Cell::new(false),
@@ -144,6 +156,7 @@ impl<F: VfsFile> VersionTable<F> {
     fn forget(&mut self) {
         self.file = None;
         self.known = None;
+        self.applied = None;
         self.caught = false;
         self.epoch += 1;
     }
@@ -195,13 +208,13 @@ impl<F: VfsFile> VersionTable<F> {
     /// The write is in the file, which now ends at `log.len` after the record `log.last_seq`:
     /// the records go in (slots first), then the header says the table covers them.
     pub(crate) fn written<V: Vfs<File = F>>(&mut self, log: &LogAt<'_, V>) {
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending);
         if !self.caught || pending.is_empty() {
             return;
         }
         let covered = Covered { segment: self.segment, end: log.len, seq: log.last_seq };
-        let result = self.put_in(log.vfs, pending.into_iter(), covered);
-        self.pending = Vec::new();
+        let result = self.put_in(log.vfs, pending.drain(..), covered, false);
+        self.pending = pending;
         if result.is_err() {
             self.forget();
         }
@@ -294,9 +307,14 @@ impl<F: VfsFile> VersionTable<F> {
             None => None,
         };
         if !seen {
-            // Another writer wrote the table since (it may have grown or rebuilt it).
+            // Another writer wrote the table since (it may have grown or rebuilt it, and it
+            // read this handle's records past its last header from the log).
             self.epoch += 1;
+            self.applied = None;
         }
+        // A header this handle trusted before for this log, rewritten since by writers holding
+        // the lock in this boot, needs no record read back to be trusted again.
+        let vouched = seen || self.known.is_some_and(|(k, _)| k.log_id == id && k.boot == boot);
         let file_len = if seen { u64::MAX } else { file.len()? };
         let mut trusted = None;
         if let Some(h) = header
@@ -305,7 +323,7 @@ impl<F: VfsFile> VersionTable<F> {
             && h.boot == boot
             && h.key == self.key_hash
             && file_len >= h.table_len()
-            && self.position_holds(log, &h.covered, seen)?
+            && self.position_holds(log, &h.covered, vouched)?
         {
             trusted = Some(h);
         }
@@ -320,10 +338,11 @@ impl<F: VfsFile> VersionTable<F> {
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("table not open"))?;
         file.map_to(log.vfs, header.table_len())?;
         // What writers without the key (or killed before their header) appended since.
+        let from = self.applied.unwrap_or(header.covered);
         let mut found = Vec::new();
-        let covered = self.read_records(log, header.covered, |slot| found.push(slot))?;
-        if covered != header.covered {
-            self.put_in(log.vfs, found.into_iter().map(|slot| (slot, None)), covered)?;
+        let covered = self.read_records(log, from, |slot| found.push(slot))?;
+        if covered != from {
+            self.put_in(log.vfs, found.into_iter().map(|slot| (slot, None)), covered, true)?;
         }
         Ok(())
     }
@@ -381,6 +400,7 @@ impl<F: VfsFile> VersionTable<F> {
         self.rebuilds += 1;
         self.epoch += 1;
         self.known = None;
+        self.applied = None;
         let mut newest: HashMap<u64, Slot> = HashMap::new();
         let covered = self.read_records(log, Covered::default(), |slot| {
             let kept = newest.entry(slot.hash).or_insert(slot);
@@ -398,17 +418,21 @@ impl<F: VfsFile> VersionTable<F> {
         Ok(())
     }
 
-    /// Puts `slots` into the table (growing it as needed), then writes the header saying it
-    /// covers the log up to `covered`.
+    /// Puts `slots` into the table (growing it as needed); then writes the header saying it
+    /// covers the log up to `covered` (with `now`, or when a new entity went in, or after
+    /// [`HEADER_EVERY`] records: otherwise the slots stay ahead of the header).
     fn put_in<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
         slots: impl Iterator<Item = (Slot, Option<(u64, u64)>)>,
         covered: Covered,
+        now: bool,
     ) -> io::Result<()> {
         let (mut header, _) = self.known.ok_or_else(|| io::Error::other("table not trusted"))?;
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("table not open"))?;
+        let (count, capacity) = (header.count, header.capacity);
         for (slot, place) in slots {
+            self.unheaded += 1;
             match place {
                 // The slot holds this hash (see `wrote`), and the record is newer than any it
                 // names: no probe.
@@ -424,10 +448,17 @@ impl<F: VfsFile> VersionTable<F> {
                 }
             }
         }
+        let grew = header.capacity != capacity;
+        if !now && !grew && header.count == count && self.unheaded < HEADER_EVERY {
+            self.applied = Some(covered);
+            return Ok(());
+        }
         header.covered = covered;
         let bytes = header.encode();
         file.write(0, &bytes)?;
         self.known = Some((header, bytes));
+        self.applied = None;
+        self.unheaded = 0;
         Ok(())
     }
 
