@@ -4,9 +4,10 @@
 //!
 //! It is never synced. Within one boot the page cache is the same for every process, so the
 //! table holds exactly what the last writer wrote: writers update it under the writer lock,
-//! slots first and the header last, and a writer killed in between leaves a header that covers
-//! less than the slots, which the next catch-up reads again (a slot keeps the highest seq, so
-//! reading a record twice changes nothing). After a power loss its pages may be any mix of old
+//! slots first and the header after (at once, or after [`HEADER_EVERY`] records), and a header
+//! that covers less than the slots (a writer killed in between, or not yet due to rewrite it)
+//! makes the next catch-up read those records again (a slot keeps the highest seq, so reading a
+//! record twice changes nothing). After a power loss its pages may be any mix of old
 //! and new, undetectably: a table written in another boot (or for another log or key, or whose
 //! header is damaged or describes more than the log holds) is rebuilt from the log, once.
 //!
