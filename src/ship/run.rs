@@ -72,8 +72,15 @@ impl Shipper {
     /// ([`Options::fail_fast`], [`Options::give_up_after`]); [`ErrorKind::Refused`] when
     /// JetStream refuses a record; [`ErrorKind::JetStream`] for other failed requests.
     pub fn run(&self, cursor: &mut Cursor, mut notices: impl FnMut(&Notice)) -> Result<Summary> {
-        // A log that cannot be opened is an error now, not an outage later.
-        drop(crate::Log::open(&self.log)?);
+        // A log that cannot be opened is an error now, not an outage later; so is a file
+        // that holds no ndlog record (a plain NDJSON or CSV file, say).
+        if let crate::Log::File(reader) = crate::Log::open(&self.log)?
+            && reader.last().is_none()
+            && reader.entries().next().is_some()
+        {
+            let reason = "no line is an ndlog record (seq, ts, data and a CRC trailer)";
+            return Err(crate::Error::not_a_log(&self.log, reason).into());
+        }
         let id: Arc<str> = match &self.options.id {
             Some(id) => id.as_str().into(),
             None => default_id(&self.log)?.into(),

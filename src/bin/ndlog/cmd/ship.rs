@@ -116,10 +116,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Err(usage("ship needs a log file or directory: standard input cannot be followed"));
     }
     let options = options(&args)?;
-    // The log first: an error naming it beats one about the server.
-    if let Err(e) = ndlog::Log::open(&args.log) {
-        return Err(anyhow::Error::new(e).context(format!("LOG {}", args.log.display())));
-    }
+    // The log first (a file that is not a log is refused): an error naming it beats one
+    // about the server.
+    drop(input::open(&args.log)?);
     let mut cursor = load_cursor(&args.cursor)?;
     let stop = Stop::new();
     stop_on_signals(&stop)?;
