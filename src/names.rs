@@ -22,6 +22,11 @@ pub(crate) fn segmented_lock_file(dir: &Path) -> PathBuf {
     dir.join("ndlog.lock")
 }
 
+/// The durable watermark of a segmented log: `LOG/ndlog.watermark`.
+pub(crate) fn segmented_watermark(dir: &Path) -> PathBuf {
+    dir.join("ndlog.watermark")
+}
+
 /// The lock file: `LOG.lock`.
 pub(crate) fn lock_file(log: &Path) -> PathBuf {
     sidecar(log, ".lock")

@@ -32,6 +32,8 @@ pub(crate) struct Part {
     pub name: String,
     /// The seq its name says it starts at (a segment); 0 for a single-file log.
     pub first_seq: u64,
+    /// Whether it is a segmented log's active segment (the one still written).
+    pub active: bool,
 }
 
 impl Log {
@@ -100,7 +102,7 @@ impl Log {
 
 impl Part {
     fn whole(reader: Reader<Mapped>, name: String) -> Self {
-        Part { reader, name, first_seq: 0 }
+        Part { reader, name, first_seq: 0, active: false }
     }
 }
 
@@ -147,6 +149,7 @@ fn open_segmented(dir: &Path) -> anyhow::Result<Log> {
         .map(|p| Part {
             name: p.path().display().to_string(),
             first_seq: p.name.first_seq,
+            active: p.name.active,
             reader: p.reader,
         })
         .collect();
