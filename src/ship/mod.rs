@@ -30,8 +30,9 @@
 //!   [`ErrorKind::Refused`]; records larger than the stream's `max_msg_size` are refused before
 //!   they are sent, so nothing after a refused record reaches the stream.
 //!
-//! Records are read as [`crate::Log::follow_after`] returns them: for a single file, only
-//! records a sync made durable (the durable watermark).
+//! Records are read as [`crate::Log::follow_after`] returns them: only records a sync made
+//! durable (the durable watermark), so a power loss on the shipper's machine cannot take back
+//! a record already shipped and give its seq to another.
 //!
 //! ```no_run
 //! use ndlog::ship::{Options, Shipper};

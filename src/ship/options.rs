@@ -169,8 +169,8 @@ impl Options {
         self
     }
 
-    /// Stops once caught up: when every record the log holds (committed ones, for a single
-    /// file) is acknowledged. Otherwise the shipper follows the log until stopped.
+    /// Stops once caught up: when every record the log holds (every one a sync made durable)
+    /// is acknowledged. Otherwise the shipper follows the log until stopped.
     #[must_use]
     pub fn once(mut self, once: bool) -> Self {
         self.once = once;

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
@@ -20,7 +19,7 @@ use super::link::{self, Fault, Last, Link, chain};
 use super::options::Options;
 use super::source::{Item, Source};
 use super::{Notice, Outcome};
-use crate::consume::Cursor;
+use crate::consume::{Cursor, Stopper};
 
 /// Records the reader may have ready beyond the window.
 const READ_AHEAD: usize = 1024;
@@ -49,8 +48,8 @@ pub(super) struct Progress<'c> {
     pub connected: bool,
     pub healthy: bool,
     created_notice: bool,
-    /// The reader thread of the session, and its halt flag.
-    pub reader: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
+    /// The reader thread of the session, and what stops it.
+    pub reader: Option<(std::thread::JoinHandle<()>, Stopper)>,
 }
 
 impl<'c> Progress<'c> {
@@ -100,8 +99,8 @@ impl<'c> Progress<'c> {
 
     /// Stops the session's reader thread and waits for it.
     pub(super) fn stop_reader(&mut self) {
-        if let Some((thread, halt)) = self.reader.take() {
-            halt.store(true, Ordering::Relaxed);
+        if let Some((thread, stop)) = self.reader.take() {
+            stop.stop();
             let _ = thread.join();
         }
     }
@@ -221,19 +220,19 @@ fn start_reader(
     start: u64,
     tx: mpsc::Sender<Item>,
 ) -> Result<(), Fault> {
-    let halt = Arc::new(AtomicBool::new(false));
+    let stop = Stopper::new();
     let (log, id, payload, once) =
         (progress.log.clone(), progress.id.clone(), options.payload, options.once);
-    let thread_halt = halt.clone();
+    let thread_stop = stop.clone();
     let thread = std::thread::Builder::new()
         .name("ndlog-ship-reader".into())
         .spawn(move || {
             let source = Source { log: &log, after: start, id: &id, payload, once };
-            source.run(&tx, &thread_halt);
+            source.run(&tx, &thread_stop);
         })
         .map_err(|cause| ErrorKind::Runtime { what: "starting the reader thread", cause })
         .map_err(|e| Fault::Fatal(e.into()))?;
-    progress.reader = Some((thread, halt));
+    progress.reader = Some((thread, stop));
     Ok(())
 }
 

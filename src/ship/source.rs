@@ -2,7 +2,6 @@
 //! ready message, in seq order, with the gaps retention left and a mark when it has caught up.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage as Publish;
@@ -12,8 +11,9 @@ use tokio::sync::mpsc;
 use super::msg_id::msg_id;
 use super::options::Payload;
 use crate::Log;
+use crate::consume::Stopper;
 
-/// How long the reader waits for a record before it looks at its halt flag again.
+/// How long the reader waits for a record before it says it has caught up.
 const POLL: Duration = Duration::from_millis(100);
 
 /// What the reader hands the publisher.
@@ -50,11 +50,11 @@ pub(super) struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// Follows the log from after `after`, sending each item, until `halt` is set, the
+    /// Follows the log from after `after`, sending each item, until `stop` is stopped, the
     /// receiver is gone, the log fails, or (with `once`) it has caught up.
-    pub(super) fn run(&self, tx: &mpsc::Sender<Item>, halt: &AtomicBool) {
+    pub(super) fn run(&self, tx: &mpsc::Sender<Item>, stop: &Stopper) {
         let mut follow = match Log::open(self.log) {
-            Ok(log) => log.follow_after(self.after),
+            Ok(log) => log.follow_after(self.after).stop_with(stop.clone()),
             Err(e) => {
                 let _ = tx.blocking_send(Item::Failed(e));
                 return;
@@ -63,8 +63,8 @@ impl Source<'_> {
         let header = header_len(self.id);
         let mut idle = false;
         let wait = if self.once { Duration::ZERO } else { POLL };
-        while !halt.load(Ordering::Relaxed) {
-            let record = match follow.next(Some(wait)) {
+        while !stop.is_stopped() {
+            let record = match follow.next_within(Some(wait)) {
                 Ok(Some(r)) => {
                     let data = match self.payload {
                         Payload::Line => r.line,

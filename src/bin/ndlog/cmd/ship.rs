@@ -49,8 +49,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration,
           requires = "create_stream")]
     pub duplicate_window: Duration,
-    /// Exit 0 once caught up: every record the log holds (committed ones, for a single file)
-    /// is acknowledged. Without it, ship follows the log until SIGINT or SIGTERM (a clean stop:
+    /// Exit 0 once caught up: every record the log holds (every one a sync made durable) is
+    /// acknowledged. Without it, ship follows the log until SIGINT or SIGTERM (a clean stop:
     /// PubAcks in flight awaited, cursor committed, exit 0).
     #[arg(long)]
     pub once: bool,
