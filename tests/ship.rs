@@ -230,6 +230,14 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         &[&format!("--to {dead}"), "unreachable"],
     );
     assert!(started.elapsed() < Duration::from_secs(5), "gave up after {:?}", started.elapsed());
+    // A port that accepts connections and never speaks NATS: bounded by --connect-timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("nats://{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let out = ship(&log, &silent_url, "ev", &cursor, &["--once", "--connect-timeout", "500ms"]);
+    check(out, 8, &[&format!("--to {silent_url}"), "unreachable", "timed out"]);
+    assert!(started.elapsed() < Duration::from_secs(3), "gave up after {:?}", started.elapsed());
+    drop(silent);
 
     // No stream: named, or for the subject; a stream that does not take the subject.
     check(

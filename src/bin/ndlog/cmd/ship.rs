@@ -2,6 +2,7 @@
 //! cursor. The loop itself is the library's (`ndlog::ship`); this file maps options, signals,
 //! notices and exit codes.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -133,15 +134,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(summary) => summary,
         Err(e) => return Ok(report(e, &args)),
     };
-    let stream = summary.stream.as_deref().unwrap_or("?");
+    let to = match summary.stream.as_deref() {
+        Some(stream) => format!("to stream {stream} ({} already there)", summary.duplicates),
+        None => "(the server was never reached)".to_string(),
+    };
     let cursor = summary.cursor.map_or_else(|| "none".to_string(), |s| format!("seq {s}"));
     let mut stdout = out::stdout();
-    use std::io::Write;
-    writeln!(
-        stdout,
-        "shipped {} record(s) to stream {stream} ({} already there); cursor at {cursor}",
-        summary.shipped, summary.duplicates
-    )?;
+    writeln!(stdout, "shipped {} record(s) {to}; cursor at {cursor}", summary.shipped)?;
     stdout.flush()?;
     Ok(match summary.outcome {
         Outcome::Gap { .. } => ExitCode::from(EXIT_GAP),
