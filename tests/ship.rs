@@ -2,7 +2,7 @@
 //! or payloads (`--data`), single-file and segmented logs, bad inputs (clear errors, exit
 //! codes, nothing written), an absent server retried with one line per outage, a clean stop on
 //! SIGTERM, retention before shipping reported (and `--strict`), retention racing a lagging
-//! shipper, and the library embedded in a service.
+//! shipper, and the library embedded in an async service.
 
 mod util;
 
@@ -493,17 +493,28 @@ fn a_service_embeds_the_shipper_and_stops_it() {
     let shipper = ndlog::ship::Shipper::new(&log, options);
     let stop = shipper.stopper();
     let cursor_path = dir.path().join("lib.cursor");
-    let watcher = {
+    // An async service: the shipper runs on the blocking pool, a task stops it.
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (summary, notices) = runtime.block_on(async {
         let cursor_path = cursor_path.clone();
-        std::thread::spawn(move || {
-            wait_for_cursor(&cursor_path, 300, Duration::from_secs(10));
+        let watcher = tokio::spawn(async move {
+            while cursor_at(&cursor_path) < 300 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             stop.stop();
-        })
-    };
-    let mut cursor = ndlog::Cursor::load(&cursor_path).unwrap();
-    let mut notices = Vec::new();
-    let summary = shipper.run(&mut cursor, |n| notices.push(n.to_string())).unwrap();
-    watcher.join().unwrap();
+        });
+        let cursor_path = dir.path().join("lib.cursor");
+        let ran = tokio::task::spawn_blocking(move || {
+            let mut cursor = ndlog::Cursor::load(&cursor_path).unwrap();
+            let mut notices = Vec::new();
+            let summary = shipper.run(&mut cursor, |n| notices.push(n.to_string())).unwrap();
+            (summary, notices)
+        });
+        let ran = tokio::time::timeout(Duration::from_secs(20), ran).await.unwrap().unwrap();
+        watcher.await.unwrap();
+        ran
+    });
     assert_eq!(summary.outcome, ndlog::ship::Outcome::Stopped);
     assert_eq!(
         (summary.shipped, summary.cursor, summary.stream.as_deref()),
