@@ -61,3 +61,8 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 pub(crate) fn chain_file(log: &Path) -> PathBuf {
     sidecar(log, ".chain")
 }
+
+/// A chained segmented log's chain file: `LOG/ndlog.chain` (its id and anchors).
+pub(crate) fn segmented_chain_file(dir: &Path) -> PathBuf {
+    dir.join(crate::segments::naming::CHAIN)
+}

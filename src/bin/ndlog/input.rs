@@ -210,17 +210,22 @@ fn ensure_log<D: AsRef<[u8]>>(reader: &Reader<D>, name: &str) -> anyhow::Result<
     Ok(())
 }
 
-impl Log {
-    /// The reader of a single-file log, for commands that do not take a segmented log yet (the
-    /// hash chain's): an error naming the log for a segmented one.
-    pub(crate) fn single_file(mut self, command: &str) -> anyhow::Result<(Reader<Mapped>, String)> {
-        if self.segmented || self.parts.len() != 1 {
-            anyhow::bail!(
-                "{}: `ndlog {command}` takes a single-file log, not a segmented one",
-                self.name
-            );
-        }
-        let part = self.parts.pop().expect("one part");
-        Ok((part.reader, self.name))
+/// The hash chain's commands (`diverge`, `checkpoint`, `verify --checkpoint`) read chain values
+/// by seq from a log of either kind.
+impl ndlog::chain::Lookup for Log {
+    fn record(&self, seq: u64) -> Option<Record<'_>> {
+        self.get(seq)
+    }
+
+    fn first_record(&self) -> Option<Record<'_>> {
+        self.first()
+    }
+
+    fn last_record(&self) -> Option<Record<'_>> {
+        self.last()
+    }
+
+    fn location(&self) -> &Path {
+        Path::new(&self.name)
     }
 }
