@@ -2,7 +2,8 @@
 //! or payloads (`--data`), single-file and segmented logs, bad inputs (clear errors, exit
 //! codes, nothing written), an absent server retried with one line per outage, a clean stop on
 //! SIGTERM, retention before shipping reported (and `--strict`), retention racing a lagging
-//! shipper, and the library embedded in an async service.
+//! shipper, records the server lost after acknowledging them, and the library embedded in an
+//! async service.
 
 mod util;
 
@@ -474,6 +475,57 @@ fn retention_racing_a_lagging_shipper_is_never_silent() {
     let lost = assert_shipped_or_reported(&nats, "race", "race", N, &err);
     assert!(!lost.is_empty(), "retention ran while the shipper was behind: {err}");
     println!("retention race: lost {lost:?}");
+}
+
+#[test]
+fn records_the_server_lost_after_acknowledging_them_are_published_again() {
+    let Some(mut nats) = Nats::start("rewind") else { return };
+    let url = nats.url();
+    let dir = util::tempdir();
+    let log = util::write_log(dir.path(), "events.ndjson", 100);
+    let cursor = dir.path().join("c");
+    // A short duplicate window, so that records published again are stored again.
+    let args = [
+        "--once",
+        "--create-stream",
+        "--stream",
+        "RW",
+        "--duplicate-window",
+        "500ms",
+        "--id",
+        "rw",
+    ];
+    let out = ship(&log, &url, "rw", &cursor, &args);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert_eq!(cursor_at(&cursor), 100);
+    // The stream loses its last ten messages after acknowledging them, as a nats-server killed
+    // before its writes reached its file does (the duplicate window has passed by the time
+    // the shipper runs again).
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        let stream = js.get_stream("RW").await.unwrap();
+        for seq in 91..=100 {
+            assert!(stream.delete_message(seq).await.unwrap());
+        }
+    });
+    // (nats-server 2.9 answers a last-message request for the subject only after a restart
+    // has rebuilt its index of the subject from the stored messages.)
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(600));
+    nats.restart();
+
+    let out = ship(&log, &url, "rw", &cursor, &args);
+    let err = util::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "holds this log's records only up to seq 90, but JetStream acknowledged up to seq 100"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("publishing seqs 91..=100 again"), "{err}");
+    assert!(util::stdout(&out).contains("shipped 10 record(s)"), "{}", util::stdout(&out));
+    assert_exactly_once(&read_stream(&url, "RW"), &log_lines(&log), "rw");
 }
 
 #[test]
