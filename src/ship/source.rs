@@ -15,9 +15,6 @@ use crate::consume::Stopper;
 
 /// How long the reader waits for a record before it says it has caught up.
 const POLL: Duration = Duration::from_millis(100);
-/// With `once`: how many looks in a row must find nothing, and the pause between two.
-const ONCE_LOOKS: u32 = 3;
-const ONCE_PAUSE: Duration = Duration::from_millis(5);
 
 /// What the reader hands the publisher.
 pub(super) enum Item {
@@ -66,9 +63,6 @@ impl Source<'_> {
         let header = header_len(self.id);
         let mut idle = false;
         let wait = if self.once { Duration::ZERO } else { POLL };
-        // With `once`, "caught up" is a few looks in a row that find nothing, so that a segment
-        // renamed by a roll between a listing and an open is not taken for the end.
-        let mut empty_looks = 0;
         while !stop.is_stopped() {
             let record = match follow.next_within(Some(wait)) {
                 Ok(Some(r)) => {
@@ -80,11 +74,6 @@ impl Source<'_> {
                         .payload(Bytes::copy_from_slice(data))
                         .message_id(msg_id(self.id, r.seq));
                     Some(Item::Record { seq: r.seq, message, size: header + data.len() })
-                }
-                Ok(None) if self.once && empty_looks + 1 < ONCE_LOOKS => {
-                    empty_looks += 1;
-                    std::thread::sleep(ONCE_PAUSE);
-                    continue;
                 }
                 Ok(None) => None,
                 Err(e) => {
@@ -101,7 +90,6 @@ impl Source<'_> {
             match record {
                 Some(item) => {
                     idle = false;
-                    empty_looks = 0;
                     if tx.blocking_send(item).is_err() {
                         return;
                     }
