@@ -19,6 +19,7 @@
 mod checkpoint;
 mod diverge;
 mod lookup;
+mod parallel;
 mod provenance;
 mod sidecar;
 mod tail;
@@ -27,6 +28,8 @@ mod verify;
 pub use checkpoint::Checkpoint;
 pub use diverge::{Divergence, diverge};
 pub use lookup::Lookup;
+#[doc(hidden)]
+pub use parallel::{Split, verify_in_order, verify_split};
 pub use provenance::{Provenance, Version, provenance_parts};
 pub use sidecar::ChainFile;
 pub(crate) use tail::last_link;

@@ -9,6 +9,7 @@ use crate::format::chain::{self, ChainValue, LinkError};
 use crate::read::{Entry, Reader, Record};
 
 use super::ChainFile;
+use super::parallel::Split;
 
 /// What [`Reader::verify_chain`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -119,13 +120,31 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// assert!(report.is_intact());
     /// assert_eq!(report.last.map(|(seq, _)| seq), Some(2));
     /// ```
+    ///
+    /// A log of several MiB is verified on up to four threads, each over a stretch of whole
+    /// lines ([`super::parallel`]); the report is the one the walk in file order gives.
     pub fn verify_chain(&self, chain_file: Option<&ChainFile>) -> ChainReport {
-        let mut report = ChainReport::default();
-        let mut walk = Walk::new(chain_file, u64::MAX);
-        walk.part(self, None, |step| report.saw(&step));
-        report.failure = walk.finish();
-        report
+        super::parallel::verify(&[(self, None)], chain_file, &Split::auto())
     }
+}
+
+/// Damage seen since the previous record: its offset, the file that holds it, and why.
+pub(super) type Damage = (u64, Option<PathBuf>, LineError);
+
+/// The reference: the walk over every part in file order on the calling thread, which the
+/// split verification must match report for report. `parts` are the log's files in seq order,
+/// each with the name failures give it (`None` for a single-file log).
+pub(super) fn verify_serial<D: AsRef<[u8]>>(
+    parts: &[(&Reader<D>, Option<&Path>)],
+    chain_file: Option<&ChainFile>,
+) -> ChainReport {
+    let mut report = ChainReport::default();
+    let mut walk = Walk::new(chain_file, u64::MAX);
+    for &(reader, file) in parts {
+        walk.part(reader, file, |step| report.saw(&step));
+    }
+    report.failure = walk.finish();
+    report
 }
 
 /// The walk over a log's records in seq order, fed one file at a time (a single-file log is
@@ -136,9 +155,9 @@ pub(crate) struct Walk<'c> {
     /// Records after this seq are not walked.
     until: u64,
     /// The previous record's seq and stored chain value.
-    prev: Option<(u64, Option<ChainValue>)>,
+    pub(super) prev: Option<(u64, Option<ChainValue>)>,
     /// Damage seen since the previous record: its offset, file and why.
-    damage: Option<(u64, Option<PathBuf>, LineError)>,
+    pub(super) damage: Option<Damage>,
     /// The first place the chain fails.
     pub(crate) failure: Option<ChainFailure>,
     /// A record after `until` was reached.
@@ -167,7 +186,7 @@ impl<'c> Walk<'c> {
         }
     }
 
-    fn fail(&mut self, f: ChainFailure) {
+    pub(super) fn fail(&mut self, f: ChainFailure) {
         if self.failure.is_none() {
             self.failure = Some(f);
         }
@@ -184,81 +203,109 @@ impl<'c> Walk<'c> {
         if self.done {
             return;
         }
-        let at = |offset: u64| (offset, file.map(Path::to_path_buf));
         for entry in reader.entries() {
-            let r = match entry {
-                Entry::Record(r) => r,
-                Entry::Corrupt { offset, reason, .. } => {
-                    if self.damage.is_none() {
-                        let (offset, file) = at(offset);
-                        self.damage = Some((offset, file, reason));
-                    }
-                    continue;
-                }
-                Entry::Padding { .. } | Entry::TornTail { .. } => continue,
-            };
-            if r.seq > self.until {
+            if let Entry::Record(r) = entry
+                && r.seq > self.until
+            {
                 self.done = true;
                 break;
             }
-            let expected = match self.prev {
-                Some((p, _)) => p.saturating_add(1),
-                None => self.expected_first(r.seq),
-            };
-            // Where the chain continues from, or why it cannot.
-            let from = match self.prev {
-                Some((p, _)) if r.seq <= p => {
-                    Err(ChainProblem::OutOfOrder { previous: p, found: r.seq })
+            if let Some(step) = self.entry(entry, file) {
+                each(step);
+            }
+        }
+    }
+
+    /// Takes the next entry of the walk in file order: a record is judged, damage remembered.
+    #[inline]
+    pub(super) fn entry<'a>(&mut self, entry: Entry<'a>, file: Option<&Path>) -> Option<Step<'a>> {
+        match entry {
+            Entry::Record(record) => {
+                let (holds, stored) = self.record(record.seq, record.offset, record.line, file);
+                Some(Step { record, holds, stored })
+            }
+            Entry::Corrupt { offset, reason, .. } => {
+                self.damaged(offset, reason, file);
+                None
+            }
+            Entry::Padding { .. } | Entry::TornTail { .. } => None,
+        }
+    }
+
+    /// Damage at `offset` of `file`: remembered when it is the first since the previous record.
+    pub(super) fn damaged(&mut self, offset: u64, reason: LineError, file: Option<&Path>) {
+        if self.damage.is_none() {
+            self.damage = Some((offset, file.map(Path::to_path_buf), reason));
+        }
+    }
+
+    /// Judges the valid record `seq` whose line (without its newline) is `line`, at `offset`
+    /// of `file`, against where the chain stands; returns whether its link holds and the chain
+    /// value it stores, and moves the chain on to it.
+    #[inline]
+    pub(super) fn record(
+        &mut self,
+        seq: u64,
+        offset: u64,
+        line: &[u8],
+        file: Option<&Path>,
+    ) -> (bool, Option<ChainValue>) {
+        let at = |offset: u64| (offset, file.map(Path::to_path_buf));
+        let expected = match self.prev {
+            Some((p, _)) => p.saturating_add(1),
+            None => self.expected_first(seq),
+        };
+        // Where the chain continues from, or why it cannot.
+        let from = match self.prev {
+            Some((p, _)) if seq <= p => Err(ChainProblem::OutOfOrder { previous: p, found: seq }),
+            Some((p, stored)) if seq == p + 1 => Ok(stored),
+            Some((p, _)) => {
+                self.anchor(seq).map(Some).ok_or(ChainProblem::Gap { previous: p, found: seq })
+            }
+            None => self.anchor(seq).map(Some).ok_or(ChainProblem::NoAnchor { found: seq }),
+        };
+        // The stored value, once decoded (64 hex digits a record: decoded once, not per use).
+        let mut decoded = None;
+        let holds = match from {
+            // A predecessor without a link was reported at its own seq.
+            Ok(None) => false,
+            Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(line)) {
+                Ok(stored) => {
+                    decoded = Some(stored);
+                    true
                 }
-                Some((p, stored)) if r.seq == p + 1 => Ok(stored),
-                Some((p, _)) => self
-                    .anchor(r.seq)
-                    .map(Some)
-                    .ok_or(ChainProblem::Gap { previous: p, found: r.seq }),
-                None => self.anchor(r.seq).map(Some).ok_or(ChainProblem::NoAnchor { found: r.seq }),
-            };
-            // The stored value, once decoded (64 hex digits a record: decoded once, not per use).
-            let mut decoded = None;
-            let holds = match from {
-                // A predecessor without a link was reported at its own seq.
-                Ok(None) => false,
-                Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(r.line)) {
-                    Ok(stored) => {
-                        decoded = Some(stored);
-                        true
-                    }
-                    Err(e) => {
-                        let (offset, file) = at(r.offset);
-                        let problem = ChainProblem::Link(e);
-                        self.fail(ChainFailure { seq: r.seq, offset, file, problem });
-                        false
-                    }
-                },
-                Err(problem) => {
-                    // Damage where the record should be explains a missing record best.
-                    let failure = match self.damage.take() {
-                        Some((offset, file, reason)) => ChainFailure {
-                            seq: expected,
-                            offset,
-                            file,
-                            problem: ChainProblem::Damaged(reason),
-                        },
-                        None => {
-                            let (offset, file) = at(r.offset);
-                            ChainFailure { seq: expected, offset, file, problem }
-                        }
-                    };
-                    self.fail(failure);
+                Err(e) => {
+                    let (offset, file) = at(offset);
+                    let problem = ChainProblem::Link(e);
+                    self.fail(ChainFailure { seq, offset, file, problem });
                     false
                 }
-            };
-            // Damage between two records whose link holds held no record (crash debris a
-            // writer terminated): plain verification reports it; the chain is intact across it.
-            self.damage = None;
-            let stored = decoded.or_else(|| chain::link_of(r.line));
-            self.prev = Some((r.seq, stored));
-            each(Step { record: r, holds, stored });
-        }
+            },
+            Err(problem) => {
+                // Damage where the record should be explains a missing record best.
+                let failure = match self.damage.take() {
+                    Some((offset, file, reason)) => ChainFailure {
+                        seq: expected,
+                        offset,
+                        file,
+                        problem: ChainProblem::Damaged(reason),
+                    },
+                    None => {
+                        let (offset, file) = at(offset);
+                        ChainFailure { seq: expected, offset, file, problem }
+                    }
+                };
+                self.fail(failure);
+                false
+            }
+        };
+        // Damage between two records whose link holds held no record (crash debris a
+        // writer terminated): plain verification reports it; the chain is intact across it.
+        self.damage = None;
+        // Equal to `decoded` where that is set: both are the link `split_link` reads.
+        let stored = decoded.or_else(|| chain::link_of(line));
+        self.prev = Some((seq, stored));
+        (holds, stored)
     }
 
     /// Ends the walk: damage after the last record is where a record may have stood.
@@ -273,7 +320,8 @@ impl<'c> Walk<'c> {
 
 /// Checks the hash chain of a log given as its files in seq order — a segmented log's
 /// segments, each named by its [`Reader::path`] in a failure — as [`Reader::verify_chain`] does
-/// for one file: the chain runs on from one file into the next.
+/// for one file: the chain runs on from one file into the next (on several threads when the
+/// files hold several MiB).
 ///
 /// # Example
 /// ```
@@ -290,17 +338,12 @@ pub fn verify_parts<'a, D: AsRef<[u8]> + 'a>(
     parts: impl IntoIterator<Item = &'a Reader<D>>,
     chain_file: Option<&ChainFile>,
 ) -> ChainReport {
-    let mut report = ChainReport::default();
-    let mut walk = Walk::new(chain_file, u64::MAX);
-    for reader in parts {
-        walk.part(reader, Some(reader.path()), |step| report.saw(&step));
-    }
-    report.failure = walk.finish();
-    report
+    let parts: Vec<_> = parts.into_iter().map(|r| (r, Some(r.path()))).collect();
+    super::parallel::verify(&parts, chain_file, &Split::auto())
 }
 
 impl ChainReport {
-    fn saw(&mut self, step: &Step<'_>) {
+    pub(super) fn saw(&mut self, step: &Step<'_>) {
         self.records += 1;
         self.first.get_or_insert(step.record.seq);
         self.last = step.stored.map(|v| (step.record.seq, v));
