@@ -1,15 +1,17 @@
 //! Hash chains (issue 15): what chaining costs. Chained against unchained appends of 100-byte
 //! payloads (`Always` on one thread, `Group` with 16 threads, `Never` in batches of 64; and
 //! `Always` on a segmented log rolling every 256 records, where the chain runs across rolls), and
-//! `Reader::verify_chain` over a page-cached chained log beside `Reader::verify` over an
-//! unchained log of the same size (`$NDLOG_BENCH_SCAN_MB` MiB, default 256), with the SHA-256
-//! floor that bounds the chained scan. Criterion first; then every case again, round-robin
-//! (one short run of each per round, medians), and `Always` chained and unchained alternating
-//! append by append, because a shared disk's sync rate drifts between one criterion case and
-//! the next. Ends with Markdown tables of the ratios.
+//! `Reader::verify_chain` over a page-cached chained log (split across the cores) beside the
+//! same walk on one thread (`chain::verify_in_order`) and `Reader::verify` over an unchained
+//! log of the same size (`$NDLOG_BENCH_SCAN_MB` MiB, default 256), with the SHA-256 floors
+//! that bound the chained scan. Criterion first; then every scan again, round-robin (one short
+//! run of each per round, medians), then every append case round-robin and `Always` chained
+//! and unchained alternating append by append, because a shared disk's sync rate drifts between
+//! one criterion case and the next. Ends with Markdown tables of the ratios.
 //!
 //! `cargo bench --bench chain` (about 2 minutes); temp files go to `target/tmp`, or to
-//! `$NDLOG_BENCH_DIR`. `NDLOG_BENCH_PAIRED=0` skips the interleaved re-measurement.
+//! `$NDLOG_BENCH_DIR`. `NDLOG_BENCH_PAIRED=0` skips the appends' interleaved re-measurement
+//! (the scans' round-robin, ~20 s, still runs after criterion's scans).
 
 /// The shared bench code this bench uses: its selection of `benches/common/`.
 mod common {
@@ -187,13 +189,22 @@ fn append_cases() -> Vec<Append> {
 const PLAIN_VERIFY: &str = "plain_verify";
 const CHAINED_PLAIN_VERIFY: &str = "chained_log_plain_verify";
 const CHAINED_VERIFY: &str = "chained_verify_chain";
+const CHAINED_VERIFY_1T: &str = "chained_verify_chain_1_thread";
 const SHA_FLOOR: &str = "floor_records_plus_sha256";
 const SHA_ONLY: &str = "floor_sha256_only";
 const SHA_FLOOR_2T: &str = "floor_records_plus_sha256_2_threads";
 const MEMCHR: &str = "limit_memchr_newlines";
 
-const SCAN_CASES: [&str; 7] =
-    [PLAIN_VERIFY, CHAINED_PLAIN_VERIFY, CHAINED_VERIFY, SHA_FLOOR, SHA_ONLY, SHA_FLOOR_2T, MEMCHR];
+const SCAN_CASES: [&str; 8] = [
+    PLAIN_VERIFY,
+    CHAINED_PLAIN_VERIFY,
+    CHAINED_VERIFY,
+    CHAINED_VERIFY_1T,
+    SHA_FLOOR,
+    SHA_ONLY,
+    SHA_FLOOR_2T,
+    MEMCHR,
+];
 
 /// The two logs the scans read, of the same size, and the chained log's record bodies.
 struct Logs {
@@ -230,6 +241,9 @@ impl Logs {
             PLAIN_VERIFY => self.plain.reader.verify().records,
             CHAINED_PLAIN_VERIFY => self.chained.reader.verify().records,
             CHAINED_VERIFY => self.chained.reader.verify_chain(None).records,
+            CHAINED_VERIFY_1T => {
+                ndlog::chain::verify_in_order(&[(&self.chained.reader, None)], None).records
+            }
             SHA_FLOOR => records_plus_sha256(&self.chained.reader),
             SHA_ONLY => sha256_only(self.chained.reader.bytes(), &self.bodies),
             SHA_FLOOR_2T => records_plus_sha256_2_threads(self.chained.reader.bytes()),
@@ -364,10 +378,11 @@ fn scan_rows(rate: &dyn Fn(&str) -> Option<f64>) -> Vec<Row> {
     let mut rows = Vec::new();
     let pairs = [
         (CHAINED_VERIFY, PLAIN_VERIFY, "Reader::verify, unchained log", true),
-        (CHAINED_VERIFY, CHAINED_PLAIN_VERIFY, "Reader::verify, the chained log", false),
-        (CHAINED_VERIFY, SHA_FLOOR, "records() + SHA-256 per record", false),
-        (CHAINED_VERIFY, SHA_ONLY, "SHA-256 alone", false),
+        (CHAINED_VERIFY, CHAINED_VERIFY_1T, "verify_chain's walk on 1 thread", false),
         (CHAINED_VERIFY, SHA_FLOOR_2T, "records() + SHA-256, 2 threads", false),
+        (CHAINED_VERIFY, CHAINED_PLAIN_VERIFY, "Reader::verify, the chained log", false),
+        (CHAINED_VERIFY_1T, SHA_FLOOR, "records() + SHA-256 per record", false),
+        (CHAINED_VERIFY_1T, SHA_ONLY, "SHA-256 alone", false),
         (PLAIN_VERIFY, MEMCHR, "memchr newline count", false),
     ];
     for (case, versus, label, target) in pairs {
@@ -500,6 +515,10 @@ fn summary(logs: &Logs) {
     if !scans.is_empty() {
         common::print_table(&scan_title("criterion, medians of 10"), &scans);
     }
+    let listing = std::env::args().any(|a| a == "--test" || a == "--list");
+    if !scans.is_empty() && !listing {
+        interleaved_scans(logs, &scan_title);
+    }
     if quick || appends.is_empty() {
         return;
     }
@@ -508,18 +527,9 @@ fn summary(logs: &Logs) {
     eprintln!("chain: every case again, round-robin");
     let cases = append_cases();
     let mut timed: Vec<Timed> = cases.iter().map(|&case| case.timed(&payload)).collect();
-    let scan_timed = SCAN_CASES.map(|case| Timed {
-        name: case.to_string(),
-        units: logs.log(case).bytes as f64,
-        unit: Unit::Bytes,
-        timed: Box::new(move |n| common::time_scan(n, || logs.run(case))),
-    });
-    timed.extend(scan_timed);
     let rates = common::round_robin(&mut timed, RUN, ROUNDS);
     drop(timed);
     let append_rate = |case: Append| Some(rates[cases.iter().position(|&c| c == case)?]);
-    let scan_rate =
-        |case: &str| Some(rates[cases.len() + SCAN_CASES.iter().position(|&c| c == case)?]);
 
     eprintln!("chain: Always, unchained and chained alternating append by append");
     let (plain, chained, ratio) = alternating_rates(&payload, ALTERNATING_RUN, ROUNDS, false);
@@ -575,6 +585,21 @@ fn summary(logs: &Logs) {
             if target { format!("≥ 0.97×: {verdict}") } else { String::new() }
         );
     }
+}
+
+/// Every scan case again, round-robin (one short run of each per round, so that a change in
+/// the machine's load affects every case alike): the table of the medians.
+fn interleaved_scans(logs: &Logs, scan_title: &dyn Fn(&str) -> String) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("chain: every scan again, round-robin ({threads} cores available)");
+    let mut timed = SCAN_CASES.map(|case| Timed {
+        name: case.to_string(),
+        units: logs.log(case).bytes as f64,
+        unit: Unit::Bytes,
+        timed: Box::new(move |n| common::time_scan(n, || logs.run(case))),
+    });
+    let rates = common::round_robin(&mut timed, RUN, ROUNDS);
+    let scan_rate = |case: &str| Some(rates[SCAN_CASES.iter().position(|&c| c == case)?]);
     common::print_table(
         &scan_title(&format!("interleaved, medians of {ROUNDS} rounds")),
         &scan_rows(&scan_rate),
@@ -583,9 +608,12 @@ fn summary(logs: &Logs) {
         let log = logs.log(case);
         scan_rate(case).map(|r| log.bytes as f64 / log.records as f64 / r * 1e9)
     };
-    if let (Some(sha), Some(verify)) = (per_record(SHA_ONLY), per_record(CHAINED_VERIFY)) {
+    if let (Some(sha), Some(one), Some(split)) =
+        (per_record(SHA_ONLY), per_record(CHAINED_VERIFY_1T), per_record(CHAINED_VERIFY))
+    {
         println!(
-            "per chained record ({:.0} bytes a line): SHA-256 {sha:.0} ns, verify_chain {verify:.0} ns",
+            "per chained record ({:.0} bytes a line): SHA-256 {sha:.0} ns, verify_chain on 1 \
+             thread {one:.0} ns, split across the cores {split:.0} ns (wall time)",
             logs.chained.bytes as f64 / logs.chained.records as f64
         );
     }

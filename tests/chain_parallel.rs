@@ -3,7 +3,9 @@
 //! every kind of damage the chain tests use, with the stretches cut at every byte of a small log,
 //! in many stretches at once, on several threads, across the files of a segmented log, over
 //! bytes a reader copied after its mapped ones, and through the automatic split of a log large
-//! enough to use it.
+//! enough to use it, also through `ndlog verify --chain`.
+
+mod util;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -398,4 +400,45 @@ fn a_log_large_enough_for_threads_gives_the_report_of_the_walk_in_file_order() {
         assert_eq!(named(&got), named(&expected), "{what}");
         same(what, &parts, None, &Split { threads: Some(3), ..Split::auto() }, &expected);
     }
+}
+
+#[test]
+fn verify_chain_names_the_first_failing_seq_of_a_log_large_enough_for_threads() {
+    let dir = util::tempdir();
+    let path = dir.path().join("big.ndjson");
+    let log = path.to_str().unwrap();
+    // Written through the library in batches (durability `Never`): the CLI reads it.
+    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).chain(true);
+    let writer = writer.open(&path).unwrap();
+    let pad = "y".repeat(120);
+    for batch in 0..30 {
+        let payloads: Vec<String> = (1..=1_000)
+            .map(|i| format!(r#"{{"id":"e{}","n":{},"p":"{pad}"}}"#, i % 7, batch * 1_000 + i))
+            .collect();
+        writer.append_raw_batch(&payloads).unwrap();
+    }
+    writer.sync().unwrap();
+    drop(writer);
+    let out = util::run(&["verify", log, "--chain"], b"");
+    assert!(out.status.success(), "{}{}", util::stdout(&out), util::stderr(&out));
+    assert!(util::stdout(&out).contains("ok, 30000 records"), "{}", util::stdout(&out));
+    // Edits of seqs 29000 and 16000 with refitted CRCs, in different stretches: the first
+    // one in file order is named, at its line's offset.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 5 << 20, "{}", bytes.len());
+    let mut offset_of_16000 = 0;
+    for seq in [29_000u64, 16_000] {
+        let needle = format!("\"n\":{seq},");
+        let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
+        let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let end = start + bytes[start..].iter().position(|&b| b == b'\n').unwrap();
+        bytes[at + 5] = if bytes[at + 5] == b'7' { b'8' } else { b'7' };
+        refit_crc(&mut bytes, start, end);
+        offset_of_16000 = start;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let out = util::run(&["verify", log, "--chain"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", util::stdout(&out));
+    let named = format!("seq 16000 at byte {offset_of_16000}");
+    assert!(util::stderr(&out).contains(&named), "{named}: {}", util::stderr(&out));
 }
