@@ -4,7 +4,8 @@
 //! - [`ChainFile`]: `LOG.chain`, which marks a log as chained, names it, and holds the anchors
 //!   compaction leaves where it removed records.
 //! - [`Reader::verify_chain`](crate::Reader::verify_chain) → [`ChainReport`]: every link, and
-//!   the first seq whose link fails ([`ChainFailure`], [`ChainProblem`]).
+//!   the first seq whose link fails ([`ChainFailure`], [`ChainProblem`]); a log of several MiB
+//!   is walked on up to four threads, in stretches of whole lines merged in file order.
 //! - [`diverge`] → [`Divergence`]: the fork point of two copies, by binary search.
 //! - [`Reader::provenance`](crate::Reader::provenance) → [`Provenance`]: an entity's versions
 //!   with their links.

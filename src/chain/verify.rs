@@ -122,7 +122,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// ```
     ///
     /// A log of several MiB is verified on up to four threads, each over a stretch of whole
-    /// lines ([`super::parallel`]); the report is the one the walk in file order gives.
+    /// lines; the report is the one the walk in file order on one thread gives.
     pub fn verify_chain(&self, chain_file: Option<&ChainFile>) -> ChainReport {
         super::parallel::verify(&[(self, None)], chain_file, &Split::auto())
     }
