@@ -151,7 +151,7 @@ impl<V: Vfs> Writer<V> {
         // too: its original may have been written by a writer that does not sync.
         if sync {
             let mark = (writes > 0).then_some(Watermark { file: id, end: len, seq: plan.last.seq });
-            self.sync_and_publish(file, mark)?;
+            self.make_durable(file, mark)?;
         }
         if rolled {
             self.after_roll();
