@@ -468,6 +468,11 @@ impl<V: Vfs> Writer<V> {
         if let Some(t) = state.tail.filter(|t| t.len == meta.len) {
             return Ok(t);
         }
+        if state.tail.is_some() {
+            // Another writer appended since this handle's last look: its syncs and this
+            // handle's may cover each other's records.
+            self.cover.note_other_writer();
+        }
         let found = last_record::discover(&*state.file, meta.len, state.tail, &mut state.scratch);
         let found = found.at(&self.path, "read")?;
         state.tail = Some(found);

@@ -4,6 +4,7 @@
 //! [`Writer::sync_group`], which [`super::group::Combiner`] runs in overlapping turns.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::consume::Watermark;
 use crate::error::Result;
@@ -12,6 +13,7 @@ use crate::fs::Vfs;
 use super::Writer;
 use super::ack::BatchAck;
 use super::batch::Source;
+use super::cover::Found;
 
 /// What a group sync needs to know of the batches written before it: the file they went to,
 /// the end of the log the last one left (published once synced) and how many unsynced writes
@@ -30,10 +32,29 @@ impl<F> Clone for GroupSync<F> {
 }
 
 impl<V: Vfs> Writer<V> {
-    /// Makes everything written to `file` so far durable, then publishes `mark` (the end of the
-    /// log as this handle last saw it, every record up to which was written before this call).
+    /// Makes the records of `file` up to `mark` durable (the end of the log as this handle
+    /// last saw it: every record up to it was written before this call), and so every record
+    /// written before: unless a sync already covers them (another thread's or another
+    /// process's, published in `LOG.watermark`), or one in flight will, with `fdatasync`, then
+    /// publishes the end it covered. See [`super::cover`] for the rules. A segmented log, whose
+    /// watermark does not describe its active segment, always syncs.
     pub(super) fn make_durable(&self, file: &V::File, mark: Option<Watermark>) -> Result<()> {
-        self.sync_and_publish(file, mark)
+        let Some(mark) = mark.filter(|_| self.settings.is_none()) else {
+            return self.sync_and_publish(file, mark);
+        };
+        let since = Instant::now();
+        loop {
+            self.check_poison()?;
+            match self.cover.check(&self.vfs, &self.path, mark, since) {
+                Found::Durable => return self.check_poison(),
+                Found::InFlight => {}
+                Found::Nothing => break,
+            }
+        }
+        let syncing = self.cover.begin(file, mark);
+        self.sync_and_publish(file, Some(syncing.covers))?;
+        syncing.succeeded();
+        Ok(())
     }
 
     /// A group commit's write: the batch's records, with one `write` under the lock, not

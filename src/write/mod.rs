@@ -34,6 +34,7 @@ mod async_writer;
 mod auto_compact;
 mod batch;
 mod chain;
+mod cover;
 mod dedup;
 mod derive;
 mod derived;
@@ -94,6 +95,8 @@ pub struct Writer<V: Vfs = StdFs> {
     group: Combiner<durable::GroupSync<V::File>>,
     /// Held across each fdatasync (see `sync_file`), and while publishing what it covered.
     sync_lock: Mutex<Publisher<V::File>>,
+    /// What this handle knows of syncs covering its records, its own and other processes'.
+    cover: cover::Cover<V::File>,
     /// Compaction this writer triggers by itself, if configured.
     auto: Option<AutoState>,
     poison: OnceLock<String>,
@@ -245,7 +248,8 @@ impl<V: Vfs> Writer<V> {
         self.check_raw(json, None).map(|_| ())
     }
 
-    /// Makes everything this handle wrote durable (`fdatasync`), whatever its durability.
+    /// Makes everything this handle wrote durable, whatever its durability: with `fdatasync`,
+    /// unless a sync another handle or process published already covers it.
     ///
     /// # Errors
     /// [`ErrorKind::Io`] when the sync fails; the handle is poisoned from then on.
@@ -261,7 +265,7 @@ impl<V: Vfs> Writer<V> {
             }
             _ => None,
         };
-        self.sync_and_publish(&file, mark)?;
+        self.make_durable(&file, mark)?;
         let mut state = self.lock_state();
         if Arc::ptr_eq(&state.file, &file) {
             state.synced_writes = state.synced_writes.max(writes);
