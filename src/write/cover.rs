@@ -34,6 +34,11 @@
 //!   holds the file open, so its inode cannot be reused meanwhile).
 //! - A poisoned handle acknowledges nothing, skipped sync or not.
 //!
+//! The residual risk (FORMAT.md, section 8): Linux reports a writeback error once per open
+//! file description, so a process that opened the log after another was told of one can see
+//! its own later sync succeed and publish a mark over bytes that were lost; a writer trusting
+//! that mark acknowledges a lost record, where its own `fdatasync` would have failed.
+//!
 //! A handle that has seen no other writer append for [`SOLO_AFTER`] skips all of this but its
 //! own threads' syncs: its records are covered by its own syncs alone, and the three system
 //! calls per sync (a read of `LOG.watermark`, a `statx` of the log, the intent's write) would
