@@ -1,5 +1,6 @@
 //! Hash chains (issue 15): what chaining costs. Chained against unchained appends of 100-byte
-//! payloads (`Always` on one thread, `Group` with 16 threads, `Never` in batches of 64), and
+//! payloads (`Always` on one thread, `Group` with 16 threads, `Never` in batches of 64; and
+//! `Always` on a segmented log rolling every 256 records, where the chain runs across rolls), and
 //! `Reader::verify_chain` over a page-cached chained log beside `Reader::verify` over an
 //! unchained log of the same size (`$NDLOG_BENCH_SCAN_MB` MiB, default 256), with the SHA-256
 //! floor that bounds the chained scan. Criterion first; then every case again, round-robin
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant};
 use common::{Row, ScanLog, Target, Timed, Unit};
 use criterion::{Criterion, SamplingMode, Throughput};
 use ndlog::format::chain::{self, ChainValue};
+use ndlog::segments::Settings;
 use ndlog::{Durability, Options, Reader, Writer};
 
 /// How an append case appends.
@@ -125,6 +127,28 @@ impl Append {
 fn open(path: &Path, durability: Durability, chain: bool) -> Writer {
     let writer = Options::new().durability(durability).chain(chain).open(path);
     writer.expect("open the bench log")
+}
+
+/// Records a segment of the segmented cases: a run of a few hundred `Always` appends crosses
+/// rolls, each of which seals (fdatasync, rename) and creates a segment (directory fsync).
+const SEGMENT_RECORDS: u64 = 256;
+
+/// A segmented log at `dir` (created), `Always`, chained or not.
+fn open_segmented(dir: &Path, chain: bool) -> Writer {
+    let settings = Settings { segment_records: Some(SEGMENT_RECORDS), ..Settings::new(64 << 20) };
+    let options = Options::new().durability(Durability::Always).chain(chain).segments(settings);
+    options.open(dir).expect("open the segmented bench log")
+}
+
+/// The segmented cases, by criterion id: `Always` on one thread, unchained and chained.
+const SEGMENTED_CASES: [(&str, bool); 2] =
+    [("plain_segmented_always_1t", false), ("chained_segmented_always_1t", true)];
+
+/// `iters` `Always` appends on a fresh segmented log; opening it is not timed.
+fn segmented_run(chain: bool, payload: &[u8], iters: u64) -> Duration {
+    let dir = common::temp_dir();
+    let writer = open_segmented(&dir.path().join("bench"), chain);
+    threads(&writer, 1, payload, iters)
 }
 
 /// `n` threads sharing `writer` append `iters` payloads each.
@@ -270,6 +294,35 @@ fn bench_appends(c: &mut Criterion, payload: &[u8]) {
     group.finish();
 }
 
+fn bench_segmented_appends(c: &mut Criterion, payload: &[u8]) {
+    let mut group = c.benchmark_group("chain_segmented_append");
+    group
+        .sample_size(common::SAMPLE_SIZE)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for (id, chain) in SEGMENTED_CASES {
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| common::record(id, iters, segmented_run(chain, payload, iters)))
+        });
+    }
+    group.finish();
+}
+
+/// The segmented pair's row, from whichever measurement `rate` reads.
+fn segmented_row(rate: &dyn Fn(&str) -> Option<f64>, how: &str) -> Option<Row> {
+    let [(plain, _), (chained, _)] = SEGMENTED_CASES;
+    Some(Row {
+        case: format!("{chained}{how}"),
+        value: rate(chained)?,
+        versus: format!("{plain}{how}"),
+        limit: rate(plain)?,
+        unit: Unit::Records,
+        target: Some(Target::Ratio(0.97)),
+    })
+}
+
 fn bench_scans(c: &mut Criterion, logs: &Logs) {
     let mut group = c.benchmark_group("chain_scan");
     group
@@ -334,11 +387,20 @@ fn scan_rows(rate: &dyn Fn(&str) -> Option<f64>) -> Vec<Row> {
 
 /// ndlog `Always`, chained and unchained, append by append: each iteration appends once to
 /// each of two logs in one directory (in alternating order), timing each, so both see the same
-/// disk at the same moment. Returns (unchained time, chained time).
-fn alternate(payload: &[u8], iters: u64) -> (Duration, Duration) {
+/// disk at the same moment; two segmented logs with `segmented`. Returns (unchained time,
+/// chained time).
+fn alternate(payload: &[u8], iters: u64, segmented: bool) -> (Duration, Duration) {
     let dir = common::temp_dir();
-    let plain = open(&dir.path().join("plain.ndjson"), Durability::Always, false);
-    let chained = open(&dir.path().join("chained.ndjson"), Durability::Always, true);
+    let (plain, chained) = match segmented {
+        false => (
+            open(&dir.path().join("plain.ndjson"), Durability::Always, false),
+            open(&dir.path().join("chained.ndjson"), Durability::Always, true),
+        ),
+        true => (
+            open_segmented(&dir.path().join("plain"), false),
+            open_segmented(&dir.path().join("chained"), true),
+        ),
+    };
     let mut took = [Duration::ZERO; 2];
     for i in 0..iters {
         for turn in [i % 2, 1 - i % 2] {
@@ -353,16 +415,22 @@ fn alternate(payload: &[u8], iters: u64) -> (Duration, Duration) {
 
 /// [`alternate`] `rounds` times, each about `run` long: the median rates (records/s) of the
 /// unchained and the chained log, and the median of each round's ratio.
-fn alternating_rates(payload: &[u8], run: Duration, rounds: usize) -> (f64, f64, f64) {
-    let calibration = alternate(payload, 32);
+fn alternating_rates(
+    payload: &[u8],
+    run: Duration,
+    rounds: usize,
+    segmented: bool,
+) -> (f64, f64, f64) {
+    let calibration = alternate(payload, 32, segmented);
     let per_iter = (calibration.0 + calibration.1).as_secs_f64() / 32.0;
     let n = ((run.as_secs_f64() / per_iter.max(1e-9)) as u64).max(32);
     let (mut plain, mut chained, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let (a, b) = alternate(payload, n);
+        let (a, b) = alternate(payload, n, segmented);
         let (a, b) = (n as f64 / a.as_secs_f64(), n as f64 / b.as_secs_f64());
         eprintln!(
-            "  round {round}: Always unchained {} / chained {}, alternating ({:.3}×)",
+            "  round {round}: Always{} unchained {} / chained {}, alternating ({:.3}×)",
+            if segmented { " segmented" } else { "" },
             common::fmt_rate(a, Unit::Records),
             common::fmt_rate(b, Unit::Records),
             b / a
@@ -424,6 +492,8 @@ fn summary(logs: &Logs) {
             logs.plain.records, logs.chained.records
         )
     };
+    let mut appends = appends;
+    appends.extend(segmented_row(&|case| common::recorded_rate(case, 1.0), ""));
     if !appends.is_empty() {
         common::print_table("chained appends, 100 B payloads: criterion, medians of 10", &appends);
     }
@@ -452,7 +522,12 @@ fn summary(logs: &Logs) {
         |case: &str| Some(rates[cases.len() + SCAN_CASES.iter().position(|&c| c == case)?]);
 
     eprintln!("chain: Always, unchained and chained alternating append by append");
-    let (plain, chained, ratio) = alternating_rates(&payload, ALTERNATING_RUN, ROUNDS);
+    let (plain, chained, ratio) = alternating_rates(&payload, ALTERNATING_RUN, ROUNDS, false);
+    eprintln!(
+        "chain: Always on segmented logs (a roll every {SEGMENT_RECORDS} records), unchained and \
+         chained alternating append by append"
+    );
+    let seg = alternating_rates(&payload, ALTERNATING_RUN, ROUNDS, true);
     let mut rows = vec![Row {
         case: "chained_always_1t, alternating append by append".into(),
         value: chained,
@@ -461,6 +536,14 @@ fn summary(logs: &Logs) {
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
     }];
+    rows.push(Row {
+        case: "chained_segmented_always_1t, alternating append by append".into(),
+        value: seg.1,
+        versus: "plain_segmented_always_1t, alternating".into(),
+        limit: seg.0,
+        unit: Unit::Records,
+        target: Some(Target::Ratio(0.97)),
+    });
     rows.extend(append_rows(&append_rate));
     common::print_table(
         &format!("chained appends, 100 B payloads: interleaved, medians of {ROUNDS} rounds"),
@@ -474,6 +557,11 @@ fn summary(logs: &Logs) {
     println!("| --- | ---: | ---: | ---: | --- |");
     let paired = [
         ("Always, 1 thread, alternating append by append", (plain, chained, ratio), true),
+        (
+            &*format!("Always, segmented (a roll every {SEGMENT_RECORDS} records), alternating"),
+            seg,
+            true,
+        ),
         (&*format!("Group, 16 threads, {PAIRS} pairs of runs"), group, false),
         (&*format!("Never, batches of 64, {PAIRS} pairs of runs"), batch, false),
     ];
@@ -507,6 +595,7 @@ fn main() {
     let mut c = Criterion::default().without_plots().configure_from_args();
     let payload = common::payload(100);
     bench_appends(&mut c, &payload);
+    bench_segmented_appends(&mut c, &payload);
     let logs = Logs::make(common::scan_log_mib());
     bench_scans(&mut c, &logs);
     c.final_summary();

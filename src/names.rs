@@ -22,6 +22,11 @@ pub(crate) fn segmented_lock_file(dir: &Path) -> PathBuf {
     dir.join("ndlog.lock")
 }
 
+/// The durable watermark of a segmented log: `LOG/ndlog.watermark`.
+pub(crate) fn segmented_watermark(dir: &Path) -> PathBuf {
+    dir.join("ndlog.watermark")
+}
+
 /// The lock file: `LOG.lock`.
 pub(crate) fn lock_file(log: &Path) -> PathBuf {
     sidecar(log, ".lock")
@@ -55,4 +60,9 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 /// A chained log's chain file: `LOG.chain` (its id and anchors).
 pub(crate) fn chain_file(log: &Path) -> PathBuf {
     sidecar(log, ".chain")
+}
+
+/// A chained segmented log's chain file: `LOG/ndlog.chain` (its id and anchors).
+pub(crate) fn segmented_chain_file(dir: &Path) -> PathBuf {
+    dir.join(crate::segments::naming::CHAIN)
 }

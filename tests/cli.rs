@@ -199,6 +199,9 @@ fn the_quickstart_demo_runs_and_checks_itself() {
         "0 missing, 0 acknowledged twice",
         "strictly increasing: true",
         "scan:",
+        "segments:",
+        "retain:",
+        "left the cursor at",
     ] {
         assert!(text.contains(expect), "demo output lacks {expect:?}:\n{text}");
     }

@@ -21,8 +21,27 @@ const PER_TASK: u64 = 150;
 
 async fn appenders_and_a_consumer(path: std::path::PathBuf) {
     let writer = Options::new().durability(Durability::Group).open(&path).unwrap();
+    // Seq 1 is the lock test's record.
+    let follow = Reader::open(&path).unwrap().follow_after(1);
+    appenders_and_a_stream(writer, follow.into(), 2).await;
+}
+
+/// The same on a segmented log rolling every 50 records, followed through `ndlog::Log`.
+async fn appenders_and_a_segmented_consumer(path: std::path::PathBuf) {
+    let settings = ndlog::segments::Settings {
+        segment_records: Some(50),
+        ..ndlog::segments::Settings::new(2 << 20)
+    };
+    let options = Options::new().segments(settings).durability(Durability::Group);
+    let writer = options.open(&path).unwrap();
+    let follow = ndlog::Log::open(&path).unwrap().follow_after(0);
+    appenders_and_a_stream(writer, follow, 1).await;
+    assert!(ndlog::segments::list(&ndlog::fs::StdFs, &path).unwrap().len() > 10, "the log rolled");
+}
+
+async fn appenders_and_a_stream(writer: ndlog::Writer, follow: ndlog::LogFollow, first: u64) {
     let writer = AsyncWriter::new(writer);
-    let mut stream = FollowStream::new(Reader::open(&path).unwrap().follow_after(1));
+    let mut stream = FollowStream::new(follow);
     // A task that must keep running: a blocked runtime thread would starve it.
     let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let ticker = {
@@ -57,8 +76,8 @@ async fn appenders_and_a_consumer(path: std::path::PathBuf) {
     for a in appenders {
         a.await.unwrap();
     }
-    // Seq 1 is the lock test's record.
-    assert_eq!(seqs, (2..=TASKS * PER_TASK + 1).collect::<Vec<_>>(), "every record, in order");
+    let want: Vec<u64> = (first..first + TASKS * PER_TASK).collect();
+    assert_eq!(seqs, want, "every record, in order");
     assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) > 0, "the ticker ran");
     // Stopping ends the stream.
     stream.stopper().stop();
@@ -86,8 +105,8 @@ async fn lock_holder_releases_while_an_append_waits(path: &std::path::Path) {
 
 /// Runs the workloads on `rt` under a watchdog thread that fails the test if it takes too long (a
 /// blocked runtime thread).
-fn with_watchdog(rt: tokio::runtime::Runtime, path: std::path::PathBuf) {
-    let path = &path;
+fn with_watchdog(rt: tokio::runtime::Runtime, dir: &std::path::Path) {
+    let path = &dir.join("events.ndjson");
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
@@ -99,6 +118,7 @@ fn with_watchdog(rt: tokio::runtime::Runtime, path: std::path::PathBuf) {
     rt.block_on(async {
         lock_holder_releases_while_an_append_waits(path).await;
         appenders_and_a_consumer(path.to_path_buf()).await;
+        appenders_and_a_segmented_consumer(dir.join("segmented")).await;
     });
     done_tx.send(()).unwrap();
 }
@@ -107,7 +127,7 @@ fn with_watchdog(rt: tokio::runtime::Runtime, path: std::path::PathBuf) {
 fn async_appenders_and_a_stream_share_a_current_thread_runtime() {
     let dir = tempdir();
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    with_watchdog(rt, dir.path().join("events.ndjson"));
+    with_watchdog(rt, dir.path());
 }
 
 #[test]
@@ -118,7 +138,7 @@ fn async_appenders_and_a_stream_share_a_multi_thread_runtime() {
         .enable_time()
         .build()
         .unwrap();
-    with_watchdog(rt, dir.path().join("events.ndjson"));
+    with_watchdog(rt, dir.path());
 }
 
 #[test]

@@ -64,8 +64,27 @@ fn sigterm(child: &Child) {
 
 #[test]
 fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
+    soak(false);
+}
+
+/// The same on a segmented log rolling every 150 records, with key compactions of its sealed
+/// segments: the consumer crosses rolls and rewritten segments without a gap.
+#[test]
+fn a_segmented_log_consumer_killed_again_and_again_delivers_everything_at_least_once() {
+    soak(true);
+}
+
+fn soak(segmented: bool) {
     let dir = tempdir();
-    let log = dir.path().join("events.ndjson");
+    let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+    if segmented {
+        let out = ndlog()
+            .args(["create", "--segment-bytes", "2MiB", "--segment-records", "150"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     let cursor = dir.path().join("shipper.cursor");
     // Two writer processes, each fed lines at its own pace; every 7th line is a "filler" with a
     // shared key, so that key compactions drop something (never a record with an id).
@@ -129,7 +148,7 @@ fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
     }
     let compactions = compactor.join().unwrap();
     // The last consumer runs until it has caught up, and stops cleanly on SIGTERM.
-    let last_seq = ndlog::Reader::open(&log).unwrap().last().unwrap().seq;
+    let last_seq = ndlog::Log::open(&log).unwrap().last().unwrap().seq;
     let out = dir.path().join("out.last");
     let child = consumer(&log, &cursor, &out);
     // Its SIGTERM handler is installed first thing; give it the moment to start.
@@ -173,7 +192,7 @@ fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
         total += got.len();
         seen.extend(got.into_iter().map(|(_, id)| id));
     }
-    let reader = ndlog::Reader::open(&log).unwrap();
+    let reader = ndlog::Log::open(&log).unwrap();
     let mut ids = 0;
     for r in reader.records() {
         let v: serde_json::Value = serde_json::from_slice(r.data).unwrap();
@@ -185,8 +204,9 @@ fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
     assert!(ids > 2000, "only {ids} records");
     let _ = writeln!(
         std::io::stderr(),
-        "consumer soak: 24 SIGKILLs, {compactions} compactions, {ids} records, {total} deliveries, \
+        "consumer soak ({}): 24 SIGKILLs, {compactions} compactions, {ids} records, {total} deliveries, \
          at most {redelivered_max} redelivered after a kill (bound {COMMIT_EVERY}), {:.1} s",
+        if segmented { "segmented" } else { "single file" },
         started.elapsed().as_secs_f64()
     );
 }
@@ -194,7 +214,7 @@ fn a_consumer_killed_again_and_again_delivers_everything_at_least_once() {
 /// Whether the log holds no record with an id between the two seqs (the seqs a compaction
 /// removed held only fillers).
 fn no_ids_between(log: &Path, after: u64, before: u64) -> bool {
-    ndlog::Reader::open(log).unwrap().records().all(|r| {
+    ndlog::Log::open(log).unwrap().records().all(|r| {
         r.seq <= after || r.seq >= before || !String::from_utf8_lossy(r.data).contains("\"id\"")
     })
 }
@@ -243,11 +263,30 @@ fn after_seq_starts_after_it_and_a_missing_log_is_waited_for() {
     assert_eq!(err.matches("does not exist yet").count(), 1, "said once: {err}");
 }
 
+/// Options for a segmented log rolling every `n` records.
+fn segments_of(n: u64) -> ndlog::Options {
+    let settings = ndlog::segments::Settings {
+        segment_records: Some(n),
+        ..ndlog::segments::Settings::new(2 << 20)
+    };
+    ndlog::Options::new().segments(settings)
+}
+
 #[test]
 fn committed_followers_wait_for_the_sync_and_uncommitted_ones_do_not() {
+    committed_and_uncommitted(false);
+}
+
+#[test]
+fn committed_followers_of_a_segmented_log_wait_for_the_sync_and_uncommitted_ones_do_not() {
+    committed_and_uncommitted(true);
+}
+
+fn committed_and_uncommitted(segmented: bool) {
     let dir = tempdir();
-    let log = dir.path().join("events.ndjson");
-    let writer = ndlog::Options::new().durability(ndlog::Durability::Never).open(&log).unwrap();
+    let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+    let options = if segmented { segments_of(100) } else { ndlog::Options::new() };
+    let writer = options.durability(ndlog::Durability::Never).open(&log).unwrap();
     writer.append_raw(b"1").unwrap();
     writer.sync().unwrap();
     let spawn = |extra: &[&str]| {
@@ -277,8 +316,25 @@ fn committed_followers_wait_for_the_sync_and_uncommitted_ones_do_not() {
 #[test]
 fn retention_that_removed_undelivered_records_is_reported_and_strict_exits_7() {
     let dir = tempdir();
-    let log = write_log(dir.path(), "events.ndjson", 10);
-    let cursor = dir.path().join("c");
+    retention_reported(write_log(dir.path(), "events.ndjson", 10));
+}
+
+/// The same on a segmented log of two records per segment: retention removes whole segments.
+#[test]
+fn retention_of_segments_not_delivered_yet_is_reported_and_strict_exits_7() {
+    let dir = tempdir();
+    let log = dir.path().join("events");
+    let writer = segments_of(2).open(&log).unwrap();
+    for n in 1..=10 {
+        writer.append_raw(format!(r#"{{"n":{n}}}"#).as_bytes()).unwrap();
+    }
+    drop(writer);
+    retention_reported(log);
+}
+
+fn retention_reported(log: std::path::PathBuf) {
+    let dir = log.parent().unwrap();
+    let cursor = dir.join("c");
     std::fs::write(&cursor, "3\n").unwrap();
     let out = ndlog().args(["compact", "--keep-last", "4"]).arg(&log).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

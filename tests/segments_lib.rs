@@ -86,7 +86,7 @@ fn a_follower_crosses_rolls_and_says_what_retention_took() {
     for i in 1..=10 {
         w.append(&i).unwrap();
     }
-    let seqs: Vec<u64> = (0..10).map(|_| follow.next(None).unwrap().unwrap().seq).collect();
+    let seqs: Vec<u64> = (0..10).map(|_| follow.next_within(None).unwrap().unwrap().seq).collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     assert_eq!(follow.skipped(), None);
     // Retention removes segments the follower has not reached.
@@ -95,10 +95,10 @@ fn a_follower_crosses_rolls_and_says_what_retention_took() {
     }
     let mut lagging = SegmentedFollow::after(&path, 10);
     Compactor::new(&path, Policy::new().keep_last(6)).run().unwrap();
-    let first = lagging.next(Some(Duration::from_secs(5))).unwrap().unwrap().seq;
+    let first = lagging.next_within(Some(Duration::from_secs(5))).unwrap().unwrap().seq;
     assert!(first > 11, "{first}");
     assert_eq!(lagging.skipped(), Some((11, first - 1)));
-    let idle = follow.next(Some(Duration::from_millis(20)));
+    let idle = follow.next_within(Some(Duration::from_millis(20)));
     assert!(matches!(idle, Ok(Some(_))), "the first follower goes on");
 }
 

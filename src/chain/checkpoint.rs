@@ -7,9 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::format::chain::{self, ChainValue};
-use crate::read::Reader;
 
-use super::ChainFile;
+use super::{ChainFile, Lookup};
 
 /// What the first line of a checkpoint starts with, before the log id.
 const ORIGIN_PREFIX: &str = "ndlog.chain/";
@@ -51,9 +50,9 @@ impl fmt::Display for Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint of a log as it stands: its last record's seq and chain value. `None` for a
-    /// log without a chained record.
-    pub fn of<D: AsRef<[u8]>>(reader: &Reader<D>, chain_file: &ChainFile) -> Option<Checkpoint> {
-        let last = reader.last()?;
+    /// log without a chained record. The log is a single file or a segmented log.
+    pub fn of<L: Lookup + ?Sized>(log: &L, chain_file: &ChainFile) -> Option<Checkpoint> {
+        let last = log.last_record()?;
         let chain = chain::link_of(last.line)?;
         Some(Checkpoint { log_id: chain_file.log_id.clone(), seq: last.seq, chain })
     }
@@ -88,9 +87,9 @@ impl Checkpoint {
     ///
     /// # Errors
     /// Why the log does not (or cannot be shown to) extend the checkpoint.
-    pub fn check<D: AsRef<[u8]>>(
+    pub fn check<L: Lookup + ?Sized>(
         &self,
-        reader: &Reader<D>,
+        log: &L,
         chain_file: Option<&ChainFile>,
     ) -> Result<(), String> {
         if let Some(file) = chain_file
@@ -101,7 +100,7 @@ impl Checkpoint {
                 self.log_id, file.log_id
             ));
         }
-        let found = match reader.get(self.seq) {
+        let found = match log.record(self.seq) {
             Some(r) => chain::link_of(r.line),
             None => chain_file.and_then(|f| f.anchors.get(&(self.seq + 1)).copied()),
         };
@@ -111,7 +110,7 @@ impl Checkpoint {
                 "seq {} has chain value {v}, but the checkpoint says {}: the history up to it was rewritten",
                 self.seq, self.chain
             )),
-            None => match reader.last() {
+            None => match log.last_record() {
                 Some(last) if last.seq < self.seq => Err(format!(
                     "the checkpoint names seq {}, but the log ends at seq {}: it was truncated",
                     self.seq, last.seq

@@ -2,8 +2,8 @@
 //! value, found by binary search over seqs (each probe a lookup through the index), not by
 //! reading both logs.
 
+use super::Lookup;
 use crate::format::chain::{self, ChainValue};
-use crate::read::Reader;
 
 /// What [`diverge`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,9 @@ pub struct Divergence {
 ///
 /// Two records with the same seq and chain value have the same history up to them, so the
 /// seqs at which the copies agree form a prefix of their common seqs, and a binary search over
-/// it finds the fork point with `O(log n)` lookups ([`Reader::get`], through the index).
+/// it finds the fork point with `O(log n)` lookups ([`Lookup::record`]: through the index, and
+/// for a segmented log through the segment names first). Either copy may be a single file or
+/// a segmented log.
 /// Where a seq is missing from either copy (a key compaction left gaps), it counts as a
 /// difference.
 ///
@@ -43,18 +45,15 @@ pub struct Divergence {
 /// let d = ndlog::chain::diverge(&ndlog::Reader::new(&a), &ndlog::Reader::new(&b)).unwrap();
 /// assert_eq!((d.last_common, d.forked), (Some(1), true));
 /// ```
-pub fn diverge<A: AsRef<[u8]>, B: AsRef<[u8]>>(
-    a: &Reader<A>,
-    b: &Reader<B>,
-) -> Result<Divergence, String> {
-    let last_a = a.last().map(|r| r.seq);
-    let last_b = b.last().map(|r| r.seq);
+pub fn diverge<A: Lookup + ?Sized, B: Lookup + ?Sized>(a: &A, b: &B) -> Result<Divergence, String> {
+    let last_a = a.last_record().map(|r| r.seq);
+    let last_b = b.last_record().map(|r| r.seq);
     let mut d = Divergence { last_common: None, forked: false, last_a, last_b, probes: 0 };
     let (Some(la), Some(lb)) = (last_a, last_b) else {
         return Ok(d); // an empty log is a prefix of any
     };
-    let first_a = a.records().next().map_or(1, |r| r.seq);
-    let first_b = b.records().next().map_or(1, |r| r.seq);
+    let first_a = a.first_record().map_or(1, |r| r.seq);
+    let first_b = b.first_record().map_or(1, |r| r.seq);
     let (lo, hi) = (first_a.max(first_b), la.min(lb));
     let probes = std::cell::Cell::new(0u32);
     let same = |seq: u64| -> Result<bool, String> {
@@ -85,13 +84,13 @@ pub fn diverge<A: AsRef<[u8]>, B: AsRef<[u8]>>(
 }
 
 /// The chain value of the record `seq`, if the log holds it.
-fn value_at<D: AsRef<[u8]>>(reader: &Reader<D>, seq: u64) -> Result<Option<ChainValue>, String> {
-    match reader.get(seq) {
+fn value_at<L: Lookup + ?Sized>(log: &L, seq: u64) -> Result<Option<ChainValue>, String> {
+    match log.record(seq) {
         None => Ok(None),
-        Some(r) => chain::link_of(r.line).map(Some).ok_or_else(|| unchained(reader, seq)),
+        Some(r) => chain::link_of(r.line).map(Some).ok_or_else(|| unchained(log, seq)),
     }
 }
 
-fn unchained<D: AsRef<[u8]>>(reader: &Reader<D>, seq: u64) -> String {
-    format!("{}: seq {seq} carries no chain link: not a chained log", reader.path().display())
+fn unchained<L: Lookup + ?Sized>(log: &L, seq: u64) -> String {
+    format!("{}: seq {seq} carries no chain link: not a chained log", log.location().display())
 }

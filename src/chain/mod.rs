@@ -9,17 +9,25 @@
 //! - [`Reader::provenance`](crate::Reader::provenance) → [`Provenance`]: an entity's versions
 //!   with their links.
 //! - [`Checkpoint`]: `{log id, seq, chain value}`, and the proof that a log still extends one.
+//! - [`Lookup`]: a log found by seq, single-file or segmented, which `diverge` and checkpoints
+//!   read; [`verify_parts`], [`provenance_parts`]: over a log given as its files (a segmented
+//!   log's segments: [`SegmentedReader::verify_chain`](crate::segments::SegmentedReader::verify_chain)).
 //!
-//! Writers chain under the writer lock (`Options::chain`); compaction records anchors.
+//! Writers chain under the writer lock (`Options::chain`), across the rolls of a segmented log;
+//! compaction and retention record anchors.
 
 mod checkpoint;
 mod diverge;
+mod lookup;
 mod provenance;
 mod sidecar;
+mod tail;
 mod verify;
 
 pub use checkpoint::Checkpoint;
 pub use diverge::{Divergence, diverge};
-pub use provenance::{Provenance, Version};
+pub use lookup::Lookup;
+pub use provenance::{Provenance, Version, provenance_parts};
 pub use sidecar::ChainFile;
-pub use verify::{ChainFailure, ChainProblem, ChainReport};
+pub(crate) use tail::last_link;
+pub use verify::{ChainFailure, ChainProblem, ChainReport, verify_parts};

@@ -5,7 +5,9 @@ use crate::json::JsonPointer;
 use crate::read::{Reader, Record};
 
 use super::ChainFile;
-use super::verify::{ChainFailure, walk};
+use std::path::Path;
+
+use super::verify::{ChainFailure, Walk};
 
 /// One version of an entity and whether its link holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,24 +52,59 @@ impl<D: AsRef<[u8]>> Reader<D> {
         key: &JsonPointer,
         entity: &str,
     ) -> Provenance<'a> {
-        let seqs: Vec<u64> = self.history(key, entity).map(|r| r.seq).collect();
-        let mut versions = Vec::with_capacity(seqs.len());
-        let mut failure = None;
-        if let Some(&newest) = seqs.last() {
-            let mut wanted = seqs.iter().peekable();
-            walk(
-                self,
-                chain_file,
-                newest,
-                |step| {
-                    while wanted.next_if(|&&s| s < step.record.seq).is_some() {}
-                    if wanted.next_if_eq(&&step.record.seq).is_some() {
-                        versions.push(Version { record: step.record, link_holds: step.holds });
-                    }
-                },
-                &mut failure,
-            );
-        }
-        Provenance { versions, failure }
+        provenance_of(&[(self, None)], chain_file, key, entity)
     }
+}
+
+/// [`Reader::provenance`] over a log given as its files in seq order (a segmented log's
+/// segments, each named in a failure by its [`Reader::path`]): the versions come from every
+/// file, and the chain runs on from one file into the next.
+///
+/// # Example
+/// ```
+/// use ndlog::format::chain::{self, ChainValue};
+/// let (mut first, mut second) = (Vec::new(), Vec::new());
+/// let v = chain::encode(&mut first, 1, 10, br#"{"id":"a","n":1}"#, &ChainValue::GENESIS);
+/// chain::encode(&mut second, 2, 11, br#"{"id":"a","n":2}"#, &v);
+/// let (a, b) = (ndlog::Reader::new(&first), ndlog::Reader::new(&second));
+/// let key = ndlog::JsonPointer::parse("/id")?;
+/// let p = ndlog::chain::provenance_parts(&[&a, &b], None, &key, "a");
+/// assert_eq!(p.versions.len(), 2);
+/// assert!(p.failure.is_none());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+pub fn provenance_parts<'a, D: AsRef<[u8]>>(
+    parts: &[&'a Reader<D>],
+    chain_file: Option<&ChainFile>,
+    key: &JsonPointer,
+    entity: &str,
+) -> Provenance<'a> {
+    let parts: Vec<_> = parts.iter().map(|&r| (r, Some(r.path()))).collect();
+    provenance_of(&parts, chain_file, key, entity)
+}
+
+/// [`Reader::provenance`] over files in seq order, each named in a failure as given.
+fn provenance_of<'a, D: AsRef<[u8]>>(
+    parts: &[(&'a Reader<D>, Option<&Path>)],
+    chain_file: Option<&ChainFile>,
+    key: &JsonPointer,
+    entity: &str,
+) -> Provenance<'a> {
+    let seqs: Vec<u64> =
+        parts.iter().flat_map(|(reader, _)| reader.history(key, entity).map(|r| r.seq)).collect();
+    let mut versions = Vec::with_capacity(seqs.len());
+    let Some(&newest) = seqs.last() else {
+        return Provenance { versions, failure: None };
+    };
+    let mut wanted = seqs.iter().peekable();
+    let mut walk = Walk::new(chain_file, newest);
+    for (reader, file) in parts {
+        walk.part(*reader, *file, |step| {
+            while wanted.next_if(|&&s| s < step.record.seq).is_some() {}
+            if wanted.next_if_eq(&&step.record.seq).is_some() {
+                versions.push(Version { record: step.record, link_holds: step.holds });
+            }
+        });
+    }
+    Provenance { versions, failure: walk.finish() }
 }

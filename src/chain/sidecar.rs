@@ -1,6 +1,7 @@
-//! `LOG.chain`: what marks a log as chained before it holds a record, the id its checkpoints
-//! name, and the anchors compaction leaves where it removed records. Replaced whole with
-//! [`crate::fs::atomic_write_in`], so every reader sees one version of it, never a mix.
+//! `LOG.chain` (`LOG/ndlog.chain` for a segmented log): what marks a log as chained before it
+//! holds a record, the id its checkpoints name, and the anchors compaction and retention leave
+//! where they removed records. Replaced whole with [`crate::fs::atomic_write_in`], so every
+//! reader sees one version of it, never a mix.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -22,11 +23,13 @@ const HASH: &str = "sha-256";
 /// A chain file holds an id and anchors; one larger than this is not ndlog's.
 const MAX_BYTES: u64 = 256 << 20;
 
-/// A chained log's chain file, `LOG.chain`.
+/// A chained log's chain file: `LOG.chain` beside a single-file log, `LOG/ndlog.chain` in a
+/// segmented log's directory.
 ///
 /// An *anchor* `(seq, value)` says that the record before `seq` had the chain value `value`:
 /// compaction records one for the first record it keeps and for every kept record whose
-/// predecessor it removed, so that the kept records still verify (FORMAT.md, section 10).
+/// predecessor it removed, and retention one for the first record of each segment that may
+/// become the log's first, so that the kept records still verify (FORMAT.md, section 10).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainFile {
     /// The log's id: 32 hex digits chosen when the log was made chained, named by checkpoints.
@@ -69,44 +72,65 @@ impl ChainFile {
         ChainFile { log_id: id, anchors: BTreeMap::new() }
     }
 
-    /// Where the chain file of the log at `log` lives: `LOG.chain`.
+    /// Where the chain file of the log at `log` lives on the real file system: `LOG.chain`, or
+    /// `LOG/ndlog.chain` when `log` is a directory (a segmented log).
     pub fn path_of(log: &Path) -> PathBuf {
-        names::chain_file(log)
+        match log.is_dir() {
+            true => names::segmented_chain_file(log),
+            false => names::chain_file(log),
+        }
     }
 
-    /// Reads the chain file of the log at `log`; `None` when there is none (the log is not
-    /// chained, or was copied without it).
+    /// Where the chain file of the log at `log` lives on `vfs` (see [`ChainFile::path_of`]).
+    pub fn path_in<V: Vfs>(vfs: &V, log: &Path) -> PathBuf {
+        match vfs.metadata(log) {
+            Ok(meta) if meta.kind == crate::fs::FileKind::Dir => names::segmented_chain_file(log),
+            _ => names::chain_file(log),
+        }
+    }
+
+    /// Reads the chain file of the log at `log` (a file, or a segmented log's directory);
+    /// `None` when there is none (the log is not chained, or was copied without it).
     ///
     /// # Errors
     /// [`crate::ErrorKind::Io`] naming the file when it cannot be read;
     /// [`crate::ErrorKind::NotALog`] naming it when it is damaged, too large or from a newer
     /// ndlog.
     pub fn load<V: Vfs>(vfs: &V, log: &Path) -> Result<Option<ChainFile>> {
-        let path = names::chain_file(log);
-        let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(crate::fs::refused(&path, e)),
-        };
-        let meta = file.metadata().at(&path, "fstat")?;
-        if meta.kind != crate::fs::FileKind::File {
-            return Err(Error::not_a_log(&path, "not a regular file"));
-        }
-        if meta.len > MAX_BYTES {
-            return Err(Error::not_a_log(&path, format!("chain file of {} bytes", meta.len)));
-        }
-        let mut bytes = vec![0u8; meta.len as usize];
-        crate::fs::read_exact_at(&file, &mut bytes, 0).at(&path, "read")?;
-        Self::from_json(&bytes).map(Some).map_err(|why| Error::not_a_log(&path, why))
+        Self::read_at(vfs, &Self::path_in(vfs, log))
     }
 
-    /// Replaces the chain file of the log at `log` with this one, atomically and durably, with
-    /// permission bits `mode`.
+    /// Reads the chain file at `path` itself; `None` when there is none.
+    pub(crate) fn read_at<V: Vfs>(vfs: &V, path: &Path) -> Result<Option<ChainFile>> {
+        let file = match vfs.open(path, OpenOptions::read().no_follow()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(crate::fs::refused(path, e)),
+        };
+        let meta = file.metadata().at(path, "fstat")?;
+        if meta.kind != crate::fs::FileKind::File {
+            return Err(Error::not_a_log(path, "not a regular file"));
+        }
+        if meta.len > MAX_BYTES {
+            return Err(Error::not_a_log(path, format!("chain file of {} bytes", meta.len)));
+        }
+        let mut bytes = vec![0u8; meta.len as usize];
+        crate::fs::read_exact_at(&file, &mut bytes, 0).at(path, "read")?;
+        Self::from_json(&bytes).map(Some).map_err(|why| Error::not_a_log(path, why))
+    }
+
+    /// Replaces the chain file of the log at `log` (a file, or a segmented log's directory)
+    /// with this one, atomically and durably, with permission bits `mode`.
     ///
     /// # Errors
     /// [`crate::ErrorKind::Io`] naming the file and the step that failed.
     pub fn store<V: Vfs>(&self, vfs: &V, log: &Path, mode: u32) -> Result<()> {
-        atomic_write_in(vfs, &names::chain_file(log), &self.to_json(), mode)
+        self.write_at(vfs, &Self::path_in(vfs, log), mode)
+    }
+
+    /// Replaces the chain file at `path` itself, atomically and durably.
+    pub(crate) fn write_at<V: Vfs>(&self, vfs: &V, path: &Path, mode: u32) -> Result<()> {
+        atomic_write_in(vfs, path, &self.to_json(), mode)
     }
 
     /// The chain value before the record `seq`, when an anchor records it (or `seq` is 1: the

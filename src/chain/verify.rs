@@ -2,6 +2,7 @@
 //! that provenance shares.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::error::LineError;
 use crate::format::chain::{self, ChainValue, LinkError};
@@ -37,13 +38,19 @@ pub struct ChainFailure {
     pub seq: u64,
     /// Byte offset of the line (or of the damaged bytes).
     pub offset: u64,
+    /// The file that holds it, when the log is several files (a segmented log's segment).
+    pub file: Option<PathBuf>,
     /// What does not hold.
     pub problem: ChainProblem,
 }
 
 impl fmt::Display for ChainFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "seq {} at byte {}: {}", self.seq, self.offset, self.problem)
+        write!(f, "seq {} at byte {}", self.seq, self.offset)?;
+        if let Some(file) = &self.file {
+            write!(f, " of {}", file.display())?;
+        }
+        write!(f, ": {}", self.problem)
     }
 }
 
@@ -60,7 +67,7 @@ pub enum ChainProblem {
     /// Records are missing: the seq after the previous record is not the next one, and no anchor
     /// of a compaction covers the gap.
     #[error(
-        "records missing: seq {previous} is followed by seq {found}, and no anchor in LOG.chain covers the gap"
+        "records missing: seq {previous} is followed by seq {found}, and no anchor of the chain file (LOG.chain, or ndlog.chain of a segmented log) covers the gap"
     )]
     Gap {
         /// The previous record's seq.
@@ -77,7 +84,9 @@ pub enum ChainProblem {
         found: u64,
     },
     /// The first record is not seq 1 and no anchor says what came before it.
-    #[error("the first record is seq {found}, and no anchor in LOG.chain says what preceded it")]
+    #[error(
+        "the first record is seq {found}, and no anchor of the chain file (LOG.chain, or ndlog.chain of a segmented log) says what preceded it"
+    )]
     NoAnchor {
         /// The first record's seq.
         found: u64,
@@ -112,117 +121,189 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// ```
     pub fn verify_chain(&self, chain_file: Option<&ChainFile>) -> ChainReport {
         let mut report = ChainReport::default();
-        walk(
-            self,
-            chain_file,
-            u64::MAX,
-            |step| {
-                report.records += 1;
-                report.first.get_or_insert(step.record.seq);
-                report.last = step.stored.map(|v| (step.record.seq, v));
-            },
-            &mut report.failure,
-        );
+        let mut walk = Walk::new(chain_file, u64::MAX);
+        walk.part(self, None, |step| report.saw(&step));
+        report.failure = walk.finish();
         report
     }
 }
 
-/// Walks the records up to seq `until` (inclusive), calling `each` for every valid record with
-/// whether its link holds, and noting the first failure in `failure`.
-pub(crate) fn walk<'a, D: AsRef<[u8]>>(
-    reader: &'a Reader<D>,
-    chain_file: Option<&ChainFile>,
+/// The walk over a log's records in seq order, fed one file at a time (a single-file log is
+/// one, a segmented log one per segment), which remembers where the chain stands between
+/// files: the previous record's seq and stored value, and damage seen since it.
+pub(crate) struct Walk<'c> {
+    chain_file: Option<&'c ChainFile>,
+    /// Records after this seq are not walked.
     until: u64,
-    mut each: impl FnMut(Step<'a>),
-    failure: &mut Option<ChainFailure>,
-) {
-    let anchor = |seq: u64| match chain_file {
-        Some(f) => f.anchor(seq),
-        None => (seq == 1).then_some(ChainValue::GENESIS),
-    };
-    // The first seq a log may start at without an anchor of its own: the largest anchored seq
-    // below it, or 1 (so that an edited first seq is named as the seq it replaced).
-    let expected_first = |seq: u64| match chain_file {
-        Some(f) => f.anchors.range(..=seq).next_back().map_or(1, |(&s, _)| s),
-        None => 1,
-    };
-    let mut fail = |f: ChainFailure| {
-        if failure.is_none() {
-            *failure = Some(f);
+    /// The previous record's seq and stored chain value.
+    prev: Option<(u64, Option<ChainValue>)>,
+    /// Damage seen since the previous record: its offset, file and why.
+    damage: Option<(u64, Option<PathBuf>, LineError)>,
+    /// The first place the chain fails.
+    pub(crate) failure: Option<ChainFailure>,
+    /// A record after `until` was reached.
+    done: bool,
+}
+
+impl<'c> Walk<'c> {
+    /// A walk with the anchors of `chain_file`, up to seq `until` (inclusive).
+    pub(crate) fn new(chain_file: Option<&'c ChainFile>, until: u64) -> Self {
+        Walk { chain_file, until, prev: None, damage: None, failure: None, done: false }
+    }
+
+    fn anchor(&self, seq: u64) -> Option<ChainValue> {
+        match self.chain_file {
+            Some(f) => f.anchor(seq),
+            None => (seq == 1).then_some(ChainValue::GENESIS),
         }
-    };
-    // The previous record's seq and stored chain value.
-    let mut prev: Option<(u64, Option<ChainValue>)> = None;
-    // Damage seen since the previous record.
-    let mut damage: Option<(u64, LineError)> = None;
-    for entry in reader.entries() {
-        let r = match entry {
-            Entry::Record(r) => r,
-            Entry::Corrupt { offset, reason, .. } => {
-                damage.get_or_insert((offset, reason));
-                continue;
-            }
-            Entry::Padding { .. } | Entry::TornTail { .. } => continue,
-        };
-        if r.seq > until {
-            break;
+    }
+
+    /// The first seq a log may start at without an anchor of its own: the largest anchored seq
+    /// below it, or 1 (so that an edited first seq is named as the seq it replaced).
+    fn expected_first(&self, seq: u64) -> u64 {
+        match self.chain_file {
+            Some(f) => f.anchors.range(..=seq).next_back().map_or(1, |(&s, _)| s),
+            None => 1,
         }
-        let expected = match prev {
-            Some((p, _)) => p.saturating_add(1),
-            None => expected_first(r.seq),
-        };
-        let at_damage = |seq| damage.map(|(offset, reason)| (seq, offset, reason));
-        // Where the chain continues from, or why it cannot.
-        let from = match prev {
-            Some((p, _)) if r.seq <= p => {
-                Err(ChainProblem::OutOfOrder { previous: p, found: r.seq })
-            }
-            Some((p, stored)) if r.seq == p + 1 => Ok(stored),
-            Some((p, _)) => {
-                anchor(r.seq).map(Some).ok_or(ChainProblem::Gap { previous: p, found: r.seq })
-            }
-            None => anchor(r.seq).map(Some).ok_or(ChainProblem::NoAnchor { found: r.seq }),
-        };
-        // The stored value, once decoded (64 hex digits a record: decoded once, not per use).
-        let mut decoded = None;
-        let holds = match from {
-            // A predecessor without a link was reported at its own seq.
-            Ok(None) => false,
-            Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(r.line)) {
-                Ok(stored) => {
-                    decoded = Some(stored);
-                    true
+    }
+
+    fn fail(&mut self, f: ChainFailure) {
+        if self.failure.is_none() {
+            self.failure = Some(f);
+        }
+    }
+
+    /// Walks the records of the next file, `reader` (named `file` in failures, when it is one
+    /// of several), calling `each` for every valid record with whether its link holds.
+    pub(crate) fn part<'a, D: AsRef<[u8]>>(
+        &mut self,
+        reader: &'a Reader<D>,
+        file: Option<&Path>,
+        mut each: impl FnMut(Step<'a>),
+    ) {
+        if self.done {
+            return;
+        }
+        let at = |offset: u64| (offset, file.map(Path::to_path_buf));
+        for entry in reader.entries() {
+            let r = match entry {
+                Entry::Record(r) => r,
+                Entry::Corrupt { offset, reason, .. } => {
+                    if self.damage.is_none() {
+                        let (offset, file) = at(offset);
+                        self.damage = Some((offset, file, reason));
+                    }
+                    continue;
                 }
-                Err(e) => {
-                    fail(ChainFailure {
-                        seq: r.seq,
-                        offset: r.offset,
-                        problem: ChainProblem::Link(e),
-                    });
+                Entry::Padding { .. } | Entry::TornTail { .. } => continue,
+            };
+            if r.seq > self.until {
+                self.done = true;
+                break;
+            }
+            let expected = match self.prev {
+                Some((p, _)) => p.saturating_add(1),
+                None => self.expected_first(r.seq),
+            };
+            // Where the chain continues from, or why it cannot.
+            let from = match self.prev {
+                Some((p, _)) if r.seq <= p => {
+                    Err(ChainProblem::OutOfOrder { previous: p, found: r.seq })
+                }
+                Some((p, stored)) if r.seq == p + 1 => Ok(stored),
+                Some((p, _)) => self
+                    .anchor(r.seq)
+                    .map(Some)
+                    .ok_or(ChainProblem::Gap { previous: p, found: r.seq }),
+                None => self.anchor(r.seq).map(Some).ok_or(ChainProblem::NoAnchor { found: r.seq }),
+            };
+            // The stored value, once decoded (64 hex digits a record: decoded once, not per use).
+            let mut decoded = None;
+            let holds = match from {
+                // A predecessor without a link was reported at its own seq.
+                Ok(None) => false,
+                Ok(Some(prev_value)) => match chain::check_covered(&prev_value, covered(r.line)) {
+                    Ok(stored) => {
+                        decoded = Some(stored);
+                        true
+                    }
+                    Err(e) => {
+                        let (offset, file) = at(r.offset);
+                        let problem = ChainProblem::Link(e);
+                        self.fail(ChainFailure { seq: r.seq, offset, file, problem });
+                        false
+                    }
+                },
+                Err(problem) => {
+                    // Damage where the record should be explains a missing record best.
+                    let failure = match self.damage.take() {
+                        Some((offset, file, reason)) => ChainFailure {
+                            seq: expected,
+                            offset,
+                            file,
+                            problem: ChainProblem::Damaged(reason),
+                        },
+                        None => {
+                            let (offset, file) = at(r.offset);
+                            ChainFailure { seq: expected, offset, file, problem }
+                        }
+                    };
+                    self.fail(failure);
                     false
                 }
-            },
-            Err(problem) => {
-                // Damage where the record should be explains a missing record best.
-                match at_damage(expected) {
-                    Some((seq, offset, reason)) => {
-                        fail(ChainFailure { seq, offset, problem: ChainProblem::Damaged(reason) })
-                    }
-                    None => fail(ChainFailure { seq: expected, offset: r.offset, problem }),
-                }
-                false
-            }
-        };
-        // Damage between two records whose link holds held no record (crash debris a writer
-        // terminated): plain verification reports it; the chain is intact across it.
-        damage = None;
-        let stored = decoded.or_else(|| chain::link_of(r.line));
-        prev = Some((r.seq, stored));
-        each(Step { record: r, holds, stored });
+            };
+            // Damage between two records whose link holds held no record (crash debris a
+            // writer terminated): plain verification reports it; the chain is intact across it.
+            self.damage = None;
+            let stored = decoded.or_else(|| chain::link_of(r.line));
+            self.prev = Some((r.seq, stored));
+            each(Step { record: r, holds, stored });
+        }
     }
-    if let (Some((offset, reason)), Some((p, _))) = (damage, prev) {
-        // Damage after the last record: a record may have stood there.
-        fail(ChainFailure { seq: p + 1, offset, problem: ChainProblem::Damaged(reason) });
+
+    /// Ends the walk: damage after the last record is where a record may have stood.
+    pub(crate) fn finish(mut self) -> Option<ChainFailure> {
+        if let (Some((offset, file, reason)), Some((p, _))) = (self.damage.take(), self.prev) {
+            let problem = ChainProblem::Damaged(reason);
+            self.fail(ChainFailure { seq: p + 1, offset, file, problem });
+        }
+        self.failure
+    }
+}
+
+/// Checks the hash chain of a log given as its files in seq order — a segmented log's
+/// segments, each named by its [`Reader::path`] in a failure — as [`Reader::verify_chain`] does
+/// for one file: the chain runs on from one file into the next.
+///
+/// # Example
+/// ```
+/// use ndlog::format::chain::{self, ChainValue};
+/// let (mut first, mut second) = (Vec::new(), Vec::new());
+/// let v1 = chain::encode(&mut first, 1, 10, br#"{"a":1}"#, &ChainValue::GENESIS);
+/// chain::encode(&mut second, 2, 11, br#"{"a":2}"#, &v1);
+/// let (a, b) = (ndlog::Reader::new(&first), ndlog::Reader::new(&second));
+/// let report = ndlog::chain::verify_parts([&a, &b], None);
+/// assert!(report.is_intact());
+/// assert_eq!(report.last.map(|(seq, _)| seq), Some(2));
+/// ```
+pub fn verify_parts<'a, D: AsRef<[u8]> + 'a>(
+    parts: impl IntoIterator<Item = &'a Reader<D>>,
+    chain_file: Option<&ChainFile>,
+) -> ChainReport {
+    let mut report = ChainReport::default();
+    let mut walk = Walk::new(chain_file, u64::MAX);
+    for reader in parts {
+        walk.part(reader, Some(reader.path()), |step| report.saw(&step));
+    }
+    report.failure = walk.finish();
+    report
+}
+
+impl ChainReport {
+    fn saw(&mut self, step: &Step<'_>) {
+        self.records += 1;
+        self.first.get_or_insert(step.record.seq);
+        self.last = step.stored.map(|v| (step.record.seq, v));
     }
 }
 

@@ -12,14 +12,21 @@
 //!
 //! A segment goes only when every one of its records is outside the policy, so up to one
 //! segment more than the policy asks is kept.
+//!
+//! On a chained log both leave anchors in `LOG/ndlog.chain` before they change a segment:
+//! retention one for the first seq of every segment its removals may leave first, key
+//! compaction one for every kept record whose predecessor it drops (records are copied byte
+//! for byte, links included, so the kept chain verifies from them).
 
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::chain::ChainFile;
 use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
+use crate::format::chain;
 use crate::fs::{LockFile, OpenOptions, Vfs, VfsFile};
 use crate::json::key_bytes;
 use crate::read::last_record::{self, Last};
@@ -27,6 +34,7 @@ use crate::read::{Entry, Reader};
 use crate::segments::naming;
 use crate::segments::{Segment, Settings, list};
 
+use super::anchors::Anchors;
 use super::output::Output;
 use super::{CompactReport, Compactor, Quarantine};
 
@@ -50,6 +58,11 @@ impl<V: Vfs> Compactor<V> {
         let size = |s: &Segment| vfs.metadata(&s.path).map_or(0, |m| m.len);
         report.bytes_before = segments.iter().map(size).sum();
         report.bytes_after = report.bytes_before;
+        if removable > 0 {
+            // A chained log: the anchors that let each possible first segment verify, durable
+            // before the first removal makes one needed.
+            super::anchors::store_retention(vfs, dir, &segments, removable, mode)?;
+        }
         for segment in &segments[..removable] {
             let bytes = size(segment);
             // Oldest first: a crash leaves a log that starts later, never one with a hole.
@@ -170,6 +183,13 @@ impl<V: Vfs> Compactor<V> {
             let owner = file.metadata().map(|m| (m.uid, m.gid)).at(&s.path, "fstat")?;
             maps.push((map, owner));
         }
+        // A chained log: each rewritten segment's anchors (for every kept record whose
+        // predecessor goes) are made durable in `ndlog.chain` before its rename.
+        let chain_path = crate::names::segmented_chain_file(dir);
+        let chained = ChainFile::read_at(vfs, &chain_path)?.is_some()
+            || maps.iter().any(|(map, _)| {
+                Reader::new(map.as_ref()).last().is_some_and(|r| chain::link_of(r.line).is_some())
+            });
         // The newest seq of each key, over every segment.
         let mut newest: HashMap<Vec<u8>, u64> = HashMap::new();
         let retention =
@@ -227,12 +247,17 @@ impl<V: Vfs> Compactor<V> {
             let ino = vfs.metadata(&s.path).map_or(0, |m| m.id.ino);
             let mut quarantine =
                 Quarantine::new(&s.path, mode, ino, now_ms()).owned_by(owner.0, owner.1);
+            let mut anchors = Anchors::for_segment(chained);
             for entry in reader.entries() {
                 match entry {
                     Entry::Record(r) if Some(r.seq) == last_seq || keeps(r.data, r.seq) => {
+                        anchors.saw(r.line, true);
                         out.push(r.line, || Some((r.seq, r.ts)))?;
                     }
-                    Entry::Record(_) => report.dropped += 1,
+                    Entry::Record(r) => {
+                        anchors.saw(r.line, false);
+                        report.dropped += 1
+                    }
                     Entry::Corrupt { offset, len, reason } => {
                         let bytes = &map.as_ref()[offset as usize..(offset + len) as usize];
                         quarantine
@@ -251,6 +276,7 @@ impl<V: Vfs> Compactor<V> {
             out.sync()?;
             report.records_after += out.records;
             report.bytes_after += out.len;
+            anchors.store_at(vfs, &chain_path, mode)?;
             out.install(&s.path)?;
             vfs.sync_dir(dir).at(dir, "fsync directory")?;
             report.rewritten = true;

@@ -172,7 +172,7 @@ impl<V: Vfs> Follow<V> {
     fn new(reader: Reader<Mapped<V>>, pos: u64, last_seq: Option<u64>) -> Self {
         let (vfs, path) = reader.vfs_and_path();
         let (vfs, path) = (vfs.clone(), path.to_path_buf());
-        let watcher = Watcher::new(&path);
+        let watcher = Watcher::new(super::watermark::Target::File(&path));
         let mut follow = Follow {
             reader,
             vfs,
@@ -507,14 +507,16 @@ impl Batch<'_> {
 impl<'a> Iterator for Batch<'a> {
     type Item = Record<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
         while !self.done {
             let Some(r) = self.records.next() else { break };
-            let exact = r.end() == self.end;
-            if r.end() > self.end || (exact && self.mark_seq.is_some_and(|s| s != r.seq)) {
+            let end = r.end();
+            // Below the mark: the common case while catching up.
+            if end >= self.end && (end > self.end || self.mark_seq.is_some_and(|s| s != r.seq)) {
                 break;
             }
-            *self.pos = r.end();
+            *self.pos = end;
             if self.last_seq.is_some_and(|s| r.seq <= s) {
                 continue;
             }

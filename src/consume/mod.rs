@@ -11,7 +11,8 @@
 //!   `fdatasync`, how far the sync covered the log file (named by its device and inode, so that
 //!   a compaction's new file is never confused with the old), and a follower returns only the
 //!   records below it unless told [`Follow::uncommitted`]. `Reader` and `ndlog cat` read
-//!   everything written.
+//!   everything written. A segmented log keeps it in `LOG/ndlog.watermark`, for its active
+//!   segment ([`crate::segments::SegmentedFollow`] reads it; sealed segments are durable whole).
 //! - [`Cursor`]: a consumer's position (a seq) in a small file, committed atomically, for
 //!   at-least-once delivery without a gap across restarts and kills.
 //! - With the `tokio` feature, `FollowStream`: the records as an async `Stream`.
@@ -38,7 +39,7 @@ mod cursor;
 mod follow;
 #[cfg(feature = "tokio")]
 mod stream;
-mod wake;
+pub(crate) mod wake;
 pub mod watermark;
 
 pub use cursor::Cursor;

@@ -1,4 +1,5 @@
-//! A [`Follow`] as an async `Stream` (feature `tokio`): the follower runs on a thread of its
+//! A follower ([`super::Follow`], [`crate::segments::SegmentedFollow`] or a [`LogFollow`]) as
+//! an async `Stream` (feature `tokio`): the follower runs on a thread of its
 //! own and hands records over a bounded channel, so no runtime thread ever blocks on the log.
 
 use std::pin::Pin;
@@ -7,11 +8,13 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
-use super::{Follow, OwnedRecord, Stopper};
+use super::{OwnedRecord, Stopper};
 use crate::error::Result;
 use crate::fs::Vfs;
+use crate::segments::LogFollow;
 
-/// The records of a [`Follow`] as a [`Stream`], for async consumers. The follower blocks on
+/// The records of a follower of either kind of log ([`super::Follow`],
+/// [`crate::segments::SegmentedFollow`], [`LogFollow`]) as a [`Stream`], for async consumers. The follower blocks on
 /// a dedicated thread (named `ndlog-follow`), never on a runtime thread; at most `capacity`
 /// records wait in between. Dropping the stream stops the thread.
 ///
@@ -47,7 +50,7 @@ impl FollowStream {
     ///
     /// # Example
     /// See [`FollowStream`].
-    pub fn new<V: Vfs>(follow: Follow<V>) -> Self {
+    pub fn new<V: Vfs>(follow: impl Into<LogFollow<V>>) -> Self {
         Self::with_capacity(follow, 1024)
     }
 
@@ -66,7 +69,8 @@ impl FollowStream {
     /// # drop(stream);
     /// # Ok::<(), ndlog::Error>(())
     /// ```
-    pub fn with_capacity<V: Vfs>(follow: Follow<V>, capacity: usize) -> Self {
+    pub fn with_capacity<V: Vfs>(follow: impl Into<LogFollow<V>>, capacity: usize) -> Self {
+        let follow = follow.into();
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stop = follow.stopper();
         std::thread::Builder::new()

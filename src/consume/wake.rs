@@ -118,6 +118,18 @@ impl Waker {
     /// polls then.
     pub(crate) fn new(paths: &[&Path]) -> Option<Waker> {
         let dir = crate::names::parent_dir(paths.first()?);
+        let names = paths.iter().filter_map(|p| p.file_name().map(OsString::from)).collect();
+        Waker::watch(dir, names)
+    }
+
+    /// Watches the directory `dir` for a change to any name in it (a segmented log's
+    /// directory: its segments come and go by name).
+    pub(crate) fn any(dir: &Path) -> Option<Waker> {
+        Waker::watch(dir, Vec::new())
+    }
+
+    /// Watches `dir` for changes to `names` (to any name when empty).
+    fn watch(dir: &Path, names: Vec<OsString>) -> Option<Waker> {
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()?;
         let flags = WatchFlags::MODIFY
             | WatchFlags::CREATE
@@ -125,7 +137,6 @@ impl Waker {
             | WatchFlags::CLOSE_WRITE
             | WatchFlags::ATTRIB;
         inotify::add_watch(&fd, dir, flags).ok()?;
-        let names = paths.iter().filter_map(|p| p.file_name().map(OsString::from)).collect();
         Some(Waker { fd, names, buf: vec![MaybeUninit::uninit(); 4096] })
     }
 
@@ -166,7 +177,7 @@ impl Waker {
                     }
                     if let Some(name) = event.file_name() {
                         let name = std::ffi::OsStr::from_bytes(name.to_bytes());
-                        relevant |= self.names.iter().any(|n| n == name);
+                        relevant |= self.names.is_empty() || self.names.iter().any(|n| n == name);
                     }
                 }
                 Err(Errno::INTR) => {}

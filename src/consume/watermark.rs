@@ -1,6 +1,8 @@
 //! The durable watermark: `LOG.watermark`, where writers publish how far an `fdatasync` has
 //! covered the log, so that committed readers deliver only records a power loss cannot take
-//! back (FORMAT.md, section 5).
+//! back (FORMAT.md, section 5). A segmented log keeps it in `LOG/ndlog.watermark`, describing
+//! its active segment; a sealed segment is durable whole (the roll synced it before the
+//! rename).
 //!
 //! The file is 48 bytes, rewritten in place with one `pwrite` under an `flock` on the file
 //! itself; it is never fsynced (after a power loss an older or damaged copy only holds readers
@@ -111,8 +113,8 @@ impl Watermark {
         Some(Watermark { file, end: u64_at(24), seq: u64_at(32) })
     }
 
-    /// Reads `LOG.watermark` beside the log at `log` (after symlinks); `None` when there is
-    /// none or it is damaged.
+    /// Reads `LOG.watermark` beside the log at `log` (after symlinks), or `LOG/ndlog.watermark`
+    /// when `log` is a segmented log's directory; `None` when there is none or it is damaged.
     ///
     /// # Errors
     /// [`crate::ErrorKind::Io`] naming `LOG.watermark` when it exists but cannot be read.
@@ -123,7 +125,8 @@ impl Watermark {
         use crate::error::IoContext;
         let vfs = crate::fs::StdFs;
         let log = vfs.resolve(log.as_ref()).at(log.as_ref(), "resolve symlink")?;
-        let path = sidecar_path(&log);
+        let segmented = vfs.metadata(&log).is_ok_and(|m| m.kind == crate::fs::FileKind::Dir);
+        let path = if segmented { names::segmented_watermark(&log) } else { sidecar_path(&log) };
         match vfs.open(&path, OpenOptions::read().no_follow()) {
             Ok(file) => read_from(&file).at(&path, "read"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -155,11 +158,40 @@ impl Watermark {
     }
 }
 
-/// Opens `LOG.watermark` for reading and writing; with `create`, creates it when missing
+/// The log a mark is published for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    /// A single-file log, `LOG.watermark` beside it: a mark is for the file now at the path.
+    File(&'a Path),
+    /// A segmented log's directory, `LOG/ndlog.watermark` in it: a mark is for the segment
+    /// that held the record of its seq, and a mark with a higher seq replaces one with a lower
+    /// (seqs rise across segments, and those a sync covered are never given out again).
+    Segments(&'a Path),
+}
+
+impl Target<'_> {
+    /// The log's path: the file, or the directory.
+    fn log(&self) -> &Path {
+        match self {
+            Target::File(p) | Target::Segments(p) => p,
+        }
+    }
+
+    /// Where its watermark lives.
+    pub(crate) fn sidecar(&self) -> PathBuf {
+        match self {
+            Target::File(log) => sidecar_path(log),
+            Target::Segments(dir) => names::segmented_watermark(dir),
+        }
+    }
+}
+
+/// Opens the watermark file for reading and writing; with `create`, creates it when missing
 /// with `mode` and gives it the log's owner and group where the process may (root appending to
 /// a user's log must not leave a file the user's own writers cannot update).
-fn open_sidecar<V: Vfs>(vfs: &V, log: &Path, mode: u32, create: bool) -> io::Result<V::File> {
-    let path = sidecar_path(log);
+fn open_sidecar<V: Vfs>(vfs: &V, log: Target<'_>, mode: u32, create: bool) -> io::Result<V::File> {
+    let path = log.sidecar();
+    let log = log.log();
     if create {
         match vfs.open(&path, OpenOptions::read_write(Create::New, mode).no_follow()) {
             Ok(file) => {
@@ -207,15 +239,16 @@ impl<F> Default for Publisher<F> {
 }
 
 impl<F: VfsFile> Publisher<F> {
-    /// Publishes that the log file `mark.file` at `log` is durable up to `mark.end`. Under an
-    /// `flock` on `LOG.watermark`, so that concurrent writers (threads or processes) never
-    /// lower it: it is raised when it describes the same file and is behind, and replaced when
-    /// it describes another file than the one now at `log` (a compaction or a recreated log);
-    /// a writer that synced a file compaction has since replaced publishes nothing.
+    /// Publishes that the log file `mark.file` of `log` is durable up to `mark.end`. Under an
+    /// `flock` on the watermark file, so that concurrent writers (threads or processes) never
+    /// lower it. A single file's mark is raised when it describes the same file and is behind,
+    /// and replaced when it describes another file than the one now at the path (a compaction
+    /// or a recreated log); a writer that synced a file compaction has since replaced
+    /// publishes nothing. A segmented log's mark is replaced by any with a higher seq.
     pub(crate) fn publish<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
-        log: &Path,
+        log: Target<'_>,
         mode: u32,
         mark: Watermark,
     ) -> io::Result<()> {
@@ -240,18 +273,18 @@ impl<F: VfsFile> Publisher<F> {
         log: &Path,
         mark: Watermark,
     ) -> io::Result<()> {
-        match open_sidecar(vfs, log, 0, false) {
+        match open_sidecar(vfs, Target::File(log), 0, false) {
             Ok(file) => self.file = Some(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.publish_open(vfs, log, mark)
+        self.publish_open(vfs, Target::File(log), mark)
     }
 
     fn publish_open<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
-        log: &Path,
+        log: Target<'_>,
         mark: Watermark,
     ) -> io::Result<()> {
         let file = self.file.as_ref().expect("opened above");
@@ -266,6 +299,15 @@ impl<F: VfsFile> Publisher<F> {
         }
         let outcome = (|| {
             let stored = read_from(file)?;
+            let log = match log {
+                Target::File(log) => log,
+                Target::Segments(_) => {
+                    if stored.is_none_or(|s| s.seq < mark.seq) {
+                        crate::fs::write_all_at(file, &mark.encode(), 0)?;
+                    }
+                    return Ok(());
+                }
+            };
             let current = vfs.metadata(log)?;
             if current.id != mark.file {
                 return Ok(());
@@ -302,8 +344,8 @@ pub(crate) struct Watcher<F> {
 }
 
 impl<F: VfsFile> Watcher<F> {
-    pub(crate) fn new(log: &Path) -> Self {
-        Watcher { path: sidecar_path(log), file: None }
+    pub(crate) fn new(log: Target<'_>) -> Self {
+        Watcher { path: log.sidecar(), file: None }
     }
 
     /// `LOG.watermark`'s path.

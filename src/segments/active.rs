@@ -54,6 +54,47 @@ pub fn create<V: Vfs>(
     max_record_size: usize,
     mode: u32,
 ) -> Result<()> {
+    create_with(vfs, dir, settings, max_record_size, mode, false)
+}
+
+/// [`create`] for a chained segmented log: its chain file `LOG/ndlog.chain` (a new log id, no
+/// anchors) is written and made durable before the settings, so that no crash leaves a log
+/// that writers would take for an unchained one.
+///
+/// # Errors
+/// As [`create`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ndlog::segments::Settings;
+/// let path = dir.path().join("events");
+/// ndlog::segments::create_chained(&ndlog::fs::StdFs, &path, &Settings::new(2 << 20), 1024, 0o600)?;
+/// // Every writer chains, whatever its options say.
+/// ndlog::Writer::open(&path)?.append(&1)?;
+/// let log = ndlog::segments::SegmentedReader::open(&path)?;
+/// assert!(log.chain_file()?.is_some() && log.verify_chain(log.chain_file()?.as_ref()).is_intact());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
+pub fn create_chained<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    settings: &Settings,
+    max_record_size: usize,
+    mode: u32,
+) -> Result<()> {
+    create_with(vfs, dir, settings, max_record_size, mode, true)
+}
+
+/// [`create`], chained or not.
+pub(crate) fn create_with<V: Vfs>(
+    vfs: &V,
+    dir: &Path,
+    settings: &Settings,
+    max_record_size: usize,
+    mode: u32,
+    chain: bool,
+) -> Result<()> {
     settings.validate(max_record_size)?;
     // Whoever may read a file may list the directory.
     let dir_mode = mode | ((mode & 0o444) >> 2);
@@ -68,6 +109,12 @@ pub fn create<V: Vfs>(
         ),
         _ => Error::io(dir, "create directory", e),
     })?;
+    if chain {
+        // Before the settings make the directory a log: a writer that finds the settings
+        // finds the chain file too.
+        let chain_path = crate::names::segmented_chain_file(dir);
+        crate::chain::ChainFile::new().write_at(vfs, &chain_path, mode)?;
+    }
     settings.store(vfs, dir, mode)?;
     let parent = crate::names::parent_dir(dir);
     vfs.sync_dir(parent).at(parent, "fsync directory")

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::consume::Follow;
+use crate::consume::{Follow, Gap, Stopper};
 use crate::error::Result;
 use crate::fs::{FileKind, StdFs, Vfs};
 use crate::read::{Mapped, Reader, Record};
@@ -109,7 +109,25 @@ impl<V: Vfs> Log<V> {
     }
 }
 
-/// A follower of a log of either kind: see [`Log::follow_after`].
+/// A follower of a log of either kind: see [`Log::follow_after`]. Committed by default (it
+/// returns only records a sync made durable), as [`Follow`] and [`SegmentedFollow`] are.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("events");
+/// let settings = ndlog::segments::Settings { segment_records: Some(2), ..ndlog::segments::Settings::new(2 << 20) };
+/// let writer = ndlog::Options::new().segments(settings).open(&path)?;
+/// let mut follow = ndlog::Log::open(&path)?.follow_after(0);
+/// let stop = follow.stopper();
+/// for n in 1..=3 {
+///     writer.append(&n)?;
+///     assert_eq!(follow.next_within(None)?.map(|r| r.seq), Some(n));
+/// }
+/// stop.stop();
+/// assert!(follow.next_within(None)?.is_none());
+/// # Ok::<(), ndlog::Error>(())
+/// ```
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // One per follower.
 pub enum LogFollow<V: Vfs = StdFs> {
@@ -120,25 +138,95 @@ pub enum LogFollow<V: Vfs = StdFs> {
 }
 
 impl<V: Vfs> LogFollow<V> {
-    /// The next record, waiting up to `timeout` (forever with `None`) for one.
+    /// The next record, waiting up to `timeout` (forever with `None`) for one; `Ok(None)` after
+    /// the timeout or once stopped.
     ///
     /// # Errors
-    /// As [`Follow::next_within`] and [`SegmentedFollow::next`].
-    pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
+    /// As [`Follow::next_within`] and [`SegmentedFollow::next_within`].
+    pub fn next_within(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
         match self {
             LogFollow::File(follow) => follow.next_within(timeout),
-            LogFollow::Segmented(follow) => follow.next(timeout),
+            LogFollow::Segmented(follow) => follow.next_within(timeout),
         }
     }
 
-    /// Seqs that retention removed before they were read, since the last call (a compaction
-    /// of a file: [`Follow::take_gap`]).
-    pub fn skipped(&mut self) -> Option<(u64, u64)> {
+    /// The same as [`LogFollow::next_within`].
+    ///
+    /// # Errors
+    /// As [`LogFollow::next_within`].
+    pub fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Record<'_>>> {
+        self.next_within(timeout)
+    }
+
+    /// Records removed before this follower returned them (retention, a compaction), if it
+    /// found any since the last call.
+    pub fn take_gap(&mut self) -> Option<Gap> {
         match self {
-            LogFollow::File(follow) => {
-                follow.take_gap().map(|g| (g.after_seq + 1, g.first_seq - 1))
-            }
-            LogFollow::Segmented(follow) => follow.skipped(),
+            LogFollow::File(follow) => follow.take_gap(),
+            LogFollow::Segmented(follow) => follow.take_gap(),
+        }
+    }
+
+    /// [`LogFollow::take_gap`] as the first and last seq skipped.
+    pub fn skipped(&mut self) -> Option<(u64, u64)> {
+        self.take_gap().map(|g| (g.after_seq + 1, g.first_seq - 1))
+    }
+
+    /// The seq of the last record returned (or the one it was asked to start after).
+    pub fn last_seq(&self) -> u64 {
+        match self {
+            LogFollow::File(follow) => follow.last_seq().unwrap_or(0),
+            LogFollow::Segmented(follow) => follow.last_seq(),
+        }
+    }
+
+    /// Returns records as soon as they are written: [`Follow::uncommitted`].
+    #[must_use]
+    pub fn uncommitted(self) -> Self {
+        match self {
+            LogFollow::File(follow) => LogFollow::File(follow.uncommitted()),
+            LogFollow::Segmented(follow) => LogFollow::Segmented(follow.uncommitted()),
+        }
+    }
+
+    /// Uses `stop` instead of the follower's own [`Stopper`].
+    #[must_use]
+    pub fn stop_with(self, stop: Stopper) -> Self {
+        match self {
+            LogFollow::File(follow) => LogFollow::File(follow.stop_with(stop)),
+            LogFollow::Segmented(follow) => LogFollow::Segmented(follow.stop_with(stop)),
+        }
+    }
+
+    /// A handle that stops this follower from another thread.
+    pub fn stopper(&self) -> Stopper {
+        match self {
+            LogFollow::File(follow) => follow.stopper(),
+            LogFollow::Segmented(follow) => follow.stopper(),
+        }
+    }
+}
+
+impl<V: Vfs> From<Follow<V>> for LogFollow<V> {
+    fn from(follow: Follow<V>) -> Self {
+        LogFollow::File(follow)
+    }
+}
+
+impl<V: Vfs> From<SegmentedFollow<V>> for LogFollow<V> {
+    fn from(follow: SegmentedFollow<V>) -> Self {
+        LogFollow::Segmented(follow)
+    }
+}
+
+impl<V: Vfs> Iterator for LogFollow<V> {
+    type Item = Result<crate::consume::OwnedRecord>;
+
+    /// Blocks until the next record (or an error); `None` once stopped.
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            LogFollow::File(follow) => follow.next(),
+            LogFollow::Segmented(follow) => follow.next(),
         }
     }
 }

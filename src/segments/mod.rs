@@ -9,9 +9,13 @@
 //! - [`SegmentedReader`]: every segment mapped, read as one log; [`SegmentedFollow`]: `tail -f`
 //!   across rolls and retention.
 //! - [`Log`], [`LogFollow`]: a log of either kind, decided by what is at the path.
+//! - A chained segmented log ([`create_chained`], `Options::chain` with `Options::segments`):
+//!   one hash chain through every segment, `SegmentedReader::verify_chain` and
+//!   `SegmentedReader::provenance`, anchors in `LOG/ndlog.chain`.
 
 pub(crate) mod active;
 mod any;
+pub(crate) mod chain;
 mod follow;
 mod list;
 pub mod naming;
@@ -19,7 +23,7 @@ pub(crate) mod older;
 mod reader;
 mod settings;
 
-pub use active::create;
+pub use active::{create, create_chained};
 pub use any::{Log, LogFollow};
 pub use follow::SegmentedFollow;
 pub use list::{Segment, list};

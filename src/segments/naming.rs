@@ -8,6 +8,7 @@
 //!                                          the active segment of a log created with
 //!                                          `--preallocate`: newline padding after its records
 //! LOG/ndlog.json                           the settings every writer rolls by
+//! LOG/ndlog.chain                          a chained log's id and anchors
 //! ```
 //!
 //! Only sealed segments match `*.ndjson`: a glob over them (DuckDB, Spark, a copy to cold
@@ -25,6 +26,8 @@ pub const ACTIVE_SUFFIX: &str = ".ndjson.active";
 pub const PREALLOCATED_SUFFIX: &str = ".ndjson.preallocated";
 /// The settings file.
 pub const SETTINGS: &str = "ndlog.json";
+/// A chained log's chain file: its id and the anchors retention and compaction leave.
+pub const CHAIN: &str = "ndlog.chain";
 /// Digits of a segment's first seq in its name.
 const DIGITS: usize = 20;
 

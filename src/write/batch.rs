@@ -10,6 +10,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use crate::clock;
 use crate::compact::Quarantine;
 use crate::consume::Watermark;
+use crate::consume::watermark::Target;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::fs::{Create, FileId, LockGuard, OpenOptions, Vfs, VfsFile};
@@ -498,10 +499,12 @@ impl<V: Vfs> Writer<V> {
             self.poison.get_or_init(|| e.to_string());
             Error::io(&self.path, "fdatasync", e)
         })?;
-        // A segmented log has no durable watermark yet (its followers read what is written):
-        // its path is a directory, and a mark would name one segment of many.
-        if let Some(mark) = mark.filter(|_| self.settings.is_none()) {
-            let _ = publisher.publish(&self.vfs, &self.path, self.mode, mark);
+        if let Some(mark) = mark {
+            let target = match self.settings {
+                None => Target::File(&self.path),
+                Some(_) => Target::Segments(&self.path),
+            };
+            let _ = publisher.publish(&self.vfs, target, self.mode, mark);
         }
         Ok(())
     }

@@ -38,7 +38,8 @@ impl<V: Vfs> Writer<V> {
             && opts.create
             && let Some(settings) = opts.segments
         {
-            match crate::segments::create(&vfs, path, &settings, opts.max_record_size, opts.mode) {
+            let (max, mode, chain) = (opts.max_record_size, opts.mode, opts.chain);
+            match crate::segments::active::create_with(&vfs, path, &settings, max, mode, chain) {
                 Ok(()) => return Writer::open_segmented(vfs, path, opts),
                 // Another process created it meanwhile: open what it created.
                 Err(e) if already_exists(&e) => return Writer::open_segmented(vfs, path, opts),

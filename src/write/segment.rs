@@ -14,6 +14,7 @@ use crate::segments::Settings;
 use crate::segments::active::{self, Active};
 
 use super::batch::{Source, first_ts};
+use super::chain::ChainWriter;
 use super::dedup::DedupState;
 use super::derive::LogAt;
 use super::derived::Derived;
@@ -39,13 +40,6 @@ impl<V: Vfs> Writer<V> {
     /// Opens the segmented log `dir` (a directory holding `ndlog.json`).
     pub(super) fn open_segmented(vfs: V, dir: &Path, opts: Options) -> Result<Self> {
         let settings = settings_of(&vfs, dir, &opts)?;
-        if opts.chain {
-            return Err(Error::invalid_argument(format!(
-                "{}: hash chains are not supported on a segmented log yet; open it without \
-                 Options::chain",
-                dir.display()
-            )));
-        }
         if opts.auto_compact.is_some() {
             return Err(Error::invalid_argument(format!(
                 "{}: a segmented log is not compacted by its writers (retention there removes \
@@ -74,7 +68,9 @@ impl<V: Vfs> Writer<V> {
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
         let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
         let dedup = opts.dedup.clone().map(DedupState::new);
-        let mut derived = Derived { dedup, index, versions, chain: None };
+        let (want, first) = (opts.chain, active.first_seq);
+        let chain = ChainWriter::open_segmented(&vfs, dir, &active.file, found, first, want, mode)?;
+        let mut derived = Derived { dedup, index, versions, chain };
         let last_seq = found.last.map_or(0, |l| l.seq);
         let log = LogAt {
             vfs: &vfs,
@@ -355,12 +351,15 @@ fn settings_of<V: Vfs>(vfs: &V, dir: &Path, opts: &Options) -> Result<Settings> 
     }
 }
 
-/// Whether `dir` holds nothing but what a creation in progress writes (the settings file's
-/// temporary files).
+/// Whether `dir` holds nothing but what a creation in progress writes before its settings (the
+/// settings file's temporary files, a chained log's chain file).
 fn only_settings_temps<V: Vfs>(vfs: &V, dir: &Path) -> bool {
-    let settings = crate::segments::naming::SETTINGS;
+    let (settings, chain) = (crate::segments::naming::SETTINGS, crate::segments::naming::CHAIN);
     vfs.list_dir(dir).is_ok_and(|names| {
-        names.iter().all(|n| n.to_str().is_some_and(|n| n.starts_with(settings) && n != settings))
+        names.iter().all(|n| {
+            n.to_str()
+                .is_some_and(|n| (n.starts_with(settings) && n != settings) || n.starts_with(chain))
+        })
     })
 }
 

@@ -29,7 +29,8 @@ pub(crate) enum Command {
     /// link to the history before it); or, with --segment-bytes, a segmented log: a directory
     /// of sealed, immutable NDJSON segments (`LOG/<first seq, 20 digits>.ndjson`) plus one
     /// active segment, rolled by the settings given here (stored in LOG/ndlog.json for every
-    /// writer). Every command takes it as LOG.
+    /// writer; with --chain too, one hash chain runs through every segment). Every command takes
+    /// it as LOG.
     #[command(after_help = EXIT_CODES)]
     Create(cmd::create::Args),
     /// List the segments of a segmented log: file, seq and time range, records, bytes, sealed.
@@ -78,7 +79,8 @@ pub(crate) enum Command {
     #[command(after_help = EXIT_CODES)]
     Export(cmd::export::Args),
     /// Compare two copies of a chained log: print the last common seq (the fork point); exit 0
-    /// when one is a prefix of the other, 3 when they fork. Binary search over the index.
+    /// when one is a prefix of the other, 3 when they fork. Binary search over the index (and a
+    /// segmented log's segment names); either copy may be a file or a segmented log.
     #[command(after_help = EXIT_CODES)]
     Diverge(cmd::diverge::Args),
     /// Print an entity's versions in a chained log, each marked ok or BROKEN by its chain link,

@@ -32,6 +32,8 @@ pub(crate) struct Part {
     pub name: String,
     /// The seq its name says it starts at (a segment); 0 for a single-file log.
     pub first_seq: u64,
+    /// Whether it is a segmented log's active segment (the one still written).
+    pub active: bool,
 }
 
 impl Log {
@@ -100,7 +102,7 @@ impl Log {
 
 impl Part {
     fn whole(reader: Reader<Mapped>, name: String) -> Self {
-        Part { reader, name, first_seq: 0 }
+        Part { reader, name, first_seq: 0, active: false }
     }
 }
 
@@ -147,6 +149,7 @@ fn open_segmented(dir: &Path) -> anyhow::Result<Log> {
         .map(|p| Part {
             name: p.path().display().to_string(),
             first_seq: p.name.first_seq,
+            active: p.name.active,
             reader: p.reader,
         })
         .collect();
@@ -207,17 +210,22 @@ fn ensure_log<D: AsRef<[u8]>>(reader: &Reader<D>, name: &str) -> anyhow::Result<
     Ok(())
 }
 
-impl Log {
-    /// The reader of a single-file log, for commands that do not take a segmented log yet (the
-    /// hash chain's): an error naming the log for a segmented one.
-    pub(crate) fn single_file(mut self, command: &str) -> anyhow::Result<(Reader<Mapped>, String)> {
-        if self.segmented || self.parts.len() != 1 {
-            anyhow::bail!(
-                "{}: `ndlog {command}` takes a single-file log, not a segmented one",
-                self.name
-            );
-        }
-        let part = self.parts.pop().expect("one part");
-        Ok((part.reader, self.name))
+/// The hash chain's commands (`diverge`, `checkpoint`, `verify --checkpoint`) read chain values
+/// by seq from a log of either kind.
+impl ndlog::chain::Lookup for Log {
+    fn record(&self, seq: u64) -> Option<Record<'_>> {
+        self.get(seq)
+    }
+
+    fn first_record(&self) -> Option<Record<'_>> {
+        self.first()
+    }
+
+    fn last_record(&self) -> Option<Record<'_>> {
+        self.last()
+    }
+
+    fn location(&self) -> &Path {
+        Path::new(&self.name)
     }
 }

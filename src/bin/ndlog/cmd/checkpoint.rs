@@ -13,7 +13,7 @@ use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The chained log.
+    /// The chained log (a file, or a segmented log's directory).
     pub log: PathBuf,
     /// Print one JSON object ({"log_id","seq","chain"} with the value in hex) instead of the
     /// three-line text (origin, seq, base64 value) that `verify --checkpoint` reads.
@@ -23,12 +23,12 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "checkpoint")?;
-    let (reader, name) = input::open(&args.log)?.single_file("checkpoint")?;
+    let log = input::open(&args.log)?;
     let Some(file) = ChainFile::load(&ndlog::fs::StdFs, &args.log)? else {
-        bail!("{}: not a chained log (no {})", name, ChainFile::path_of(&args.log).display());
+        bail!("{}: not a chained log (no {})", log.name, ChainFile::path_of(&args.log).display());
     };
-    let Some(cp) = Checkpoint::of(&reader, &file) else {
-        bail!("{}: no chained record to checkpoint yet", name);
+    let Some(cp) = Checkpoint::of(&log, &file) else {
+        bail!("{}: no chained record to checkpoint yet", log.name);
     };
     let mut out = out::stdout();
     if args.json {

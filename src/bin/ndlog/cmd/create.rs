@@ -1,5 +1,5 @@
-//! `ndlog create`: a new log. A single file (tamper-evident with `--chain`), or with
-//! `--segment-bytes` a segmented log, a directory whose settings every writer rolls by.
+//! `ndlog create`: a new log. A single file, or with `--segment-bytes` a segmented log, a
+//! directory whose settings every writer rolls by; either tamper-evident with `--chain`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +11,6 @@ use ndlog::Options;
 use ndlog::fs::StdFs;
 use ndlog::segments::Settings;
 
-use crate::exit::usage;
 use crate::input;
 use crate::out;
 use crate::time::{parse_duration, parse_size};
@@ -23,7 +22,8 @@ pub(crate) struct Args {
     pub log: PathBuf,
     /// Make the log tamper-evident: every record carries a SHA-256 link to the history before
     /// it (`verify --chain`, `diverge`, `provenance`, `checkpoint`). A chained log stays
-    /// chained. Single-file logs only, for now.
+    /// chained. With --segment-bytes, one chain runs through every segment, and the anchors
+    /// retention leaves are kept in LOG/ndlog.chain.
     #[arg(long)]
     pub chain: bool,
     /// Create a segmented log: seal the active segment and start the next once it would pass
@@ -69,11 +69,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     };
-    if args.chain {
-        return Err(usage(
-            "--chain is not supported with --segment-bytes yet: a chained log is a single file",
-        ));
-    }
     let settings = Settings {
         segment_bytes,
         segment_records: args.segment_records,
@@ -81,10 +76,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         preallocate: args.preallocate,
     };
     let max_record = Options::DEFAULT_MAX_RECORD_SIZE;
-    ndlog::segments::create(&StdFs, &args.log, &settings, max_record, args.mode)?;
+    match args.chain {
+        true => {
+            ndlog::segments::create_chained(&StdFs, &args.log, &settings, max_record, args.mode)?
+        }
+        false => ndlog::segments::create(&StdFs, &args.log, &settings, max_record, args.mode)?,
+    }
     // The first segment, so that the log is complete before any writer comes.
     drop(Options::new().create(false).mode(args.mode).open(&args.log)?);
-    writeln!(out, "{}: created a segmented log", args.log.display())?;
+    let kind = if args.chain { "a chained segmented log" } else { "a segmented log" };
+    writeln!(out, "{}: created {kind}", args.log.display())?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,15 +12,16 @@ use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// One copy of the chained log.
+    /// One copy of the chained log (a file, or a segmented log's directory).
     pub log_a: PathBuf,
-    /// The other copy.
+    /// The other copy (either kind: a segmented copy of a single-file log compares too).
     pub log_b: PathBuf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (a, name_a) = input::open(&args.log_a)?.single_file("diverge")?;
-    let (b, name_b) = input::open(&args.log_b)?.single_file("diverge")?;
+    let a = input::open(&args.log_a)?;
+    let b = input::open(&args.log_b)?;
+    let (name_a, name_b) = (&a.name, &b.name);
     let d = ndlog::chain::diverge(&a, &b).map_err(|e| anyhow!(e))?;
     let mut out = out::stdout();
     let seqs = |last: Option<u64>| last.map_or("empty".to_string(), |s| format!("last seq {s}"));

@@ -14,7 +14,7 @@ use crate::out;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The chained log.
+    /// The chained log (a file, or a segmented log's directory).
     pub log: PathBuf,
     /// JSON pointer to the field of `data` that names the entity, e.g. /user or /order/id.
     #[arg(long, value_parser = parse_pointer)]
@@ -30,9 +30,15 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "provenance")?;
-    let (reader, name) = input::open(&args.log)?.single_file("provenance")?;
+    let log = input::open(&args.log)?;
     let file = ChainFile::load(&ndlog::fs::StdFs, &args.log)?;
-    let p = reader.provenance(file.as_ref(), &args.key, &args.entity);
+    let name = log.name.clone();
+    // The versions of a segmented log come from every segment, the walk runs through them all.
+    let readers: Vec<_> = log.parts.iter().map(|p| &p.reader).collect();
+    let p = match &readers[..] {
+        [reader] if !log.segmented => reader.provenance(file.as_ref(), &args.key, &args.entity),
+        _ => ndlog::chain::provenance_parts(&readers, file.as_ref(), &args.key, &args.entity),
+    };
     let mut out = out::stdout();
     for v in &p.versions {
         out.write_all(if v.link_holds { b"ok\t" } else { b"BROKEN\t" })?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ndlog::consume::{Batch, Cursor, Follow, Gap, Stopper, Watermark};
+use ndlog::segments::SegmentedFollow;
 
 use crate::exit::{EXIT_GAP, usage};
 use crate::input;
@@ -81,11 +82,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
     let mut out = out::stdout();
     if log.segmented {
-        return follow_segmented(&args, log, cursor.is_some(), &mut out);
+        return follow_segmented(&args, log, cursor.as_mut(), &stop, &mut out);
     }
     let reader = log.single().context("a single-file log has one file")?;
     let mut follow = if let Some(cursor) = &cursor {
-        note_cursor_ahead(&reader, cursor.after_seq(), cursor.path());
+        if let (Some(after), Some(last)) = (cursor.after_seq(), reader.last().map(|r| r.seq)) {
+            note_cursor_ahead(after, last, cursor.path());
+        }
         cursor.follow(reader)
     } else if let Some(seq) = args.after_seq {
         reader.follow_after(seq)
@@ -109,56 +112,76 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.uncommitted {
         follow = follow.uncommitted();
     }
-    let mut consumer = Consumer {
-        out: &mut out,
-        cursor: cursor.as_mut(),
-        data: args.data,
-        pending: 0,
-        since: None,
-        last: None,
-        line: Vec::new(),
-    };
-    consumer.run(&mut follow, &args, &stop)
+    Consumer::new(&mut out, cursor.as_mut(), args.data).run(&mut follow, &args, &stop)
 }
 
-/// `tail -f` on a segmented log: across rolls, saying when retention removed records first.
-/// Cursors and the durable watermark are for single-file logs so far: it delivers records as
-/// soon as they are written.
+/// `tail -f` on a segmented log: across rolls, saying when retention removed records first,
+/// and (unless --uncommitted) only records a sync made durable.
 fn follow_segmented(
     args: &Args,
     log: input::Log,
-    cursor: bool,
-    out: &mut impl Write,
+    cursor: Option<&mut Cursor>,
+    stop: &Stopper,
+    out: &mut Out,
 ) -> anyhow::Result<ExitCode> {
-    if cursor {
-        anyhow::bail!(
-            "{}: --cursor needs a single-file log for now (a segmented log has no durable \
-             watermark yet); use --after-seq with the seq your consumer stored",
-            args.log.display()
-        );
-    }
-    let after = match args.after_seq {
-        Some(seq) => seq,
-        None => {
-            print_last(out, log.records_rev(), args.lines, args.data)?;
-            log.last().map_or(0, |r| r.seq)
+    let after = if let Some(cursor) = &cursor {
+        let after = cursor.after_seq();
+        if let (Some(after), Some(last)) = (after, log.last().map(|r| r.seq)) {
+            note_cursor_ahead(after, last, cursor.path());
+        }
+        after.unwrap_or(0)
+    } else if let Some(seq) = args.after_seq {
+        seq
+    } else {
+        // The last records (durable ones unless --uncommitted), then what follows.
+        let bound = if args.uncommitted { u64::MAX } else { committed_seq(&args.log, &log)? };
+        let below = log.records_rev().skip_while(|r| r.seq > bound);
+        match print_last(out, below, args.lines, args.data)? {
+            Some(seq) => seq,
+            None => log.records_rev().find(|r| r.seq <= bound).map_or(0, |r| r.seq),
         }
     };
     drop(log);
-    let mut follow = ndlog::segments::SegmentedFollow::after(&args.log, after);
+    let mut follow = SegmentedFollow::after(&args.log, after).stop_with(stop.clone());
+    if args.uncommitted {
+        follow = follow.uncommitted();
+    }
+    let mut consumer = Consumer::new(out, cursor, args.data);
+    // Each record is copied out, so that a gap before it is reported before it goes out.
+    let mut staged = Vec::new();
+    let take = |follow: &mut SegmentedFollow, staged: &mut Vec<u8>, timeout| {
+        let Some(r) = follow.next_within(timeout)? else { return anyhow::Ok(None) };
+        staged.clear();
+        staged.extend_from_slice(if args.data { r.data } else { r.line });
+        Ok(Some(r.seq))
+    };
     loop {
-        let record = follow.next(None)?;
-        let Some(r) = record else { return Ok(ExitCode::SUCCESS) };
-        out::line(out, if args.data { r.data } else { r.line })?;
-        out.flush()?;
-        if let Some((from, to)) = follow.skipped() {
-            out::warn(format_args!(
-                "{}: seqs {from}..={to} were removed by retention before they were read",
-                args.log.display()
-            ));
+        // What is there already goes out without a flush per record; the output is flushed
+        // and the cursor committed whenever the follower has to wait.
+        let mut next = take(&mut follow, &mut staged, Some(Duration::ZERO))?;
+        let mut gap = follow.take_gap();
+        if next.is_none() && gap.is_none() && !stop.is_stopped() {
+            consumer.commit()?;
+            next = take(&mut follow, &mut staged, None)?;
+            gap = follow.take_gap();
+        }
+        if let Some(gap) = gap {
+            report_gap(gap, &args.log, args.strict);
             if args.strict {
+                consumer.commit()?;
                 return Ok(ExitCode::from(EXIT_GAP));
             }
+        }
+        match next {
+            Some(seq) => {
+                consumer.deliver(seq, &staged)?;
+                consumer.commit_if_due(args)?;
+            }
+            None if stop.is_stopped() => {
+                consumer.commit()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => {}
         }
     }
 }
@@ -175,7 +198,11 @@ struct Consumer<'a> {
     line: Vec<u8>,
 }
 
-impl Consumer<'_> {
+impl<'a> Consumer<'a> {
+    fn new(out: &'a mut Out, cursor: Option<&'a mut Cursor>, data: bool) -> Self {
+        Consumer { out, cursor, data, pending: 0, since: None, last: None, line: Vec::new() }
+    }
+
     fn run(
         &mut self,
         follow: &mut Follow,
@@ -223,12 +250,18 @@ impl Consumer<'_> {
         }
         for r in batch {
             self.deliver(r.seq, if self.data { r.data } else { r.line })?;
-            let due = self.since.is_some_and(|t| t.elapsed() >= args.commit_interval);
-            if self.pending >= args.commit_every || due {
-                self.commit()?;
-            }
+            self.commit_if_due(args)?;
         }
         Ok(None)
+    }
+
+    /// Commits when --commit-every records or --commit-interval have passed since the last.
+    fn commit_if_due(&mut self, args: &Args) -> anyhow::Result<()> {
+        let due = self.since.is_some_and(|t| t.elapsed() >= args.commit_interval);
+        if self.pending >= args.commit_every || due {
+            self.commit()?;
+        }
+        Ok(())
     }
 
     fn deliver(&mut self, seq: u64, bytes: &[u8]) -> anyhow::Result<()> {
@@ -308,8 +341,7 @@ fn report_gap(gap: Gap, log: &Path, strict: bool) {
 
 /// A cursor past the log's last record (the log was recreated, say) would skip every record up
 /// to it: say so.
-fn note_cursor_ahead(reader: &ndlog::Reader<ndlog::Mapped>, after: Option<u64>, file: &Path) {
-    let (Some(after), Some(last)) = (after, reader.last().map(|r| r.seq)) else { return };
+fn note_cursor_ahead(after: u64, last: u64, file: &Path) {
     if after > last {
         out::warn(format_args!(
             "{}: cursor is at seq {after}, past the log's last record (seq {last}); records up \
@@ -317,6 +349,18 @@ fn note_cursor_ahead(reader: &ndlog::Reader<ndlog::Mapped>, after: Option<u64>, 
             file.display()
         ));
     }
+}
+
+/// The highest seq of a segmented log known to be durable: every record of a sealed segment
+/// (the roll synced it), and those up to the seq of `LOG/ndlog.watermark` (published after a
+/// sync covered it).
+fn committed_seq(dir: &Path, log: &input::Log) -> anyhow::Result<u64> {
+    let mark = Watermark::read(dir)?.map_or(0, |m| m.seq);
+    let sealed = match log.parts.last() {
+        Some(active) if active.active => active.first_seq.saturating_sub(1),
+        _ => u64::MAX,
+    };
+    Ok(mark.max(sealed))
 }
 
 /// SIGINT and SIGTERM stop the follower: the consumer flushes, commits and exits 0.

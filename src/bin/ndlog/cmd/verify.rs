@@ -21,8 +21,9 @@ pub(crate) struct Args {
     #[arg(long)]
     pub json: bool,
     /// Also check the hash chain of a chained log: every record's link, from seq 1 or the
-    /// anchor a compaction left (LOG.chain). Exits 3 naming the first seq whose link fails,
-    /// with the file and the byte offset.
+    /// anchor a compaction or retention left (LOG.chain, LOG/ndlog.chain), across every
+    /// segment of a segmented log. Exits 3 naming the first seq whose link fails, with the
+    /// file (the segment) and the byte offset.
     #[arg(long)]
     pub chain: bool,
     /// With --chain: also prove that the log still extends this checkpoint (the output of
@@ -44,7 +45,7 @@ impl ChainOutcome {
     }
 }
 
-fn check_chain(args: &Args, reader: &ndlog::Reader<ndlog::Mapped>) -> anyhow::Result<ChainOutcome> {
+fn check_chain(args: &Args, log: &Log) -> anyhow::Result<ChainOutcome> {
     let checkpoint = match &args.checkpoint {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -60,8 +61,12 @@ fn check_chain(args: &Args, reader: &ndlog::Reader<ndlog::Mapped>) -> anyhow::Re
     } else {
         ChainFile::load(&ndlog::fs::StdFs, &args.log)?
     };
-    let report = reader.verify_chain(file.as_ref());
-    let checkpoint = checkpoint.map(|cp| cp.check(reader, file.as_ref()));
+    let report = match &log.parts[..] {
+        [part] if !log.segmented => part.reader.verify_chain(file.as_ref()),
+        // One chain through every segment; a failure names the segment file.
+        parts => ndlog::chain::verify_parts(parts.iter().map(|p| &p.reader), file.as_ref()),
+    };
+    let checkpoint = checkpoint.map(|cp| cp.check(log, file.as_ref()));
     Ok(ChainOutcome { report, checkpoint })
 }
 
@@ -69,17 +74,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A full check: CRC, frame, and that every payload is one valid JSON value.
     let mut log = input::open_any(&args.log)?;
     if log.segmented {
-        if args.chain {
-            return Err(crate::exit::usage(
-                "--chain: a segmented log is not chained (hash chains are for single-file logs for now)",
-            ));
-        }
         return segmented(&args, log);
     }
     let part = log.parts.pop().expect("a single-file log has one file");
-    let (reader, name) = (part.reader.validate_json(true), log.name);
+    let name = log.name.clone();
+    let reader = part.reader.validate_json(true);
     let summary = reader.verify();
-    let chain = if args.chain { Some(check_chain(&args, &reader)?) } else { None };
+    log.parts.push(input::Part { reader, ..part });
+    let chain = if args.chain { Some(check_chain(&args, &log)?) } else { None };
+    let reader = &log.parts[0].reader;
     let mut out = out::stdout();
     if args.json {
         let mut report = report_json(&name, &summary);
@@ -95,15 +98,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    if !input::is_log(&reader) {
+    if !input::is_log(reader) {
         out::warn(format_args!("{}", input::not_a_log(&name)));
     }
-    if let Some(f) = chain.as_ref().and_then(|c| c.report.failure.as_ref()) {
-        out::warn(format_args!("{name}: chain broken at {f}"));
-    }
-    if let Some(Some(Err(why))) = chain.as_ref().map(|c| &c.checkpoint) {
-        out::warn(format_args!("{name}: does not extend the checkpoint: {why}"));
-    }
+    warn_chain(&name, chain.as_ref());
     let ok = summary.is_clean() && chain.as_ref().is_none_or(ChainOutcome::ok);
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
 }
@@ -136,6 +134,7 @@ fn chain_json(c: &ChainOutcome) -> serde_json::Value {
         "last_chain": r.last.map(|l| l.1.to_hex()),
         "failure": r.failure.as_ref().map(|f| json!({
             "seq": f.seq, "offset": f.offset, "reason": f.problem.to_string(),
+            "file": f.file.as_ref().map(|p| p.display().to_string()),
         })),
         "checkpoint": c.checkpoint.as_ref().map(|res| match res {
             Ok(()) => json!({"ok": true}),
@@ -157,11 +156,16 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         .collect();
     let log = Log { parts, name, gaps, segmented: true };
     let (all, each) = log.verify();
+    let chain = if args.chain { Some(check_chain(args, &log)?) } else { None };
     let clean = all.is_clean() && log.gaps.is_empty();
+    let ok = clean && chain.as_ref().is_none_or(ChainOutcome::ok);
     let mut out = out::stdout();
     if args.json {
         let mut v = report_json(&log.name, &all);
         v["ok"] = json!(clean);
+        if let Some(chain) = &chain {
+            v["chain"] = chain_json(chain);
+        }
         v["segments"] = log.parts.iter().zip(&each).map(|(p, s)| report_json(&p.name, s)).collect();
         v["gaps"] = log
             .gaps
@@ -181,9 +185,23 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         for gap in &log.gaps {
             writeln!(out, "  {gap}")?;
         }
+        if let Some(chain) = &chain {
+            write_chain(&mut out, chain)?;
+        }
     }
     out.flush()?;
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+    warn_chain(&log.name, chain.as_ref());
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+}
+
+/// Says on stderr where the chain broke and why the checkpoint does not hold.
+fn warn_chain(name: &str, chain: Option<&ChainOutcome>) {
+    if let Some(f) = chain.and_then(|c| c.report.failure.as_ref()) {
+        out::warn(format_args!("{name}: chain broken at {f}"));
+    }
+    if let Some(Some(Err(why))) = chain.map(|c| &c.checkpoint) {
+        out::warn(format_args!("{name}: does not extend the checkpoint: {why}"));
+    }
 }
 
 fn write_report(out: &mut impl Write, log: &str, s: &Summary) -> std::io::Result<()> {
