@@ -55,6 +55,9 @@ struct SlotState {
     outcome: Option<Outcome>,
     /// Asked to look for a role to take.
     nudged: bool,
+    /// Its thread is waiting on the condition variable: only then is a wake-up (a system
+    /// call) needed.
+    waiting: bool,
 }
 
 thread_local! {
@@ -427,8 +430,11 @@ impl<T: Clone> Combiner<T> {
         for (slot, outcome) in delivery.drain(..) {
             let mut s = lock(&slot.state);
             s.outcome = Some(outcome);
+            let waiting = s.waiting;
             drop(s);
-            slot.woken.notify_one();
+            if waiting {
+                slot.woken.notify_one();
+            }
         }
         let mut p = lock(&self.pipe);
         p.spare_delivery = delivery;
@@ -473,25 +479,33 @@ fn wait(slot: &Slot, deadline: Option<Instant>) -> Option<Outcome> {
         if std::mem::take(&mut s.nudged) {
             return None;
         }
+        s.waiting = true;
         match deadline {
             None => s = slot.woken.wait(s).unwrap_or_else(PoisonError::into_inner),
             Some(deadline) => {
                 let now = Instant::now();
                 if now >= deadline {
+                    s.waiting = false;
                     return None;
                 }
                 let left = deadline - now;
                 s = slot.woken.wait_timeout(s, left).unwrap_or_else(PoisonError::into_inner).0;
             }
         }
+        s.waiting = false;
     }
 }
 
 /// Asks `slot`'s thread to look for a role to take.
 fn nudge(slot: Option<Arc<Slot>>) {
     if let Some(slot) = slot {
-        lock(&slot.state).nudged = true;
-        slot.woken.notify_one();
+        let mut s = lock(&slot.state);
+        s.nudged = true;
+        let waiting = s.waiting;
+        drop(s);
+        if waiting {
+            slot.woken.notify_one();
+        }
     }
 }
 
