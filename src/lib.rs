@@ -21,8 +21,9 @@
 //! payload validator and JSON pointers), [`fs`] (the file-system seam, the memory map, the
 //! lock), [`index`] (the sidecar index), [`chain`] (tamper-evident hash chains), [`read`],
 //! [`consume`] (followers, cursors, the durable watermark), [`write`](mod@write), [`compact`],
-//! and [`sim`] (a
-//! crash-simulating file system for testing ndlog and what is built on it).
+//! [`sim`] (a
+//! crash-simulating file system for testing ndlog and what is built on it), and with the
+//! `ship` feature (a default one) `ship`, which publishes a log to NATS JetStream exactly once.
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
@@ -52,6 +53,8 @@ pub mod json;
 mod names;
 pub mod read;
 pub mod segments;
+#[cfg(feature = "ship")]
+pub mod ship;
 pub mod sim;
 pub mod write;
 

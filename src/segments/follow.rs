@@ -224,7 +224,15 @@ impl<V: Vfs> SegmentedFollow<V> {
                 Some(s) => {
                     if !self.whole {
                         let segment = s.clone();
-                        let reader = self.open(&segment)?;
+                        let reader = match self.open(&segment) {
+                            Ok(reader) => reader,
+                            // Removed by retention since the listing: the next one says so.
+                            Err(e) if e.is_not_found() => {
+                                self.current = None;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
                         // (Key compaction may have replaced it: find the place by seq.)
                         self.pos = reader.seek_seq(self.after.saturating_add(1));
                         self.current = Some((segment.name, reader));
@@ -269,8 +277,19 @@ impl<V: Vfs> SegmentedFollow<V> {
     }
 
     /// Opens the segment that holds the record after `after`; false when the log has none
-    /// yet. Notes what retention removed before it was read.
+    /// yet. Notes what retention removed before it was read. A segment sealed or removed
+    /// between the listing and the open is looked for again at once, so that a caller asking
+    /// without waiting is never told "nothing" because of a roll.
     fn open_next(&mut self) -> Result<bool> {
+        loop {
+            if let Some(opened) = self.try_open_next()? {
+                return Ok(opened);
+            }
+        }
+    }
+
+    /// [`SegmentedFollow::open_next`] once; `None` when the segment it listed was gone.
+    fn try_open_next(&mut self) -> Result<Option<bool>> {
         let want = self.after.saturating_add(1);
         let segments = list_sorted(&self.vfs, &self.dir)?;
         let i = segments.partition_point(|s| s.name.first_seq <= want);
@@ -281,19 +300,19 @@ impl<V: Vfs> SegmentedFollow<V> {
                     self.note_gap(first.name.first_seq);
                     first
                 }
-                None => return Ok(false),
+                None => return Ok(Some(false)),
             },
         };
         let reader = match self.open(segment) {
             Ok(reader) => reader,
             // Sealed or removed between the listing and the open: look again.
-            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
         self.pos = reader.seek_seq(self.after.saturating_add(1));
         self.whole = !segment.name.active;
         self.current = Some((segment.name, reader));
-        Ok(true)
+        Ok(Some(true))
     }
 
     fn open(&self, segment: &Segment) -> Result<Reader<Mapped<V>>> {

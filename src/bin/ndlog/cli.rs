@@ -53,6 +53,14 @@ pub(crate) enum Command {
     /// Print the last records, found from the end without a scan; -f waits for more.
     #[command(after_help = EXIT_CODES)]
     Tail(cmd::tail::Args),
+    /// Publish every record after a cursor to NATS JetStream, in seq order, one message per
+    /// record with Nats-Msg-Id ID:SEQ, so that the stream holds each record exactly once
+    /// across crashes and restarts of ship or the server; the cursor advances only past
+    /// records JetStream acknowledged. Follows the log until SIGINT/SIGTERM, or exits once
+    /// caught up with --once. Retries a lost server with backoff (one stderr line per outage).
+    #[cfg(feature = "ship")]
+    #[command(after_help = EXIT_CODES)]
+    Ship(cmd::ship::Args),
     /// Print one record by seq, found through the index (or a binary search of the log).
     #[command(after_help = EXIT_CODES)]
     Get(cmd::get::Args),

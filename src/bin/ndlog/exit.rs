@@ -15,7 +15,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 /// `provenance`), or two copies fork (`diverge`).
 pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// The record or entity asked for is not in the log (`get`, `history`), or there is no index
-/// to check (`index --check`).
+/// to check (`index --check`), or no stream takes the subject (`ship`).
 pub(crate) const EXIT_NOT_FOUND: u8 = 4;
 /// The writer lock (or, for `compact`, the compaction lock) was not acquired within
 /// `--lock-timeout`.
@@ -28,6 +28,11 @@ pub(crate) const EXIT_CONFLICT: u8 = 6;
 /// `tail -f --strict`: a compaction removed records the consumer had not delivered yet.
 pub(crate) const EXIT_GAP: u8 = 7;
 
+/// `ship`: the NATS server could not be reached (the first connection with `--once`, or an
+/// outage longer than `--max-outage`).
+#[cfg_attr(not(feature = "ship"), allow(dead_code))]
+pub(crate) const EXIT_UNREACHABLE: u8 = 8;
+
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -37,10 +42,14 @@ Exit codes:
      index disagrees with it (index --check), or a chain link fails (verify --chain,
      provenance), the log does not extend a checkpoint (verify --checkpoint), or two copies
      fork (diverge)
-  4  no such record or entity (get, history), or no index to check (index --check)
+  4  no such record or entity (get, history), or no index to check (index --check), or
+     no stream takes the subject (ship; --create-stream creates one)
   5  the lock was not acquired within --lock-timeout (append, compact, import, index, lock)
   6  conflict: append --expect-last-seq or --expect-version did not hold; nothing was written
-  7  tail -f --strict: retention removed records not delivered yet (the cursor stays before them)
+  7  tail -f --strict, ship --strict: retention removed records not delivered yet (the
+     cursor stays before them)
+  8  ship: the NATS server was unreachable (the first connection with --once, or an outage
+     longer than --max-outage)
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
+#[cfg(feature = "ship")]
+use cmd::ship;
 use cmd::{
     append, cat, checkpoint, compact, create, demo, diverge, docs, export, get, history, import,
     index, lock, provenance, segments, stats, tail, verify,
@@ -56,6 +58,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Tail(args) => tail::run(args),
+        #[cfg(feature = "ship")]
+        Command::Ship(args) => ship::run(args),
         Command::Lock(args) => lock::run(args),
         Command::Get(args) => get::run(args),
         Command::Index(args) => index::run(args),

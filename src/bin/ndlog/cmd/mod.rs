@@ -16,6 +16,8 @@ pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod provenance;
 pub(crate) mod segments;
+#[cfg(feature = "ship")]
+pub(crate) mod ship;
 pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod verify;

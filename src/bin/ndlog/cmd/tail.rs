@@ -292,7 +292,7 @@ impl<'a> Consumer<'a> {
 }
 
 /// Loads the cursor, saying plainly when another consumer holds it.
-fn load_cursor(file: &Path) -> anyhow::Result<Cursor> {
+pub(crate) fn load_cursor(file: &Path) -> anyhow::Result<Cursor> {
     Cursor::load(file).map_err(|e| match e.kind() {
         ndlog::ErrorKind::LockTimeout { lock, .. } => anyhow::anyhow!(
             "{}: cursor in use: another consumer holds {}; run one consumer per cursor file",

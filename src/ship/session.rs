@@ -1,0 +1,380 @@
+//! One session: connect, find the stream, learn what it already holds of this log, then
+//! publish the records after that in seq order with a bounded window of PubAcks in flight,
+//! advancing the cursor only past records acknowledged in order.
+
+use std::collections::VecDeque;
+use std::future::IntoFuture;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use tokio::sync::{mpsc, watch};
+
+use super::error::ErrorKind;
+use super::link::{self, Fault, Last, Link, chain};
+use super::options::Options;
+use super::source::{Item, Source};
+use super::{Notice, Outcome};
+use crate::consume::{Cursor, Stopper};
+
+/// Records the reader may have ready beyond the window.
+const READ_AHEAD: usize = 1024;
+
+/// What a shipper knows across sessions.
+pub(super) struct Progress<'c> {
+    pub log: PathBuf,
+    pub id: Arc<str>,
+    pub cursor: &'c mut Cursor,
+    /// The highest seq acknowledged in order (or found in the stream): every record up to it
+    /// is in the stream, or was lost to retention before it was read.
+    pub acked: u64,
+    committed_at: Instant,
+    /// Records acknowledged, and how many of them the stream already held.
+    pub shipped: u64,
+    pub duplicates: u64,
+    /// The highest stream sequence a PubAck of this process named: a stream whose last
+    /// sequence is below it lost acknowledged messages.
+    acked_stream_seq: u64,
+    /// The last seq of a gap already reported.
+    reported_to: u64,
+    /// The stream, once found.
+    pub stream: Option<String>,
+    /// Whether a connection ever succeeded, and whether this session made progress (a PubAck,
+    /// or caught up with nothing in flight): an outage after it is a new one.
+    pub connected: bool,
+    pub healthy: bool,
+    created_notice: bool,
+    /// The reader thread of the session, and what stops it.
+    pub reader: Option<(std::thread::JoinHandle<()>, Stopper)>,
+}
+
+impl<'c> Progress<'c> {
+    pub(super) fn new(log: PathBuf, id: Arc<str>, cursor: &'c mut Cursor) -> Self {
+        let acked = cursor.after_seq().unwrap_or(0);
+        Progress {
+            log,
+            id,
+            cursor,
+            acked,
+            committed_at: Instant::now(),
+            shipped: 0,
+            duplicates: 0,
+            acked_stream_seq: 0,
+            reported_to: 0,
+            stream: None,
+            connected: false,
+            healthy: false,
+            created_notice: false,
+            reader: None,
+        }
+    }
+
+    /// Commits the cursor at `acked` when it is behind.
+    pub(super) fn commit(&mut self) -> crate::Result<()> {
+        if self.acked > self.cursor.after_seq().unwrap_or(0) {
+            self.cursor.commit(self.acked)?;
+        }
+        self.committed_at = Instant::now();
+        Ok(())
+    }
+
+    /// Record `seq` is in the stream, as `ack` says (acknowledgements come in seq order).
+    fn take_ack(&mut self, seq: u64, ack: &PublishAck) {
+        self.acked = self.acked.max(seq);
+        self.acked_stream_seq = self.acked_stream_seq.max(ack.sequence);
+        self.shipped += 1;
+        self.duplicates += u64::from(ack.duplicate);
+    }
+
+    fn commit_if_due(&mut self, interval: Duration) -> crate::Result<()> {
+        if self.committed_at.elapsed() >= interval {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the session's reader thread and waits for it.
+    pub(super) fn stop_reader(&mut self) {
+        if let Some((thread, stop)) = self.reader.take() {
+            stop.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+type AckFuture = <PublishAckFuture as IntoFuture>::IntoFuture;
+
+/// The records published and not acknowledged yet, oldest first.
+struct Window {
+    acks: FuturesOrdered<AckFuture>,
+    seqs: VecDeque<u64>,
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+
+    /// The next PubAck, in publish order, with its record's seq.
+    async fn next(&mut self) -> Option<(u64, Result<PublishAck, PublishError>)> {
+        let ack = self.acks.next().await?;
+        Some((self.seqs.pop_front()?, ack))
+    }
+}
+
+/// One session, from connecting to the end: the outcome when the shipper is done (caught up
+/// with `once`, stopped, or a gap with `strict`), or the fault that ended it.
+pub(super) async fn run(
+    options: &Options,
+    progress: &mut Progress<'_>,
+    stop: &mut watch::Receiver<bool>,
+    notices: &mut dyn FnMut(&Notice),
+) -> Result<Outcome, Fault> {
+    // Setting up waits on the server (bounded by the timeouts); a stop cuts it short.
+    let setup = tokio::select! {
+        biased;
+        Ok(_) = stop.wait_for(|s| *s) => return Ok(Outcome::Stopped),
+        setup = setup(options, progress, notices) => setup?,
+    };
+    let (link, name, max_size, start) = setup;
+    let (tx, mut rx) = mpsc::channel(options.window + READ_AHEAD);
+    start_reader(options, progress, start, tx)?;
+    let publisher = Publisher { options, link: &link, stream: &name, max_size };
+    publisher.publish(progress, &mut rx, stop, notices).await
+}
+
+/// Connects, finds (or creates) the stream, and decides where to start: after the cursor, or
+/// after this log's last record in the stream when that differs.
+async fn setup(
+    options: &Options,
+    progress: &mut Progress<'_>,
+    notices: &mut dyn FnMut(&Notice),
+) -> Result<(Link, String, Option<usize>, u64), Fault> {
+    let link = link::connect(options).await?;
+    progress.connected = true;
+    let (stream, created) = link::stream(&link, options).await?;
+    let config = &stream.cached_info().config;
+    let name = config.name.clone();
+    if created && !progress.created_notice {
+        progress.created_notice = true;
+        notices(&Notice::Created {
+            stream: name.clone(),
+            subject: options.subject.clone(),
+            duplicate_window: config.duplicate_window,
+        });
+    }
+    let max_size = usize::try_from(config.max_message_size).ok();
+    let stream_last_seq = stream.cached_info().state.last_sequence;
+    progress.stream = Some(name.clone());
+    let start = match link::last(&stream, options, &progress.id).await? {
+        Last::Ours(last) if last > progress.acked => {
+            // Acknowledged before a crash that left the cursor behind: on from there.
+            let log_last = crate::Log::open(&progress.log)?.last().map_or(0, |r| r.seq);
+            if last > log_last {
+                notices(&Notice::StreamAhead {
+                    log: progress.log.clone(),
+                    stream: name.clone(),
+                    stream_last: last,
+                    log_last,
+                });
+            }
+            progress.acked = last;
+            progress.commit()?;
+            last
+        }
+        Last::Ours(last) if last < progress.acked => {
+            notices(&Notice::Rewind {
+                stream: name.clone(),
+                stream_last: last,
+                acked: progress.acked,
+            });
+            last
+        }
+        // None of this log's records is left, but the stream acknowledged some, at stream
+        // sequences it no longer reaches: it lost them all.
+        Last::Empty if progress.acked > 0 && progress.acked_stream_seq > stream_last_seq => {
+            notices(&Notice::Rewind {
+                stream: name.clone(),
+                stream_last: 0,
+                acked: progress.acked,
+            });
+            0
+        }
+        _ => progress.acked,
+    };
+    Ok((link, name, max_size, start))
+}
+
+/// Starts the session's reader thread, following the log after `start`.
+fn start_reader(
+    options: &Options,
+    progress: &mut Progress<'_>,
+    start: u64,
+    tx: mpsc::Sender<Item>,
+) -> Result<(), Fault> {
+    let stop = Stopper::new();
+    let (log, id, payload, once) =
+        (progress.log.clone(), progress.id.clone(), options.payload, options.once);
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("ndlog-ship-reader".into())
+        .spawn(move || {
+            let source = Source { log: &log, after: start, id: &id, payload, once };
+            source.run(&tx, &thread_stop);
+        })
+        .map_err(|cause| ErrorKind::Runtime { what: "starting the reader thread", cause })
+        .map_err(|e| Fault::Fatal(e.into()))?;
+    progress.reader = Some((thread, stop));
+    Ok(())
+}
+
+/// The publishing loop of a session.
+struct Publisher<'a> {
+    options: &'a Options,
+    link: &'a Link,
+    stream: &'a str,
+    max_size: Option<usize>,
+}
+
+impl Publisher<'_> {
+    async fn publish(
+        &self,
+        progress: &mut Progress<'_>,
+        rx: &mut mpsc::Receiver<Item>,
+        stop: &mut watch::Receiver<bool>,
+        notices: &mut dyn FnMut(&Notice),
+    ) -> Result<Outcome, Fault> {
+        let subject = async_nats::Subject::from(self.options.subject.as_str());
+        let mut window = Window { acks: FuturesOrdered::new(), seqs: VecDeque::new() };
+        let mut lost = self.link.lost.clone();
+        let mut tick = tokio::time::interval(self.options.commit_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut caught_up = false;
+        let mut reading = true;
+        let mut gap = None;
+        loop {
+            if window.is_empty() && (caught_up || gap.is_some()) {
+                progress.healthy = true;
+                progress.commit()?;
+                if let Some((from, to)) = gap {
+                    return Ok(Outcome::Gap { from, to });
+                }
+                if self.options.once && !reading {
+                    return Ok(Outcome::CaughtUp);
+                }
+            }
+            tokio::select! {
+                biased;
+                Ok(_) = stop.wait_for(|s| *s) => {
+                    self.drain(&mut window, progress).await;
+                    progress.commit()?;
+                    return Ok(Outcome::Stopped);
+                }
+                Ok(_) = lost.wait_for(|l| *l) => {
+                    return Err(Fault::Outage("the connection was lost".into()));
+                }
+                Some((seq, ack)) = window.next(), if !window.is_empty() => {
+                    self.acknowledged(progress, seq, ack)?;
+                    progress.commit_if_due(self.options.commit_interval)?;
+                }
+                item = rx.recv(), if reading && window.len() < self.options.window => match item {
+                    Some(Item::Record { seq, message, size }) => {
+                        caught_up = false;
+                        if let Some(max) = self.max_size.filter(|&max| size > max) {
+                            return Err(self.refused(progress, seq, format!(
+                                "the message would be {size} bytes and the stream takes at most \
+                                 {max} (its max_msg_size): raise the stream's limit"
+                            )));
+                        }
+                        let ack = self.link.js.send_publish(subject.clone(), message).await
+                            .map_err(|e| self.publish_fault(progress, seq, &e))?;
+                        window.acks.push_back(ack.into_future());
+                        window.seqs.push_back(seq);
+                    }
+                    Some(Item::Gap { from, to }) => {
+                        if to > progress.reported_to {
+                            progress.reported_to = to;
+                            notices(&Notice::Lost { log: progress.log.clone(), from, to });
+                        }
+                        if self.options.strict {
+                            // Nothing after the gap is published; what came before is
+                            // acknowledged, then the shipper stops.
+                            reading = false;
+                            gap = Some((from, to));
+                        }
+                    }
+                    Some(Item::CaughtUp) => caught_up = true,
+                    Some(Item::Failed(e)) => return Err(e.into()),
+                    // The reader ends by itself only with `once`, after it caught up.
+                    None => {
+                        reading = false;
+                        if !(self.options.once && caught_up) {
+                            return Err(Fault::Outage("the log reader ended".into()));
+                        }
+                    }
+                },
+                _ = tick.tick() => progress.commit_if_due(self.options.commit_interval)?,
+            }
+        }
+    }
+
+    /// Takes a PubAck (or its failure) for record `seq`.
+    fn acknowledged(
+        &self,
+        progress: &mut Progress<'_>,
+        seq: u64,
+        ack: Result<PublishAck, PublishError>,
+    ) -> Result<(), Fault> {
+        let ack = ack.map_err(|e| self.publish_fault(progress, seq, &e))?;
+        progress.take_ack(seq, &ack);
+        progress.healthy = true;
+        Ok(())
+    }
+
+    /// Waits a while for the PubAcks in flight (a clean stop), taking those that come.
+    async fn drain(&self, window: &mut Window, progress: &mut Progress<'_>) {
+        let deadline = tokio::time::Instant::now() + self.options.ack_timeout;
+        while let Ok(Some((seq, Ok(ack)))) = tokio::time::timeout_at(deadline, window.next()).await
+        {
+            progress.take_ack(seq, &ack);
+        }
+    }
+
+    /// What a failed publish of record `seq` means: an outage when the connection or the
+    /// server did not answer, else the record was refused.
+    fn publish_fault(&self, progress: &Progress<'_>, seq: u64, e: &PublishError) -> Fault {
+        let unavailable = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+            .is_some_and(|js| js.code() == 503);
+        match e.kind() {
+            PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
+                Fault::Outage(format!("no PubAck for record seq {seq}: {}", chain(e)))
+            }
+            PublishErrorKind::StreamNotFound => Fault::Outage(format!(
+                "no JetStream stream answered for record seq {seq} (no responders)"
+            )),
+            _ if unavailable => Fault::Outage(format!("record seq {seq}: {}", chain(e))),
+            _ => self.refused(progress, seq, chain(e)),
+        }
+    }
+
+    fn refused(&self, progress: &Progress<'_>, seq: u64, reason: String) -> Fault {
+        Fault::Fatal(
+            ErrorKind::Refused {
+                log: progress.log.clone(),
+                seq,
+                stream: self.stream.to_string(),
+                reason,
+            }
+            .into(),
+        )
+    }
+}
