@@ -244,7 +244,10 @@ impl<F: VfsFile> Cover<F> {
             let age = Duration::from_nanos(monotonic_ns().saturating_sub(i.began));
             age < bound && since.elapsed() < bound
         };
-        if intent.is_some_and(|i| reaches(&i.mark, &mark) && fresh(&i)) {
+        // The sync an intent announced is over once a mark reaches its end (if that mark is
+        // not trusted here, there is nothing to wait for either).
+        let in_flight = |i: &Intent| !published.is_some_and(|p| reaches(&p, &i.mark));
+        if intent.is_some_and(|i| reaches(&i.mark, &mark) && in_flight(&i) && fresh(&i)) {
             drop(local);
             std::thread::sleep(POLL);
             return Found::InFlight;
@@ -411,6 +414,13 @@ mod tests {
         write_intent(monotonic_ns());
         let beyond = Watermark { end: 300, seq: 9, ..mark };
         assert_eq!(cover.check(&fs, log, beyond, Instant::now()), Found::Nothing);
+        // Nor one whose sync is over: a mark reaches its end (here one not trusted, found at the
+        // first look, so that the record is not taken for durable either).
+        let done = Watermark { end: 200, seq: 5, ..mark };
+        crate::fs::write_all_at(&sidecar, &done.encode(), 0).unwrap();
+        let fresh_cover = Cover::<crate::sim::SimFile>::default();
+        fresh_cover.note_other_writer();
+        assert_eq!(fresh_cover.check(&fs, log, mark, Instant::now()), Found::Nothing);
     }
 
     #[test]
