@@ -6,7 +6,7 @@
 //! its own record: records other processes wrote before its sync began are covered too), and
 //! publishes that end in `LOG.watermark` once the sync returned. Another writer whose record
 //! ends at or below a published end skips its own sync. One whose record a sync *in flight*
-//! covers waits for that sync instead: each writer announces, before its `fdatasync`, the end
+//! covers (announced, and no mark reaches its end yet) waits for that sync instead: each writer announces, before its `fdatasync`, the end
 //! it covers in a second record of `LOG.watermark` (the *intent*, at byte 64; readers of the
 //! watermark read only its first 48 bytes):
 //!
