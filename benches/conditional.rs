@@ -2,9 +2,16 @@
 //! read (the entity's version) and one append, beside a plain `append_raw` at the same
 //! durability, ~100-byte payloads over 1,000 entities, shared (per-append lock) writers.
 //!
-//! `cargo bench --bench conditional` (about a minute). Ends with the median ratio of each to
-//! the plain append over alternating rounds (Markdown, for BENCHMARKS.md). Temp files go to
-//! `target/tmp`, or to `$NDLOG_BENCH_DIR`.
+//! Then a fresh writer on a large log with many entities (`FRESH_RECORDS` records over
+//! `FRESH_ENTITIES` entities, more than the in-memory cache holds): what its open and first
+//! `append_if` cost, and what an `append_if` on an entity it has not seen costs against a plain
+//! append on a copy of the same log, alternating, `Never` and `Always`. It uses only the public
+//! API, so the same file measures a commit from before `LOG.versions` too.
+//!
+//! `cargo bench --bench conditional` (a few minutes; `-- fresh` runs only the large log's
+//! cases, `-- small` only the small logs').
+//! Ends with the median ratio of each to the plain append over alternating rounds (Markdown,
+//! for BENCHMARKS.md). Temp files go to `target/tmp`, or to `$NDLOG_BENCH_DIR`.
 
 /// The shared bench code this bench uses: its selection of `benches/common/`.
 mod common {
@@ -43,6 +50,9 @@ enum Case {
     Plain,
     AppendIf,
     Transaction,
+    /// `append_if` by a writer that keeps no `LOG.versions` (its cache alone, as before the
+    /// table): what keeping the table costs an append, measured at the same moment.
+    AppendIfNoTable,
 }
 
 impl Case {
@@ -51,6 +61,7 @@ impl Case {
             Case::Plain => "append_raw",
             Case::AppendIf => "append_raw_if_version",
             Case::Transaction => "transaction_version_and_append",
+            Case::AppendIfNoTable => "append_raw_if_version_without_table",
         }
     }
 }
@@ -72,6 +83,7 @@ impl Bench {
             _ => Options::new()
                 .durability(durability)
                 .entity_key(JsonPointer::parse("/id").expect("pointer"))
+                .version_table(case != Case::AppendIfNoTable)
                 .open(&path)
                 .expect("open the bench log"),
         };
@@ -84,7 +96,7 @@ impl Bench {
         let (entity, p) = &payloads[i];
         let seq = match case {
             Case::Plain => self.writer.append_raw(p).expect("append").seq,
-            Case::AppendIf => {
+            Case::AppendIf | Case::AppendIfNoTable => {
                 let expect = Expect::Version(self.versions.get(&i).copied().unwrap_or(0));
                 self.writer.append_raw_if(expect, p).expect("append_if").seq
             }
@@ -105,7 +117,7 @@ impl Bench {
     }
 }
 
-const CASES: [Case; 3] = [Case::Plain, Case::AppendIf, Case::Transaction];
+const CASES: [Case; 4] = [Case::Plain, Case::AppendIf, Case::Transaction, Case::AppendIfNoTable];
 
 fn bench_conditional(c: &mut Criterion) {
     let payloads = payloads();
@@ -155,7 +167,171 @@ fn alternating_ratios(durability: Durability, per_round: usize, rounds: usize) -
     ratios.into_iter().zip(per_op).map(|(r, t)| (common::median(t), common::median(r))).collect()
 }
 
+/// The large log of the fresh-writer cases.
+const FRESH_RECORDS: usize = 1_000_000;
+const FRESH_ENTITIES: usize = 150_000;
+
+/// A fresh writer's view of a large log: the log, a copy for the plain appends, and every
+/// entity's version.
+struct Large {
+    log: std::path::PathBuf,
+    copy: std::path::PathBuf,
+    versions: Vec<u64>,
+    payloads: Vec<Vec<u8>>,
+    rng: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Large {
+    fn new() -> Large {
+        let dir = common::temp_dir();
+        let log = dir.path().join("large.ndjson");
+        let base = common::payload(80);
+        let payloads: Vec<Vec<u8>> = (0..FRESH_ENTITIES)
+            .map(|i| {
+                let mut p = format!(r#"{{"id":"e{i}","#).into_bytes();
+                p.extend_from_slice(&base[1..]);
+                p
+            })
+            .collect();
+        let w = common::open_writer(&log, Durability::Never);
+        let mut versions = vec![0; FRESH_ENTITIES];
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for start in (0..FRESH_RECORDS).step_by(4096) {
+            let batch: Vec<&[u8]> = (start..(start + 4096).min(FRESH_RECORDS))
+                .map(|i| payloads[if i < FRESH_ENTITIES { i } else { next(&mut rng) }].as_slice())
+                .collect();
+            let ack = w.append_raw_batch(&batch).expect("build the large log");
+            for (seq, p) in ack.seqs().zip(&batch) {
+                versions[entity_of(p)] = seq;
+            }
+        }
+        w.sync().expect("sync");
+        let copy = dir.path().join("copy.ndjson");
+        std::fs::copy(&log, &copy).expect("copy the large log");
+        Large { log, copy, versions, payloads, rng, _dir: dir }
+    }
+
+    fn keyed(&self, durability: Durability) -> Writer {
+        Options::new()
+            .durability(durability)
+            .entity_key(JsonPointer::parse("/id").expect("pointer"))
+            .open(&self.log)
+            .expect("open the large log")
+    }
+
+    /// One `append_if` on a random entity through `w`, expecting its version.
+    fn append_if(&mut self, w: &Writer) {
+        let e = next(&mut self.rng);
+        let ack = w.append_raw_if(Expect::Version(self.versions[e]), &self.payloads[e]);
+        self.versions[e] = ack.expect("append_if on the large log").seq;
+    }
+}
+
+/// The entity index in a payload `{"id":"e<i>",...`.
+fn entity_of(p: &[u8]) -> usize {
+    let digits = p[8..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&p[8..8 + digits]).expect("digits").parse().expect("an entity")
+}
+
+/// A pseudo-random entity (xorshift).
+fn next(rng: &mut u64) -> usize {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    (*rng % FRESH_ENTITIES as u64) as usize
+}
+
+/// The fresh-writer cases, as Markdown rows.
+fn fresh_writer(large: &mut Large, durability: Durability, label: &str, per_round: usize) {
+    // Open + the first append_if: where a writer without the table fills its cache from the
+    // end of the log. The first open after the log was built (or after a reboot) builds the
+    // table; it is reported apart.
+    let (mut opens, mut plain_opens) = (Vec::new(), Vec::new());
+    for i in 0..6 {
+        let start = Instant::now();
+        let w = large.keyed(durability);
+        large.append_if(&w);
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if i == 0 {
+            println!("| {label} | first open after the build + first append_if | {ms:.1} ms | | |");
+        } else {
+            opens.push(ms);
+        }
+        // The same for a writer without a key, on the copy: what any open costs.
+        let start = Instant::now();
+        let w = common::open_writer(&large.copy, durability);
+        w.append_raw(&large.payloads[next(&mut large.rng)]).expect("plain append");
+        plain_opens.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "| {label} | open + first append_raw, no key (median of 5) | {:.2} ms | | |",
+        common::median(plain_opens[1..].to_vec())
+    );
+    // Appends by a fresh writer (each on an entity it has not seen), alternating with plain
+    // appends by a writer of the copy, rounds capped at 10 s.
+    let plain = common::open_writer(&large.copy, durability);
+    let keyed = large.keyed(durability);
+    let (mut ratios, mut per_op, mut plain_op) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let (mut t_plain, mut t_if, mut n) = (Duration::ZERO, Duration::ZERO, 0);
+        let round = Instant::now();
+        while n < per_round && round.elapsed() < Duration::from_secs(10) {
+            let p = &large.payloads[next(&mut large.rng)];
+            let start = Instant::now();
+            plain.append_raw(p).expect("plain append");
+            t_plain += start.elapsed();
+            let start = Instant::now();
+            large.append_if(&keyed);
+            t_if += start.elapsed();
+            n += 1;
+        }
+        ratios.push(t_if.as_secs_f64() / t_plain.as_secs_f64());
+        per_op.push(t_if.as_secs_f64() * 1e6 / n as f64);
+        plain_op.push(t_plain.as_secs_f64() * 1e6 / n as f64);
+    }
+    println!(
+        "| {label} | open + first append_if (median of 5) | {:.2} ms | | |",
+        common::median(opens)
+    );
+    println!(
+        "| {label} | append_raw (a copy of the log) | | {:.2} | 1.000 |",
+        common::median(plain_op)
+    );
+    println!(
+        "| {label} | append_raw_if on an entity not seen yet | | {:.2} | {:.3} |",
+        common::median(per_op),
+        common::median(ratios)
+    );
+}
+
 fn main() {
+    let arg = |a: &str| std::env::args().any(|x| x == a);
+    if !arg("fresh") {
+        small_logs();
+    }
+    if arg("small") {
+        return;
+    }
+    println!();
+    let start = Instant::now();
+    let mut large = Large::new();
+    let size = std::fs::metadata(&large.log).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "A fresh writer on a log of {FRESH_RECORDS} records ({} MB) over {FRESH_ENTITIES} \
+         entities (built in {:.1} s):",
+        size / 1_000_000,
+        start.elapsed().as_secs_f64()
+    );
+    println!();
+    println!("| durability | case | time | µs per append (median of rounds) | × plain append |");
+    println!("| --- | --- | ---: | ---: | ---: |");
+    fresh_writer(&mut large, Durability::Never, "Never", 20_000);
+    fresh_writer(&mut large, Durability::Always, "Always", 300);
+}
+
+/// The criterion runs and the alternating rounds on small fresh logs.
+fn small_logs() {
     let mut c = Criterion::default().configure_from_args();
     bench_conditional(&mut c);
     c.final_summary();

@@ -27,6 +27,17 @@ pub(crate) fn segmented_watermark(dir: &Path) -> PathBuf {
     dir.join("ndlog.watermark")
 }
 
+/// A segmented log's entity-version table: `LOG/ndlog.versions` (seqs are global across its
+/// segments, so one table serves them all).
+pub(crate) fn segmented_versions(dir: &Path) -> PathBuf {
+    dir.join("ndlog.versions")
+}
+
+/// The entity-version table: `LOG.versions`.
+pub(crate) fn versions_file(log: &Path) -> PathBuf {
+    sidecar(log, ".versions")
+}
+
 /// The lock file: `LOG.lock`.
 pub(crate) fn lock_file(log: &Path) -> PathBuf {
     sidecar(log, ".lock")

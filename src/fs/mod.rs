@@ -9,11 +9,13 @@
 //! - [`StdFs`], [`StdFile`]: the real file system, through `rustix` (`statx` without
 //!   timestamps, `O_NOFOLLOW` opens, non-blocking opens that refuse anything but a regular
 //!   file).
-//! - [`Map`]: the one memory map, and the crate's only `unsafe`.
+//! - [`Map`], [`SharedMap`]: the memory maps (read-only for logs and indexes, shared and
+//!   writable for the entity-version table), and the crate's only `unsafe`.
 //! - [`LogLock`]: the writer lock of a log, for callers that need to hold it themselves.
 //! - [`atomic_write`]: whole-file replacement for the small files beside a log.
 
 mod atomic;
+mod boot;
 mod lock;
 mod mmap;
 mod std_fs;
@@ -21,7 +23,7 @@ mod std_fs;
 pub use atomic::{atomic_write, atomic_write_in, sweep_temps};
 pub use lock::LogLock;
 pub(crate) use lock::{LockFile, LockGuard, only_a_file, open_writer_lock};
-pub use mmap::Map;
+pub use mmap::{Map, SharedMap};
 
 use std::ffi::OsString;
 use std::fmt::Debug;
@@ -83,6 +85,26 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
     /// system does.
     fn watchable(&self) -> bool {
         false
+    }
+
+    /// Maps the first `len` bytes of `file` (opened for writing, and at least that long) for
+    /// reading and writing, shared with every process (see [`SharedMap`]); `Ok(None)` where
+    /// the file system has no such maps, and callers read and write the file with
+    /// [`VfsFile::read_at`] and [`VfsFile::write_at`] instead, to the same effect. Only the
+    /// real file system maps.
+    fn map_shared(&self, file: &Self::File, len: u64) -> io::Result<Option<SharedMap>> {
+        let _ = (file, len);
+        Ok(None)
+    }
+
+    /// The identity of the machine's current boot (Linux's `/proc/sys/kernel/random/boot_id`),
+    /// `None` where it is unknown. ndlog trusts the one file it never syncs and keeps across
+    /// opens, the entity-version table (`LOG.versions`), only within the boot that wrote it:
+    /// after a power loss its pages may be any mix of old and new, while within one boot the
+    /// page cache is the same for every process. A simulated file system starts a new boot at
+    /// each crash ([`crate::sim::SimFs::crash`]).
+    fn boot_id(&self) -> Option<[u8; 16]> {
+        boot::this_boot()
     }
 }
 

@@ -9,7 +9,7 @@ use rustix::fs::{AtFlags, FileType, FlockOperation, Gid, Mode, OFlags, StatxFlag
 use rustix::io::Errno;
 
 use super::{Create, FileId, FileKind, Metadata, OpenOptions, Vfs, VfsFile, not_a_regular_file};
-use crate::fs::Map;
+use crate::fs::{Map, SharedMap};
 
 /// The operating system's file system. Zero-sized: the engine's calls compile to the system
 /// calls themselves.
@@ -192,6 +192,10 @@ impl Vfs for StdFs {
 
     fn watchable(&self) -> bool {
         true
+    }
+
+    fn map_shared(&self, file: &StdFile, len: u64) -> io::Result<Option<SharedMap>> {
+        SharedMap::new(&file.fd, len).map(Some)
     }
 }
 

@@ -147,6 +147,13 @@ impl Vfs for SimFs {
         Ok(())
     }
 
+    /// The boot this file system is in: it changes at each crash.
+    fn boot_id(&self) -> Option<[u8; 16]> {
+        let mut id = *b"ndlog-sim-boot\0\0";
+        id[..8].copy_from_slice(&lock(&self.state).boot.to_le_bytes());
+        Some(id)
+    }
+
     fn map(&self, file: &SimFile, len: u64) -> io::Result<SimMap> {
         let mut st = lock(&self.state);
         st.step(false)?;

@@ -162,6 +162,14 @@ impl SimFs {
         st.after_unlock.push((ino, state::Hook(Box::new(step))));
     }
 
+    /// Makes every later [`SimFs::crash`] keep the boot id ([`crate::fs::Vfs::boot_id`]) of
+    /// the machine that crashed, as a system whose boot id never changes would: for a control
+    /// test showing what ndlog's boot check on `LOG.versions` (FORMAT.md, section 12) rules
+    /// out. Off by default: a crash is a new boot.
+    pub fn crashes_keep_boot_id(&self, keep: bool) {
+        lock(&self.state).keep_boot = keep;
+    }
+
     /// Removes the faults set by [`SimFs::fail_at`], [`SimFs::halt_after`] and
     /// [`SimFs::fail_next_dir_sync`].
     pub fn heal(&self) {
@@ -219,7 +227,8 @@ impl SimFs {
 
     /// The file system after a power loss now: `fate` decides what each pending write left on
     /// disk, and the first `dir_ops` pending directory operations survive (in order). Open
-    /// files, locks and faults do not carry over; this file system is unchanged.
+    /// files, locks and faults do not carry over; this file system is unchanged. The machine
+    /// comes back in a new boot ([`crate::fs::Vfs::boot_id`]).
     pub fn crash(&self, fate: impl Fn(&Pending) -> Fate, dir_ops: usize) -> SimFs {
         let pending = self.pending_writes();
         let st = lock(&self.state);
@@ -265,6 +274,8 @@ impl SimFs {
             durable_dirs: dirs,
             made_dirs: st.made_dirs.clone(),
             next_handle: 1,
+            boot: if st.keep_boot { st.boot } else { st.boot + 1 },
+            keep_boot: st.keep_boot,
             ..State::default()
         };
         SimFs { state: Arc::new(Mutex::new(state)) }

@@ -43,6 +43,10 @@ pub(super) struct State {
     pub(super) file_syncs: HashMap<u64, u64>,
     /// What runs after the next unlock of an inode (see `SimFs::after_next_unlock`).
     pub(super) after_unlock: Vec<(u64, Hook)>,
+    /// The machine's boot: each crash starts a new one, unless `keep_boot` (a control test's
+    /// broken boot id) says otherwise.
+    pub(super) boot: u64,
+    pub(super) keep_boot: bool,
 }
 
 /// A step another process takes between two of a writer's operations.

@@ -19,7 +19,7 @@ use super::versions::Versions;
 pub(crate) struct Derived<V: Vfs> {
     pub(crate) dedup: Option<DedupState>,
     pub(crate) index: Option<IndexWriter<V::File>>,
-    pub(crate) versions: Option<Versions>,
+    pub(crate) versions: Option<Versions<V::File>>,
     /// The hash chain of a chained log: it also encodes the records (see [`Derived::encode`]).
     pub(crate) chain: Option<ChainWriter>,
 }

@@ -12,7 +12,8 @@
 //!
 //! Inside, `open` takes a log, `batch` is what happens under the lock (as named steps),
 //! `derive` is the one seam through which the dedup window, the index, the entity versions
-//! (`versions`) and the hash chain (`chain`) follow the records written, `expect` and `transaction` check and read under the
+//! (`versions`, with the persistent table `LOG.versions`) and the hash chain (`chain`) follow
+//! the records written, `expect` and `transaction` check and read under the
 //! lock, `group` combines the appends of many threads into one write and one `fdatasync` (the next
 //! batch written while the current one syncs), `durable` is the one step through which a written
 //! record becomes durable.

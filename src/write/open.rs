@@ -95,7 +95,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(path, opts.index_stride).sole_writer(opts.exclusive));
-        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let table = opts.version_table.then(|| names::versions_file(path));
+        let versions =
+            opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache, table));
         let last_seq = found.last.map_or(0, |l| l.seq);
         let chain = ChainWriter::open(&vfs, path, &file, found.end, last_seq, opts.chain, mode)?;
         let dedup = opts.dedup.clone().map(DedupState::new);

@@ -64,6 +64,7 @@ pub struct Options {
     pub(crate) exclusive: bool,
     pub(crate) entity_key: Option<crate::json::JsonPointer>,
     pub(crate) entity_cache: usize,
+    pub(crate) version_table: bool,
     pub(crate) chain: bool,
     pub(crate) segments: Option<crate::segments::Settings>,
     pub(crate) background_segments: bool,
@@ -84,6 +85,7 @@ impl Default for Options {
             exclusive: false,
             entity_key: None,
             entity_cache: super::versions::DEFAULT_CAPACITY,
+            version_table: true,
             chain: false,
             segments: None,
             background_segments: true,
@@ -192,12 +194,13 @@ impl Options {
 
     /// The JSON pointer that names a payload's entity (e.g. `/id`), for appends conditional
     /// on an entity's version ([`crate::Expect::Version`]) and for [`crate::Transaction::version`].
-    /// The writer then keeps the seq of each entity's newest record (its version) in a bounded
-    /// cache, in step with the log across processes, so a version check does not scan the log:
-    /// it is filled once, at the first append after the handle opens the log (or finds it
-    /// replaced by a compaction), by reading the log back from its end until it has seen
-    /// [`Options::entity_cache`] entities or the start, and then follows the appends. Off by
-    /// default.
+    /// The writer then keeps the seq of each entity's newest record (its version), in step with
+    /// the log across processes, so a version check does not scan the log: in a bounded
+    /// in-memory cache ([`Options::entity_cache`]) that follows the appends, and in
+    /// `LOG.versions` beside the log (FORMAT.md, section 12), a table every writer with the key
+    /// keeps current and that answers the cache's misses, a fresh process's included, by reading
+    /// at most the one record a hit names. The table is never synced: it is rebuilt from the
+    /// whole log, once, by the first writer after a reboot or a compaction. Off by default.
     ///
     /// # Example
     /// ```
@@ -215,12 +218,27 @@ impl Options {
         self
     }
 
-    /// How many entities' versions the writer keeps in memory (default 100,000). A version
-    /// older than all of them is found by reading the log backwards from the oldest one
-    /// evicted.
+    /// How many entities' versions the writer keeps in memory (default 100,000). Others are
+    /// found in `LOG.versions` (see [`Options::entity_key`]); where the writer cannot keep that
+    /// table (a read-only directory) or does not ([`Options::version_table`]), by reading the
+    /// log backwards from the oldest one evicted.
     #[must_use]
     pub fn entity_cache(mut self, entities: usize) -> Self {
         self.entity_cache = entities;
+        self
+    }
+
+    /// Whether a writer with an [`Options::entity_key`] keeps the entity-version table
+    /// `LOG.versions` (default `true`; FORMAT.md, section 12). Without it the writer knows
+    /// versions from its in-memory cache alone, filled at its first append by reading the log
+    /// back from its end until it has seen [`Options::entity_cache`] entities or the start,
+    /// and a version older than all of them is read back from the log: a log with few
+    /// entities is read whole at every open, one with many is read back at every miss. Other
+    /// writers that keep the table still do; it reads what this one appended when they next
+    /// catch up.
+    #[must_use]
+    pub fn version_table(mut self, keep: bool) -> Self {
+        self.version_table = keep;
         self
     }
 

@@ -66,7 +66,9 @@ impl<V: Vfs> Writer<V> {
         let index = opts
             .index
             .then(|| IndexWriter::new(&active.path, opts.index_stride).sole_writer(opts.exclusive));
-        let versions = opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache));
+        let table = opts.version_table.then(|| names::segmented_versions(dir));
+        let versions =
+            opts.entity_key.clone().map(|key| Versions::new(key, opts.entity_cache, table));
         let dedup = opts.dedup.clone().map(DedupState::new);
         let (want, first) = (opts.chain, active.first_seq);
         let chain = ChainWriter::open_segmented(&vfs, dir, &active.file, found, first, want, mode)?;

@@ -185,8 +185,8 @@ impl<V: Vfs> Transaction<'_, V> {
 
     /// The version of `entity` (its value at [`crate::Options::entity_key`], as
     /// `history --entity` names it): the seq of its newest record, 0 when it has none. From
-    /// the writer's cache of versions, without reading the log unless the entity is older than
-    /// every one the cache holds.
+    /// the writer's cache of versions, else from `LOG.versions` (reading at most the record it
+    /// names, to check it), without scanning the log.
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidArgument`] on a writer without an entity key;
