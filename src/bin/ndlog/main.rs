@@ -8,6 +8,7 @@ mod input;
 mod lines;
 mod out;
 mod range;
+mod signals;
 mod time;
 
 use std::process::ExitCode;

@@ -30,6 +30,8 @@ use crate::segments::older::Older;
 use super::derive::{Derive, LogAt, Written};
 
 mod layout;
+mod records;
+mod slots;
 mod store;
 mod table;
 

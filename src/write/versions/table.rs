@@ -18,18 +18,18 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::fs::{FileId, OpenOptions, Vfs, VfsFile};
+use crate::fs::{FileId, Vfs, VfsFile};
 use crate::json::JsonPointer;
 use crate::read::{Entry, chunks};
 use crate::segments::older::Older;
 
 use super::super::derive::LogAt;
 use super::entity_of;
-use super::layout::{
-    Covered, HEADER_LEN, Header, MIN_CAPACITY, SLOT_LEN, Slot, slot_offset, stable_hash,
-};
+use super::layout::{Covered, HEADER_LEN, Header, MIN_CAPACITY, Slot, slot_offset, stable_hash};
+use super::records::{Held, open_segment, record_of, seq_ending_at};
+use super::slots::{build, insert, probe, write_table};
 use super::store::TableFile;
 
 /// A writer rewrites the header after at most this many records of its own (or at once when
@@ -48,16 +48,6 @@ pub(crate) enum Found {
     /// The table cannot tell (a hash shared with another entity, a record no longer in the
     /// log, a table not caught up in this hold): read the log.
     Unknown,
-}
-
-/// Where a slot's record is.
-enum Held {
-    /// In the log: its payload.
-    Record(Vec<u8>),
-    /// Below the first segment left: retention removed it and every record before it.
-    Removed,
-    /// Not where the slot says, nor anywhere in the log: the table no longer describes the log.
-    Gone,
 }
 
 /// One writer handle's view of `LOG.versions`.
@@ -187,23 +177,8 @@ impl<F: VfsFile> VersionTable<F> {
 
     /// The slot holding `hash`, if the table has one.
     fn locate(&self, hash: u64) -> Option<u64> {
-        let (header, _) = self.known.as_ref()?;
-        let file = self.file.as_ref()?;
-        let mask = header.capacity - 1;
-        let mut i = hash & mask;
-        let mut buf = [0u8; SLOT_LEN];
-        for _ in 0..header.capacity {
-            file.read(slot_offset(i), &mut buf).ok()?;
-            let slot = Slot::decode(&buf);
-            if slot.is_empty() {
-                return None;
-            }
-            if slot.hash == hash {
-                return Some(i);
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        let ((header, _), file) = (self.known.as_ref()?, self.file.as_ref()?);
+        probe(file, header, hash).ok().flatten().map(|(i, _)| i)
     }
 
     /// The write is in the file, which now ends at `log.len` after the record `log.last_seq`:
@@ -245,7 +220,7 @@ impl<F: VfsFile> VersionTable<F> {
             self.distrust(file);
             return Ok(Found::Unknown);
         };
-        let Some(slot) = slot else { return Ok(Found::Absent) };
+        let Some((_, slot)) = slot else { return Ok(Found::Absent) };
         let held = record_of(vfs, log, older, slot)?;
         Ok(match held {
             Held::Record(data) => match self.key.find(&data).map(entity_of) {
@@ -526,196 +501,12 @@ impl<F: VfsFile> VersionTable<F> {
     }
 }
 
-/// A sealed segment opened for reading; `None` when retention removed it meanwhile.
-fn open_segment<V: Vfs>(vfs: &V, path: &Path) -> io::Result<Option<V::File>> {
-    match vfs.open(path, OpenOptions::read()) {
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes a whole table: an invalid header while the slots change, the slots, then the header.
-fn write_table<V: Vfs>(
-    file: &mut TableFile<V::File>,
-    vfs: &V,
-    header: &Header,
-    slots: &[u8],
-) -> io::Result<()> {
-    file.write(0, &[0u8; HEADER_LEN])?;
-    file.write(HEADER_LEN as u64, slots)?;
-    file.map_to(vfs, header.table_len())?;
-    file.write(0, &header.encode())
-}
-
-/// The slot bytes of a table of `capacity` slots holding `slots` (distinct hashes), and how
-/// many there are.
-fn build(capacity: u64, slots: impl Iterator<Item = Slot>) -> (Vec<u8>, u64) {
-    let mut bytes = vec![0u8; capacity as usize * SLOT_LEN];
-    let mask = capacity - 1;
-    let mut count = 0;
-    for slot in slots {
-        let mut i = slot.hash & mask;
-        while !Slot::decode(&bytes[i as usize * SLOT_LEN..][..SLOT_LEN]).is_empty() {
-            i = (i + 1) & mask;
-        }
-        bytes[i as usize * SLOT_LEN..][..SLOT_LEN].copy_from_slice(&slot.encode());
-        count += 1;
-    }
-    (bytes, count)
-}
-
-/// The slot holding `hash`, probing linearly from its home; `None` at the first empty slot.
-fn probe<F: VfsFile>(file: &TableFile<F>, header: &Header, hash: u64) -> io::Result<Option<Slot>> {
-    let mask = header.capacity - 1;
-    let mut i = hash & mask;
-    let mut buf = [0u8; SLOT_LEN];
-    for _ in 0..header.capacity {
-        file.read(slot_offset(i), &mut buf)?;
-        let slot = Slot::decode(&buf);
-        if slot.is_empty() {
-            return Ok(None);
-        }
-        if slot.hash == hash {
-            return Ok(Some(slot));
-        }
-        i = (i + 1) & mask;
-    }
-    Err(io::Error::other("version table full"))
-}
-
-/// Puts one record's slot in: a new hash takes the first empty slot of its probe, a known one
-/// keeps the higher seq. Grows the table (doubling it) past half full.
-fn insert<V: Vfs>(
-    file: &mut TableFile<V::File>,
-    vfs: &V,
-    header: &mut Header,
-    slot: Slot,
-) -> io::Result<()> {
-    if (header.count + 1) * 2 > header.capacity {
-        grow(file, vfs, header)?;
-    }
-    loop {
-        let mask = header.capacity - 1;
-        let mut i = slot.hash & mask;
-        let mut buf = [0u8; SLOT_LEN];
-        for _ in 0..header.capacity {
-            file.read(slot_offset(i), &mut buf)?;
-            let there = Slot::decode(&buf);
-            if there.is_empty() {
-                header.count += 1;
-                return file.write(slot_offset(i), &slot.encode());
-            }
-            if there.hash == slot.hash {
-                if slot.seq > there.seq {
-                    file.write(slot_offset(i), &slot.encode())?;
-                }
-                return Ok(());
-            }
-            i = (i + 1) & mask;
-        }
-        // Full: the header's count fell behind its slots (a writer killed between its slots
-        // and its header, again and again). Growing counts them anew.
-        grow(file, vfs, header)?;
-    }
-}
-
-/// Doubles the table, rehashing its own slots (no log read).
-fn grow<V: Vfs>(file: &mut TableFile<V::File>, vfs: &V, header: &mut Header) -> io::Result<()> {
-    let mut old = vec![0u8; header.capacity as usize * SLOT_LEN];
-    file.read(HEADER_LEN as u64, &mut old)?;
-    let capacity = header.capacity * 2;
-    let slots = old.chunks_exact(SLOT_LEN).map(Slot::decode).filter(|s| !s.is_empty());
-    let (bytes, count) = build(capacity, slots);
-    let grown = Header { capacity, count, ..*header };
-    write_table(file, vfs, &grown, &bytes)?;
-    *header = grown;
-    Ok(())
-}
-
-/// The seq of the record whose line ends exactly at `end` (just past its newline), if one
-/// does.
-fn seq_ending_at<F: VfsFile + ?Sized>(
-    file: &F,
-    end: u64,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<u64>> {
-    let max = crate::write::Options::MAX_RECORD_SIZE_LIMIT + crate::format::MAX_FRAME_OVERHEAD;
-    let mut want = 4096usize;
-    loop {
-        let n = want.min(end as usize);
-        let start = end - n as u64;
-        buf.resize(n, 0);
-        crate::fs::read_exact_at(file, buf, start)?;
-        if buf.last() != Some(&b'\n') {
-            return Ok(None);
-        }
-        let body = &buf[..n - 1];
-        match memchr::memrchr(b'\n', body) {
-            Some(i) => return Ok(crate::format::decode(&body[i + 1..]).ok().map(|f| f.seq)),
-            None if start == 0 => return Ok(crate::format::decode(body).ok().map(|f| f.seq)),
-            None if n >= max => return Ok(None),
-            None => want *= 4,
-        }
-    }
-}
-
-/// The seq and payload of the record whose line starts at `offset`, if one does.
-fn record_at<F: VfsFile + ?Sized>(file: &F, offset: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
-    // Most records fit; a longer one is read again, four times as far.
-    let mut want = 1024usize;
-    let mut buf = vec![0; want];
-    loop {
-        buf.resize(want, 0);
-        let mut got = 0;
-        while got < want {
-            match file.read_at(&mut buf[got..], offset + got as u64)? {
-                0 => break,
-                n => got += n,
-            }
-        }
-        if let Some(nl) = memchr::memchr(b'\n', &buf[..got]) {
-            return Ok(crate::format::decode(&buf[..nl]).ok().map(|f| (f.seq, f.data.to_vec())));
-        }
-        if got < want {
-            return Ok(None);
-        }
-        want *= 4;
-    }
-}
-
-/// Where the record a slot names is: read at its offset in the file holding its seq, else
-/// (a segment a key compaction rewrote) found by its seq.
-fn record_of<V: Vfs>(
-    vfs: &V,
-    log: &V::File,
-    older: Option<Older<'_>>,
-    slot: Slot,
-) -> io::Result<Held> {
-    let at = |file: &V::File| -> io::Result<Option<Vec<u8>>> {
-        Ok(record_at(file, slot.offset)?.filter(|(seq, _)| *seq == slot.seq).map(|(_, d)| d))
-    };
-    let older = match older {
-        Some(older) if slot.seq < older.first_seq => older,
-        _ => return Ok(at(log)?.map_or(Held::Gone, Held::Record)),
-    };
-    let segments = crate::segments::list(vfs, older.dir).map_err(io::Error::from)?;
-    if segments.first().is_none_or(|s| slot.seq < s.name.first_seq) {
-        return Ok(Held::Removed);
-    }
-    let i = segments.partition_point(|s| s.name.first_seq <= slot.seq);
-    if let Some(file) = open_segment(vfs, &segments[i - 1].path)?
-        && let Some(data) = at(&file)?
-    {
-        return Ok(Held::Record(data));
-    }
-    Ok(older.payload(vfs, slot.seq)?.map_or(Held::Gone, Held::Record))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::fs::{Create, StdFs};
+    use crate::fs::{Create, OpenOptions, StdFs};
     use crate::sim::{Fate, SimFs};
 
     const LOG: &str = "/log.ndjson";

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use ndlog::ship::{ErrorKind, Notice, Options, Outcome, Payload, Shipper, Stop};
 
 use crate::cmd::tail::load_cursor;
@@ -122,7 +121,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(input::open(&args.log)?);
     let mut cursor = load_cursor(&args.cursor)?;
     let stop = Stop::new();
-    stop_on_signals(&stop)?;
+    // SIGINT and SIGTERM stop it cleanly.
+    let on_signal = stop.clone();
+    crate::signals::on_stop_signal(move || on_signal.stop())?;
     let shipper = Shipper::new(&args.log, options).stop_with(stop);
     let result = shipper.run(&mut cursor, |notice| match notice {
         Notice::Lost { .. } if args.strict => {
@@ -204,22 +205,4 @@ fn report(e: ndlog::ship::Error, args: &Args) -> ExitCode {
         _ => out::warn(format_args!("{e}")),
     }
     ExitCode::from(code)
-}
-
-/// SIGINT and SIGTERM stop the shipper: PubAcks in flight are awaited a moment, the cursor is
-/// committed, and ship exits 0.
-fn stop_on_signals(stop: &Stop) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing the SIGINT/SIGTERM handlers")?;
-    let stop = stop.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                stop.stop();
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(())
 }

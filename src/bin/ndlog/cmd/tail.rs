@@ -71,7 +71,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Stopper::new();
-    stop_on_signals(&stop)?;
+    // SIGINT and SIGTERM stop it cleanly.
+    let on_signal = stop.clone();
+    crate::signals::on_stop_signal(move || on_signal.stop())?;
     let mut cursor = match &args.cursor {
         Some(file) => Some(load_cursor(file)?),
         None => None,
@@ -361,23 +363,6 @@ fn committed_seq(dir: &Path, log: &input::Log) -> anyhow::Result<u64> {
         _ => u64::MAX,
     };
     Ok(mark.max(sealed))
-}
-
-/// SIGINT and SIGTERM stop the follower: the consumer flushes, commits and exits 0.
-fn stop_on_signals(stop: &Stopper) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing the SIGINT/SIGTERM handlers")?;
-    let stop = stop.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                stop.stop();
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(())
 }
 
 /// Prints the first `n` records of `newest_first` (the last `n` of a log) oldest first, whole
