@@ -76,13 +76,20 @@ fn records_written_before_a_sync_began_are_published_by_it() {
     assert_eq!(after_crash(&fs), (1..=8).collect::<Vec<_>>());
 }
 
-/// Writes a mark claiming that every record of the log's current file up to `end` is durable.
-fn forge_mark(fs: &SimFs, end: u64) {
+/// Writes a mark claiming that every record of the log's current file up to `end` is durable,
+/// with the witness `since` (FORMAT.md, section 5): its publisher opened the file before any
+/// byte past `since` was written.
+fn forge_mark(fs: &SimFs, end: u64, since: u64) {
     let id = fs.metadata(Path::new(LOG)).unwrap().id;
     let mark = ndlog::consume::Watermark { file: id, end, seq: end };
+    let mut bytes = [0u8; 64];
+    bytes[..48].copy_from_slice(&mark.encode());
+    bytes[48..56].copy_from_slice(&since.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..56]);
+    bytes[56..60].copy_from_slice(&crc.to_le_bytes());
     let how = OpenOptions::read_write(Create::IfMissing, 0o600);
     let f = fs.open(Path::new("/data/log.ndjson.watermark"), how).unwrap();
-    f.write_at(&mark.encode(), 0).unwrap();
+    f.write_at(&bytes, 0).unwrap();
 }
 
 #[test]
@@ -94,17 +101,44 @@ fn a_mark_found_at_the_first_look_is_not_trusted() {
     let b = Options::new().open_in(fs.clone(), LOG).unwrap();
     a.append_raw(b"{}").unwrap();
     b.append_raw(b"{}").unwrap();
-    forge_mark(&fs, 1 << 40);
+    forge_mark(&fs, 1 << 40, 0);
     let syncs = fs.syncs(LOG);
     assert_eq!(a.append_raw(b"1").unwrap().seq, 3);
     assert_eq!(fs.syncs(LOG), syncs + 1);
     assert_eq!(after_crash(&fs), [1, 2, 3]);
     // The control: a mark forged after the writer's first look is trusted (it can only have come
     // from a writer of this file), and a record it claims is lost in a crash.
-    forge_mark(&fs, 1 << 41);
+    forge_mark(&fs, 1 << 41, 0);
     assert_eq!(a.append_raw(b"2").unwrap().seq, 4);
     assert_eq!(fs.syncs(LOG), syncs + 1, "skipped on the forged mark");
     assert_eq!(after_crash(&fs), [1, 2, 3], "the forged mark's record is lost: the check can fail");
+}
+
+#[test]
+fn a_mark_whose_publisher_opened_the_log_after_the_record_was_written_is_not_trusted() {
+    // Linux reports a writeback error to the descriptors open when it happened: a writer that
+    // opened the log after A wrote its record may never hear of the loss of A's pages, so its
+    // published sync does not vouch for them. A syncs itself.
+    let fs = fresh();
+    let (a, _b) = two_writers(&fs);
+    let fs2 = fs.clone();
+    fs.after_next_unlock(LOCK, move || {
+        let c = Options::new().open_in(fs2, LOG).unwrap();
+        assert_eq!(c.append_raw(b"2").unwrap().seq, 6);
+    });
+    let syncs = fs.syncs(LOG);
+    assert_eq!(a.append_raw(b"1").unwrap().seq, 5);
+    assert_eq!(fs.syncs(LOG), syncs + 2, "C's sync and A's own");
+    // A forged mark reaching far past the record, witnessed past the record's start: not
+    // trusted either.
+    let end = fs.metadata(Path::new(LOG)).unwrap().len;
+    forge_mark(&fs, 1 << 41, end + 1);
+    assert_eq!(a.append_raw(b"3").unwrap().seq, 7);
+    assert_eq!(fs.syncs(LOG), syncs + 3);
+    // The control: the same mark witnessed at 0 is trusted, and the check can fail.
+    forge_mark(&fs, 1 << 42, 0);
+    assert_eq!(a.append_raw(b"4").unwrap().seq, 8);
+    assert_eq!(fs.syncs(LOG), syncs + 3, "skipped on a mark witnessed below the record");
 }
 
 #[test]

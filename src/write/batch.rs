@@ -491,6 +491,17 @@ impl<V: Vfs> Writer<V> {
     /// committed readers. A failed publish only holds them back until the next sync, so it
     /// fails nothing here.
     pub(super) fn sync_and_publish(&self, file: &V::File, mark: Option<Watermark>) -> Result<()> {
+        self.sync_and_publish_witnessed(file, mark, None)
+    }
+
+    /// [`Writer::sync_and_publish`], publishing the witness `since` with the mark: every byte
+    /// of the file at or past it was written after `file` was opened (see [`super::cover`]).
+    pub(super) fn sync_and_publish_witnessed(
+        &self,
+        file: &V::File,
+        mark: Option<Watermark>,
+        since: Option<u64>,
+    ) -> Result<()> {
         // The kernel reports a writeback error once per open file, so a sync racing or
         // following a failed one can return success for pages that were lost.
         let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -504,7 +515,7 @@ impl<V: Vfs> Writer<V> {
                 None => Target::File(&self.path),
                 Some(_) => Target::Segments(&self.path),
             };
-            let _ = publisher.publish(&self.vfs, target, self.mode, mark);
+            let _ = publisher.publish(&self.vfs, target, self.mode, mark, since);
         }
         Ok(())
     }

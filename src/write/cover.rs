@@ -18,8 +18,9 @@
 //!     88     8  end: a sync of that file began after every record ending at or before it was written
 //!     96     8  seq of the record that ends at `end`
 //!    104     8  when the sync began (CLOCK_MONOTONIC, ns)
-//!    112     4  CRC-32 (IEEE) of bytes 64..112
-//!    116     4  zero
+//!    112     8  since: the witness its mark will carry (below)
+//!    120     4  CRC-32 (IEEE) of bytes 64..120
+//!    124     4  zero
 //! ```
 //!
 //! An intent is a hint: its sync may fail or its process die, so a waiter gives up after a
@@ -27,17 +28,28 @@
 //! after its sync returned. The rules that keep "never acknowledged before durable":
 //!
 //! - Only the published watermark acknowledges: a record is skipped when the mark names the
-//!   same file (dev and inode), and an end and seq at or past the record's.
+//!   same file (dev and inode), and an end and seq at or past the record's, and carries a
+//!   witness at or below the start of every record the skip acknowledges (below).
 //! - A mark that was in `LOG.watermark` when this handle first looked at a file is not trusted
 //!   (it may be left by an earlier file on the same inode, a log removed and created again);
 //!   every mark written after that was published by a writer of this very file (the handle
 //!   holds the file open, so its inode cannot be reused meanwhile).
 //! - A poisoned handle acknowledges nothing, skipped sync or not.
 //!
-//! The residual risk (FORMAT.md, section 8): Linux reports a writeback error once per open
-//! file description, so a process that opened the log after another was told of one can see
-//! its own later sync succeed and publish a mark over bytes that were lost; a writer trusting
-//! that mark acknowledges a lost record, where its own `fdatasync` would have failed.
+//! **The witness.** Linux reports a writeback error once to every open file description that
+//! was open when it happened (and, while nobody has seen it, to one opened later): a process
+//! that opened the log *after* another process was told of an error sees its own later sync
+//! succeed, though bytes it never wrote were lost. A writer trusting a mark that process
+//! published would acknowledge a lost record where its own `fdatasync` would have failed. So a
+//! publisher writes beside its mark `since`, an offset past which every byte of the file was
+//! written after it opened the descriptor it synced (the end of the log the first time this
+//! handle syncs that file: bytes past it were appended later), and a writer trusts the mark only
+//! for records starting at or past `since`. Pages dirtied by those records were written back,
+//! well or not, while the publisher's descriptor was open, so its sync would have reported a
+//! failure, and a publisher told of one is poisoned and publishes nothing again. The records
+//! a skip acknowledges start at or past the handle's own durable end (everything below it is
+//! durable already), which is the bound compared; a handle that has not synced the file yet
+//! compares 0, and syncs its first records itself.
 //!
 //! A handle that has seen no other writer append for [`SOLO_AFTER`] skips all of this but its
 //! own threads' syncs: its records are covered by its own syncs alone, and the three system
@@ -51,14 +63,14 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::consume::Watermark;
-use crate::consume::watermark::{WATERMARK_LEN, sidecar_path};
+use crate::consume::watermark::{WATERMARK_LEN, decode_witness, sidecar_path};
 use crate::fs::{Create, FileId, OpenOptions, Vfs, VfsFile};
 use crate::read::last_record::{self, Last, Tail};
 
 const INTENT_AT: u64 = 64;
-const INTENT_LEN: usize = 56;
+const INTENT_LEN: usize = 64;
 const INTENT_MAGIC: &[u8; 8] = b"ndlogIN1";
-/// What one read of `LOG.watermark` takes in: the mark and the intent.
+/// What one read of `LOG.watermark` takes in: the mark, its witness and the intent.
 const READ_LEN: usize = INTENT_AT as usize + INTENT_LEN;
 /// A waiter for another process's sync looks again after this long.
 const POLL: Duration = Duration::from_micros(50);
@@ -77,6 +89,8 @@ pub(super) struct Intent {
     mark: Watermark,
     /// CLOCK_MONOTONIC, ns.
     began: u64,
+    /// The witness the mark published after this sync will carry.
+    since: u64,
 }
 
 impl Intent {
@@ -88,8 +102,9 @@ impl Intent {
         b[24..32].copy_from_slice(&self.mark.end.to_le_bytes());
         b[32..40].copy_from_slice(&self.mark.seq.to_le_bytes());
         b[40..48].copy_from_slice(&self.began.to_le_bytes());
-        let crc = crc32fast::hash(&b[..48]);
-        b[48..52].copy_from_slice(&crc.to_le_bytes());
+        b[48..56].copy_from_slice(&self.since.to_le_bytes());
+        let crc = crc32fast::hash(&b[..56]);
+        b[56..60].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -101,13 +116,13 @@ impl Intent {
             u64::from_le_bytes(n)
         };
         let mut crc = [0u8; 4];
-        crc.copy_from_slice(&b[48..52]);
-        if &b[..8] != INTENT_MAGIC || u32::from_le_bytes(crc) != crc32fast::hash(&b[..48]) {
+        crc.copy_from_slice(&b[56..60]);
+        if &b[..8] != INTENT_MAGIC || u32::from_le_bytes(crc) != crc32fast::hash(&b[..56]) {
             return None;
         }
         let file = FileId { dev: u64_at(8), ino: u64_at(16) };
         let mark = Watermark { file, end: u64_at(24), seq: u64_at(32) };
-        Some(Intent { mark, began: u64_at(40) })
+        Some(Intent { mark, began: u64_at(40), since: u64_at(48) })
     }
 }
 
@@ -146,6 +161,10 @@ struct Local<F> {
     /// The log file the handle last looked at, and the mark `LOG.watermark` held then: not
     /// trusted (see the module's rules).
     seen: Option<(FileId, Option<Watermark>)>,
+    /// The file this handle syncs and the witness it publishes for it: the end of the log
+    /// when it first synced that file (its descriptor was open before any byte past it was
+    /// written).
+    opened: Option<(FileId, u64)>,
     /// How long this handle's last sync took: how long it waits for another's.
     last_sync: Duration,
     /// Reads of the end of the file.
@@ -160,6 +179,7 @@ impl<F> Default for Cover<F> {
             syncing: 0,
             sidecar: None,
             seen: None,
+            opened: None,
             last_sync: Duration::ZERO,
             scratch: Vec::new(),
         };
@@ -223,10 +243,13 @@ impl<F: VfsFile> Cover<F> {
         if !self.shared() {
             return Found::Nothing;
         }
-        let (published, intent) = match local.read(vfs, log) {
+        let (published, witness, intent) = match local.read(vfs, log) {
             Ok(read) => read,
             Err(_) => return Found::Nothing,
         };
+        // Every record this handle has yet to acknowledge starts at or past its durable end.
+        let floor = local.durable.filter(|d| d.file == mark.file).map_or(0, |d| d.end);
+        let witnessed = |since: u64| since <= floor;
         let untrusted = match local.seen {
             Some((file, first)) if file == mark.file => first,
             _ => {
@@ -235,7 +258,8 @@ impl<F: VfsFile> Cover<F> {
                 published
             }
         };
-        if let Some(p) = published.filter(|p| Some(*p) != untrusted && reaches(p, &mark)) {
+        let trusted = |p: &Watermark| Some(*p) != untrusted && witness.is_some_and(witnessed);
+        if let Some(p) = published.filter(|p| trusted(p) && reaches(p, &mark)) {
             local.durable = Some(p);
             return Found::Durable;
         }
@@ -247,7 +271,8 @@ impl<F: VfsFile> Cover<F> {
         // The sync an intent announced is over once a mark reaches its end (if that mark is
         // not trusted here, there is nothing to wait for either).
         let in_flight = |i: &Intent| !published.is_some_and(|p| reaches(&p, &i.mark));
-        if intent.is_some_and(|i| reaches(&i.mark, &mark) && in_flight(&i) && fresh(&i)) {
+        let useful = |i: &Intent| reaches(&i.mark, &mark) && witnessed(i.since);
+        if intent.is_some_and(|i| useful(&i) && in_flight(&i) && fresh(&i)) {
             drop(local);
             std::thread::sleep(POLL);
             return Found::InFlight;
@@ -264,16 +289,23 @@ impl<F: VfsFile> Cover<F> {
         let shared = self.shared();
         let mut local = self.lock();
         let covers = if shared { local.end_now(file, mark) } else { mark };
+        let since = match local.opened {
+            Some((file, since)) if file == mark.file => since,
+            _ => {
+                local.opened = Some((mark.file, mark.end));
+                mark.end
+            }
+        };
         local.syncing += 1;
         if local.inflight.is_none_or(|i| reaches(&covers, &i)) {
             local.inflight = Some(covers);
         }
         if let Some(sidecar) = local.sidecar.as_ref().filter(|_| shared) {
-            let intent = Intent { mark: covers, began: monotonic_ns() };
+            let intent = Intent { mark: covers, began: monotonic_ns(), since };
             // A hint: a failure only makes others sync for themselves.
             let _ = crate::fs::write_all_at(sidecar, &intent.encode(), INTENT_AT);
         }
-        Syncing { cover: self, covers, began: Instant::now(), ok: false }
+        Syncing { cover: self, covers, since, began: Instant::now(), ok: false }
     }
 
     /// After this handle's sync begun by [`Cover::begin`] covering `covers`, which took
@@ -302,6 +334,8 @@ pub(super) struct Syncing<'a, F: VfsFile> {
     cover: &'a Cover<F>,
     /// The end it covers.
     pub(super) covers: Watermark,
+    /// The witness to publish with it.
+    pub(super) since: u64,
     began: Instant,
     ok: bool,
 }
@@ -320,17 +354,17 @@ impl<F: VfsFile> Drop for Syncing<'_, F> {
 }
 
 impl<F: VfsFile> Local<F> {
-    /// The published mark and the intent in `LOG.watermark`.
+    /// The published mark, its witness and the intent in `LOG.watermark`.
     fn read<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
         log: &Path,
-    ) -> io::Result<(Option<Watermark>, Option<Intent>)> {
+    ) -> io::Result<(Option<Watermark>, Option<u64>, Option<Intent>)> {
         if self.sidecar.is_none() {
             let path = sidecar_path(log);
             match vfs.open(&path, OpenOptions::read_write(Create::No, 0).no_follow()) {
                 Ok(file) => self.sidecar = Some(file),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, None)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, None, None)),
                 Err(e) => return Err(e),
             }
         }
@@ -344,8 +378,9 @@ impl<F: VfsFile> Local<F> {
             }
         };
         let published = Watermark::decode(&buf[..n.min(WATERMARK_LEN)]);
+        let witness = published.and(decode_witness(&buf[..n]));
         let intent = buf.get(INTENT_AT as usize..n).and_then(Intent::decode);
-        Ok((published, intent))
+        Ok((published, witness, intent))
     }
 
     /// The end of the last record in `file` now, at or past `mark`'s.
@@ -372,15 +407,15 @@ mod tests {
     #[test]
     fn an_intent_round_trips_and_every_damaged_byte_is_refused() {
         let mark = Watermark { file: FileId { dev: 3, ino: 4 }, end: 900, seq: 12 };
-        let intent = Intent { mark, began: 77 };
+        let intent = Intent { mark, began: 77, since: 500 };
         let good = intent.encode();
         assert_eq!(Intent::decode(&good), Some(intent));
-        for i in 0..52 {
+        for i in 0..60 {
             let mut bad = good;
             bad[i] ^= 1;
             assert_eq!(Intent::decode(&bad), None, "byte {i}");
         }
-        assert_eq!(Intent::decode(&good[..50]), None);
+        assert_eq!(Intent::decode(&good[..58]), None);
     }
 
     #[test]
@@ -395,7 +430,7 @@ mod tests {
         let how = OpenOptions::read_write(Create::No, 0);
         let sidecar = fs.open(&sidecar_path(log), how).unwrap();
         let write_intent = |began: u64| {
-            let intent = Intent { mark: Watermark { end: 200, seq: 5, ..mark }, began };
+            let intent = Intent { mark: Watermark { end: 200, seq: 5, ..mark }, began, since: 0 };
             crate::fs::write_all_at(&sidecar, &intent.encode(), INTENT_AT).unwrap();
         };
         let cover = Cover::<crate::sim::SimFile>::default();

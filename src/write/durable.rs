@@ -52,7 +52,7 @@ impl<V: Vfs> Writer<V> {
             }
         }
         let syncing = self.cover.begin(file, mark);
-        self.sync_and_publish(file, Some(syncing.covers))?;
+        self.sync_and_publish_witnessed(file, Some(syncing.covers), Some(syncing.since))?;
         syncing.succeeded();
         Ok(())
     }
