@@ -142,6 +142,24 @@ fn a_mark_whose_publisher_opened_the_log_after_the_record_was_written_is_not_tru
 }
 
 #[test]
+fn after_a_compaction_a_record_another_writer_synced_is_still_acknowledged_without_a_sync() {
+    // What a handle knew of the old file's syncs says nothing of the new one: once it synced
+    // the new file, marks of the new file vouch for its records again.
+    let fs = fresh();
+    let (a, b) = two_writers(&fs);
+    let policy = ndlog::Policy::new().keep_last(3);
+    ndlog::Compactor::new_in(fs.clone(), LOG, policy).run().unwrap();
+    for _ in 0..2 {
+        a.append_raw(b"{}").unwrap();
+        b.append_raw(b"{}").unwrap();
+    }
+    let syncs = fs.syncs(LOG);
+    fs.after_next_unlock(LOCK, move || assert_eq!(b.append_raw(b"2").unwrap().seq, 10));
+    assert_eq!(a.append_raw(b"1").unwrap().seq, 9);
+    assert_eq!(fs.syncs(LOG), syncs + 1, "one sync (B's) for both records");
+}
+
+#[test]
 fn a_poisoned_handle_acknowledges_nothing_another_writer_synced() {
     let fs = fresh();
     let (_, b) = two_writers(&fs);

@@ -465,6 +465,7 @@ impl<V: Vfs> Writer<V> {
             state.file = Arc::new(file);
             state.id = meta.id;
             state.tail = None;
+            self.cover.forget();
         }
         if let Some(t) = state.tail.filter(|t| t.len == meta.len) {
             return Ok(t);

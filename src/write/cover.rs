@@ -214,6 +214,16 @@ impl<F: VfsFile> Cover<F> {
         self.other_seen.store(now, Ordering::Relaxed);
     }
 
+    /// The handle moved to another log file (a compaction replaced its file): what it knew of
+    /// the old one's syncs says nothing of the new one, whose inode number may even be the old
+    /// one's (a log removed and created again after the handle let go of the old file).
+    pub(super) fn forget(&self) {
+        let mut local = self.lock();
+        local.durable = None;
+        local.seen = None;
+        local.opened = None;
+    }
+
     /// Whether another writer appended lately: only then do other processes' syncs matter.
     fn shared(&self) -> bool {
         let seen = self.other_seen.load(Ordering::Relaxed);
@@ -292,8 +302,12 @@ impl<F: VfsFile> Cover<F> {
         let since = match local.opened {
             Some((file, since)) if file == mark.file => since,
             _ => {
-                local.opened = Some((mark.file, mark.end));
-                mark.end
+                // Past both the end this handle knows and the file's length now (a torn tail
+                // below it may predate the descriptor).
+                let len = file.metadata().map_or(u64::MAX, |m| m.len);
+                let since = mark.end.max(len);
+                local.opened = Some((mark.file, since));
+                since
             }
         };
         local.syncing += 1;
@@ -318,7 +332,8 @@ impl<F: VfsFile> Cover<F> {
         }
         if ok {
             local.last_sync = took;
-            if local.durable.is_none_or(|d| reaches(&covers, &d)) {
+            // (A durable end of another file, one a compaction replaced, says nothing now.)
+            if local.durable.is_none_or(|d| d.file != covers.file || reaches(&covers, &d)) {
                 local.durable = Some(covers);
             }
         }

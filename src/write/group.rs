@@ -196,7 +196,12 @@ impl<T> Pipe<T> {
     /// Called by a thread whose outcome is decided, before it leaves: a thread to wake to take
     /// a role that has work, or to wait for the gather to end, if any.
     fn taker(&mut self, leaving: &Arc<Slot>, now: Instant) -> Option<Arc<Slot>> {
-        if self.gatherer.as_ref().is_some_and(|g| Arc::ptr_eq(g, leaving)) {
+        if self
+            .gatherer
+            .as_ref()
+            .is_some_and(|g| Arc::ptr_eq(g, leaving) || g.decided.load(Ordering::Relaxed))
+        {
+            // (A decided gatherer leaves, or has left: it waits for nothing more.)
             self.gatherer = None;
         }
         let wanted = match self.role(now) {
@@ -299,6 +304,10 @@ impl<T: Clone> Combiner<T> {
             }
             drop(p);
             if let Some(outcome) = wait(&slot, deadline) {
+                // Decided while waiting (a batch it was in failed, say): hand on its role as a
+                // decided thread does above, or a nudge meant for it wakes no one.
+                let taker = lock(&self.pipe).taker(&slot, Instant::now());
+                nudge(taker);
                 break outcome;
             }
             p = lock(&self.pipe);
@@ -710,6 +719,63 @@ mod tests {
             assert_eq!(acked.contains(&seq), first.1, "seq {seq}");
         }
         assert_eq!(acked.len() + failed, 360);
+    }
+
+    #[test]
+    fn a_gatherer_whose_batch_fails_while_it_waits_hands_on_its_role() {
+        // Three threads acknowledged by one sync come back: the first waits for the others
+        // (the gatherer), the last one's return ends the gather and it writes all three.
+        // While that write runs, Z queues and the gatherer's deadline passes. The write fails:
+        // the gatherer, decided, must wake Z (or leave the role to it), not just leave.
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let combiner = Combiner::<u64>::default();
+            let model = Model::default();
+            let writes = AtomicU64::new(0);
+            let (writing_tx, writing) = std::sync::mpsc::channel::<()>();
+            let (release_tx, release) = std::sync::mpsc::channel::<()>();
+            let (writing_tx, release) = (Mutex::new(writing_tx), Mutex::new(release));
+            let write = |ends: &[usize]| -> Result<(BatchAck, u64), Error> {
+                match writes.fetch_add(1, Ordering::SeqCst) {
+                    // The first batch is written while the other two queue.
+                    0 => std::thread::sleep(Duration::from_millis(30)),
+                    // The first batch after the three came back: held, then failed.
+                    2 => {
+                        writing_tx.lock().unwrap().send(()).unwrap();
+                        release.lock().unwrap().recv().unwrap();
+                        return Err(Error::invalid_argument("injected ENOSPC"));
+                    }
+                    _ => {}
+                }
+                model.write(ends)
+            };
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for _ in 0..2 {
+                            let _ = combiner.submit(
+                                [&b"x"[..]],
+                                |_, ends| write(ends),
+                                |&t| model.sync(t, Duration::from_millis(5)),
+                            );
+                        }
+                    });
+                }
+                if writing.recv_timeout(Duration::from_secs(10)).is_ok() {
+                    s.spawn(|| {
+                        let _ = combiner.submit(
+                            [&b"z"[..]],
+                            |_, ends| write(ends),
+                            |&t| model.sync(t, Duration::ZERO),
+                        );
+                    });
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                release_tx.send(()).unwrap();
+            });
+            done_tx.send(()).unwrap();
+        });
+        assert!(done.recv_timeout(Duration::from_secs(30)).is_ok(), "a member still waits");
     }
 
     #[test]
