@@ -155,6 +155,8 @@ struct Local<F> {
     /// The highest end a sync of this handle now in flight covers, and how many are.
     inflight: Option<Watermark>,
     syncing: usize,
+    /// Threads of this handle waiting for one of its syncs to end.
+    waiting: usize,
     /// `LOG.watermark`, opened for reading the mark and writing intents (`None` until it
     /// exists: the first sync's publish creates it).
     sidecar: Option<F>,
@@ -177,6 +179,7 @@ impl<F> Default for Cover<F> {
             durable: None,
             inflight: None,
             syncing: 0,
+            waiting: 0,
             sidecar: None,
             seen: None,
             opened: None,
@@ -247,7 +250,9 @@ impl<F: VfsFile> Cover<F> {
             return Found::Durable;
         }
         if local.syncing > 0 && local.inflight.is_some_and(|i| reaches(&i, &mark)) {
-            drop(self.ended.wait(local).unwrap_or_else(PoisonError::into_inner));
+            local.waiting += 1;
+            let mut local = self.ended.wait(local).unwrap_or_else(PoisonError::into_inner);
+            local.waiting -= 1;
             return Found::InFlight;
         }
         if !self.shared() {
@@ -337,8 +342,12 @@ impl<F: VfsFile> Cover<F> {
                 local.durable = Some(covers);
             }
         }
+        // (A notify is a system call even with no one waiting: a lone thread's every sync.)
+        let waiting = local.waiting > 0;
         drop(local);
-        self.ended.notify_all();
+        if waiting {
+            self.ended.notify_all();
+        }
     }
 }
 
