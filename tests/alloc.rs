@@ -117,3 +117,26 @@ fn steady_state_appends_allocate_nothing() {
     });
     assert_eq!(n, 0, "allocations during 16,400 appends");
 }
+
+#[test]
+fn steady_state_durable_appends_allocate_nothing() {
+    // Always, and Group (its queue, its batches, the thread's wait slot are all reused).
+    for durability in [Durability::Always, Durability::Group] {
+        let dir = util::tempdir();
+        let writer =
+            Options::new().durability(durability).open(dir.path().join("d.ndjson")).unwrap();
+        let payload = br#"{"user":"u1","action":"click","page":"/products/42","n":1234567}"#;
+        let batch: Vec<&[u8]> = vec![payload; 8];
+        for _ in 0..5 {
+            writer.append_raw(payload).unwrap();
+            writer.append_raw_batch(&batch).unwrap();
+        }
+        let n = allocations(|| {
+            for _ in 0..30 {
+                writer.append_raw(payload).unwrap();
+                writer.append_raw_batch(&batch).unwrap();
+            }
+        });
+        assert_eq!(n, 0, "{durability:?}: allocations during 60 durable appends");
+    }
+}

@@ -11,6 +11,7 @@ mod util;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use ndlog::segments::Settings;
 use ndlog::sim::{Fate, Ledger, SimFs};
@@ -123,6 +124,105 @@ fn exclusive(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     w.sync()?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);
+    }
+    Ok(())
+}
+
+/// The writer lock of the single-file log.
+const LOCK: &str = "/data/log.ndjson.lock";
+
+/// Records another handle acknowledged while a step of this one ran (`SimFs::after_next_unlock`).
+type Acks = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+
+fn enter(acks: &Acks, ledger: &mut Ledger) {
+    for (seq, p) in acks.lock().unwrap().drain(..) {
+        ledger.acknowledge(seq, &p);
+    }
+}
+
+/// Two writers of one log with `Always`, as two processes: each time A has written its record
+/// and released the lock, B appends and syncs before A's next step, so A finds its record
+/// covered by B's published sync and acknowledges it without an `fdatasync` of its own.
+fn shared_syncs(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let a = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    let b = Arc::new(Options::new().index_stride(4).open_in(fs.clone(), LOG)?);
+    // Each looks at the file once: a mark there before is not trusted.
+    append(&a, ledger, "a", 0, true)?;
+    append(&b, ledger, "b", 0, true)?;
+    let acks: Acks = Arc::default();
+    for i in 1..7 {
+        let (b2, acks2) = (b.clone(), acks.clone());
+        let p = payload("b", i);
+        ledger.attempt(&p);
+        fs.after_next_unlock(LOCK, move || {
+            if let Ok(ack) = b2.append_raw(&p) {
+                acks2.lock().unwrap().push((ack.seq, p));
+            }
+        });
+        let appended = append(&a, ledger, "a", i, true);
+        enter(&acks, ledger);
+        appended?;
+    }
+    Ok(())
+}
+
+/// A `Never` writer's records, written between an `Always` writer's write and its sync, are
+/// covered by that sync (which reads the end of the file before it begins and publishes it):
+/// the `Never` writer's `sync()` then finds them durable without an `fdatasync` of its own.
+fn covered_by_another_sync(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let a = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    let n = Arc::new(
+        Options::new().durability(Durability::Never).index_stride(4).open_in(fs.clone(), LOG)?,
+    );
+    append(&a, ledger, "a", 0, true)?;
+    let seq = append(&n, ledger, "n", 0, false)?;
+    n.sync()?;
+    ledger.acknowledge(seq, &payload("n", 0));
+    let written: Acks = Arc::default();
+    for i in 1..6 {
+        let (n2, written2) = (n.clone(), written.clone());
+        let p = payload("n", i);
+        ledger.attempt(&p);
+        fs.after_next_unlock(LOCK, move || {
+            if let Ok(ack) = n2.append_raw(&p) {
+                written2.lock().unwrap().push((ack.seq, p));
+            }
+        });
+        let appended = append(&a, ledger, "a", i, true);
+        let synced = appended.and_then(|_| n.sync());
+        if synced.is_ok() {
+            // Durable once its sync returned (here, covered by A's).
+            enter(&written, ledger);
+        }
+        synced?;
+    }
+    Ok(())
+}
+
+/// The control for the two above: a "writer" that publishes a mark before its sync (here, a
+/// mark forged between A's write and A's check, covering everything). A trusts it, skips its
+/// sync, and a crash takes back what it acknowledged.
+fn mark_published_before_its_sync(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let a = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    let b = Options::new().index_stride(4).open_in(fs.clone(), LOG)?;
+    // Each sees the other append, and takes its first look at the watermark.
+    for i in 0..2 {
+        append(&a, ledger, "a", i, true)?;
+        append(&b, ledger, "b", i, true)?;
+    }
+    for i in 2..5 {
+        let fs2 = fs.clone();
+        fs.after_next_unlock(LOCK, move || {
+            use ndlog::fs::{Create, OpenOptions, Vfs, VfsFile};
+            let Ok(meta) = fs2.metadata(Path::new(LOG)) else { return };
+            let end = (1 << 40) + i as u64;
+            let mark = ndlog::consume::Watermark { file: meta.id, end, seq: end };
+            let how = OpenOptions::read_write(Create::No, 0);
+            if let Ok(f) = fs2.open(Path::new("/data/log.ndjson.watermark"), how) {
+                let _ = f.write_at(&mark.encode(), 0);
+            }
+        });
+        append(&a, ledger, "a", i, true)?;
     }
     Ok(())
 }
@@ -616,7 +716,7 @@ fn report(line: &str) {
 #[test]
 fn every_crash_state_recovers_every_acknowledged_record() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload); 11] = [
+    let workloads: [(&str, Workload); 13] = [
         ("always", always),
         ("group", group),
         ("never+sync", never_with_syncs),
@@ -634,6 +734,8 @@ fn every_crash_state_recovers_every_acknowledged_record() {
             new_writer_after_dying_compaction,
         ),
         ("committed reader", committed_reader),
+        ("two processes: a sync published by the other covers a record", shared_syncs),
+        ("a Never writer's records covered by another writer's sync", covered_by_another_sync),
     ];
     for (name, workload) in workloads {
         let (ops, states) = enumerate(name, workload, &mut tally);
@@ -677,6 +779,20 @@ fn an_uncommitted_reader_returns_records_a_crash_takes_back() {
         tally.violations.len()
     ));
     assert!(!tally.violations.is_empty(), "an uncommitted follower returned only durable records");
+}
+
+/// The control for the shared durable end: trusting a mark published before its sync loses
+/// acknowledged records, and the enumeration sees it.
+#[test]
+fn a_mark_published_before_its_sync_loses_acknowledged_records() {
+    let mut tally = Tally { states: 0, violations: Vec::new() };
+    let name = "a mark published before its sync (control)";
+    let (ops, states) = enumerate(name, mark_published_before_its_sync, &mut tally);
+    report(&format!(
+        "crash states: {name}: {ops} operations, {states} crash states, {} violations",
+        tally.violations.len()
+    ));
+    assert!(!tally.violations.is_empty(), "a writer that skipped its sync lost nothing");
 }
 
 /// The committed segmented reader is not vacuous: without a crash it returns every record of

@@ -255,6 +255,124 @@ fn versions_hold(fs: &SimFs) -> Result<(), String> {
 
 const SEGMENTED: &str = "/data/seglog";
 
+/// Records (seq, payload) another handle wrote while a step of this one ran.
+type Records = std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>>;
+
+/// Three writers of one log, as three processes: A (`Always`) appends 12 records; between
+/// each write of A's and its sync (`SimFs::after_next_unlock`), B (`durability`) appends, or
+/// N (`Never`) appends, so that A's sync covers their records and they find them covered (B
+/// at once, N at its `sync()` after every third). Continues past errors; a handle whose sync
+/// failed must acknowledge nothing after.
+fn shared_workload(fs: &SimFs, durability: Durability) -> Outcome {
+    use std::sync::{Arc, Mutex};
+    let mut ledger = Ledger::default();
+    let mut errors = 0u64;
+    let open =
+        |d: Durability| Options::new().durability(d).index_stride(4).open_in(fs.clone(), LOG);
+    let (a, b, n) = match (open(Durability::Always), open(durability), open(Durability::Never)) {
+        (Ok(a), Ok(b), Ok(n)) => (a, Arc::new(b), Arc::new(n)),
+        _ => return Outcome { ledger, errors: 1, completed: false },
+    };
+    // What B acknowledged and N wrote during A's appends, and whether each handle failed a
+    // sync.
+    let acked: Records = Arc::default();
+    let unsynced: Records = Arc::default();
+    let poisoned = Arc::new(Mutex::new([false; 3]));
+    let failed = |e: &ndlog::Error| {
+        matches!(e.kind(), ErrorKind::Io { op: "fdatasync", .. } | ErrorKind::Poisoned { .. })
+    };
+    let _ = &b;
+    for i in 0..12 {
+        let other = format!(r#"{{"o":{i}}}"#).into_bytes();
+        ledger.attempt(&other);
+        let (b2, n2, acked2, unsynced2, poisoned2) =
+            (b.clone(), n.clone(), acked.clone(), unsynced.clone(), poisoned.clone());
+        fs.after_next_unlock("/data/log.ndjson.lock", move || {
+            if i % 2 == 0 {
+                match b2.append_raw(&other) {
+                    Ok(ack) => {
+                        assert!(
+                            !poisoned2.lock().unwrap()[1],
+                            "B acknowledged after a failed sync"
+                        );
+                        acked2.lock().unwrap().push((ack.seq, other));
+                    }
+                    Err(e) => poisoned2.lock().unwrap()[1] |= failed(&e),
+                }
+            } else if let Ok(ack) = n2.append_raw(&other) {
+                unsynced2.lock().unwrap().push((ack.seq, other));
+            }
+        });
+        let p = format!(r#"{{"a":{i},"pad":"{}"}}"#, "s".repeat(i * 17 % 60)).into_bytes();
+        ledger.attempt(&p);
+        match a.append_raw(&p) {
+            Ok(ack) => {
+                assert!(!poisoned.lock().unwrap()[0], "A acknowledged after a failed sync");
+                ledger.acknowledge(ack.seq, &p);
+            }
+            Err(e) => {
+                errors += 1;
+                poisoned.lock().unwrap()[0] |= failed(&e);
+            }
+        }
+        if i % 3 == 2 {
+            match n.sync() {
+                Ok(()) => {
+                    assert!(!poisoned.lock().unwrap()[2], "N acknowledged after a failed sync");
+                    for (seq, p) in unsynced.lock().unwrap().drain(..) {
+                        ledger.acknowledge(seq, &p);
+                    }
+                }
+                Err(e) => {
+                    errors += 1;
+                    poisoned.lock().unwrap()[2] |= failed(&e);
+                    unsynced.lock().unwrap().clear();
+                }
+            }
+        }
+        for (seq, p) in acked.lock().unwrap().drain(..) {
+            ledger.acknowledge(seq, &p);
+        }
+    }
+    Outcome { ledger, errors, completed: errors == 0 }
+}
+
+#[test]
+fn every_operation_failed_in_turn_with_writers_sharing_syncs() {
+    let (mut runs, mut reported) = (0u64, 0u64);
+    for durability in [Durability::Always, Durability::Group] {
+        let dry = fresh();
+        assert!(shared_workload(&dry, durability).completed);
+        let total = dry.ops();
+        for fault in [Fault::Io, Fault::ShortWrite] {
+            for persistent in [false, true] {
+                for n in 1..=total {
+                    let fs = fresh();
+                    fs.fail_at(n, fault, persistent);
+                    let out = shared_workload(&fs, durability);
+                    runs += 1;
+                    let label =
+                        format!("{durability:?} {fault:?} persistent={persistent} at op {n}");
+                    fs.heal();
+                    let cold = fs.crash(|_| Fate::Dropped, 0);
+                    if let Err(v) = out.ledger.check(&cold, LOG) {
+                        panic!("{label}: after a crash: {v}");
+                    }
+                    if let Err(v) = out.ledger.check_and_recover(&cold, LOG) {
+                        panic!("{label}: recovering after a crash: {v}");
+                    }
+                    reported += u64::from(out.errors > 0);
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "io errors: {runs} runs of three writers sharing syncs, {reported} reported an error to the caller, 0 violations"
+    );
+    assert!(runs > 500, "{runs}");
+}
+
 fn segmented_options(durability: Durability, preallocate: bool) -> Options {
     let settings = Settings { segment_records: Some(4), preallocate, ..Settings::new(8 << 10) };
     let options = Options::new().segments(settings).max_record_size(2048);

@@ -771,16 +771,17 @@ fn retention_by_bytes_and_by_age_removes_whole_segments() {
 #[test]
 fn segments_roll_by_age() {
     let dir = tempdir();
-    let log = create(dir.path(), "log", &["--segment-age", "150ms"]);
+    // An age a loaded machine's process start cannot exceed between the first two appends.
+    let log = create(dir.path(), "log", &["--segment-age", "1500ms"]);
     append(&log, &(1..=3).map(payload).collect::<Vec<_>>());
     assert_eq!(sealed_names(&log), Vec::<String>::new(), "young: no roll");
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1600));
     append(&log, &[payload(4)]);
     assert_eq!(sealed_names(&log), ["00000000000000000001.ndjson"], "rolled by age");
     assert!(file_names(&log).contains(&"00000000000000000004.ndjson.active".to_string()));
     let settings: Value =
         serde_json::from_str(&std::fs::read_to_string(log.join("ndlog.json")).unwrap()).unwrap();
-    assert_eq!(settings["segment_age_ms"], 150, "{settings}");
+    assert_eq!(settings["segment_age_ms"], 1500, "{settings}");
 }
 
 #[test]

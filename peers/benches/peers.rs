@@ -6,7 +6,9 @@
 //! `$NDLOG_PEERS_RUN_MS` ms (default 1000). Payloads are 100 bytes. All files go to
 //! `$NDLOG_BENCH_DIR` (default `target/tmp`), so every case runs on the same file system.
 //! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
-//! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. Prints one Markdown table.
+//! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. `$NDLOG_PEERS_ONLY` runs only the
+//! sections it names (comma-separated: `durable`, `not-durable`, `scan`, `compaction`). Prints
+//! one Markdown table.
 
 /// The shared bench code of the root crate's benches (`benches/common/`), of which this bench
 /// uses a part.
@@ -73,6 +75,15 @@ struct Row {
     target: Target,
 }
 
+/// Whether to run a section: all of them, or those `$NDLOG_PEERS_ONLY` names (a comma-separated
+/// list of `durable`, `not-durable`, `scan`, `compaction`).
+fn section(name: &str) -> bool {
+    match std::env::var("NDLOG_PEERS_ONLY") {
+        Ok(only) => only.split(',').any(|s| s.trim() == name),
+        Err(_) => true,
+    }
+}
+
 fn run_length() -> Duration {
     let ms = std::env::var("NDLOG_PEERS_RUN_MS").ok().and_then(|v| v.parse().ok());
     Duration::from_millis(ms.unwrap_or(1000))
@@ -113,8 +124,8 @@ fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Dur
     start.elapsed()
 }
 
-/// The append cases, durable and not, ndlog's, the peers' and the raw limits.
-fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
+/// The durable append cases: ndlog's, the peers' and the raw limits.
+fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
     let a = |append: Append| append.timed(payload);
     let mut cases = vec![
         a(Append::RawAppendSync),
@@ -132,10 +143,6 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         case("fjall_insert_persist_syncdata", 1, |d, n| fjall_db::durable_inserts(d, payload, n)),
         case("sqlite_wal_full", 1, |d, n| sqlite::durable_inserts(d, payload, n)),
         case("redb_immediate", 1, |d, n| redb_db::durable_inserts(d, payload, n)),
-        a(Append::RawWrite),
-        a(Append::RawWriteBatch { lines: 64 }),
-        a(Append::NeverRaw),
-        a(Append::NeverBatch { batch: 64 }),
     ];
     let r = common::round_robin(&mut cases, run, ROUNDS);
     let [
@@ -154,13 +161,9 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         fjall,
         sqlite,
         redb,
-        raw_write,
-        raw_batch,
-        never,
-        never_batch,
     ] = r[..]
     else {
-        unreachable!("one rate per append case")
+        unreachable!("one rate per durable case")
     };
     let rate = |x| common::fmt_rate(x, Unit::Records);
     let peers =
@@ -177,55 +180,84 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         rate(raw_sync),
         rate(raw_inplace),
     );
-    let row = |case: &str, ndlog, versus: String, limit, target| Row {
-        case: case.into(),
-        ndlog,
-        versus,
-        limit,
-        unit: Unit::Records,
-        target,
-    };
     let own_1t = format!("ndlog Always, 1 thread {}", rate(always));
     vec![
-        row("durable, 1 thread (Always)", always, durable_versus.clone(), best, Target::Ratio(1.0)),
-        row(
+        records_row(
+            "durable, 1 thread (Always)",
+            always,
+            durable_versus.clone(),
+            best,
+            Target::Ratio(1.0),
+        ),
+        records_row(
             "durable, 1 thread (Always), preallocated segments written in place",
             always_pre,
             durable_versus,
             best,
             Target::Ratio(1.0),
         ),
-        row("durable, 1 thread (Group)", group1, own_1t.clone(), always, Target::Ratio(1.0)),
-        row("durable, 4 threads (Group)", group4, own_1t.clone(), always, Target::Ratio(3.0)),
-        row(
+        records_row(
+            "durable, 1 thread (Group)",
+            group1,
+            own_1t.clone(),
+            always,
+            Target::Ratio(1.0),
+        ),
+        records_row(
+            "durable, 4 threads (Group)",
+            group4,
+            own_1t.clone(),
+            always,
+            Target::Ratio(3.0),
+        ),
+        records_row(
             "durable, 16 threads (Group)",
             group16,
             format!("okaywal 16 threads {}", rate(okaywal16)),
             okaywal16,
             Target::Ratio(1.5),
         ),
-        row(
+        records_row(
             "durable, 64 threads (Group)",
             group64,
             format!("{own_1t} (raw 64 lines per fdatasync {})", rate(raw_64_per_sync)),
             always,
             Target::Ratio(25.0),
         ),
-        row(
+        records_row(
             "durable, 4 processes (Always)",
             procs4,
             format!("ndlog Always, 1 process {}", rate(always)),
             always,
             Target::Ratio(3.0),
         ),
-        row(
+    ]
+}
+
+/// The not-durable append cases beside the raw `write` loops.
+fn not_durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
+    let a = |append: Append| append.timed(payload);
+    let mut cases = vec![
+        a(Append::RawWrite),
+        a(Append::RawWriteBatch { lines: 64 }),
+        a(Append::NeverRaw),
+        a(Append::NeverBatch { batch: 64 }),
+    ];
+    let [raw_write, raw_batch, never, never_batch] =
+        common::round_robin(&mut cases, run, ROUNDS)[..]
+    else {
+        unreachable!("one rate per not-durable case")
+    };
+    let rate = |x| common::fmt_rate(x, Unit::Records);
+    vec![
+        records_row(
             "not durable, 1 record per call (shared lock)",
             never,
             format!("raw `write` per record {}", rate(raw_write)),
             raw_write,
             Target::Ratio(0.5),
         ),
-        row(
+        records_row(
             "not durable, batches of 64",
             never_batch,
             format!("raw `write` of 64 lines {}", rate(raw_batch)),
@@ -233,6 +265,10 @@ fn append_rows(payload: &[u8], run: Duration) -> Vec<Row> {
             Target::AtLeast(5e6),
         ),
     ]
+}
+
+fn records_row(case: &str, ndlog: f64, versus: String, limit: f64, target: Target) -> Row {
+    Row { case: case.into(), ndlog, versus, limit, unit: Unit::Records, target }
 }
 
 fn scan_case<'a>(name: &str, bytes: u64, scan: impl Fn() -> u64 + 'a) -> Timed<'a> {
@@ -374,9 +410,19 @@ fn main() {
     let started = Instant::now();
     let payload = &common::payload(100);
     eprintln!("append, 100-byte payloads: {ROUNDS} round-robin rounds of {run:?} per case");
-    let mut rows = append_rows(payload, run);
-    rows.extend(read_rows(run));
-    rows.extend(compaction::rows(ROUNDS));
+    let mut rows = Vec::new();
+    if section("durable") {
+        rows.extend(durable_rows(payload, run));
+    }
+    if section("not-durable") {
+        rows.extend(not_durable_rows(payload, run));
+    }
+    if section("scan") {
+        rows.extend(read_rows(run));
+    }
+    if section("compaction") {
+        rows.extend(compaction::rows(ROUNDS));
+    }
     eprintln!("done in {:.0?}", started.elapsed());
     println!();
     print_table(&rows);

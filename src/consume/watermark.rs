@@ -17,7 +17,16 @@
 //!     32     8  seq: the seq of the record that ends exactly at `end`
 //!     40     4  CRC-32 (IEEE) of bytes 0..40
 //!     44     4  zero
+//!     48     8  since (optional, the *witness*): every byte of the file at or past this offset
+//!               was written after the publisher opened the descriptor it synced
+//!     56     4  CRC-32 (IEEE) of bytes 0..56
+//!     60     4  zero
 //! ```
+//!
+//! Readers of the mark read its first 48 bytes. The witness is for other writers, which skip
+//! their own sync on a mark only when it carries one (`crate::write::cover` says why): a writer
+//! publishing from a sync that covered others' records writes all 64 bytes with one `pwrite`;
+//! a publisher without one writes 48, which leaves a stale witness whose CRC no longer matches.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -214,6 +223,33 @@ pub(crate) fn sidecar_path(log: &Path) -> PathBuf {
     names::sidecar(log, ".watermark")
 }
 
+/// Size of `LOG.watermark` with the witness (bytes 48..64).
+pub(crate) const WITNESSED_LEN: usize = 64;
+
+/// `mark` and its witness `since`, the 64 bytes written at offset 0.
+pub(crate) fn encode_witnessed(mark: &Watermark, since: u64) -> [u8; WITNESSED_LEN] {
+    let mut b = [0u8; WITNESSED_LEN];
+    b[..WATERMARK_LEN].copy_from_slice(&mark.encode());
+    b[48..56].copy_from_slice(&since.to_le_bytes());
+    let crc = crc32fast::hash(&b[..56]);
+    b[56..60].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The witness of the mark in `bytes` (the start of `LOG.watermark`): `None` when there is
+/// none, or it was written with another mark than the one now in bytes 0..48.
+pub(crate) fn decode_witness(bytes: &[u8]) -> Option<u64> {
+    let b = bytes.get(..WITNESSED_LEN)?;
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&b[56..60]);
+    if u32::from_le_bytes(crc) != crc32fast::hash(&b[..56]) {
+        return None;
+    }
+    let mut since = [0u8; 8];
+    since.copy_from_slice(&b[48..56]);
+    Some(u64::from_le_bytes(since))
+}
+
 /// The watermark in an open `LOG.watermark`.
 pub(crate) fn read_from<F: VfsFile + ?Sized>(file: &F) -> io::Result<Option<Watermark>> {
     let mut buf = [0u8; WATERMARK_LEN];
@@ -244,13 +280,15 @@ impl<F: VfsFile> Publisher<F> {
     /// lower it. A single file's mark is raised when it describes the same file and is behind,
     /// and replaced when it describes another file than the one now at the path (a compaction
     /// or a recreated log); a writer that synced a file compaction has since replaced
-    /// publishes nothing. A segmented log's mark is replaced by any with a higher seq.
+    /// publishes nothing. A segmented log's mark is replaced by any with a higher seq. `since`
+    /// is the witness written with a single file's mark (see the module), if any.
     pub(crate) fn publish<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
         log: Target<'_>,
         mode: u32,
         mark: Watermark,
+        since: Option<u64>,
     ) -> io::Result<()> {
         if self.last.is_some_and(|l| l.file == mark.file && l.end >= mark.end && l.seq >= mark.seq)
         {
@@ -260,7 +298,7 @@ impl<F: VfsFile> Publisher<F> {
         if self.file.is_none() {
             self.file = Some(open_sidecar(vfs, log, mode, true)?);
         }
-        self.publish_open(vfs, log, mark)?;
+        self.publish_open(vfs, log, mark, since)?;
         self.last = Some(mark);
         Ok(())
     }
@@ -278,7 +316,7 @@ impl<F: VfsFile> Publisher<F> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.publish_open(vfs, Target::File(log), mark)
+        self.publish_open(vfs, Target::File(log), mark, None)
     }
 
     fn publish_open<V: Vfs<File = F>>(
@@ -286,6 +324,7 @@ impl<F: VfsFile> Publisher<F> {
         vfs: &V,
         log: Target<'_>,
         mark: Watermark,
+        since: Option<u64>,
     ) -> io::Result<()> {
         let file = self.file.as_ref().expect("opened above");
         let mut spins = 0u32;
@@ -323,7 +362,12 @@ impl<F: VfsFile> Publisher<F> {
                 _ => true,
             };
             if write {
-                crate::fs::write_all_at(file, &mark.encode(), 0)?;
+                match since {
+                    Some(since) => {
+                        crate::fs::write_all_at(file, &encode_witnessed(&mark, since), 0)?
+                    }
+                    None => crate::fs::write_all_at(file, &mark.encode(), 0)?,
+                }
             }
             Ok(())
         })();

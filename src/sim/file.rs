@@ -205,6 +205,7 @@ impl VfsFile for SimFile {
         let inode = st.inode(self.ino)?;
         inode.durable = inode.data.clone();
         inode.pending.clear();
+        *st.file_syncs.entry(self.ino).or_default() += 1;
         Ok(())
     }
 
@@ -245,6 +246,13 @@ impl VfsFile for SimFile {
         let mut st = self.state();
         if st.locks.get(&self.ino) == Some(&self.handle) {
             st.locks.remove(&self.ino);
+            // Another process's step, waiting for this lock to be free.
+            let hook = st.after_unlock.iter().position(|(ino, _)| *ino == self.ino);
+            let hook = hook.map(|at| st.after_unlock.remove(at).1);
+            drop(st);
+            if let Some(hook) = hook {
+                (hook.0)();
+            }
         }
         Ok(())
     }

@@ -107,6 +107,14 @@ impl SimFs {
         lock(&self.state).ops
     }
 
+    /// How many `fsync`/`fdatasync` calls on the file now at `path` succeeded (0 when there is
+    /// no file there): how many syncs a workload cost, or whether it synced at all.
+    pub fn syncs(&self, path: impl AsRef<Path>) -> u64 {
+        let st = lock(&self.state);
+        let ino = st.names.get(path.as_ref());
+        ino.and_then(|ino| st.file_syncs.get(ino)).copied().unwrap_or(0)
+    }
+
     /// Makes operation number `n` (1-based, counted from the start) fail with `fault`; with
     /// `persistent`, every later operation fails too.
     pub fn fail_at(&self, n: u64, fault: Fault, persistent: bool) {
@@ -124,6 +132,34 @@ impl SimFs {
     /// directory was made durable, while other handles go on.
     pub fn fail_next_dir_sync(&self) {
         lock(&self.state).fail_next_dir_sync = true;
+    }
+
+    /// Runs `step` once, right after the lock on the file now at `path` is next released
+    /// ([`crate::fs::VfsFile::unlock`]), before that unlock returns: what another process may do
+    /// between a writer's release of the writer lock and its next operation (its `fdatasync`,
+    /// say). `step` runs without the file system's lock, so it may use this file system through
+    /// handles of its own, and take the lock just released.
+    ///
+    /// # Example
+    /// ```
+    /// use ndlog::sim::SimFs;
+    /// let fs = SimFs::new(1);
+    /// let a = ndlog::Options::new().open_in(fs.clone(), "/l.ndjson")?;
+    /// let b = ndlog::Options::new().open_in(fs.clone(), "/l.ndjson")?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// // Between A's write (under the writer lock, `LOG.lock`) and A's sync, B appends.
+    /// fs.after_next_unlock("/l.ndjson.lock", move || tx.send(b.append_raw(b"2").unwrap().seq).unwrap());
+    /// assert_eq!(a.append_raw(b"1")?.seq, 1);
+    /// assert_eq!(rx.recv().unwrap(), 2);
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// When nothing is at `path`.
+    pub fn after_next_unlock(&self, path: impl AsRef<Path>, step: impl FnOnce() + Send + 'static) {
+        let mut st = lock(&self.state);
+        let ino = *st.names.get(path.as_ref()).expect("after_next_unlock: no file at the path");
+        st.after_unlock.push((ino, state::Hook(Box::new(step))));
     }
 
     /// Makes every later [`SimFs::crash`] keep the boot id ([`crate::fs::Vfs::boot_id`]) of

@@ -39,10 +39,23 @@ pub(super) struct State {
     pub(super) fail_next_dir_sync: bool,
     /// Writes tagged in order, across files, for `Pending::index`.
     pub(super) write_seq: u64,
+    /// Successful `fsync`/`fdatasync` calls, by inode.
+    pub(super) file_syncs: HashMap<u64, u64>,
+    /// What runs after the next unlock of an inode (see `SimFs::after_next_unlock`).
+    pub(super) after_unlock: Vec<(u64, Hook)>,
     /// The machine's boot: each crash starts a new one, unless `keep_boot` (a control test's
     /// broken boot id) says otherwise.
     pub(super) boot: u64,
     pub(super) keep_boot: bool,
+}
+
+/// A step another process takes between two of a writer's operations.
+pub(super) struct Hook(pub(super) Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 #[derive(Clone, Debug, Default)]

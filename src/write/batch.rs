@@ -152,7 +152,7 @@ impl<V: Vfs> Writer<V> {
         // too: its original may have been written by a writer that does not sync.
         if sync {
             let mark = (writes > 0).then_some(Watermark { file: id, end: len, seq: plan.last.seq });
-            self.sync_and_publish(file, mark)?;
+            self.make_durable(file, mark)?;
         }
         if rolled {
             self.after_roll();
@@ -465,9 +465,15 @@ impl<V: Vfs> Writer<V> {
             state.file = Arc::new(file);
             state.id = meta.id;
             state.tail = None;
+            self.cover.forget();
         }
         if let Some(t) = state.tail.filter(|t| t.len == meta.len) {
             return Ok(t);
+        }
+        if state.tail.is_some() {
+            // Another writer appended since this handle's last look: its syncs and this
+            // handle's may cover each other's records.
+            self.cover.note_other_writer();
         }
         let found = last_record::discover(&*state.file, meta.len, state.tail, &mut state.scratch);
         let found = found.at(&self.path, "read")?;
@@ -486,6 +492,17 @@ impl<V: Vfs> Writer<V> {
     /// committed readers. A failed publish only holds them back until the next sync, so it
     /// fails nothing here.
     pub(super) fn sync_and_publish(&self, file: &V::File, mark: Option<Watermark>) -> Result<()> {
+        self.sync_and_publish_witnessed(file, mark, None)
+    }
+
+    /// [`Writer::sync_and_publish`], publishing the witness `since` with the mark: every byte
+    /// of the file at or past it was written after `file` was opened (see [`super::cover`]).
+    pub(super) fn sync_and_publish_witnessed(
+        &self,
+        file: &V::File,
+        mark: Option<Watermark>,
+        since: Option<u64>,
+    ) -> Result<()> {
         // The kernel reports a writeback error once per open file, so a sync racing or
         // following a failed one can return success for pages that were lost.
         let mut publisher = self.sync_lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -499,7 +516,7 @@ impl<V: Vfs> Writer<V> {
                 None => Target::File(&self.path),
                 Some(_) => Target::Segments(&self.path),
             };
-            let _ = publisher.publish(&self.vfs, target, self.mode, mark);
+            let _ = publisher.publish(&self.vfs, target, self.mode, mark, since);
         }
         Ok(())
     }

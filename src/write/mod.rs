@@ -14,7 +14,9 @@
 //! `derive` is the one seam through which the dedup window, the index, the entity versions
 //! (`versions`, with the persistent table `LOG.versions`) and the hash chain (`chain`) follow
 //! the records written, `expect` and `transaction` check and read under the
-//! lock, `group` combines the appends of many threads into one write and one `fdatasync`.
+//! lock, `group` combines the appends of many threads into one write and one `fdatasync` (the next
+//! batch written while the current one syncs), `durable` is the one step through which a written
+//! record becomes durable.
 
 use std::cell::RefCell;
 use std::io;
@@ -33,9 +35,11 @@ mod async_writer;
 mod auto_compact;
 mod batch;
 mod chain;
+mod cover;
 mod dedup;
 mod derive;
 mod derived;
+mod durable;
 mod expect;
 mod group;
 mod import;
@@ -89,9 +93,11 @@ pub struct Writer<V: Vfs = StdFs> {
     /// Permission bits of the log, given to the sidecar files ndlog creates.
     mode: u32,
     state: Mutex<State<V>>,
-    group: Combiner,
+    group: Combiner<durable::GroupSync<V::File>>,
     /// Held across each fdatasync (see `sync_file`), and while publishing what it covered.
     sync_lock: Mutex<Publisher<V::File>>,
+    /// What this handle knows of syncs covering its records, its own and other processes'.
+    cover: cover::Cover<V::File>,
     /// Compaction this writer triggers by itself, if configured.
     auto: Option<AutoState>,
     poison: OnceLock<String>,
@@ -243,7 +249,8 @@ impl<V: Vfs> Writer<V> {
         self.check_raw(json, None).map(|_| ())
     }
 
-    /// Makes everything this handle wrote durable (`fdatasync`), whatever its durability.
+    /// Makes everything this handle wrote durable, whatever its durability: with `fdatasync`,
+    /// unless a sync another handle or process published already covers it.
     ///
     /// # Errors
     /// [`ErrorKind::Io`] when the sync fails; the handle is poisoned from then on.
@@ -259,7 +266,7 @@ impl<V: Vfs> Writer<V> {
             }
             _ => None,
         };
-        self.sync_and_publish(&file, mark)?;
+        self.make_durable(&file, mark)?;
         let mut state = self.lock_state();
         if Arc::ptr_eq(&state.file, &file) {
             state.synced_writes = state.synced_writes.max(writes);
@@ -336,31 +343,19 @@ impl<V: Vfs> Writer<V> {
                 self.write_locked(Source::Payloads { count, payload }, None, false)
             }
             Durability::Group => {
-                // The leader of the batch writes and syncs for every thread in it.
-                let mut own_error = None;
-                let outcome = self.group.submit((0..count).map(&payload), |bytes, ends| {
-                    let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
-                    let batch = Source::Payloads {
-                        count: ends.len(),
-                        payload: |i: usize| &bytes[start(i)..ends[i]],
-                    };
-                    match self.write_locked(batch, None, true) {
-                        Ok(ack) => Ok(ack.acks().collect()),
-                        Err(err) => {
-                            // The members get a copy; the leader returns the error itself.
-                            let copy = err.duplicate();
-                            own_error = Some(err);
-                            Err(Some(copy))
-                        }
-                    }
-                });
-                match outcome {
-                    Ok(acks) => Ok(BatchAck::from_acks(&acks)),
-                    Err(leader) => Err(own_error.take().or(leader).unwrap_or_else(|| {
-                        let panicked = io::Error::other("the group commit leader panicked");
+                // Whichever thread finds no batch being written writes everything queued, and
+                // whichever finds no sync running syncs everything written: see `group`.
+                let outcome = self.group.submit(
+                    (0..count).map(&payload),
+                    |bytes, ends| self.write_group_batch(bytes, ends),
+                    |target| self.sync_group(target),
+                );
+                outcome.map_err(|error| {
+                    error.unwrap_or_else(|| {
+                        let panicked = io::Error::other("a thread of the group commit panicked");
                         Error::io(&self.path, "group commit", panicked)
-                    })),
-                }
+                    })
+                })
             }
         }
     }

@@ -142,6 +142,7 @@ impl<V: Vfs> Writer<V> {
             state: Mutex::new(state),
             group: Combiner::default(),
             sync_lock: Mutex::default(),
+            cover: Default::default(),
             auto,
             poison: OnceLock::new(),
         })

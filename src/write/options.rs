@@ -7,12 +7,15 @@ use crate::error::{Error, Result};
 /// When an append counts as done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
-    /// Each call returns only after an `fdatasync` covers its record.
+    /// Each call returns only after an `fdatasync` covers its record: its own, or one another
+    /// writer of the log (another process, say) began after the record was written and
+    /// published in `LOG.watermark`.
     #[default]
     Always,
     /// Like `Always`, but concurrent appenders on one handle share an `fdatasync`: one thread
     /// syncs for every record written before its sync began, and each call returns once its
-    /// record is covered.
+    /// record is covered. The next batch is written while one syncs; with one appending thread
+    /// it costs what `Always` costs.
     Group,
     /// The call returns once the record is written to the operating system; call
     /// [`crate::Writer::sync`] to make it durable. A process crash loses nothing, a power loss may.

@@ -114,6 +114,7 @@ impl<V: Vfs> Writer<V> {
             state: Mutex::new(state),
             group: Combiner::default(),
             sync_lock: Mutex::default(),
+            cover: Default::default(),
             auto: None,
             poison: OnceLock::new(),
         })
