@@ -140,3 +140,45 @@ fn steady_state_durable_appends_allocate_nothing() {
         assert_eq!(n, 0, "{durability:?}: allocations during 60 durable appends");
     }
 }
+
+#[test]
+fn steady_state_conditional_appends_and_transactions_allocate_nothing() {
+    // On entities the writer knows: the version check, the staged payload, the cache update.
+    let dir = util::tempdir();
+    let writer = Options::new()
+        .durability(Durability::Never)
+        .entity_key(ndlog::JsonPointer::parse("/id").unwrap())
+        .open(dir.path().join("c.ndjson"))
+        .unwrap();
+    let payloads: Vec<Vec<u8>> =
+        (0..8).map(|i| format!(r#"{{"id":"e{i}","n":1234567}}"#).into_bytes()).collect();
+    let mut versions = [0u64; 8];
+    let round = |writer: &ndlog::Writer, versions: &mut [u64; 8]| {
+        for (i, p) in payloads.iter().enumerate() {
+            let expect = ndlog::Expect::Version(versions[i]);
+            versions[i] = writer.append_raw_if(expect, p).unwrap().seq;
+        }
+        for (i, p) in payloads.iter().enumerate() {
+            let (v, ack) = writer
+                .transaction(|tx| {
+                    let v = tx.version(ENTITIES[i])?;
+                    tx.append_raw(p)?;
+                    Ok::<_, ndlog::Error>(v)
+                })
+                .unwrap();
+            assert_eq!(v, versions[i]);
+            versions[i] = ack.first_seq;
+        }
+    };
+    for _ in 0..20 {
+        round(&writer, &mut versions);
+    }
+    let n = allocations(|| {
+        for _ in 0..200 {
+            round(&writer, &mut versions);
+        }
+    });
+    assert_eq!(n, 0, "allocations during 1,600 conditional appends and 1,600 transactions");
+}
+
+const ENTITIES: [&str; 8] = ["e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7"];

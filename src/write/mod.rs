@@ -122,6 +122,8 @@ struct State<V: Vfs> {
     /// Writes to `file` without a sync, and how many of them a sync has covered since.
     unsynced_writes: u64,
     synced_writes: u64,
+    /// A transaction's staged payloads and their ends, kept for the next one.
+    staged: (Vec<u8>, Vec<usize>),
 }
 
 impl<V: Vfs> State<V> {

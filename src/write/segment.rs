@@ -103,6 +103,7 @@ impl<V: Vfs> Writer<V> {
             derived,
             unsynced_writes: 0,
             synced_writes: 0,
+            staged: (Vec::new(), Vec::new()),
         };
         Ok(Writer {
             vfs,

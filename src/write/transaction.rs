@@ -16,6 +16,9 @@ use super::ack::BatchAck;
 use super::batch::Source;
 use super::{Durability, State, Writer};
 
+/// The largest staging buffer a writer keeps for its next transaction.
+const KEEP_STAGED: usize = 1 << 20;
+
 /// The inside of a [`Writer::transaction`]: reads of the log as it is now, and appends staged
 /// for the commit. Reads see the log up to its last record when the transaction began (no
 /// other writer can append meanwhile), not the appends staged in this transaction.
@@ -105,16 +108,18 @@ impl<V: Vfs> Writer<V> {
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
         let tail = self.begin(&mut state)?;
+        // The last transaction's buffers, emptied: no allocation for a transaction no larger.
+        let (staged, ends) = std::mem::take(&mut state.staged);
         let mut tx = Transaction {
             writer: self,
             state: &mut state,
             tail,
             reader: OnceLock::new(),
-            staged: Vec::new(),
-            ends: Vec::new(),
+            staged,
+            ends,
         };
         let value = f(&mut tx)?;
-        let Transaction { staged, ends, .. } = tx;
+        let Transaction { mut staged, mut ends, .. } = tx;
         if ends.is_empty() {
             return Ok((value, BatchAck::empty()));
         }
@@ -123,6 +128,11 @@ impl<V: Vfs> Writer<V> {
         let source =
             Source::Payloads { count: ends.len(), payload: |i| &staged[start(i)..ends[i]] };
         let held = self.write_held(&mut state, &source, None, Some(tail), sync)?;
+        if staged.capacity() <= KEEP_STAGED {
+            staged.clear();
+            ends.clear();
+            state.staged = (staged, ends);
+        }
         let file = state.file.clone();
         drop(guard);
         drop(state);
