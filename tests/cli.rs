@@ -206,3 +206,21 @@ fn the_quickstart_demo_runs_and_checks_itself() {
         assert!(text.contains(expect), "demo output lacks {expect:?}:\n{text}");
     }
 }
+
+#[test]
+fn append_reads_a_large_stdin_while_it_reports() {
+    // 30,000 records: the acknowledgements `append` prints fill a pipe long before it has read
+    // its input, so the test's runner must drain them while it feeds stdin (it waited forever
+    // before, each process blocked on a full pipe).
+    let dir = util::tempdir();
+    let log = dir.path().join("big.ndjson");
+    let input: String = (1..=30_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out =
+        util::run(&["append", log.to_str().unwrap(), "--durability", "never"], input.as_bytes());
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert_eq!(util::stdout(&out).lines().count(), 30_000, "one acknowledgement a record");
+    assert!(out.stdout.len() > 1 << 16, "more than a pipe holds");
+    let reader = ndlog::Reader::open(&log).unwrap();
+    assert_eq!(reader.records().count(), 30_000);
+    assert_eq!(reader.last().unwrap().seq, 30_000);
+}

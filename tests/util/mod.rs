@@ -34,13 +34,19 @@ pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    // The command may exit (on an error) before reading all of its input.
-    match input.write_all(stdin) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    // Fed from another thread while this one drains stdout and stderr: a command that writes
+    // more than a pipe holds before it has read all of its input would otherwise wait on us as
+    // we wait on it.
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // The command may exit (on an error) before reading all of its input.
+            match input.write_all(stdin) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.unwrap(),
+            }
+        });
+        child.wait_with_output().unwrap()
+    })
 }
 
 /// Text of a command's stdout.
