@@ -19,6 +19,7 @@ mod open;
 mod range;
 mod reader;
 mod seek;
+mod split;
 mod typed;
 
 pub use history::History;
@@ -27,4 +28,6 @@ pub use range::{Bounds, EntriesIn};
 pub use reader::{
     Entries, Entry, Problem, Reader, Record, Records, RecordsRev, ScanStats, Summary, TryRecords,
 };
+#[doc(hidden)]
+pub use split::VerifySplit;
 pub use typed::{IterAs, Typed};

@@ -261,35 +261,24 @@ impl<D: AsRef<[u8]>> Reader<D> {
         self.records_rev().next()
     }
 
-    /// Checks the whole file and reports what it holds.
+    /// Checks the whole file and reports what it holds. A mapped part of 8 MiB or more is
+    /// checked on up to four threads (stretches of whole lines, merged in file order: the
+    /// summary is the same as [`Reader::verify_in_order`]'s).
     pub fn verify(&self) -> Summary {
+        super::split::verify(self, &super::split::VerifySplit::auto())
+    }
+
+    /// [`Reader::verify`], split as `split` says (for tests).
+    #[doc(hidden)]
+    pub fn verify_split(&self, split: &super::split::VerifySplit) -> Summary {
+        super::split::verify(self, split)
+    }
+
+    /// [`Reader::verify`] on the calling thread, in file order.
+    pub fn verify_in_order(&self) -> Summary {
         let bytes = (self.bytes().len() + self.beyond.bytes.len()) as u64 + self.beyond.unread;
         let mut summary = Summary { bytes, ..Summary::default() };
-        let mut previous: Option<(u64, u64)> = None;
-        for entry in self.entries() {
-            match entry {
-                Entry::Record(r) => {
-                    summary.records += 1;
-                    if let Some((seq, ts)) = previous
-                        && (r.seq <= seq || r.ts < ts)
-                    {
-                        summary.out_of_order += 1;
-                        let reason = LineError::OutOfOrder { previous: seq };
-                        summary.note_problem(r.offset, r.line.len() as u64 + 1, reason);
-                    }
-                    summary.first.get_or_insert((r.seq, r.ts));
-                    summary.last = Some((r.seq, r.ts));
-                    previous = Some((r.seq, r.ts));
-                }
-                Entry::Corrupt { offset, len, reason } => {
-                    summary.corrupt_lines += 1;
-                    summary.corrupt_bytes += len;
-                    summary.note_problem(offset, len, reason);
-                }
-                Entry::Padding { len, .. } => summary.padding_bytes += len,
-                Entry::TornTail { offset, len } => summary.torn_tail = Some((offset, len)),
-            }
-        }
+        super::split::tally(self.entries(), &mut summary, None);
         summary
     }
 }
@@ -537,7 +526,7 @@ impl Summary {
         self.corrupt_lines == 0 && self.out_of_order == 0
     }
 
-    fn note_problem(&mut self, offset: u64, len: u64, reason: LineError) {
+    pub(super) fn note_problem(&mut self, offset: u64, len: u64, reason: LineError) {
         if self.problems.len() < Self::MAX_LISTED {
             self.problems.push(Problem { offset, len, reason });
         }
