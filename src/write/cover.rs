@@ -309,10 +309,15 @@ impl<F: VfsFile> Cover<F> {
             _ => {
                 // Past both the end this handle knows and the file's length now (a torn tail
                 // below it may predate the descriptor).
-                let len = file.metadata().map_or(u64::MAX, |m| m.len);
-                let since = mark.end.max(len);
-                local.opened = Some((mark.file, since));
-                since
+                match file.metadata() {
+                    Ok(meta) => {
+                        let since = mark.end.max(meta.len);
+                        local.opened = Some((mark.file, since));
+                        since
+                    }
+                    // Unknown: vouch for nothing this time, and look again at the next sync.
+                    Err(_) => u64::MAX,
+                }
             }
         };
         local.syncing += 1;
@@ -337,8 +342,12 @@ impl<F: VfsFile> Cover<F> {
         }
         if ok {
             local.last_sync = took;
-            // (A durable end of another file, one a compaction replaced, says nothing now.)
-            if local.durable.is_none_or(|d| d.file != covers.file || reaches(&covers, &d)) {
+            // A durable end of another file, one a compaction replaced, says nothing now; but a
+            // sync of the old file ending late does not replace the end of the file the handle
+            // syncs now (the one its witness describes).
+            let current = local.opened.map(|(file, _)| file);
+            let stale = |d: &Watermark| d.file != covers.file && current != Some(d.file);
+            if local.durable.is_none_or(|d| stale(&d) || reaches(&covers, &d)) {
                 local.durable = Some(covers);
             }
         }
