@@ -16,7 +16,8 @@ use super::ack::BatchAck;
 use super::batch::Source;
 use super::{Durability, State, Writer};
 
-/// The largest staging buffer a writer keeps for its next transaction.
+/// The largest staging buffers (payload bytes, and their ends) a writer keeps for its next
+/// transaction.
 const KEEP_STAGED: usize = 1 << 20;
 
 /// The inside of a [`Writer::transaction`]: reads of the log as it is now, and appends staged
@@ -128,7 +129,7 @@ impl<V: Vfs> Writer<V> {
         let source =
             Source::Payloads { count: ends.len(), payload: |i| &staged[start(i)..ends[i]] };
         let held = self.write_held(&mut state, &source, None, Some(tail), sync)?;
-        if staged.capacity() <= KEEP_STAGED {
+        if staged.capacity() <= KEEP_STAGED && ends.capacity() * size_of::<usize>() <= KEEP_STAGED {
             staged.clear();
             ends.clear();
             state.staged = (staged, ends);
