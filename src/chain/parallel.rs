@@ -24,15 +24,11 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memchr::memchr;
-
 use super::ChainFile;
 use super::verify::{ChainReport, Damage, Step, Walk, verify_serial};
+use crate::read::split::{line_start_at, threads};
 use crate::read::{Entry, Reader, Record};
 
-/// Threads a verification uses at most: two cores is what this was measured on, and past four
-/// the page cache's bandwidth, not the hash, is the bound on most machines.
-const MAX_THREADS: usize = 4;
 /// Below this many bytes the walk stays on the calling thread: at ~0.7 GB/s a core, 4 MiB is
 /// ~6 ms of work, against tens of microseconds to start a thread.
 const MIN_BYTES: u64 = 4 << 20;
@@ -116,9 +112,7 @@ pub(super) fn verify<D: AsRef<[u8]>>(
     if total < split.min_bytes {
         return verify_serial(parts, chain_file);
     }
-    let threads = split.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
-    });
+    let threads = threads(split.threads);
     let chunk_bytes = split.chunk_bytes.unwrap_or_else(|| {
         (total / (threads as u64 * CHUNKS_PER_THREAD).max(1)).max(MIN_CHUNK_BYTES)
     });
@@ -191,19 +185,6 @@ fn plan(views: &[Reader<&[u8]>], cuts: Option<&[(usize, u64)]>, chunk_bytes: u64
         chunks.extend(starts.iter().zip(ends).map(|(&start, end)| Chunk { part, start, end }));
     }
     chunks
-}
-
-/// The first line start at or after `cut` that is inside `data` and not its start: `cut` if
-/// a newline precedes it, else just after the next newline.
-fn line_start_at(data: &[u8], cut: usize) -> Option<usize> {
-    if cut == 0 || cut >= data.len() {
-        return None;
-    }
-    if data[cut - 1] == b'\n' {
-        return Some(cut);
-    }
-    let start = cut + memchr(b'\n', &data[cut..])? + 1;
-    (start < data.len()).then_some(start)
 }
 
 /// Walks every stretch, on `threads` threads (the calling one included), each taking the

@@ -4,8 +4,9 @@
 //! its active segment; a sealed segment is durable whole (the roll synced it before the
 //! rename).
 //!
-//! The file is 48 bytes, rewritten in place with one `pwrite` under an `flock` on the file
-//! itself; it is never fsynced (after a power loss an older or damaged copy only holds readers
+//! The mark is the file's first 48 bytes (64 with the witness below; writers keep an intent at
+//! bytes 64..128, `write::cover`), rewritten in place with one `pwrite` under an `flock` on the
+//! file itself; it is never fsynced (after a power loss an older or damaged copy only holds readers
 //! back, never ahead: it is written after the sync it describes has returned).
 //!
 //! ```text

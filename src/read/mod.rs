@@ -19,7 +19,7 @@ mod open;
 mod range;
 mod reader;
 mod seek;
-mod split;
+pub(crate) mod split;
 mod typed;
 
 pub use history::History;
