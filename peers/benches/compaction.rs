@@ -1,5 +1,7 @@
 //! Compaction beside a plain copy + fsync + rename of the same bytes: key compaction of a
-//! single-file log, and retention on a segmented log of the same size.
+//! single-file log, and retention on a segmented log of the same size; and retention on a
+//! segmented log of a quarter of the size in as many segments (of a quarter of the size), which
+//! shows whether retention's time follows the segments it removes or the bytes.
 
 use std::io::Write;
 use std::path::Path;
@@ -43,12 +45,12 @@ fn generate_file(path: &Path, mib: u64) -> u64 {
     written
 }
 
-/// Writes a segmented log (16 MiB segments) of about `mib` MiB with ndlog; returns its size
-/// and its number of records.
-fn generate_segmented(dir: &Path, mib: u64) -> (u64, u64) {
+/// Writes a segmented log of `segment_mib` MiB segments, about `mib` MiB in all, with ndlog;
+/// returns its size and its number of records.
+fn generate_segmented(dir: &Path, mib: u64, segment_mib: u64) -> (u64, u64) {
     let writer = Options::new()
         .durability(Durability::Never)
-        .segments(ndlog::segments::Settings::new(16 << 20))
+        .segments(ndlog::segments::Settings::new(segment_mib << 20))
         .open(dir)
         .expect("create the segmented log");
     let (mut written, mut seq) = (0u64, 0u64);
@@ -72,12 +74,27 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Retention (keep the newest half) of a fresh segmented log of `mib` MiB in `segment_mib` MiB
+/// segments: the log's bytes per second of retention, and the segments it removed.
+fn retain_half(mib: u64, segment_mib: u64) -> (f64, u64) {
+    let dir = super::common::temp_dir();
+    let seg = dir.path().join("segmented");
+    let (seg_bytes, records) = generate_segmented(&seg, mib, segment_mib);
+    let started = Instant::now();
+    let report = Compactor::new(&seg, Policy::new().keep_last(records / 2))
+        .run()
+        .expect("retention on the segmented log");
+    (seg_bytes as f64 / started.elapsed().as_secs_f64(), report.segments_removed)
+}
+
 /// Key compaction (newest per `/id`) of a single-file log and retention (keep the newest half)
-/// of a segmented log, each beside a copy + fsync + rename of its single-file log, `rounds`
+/// of a segmented log in 16 MiB segments, each beside a copy + fsync + rename of its
+/// single-file log, and retention of a quarter of the log in as many 4 MiB segments, `rounds`
 /// times; the medians.
 pub(super) fn rows(rounds: usize) -> Vec<Row> {
     let mib = size_mib();
     let (mut copies, mut keyed, mut retained, mut removed) = (vec![], vec![], vec![], vec![]);
+    let (mut small_retained, mut small_removed) = (vec![], vec![]);
     for round in 1..=rounds {
         let dir = super::common::temp_dir();
         let path = dir.path().join("log.ndjson");
@@ -92,27 +109,27 @@ pub(super) fn rows(rounds: usize) -> Vec<Row> {
         let key_rate = bytes as f64 / report.elapsed.as_secs_f64();
         drop(dir);
 
-        let dir = super::common::temp_dir();
-        let seg = dir.path().join("segmented");
-        let (seg_bytes, records) = generate_segmented(&seg, mib);
-        let started = Instant::now();
-        let report = Compactor::new(&seg, Policy::new().keep_last(records / 2))
-            .run()
-            .expect("retention on the segmented log");
-        let retention = seg_bytes as f64 / started.elapsed().as_secs_f64();
+        let (retention, segments) = retain_half(mib, 16);
+        let (small, small_segments) = retain_half(mib / 4, 4);
         eprintln!(
-            "  round {round}: copy {:.0} MB/s, key compaction {:.0} MB/s, retention {:.0} MB/s ({} segments removed)",
+            "  round {round}: copy {:.0} MB/s, key compaction {:.0} MB/s, retention {:.0} MB/s \
+             ({segments} segments removed; a quarter of the log in as many segments {:.0} MB/s, \
+             {small_segments} removed)",
             copy / 1e6,
             key_rate / 1e6,
             retention / 1e6,
-            report.segments_removed
+            small / 1e6,
         );
         copies.push(copy);
         keyed.push(key_rate);
         retained.push(retention);
-        removed.push(report.segments_removed as f64);
+        removed.push(segments as f64);
+        small_retained.push(small);
+        small_removed.push(small_segments as f64);
     }
     let copy = median(copies);
+    let (removed, retained) = (median(removed), median(retained));
+    let (small_removed, small_retained) = (median(small_removed), median(small_retained));
     let mbs = |x: f64| format!("{:.0} MB/s", x / 1e6);
     vec![
         Row {
@@ -126,13 +143,35 @@ pub(super) fn rows(rounds: usize) -> Vec<Row> {
         Row {
             case: format!(
                 "retention (keep the newest half) on a segmented log, {mib} MiB, {} segments removed",
-                median(removed)
+                removed
             ),
-            ndlog: median(retained),
+            ndlog: retained,
             versus: format!("copy + fsync + rename {}", mbs(copy)),
             limit: copy,
             unit: Unit::Bytes,
-            target: Target::Unjudged("O(segments)"),
+            target: Target::None,
+        },
+        // Retention's time on 4× the bytes in as many segments: 1× of the smaller log's time is
+        // a cost that follows the segments, 4× one that follows the bytes. As rates (bytes of
+        // log per second), the ratio is that of the times, smaller to larger.
+        Row {
+            case: format!(
+                "retention O(segments): {mib} MiB, {} segments removed, against {} MiB in as \
+                 many segments, {} removed (the ratio is of the times: 1 when they do not \
+                 depend on the bytes, 0.25 when proportional)",
+                removed,
+                mib / 4,
+                small_removed,
+            ),
+            ndlog: retained,
+            versus: format!(
+                "4 × the rate on {} MiB in as many 4 MiB segments ({} × 4)",
+                mib / 4,
+                mbs(small_retained)
+            ),
+            limit: 4.0 * small_retained,
+            unit: Unit::Bytes,
+            target: Target::Ratio(0.5),
         },
     ]
 }

@@ -7,8 +7,8 @@
 //! `$NDLOG_BENCH_DIR` (default `target/tmp`), so every case runs on the same file system.
 //! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
 //! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. `$NDLOG_PEERS_ONLY` runs only the
-//! sections it names (comma-separated: `durable`, `not-durable`, `scan`, `compaction`). Prints
-//! one Markdown table.
+//! sections it names (comma-separated: `durable`, `not-durable`, `scan`, `chain`,
+//! `compaction`). Prints one Markdown table.
 
 /// The shared bench code of the root crate's benches (`benches/common/`), of which this bench
 /// uses a part.
@@ -33,7 +33,7 @@ mod common {
     pub(crate) use lookup::lookup_targets;
     pub(crate) use median::median;
     pub(crate) use payloads::payload;
-    pub(crate) use scan_log::{make_scan_log, scan_log_mib};
+    pub(crate) use scan_log::{make_scan_log, make_scan_log_with, scan_log_mib};
     pub(crate) use scans::{bufreader_serde_json, memchr_lines, scan_serde_json, time_scan};
     pub(crate) use table::{Unit, fmt_rate, fmt_ratio};
     pub(crate) use timer::{Timed, round_robin};
@@ -59,8 +59,6 @@ enum Target {
     Ratio(f64),
     /// The figure itself must be at least this.
     AtLeast(f64),
-    /// A target that one run of one size cannot judge, shown as said.
-    Unjudged(&'static str),
     /// No target: shown for context.
     None,
 }
@@ -76,7 +74,7 @@ struct Row {
 }
 
 /// Whether to run a section: all of them, or those `$NDLOG_PEERS_ONLY` names (a comma-separated
-/// list of `durable`, `not-durable`, `scan`, `compaction`).
+/// list of `durable`, `not-durable`, `scan`, `chain`, `compaction`).
 fn section(name: &str) -> bool {
     match std::env::var("NDLOG_PEERS_ONLY") {
         Ok(only) => only.split(',').any(|s| s.trim() == name),
@@ -124,6 +122,21 @@ fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Dur
     start.elapsed()
 }
 
+/// ndlog `Always`, one thread, on a chained log (`Options::chain`): every line carries the
+/// SHA-256 link of its predecessor.
+fn chained_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Duration {
+    let writer = Options::new()
+        .durability(Durability::Always)
+        .chain(true)
+        .open(dir.join("chained.ndjson"))
+        .expect("open the chained log");
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(writer.append_raw(payload).expect("append_raw"));
+    }
+    start.elapsed()
+}
+
 /// The durable append cases: ndlog's, the peers' and the raw limits.
 fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
     let a = |append: Append| append.timed(payload);
@@ -133,6 +146,7 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         a(Append::RawAppendSyncEvery { lines: 64 }),
         a(Append::Always),
         case("ndlog_always_1t_preallocated", 1, |d, n| preallocated_always(d, payload, n)),
+        case("ndlog_always_1t_chained", 1, |d, n| chained_always(d, payload, n)),
         a(Append::Group { threads: 1 }),
         a(Append::Group { threads: 4 }),
         a(Append::Group { threads: 16 }),
@@ -151,6 +165,7 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         raw_64_per_sync,
         always,
         always_pre,
+        always_chained,
         group1,
         group4,
         group16,
@@ -195,6 +210,13 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
             durable_versus,
             best,
             Target::Ratio(1.0),
+        ),
+        records_row(
+            "durable, 1 thread (Always), chained log (issue 15: ≤ 3 % slower)",
+            always_chained,
+            own_1t.clone(),
+            always,
+            Target::Ratio(0.97),
         ),
         records_row(
             "durable, 1 thread (Group)",
@@ -271,6 +293,50 @@ fn records_row(case: &str, ndlog: f64, versus: String, limit: f64, target: Targe
     Row { case: case.into(), ndlog, versus, limit, unit: Unit::Records, target }
 }
 
+/// Delivers every record of the log at `path` through a committed follower, in batches, until
+/// it has caught up: what a consumer starting from the beginning of a backlog pays.
+fn follow_all(path: &std::path::Path) -> u64 {
+    let mut follow = ndlog::Reader::open(path).expect("map the scan log").follow();
+    let mut delivered = 0;
+    loop {
+        let batch = follow.next_batch(Some(Duration::ZERO)).expect("follow the scan log");
+        if batch.is_empty() {
+            return delivered;
+        }
+        delivered += batch.map(|r| r.data.len() as u64).sum::<u64>();
+    }
+}
+
+/// A chained log (issue 15): its verification (every link's SHA-256, split across the cores)
+/// beside the verified scan of the same log.
+fn chain_rows(run: Duration) -> Vec<Row> {
+    let mib = common::scan_log_mib();
+    eprintln!("chain: generating a chained {mib} MiB log");
+    let log = common::make_scan_log_with(mib, true);
+    let reader = &log.reader;
+    assert!(reader.verify_chain(None).is_intact(), "the chained log verifies");
+    let mut cases = vec![
+        scan_case("ndlog verified scan, chained log", log.bytes, || {
+            reader.records().map(|r| r.data.len() as u64).sum()
+        }),
+        scan_case("ndlog verify_chain", log.bytes, || reader.verify_chain(None).records),
+    ];
+    let [scan, chain] = common::round_robin(&mut cases, run, ROUNDS)[..] else {
+        unreachable!("two chain cases")
+    };
+    vec![Row {
+        case: format!("chained log, every link verified (verify_chain), {mib} MiB (issue 15)"),
+        ndlog: chain,
+        versus: format!(
+            "ndlog verified scan (CRC only) of the same log {}",
+            common::fmt_rate(scan, Unit::Bytes)
+        ),
+        limit: scan,
+        unit: Unit::Bytes,
+        target: Target::AtLeast(1e9),
+    }]
+}
+
 fn scan_case<'a>(name: &str, bytes: u64, scan: impl Fn() -> u64 + 'a) -> Timed<'a> {
     Timed {
         name: name.to_string(),
@@ -295,11 +361,13 @@ fn read_rows(run: Duration) -> Vec<Row> {
             reader.records().map(|r| r.data.len() as u64).sum()
         }),
         scan_case("ndlog scan + serde_json", log.bytes, || common::scan_serde_json(reader)),
+        scan_case("ndlog committed follower, catching up", log.bytes, || follow_all(&log.path)),
         scan_case("BufReader::lines + serde_json", log.bytes, || {
             common::bufreader_serde_json(&log.path)
         }),
     ];
-    let [memchr, tuned, verified, deser, naive] = common::round_robin(&mut cases, run, ROUNDS)[..]
+    let [memchr, tuned, verified, deser, follow, naive] =
+        common::round_robin(&mut cases, run, ROUNDS)[..]
     else {
         unreachable!("one rate per scan case")
     };
@@ -352,6 +420,14 @@ fn read_rows(run: Duration) -> Vec<Row> {
             Target::Ratio(0.9),
         ),
         row(
+            format!("committed follower catching up on a {mib} MiB backlog (issue 16)"),
+            follow,
+            format!("ndlog verified scan of the same log {}", gbs(verified)),
+            verified,
+            Unit::Bytes,
+            Target::Ratio(0.8),
+        ),
+        row(
             "scan + deserialise (serde_json)".into(),
             deser,
             format!("naive BufReader + serde_json {}", gbs(naive)),
@@ -383,12 +459,10 @@ fn print_table(rows: &[Row]) {
         let (target, met) = match r.target {
             Target::Ratio(t) => (format!("≥ {t}×"), ratio >= t),
             Target::AtLeast(t) => (format!("≥ {}", common::fmt_rate(t, r.unit)), r.ndlog >= t),
-            Target::Unjudged(t) => (t.into(), true),
             Target::None => ("—".into(), true),
         };
         let met = match r.target {
             Target::None => "",
-            Target::Unjudged(_) => "not judged by one size",
             _ if met => "met",
             _ => "**missed**",
         };
@@ -419,6 +493,9 @@ fn main() {
     }
     if section("scan") {
         rows.extend(read_rows(run));
+    }
+    if section("chain") {
+        rows.extend(chain_rows(run));
     }
     if section("compaction") {
         rows.extend(compaction::rows(ROUNDS));
