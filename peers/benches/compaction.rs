@@ -1,11 +1,11 @@
 //! Compaction beside a plain copy + fsync + rename of the same bytes: key compaction of a
-//! single-file log, and retention on a segmented log of the same size; and retention on a
-//! segmented log of a quarter of the size in as many segments (of a quarter of the size), which
-//! shows whether retention's time follows the segments it removes or the bytes.
+//! single-file log, and retention on a segmented log of the same size; and the same segments
+//! removed from a log of half the size, which shows whether retention's time follows the
+//! segments it removes or the bytes it keeps.
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ndlog::{Compactor, Durability, JsonPointer, Options, Policy};
 use ndlog_peers::limits::copy_fsync_rename;
@@ -74,27 +74,30 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Retention (keep the newest half) of a fresh segmented log of `mib` MiB in `segment_mib` MiB
-/// segments: the log's bytes per second of retention, and the segments it removed.
-fn retain_half(mib: u64, segment_mib: u64) -> (f64, u64) {
+/// Retention dropping the oldest `drop` records of a fresh segmented log of `mib` MiB in
+/// 16 MiB segments (`None`: the older half): the log's size, the time retention took and the
+/// segments it removed, and the log's records.
+fn retain(mib: u64, drop: Option<u64>) -> (u64, Duration, u64, u64) {
     let dir = super::common::temp_dir();
     let seg = dir.path().join("segmented");
-    let (seg_bytes, records) = generate_segmented(&seg, mib, segment_mib);
+    let (seg_bytes, records) = generate_segmented(&seg, mib, 16);
+    let keep = records - drop.unwrap_or(records / 2).min(records);
     let started = Instant::now();
-    let report = Compactor::new(&seg, Policy::new().keep_last(records / 2))
+    let report = Compactor::new(&seg, Policy::new().keep_last(keep))
         .run()
         .expect("retention on the segmented log");
-    (seg_bytes as f64 / started.elapsed().as_secs_f64(), report.segments_removed)
+    (seg_bytes, started.elapsed(), report.segments_removed, records)
 }
 
-/// Key compaction (newest per `/id`) of a single-file log and retention (keep the newest half)
-/// of a segmented log in 16 MiB segments, each beside a copy + fsync + rename of its
-/// single-file log, and retention of a quarter of the log in as many 4 MiB segments, `rounds`
-/// times; the medians.
+/// Key compaction (newest per `/id`) of a single-file log beside a copy + fsync + rename of
+/// it, and retention of the same oldest segments of a segmented log of half its size (keeping
+/// the newest half) and of one of its size (keeping three times the bytes), `rounds` times; the
+/// medians. The generated segmented logs are the same records in the same 16 MiB segments, so
+/// both retentions remove the same files.
 pub(super) fn rows(rounds: usize) -> Vec<Row> {
     let mib = size_mib();
     let (mut copies, mut keyed, mut retained, mut removed) = (vec![], vec![], vec![], vec![]);
-    let (mut small_retained, mut small_removed) = (vec![], vec![]);
+    let (mut per_second, mut small_per_second) = (vec![], vec![]);
     for round in 1..=rounds {
         let dir = super::common::temp_dir();
         let path = dir.path().join("log.ndjson");
@@ -109,27 +112,28 @@ pub(super) fn rows(rounds: usize) -> Vec<Row> {
         let key_rate = bytes as f64 / report.elapsed.as_secs_f64();
         drop(dir);
 
-        let (retention, segments) = retain_half(mib, 16);
-        let (small, small_segments) = retain_half(mib / 4, 4);
+        let (small_bytes, small_took, small_segments, small_records) = retain(mib / 2, None);
+        let (big_bytes, took, segments, _) = retain(mib, Some(small_records / 2));
+        let retention = big_bytes as f64 / took.as_secs_f64();
         eprintln!(
             "  round {round}: copy {:.0} MB/s, key compaction {:.0} MB/s, retention {:.0} MB/s \
-             ({segments} segments removed; a quarter of the log in as many segments {:.0} MB/s, \
-             {small_segments} removed)",
+             ({segments} segments removed in {took:.1?}; the same removed from a log of {:.0} \
+             MB: {small_segments} in {small_took:.1?})",
             copy / 1e6,
             key_rate / 1e6,
             retention / 1e6,
-            small / 1e6,
+            small_bytes as f64 / 1e6,
         );
         copies.push(copy);
         keyed.push(key_rate);
         retained.push(retention);
         removed.push(segments as f64);
-        small_retained.push(small);
-        small_removed.push(small_segments as f64);
+        // Segments removed per second, from the larger log and from the smaller one.
+        per_second.push(segments as f64 / took.as_secs_f64());
+        small_per_second.push(small_segments as f64 / small_took.as_secs_f64());
     }
     let copy = median(copies);
     let (removed, retained) = (median(removed), median(retained));
-    let (small_removed, small_retained) = (median(small_removed), median(small_retained));
     let mbs = |x: f64| format!("{:.0} MB/s", x / 1e6);
     vec![
         Row {
@@ -142,7 +146,7 @@ pub(super) fn rows(rounds: usize) -> Vec<Row> {
         },
         Row {
             case: format!(
-                "retention (keep the newest half) on a segmented log, {mib} MiB, {} segments removed",
+                "retention on a segmented log, {mib} MiB in 16 MiB segments, the oldest {} removed",
                 removed
             ),
             ndlog: retained,
@@ -151,27 +155,24 @@ pub(super) fn rows(rounds: usize) -> Vec<Row> {
             unit: Unit::Bytes,
             target: Target::None,
         },
-        // Retention's time on 4× the bytes in as many segments: 1× of the smaller log's time is
-        // a cost that follows the segments, 4× one that follows the bytes. As rates (bytes of
-        // log per second), the ratio is that of the times, smaller to larger.
+        // The same segments removed from a log keeping three times the bytes: a cost that
+        // follows the segments removed is the same for both (ratio 1), one that follows the
+        // bytes kept, as rewriting the log did, three times the smaller (ratio 0.33).
         Row {
             case: format!(
-                "retention O(segments): {mib} MiB, {} segments removed, against {} MiB in as \
-                 many segments, {} removed (the ratio is of the times: 1 when they do not \
-                 depend on the bytes, 0.25 when proportional)",
-                removed,
-                mib / 4,
-                small_removed,
+                "retention O(segments removed): the oldest {removed} segments removed from \
+                 {mib} MiB, segments per second (ratio 1: the same time whatever the bytes \
+                 kept; 0.33: proportional to them)"
             ),
-            ndlog: retained,
+            ndlog: median(per_second),
             versus: format!(
-                "4 × the rate on {} MiB in as many 4 MiB segments ({} × 4)",
-                mib / 4,
-                mbs(small_retained)
+                "the same segments removed from {} MiB, a third of the bytes kept: {:.0} per second",
+                mib / 2,
+                median(small_per_second.clone())
             ),
-            limit: 4.0 * small_retained,
-            unit: Unit::Bytes,
-            target: Target::Ratio(0.5),
+            limit: median(small_per_second),
+            unit: Unit::Records,
+            target: Target::Ratio(0.67),
         },
     ]
 }
