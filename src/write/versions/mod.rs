@@ -77,8 +77,10 @@ pub(crate) struct Versions<F> {
     /// Entity → what the cache knows of it.
     newest: HashMap<Arc<[u8]>, Known, foldhash::fast::RandomState>,
     /// (seq, entity) in seq order; an entry whose seq is no longer the entity's newest is stale
-    /// and skipped.
+    /// and skipped. Kept only once the cache has reached its capacity (`ordered`): until an
+    /// entity must be evicted, nothing needs the order, and an append does not pay for it.
     order: VecDeque<(u64, Arc<[u8]>)>,
+    ordered: bool,
     /// The highest seq evicted, and the end of its record: an entity missing from the cache has
     /// its newest record at or below it, in the log's bytes before `floor_end`.
     floor: u64,
@@ -107,6 +109,7 @@ impl<F: crate::fs::VfsFile> Versions<F> {
             capacity: capacity.max(1),
             newest: HashMap::default(),
             order: VecDeque::new(),
+            ordered: false,
             floor: 0,
             floor_end: 0,
             file: None,
@@ -201,6 +204,7 @@ impl<F: crate::fs::VfsFile> Versions<F> {
         if self.file != Some(id) || self.upto > len {
             self.newest.clear();
             self.order.clear();
+            self.ordered = false;
             self.floor = 0;
             self.floor_end = 0;
             self.unfilled = self.backed;
@@ -252,10 +256,14 @@ impl<F: crate::fs::VfsFile> Versions<F> {
                     (self.floor, self.floor_end) = (floor, 0);
                 }
             }
+            // A full cache evicts at the next new entity: it keeps the order from the start.
+            self.ordered = full;
             for (seq, end, entity) in found.into_iter().rev() {
                 let known = Known { seq, end, entity: entity.clone(), place: (0, 0) };
                 self.newest.insert(entity.clone(), known);
-                self.order.push_back((seq, entity));
+                if full {
+                    self.order.push_back((seq, entity));
+                }
             }
             self.file = Some(id);
             self.upto = end as u64;
@@ -288,13 +296,17 @@ impl<F: crate::fs::VfsFile> Versions<F> {
         // One hash for an entity the cache knows (the common case), and no allocation.
         let place = if let Some(known) = self.newest.get_mut(entity) {
             (known.seq, known.end) = (seq, end);
-            self.order.push_back((seq, known.entity.clone()));
+            if self.ordered {
+                self.order.push_back((seq, known.entity.clone()));
+            }
             known.place
         } else {
             let shared: Arc<[u8]> = Arc::from(entity);
             let known = Known { seq, end, entity: shared.clone(), place: (0, 0) };
             self.newest.insert(shared.clone(), known);
-            self.order.push_back((seq, shared));
+            if self.ordered {
+                self.order.push_back((seq, shared));
+            }
             (0, 0)
         };
         self.bound();
@@ -303,6 +315,15 @@ impl<F: crate::fs::VfsFile> Versions<F> {
 
     /// Evicts past the capacity, and drops stale entries of the order.
     fn bound(&mut self) {
+        if self.newest.len() > self.capacity && !self.ordered {
+            // The first eviction: the order of what the cache holds, sorted once (a moment, at
+            // the first new entity past the capacity, instead of a little at every append).
+            let mut order: Vec<(u64, Arc<[u8]>)> =
+                self.newest.values().map(|k| (k.seq, k.entity.clone())).collect();
+            order.sort_unstable_by_key(|(seq, _)| *seq);
+            self.order = order.into();
+            self.ordered = true;
+        }
         while self.newest.len() > self.capacity {
             self.evict_oldest();
         }
@@ -446,5 +467,11 @@ mod tests {
         // b (seq 2) is the oldest newest record: evicted, and the floor says so.
         assert_eq!((v.floor, v.floor_end), (2, 20));
         assert!(v.newest.contains_key(&b"a"[..]) && v.newest.contains_key(&b"c"[..]));
+        // From then on the order follows every append: c is rewritten, b comes back, and a
+        // (seq 3) goes.
+        v.note(5, 50, b"c");
+        v.note(6, 60, b"b");
+        assert_eq!((v.floor, v.floor_end), (3, 30));
+        assert!(v.newest.contains_key(&b"b"[..]) && v.newest.contains_key(&b"c"[..]));
     }
 }
