@@ -40,6 +40,10 @@ use table::{Found, VersionTable};
 /// Default for [`crate::Options::entity_cache`]: entities whose version a writer keeps.
 pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
 
+/// The most notes of a version check (one a payload, 40 bytes each) a writer keeps room for
+/// between appends: a larger batch's are let go after it.
+const KEEP_CHECKED: usize = 1024;
+
 /// The identity of an entity given its raw JSON value: a string's content (escapes decoded),
 /// anything else's JSON text, as [`crate::json::value_is`] and `history --entity` compare.
 pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
@@ -53,6 +57,26 @@ pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
             Cow::Owned(b)
         }
         other => other,
+    }
+}
+
+/// Where the version check found the entity of one payload of the batch: its range in the
+/// payload, and the payload's address and length. The batch's payloads stay borrowed (unchanged)
+/// from the check to the write, within one hold of the lock, and the notes are dropped when the
+/// next hold begins: a record of this hold whose payload has the same address and length is
+/// that payload.
+#[derive(Clone, Copy, Debug)]
+struct Checked {
+    addr: usize,
+    len: usize,
+    entity: (usize, usize),
+}
+
+impl Checked {
+    /// The entity, if `data` is the payload it was found in.
+    fn entity_in<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        let same = data.as_ptr().addr() == self.addr && data.len() == self.len;
+        same.then(|| &data[self.entity.0..self.entity.1])
     }
 }
 
@@ -95,6 +119,10 @@ pub(crate) struct Versions<F> {
     backed: bool,
     /// The cache was started empty, the table to answer its misses: it has no floor.
     unfilled: bool,
+    /// The entities this hold's version check found, by payload index (`None`: not a slice of
+    /// the payload, a string with escapes), so that `wrote` does not look for them again.
+    /// Emptied when a hold begins (`catch_up`) and ends.
+    checked: Vec<Option<Checked>>,
 }
 
 impl<F: crate::fs::VfsFile> Versions<F> {
@@ -115,12 +143,41 @@ impl<F: crate::fs::VfsFile> Versions<F> {
             file: None,
             upto: 0,
             buf: Vec::new(),
+            checked: Vec::new(),
         }
     }
 
     /// The entity a payload names, if it has a value at the key.
     pub(crate) fn entity<'a>(&self, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         self.key.find(data).map(entity_of)
+    }
+
+    /// The entity payload `i` of this hold's batch names, for the version check; noted, so
+    /// that [`Derive::wrote`] takes it from there instead of looking for it again.
+    pub(crate) fn checked_entity<'a>(&mut self, i: usize, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+        let entity = self.entity(data)?;
+        let addr = data.as_ptr().addr();
+        let checked = match &entity {
+            // (A slice of the payload: where in it.)
+            Cow::Borrowed(e) => e
+                .as_ptr()
+                .addr()
+                .checked_sub(addr)
+                .filter(|start| start + e.len() <= data.len())
+                .map(|start| Checked { addr, len: data.len(), entity: (start, start + e.len()) }),
+            Cow::Owned(_) => None,
+        };
+        if self.checked.len() <= i {
+            self.checked.resize(i + 1, None);
+        }
+        self.checked[i] = checked;
+        Some(entity)
+    }
+
+    /// Drops the notes of the last version check.
+    fn forget_checked(&mut self) {
+        self.checked.clear();
+        self.checked.shrink_to(KEEP_CHECKED);
     }
 
     /// How many times the table was rebuilt from the whole log by this handle.
@@ -360,6 +417,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.forget_checked();
         self.backed = self.table.as_mut().is_some_and(|t| t.catch_up(log));
         if !self.backed && self.unfilled {
             // No table to answer the misses of a cache that has no floor: fill it from the log.
@@ -369,8 +427,12 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn wrote(&mut self, r: &Written<'_>) {
-        if let Some(raw) = self.key.find(r.data) {
-            let entity = entity_of(raw);
+        let checked = self.checked.get(r.index).copied().flatten();
+        let entity = match checked.and_then(|c| c.entity_in(r.data)) {
+            Some(entity) => Some(Cow::Borrowed(entity)),
+            None => self.entity(r.data),
+        };
+        if let Some(entity) = entity {
             let place = self.note(r.seq, r.end, &entity);
             if let Some(table) = &mut self.table {
                 let found = table.wrote(&entity, r.seq, r.at, place);
@@ -385,6 +447,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn written(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.forget_checked();
         if let Some(table) = &mut self.table {
             table.written(log);
         }
@@ -392,6 +455,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn reset(&mut self) {
+        self.forget_checked();
         self.file = None;
         self.backed = false;
         if let Some(table) = &mut self.table {
