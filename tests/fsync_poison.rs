@@ -5,14 +5,12 @@
 mod util;
 
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ndlog::{
-    Durability, ErrorKind, Options,
-    fs::{StdFile, StdFs, Vfs, VfsFile},
-};
+use ndlog::fs::{StdFile, VfsFile};
+use ndlog::{Durability, ErrorKind, Options};
+use util::hooked_fs::{Hooked, Hooks};
 
 /// The real file system, except that the next `fail` data syncs fail with EIO.
 #[derive(Clone, Debug, Default)]
@@ -20,69 +18,13 @@ struct FailingSync {
     fail: Arc<AtomicU32>,
 }
 
-#[derive(Debug)]
-struct File {
-    inner: StdFile,
-    fail: Arc<AtomicU32>,
-}
-
-impl Vfs for FailingSync {
-    type File = File;
-    type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<File> {
-        Ok(File { inner: StdFs.open(path, how)?, fail: self.fail.clone() })
-    }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
-        StdFs.metadata(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
-        StdFs.list_dir(dir)
-    }
-    fn map(&self, file: &File, len: u64) -> io::Result<Self::Map> {
-        StdFs.map(&file.inner, len)
-    }
-}
-
-impl VfsFile for File {
-    fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.append(buf)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
+impl Hooks for FailingSync {
+    fn sync_data(&self, file: &StdFile) -> io::Result<()> {
         let failed = self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        if failed { Err(io::Error::from_raw_os_error(5)) } else { self.inner.sync_data() }
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
-        self.inner.metadata()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn try_lock(&self) -> io::Result<bool> {
-        self.inner.try_lock()
-    }
-    fn unlock(&self) -> io::Result<()> {
-        self.inner.unlock()
+        if failed { Err(io::Error::from_raw_os_error(5)) } else { file.sync_data() }
     }
 }
 
@@ -92,7 +34,8 @@ fn a_failed_sync_poisons_the_handle_until_reopened() {
         let dir = util::tempdir();
         let path = dir.path().join("events.ndjson");
         let fs = FailingSync::default();
-        let writer = Options::new().durability(durability).open_in(fs.clone(), &path).unwrap();
+        let writer =
+            Options::new().durability(durability).open_in(Hooked(fs.clone()), &path).unwrap();
         assert_eq!(writer.append_raw(b"1").unwrap().seq, 1);
         fs.fail.store(1, Ordering::SeqCst);
         let err = if durability == Durability::Never {
@@ -115,7 +58,7 @@ fn a_failed_sync_poisons_the_handle_until_reopened() {
         }
         drop(writer);
         // A fresh handle recovers: it appends after whatever reached the file.
-        let writer = Options::new().durability(durability).open_in(fs, &path).unwrap();
+        let writer = Options::new().durability(durability).open_in(Hooked(fs), &path).unwrap();
         let ack = writer.append_raw(b"4").unwrap();
         let seqs = util::seqs(&std::fs::read(&path).unwrap());
         assert_eq!(seqs, [1, 2, ack.seq], "{durability:?}");
@@ -127,8 +70,9 @@ fn group_waiters_of_a_failed_sync_all_fail() {
     let dir = util::tempdir();
     let path = dir.path().join("events.ndjson");
     let fs = FailingSync::default();
-    let writer =
-        Arc::new(Options::new().durability(Durability::Group).open_in(fs.clone(), &path).unwrap());
+    let writer = Arc::new(
+        Options::new().durability(Durability::Group).open_in(Hooked(fs.clone()), &path).unwrap(),
+    );
     fs.fail.store(1, Ordering::SeqCst);
     let results: Vec<_> = (0..8)
         .map(|i| {
@@ -154,56 +98,19 @@ fn group_waiters_of_a_failed_sync_all_fail() {
 /// file does after the kernel reported a writeback error once.
 #[derive(Clone, Debug, Default)]
 struct ErrorReportedOnce {
+    /// (appends, syncs) so far.
     state: Arc<(std::sync::Mutex<(u32, u32)>, std::sync::Condvar)>,
 }
 
-#[derive(Debug)]
-struct OnceFile {
-    inner: StdFile,
-    state: Arc<(std::sync::Mutex<(u32, u32)>, std::sync::Condvar)>,
-}
-
-impl Vfs for ErrorReportedOnce {
-    type File = OnceFile;
-    type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<OnceFile> {
-        Ok(OnceFile { inner: StdFs.open(path, how)?, state: self.state.clone() })
-    }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
-        StdFs.metadata(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
-        StdFs.list_dir(dir)
-    }
-    fn map(&self, file: &OnceFile, len: u64) -> io::Result<Self::Map> {
-        StdFs.map(&file.inner, len)
-    }
-}
-
-impl VfsFile for OnceFile {
-    fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.append(buf)?;
+impl Hooks for ErrorReportedOnce {
+    fn append(&self, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+        let n = file.append(buf)?;
         let (lock, cv) = &*self.state;
         lock.lock().unwrap().0 += 1;
         cv.notify_all();
         Ok(n)
     }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
+    fn sync_data(&self, _file: &StdFile) -> io::Result<()> {
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap();
         st.1 += 1;
@@ -213,21 +120,6 @@ impl VfsFile for OnceFile {
             return Err(io::Error::from_raw_os_error(5));
         }
         Ok(())
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
-        self.inner.metadata()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn try_lock(&self) -> io::Result<bool> {
-        self.inner.try_lock()
-    }
-    fn unlock(&self) -> io::Result<()> {
-        self.inner.unlock()
     }
 }
 
@@ -246,7 +138,7 @@ fn a_sync_racing_a_failed_one_does_not_acknowledge() {
             Options::new()
                 .durability(durability)
                 .index(false)
-                .open_in(fs, dir.path().join("l.ndjson"))
+                .open_in(Hooked(fs), dir.path().join("l.ndjson"))
                 .unwrap(),
         );
         let a = {
@@ -266,68 +158,18 @@ struct DirtyTracking {
     dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::fs::FileId>>>,
 }
 
-#[derive(Debug)]
-struct TrackedFile {
-    inner: StdFile,
-    dirty: Arc<std::sync::Mutex<std::collections::HashSet<ndlog::fs::FileId>>>,
-}
-
-impl Vfs for DirtyTracking {
-    type File = TrackedFile;
-    type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> io::Result<TrackedFile> {
-        Ok(TrackedFile { inner: StdFs.open(path, how)?, dirty: self.dirty.clone() })
+impl Hooks for DirtyTracking {
+    fn append(&self, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+        self.dirty.lock().unwrap().insert(file.metadata()?.id);
+        file.append(buf)
     }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
-        StdFs.metadata(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
-        StdFs.list_dir(dir)
-    }
-    fn map(&self, file: &TrackedFile, len: u64) -> io::Result<Self::Map> {
-        StdFs.map(&file.inner, len)
-    }
-}
-
-impl VfsFile for TrackedFile {
-    fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        self.dirty.lock().unwrap().insert(self.inner.metadata()?.id);
-        self.inner.append(buf)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()?;
-        self.dirty.lock().unwrap().remove(&self.inner.metadata()?.id);
+    fn sync_data(&self, file: &StdFile) -> io::Result<()> {
+        file.sync_data()?;
+        self.dirty.lock().unwrap().remove(&file.metadata()?.id);
         Ok(())
     }
-    fn sync_all(&self) -> io::Result<()> {
-        self.sync_data()
-    }
-    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
-        self.inner.metadata()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn try_lock(&self) -> io::Result<bool> {
-        self.inner.try_lock()
-    }
-    fn unlock(&self) -> io::Result<()> {
-        self.inner.unlock()
+    fn sync_all(&self, file: &StdFile) -> io::Result<()> {
+        self.sync_data(file)
     }
 }
 
@@ -339,7 +181,7 @@ fn records_in_a_file_replaced_by_rename_are_synced_before_moving_on() {
     let writer = Options::new()
         .durability(Durability::Never)
         .index(false)
-        .open_in(fs.clone(), &path)
+        .open_in(Hooked(fs.clone()), &path)
         .unwrap();
     writer.append_raw(b"1").unwrap();
     let old = std::fs::metadata(&path).unwrap();

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 pub(crate) use tempfile::TempDir;
 
 pub(crate) mod fault_fs;
+pub(crate) mod hooked_fs;
 #[cfg(feature = "ship")]
 pub(crate) mod nats;
 pub(crate) mod probe_fs;
