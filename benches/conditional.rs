@@ -1,6 +1,10 @@
 //! What a conditional append costs: `append_if` on an entity's version and a transaction of one
 //! read (the entity's version) and one append, beside a plain `append_raw` at the same
-//! durability, ~100-byte payloads over 1,000 entities, shared (per-append lock) writers.
+//! durability, ~100-byte payloads over 1,000 entities, shared (per-append lock) writers. Two
+//! plain appends are the baselines: one by a writer without an entity key (what an append costs
+//! without the feature: the ratio to it is the cost of conditional appends, keeping entity
+//! versions included), and one by a writer configured exactly as the `append_if` one, with the
+//! same entity key and `LOG.versions` (the ratio to it is the cost of the check alone).
 //!
 //! Then a fresh writer on a large log with many entities (`FRESH_RECORDS` records over
 //! `FRESH_ENTITIES` entities, more than the in-memory cache holds): what its open and first
@@ -10,7 +14,7 @@
 //!
 //! `cargo bench --bench conditional` (a few minutes; `-- fresh` runs only the large log's
 //! cases, `-- small` only the small logs').
-//! Ends with the median ratio of each to the plain append over alternating rounds (Markdown,
+//! Ends with the median ratio of each to both plain appends over alternating rounds (Markdown,
 //! for BENCHMARKS.md). Temp files go to `target/tmp`, or to `$NDLOG_BENCH_DIR`.
 
 /// The shared bench code this bench uses: its selection of `benches/common/`.
@@ -47,7 +51,11 @@ fn payloads() -> Vec<(String, Vec<u8>)> {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Case {
+    /// `append_raw` by a writer without an entity key.
     Plain,
+    /// `append_raw` by a writer configured as the `append_if` one (entity key, version table):
+    /// it keeps the entity versions at every append, and checks nothing.
+    PlainKeyed,
     AppendIf,
     Transaction,
     /// `append_if` by a writer that keeps no `LOG.versions` (its cache alone, as before the
@@ -59,6 +67,7 @@ impl Case {
     fn name(self) -> &'static str {
         match self {
             Case::Plain => "append_raw",
+            Case::PlainKeyed => "append_raw_keyed",
             Case::AppendIf => "append_raw_if_version",
             Case::Transaction => "transaction_version_and_append",
             Case::AppendIfNoTable => "append_raw_if_version_without_table",
@@ -95,7 +104,7 @@ impl Bench {
         self.next += 1;
         let (entity, p) = &payloads[i];
         let seq = match case {
-            Case::Plain => self.writer.append_raw(p).expect("append").seq,
+            Case::Plain | Case::PlainKeyed => self.writer.append_raw(p).expect("append").seq,
             Case::AppendIf | Case::AppendIfNoTable => {
                 let expect = Expect::Version(self.versions.get(&i).copied().unwrap_or(0));
                 self.writer.append_raw_if(expect, p).expect("append_if").seq
@@ -117,7 +126,11 @@ impl Bench {
     }
 }
 
-const CASES: [Case; 4] = [Case::Plain, Case::AppendIf, Case::Transaction, Case::AppendIfNoTable];
+const CASES: [Case; 5] =
+    [Case::Plain, Case::PlainKeyed, Case::AppendIf, Case::Transaction, Case::AppendIfNoTable];
+
+/// Where the keyed plain append is in `CASES`: the second baseline.
+const KEYED: usize = 1;
 
 fn bench_conditional(c: &mut Criterion) {
     let payloads = payloads();
@@ -142,12 +155,17 @@ fn bench_conditional(c: &mut Criterion) {
 
 /// `rounds` rounds of `per_round` appends of each case, interleaved append by append (in
 /// rotating order, each timed on its own), so that every case sees the same disk at the same
-/// moment: per case, the median time per append and the median ratio to the plain append's
-/// time in the same round.
-fn alternating_ratios(durability: Durability, per_round: usize, rounds: usize) -> Vec<(f64, f64)> {
+/// moment: per case, the median time per append, the median ratio to the plain append's time
+/// in the same round, and the median ratio to the keyed plain append's.
+fn alternating_ratios(
+    durability: Durability,
+    per_round: usize,
+    rounds: usize,
+) -> Vec<(f64, f64, f64)> {
     let payloads = payloads();
     let mut benches: Vec<Bench> = CASES.iter().map(|&c| Bench::new(c, durability)).collect();
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
+    let mut keyed_ratios: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
     let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
     for _ in 0..rounds {
         let mut times = [Duration::ZERO; CASES.len()];
@@ -161,10 +179,12 @@ fn alternating_ratios(durability: Durability, per_round: usize, rounds: usize) -
         }
         for k in 0..CASES.len() {
             ratios[k].push(times[k].as_secs_f64() / times[0].as_secs_f64());
+            keyed_ratios[k].push(times[k].as_secs_f64() / times[KEYED].as_secs_f64());
             per_op[k].push(times[k].as_secs_f64() * 1e6 / per_round as f64);
         }
     }
-    ratios.into_iter().zip(per_op).map(|(r, t)| (common::median(t), common::median(r))).collect()
+    let medians = ratios.into_iter().zip(keyed_ratios).zip(per_op);
+    medians.map(|((r, kr), t)| (common::median(t), common::median(r), common::median(kr))).collect()
 }
 
 /// The large log of the fresh-writer cases.
@@ -336,14 +356,22 @@ fn small_logs() {
     bench_conditional(&mut c);
     c.final_summary();
     println!();
-    println!("| durability | case | µs per append (median) | × plain append (median of rounds) |");
-    println!("| --- | --- | ---: | ---: |");
+    println!(
+        "| durability | case | µs per append (median) | × plain append (median of rounds) \
+         | × keyed plain append (median of rounds) |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: |");
     for (durability, label, per_round, rounds) in
         [(Durability::Never, "Never", 20_000, 9), (Durability::Always, "Always", 400, 9)]
     {
         let figures = alternating_ratios(durability, per_round, rounds);
-        for (case, (us, ratio)) in CASES.iter().zip(figures) {
-            println!("| {label} | {} | {us:.2} | {ratio:.3} |", case.name());
+        for (case, (us, ratio, keyed)) in CASES.iter().zip(figures) {
+            // (The writer without the table has no keyed baseline of its own here.)
+            let keyed = match case {
+                Case::AppendIfNoTable => String::new(),
+                _ => format!("{keyed:.3}"),
+            };
+            println!("| {label} | {} | {us:.2} | {ratio:.3} | {keyed} |", case.name());
         }
     }
 }

@@ -302,6 +302,74 @@ fn assert_versions(log: &Path, opts: &Options, ids: &[String]) {
     }
 }
 
+/// The version check finds each payload's entity once and hands it on to the cache and the
+/// table: every payload of a conditional batch, and every append of a transaction, keeps its
+/// own entity's version, whatever the entities' lengths, escapes and places in the payload,
+/// entities repeated within a batch, and payloads dropped as repeats.
+#[test]
+fn each_payload_of_a_batch_or_a_transaction_keeps_its_own_entitys_version() {
+    let dir = tempdir();
+    let log = dir.path().join("batches.ndjson");
+    let dedup =
+        ndlog::Dedup::new(JsonPointer::parse("/req").unwrap(), ndlog::DedupWindow::Records(100));
+    let opts = keyed().dedup(dedup);
+    let w = opts.open(&log).unwrap();
+    let ack = w
+        .append_raw_batch_if(
+            Expect::Version(0),
+            &[
+                &br#"{"id":"a","req":1}"#[..],
+                br#"{"id":"a-much-longer-entity-than-the-others","req":2}"#,
+                br#"{"req":3,"pad":"xxxxxxxxxxxxxxxx","id":"c"}"#,
+                br#"{"id":"\u0064","req":4}"#,
+                br#"{"id":"a","req":5}"#,
+            ],
+        )
+        .unwrap();
+    assert_eq!((ack.first_seq, ack.count), (1, 5));
+    // The first payload repeats a request: it is dropped, the other two are written.
+    let ack = w
+        .append_raw_batch_if(
+            Expect::Version(0),
+            &[
+                &br#"{"id":"f","req":2}"#[..],
+                br#"{"id":"eeeeeeeeeeee","req":6}"#,
+                br#"{"id":"g","req":7}"#,
+            ],
+        )
+        .unwrap();
+    assert_eq!((ack.first_seq, ack.count, ack.duplicates.len()), (6, 2, 1));
+    w.transaction(|tx| {
+        assert_eq!(tx.version("a")?, 5);
+        tx.append_raw(br#"{"id":"h","req":8}"#)?;
+        tx.append_raw(br#"{"pad":[1,2,3],"id":"a","req":9}"#)?;
+        tx.append_raw(br#"{"id":"c","req":10}"#)
+    })
+    .unwrap();
+    let ids: Vec<String> = ["a", "a-much-longer-entity-than-the-others", "c", "d", "eeeeeeeeeeee"]
+        .into_iter()
+        .chain(["f", "g", "h"])
+        .map(String::from)
+        .collect();
+    let truth = versions_in(&log);
+    assert_eq!(truth["a"], 9);
+    assert_eq!(truth["d"], 4);
+    assert!(!truth.contains_key("f"));
+    // This writer's cache, a fresh writer's table, and conditional appends on each version.
+    let (seen, _) = w
+        .transaction(|tx| ids.iter().map(|e| tx.version(e)).collect::<ndlog::Result<Vec<_>>>())
+        .unwrap();
+    for (e, v) in ids.iter().zip(seen) {
+        assert_eq!(v, truth.get(e).copied().unwrap_or(0), "{e}");
+    }
+    assert_versions(&log, &opts, &ids);
+    for (i, e) in ids.iter().enumerate() {
+        let v = truth.get(e).copied().unwrap_or(0);
+        let payload = serde_json::json!({"id": e, "req": 100 + i});
+        w.append_if(Expect::Version(v), &payload).unwrap_or_else(|err| panic!("{e}: {err}"));
+    }
+}
+
 #[test]
 fn a_segmented_log_keeps_versions_across_rolls_retention_and_compaction() {
     let dir = tempdir();

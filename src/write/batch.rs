@@ -355,7 +355,7 @@ impl<V: Vfs> Writer<V> {
                     let data = payload(i);
                     derived.encode(buf, seq, plan.ts, data);
                     let end = len + buf.len() as u64;
-                    derived.wrote(&Written { seq, ts: plan.ts, at, end, data });
+                    derived.wrote(&Written { index: i, seq, ts: plan.ts, at, end, data });
                     seq += 1;
                 }
                 Source::Records(lines) => {

@@ -51,6 +51,8 @@ impl<V: Vfs> super::Writer<V> {
 
 /// One record this handle encoded at `at..end` of the log.
 pub(crate) struct Written<'a> {
+    /// Which payload of the batch it is (repeats that are not written keep their place).
+    pub(crate) index: usize,
     pub(crate) seq: u64,
     pub(crate) ts: u64,
     pub(crate) at: u64,

@@ -156,7 +156,7 @@ impl<V: Vfs> Writer<V> {
     /// The check step: under the lock, after the derived state caught up with the log.
     pub(super) fn check_expectation<'p, P: Fn(usize) -> &'p [u8]>(
         &self,
-        state: &State<V>,
+        state: &mut State<V>,
         source: &Source<'_, P>,
         expect: Expect,
         previous: Last,
@@ -170,13 +170,15 @@ impl<V: Vfs> Writer<V> {
             Expect::LastSeq(n) => conflict(n, previous.seq, None),
             Expect::Version(n) => {
                 let Source::Payloads { count, payload } = source else { return Ok(()) };
-                let versions = state.derived.versions.as_ref().ok_or_else(|| {
+                let older = self.older(state);
+                let State { derived, file, .. } = state;
+                let versions = derived.versions.as_mut().ok_or_else(|| {
                     Error::invalid_argument(
                         "a version expectation needs an entity key (Options::entity_key)",
                     )
                 })?;
                 for i in 0..*count {
-                    let Some(entity) = versions.entity(payload(i)) else {
+                    let Some(entity) = versions.checked_entity(i, payload(i)) else {
                         let why = format!("no value at the entity key {}", versions.key);
                         return Err(Error::payload(
                             &self.path,
@@ -185,7 +187,7 @@ impl<V: Vfs> Writer<V> {
                         ));
                     };
                     let actual = versions
-                        .version_of(&self.vfs, &*state.file, &entity, self.older(state))
+                        .version_of(&self.vfs, &**file, &entity, older)
                         .at(&self.path, "read")?;
                     if actual != n {
                         return conflict(n, actual, Some(String::from_utf8_lossy(&entity).into()));

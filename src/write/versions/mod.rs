@@ -40,6 +40,10 @@ use table::{Found, VersionTable};
 /// Default for [`crate::Options::entity_cache`]: entities whose version a writer keeps.
 pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
 
+/// The most notes of a version check (one a payload, 40 bytes each) a writer keeps room for
+/// between appends: a larger batch's are let go after it.
+const KEEP_CHECKED: usize = 1024;
+
 /// The identity of an entity given its raw JSON value: a string's content (escapes decoded),
 /// anything else's JSON text, as [`crate::json::value_is`] and `history --entity` compare.
 pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
@@ -53,6 +57,26 @@ pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
             Cow::Owned(b)
         }
         other => other,
+    }
+}
+
+/// Where the version check found the entity of one payload of the batch: its range in the
+/// payload, and the payload's address and length. The batch's payloads stay borrowed (unchanged)
+/// from the check to the write, within one hold of the lock, and the notes are dropped when the
+/// next hold begins: a record of this hold whose payload has the same address and length is
+/// that payload.
+#[derive(Clone, Copy, Debug)]
+struct Checked {
+    addr: usize,
+    len: usize,
+    entity: (usize, usize),
+}
+
+impl Checked {
+    /// The entity, if `data` is the payload it was found in.
+    fn entity_in<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        let same = data.as_ptr().addr() == self.addr && data.len() == self.len;
+        same.then(|| &data[self.entity.0..self.entity.1])
     }
 }
 
@@ -77,8 +101,10 @@ pub(crate) struct Versions<F> {
     /// Entity → what the cache knows of it.
     newest: HashMap<Arc<[u8]>, Known, foldhash::fast::RandomState>,
     /// (seq, entity) in seq order; an entry whose seq is no longer the entity's newest is stale
-    /// and skipped.
+    /// and skipped. Kept only once the cache has reached its capacity (`ordered`): until an
+    /// entity must be evicted, nothing needs the order, and an append does not pay for it.
     order: VecDeque<(u64, Arc<[u8]>)>,
+    ordered: bool,
     /// The highest seq evicted, and the end of its record: an entity missing from the cache has
     /// its newest record at or below it, in the log's bytes before `floor_end`.
     floor: u64,
@@ -93,6 +119,10 @@ pub(crate) struct Versions<F> {
     backed: bool,
     /// The cache was started empty, the table to answer its misses: it has no floor.
     unfilled: bool,
+    /// The entities this hold's version check found, by payload index (`None`: not a slice of
+    /// the payload, a string with escapes), so that `wrote` does not look for them again.
+    /// Emptied when a hold begins (`catch_up`) and ends.
+    checked: Vec<Option<Checked>>,
 }
 
 impl<F: crate::fs::VfsFile> Versions<F> {
@@ -107,17 +137,47 @@ impl<F: crate::fs::VfsFile> Versions<F> {
             capacity: capacity.max(1),
             newest: HashMap::default(),
             order: VecDeque::new(),
+            ordered: false,
             floor: 0,
             floor_end: 0,
             file: None,
             upto: 0,
             buf: Vec::new(),
+            checked: Vec::new(),
         }
     }
 
     /// The entity a payload names, if it has a value at the key.
     pub(crate) fn entity<'a>(&self, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
         self.key.find(data).map(entity_of)
+    }
+
+    /// The entity payload `i` of this hold's batch names, for the version check; noted, so
+    /// that [`Derive::wrote`] takes it from there instead of looking for it again.
+    pub(crate) fn checked_entity<'a>(&mut self, i: usize, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+        let entity = self.entity(data)?;
+        let addr = data.as_ptr().addr();
+        let checked = match &entity {
+            // (A slice of the payload: where in it.)
+            Cow::Borrowed(e) => e
+                .as_ptr()
+                .addr()
+                .checked_sub(addr)
+                .filter(|start| start + e.len() <= data.len())
+                .map(|start| Checked { addr, len: data.len(), entity: (start, start + e.len()) }),
+            Cow::Owned(_) => None,
+        };
+        if self.checked.len() <= i {
+            self.checked.resize(i + 1, None);
+        }
+        self.checked[i] = checked;
+        Some(entity)
+    }
+
+    /// Drops the notes of the last version check.
+    fn forget_checked(&mut self) {
+        self.checked.clear();
+        self.checked.shrink_to(KEEP_CHECKED);
     }
 
     /// How many times the table was rebuilt from the whole log by this handle.
@@ -201,6 +261,7 @@ impl<F: crate::fs::VfsFile> Versions<F> {
         if self.file != Some(id) || self.upto > len {
             self.newest.clear();
             self.order.clear();
+            self.ordered = false;
             self.floor = 0;
             self.floor_end = 0;
             self.unfilled = self.backed;
@@ -252,10 +313,14 @@ impl<F: crate::fs::VfsFile> Versions<F> {
                     (self.floor, self.floor_end) = (floor, 0);
                 }
             }
+            // A full cache evicts at the next new entity: it keeps the order from the start.
+            self.ordered = full;
             for (seq, end, entity) in found.into_iter().rev() {
                 let known = Known { seq, end, entity: entity.clone(), place: (0, 0) };
                 self.newest.insert(entity.clone(), known);
-                self.order.push_back((seq, entity));
+                if full {
+                    self.order.push_back((seq, entity));
+                }
             }
             self.file = Some(id);
             self.upto = end as u64;
@@ -288,13 +353,17 @@ impl<F: crate::fs::VfsFile> Versions<F> {
         // One hash for an entity the cache knows (the common case), and no allocation.
         let place = if let Some(known) = self.newest.get_mut(entity) {
             (known.seq, known.end) = (seq, end);
-            self.order.push_back((seq, known.entity.clone()));
+            if self.ordered {
+                self.order.push_back((seq, known.entity.clone()));
+            }
             known.place
         } else {
             let shared: Arc<[u8]> = Arc::from(entity);
             let known = Known { seq, end, entity: shared.clone(), place: (0, 0) };
             self.newest.insert(shared.clone(), known);
-            self.order.push_back((seq, shared));
+            if self.ordered {
+                self.order.push_back((seq, shared));
+            }
             (0, 0)
         };
         self.bound();
@@ -303,6 +372,15 @@ impl<F: crate::fs::VfsFile> Versions<F> {
 
     /// Evicts past the capacity, and drops stale entries of the order.
     fn bound(&mut self) {
+        if self.newest.len() > self.capacity && !self.ordered {
+            // The first eviction: the order of what the cache holds, sorted once (a moment, at
+            // the first new entity past the capacity, instead of a little at every append).
+            let mut order: Vec<(u64, Arc<[u8]>)> =
+                self.newest.values().map(|k| (k.seq, k.entity.clone())).collect();
+            order.sort_unstable_by_key(|(seq, _)| *seq);
+            self.order = order.into();
+            self.ordered = true;
+        }
         while self.newest.len() > self.capacity {
             self.evict_oldest();
         }
@@ -339,6 +417,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn catch_up(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.forget_checked();
         self.backed = self.table.as_mut().is_some_and(|t| t.catch_up(log));
         if !self.backed && self.unfilled {
             // No table to answer the misses of a cache that has no floor: fill it from the log.
@@ -348,8 +427,12 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn wrote(&mut self, r: &Written<'_>) {
-        if let Some(raw) = self.key.find(r.data) {
-            let entity = entity_of(raw);
+        let checked = self.checked.get(r.index).copied().flatten();
+        let entity = match checked.and_then(|c| c.entity_in(r.data)) {
+            Some(entity) => Some(Cow::Borrowed(entity)),
+            None => self.entity(r.data),
+        };
+        if let Some(entity) = entity {
             let place = self.note(r.seq, r.end, &entity);
             if let Some(table) = &mut self.table {
                 let found = table.wrote(&entity, r.seq, r.at, place);
@@ -364,6 +447,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn written(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
+        self.forget_checked();
         if let Some(table) = &mut self.table {
             table.written(log);
         }
@@ -371,6 +455,7 @@ impl<V: Vfs> Derive<V> for Versions<V::File> {
     }
 
     fn reset(&mut self) {
+        self.forget_checked();
         self.file = None;
         self.backed = false;
         if let Some(table) = &mut self.table {
@@ -446,5 +531,11 @@ mod tests {
         // b (seq 2) is the oldest newest record: evicted, and the floor says so.
         assert_eq!((v.floor, v.floor_end), (2, 20));
         assert!(v.newest.contains_key(&b"a"[..]) && v.newest.contains_key(&b"c"[..]));
+        // From then on the order follows every append: c is rewritten, b comes back, and a
+        // (seq 3) goes.
+        v.note(5, 50, b"c");
+        v.note(6, 60, b"b");
+        assert_eq!((v.floor, v.floor_end), (3, 30));
+        assert!(v.newest.contains_key(&b"b"[..]) && v.newest.contains_key(&b"c"[..]));
     }
 }

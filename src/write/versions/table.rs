@@ -266,8 +266,8 @@ impl<F: VfsFile> VersionTable<F> {
             self.file = Some(file?);
             self.known = None;
         }
-        let file = self.file.as_ref().ok_or_else(|| io::Error::other("table not open"))?;
         let mut bytes = [0u8; HEADER_LEN];
+        let file = self.file.as_ref().ok_or_else(|| io::Error::other("table not open"))?;
         let read = match file.read(0, &mut bytes) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
@@ -277,6 +277,20 @@ impl<F: VfsFile> VersionTable<F> {
         // was checked then holds (the common case, which costs no system call).
         let known = self.known.filter(|(_, known)| read && *known == bytes);
         let seen = known.is_some();
+        // The table as this handle left it, covering the log to its end (this handle's own
+        // appends, one after another): the header is trusted as below, already mapped, and no
+        // record is to be read. (The common case, cut short: it runs before every append.)
+        if let Some((h, _)) = known
+            && !self.stale.get()
+            && h.log_id == id
+            && h.boot == boot
+            && h.key == self.key_hash
+            && self.applied.unwrap_or(h.covered)
+                == (Covered { segment: self.segment, end: log.len, seq: log.last_seq })
+            && self.position_holds(log, &h.covered, true)?
+        {
+            return Ok(());
+        }
         let header = match known {
             Some((header, _)) => Some(header),
             None if read => Header::decode(&bytes),
@@ -291,6 +305,7 @@ impl<F: VfsFile> VersionTable<F> {
         // A header this handle trusted before for this log, rewritten since by writers holding
         // the lock in this boot, needs no record read back to be trusted again.
         let vouched = seen || self.known.is_some_and(|(k, _)| k.log_id == id && k.boot == boot);
+        let file = self.file.as_ref().ok_or_else(|| io::Error::other("table not open"))?;
         let file_len = if seen { u64::MAX } else { file.len()? };
         let mut trusted = None;
         if let Some(h) = header
