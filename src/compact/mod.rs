@@ -32,6 +32,7 @@ use crate::read::last_record;
 use crate::read::{Entry, Reader};
 
 mod anchors;
+mod newest;
 mod output;
 mod policy;
 mod quarantine;

@@ -2,15 +2,15 @@
 //! tombstones. A policy is decided in one pass over the log (the plan), then applied record by
 //! record while the new log is written.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use std::borrow::Cow;
 
 use crate::format::resync;
 use crate::json::{JsonPointer, key_bytes};
 use crate::read::Reader;
+
+use super::newest::Newest;
 
 /// What a compaction keeps. Every rule that is set must keep a record for it to stay; the
 /// newest record of the log always stays (it carries the log's seq and ts high-water mark, so
@@ -180,8 +180,7 @@ impl Plan {
         let mut plan = Plan::default();
         // For key compaction: the position of the newest record of each key (borrowed from the
         // log's bytes: no allocation per record).
-        let mut newest: HashMap<Cow<'_, [u8]>, usize, foldhash::fast::RandomState> =
-            HashMap::default();
+        let mut newest = Newest::new();
         let mut too_old = 0u64;
         let mut pos = 0usize;
         let mut line = 0usize;
@@ -201,15 +200,16 @@ impl Plan {
                     let tombstone =
                         policy.tombstone.as_ref().is_some_and(|t| is_tombstone(t, f.data));
                     keep = !tombstone || (retention > Duration::ZERO && f.ts >= tombstone_min_ts);
-                    if let Some(older) = newest.insert(key_bytes(key), at) {
-                        plan.alive.set(older, false);
-                    }
+                    plan.alive.push(at, keep);
+                    newest.push(key_bytes(key), at, |older| plan.alive.set(older, false));
+                } else {
+                    plan.alive.push(at, keep);
                 }
-                plan.alive.push(at, keep);
             }
             line += 1;
             pos = nl + 1;
         }
+        newest.finish(|older| plan.alive.set(older, false));
         // Timestamps never decrease, so too-old records are a prefix; keep-last and max-bytes
         // cut a prefix too.
         plan.first_kept = too_old;

@@ -1,0 +1,174 @@
+//! Which record of each key is the newest, for key compaction's plan: fed each keyed record's
+//! key and position in file order, it reports every position a later record of the same key
+//! supersedes.
+//!
+//! One map of every key, probed once a record, cost a cache miss a record on a log with many
+//! keys (the map is megabytes, behind a streaming read of the log), which was most of a key
+//! compaction's time. So the records of a window are first dealt into partitions by a hash of
+//! their key, and each partition is then applied to its own map, in file order: a partition's
+//! map and its records fit in the L2 cache together. Keys are compared by their bytes; short
+//! ones are held in the map itself, so a comparison reads no log bytes either.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// Partitions: the maps of a log with a million keys are then ~1 MB each.
+const PARTS: usize = 64;
+/// Records dealt before the partitions are applied (~2 MiB of keys and positions).
+const WINDOW: usize = 1 << 16;
+/// Keys up to this many bytes (quotes included) are held inline.
+const INLINE: usize = 22;
+
+/// A key, held inline when short. Hashed and compared by its bytes, however it is held.
+#[derive(Debug)]
+enum Key<'a> {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Held(Cow<'a, [u8]>),
+}
+
+impl<'a> Key<'a> {
+    fn new(key: Cow<'a, [u8]>) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE => {
+                let mut bytes = [0u8; INLINE];
+                bytes[..key.len()].copy_from_slice(&key);
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Held(key),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Held(key) => key,
+        }
+    }
+}
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+type Map<'a> = HashMap<Key<'a>, usize, foldhash::fast::RandomState>;
+
+/// The newest position of every key seen, in partitions.
+pub(crate) struct Newest<'a> {
+    /// Picks a key's partition: a hasher of its own, so that the keys of one partition do
+    /// not share the bits their map's hasher uses.
+    parts_by: foldhash::fast::RandomState,
+    maps: Vec<Map<'a>>,
+    /// The window's records not yet applied, by partition, in file order.
+    dealt: Vec<Vec<(Key<'a>, usize)>>,
+    pending: usize,
+}
+
+impl<'a> Newest<'a> {
+    pub(crate) fn new() -> Self {
+        Newest {
+            parts_by: foldhash::fast::RandomState::default(),
+            maps: (0..PARTS).map(|_| Map::default()).collect(),
+            dealt: (0..PARTS).map(|_| Vec::new()).collect(),
+            pending: 0,
+        }
+    }
+
+    /// The record at position `at` (after every position pushed before) has `key`; calls
+    /// `superseded` with the position of each record a later one of its key supersedes, here
+    /// or at a later push or [`Newest::finish`].
+    pub(crate) fn push(&mut self, key: Cow<'a, [u8]>, at: usize, superseded: impl FnMut(usize)) {
+        let part = (self.parts_by.hash_one(&*key) % PARTS as u64) as usize;
+        self.dealt[part].push((Key::new(key), at));
+        self.pending += 1;
+        if self.pending == WINDOW {
+            self.apply(superseded);
+        }
+    }
+
+    /// Applies what is left: after it, every superseded position has been reported.
+    pub(crate) fn finish(&mut self, superseded: impl FnMut(usize)) {
+        self.apply(superseded);
+    }
+
+    fn apply(&mut self, mut superseded: impl FnMut(usize)) {
+        for (map, dealt) in self.maps.iter_mut().zip(&mut self.dealt) {
+            for (key, at) in dealt.drain(..) {
+                if let Some(older) = map.insert(key, at) {
+                    superseded(older);
+                }
+            }
+        }
+        self.pending = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positions `Newest` reports superseded, against a plain map of every key, for `keys`
+    /// pushed in order at positions 0, 1, ...
+    fn check(keys: &[Vec<u8>]) {
+        let mut newest = Newest::new();
+        let mut reported = vec![false; keys.len()];
+        let mut mark = |older: usize| {
+            assert!(!reported[older], "position {older} reported twice");
+            reported[older] = true;
+        };
+        for (at, key) in keys.iter().enumerate() {
+            newest.push(Cow::Borrowed(key), at, &mut mark);
+        }
+        newest.finish(&mut mark);
+        let mut last = std::collections::HashMap::new();
+        let mut expected = vec![false; keys.len()];
+        for (at, key) in keys.iter().enumerate() {
+            if let Some(older) = last.insert(key.clone(), at) {
+                expected[older] = true;
+            }
+        }
+        assert_eq!(reported, expected);
+    }
+
+    /// A deterministic stream of keys over `distinct` values: short and long (held inline or
+    /// not), some a prefix of others.
+    fn keys(n: usize, distinct: u64) -> Vec<Vec<u8>> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let k = (x >> 33) % distinct;
+                match k % 3 {
+                    0 => format!("\"k{k}\"").into_bytes(),
+                    1 => format!("\"a-key-longer-than-the-inline-limit-{k}\"").into_bytes(),
+                    _ => format!("\"k{k}\"{}", "x".repeat((k % 40) as usize)).into_bytes(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reports_exactly_the_superseded_positions() {
+        check(&[]);
+        check(&[b"\"a\"".to_vec()]);
+        check(&[b"\"a\"".to_vec(), b"\"a\"".to_vec(), b"\"b\"".to_vec(), b"\"a\"".to_vec()]);
+        // An empty key and the longest inline one beside one byte longer.
+        check(&[vec![], vec![b'x'; INLINE], vec![b'x'; INLINE + 1], vec![], vec![b'x'; INLINE]]);
+        check(&keys(1_000, 7));
+        // Across windows: a key's records apart by more than a window, and many keys.
+        check(&keys(WINDOW * 3 + 17, 1_000));
+        check(&keys(WINDOW * 2 + 5, 200_000));
+    }
+}
