@@ -6,15 +6,15 @@
 mod util;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ndlog::fs::{OpenOptions, SharedMap, StdFile, StdFs, Vfs, VfsFile};
+use ndlog::fs::{StdFile, StdFs, Vfs, VfsFile};
 use ndlog::segments::Settings;
 use ndlog::{Compactor, Durability, ErrorKind, Expect, JsonPointer, Options, Policy, Reader};
+use util::hooked_fs::{Hooked, Hooks};
 use util::*;
 
 /// The real file system, counting what is read of the log's bytes (by `pread` or through a
@@ -25,20 +25,15 @@ struct Counting {
     reads: Arc<AtomicU64>,
 }
 
-#[derive(Debug)]
-struct CountingFile {
-    inner: StdFile,
-    log: bool,
-    counts: Counting,
-}
-
 impl Counting {
     fn take(&self) -> (u64, u64) {
         (self.bytes.swap(0, Ordering::SeqCst), self.reads.swap(0, Ordering::SeqCst))
     }
-    fn count(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::SeqCst);
-        self.reads.fetch_add(1, Ordering::SeqCst);
+    fn count(&self, path: &Path, n: u64) {
+        if is_log(path) {
+            self.bytes.fetch_add(n, Ordering::SeqCst);
+            self.reads.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -48,73 +43,15 @@ fn is_log(path: &Path) -> bool {
     name.ends_with(".ndjson") || name.ends_with(".ndjson.active")
 }
 
-impl Vfs for Counting {
-    type File = CountingFile;
-    type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: OpenOptions) -> io::Result<CountingFile> {
-        let inner = StdFs.open(path, how)?;
-        Ok(CountingFile { inner, log: is_log(path), counts: self.clone() })
-    }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
-        StdFs.metadata(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
-        StdFs.list_dir(dir)
-    }
-    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
-        StdFs.create_dir(path, mode)
-    }
-    fn map(&self, file: &CountingFile, len: u64) -> io::Result<Self::Map> {
-        if file.log {
-            self.count(len);
-        }
-        StdFs.map(&file.inner, len)
-    }
-    fn map_shared(&self, file: &CountingFile, len: u64) -> io::Result<Option<SharedMap>> {
-        StdFs.map_shared(&file.inner, len)
-    }
-}
-
-impl VfsFile for CountingFile {
-    fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.append(buf)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let n = self.inner.read_at(buf, offset)?;
-        if self.log {
-            self.counts.count(n as u64);
-        }
+impl Hooks for Counting {
+    fn read_at(&self, path: &Path, file: &StdFile, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        let n = file.read_at(buf, at)?;
+        self.count(path, n as u64);
         Ok(n)
     }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
-        self.inner.metadata()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn try_lock(&self) -> io::Result<bool> {
-        self.inner.try_lock()
-    }
-    fn unlock(&self) -> io::Result<()> {
-        self.inner.unlock()
+    fn map(&self, path: &Path, file: &StdFile, len: u64) -> io::Result<<StdFs as Vfs>::Map> {
+        self.count(path, len);
+        StdFs.map(file, len)
     }
 }
 
@@ -153,10 +90,10 @@ fn fresh_writer_reads(dir: &Path, records: usize) -> ((u64, u64), u64) {
     let (size, versions) = big_log(&log, records, 50);
     let fs = Counting::default();
     // The first keyed writer builds LOG.versions: the one read of the whole log.
-    drop(keyed().open_in(fs.clone(), &log).unwrap());
+    drop(keyed().open_in(Hooked(fs.clone()), &log).unwrap());
     let (bytes, _) = fs.take();
     assert!(bytes >= size, "the build read {bytes} of {size} bytes");
-    let w = keyed().open_in(fs.clone(), &log).unwrap();
+    let w = keyed().open_in(Hooked(fs.clone()), &log).unwrap();
     w.append_if(Expect::Version(0), &serde_json::json!({"id": "new"})).unwrap();
     let e7 = versions["e7"];
     let ack = w.append_if(Expect::Version(e7), &serde_json::json!({"id": "e7"})).unwrap();
@@ -202,9 +139,9 @@ fn a_fresh_writer_of_a_segmented_log_reads_o1_records() {
     }
     w.sync().unwrap();
     let fs = Counting::default();
-    drop(keyed().segments(settings).open_in(fs.clone(), &log).unwrap());
+    drop(keyed().segments(settings).open_in(Hooked(fs.clone()), &log).unwrap());
     let (built, _) = fs.take();
-    let w = keyed().segments(settings).open_in(fs.clone(), &log).unwrap();
+    let w = keyed().segments(settings).open_in(Hooked(fs.clone()), &log).unwrap();
     w.append_if(Expect::Version(0), &serde_json::json!({"id": "new"})).unwrap();
     w.append_if(Expect::Version(versions["e7"]), &serde_json::json!({"id": "e7"})).unwrap();
     let (bytes, reads) = fs.take();
@@ -222,7 +159,7 @@ fn misses_of_a_small_cache_go_to_the_table_not_back_through_the_log() {
     let (size, versions) = big_log(&log, 30_000, 3_000);
     drop(keyed().open(&log).unwrap());
     let fs = Counting::default();
-    let w = keyed().entity_cache(4).open_in(fs.clone(), &log).unwrap();
+    let w = keyed().entity_cache(4).open_in(Hooked(fs.clone()), &log).unwrap();
     fs.take();
     for i in (0..3_000).step_by(150) {
         let e = format!("e{i}");

@@ -1,12 +1,13 @@
-//! The real file system with a test's hooks on what tests intercept: appends and syncs.
-//! Everything else goes to `StdFs` unchanged, so a test writes only the behaviour it injects.
+//! The real file system with a test's hooks on what tests intercept: appends, syncs, reads
+//! and maps. Everything else goes to `StdFs` unchanged, so a test writes only the behaviour it
+//! injects.
 
 use std::ffi::OsString;
 use std::fmt::Debug;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ndlog::fs::{Metadata, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
+use ndlog::fs::{Metadata, OpenOptions, SharedMap, StdFile, StdFs, Vfs, VfsFile};
 
 /// What a test does instead of the real call; each defaults to the real call.
 pub(crate) trait Hooks: Clone + Debug + Send + Sync + 'static {
@@ -19,6 +20,16 @@ pub(crate) trait Hooks: Clone + Debug + Send + Sync + 'static {
     fn sync_all(&self, file: &StdFile) -> io::Result<()> {
         file.sync_all()
     }
+    /// A `pread` of the file opened at `path`.
+    fn read_at(&self, path: &Path, file: &StdFile, buf: &mut [u8], at: u64) -> io::Result<usize> {
+        let _ = path;
+        file.read_at(buf, at)
+    }
+    /// A map of the first `len` bytes of the file opened at `path`.
+    fn map(&self, path: &Path, file: &StdFile, len: u64) -> io::Result<<StdFs as Vfs>::Map> {
+        let _ = path;
+        StdFs.map(file, len)
+    }
 }
 
 /// `StdFs` with the hooks `H`.
@@ -29,6 +40,8 @@ pub(crate) struct Hooked<H>(pub H);
 #[derive(Debug)]
 pub(crate) struct HookedFile<H> {
     inner: StdFile,
+    /// The path it was opened at.
+    path: PathBuf,
     hooks: H,
 }
 
@@ -36,7 +49,8 @@ impl<H: Hooks> Vfs for Hooked<H> {
     type File = HookedFile<H>;
     type Map = <StdFs as Vfs>::Map;
     fn open(&self, path: &Path, how: OpenOptions) -> io::Result<HookedFile<H>> {
-        Ok(HookedFile { inner: StdFs.open(path, how)?, hooks: self.0.clone() })
+        let inner = StdFs.open(path, how)?;
+        Ok(HookedFile { inner, path: path.to_path_buf(), hooks: self.0.clone() })
     }
     fn metadata(&self, path: &Path) -> io::Result<Metadata> {
         StdFs.metadata(path)
@@ -53,8 +67,14 @@ impl<H: Hooks> Vfs for Hooked<H> {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         StdFs.list_dir(dir)
     }
+    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        StdFs.create_dir(path, mode)
+    }
     fn map(&self, file: &HookedFile<H>, len: u64) -> io::Result<Self::Map> {
-        StdFs.map(&file.inner, len)
+        self.0.map(&file.path, &file.inner, len)
+    }
+    fn map_shared(&self, file: &HookedFile<H>, len: u64) -> io::Result<Option<SharedMap>> {
+        StdFs.map_shared(&file.inner, len)
     }
 }
 
@@ -66,7 +86,7 @@ impl<H: Hooks> VfsFile for HookedFile<H> {
         self.inner.write_at(buf, offset)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
+        self.hooks.read_at(&self.path, &self.inner, buf, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
         self.hooks.sync_data(&self.inner)
