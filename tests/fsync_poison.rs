@@ -5,6 +5,7 @@
 mod util;
 
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -103,7 +104,7 @@ struct ErrorReportedOnce {
 }
 
 impl Hooks for ErrorReportedOnce {
-    fn append(&self, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+    fn append(&self, _path: &Path, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
         let n = file.append(buf)?;
         let (lock, cv) = &*self.state;
         lock.lock().unwrap().0 += 1;
@@ -159,7 +160,7 @@ struct DirtyTracking {
 }
 
 impl Hooks for DirtyTracking {
-    fn append(&self, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+    fn append(&self, _path: &Path, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
         self.dirty.lock().unwrap().insert(file.metadata()?.id);
         file.append(buf)
     }

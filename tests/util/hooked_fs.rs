@@ -1,6 +1,6 @@
-//! The real file system with a test's hooks on what tests intercept: appends, syncs, reads
-//! and maps. Everything else goes to `StdFs` unchanged, so a test writes only the behaviour it
-//! injects.
+//! The real file system with a test's hooks on what tests intercept: opens, renames and
+//! removals, appends, syncs, reads and maps. Everything else goes to `StdFs` unchanged, so a
+//! test writes only the behaviour it injects.
 
 use std::ffi::OsString;
 use std::fmt::Debug;
@@ -11,7 +11,20 @@ use ndlog::fs::{Metadata, OpenOptions, SharedMap, StdFile, StdFs, Vfs, VfsFile};
 
 /// What a test does instead of the real call; each defaults to the real call.
 pub(crate) trait Hooks: Clone + Debug + Send + Sync + 'static {
-    fn append(&self, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+    /// Before `path` is opened as `how` says: an error refuses the open.
+    fn open(&self, path: &Path, how: &OpenOptions) -> io::Result<()> {
+        let _ = (path, how);
+        Ok(())
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    /// An append to the file opened at `path`.
+    fn append(&self, path: &Path, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+        let _ = path;
         file.append(buf)
     }
     fn sync_data(&self, file: &StdFile) -> io::Result<()> {
@@ -49,6 +62,7 @@ impl<H: Hooks> Vfs for Hooked<H> {
     type File = HookedFile<H>;
     type Map = <StdFs as Vfs>::Map;
     fn open(&self, path: &Path, how: OpenOptions) -> io::Result<HookedFile<H>> {
+        self.0.open(path, &how)?;
         let inner = StdFs.open(path, how)?;
         Ok(HookedFile { inner, path: path.to_path_buf(), hooks: self.0.clone() })
     }
@@ -56,10 +70,10 @@ impl<H: Hooks> Vfs for Hooked<H> {
         StdFs.metadata(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
+        self.0.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
+        self.0.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         StdFs.sync_dir(dir)
@@ -80,7 +94,7 @@ impl<H: Hooks> Vfs for Hooked<H> {
 
 impl<H: Hooks> VfsFile for HookedFile<H> {
     fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        self.hooks.append(&self.inner, buf)
+        self.hooks.append(&self.path, &self.inner, buf)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.inner.write_at(buf, offset)
