@@ -233,7 +233,7 @@ impl<'c> Walk<'c> {
     }
 
     /// Damage at `offset` of `file`: remembered when it is the first since the previous record.
-    pub(super) fn damaged(&mut self, offset: u64, reason: LineError, file: Option<&Path>) {
+    fn damaged(&mut self, offset: u64, reason: LineError, file: Option<&Path>) {
         if self.damage.is_none() {
             self.damage = Some((offset, file.map(Path::to_path_buf), reason));
         }

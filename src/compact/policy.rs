@@ -200,11 +200,10 @@ impl Plan {
                     let tombstone =
                         policy.tombstone.as_ref().is_some_and(|t| is_tombstone(t, f.data));
                     keep = !tombstone || (retention > Duration::ZERO && f.ts >= tombstone_min_ts);
-                    plan.alive.push(at, keep);
+                    // (Only records before this one are ever reported superseded.)
                     newest.push(key_bytes(key), at, |older| plan.alive.set(older, false));
-                } else {
-                    plan.alive.push(at, keep);
                 }
+                plan.alive.push(at, keep);
             }
             line += 1;
             pos = nl + 1;

@@ -249,6 +249,12 @@ impl<F: VfsFile> VersionTable<F> {
         let _ = file.write(0, &[0u8; HEADER_LEN]);
     }
 
+    /// Whether header `h` is of this log (`id`), this boot and this key, and no lookup found
+    /// the table stale since.
+    fn describes(&self, h: &Header, id: FileId, boot: [u8; 16]) -> bool {
+        !self.stale.get() && h.log_id == id && h.boot == boot && h.key == self.key_hash
+    }
+
     fn bring_up_to_date<V: Vfs<File = F>>(&mut self, log: &LogAt<'_, V>) -> io::Result<()> {
         if self.unavailable {
             return Err(io::Error::other("no version table for this handle"));
@@ -281,10 +287,7 @@ impl<F: VfsFile> VersionTable<F> {
         // appends, one after another): the header is trusted as below, already mapped, and no
         // record is to be read. (The common case, cut short: it runs before every append.)
         if let Some((h, _)) = known
-            && !self.stale.get()
-            && h.log_id == id
-            && h.boot == boot
-            && h.key == self.key_hash
+            && self.describes(&h, id, boot)
             && self.applied.unwrap_or(h.covered)
                 == (Covered { segment: self.segment, end: log.len, seq: log.last_seq })
             && self.position_holds(log, &h.covered, true)?
@@ -309,10 +312,7 @@ impl<F: VfsFile> VersionTable<F> {
         let file_len = if seen { u64::MAX } else { file.len()? };
         let mut trusted = None;
         if let Some(h) = header
-            && !self.stale.get()
-            && h.log_id == id
-            && h.boot == boot
-            && h.key == self.key_hash
+            && self.describes(&h, id, boot)
             && file_len >= h.table_len()
             && self.position_holds(log, &h.covered, vouched)?
         {
