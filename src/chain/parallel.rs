@@ -22,21 +22,15 @@
 //! damaged lines either way, and the tests compare both walks with cuts at every byte.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::ChainFile;
 use super::verify::{ChainReport, Damage, Step, Walk, verify_serial};
-use crate::read::split::{line_start_at, threads};
+use crate::read::split::{in_parallel, line_start_at, line_starts, step, threads};
 use crate::read::{Entry, Reader, Record};
 
 /// Below this many bytes the walk stays on the calling thread: at ~0.7 GB/s a core, 4 MiB is
 /// ~6 ms of work, against tens of microseconds to start a thread.
 const MIN_BYTES: u64 = 4 << 20;
-/// Stretches per thread: more than one, so that a thread slowed by other work on its core
-/// leaves its share of the stretches to the others.
-const CHUNKS_PER_THREAD: u64 = 4;
-/// The smallest stretch the automatic split makes.
-const MIN_CHUNK_BYTES: u64 = 1 << 20;
 
 /// How a chain verification is split across threads. [`Split::auto`] is what
 /// [`Reader::verify_chain`] and [`super::verify_parts`] use; tests force the other fields.
@@ -113,9 +107,7 @@ pub(super) fn verify<D: AsRef<[u8]>>(
         return verify_serial(parts, chain_file);
     }
     let threads = threads(split.threads);
-    let chunk_bytes = split.chunk_bytes.unwrap_or_else(|| {
-        (total / (threads as u64 * CHUNKS_PER_THREAD).max(1)).max(MIN_CHUNK_BYTES)
-    });
+    let chunk_bytes = split.chunk_bytes.unwrap_or_else(|| step(total, threads));
     // Readers of the mapped bytes alone, which every thread may share whatever `D` is; the
     // bytes a file has beyond them (copied, not mapped) are walked by the merge.
     let views: Vec<Reader<&[u8]>> =
@@ -167,20 +159,16 @@ fn plan(views: &[Reader<&[u8]>], cuts: Option<&[(usize, u64)]>, chunk_bytes: u64
     for (part, view) in views.iter().enumerate() {
         let data = view.bytes();
         starts.clear();
-        starts.push(0);
-        let at = |cut: u64| usize::try_from(cut).ok().and_then(|cut| line_start_at(data, cut));
         match cuts {
             Some(cuts) => {
+                let at = |cut: u64| usize::try_from(cut).ok().and_then(|c| line_start_at(data, c));
+                starts.push(0);
                 starts.extend(cuts.iter().filter(|c| c.0 == part).filter_map(|c| at(c.1)));
+                starts.sort_unstable();
+                starts.dedup();
             }
-            None => {
-                let step = chunk_bytes.max(1);
-                let cuts = (1..).map(|i: u64| i.saturating_mul(step));
-                starts.extend(cuts.take_while(|&c| c < data.len() as u64).filter_map(at));
-            }
+            None => starts.extend(line_starts(data, chunk_bytes)),
         }
-        starts.sort_unstable();
-        starts.dedup();
         let ends = starts.iter().skip(1).copied().chain([data.len()]);
         chunks.extend(starts.iter().zip(ends).map(|(&start, end)| Chunk { part, start, end }));
     }
@@ -197,34 +185,11 @@ fn walk_all<'v, 'c, D: AsRef<[u8]>>(
     threads: usize,
 ) -> Vec<Walked<'v, 'c>> {
     let files: Vec<Option<&Path>> = parts.iter().map(|&(_, file)| file).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&chunk) = chunks.get(i) else { break out };
-            let view = &views[chunk.part];
-            out.push((i, walk_chunk(view, chunk, files[chunk.part], chain_file)));
-        }
+    let walk = |i: usize| {
+        let chunk = chunks[i];
+        walk_chunk(&views[chunk.part], chunk, files[chunk.part], chain_file)
     };
-    let threads = threads.clamp(1, chunks.len().max(1));
-    let mut all = if threads == 1 {
-        work()
-    } else {
-        std::thread::scope(|s| {
-            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-            let mut all = work();
-            for other in others {
-                match other.join() {
-                    Ok(walked) => all.extend(walked),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            all
-        })
-    };
-    all.sort_unstable_by_key(|&(i, _)| i);
-    all.into_iter().map(|(_, walked)| walked).collect()
+    in_parallel(chunks.len(), threads, || (), walk).1
 }
 
 /// Walks one stretch on its own: its lead damage and first record, then the walk from that

@@ -27,9 +27,9 @@ const MAX_THREADS: usize = 4;
 const MIN_BYTES: usize = 8 << 20;
 /// Stretches per thread: more than one, so that a thread slowed by other work on its core
 /// leaves its share to the others.
-const CHUNKS_PER_THREAD: usize = 4;
+const CHUNKS_PER_THREAD: u64 = 4;
 /// The smallest stretch the automatic split makes.
-const MIN_CHUNK_BYTES: usize = 1 << 20;
+const MIN_CHUNK_BYTES: u64 = 1 << 20;
 
 /// How [`Reader::verify_split`] cuts the work; [`VerifySplit::auto`] is what
 /// [`Reader::verify`] uses, tests force the rest.
@@ -101,60 +101,31 @@ pub(super) fn verify<D: AsRef<[u8]>>(reader: &Reader<D>, split: &VerifySplit) ->
     if threads <= 1 {
         return reader.verify_in_order();
     }
-    let step = split.chunk_bytes.unwrap_or_else(|| {
-        (data.len() / (threads * CHUNKS_PER_THREAD).max(1)).max(MIN_CHUNK_BYTES)
-    });
-    let mut starts = vec![0];
-    let mut cut = step.max(1);
-    while let Some(start) = line_start_at(data, cut) {
-        starts.push(start);
-        cut = start.max(cut).saturating_add(step.max(1));
-    }
+    let step = split.chunk_bytes.map_or_else(|| step(data.len() as u64, threads), |b| b as u64);
+    let starts = line_starts(data, step);
     let last = starts.len() - 1;
     let ends: Vec<usize> = starts.iter().skip(1).copied().chain([data.len()]).collect();
     let json = reader.json;
-    // The stretches before the last, over the mapped bytes alone (which every thread may
-    // share, whatever `D` is); each thread takes the next one not taken.
-    let next = AtomicUsize::new(0);
-    let work = |mine: &mut Vec<(usize, Summary, Option<First>)>| loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= last {
-            break;
-        }
-        let view = Reader::new(&data[..ends[i]]).validate_json(json);
-        let mut summary = Summary::default();
-        let first = tally(view.entries_from(starts[i] as u64), &mut summary, None);
-        mine.push((i, summary, first));
-    };
-    let mut tallies: Vec<Option<(Summary, Option<First>)>> = vec![None; starts.len()];
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads.min(starts.len()))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    work(&mut mine);
-                    mine
-                })
-            })
-            .collect();
-        // The last stretch, with the bytes after the mapped part, on this thread; then the
-        // others' leftovers.
-        let mut summary = Summary::default();
-        let first = tally(reader.entries_from(starts[last] as u64), &mut summary, None);
-        tallies[last] = Some((summary, first));
-        let mut mine = Vec::new();
-        work(&mut mine);
-        let theirs = helpers.into_iter().flat_map(|h| match h.join() {
-            Ok(done) => done,
-            Err(panic) => std::panic::resume_unwind(panic),
-        });
-        for (i, summary, first) in mine.into_iter().chain(theirs) {
-            tallies[i] = Some((summary, first));
-        }
-    });
+    // The stretches before the last over the mapped bytes alone (which every thread may share,
+    // whatever `D` is); the last, with the bytes after the mapped part, on this thread.
+    let (own, tallies) = in_parallel(
+        last,
+        threads,
+        || {
+            let mut summary = Summary::default();
+            let first = tally(reader.entries_from(starts[last] as u64), &mut summary, None);
+            (summary, first)
+        },
+        |i| {
+            let view = Reader::new(&data[..ends[i]]).validate_json(json);
+            let mut summary = Summary::default();
+            let first = tally(view.entries_from(starts[i] as u64), &mut summary, None);
+            (summary, first)
+        },
+    );
     let bytes = (data.len() + reader.beyond.bytes.len()) as u64 + reader.beyond.unread;
     let mut merged = Summary { bytes, ..Summary::default() };
-    for (part, first) in tallies.into_iter().map(|t| t.expect("every stretch tallied")) {
+    for (part, first) in tallies.into_iter().chain([own]) {
         if let (Some((seq, ts, offset, len)), Some((last_seq, last_ts))) = (first, merged.last)
             && (seq <= last_seq || ts < last_ts)
         {
@@ -179,12 +150,77 @@ pub(super) fn verify<D: AsRef<[u8]>>(reader: &Reader<D>, split: &VerifySplit) ->
     merged
 }
 
-/// Threads for a split verification: `requested`, or the available parallelism, at most
-/// [`MAX_THREADS`] (shared with the chain's, `chain::parallel`).
+/// Threads for a split verification (this one's and the chain's, `chain::parallel`):
+/// `requested`, or the available parallelism, at most [`MAX_THREADS`].
 pub(crate) fn threads(requested: Option<usize>) -> usize {
     requested.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
     })
+}
+
+/// The stretch length of an automatic split of `total` bytes on `threads` threads: four
+/// stretches a thread, each at least 1 MiB.
+pub(crate) fn step(total: u64, threads: usize) -> u64 {
+    (total / (threads as u64 * CHUNKS_PER_THREAD).max(1)).max(MIN_CHUNK_BYTES)
+}
+
+/// Where stretches of whole lines of `data` start when it is cut about every `step` bytes:
+/// 0, then each multiple of `step` moved on to the next line start inside `data`.
+pub(crate) fn line_starts(data: &[u8], step: u64) -> Vec<usize> {
+    let step = step.max(1);
+    let cuts = (1..).map(|i: u64| i.saturating_mul(step)).take_while(|&c| c < data.len() as u64);
+    let mut starts = vec![0];
+    for cut in cuts {
+        if let Some(start) = usize::try_from(cut).ok().and_then(|cut| line_start_at(data, cut))
+            && starts.last() != Some(&start)
+        {
+            starts.push(start);
+        }
+    }
+    starts
+}
+
+/// Runs `work(i)` for every `i` in `0..count` on up to `threads` threads, the calling one
+/// included, each thread taking the next `i` not taken; the calling thread runs `own` first.
+/// Returns what `own` returned, and what `work` did in the order of `i`. A panic in any of
+/// them reaches the caller.
+pub(crate) fn in_parallel<T: Send, U>(
+    count: usize,
+    threads: usize,
+    own: impl FnOnce() -> U,
+    work: impl Fn(usize) -> T + Sync,
+) -> (U, Vec<T>) {
+    let next = AtomicUsize::new(0);
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break done;
+            }
+            done.push((i, work(i)));
+        }
+    };
+    // (`own` is work for the calling thread: with it, `count` items keep up to `count + 1` busy.)
+    let helpers = threads.saturating_sub(1).min(count);
+    let (own, mut all) = if helpers == 0 {
+        (own(), take())
+    } else {
+        std::thread::scope(|s| {
+            let others: Vec<_> = (0..helpers).map(|_| s.spawn(take)).collect();
+            let own = own();
+            let mut all = take();
+            for other in others {
+                match other.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            (own, all)
+        })
+    };
+    all.sort_unstable_by_key(|&(i, _)| i);
+    (own, all.into_iter().map(|(_, t)| t).collect())
 }
 
 /// The first line start at or after `cut` that is inside `data` and not its start: `cut` if
