@@ -97,14 +97,13 @@ impl<'a> Newest<'a> {
     /// The record at position `at` (after every position pushed before) has `key`; calls
     /// `superseded` with the position of each record a later one of its key supersedes, here
     /// or at a later push or [`Newest::finish`].
-    pub(crate) fn push(
-        &mut self,
-        key: Cow<'a, [u8]>,
-        at: usize,
-        mut superseded: impl FnMut(usize),
-    ) {
+    pub(crate) fn push(&mut self, key: Cow<'a, [u8]>, at: usize, superseded: impl FnMut(usize)) {
+        self.push_key(Key::new(key), at, superseded);
+    }
+
+    fn push_key(&mut self, key: Key<'a>, at: usize, mut superseded: impl FnMut(usize)) {
         if let Some(map) = &mut self.direct {
-            if let Some(older) = map.insert(Key::new(key), at) {
+            if let Some(older) = map.insert(key, at) {
                 superseded(older);
             }
             if map.len() > DIRECT {
@@ -112,8 +111,8 @@ impl<'a> Newest<'a> {
             }
             return;
         }
-        let part = self.part(&key);
-        self.dealt[part].push((Key::new(key), at));
+        let part = self.part(key.bytes());
+        self.dealt[part].push((key, at));
         self.pending += 1;
         if self.pending == WINDOW {
             self.apply(superseded);
@@ -123,6 +122,24 @@ impl<'a> Newest<'a> {
     /// Applies what is left: after it, every superseded position has been reported.
     pub(crate) fn finish(&mut self, superseded: impl FnMut(usize)) {
         self.apply(superseded);
+    }
+
+    /// Takes in `later`, finished, of the records right after every one pushed here: its
+    /// positions count from `base`. Calls `superseded` with the position of each record here
+    /// that one there supersedes (now or at a later push or [`Newest::finish`]). The work is
+    /// one push for each of `later`'s keys, not for each of its records: the plans of
+    /// stretches of a log, made on several threads, are joined this way.
+    pub(crate) fn extend(
+        &mut self,
+        later: Newest<'a>,
+        base: usize,
+        mut superseded: impl FnMut(usize),
+    ) {
+        debug_assert_eq!(later.pending, 0, "a stretch's map is finished before it is joined");
+        let maps = later.direct.into_iter().chain(later.maps);
+        for (key, at) in maps.flatten() {
+            self.push_key(key, base + at, &mut superseded);
+        }
     }
 
     fn part(&self, key: &[u8]) -> usize {
@@ -167,6 +184,17 @@ mod tests {
             newest.push(Cow::Borrowed(key), at, &mut mark);
         }
         newest.finish(&mut mark);
+        assert_eq!(reported, expected(keys));
+        // The same keys cut into stretches, each pushed into a map of its own, the maps joined
+        // in order: cut in two, in three (one stretch empty), and after every key.
+        let n = keys.len();
+        for cuts in [vec![n / 2], vec![n / 3, n / 3, 2 * n / 3], (1..n.min(50)).collect()] {
+            check_joined(keys, &cuts);
+        }
+    }
+
+    /// Which positions a plain map of every key reports superseded.
+    fn expected(keys: &[Vec<u8>]) -> Vec<bool> {
         let mut last = std::collections::HashMap::new();
         let mut expected = vec![false; keys.len()];
         for (at, key) in keys.iter().enumerate() {
@@ -174,7 +202,43 @@ mod tests {
                 expected[older] = true;
             }
         }
-        assert_eq!(reported, expected);
+        expected
+    }
+
+    /// `keys` cut before each of `cuts`, each stretch's keys pushed into a map of its own with
+    /// positions counted from the stretch's start and finished, the maps then joined in order
+    /// with [`Newest::extend`].
+    fn check_joined(keys: &[Vec<u8>], cuts: &[usize]) {
+        let mut reported = vec![false; keys.len()];
+        let mut joined: Option<Newest<'_>> = None;
+        let bounds: Vec<usize> = std::iter::once(0).chain(cuts.iter().copied()).collect();
+        for (i, &from) in bounds.iter().enumerate() {
+            let to = bounds.get(i + 1).copied().unwrap_or(keys.len());
+            let mut mark = |older: usize| {
+                assert!(!reported[from + older], "position {} reported twice", from + older);
+                reported[from + older] = true;
+            };
+            let mut stretch = Newest::new();
+            for (at, key) in keys[from..to].iter().enumerate() {
+                stretch.push(Cow::Borrowed(key), at, &mut mark);
+            }
+            stretch.finish(&mut mark);
+            let mut mark = |older: usize| {
+                assert!(!reported[older], "position {older} reported twice");
+                reported[older] = true;
+            };
+            match &mut joined {
+                None => joined = Some(stretch),
+                Some(joined) => joined.extend(stretch, from, &mut mark),
+            }
+        }
+        if let Some(mut joined) = joined {
+            joined.finish(|older| {
+                assert!(!reported[older], "position {older} reported twice");
+                reported[older] = true;
+            });
+        }
+        assert_eq!(reported, expected(keys), "cut at {cuts:?}");
     }
 
     /// A deterministic stream of keys over `distinct` values: short and long (held inline or

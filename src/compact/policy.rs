@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 use crate::format::resync;
 use crate::json::{JsonPointer, key_bytes};
-use crate::read::Reader;
+use crate::read::{Reader, split};
 
 use super::newest::Newest;
 
@@ -130,7 +130,7 @@ impl Policy {
 }
 
 /// One bit per item.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bits(Vec<u64>);
 
 impl Bits {
@@ -146,6 +146,24 @@ impl Bits {
         self.0[w] = (self.0[w] & !(1 << b)) | (u64::from(on) << b);
     }
 
+    /// Appends `other`'s `len` bits to these `at`, a word at a time: as `len` pushes would.
+    fn extend(&mut self, at: usize, other: &Bits, len: usize) {
+        let words = &other.0[..len.div_ceil(64)];
+        let shift = at % 64;
+        self.0.truncate(at.div_ceil(64));
+        if shift == 0 {
+            self.0.extend_from_slice(words);
+        } else {
+            for &word in words {
+                let last = self.0.len() - 1;
+                self.0[last] |= word << shift;
+                self.0.push(word >> (64 - shift));
+            }
+            // (Bits past the last pushed one are never set, so the spare word is empty.)
+            self.0.truncate((at + len).div_ceil(64));
+        }
+    }
+
     pub(crate) fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
@@ -153,7 +171,7 @@ impl Bits {
 
 /// The decisions of one verified pass over the complete lines present when compaction
 /// started. The write pass then copies lines by these decisions without verifying again.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// Per line: whether it is exactly one valid record (the write pass copies it or skips it
     /// by `alive`; any other line is parsed again there).
@@ -170,43 +188,134 @@ pub(crate) struct Plan {
     pub damaged: u64,
 }
 
-impl Plan {
-    /// Plans over `bytes`, whole lines of a log.
-    pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
+/// What decides a record's part in the plan from the record alone.
+struct Rules<'p> {
+    policy: &'p Policy,
+    /// Records with a ts below this are too old.
+    min_ts: u64,
+    tombstone_retention: Duration,
+    /// A tombstone with a ts at or past this is kept.
+    tombstone_min_ts: u64,
+}
+
+impl<'p> Rules<'p> {
+    fn new(policy: &'p Policy, now_ms: u64) -> Self {
         let min_ts = policy.max_age.map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64));
-        let retention = policy.tombstone_retention.unwrap_or(DEFAULT_TOMBSTONE_RETENTION);
-        // A tombstone with a ts at or past this is kept.
-        let tombstone_min_ts = now_ms.saturating_sub(retention.as_millis() as u64);
-        let mut plan = Plan::default();
+        let tombstone_retention = policy.tombstone_retention.unwrap_or(DEFAULT_TOMBSTONE_RETENTION);
+        let tombstone_min_ts = now_ms.saturating_sub(tombstone_retention.as_millis() as u64);
+        Rules { policy, min_ts, tombstone_retention, tombstone_min_ts }
+    }
+}
+
+/// The plan of one stretch of whole lines of a log, made alone: its lines and records are
+/// counted from the stretch's first.
+struct Stretch<'a> {
+    clean: Bits,
+    alive: Bits,
+    lines: usize,
+    records: u64,
+    damaged: u64,
+    too_old: u64,
+    /// The newest record of each key in the stretch (finished).
+    newest: Newest<'a>,
+}
+
+impl<'a> Stretch<'a> {
+    fn plan(bytes: &'a [u8], rules: &Rules<'_>) -> Stretch<'a> {
+        let policy = rules.policy;
+        let (mut clean, mut alive) = (Bits::default(), Bits::default());
+        let (mut lines, mut records, mut damaged, mut too_old) = (0usize, 0u64, 0u64, 0u64);
         // For key compaction: the position of the newest record of each key (borrowed from the
         // log's bytes: no allocation per record).
         let mut newest = Newest::new();
-        let mut too_old = 0u64;
         let mut pos = 0usize;
-        let mut line = 0usize;
         while pos < bytes.len() {
             let nl = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
             let parsed = resync::parse(&bytes[pos..nl], false);
-            plan.clean.push(line, parsed.skip == 0 && parsed.frame.is_some());
-            plan.damaged += u64::from(parsed.reason.is_some());
+            clean.push(lines, parsed.skip == 0 && parsed.frame.is_some());
+            damaged += u64::from(parsed.reason.is_some());
             if let Some(f) = parsed.frame {
-                let at = plan.records as usize;
-                plan.records += 1;
-                too_old += u64::from(f.ts < min_ts);
+                let at = records as usize;
+                records += 1;
+                too_old += u64::from(f.ts < rules.min_ts);
                 let mut keep = true;
                 if let Some(key) = policy.key.as_ref().and_then(|k| k.find(f.data)) {
                     // Only the newest record of a key lives, and not even that if it is a
                     // tombstone past its retention.
                     let tombstone =
                         policy.tombstone.as_ref().is_some_and(|t| is_tombstone(t, f.data));
-                    keep = !tombstone || (retention > Duration::ZERO && f.ts >= tombstone_min_ts);
+                    keep = !tombstone
+                        || (rules.tombstone_retention > Duration::ZERO
+                            && f.ts >= rules.tombstone_min_ts);
                     // (Only records before this one are ever reported superseded.)
-                    newest.push(key_bytes(key), at, |older| plan.alive.set(older, false));
+                    newest.push(key_bytes(key), at, |older| alive.set(older, false));
                 }
-                plan.alive.push(at, keep);
+                alive.push(at, keep);
             }
-            line += 1;
+            lines += 1;
             pos = nl + 1;
+        }
+        newest.finish(|older| alive.set(older, false));
+        Stretch { clean, alive, lines, records, damaged, too_old, newest }
+    }
+}
+
+impl Plan {
+    /// Plans over `bytes`, whole lines of a log: on as many threads as there are cores (at
+    /// most four), each planning a stretch of the log, the stretches then joined in file order.
+    pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
+        // Below this many bytes one thread plans: starting another costs more than it saves.
+        const MIN_SPLIT: usize = 4 << 20;
+        let threads = if bytes.len() < MIN_SPLIT { 1 } else { split::threads(None) };
+        Self::build_split(bytes, policy, now_ms, threads, threads)
+    }
+
+    /// [`Plan::build`] on `threads` threads, the log cut into about `stretches` stretches: the
+    /// plan is the same however it is shared out. Joining a stretch costs a push for each of
+    /// its keys, not for each of its records; until then, each stretch holds a key map of its
+    /// own (for a log whose every key recurs in every stretch, up to `stretches` times the
+    /// memory of one map).
+    pub(crate) fn build_split(
+        bytes: &[u8],
+        policy: &Policy,
+        now_ms: u64,
+        threads: usize,
+        stretches: usize,
+    ) -> Plan {
+        let rules = Rules::new(policy, now_ms);
+        let step = (bytes.len() as u64).div_ceil(stretches.max(1) as u64);
+        let starts = split::line_starts(bytes, step);
+        let ((), planned) = split::in_parallel(
+            starts.len(),
+            threads,
+            || (),
+            |i| {
+                let end = starts.get(i + 1).copied().unwrap_or(bytes.len());
+                Stretch::plan(&bytes[starts[i]..end], &rules)
+            },
+        );
+        let mut planned = planned.into_iter();
+        let Some(first) = planned.next() else { return Plan::default() };
+        let mut plan = Plan {
+            clean: first.clean,
+            alive: first.alive,
+            first_kept: 0,
+            records: first.records,
+            dropped: 0,
+            damaged: first.damaged,
+        };
+        let (mut lines, mut too_old, mut newest) = (first.lines, first.too_old, first.newest);
+        for stretch in planned {
+            plan.clean.extend(lines, &stretch.clean, stretch.lines);
+            plan.alive.extend(plan.records as usize, &stretch.alive, stretch.records as usize);
+            // Its keys supersede their older records here.
+            newest.extend(stretch.newest, plan.records as usize, |older| {
+                plan.alive.set(older, false)
+            });
+            lines += stretch.lines;
+            plan.records += stretch.records;
+            plan.damaged += stretch.damaged;
+            too_old += stretch.too_old;
         }
         newest.finish(|older| plan.alive.set(older, false));
         // Timestamps never decrease, so too-old records are a prefix; keep-last and max-bytes
@@ -238,5 +347,78 @@ impl Plan {
     /// Whether the record at position `i` (in file order) stays. The newest always does.
     pub(crate) fn keeps(&self, i: u64) -> bool {
         i + 1 == self.records || (i >= self.first_kept && self.alive.get(i as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_extend_as_pushes_would() {
+        let pattern = |n: usize, salt: usize| (0..n).map(move |i| (i * 7 + salt).is_multiple_of(3));
+        for at in [0, 1, 63, 64, 65, 130] {
+            for len in [0, 1, 63, 64, 65, 200] {
+                let (mut pushed, mut head, mut tail) =
+                    (Bits::default(), Bits::default(), Bits::default());
+                for (i, on) in pattern(at, 0).chain(pattern(len, 1)).enumerate() {
+                    pushed.push(i, on);
+                }
+                pattern(at, 0).enumerate().for_each(|(i, on)| head.push(i, on));
+                pattern(len, 1).enumerate().for_each(|(i, on)| tail.push(i, on));
+                head.extend(at, &tail, len);
+                assert_eq!(head, pushed, "{at} bits, then {len}");
+            }
+        }
+    }
+
+    /// A log of `n` records over `keys` keys, with tombstones, records without the key, and
+    /// damage: a flipped byte, a line of garbage, an empty line, a torn last line.
+    fn log(n: u64, keys: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let data = match seq % 11 {
+                0 => format!(r#"{{"other":{seq}}}"#),
+                5 => format!(r#"{{"id":"k{}","deleted":true}}"#, seq % keys),
+                _ => format!(r#"{{"id":"k{}","v":{seq}}}"#, (seq * 7) % keys),
+            };
+            let start = out.len();
+            crate::format::encode(&mut out, seq, 1_000 + seq, data.as_bytes());
+            match seq % 997 {
+                3 => out[start + 5] ^= 0x20,
+                4 => out.extend_from_slice(b"garbage\n"),
+                5 => out.push(b'\n'),
+                _ => {}
+            }
+        }
+        crate::format::encode(&mut out, n + 1, 2_000 + n, br#"{"id":"k1"}"#);
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    /// The plan is the same however it is shared out: on one thread or several, in one
+    /// stretch or many, whether a stretch's key map stayed direct or was partitioned.
+    #[test]
+    fn plan_is_the_same_however_shared_out() {
+        let policies = [
+            Policy::new().key(JsonPointer::parse("/id").unwrap()),
+            Policy::new()
+                .key(JsonPointer::parse("/id").unwrap())
+                .tombstone(JsonPointer::parse("/deleted").unwrap())
+                .tombstone_retention(Duration::from_millis(500))
+                .max_age(Duration::from_millis(40_000)),
+            Policy::new().keep_last(1_500).max_bytes(100_000),
+        ];
+        for (n, keys) in [(3, 2), (2_000, 13), (60_000, 40_000)] {
+            let bytes = log(n, keys);
+            for policy in &policies {
+                let one = Plan::build_split(&bytes, policy, 41_000, 1, 1);
+                assert!(one.damaged >= 1 && one.dropped > 0 || n < 1_000, "{one:?}");
+                for (threads, stretches) in [(1, 2), (2, 2), (2, 7), (3, 64)] {
+                    let split = Plan::build_split(&bytes, policy, 41_000, threads, stretches);
+                    assert_eq!(split, one, "{n} records, {threads} threads, {stretches} stretches");
+                }
+            }
+        }
     }
 }
