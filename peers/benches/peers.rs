@@ -122,40 +122,93 @@ fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Dur
     start.elapsed()
 }
 
-/// ndlog `Always`, one thread, on a chained log (`Options::chain`: every line carries the
-/// SHA-256 link of its predecessor) and on a plain one, append by append in alternating order,
-/// each append timed, so that both see the disk at the same moment (a ≤ 3 % target is below
-/// the disk's drift between two runs of a round); `ROUNDS` rounds of about `run` each. The
-/// medians of (plain rate, chained rate).
-fn chained_alternating(payload: &[u8], run: Duration) -> (f64, f64) {
-    let alternate = |iters: u64| {
+/// One durable append of one engine, for [`alternating`].
+type Step = Box<dyn FnMut()>;
+
+/// Durable appends of several engines, opened in one directory by `open`, taken in turn (one
+/// append each, the order rotating from one pass to the next) and each timed, so that all of
+/// them see the disk at the same moment: a target closer than the disk's drift between two
+/// cases of a round-robin round can then be judged. One untimed append each first (it may
+/// create a file); `ROUNDS` rounds of about `run`. The median rate of each, in `open`'s order.
+fn alternating(
+    run: Duration,
+    label: &str,
+    open: impl Fn(&std::path::Path) -> Vec<Step>,
+) -> Vec<f64> {
+    let round = |passes: u64| {
         let dir = common::temp_dir();
-        let open = |name: &str, chain: bool| {
-            let options = Options::new().durability(Durability::Always).chain(chain);
-            options.open(dir.path().join(name)).expect("open a log")
-        };
-        let logs = [open("plain.ndjson", false), open("chained.ndjson", true)];
-        let mut took = [Duration::ZERO; 2];
-        for i in 0..iters as usize {
-            for turn in [i % 2, 1 - i % 2] {
+        let mut steps = open(dir.path());
+        steps.iter_mut().for_each(|step| step());
+        let mut took = vec![Duration::ZERO; steps.len()];
+        for pass in 0..passes as usize {
+            for k in 0..steps.len() {
+                let turn = (pass + k) % steps.len();
                 let start = Instant::now();
-                black_box(logs[turn].append_raw(payload).expect("append_raw"));
+                steps[turn]();
                 took[turn] += start.elapsed();
             }
         }
-        took.map(|t| iters as f64 / t.as_secs_f64())
+        took.iter().map(|t| passes as f64 / t.as_secs_f64()).collect::<Vec<_>>()
     };
-    let calibration = alternate(32);
-    let per_pair = 1.0 / calibration[0] + 1.0 / calibration[1];
-    let iters = ((run.as_secs_f64() / per_pair) as u64).max(32);
-    let (mut plain, mut chained) = (Vec::new(), Vec::new());
-    for round in 1..=ROUNDS {
-        let [a, b] = alternate(iters);
-        eprintln!("  round {round}: Always plain {a:.0}/s, chained {b:.0}/s, alternating");
-        plain.push(a);
-        chained.push(b);
+    let calibration = round(16);
+    let per_pass: f64 = calibration.iter().map(|rate| 1.0 / rate).sum();
+    let passes = ((run.as_secs_f64() / per_pass) as u64).max(32);
+    let mut rates = vec![Vec::new(); calibration.len()];
+    for r in 1..=ROUNDS {
+        let got = round(passes);
+        let shown: Vec<String> = got.iter().map(|rate| format!("{rate:.0}/s")).collect();
+        eprintln!("  round {r}: {label}: {}, alternating", shown.join(", "));
+        for (all, rate) in rates.iter_mut().zip(got) {
+            all.push(rate);
+        }
     }
-    (common::median(plain), common::median(chained))
+    rates.into_iter().map(common::median).collect()
+}
+
+/// An ndlog writer's durable append of `payload`, as a [`Step`].
+fn ndlog_step(writer: ndlog::Writer, payload: &[u8]) -> Step {
+    let payload = payload.to_vec();
+    Box::new(move || {
+        black_box(writer.append_raw(&payload).expect("append_raw"));
+    })
+}
+
+/// ndlog `Always`, one thread, on a chained log (`Options::chain`: every line carries the
+/// SHA-256 link of its predecessor) and on a plain one, alternating. (plain rate, chained rate).
+fn chained_alternating(payload: &[u8], run: Duration) -> (f64, f64) {
+    let rates = alternating(run, "Always plain, chained", |dir| {
+        let open = |name: &str, chain: bool| {
+            let options = Options::new().durability(Durability::Always).chain(chain);
+            ndlog_step(options.open(dir.join(name)).expect("open a log"), payload)
+        };
+        vec![open("plain.ndjson", false), open("chained.ndjson", true)]
+    });
+    (rates[0], rates[1])
+}
+
+/// ndlog `Always`, one thread, on a plain log and on a segmented log with preallocated
+/// segments, fjall and okaywal (the peers that write in place), alternating.
+fn in_place_alternating(payload: &[u8], run: Duration) -> [f64; 4] {
+    let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal";
+    let rates = alternating(run, label, |dir| {
+        let settings = ndlog::segments::Settings {
+            preallocate: true,
+            ..ndlog::segments::Settings::new(16 << 20)
+        };
+        let always = Options::new().durability(Durability::Always);
+        let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
+        let plain = always.open(dir.join("plain.ndjson"));
+        let mut fjall = fjall_db::Durable::open(dir);
+        let mut okaywal = okay_wal::Committer::open(dir);
+        let (fjall_payload, okaywal_payload) = (payload.to_vec(), payload.to_vec());
+        vec![
+            ndlog_step(preallocated.expect("open the segmented log"), payload),
+            ndlog_step(plain.expect("open the log"), payload),
+            Box::new(move || fjall.insert(&fjall_payload)),
+            Box::new(move || okaywal.commit(&okaywal_payload)),
+        ]
+    });
+    [rates[0], rates[1], rates[2], rates[3]]
 }
 
 /// The durable append cases: ndlog's, the peers' and the raw limits.
@@ -216,6 +269,15 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
     );
     let own_1t = format!("ndlog Always, 1 thread {}", rate(always));
     let (plain, chained) = chained_alternating(payload, run);
+    let [pre_alt, plain_alt, fjall_alt, okaywal_alt] = in_place_alternating(payload, run);
+    let (alt_best_name, alt_best) =
+        if fjall_alt >= okaywal_alt { ("fjall", fjall_alt) } else { ("okaywal", okaywal_alt) };
+    let alt_versus = format!(
+        "{alt_best_name} {} (fjall {}; okaywal {}), alternating",
+        rate(alt_best),
+        rate(fjall_alt),
+        rate(okaywal_alt)
+    );
     vec![
         records_row(
             "durable, 1 thread (Always)",
@@ -229,6 +291,22 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
             always_pre,
             durable_versus,
             best,
+            Target::Ratio(1.0),
+        ),
+        records_row(
+            "durable, 1 thread (Always), preallocated segments written in place, alternating \
+             append by append with fjall and okaywal",
+            pre_alt,
+            alt_versus.clone(),
+            alt_best,
+            Target::Ratio(1.0),
+        ),
+        records_row(
+            "durable, 1 thread (Always), not preallocated, alternating append by append with \
+             fjall and okaywal",
+            plain_alt,
+            alt_versus,
+            alt_best,
             Target::Ratio(1.0),
         ),
         records_row(

@@ -25,3 +25,38 @@ pub fn commits(dir: &Path, payload: &[u8], threads: usize, iters: u64) -> Durati
     wal.shutdown().expect("okaywal shutdown");
     took
 }
+
+/// A log committing one entry at a time, as [`commits`] does on one thread, for a bench that
+/// interleaves engines commit by commit.
+pub struct Committer {
+    wal: WriteAheadLog,
+}
+
+impl Committer {
+    /// Opens (creates) the log in `dir`.
+    ///
+    /// # Panics
+    /// On any I/O error: this is a bench.
+    pub fn open(dir: &Path) -> Committer {
+        Committer {
+            wal: WriteAheadLog::recover(dir.join("okaywal"), LogVoid).expect("open okaywal"),
+        }
+    }
+
+    /// Commits one entry holding `payload`.
+    ///
+    /// # Panics
+    /// On any I/O error: this is a bench.
+    pub fn commit(&mut self, payload: &[u8]) {
+        let mut entry = self.wal.begin_entry().expect("okaywal begin_entry");
+        entry.write_chunk(payload).expect("okaywal write_chunk");
+        entry.commit().expect("okaywal commit");
+    }
+}
+
+impl Drop for Committer {
+    /// Shuts the log down: its checkpoint thread ends.
+    fn drop(&mut self) {
+        let _ = self.wal.clone().shutdown();
+    }
+}
