@@ -187,7 +187,8 @@ fn chained_alternating(payload: &[u8], run: Duration) -> (f64, f64) {
 }
 
 /// ndlog `Always`, one thread, on a plain log and on a segmented log with preallocated
-/// segments, fjall and okaywal (the peers that write in place), alternating.
+/// segments, fjall and okaywal (the peers that write in place), alternating; the preallocated
+/// log between two rolls, its spare segment made.
 fn in_place_alternating(payload: &[u8], run: Duration) -> [f64; 4] {
     let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal";
     let rates = alternating(run, label, |dir| {
@@ -198,11 +199,20 @@ fn in_place_alternating(payload: &[u8], run: Duration) -> [f64; 4] {
         let always = Options::new().durability(Durability::Always);
         let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
         let plain = always.open(dir.join("plain.ndjson"));
+        let preallocated = preallocated.expect("open the segmented log");
+        // The first append makes the first segment, and a thread then makes the spare one the
+        // next roll takes: measured between rolls, once the spare is made.
+        preallocated.append_raw(payload).expect("append_raw");
+        let spare = dir.join("segmented").join("ndlog.spare");
+        let made_by = Instant::now() + Duration::from_secs(10);
+        while !spare.exists() && Instant::now() < made_by {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let mut fjall = fjall_db::Durable::open(dir);
         let mut okaywal = okay_wal::Committer::open(dir);
         let (fjall_payload, okaywal_payload) = (payload.to_vec(), payload.to_vec());
         vec![
-            ndlog_step(preallocated.expect("open the segmented log"), payload),
+            ndlog_step(preallocated, payload),
             ndlog_step(plain.expect("open the log"), payload),
             Box::new(move || fjall.insert(&fjall_payload)),
             Box::new(move || okaywal.commit(&okaywal_payload)),
