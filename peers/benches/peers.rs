@@ -3,7 +3,9 @@
 //!
 //! Every rate is the median of 3 runs taken round-robin (one run of each case per round, so a
 //! change in the machine's load hits every case alike), each run calibrated to about
-//! `$NDLOG_PEERS_RUN_MS` ms (default 1000). Payloads are 100 bytes. All files go to
+//! `$NDLOG_PEERS_RUN_MS` ms (default 1000). The rows marked "alternating" instead take
+//! one-thread durable appends of several engines in turn, append by append, for 3 rounds, and
+//! report the median of the rounds' ratios. Payloads are 100 bytes. All files go to
 //! `$NDLOG_BENCH_DIR` (default `target/tmp`), so every case runs on the same file system.
 //! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
 //! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. `$NDLOG_PEERS_ONLY` runs only the
@@ -126,23 +128,34 @@ fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Dur
 type Step = Box<dyn FnMut()>;
 
 /// Durable appends of several engines, opened in one directory by `open`, taken in turn (one
-/// append each, the order rotating from one pass to the next) and each timed, so that all of
-/// them see the disk at the same moment: a target closer than the disk's drift between two
-/// cases of a round-robin round can then be judged. One untimed append each first (it may
-/// create a file); `ROUNDS` rounds of about `run`. The median rate of each, in `open`'s order.
+/// append each, in a new order each pass) and each timed, so that all of them see the disk at
+/// the same moment: a target closer than the disk's drift between two cases of a round-robin
+/// round can then be judged. One untimed append each first (it may
+/// create a file); `ROUNDS` rounds of about `run`. Each round's rates, in `open`'s order.
 fn alternating(
     run: Duration,
     label: &str,
     open: impl Fn(&std::path::Path) -> Vec<Step>,
-) -> Vec<f64> {
+) -> Vec<Vec<f64>> {
     let round = |passes: u64| {
         let dir = common::temp_dir();
         let mut steps = open(dir.path());
         steps.iter_mut().for_each(|step| step());
         let mut took = vec![Duration::ZERO; steps.len()];
-        for pass in 0..passes as usize {
-            for k in 0..steps.len() {
-                let turn = (pass + k) % steps.len();
+        // Each pass in an order of its own (a shuffle by xorshift), so that every engine
+        // follows every other as often: a fixed rotation puts each one after the same
+        // neighbour, whose background work (fjall's and okaywal's threads) it would then
+        // always meet.
+        let mut order: Vec<usize> = (0..steps.len()).collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..passes {
+            for k in (1..order.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(k, (x % (k as u64 + 1)) as usize);
+            }
+            for &turn in &order {
                 let start = Instant::now();
                 steps[turn]();
                 took[turn] += start.elapsed();
@@ -153,16 +166,41 @@ fn alternating(
     let calibration = round(16);
     let per_pass: f64 = calibration.iter().map(|rate| 1.0 / rate).sum();
     let passes = ((run.as_secs_f64() / per_pass) as u64).max(32);
-    let mut rates = vec![Vec::new(); calibration.len()];
-    for r in 1..=ROUNDS {
-        let got = round(passes);
-        let shown: Vec<String> = got.iter().map(|rate| format!("{rate:.0}/s")).collect();
-        eprintln!("  round {r}: {label}: {}, alternating", shown.join(", "));
-        for (all, rate) in rates.iter_mut().zip(got) {
-            all.push(rate);
+    (1..=ROUNDS)
+        .map(|r| {
+            let got = round(passes);
+            let shown: Vec<String> = got.iter().map(|rate| format!("{rate:.0}/s")).collect();
+            eprintln!("  round {r}: {label}: {}, alternating", shown.join(", "));
+            got
+        })
+        .collect()
+}
+
+/// What alternating rounds say of engine `of` against `versus` (each round's best of those):
+/// the median rate of each, and the median of the rounds' ratios, each taken at one moment of
+/// the disk (the ratio of the medians would mix rounds).
+struct Paired {
+    of: f64,
+    versus: f64,
+    ratio: f64,
+}
+
+impl Paired {
+    fn new(rounds: &[Vec<f64>], of: usize, versus: &[usize]) -> Paired {
+        let best = |round: &Vec<f64>| versus.iter().map(|&j| round[j]).fold(0.0, f64::max);
+        Paired {
+            of: common::median(rounds.iter().map(|r| r[of]).collect()),
+            versus: common::median(rounds.iter().map(best).collect()),
+            ratio: common::median(rounds.iter().map(|r| r[of] / best(r)).collect()),
         }
     }
-    rates.into_iter().map(common::median).collect()
+
+    /// A row of this pair: the ratio shown is the median of the rounds' ratios.
+    fn row(&self, case: &str, versus: String, target: Target) -> Row {
+        let versus =
+            format!("{versus}, alternating (ratio: the median of {ROUNDS} rounds' ratios)");
+        records_row(case, self.of, versus, self.of / self.ratio, target)
+    }
 }
 
 /// An ndlog writer's durable append of `payload`, as a [`Step`].
@@ -173,52 +211,52 @@ fn ndlog_step(writer: ndlog::Writer, payload: &[u8]) -> Step {
     })
 }
 
-/// ndlog `Always`, one thread, on a chained log (`Options::chain`: every line carries the
-/// SHA-256 link of its predecessor) and on a plain one, alternating. (plain rate, chained rate).
-fn chained_alternating(payload: &[u8], run: Duration) -> (f64, f64) {
-    let rates = alternating(run, "Always plain, chained", |dir| {
+/// ndlog `Always`, one thread, on a plain log (0) and on a chained one (1: `Options::chain`,
+/// every line carries the SHA-256 link of its predecessor), alternating.
+fn chained_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
+    alternating(run, "Always plain, chained", |dir| {
         let open = |name: &str, chain: bool| {
             let options = Options::new().durability(Durability::Always).chain(chain);
             ndlog_step(options.open(dir.join(name)).expect("open a log"), payload)
         };
         vec![open("plain.ndjson", false), open("chained.ndjson", true)]
-    });
-    (rates[0], rates[1])
+    })
 }
 
-/// ndlog `Always`, one thread, on a plain log and on a segmented log with preallocated
-/// segments, fjall and okaywal (the peers that write in place), alternating; the preallocated
-/// log between two rolls, its spare segment made.
-fn in_place_alternating(payload: &[u8], run: Duration) -> [f64; 4] {
-    let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal";
-    let rates = alternating(run, label, |dir| {
+/// One thread, alternating: ndlog `Always` on a segmented log with preallocated segments (0,
+/// between two rolls: timed once its spare segment is made) and on a plain log (1), fjall (2)
+/// and okaywal (3) (the peers that write in place), and ndlog `Group` on a plain log (4).
+fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
+    let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal; ndlog Group";
+    alternating(run, label, |dir| {
         let settings = ndlog::segments::Settings {
             preallocate: true,
             ..ndlog::segments::Settings::new(16 << 20)
         };
         let always = Options::new().durability(Durability::Always);
         let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
-        let plain = always.open(dir.join("plain.ndjson"));
         let preallocated = preallocated.expect("open the segmented log");
         // The first append makes the first segment, and a thread then makes the spare one the
-        // next roll takes: measured between rolls, once the spare is made.
+        // next roll takes.
         preallocated.append_raw(payload).expect("append_raw");
         let spare = dir.join("segmented").join("ndlog.spare");
         let made_by = Instant::now() + Duration::from_secs(10);
         while !spare.exists() && Instant::now() < made_by {
             std::thread::sleep(Duration::from_millis(5));
         }
+        let plain = always.open(dir.join("plain.ndjson")).expect("open the log");
+        let group = Options::new().durability(Durability::Group).open(dir.join("group.ndjson"));
         let mut fjall = fjall_db::Durable::open(dir);
         let mut okaywal = okay_wal::Committer::open(dir);
         let (fjall_payload, okaywal_payload) = (payload.to_vec(), payload.to_vec());
         vec![
             ndlog_step(preallocated, payload),
-            ndlog_step(plain.expect("open the log"), payload),
+            ndlog_step(plain, payload),
             Box::new(move || fjall.insert(&fjall_payload)),
             Box::new(move || okaywal.commit(&okaywal_payload)),
+            ndlog_step(group.expect("open the log"), payload),
         ]
-    });
-    [rates[0], rates[1], rates[2], rates[3]]
+    })
 }
 
 /// The durable append cases: ndlog's, the peers' and the raw limits.
@@ -278,16 +316,20 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         rate(raw_inplace),
     );
     let own_1t = format!("ndlog Always, 1 thread {}", rate(always));
-    let (plain, chained) = chained_alternating(payload, run);
-    let [pre_alt, plain_alt, fjall_alt, okaywal_alt] = in_place_alternating(payload, run);
-    let (alt_best_name, alt_best) =
-        if fjall_alt >= okaywal_alt { ("fjall", fjall_alt) } else { ("okaywal", okaywal_alt) };
-    let alt_versus = format!(
-        "{alt_best_name} {} (fjall {}; okaywal {}), alternating",
-        rate(alt_best),
-        rate(fjall_alt),
-        rate(okaywal_alt)
-    );
+    let chained = Paired::new(&chained_alternating(payload, run), 1, &[0]);
+    let one_thread = one_thread_alternating(payload, run);
+    let (preallocated, not_preallocated) =
+        (Paired::new(&one_thread, 0, &[2, 3]), Paired::new(&one_thread, 1, &[2, 3]));
+    let group_alone = Paired::new(&one_thread, 4, &[1]);
+    let median_of = |j: usize| common::median(one_thread.iter().map(|r| r[j]).collect());
+    let peers_alternating = |p: &Paired| {
+        format!(
+            "best of fjall and okaywal {} (fjall {}; okaywal {})",
+            rate(p.versus),
+            rate(median_of(2)),
+            rate(median_of(3))
+        )
+    };
     vec![
         records_row(
             "durable, 1 thread (Always)",
@@ -303,28 +345,22 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
             best,
             Target::Ratio(1.0),
         ),
-        records_row(
+        preallocated.row(
             "durable, 1 thread (Always), preallocated segments written in place, alternating \
              append by append with fjall and okaywal",
-            pre_alt,
-            alt_versus.clone(),
-            alt_best,
+            peers_alternating(&preallocated),
             Target::Ratio(1.0),
         ),
-        records_row(
+        not_preallocated.row(
             "durable, 1 thread (Always), not preallocated, alternating append by append with \
              fjall and okaywal",
-            plain_alt,
-            alt_versus,
-            alt_best,
+            peers_alternating(&not_preallocated),
             Target::Ratio(1.0),
         ),
-        records_row(
+        chained.row(
             "durable, 1 thread (Always), chained log, alternating append by append with a plain \
              one (issue 15: ≤ 3 % slower)",
-            chained,
-            format!("ndlog Always, 1 thread, plain log, alternating {}", rate(plain)),
-            plain,
+            format!("ndlog Always, 1 thread, plain log {}", rate(chained.versus)),
             Target::Ratio(0.97),
         ),
         records_row(
@@ -332,6 +368,11 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
             group1,
             own_1t.clone(),
             always,
+            Target::Ratio(1.0),
+        ),
+        group_alone.row(
+            "durable, 1 thread (Group), alternating append by append with Always",
+            format!("ndlog Always, 1 thread {}", rate(group_alone.versus)),
             Target::Ratio(1.0),
         ),
         records_row(
