@@ -135,7 +135,9 @@ impl<'a> Newest<'a> {
         base: usize,
         mut superseded: impl FnMut(usize),
     ) {
-        debug_assert_eq!(later.pending, 0, "a stretch's map is finished before it is joined");
+        // (Records still in its window would be lost: a wrong plan, not a panic, so checked
+        // in every build.)
+        assert_eq!(later.pending, 0, "a stretch's map is finished before it is joined");
         let maps = later.direct.into_iter().chain(later.maps);
         for (key, at) in maps.flatten() {
             self.push_key(key, base + at, &mut superseded);
@@ -271,5 +273,8 @@ mod tests {
         // Across windows: a key's records apart by more than a window, and many keys.
         check(&keys(WINDOW * 3 + 17, 1_000));
         check(&keys(WINDOW * 2 + 5, 200_000));
+        // A later stretch with more distinct keys than a window: the join applies a window
+        // partway through.
+        check_joined(&keys(WINDOW * 2 + 5, 1 << 40), &[1_000]);
     }
 }

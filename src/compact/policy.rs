@@ -147,7 +147,10 @@ impl Bits {
     }
 
     /// Appends `other`'s `len` bits to these `at`, a word at a time: as `len` pushes would.
+    /// Both must have been filled by pushes: `at` bits here, `len` there.
     fn extend(&mut self, at: usize, other: &Bits, len: usize) {
+        debug_assert_eq!(self.0.len(), at.div_ceil(64), "these hold `at` pushed bits");
+        debug_assert_eq!(other.0.len(), len.div_ceil(64), "those hold `len` pushed bits");
         let words = &other.0[..len.div_ceil(64)];
         let shift = at % 64;
         self.0.truncate(at.div_ceil(64));
@@ -262,7 +265,8 @@ impl<'a> Stretch<'a> {
 
 impl Plan {
     /// Plans over `bytes`, whole lines of a log: on as many threads as there are cores (at
-    /// most four), each planning a stretch of the log, the stretches then joined in file order.
+    /// most four; one below 4 MiB), each planning a stretch of the log, the stretches then
+    /// joined in file order.
     pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
         // Below this many bytes one thread plans: starting another costs more than it saves.
         const MIN_SPLIT: usize = 4 << 20;
@@ -406,19 +410,34 @@ mod tests {
                 .key(JsonPointer::parse("/id").unwrap())
                 .tombstone(JsonPointer::parse("/deleted").unwrap())
                 .tombstone_retention(Duration::from_millis(500))
-                .max_age(Duration::from_millis(40_000)),
+                .max_age(Duration::from_millis(35_000)),
             Policy::new().keep_last(1_500).max_bytes(100_000),
         ];
-        for (n, keys) in [(3, 2), (2_000, 13), (60_000, 40_000)] {
+        // With the clock at 41,000 the records with a ts below 6,000 (seqs below 5,000) are
+        // older than the second policy's max age.
+        let now = 41_000;
+        for policy in &policies {
+            for (threads, stretches) in [(1, 1), (2, 2), (3, 5)] {
+                let empty = Plan::build_split(b"", policy, now, threads, stretches);
+                assert_eq!(empty, Plan::default());
+            }
+        }
+        for (n, keys) in [(0, 1), (3, 2), (40, 3), (2_000, 13), (60_000, 40_000)] {
             let bytes = log(n, keys);
             for policy in &policies {
-                let one = Plan::build_split(&bytes, policy, 41_000, 1, 1);
-                assert!(one.damaged >= 1 && one.dropped > 0 || n < 1_000, "{one:?}");
-                for (threads, stretches) in [(1, 2), (2, 2), (2, 7), (3, 64)] {
-                    let split = Plan::build_split(&bytes, policy, 41_000, threads, stretches);
+                let one = Plan::build_split(&bytes, policy, now, 1, 1);
+                if n >= 1_000 {
+                    assert!(one.damaged >= 1 && one.dropped > 0, "{one:?}");
+                }
+                // Every line start a cut, on the small logs; a few stretches on the others.
+                let many = if n <= 40 { bytes.len().max(1) } else { 64 };
+                for (threads, stretches) in [(1, 2), (2, 2), (2, 7), (3, many)] {
+                    let split = Plan::build_split(&bytes, policy, now, threads, stretches);
                     assert_eq!(split, one, "{n} records, {threads} threads, {stretches} stretches");
                 }
             }
         }
+        let too_old = Plan::build_split(&log(60_000, 40_000), &policies[1], now, 1, 1);
+        assert!(too_old.first_kept > 4_900, "{:?}", too_old.first_kept);
     }
 }
