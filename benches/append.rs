@@ -20,7 +20,7 @@ mod common {
     mod timer;
     mod workloads;
 
-    pub(crate) use alternating::alternating_rates;
+    pub(crate) use alternating::{alternating_rates, alternating_versus};
     pub(crate) use child::run_child_if_requested;
     pub(crate) use payloads::payload;
     pub(crate) use recorder::{SAMPLE_SIZE, record, recorded_rate};
@@ -160,7 +160,7 @@ fn summary() {
         let mut cases: Vec<Timed> = SYNC_CASES.iter().map(|&case| case.timed(payload)).collect();
         let rates = common::round_robin(&mut cases, PAIRED_RUN, PAIRED_ROUNDS);
         drop(cases);
-        let (always, raw_sync) = common::alternating_rates(payload, PAIRED_RUN, PAIRED_ROUNDS);
+        let paired = common::alternating_rates(payload, PAIRED_RUN, PAIRED_ROUNDS);
         let interleaved = |case: Append| {
             let i = SYNC_CASES.iter().position(|&c| c == case)?;
             Some(rates[i])
@@ -174,9 +174,9 @@ fn summary() {
             0,
             Row {
                 case: "ndlog_always_1t, alternating append by append".into(),
-                value: always,
-                versus: "raw O_APPEND write + fdatasync, alternating".into(),
-                limit: raw_sync,
+                value: paired.of,
+                versus: common::alternating_versus("raw O_APPEND write + fdatasync", &paired),
+                limit: paired.limit(),
                 unit: Unit::Records,
                 target: Some(Target::Ratio(0.95)),
             },

@@ -22,7 +22,7 @@ mod common {
     mod timer;
     mod workloads;
 
-    pub(crate) use alternating::alternating_rates;
+    pub(crate) use alternating::{alternating_rates, alternating_versus};
     pub(crate) use child::run_child_if_requested;
     pub(crate) use lookup::{lookup_floor, lookup_targets};
     pub(crate) use payloads::payload;
@@ -141,14 +141,14 @@ fn main() {
     let mut cases: Vec<Timed> = APPENDS.iter().map(|&case| case.timed(payload)).collect();
     let mut rows = append_rows(&common::round_robin(&mut cases, RUN, ROUNDS));
     drop(cases);
-    let (always, raw_sync) = common::alternating_rates(payload, RUN, ROUNDS);
+    let paired = common::alternating_rates(payload, RUN, ROUNDS);
     rows.insert(
         1,
         Row {
             case: "Always, 1 thread, alternating append by append".into(),
-            value: always,
-            versus: "raw O_APPEND write + fdatasync, alternating".into(),
-            limit: raw_sync,
+            value: paired.of,
+            versus: common::alternating_versus("raw O_APPEND write + fdatasync", &paired),
+            limit: paired.limit(),
             unit: Unit::Records,
             target: Some(Target::Ratio(0.95)),
         },

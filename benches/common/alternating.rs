@@ -1,9 +1,11 @@
-//! ndlog `Always` and the raw append + `fdatasync` loop measured append by append, alternating, so
-//! that both see the same disk at the same moment.
+//! Durable appends of several engines measured append by append, alternating, so that all of
+//! them see the same disk at the same moment: a gap smaller than the disk's drift between two
+//! cases of a round-robin round can then be judged.
 
 use std::fs::OpenOptions;
 use std::hint::black_box;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ndlog::Durability;
@@ -14,55 +16,120 @@ use super::payloads::line_for;
 use super::raw::write_once;
 use super::table::{Unit, fmt_rate};
 
-/// ndlog `Always` and the raw `O_APPEND` write + `fdatasync` loop, append by append: each
-/// iteration does one of each (in alternating order) on two files in one directory, timing
-/// each separately. Both see the same disk at the same moment, so their ratio survives the
-/// minute-to-minute drift of a shared disk. Returns (ndlog's time, the raw loop's time).
-pub(crate) fn alternate_always_vs_raw(payload: &[u8], iters: u64) -> (Duration, Duration) {
-    let dir = temp_dir();
-    let writer = open_writer(&dir.path().join("ndlog.ndjson"), Durability::Always);
-    let raw = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.path().join("raw.ndjson"))
-        .expect("create the raw bench file");
-    let line = line_for(payload);
-    let (mut ndlog, mut limit) = (Duration::ZERO, Duration::ZERO);
-    for i in 0..iters {
-        for turn in [i % 2, 1 - i % 2] {
-            let start = Instant::now();
-            if turn == 0 {
-                black_box(writer.append_raw(payload).expect("append_raw"));
-                ndlog += start.elapsed();
-            } else {
-                write_once(&raw, &line);
-                raw.sync_data().expect("fdatasync");
-                limit += start.elapsed();
-            }
-        }
-    }
-    (ndlog, limit)
+/// One durable append of one engine, for [`alternating`].
+pub(crate) type Step = Box<dyn FnMut()>;
+
+/// An ndlog writer's append of `payload`, as a [`Step`].
+pub(crate) fn ndlog_step(writer: ndlog::Writer, payload: &[u8]) -> Step {
+    let payload = payload.to_vec();
+    Box::new(move || {
+        black_box(writer.append_raw(&payload).expect("append_raw"));
+    })
 }
 
-/// [`alternate_always_vs_raw`] `runs` times, each about `run` long: the median rates (records/s)
-/// of ndlog `Always` and of the raw loop.
-pub(crate) fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> (f64, f64) {
-    let mut n = 16u64;
-    let calibration = alternate_always_vs_raw(payload, n);
-    let per_iter = (calibration.0 + calibration.1).as_secs_f64() / n as f64;
-    n = ((run.as_secs_f64() / per_iter.max(1e-9)) as u64).max(16);
-    let (mut ndlog, mut limit) = (Vec::new(), Vec::new());
-    for round in 1..=runs {
-        let (a, b) = alternate_always_vs_raw(payload, n);
-        let (a, b) = (n as f64 / a.as_secs_f64(), n as f64 / b.as_secs_f64());
-        eprintln!(
-            "  round {round}: ndlog Always {} / raw append+fdatasync {}, alternating",
-            fmt_rate(a, Unit::Records),
-            fmt_rate(b, Unit::Records)
-        );
-        ndlog.push(a);
-        limit.push(b);
+/// The engines `open` opens in a fresh directory, taken in turn (one append each, in a new
+/// shuffled order each pass: a fixed rotation would put each one after the same neighbour,
+/// whose background work it would then always meet) and each timed. One untimed append each
+/// first (it may create a file); then a calibration and `rounds` rounds of about `run`, all on
+/// the same engines. Each round's rates (records/s), in `open`'s order.
+pub(crate) fn alternating(
+    run: Duration,
+    rounds: usize,
+    label: &str,
+    open: impl FnOnce(&Path) -> Vec<Step>,
+) -> Vec<Vec<f64>> {
+    let dir = temp_dir();
+    let mut steps = open(dir.path());
+    steps.iter_mut().for_each(|step| step());
+    let mut round = |passes: u64, seed: u64| {
+        let mut took = vec![Duration::ZERO; steps.len()];
+        let mut order: Vec<usize> = (0..steps.len()).collect();
+        // (xorshift, seeded by the round: each round its own orders.)
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        for _ in 0..passes {
+            for k in (1..order.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(k, (x % (k as u64 + 1)) as usize);
+            }
+            for &turn in &order {
+                let start = Instant::now();
+                steps[turn]();
+                took[turn] += start.elapsed();
+            }
+        }
+        took.iter().map(|t| passes as f64 / t.as_secs_f64()).collect::<Vec<_>>()
+    };
+    let calibration = round(16, 0);
+    let per_pass: f64 = calibration.iter().map(|rate| 1.0 / rate).sum();
+    let passes = ((run.as_secs_f64() / per_pass) as u64).max(32);
+    (1..=rounds)
+        .map(|r| {
+            let got = round(passes, r as u64);
+            let shown: Vec<String> =
+                got.iter().map(|&rate| fmt_rate(rate, Unit::Records)).collect();
+            eprintln!("  round {r}: {label}: {}, alternating", shown.join(", "));
+            got
+        })
+        .collect()
+}
+
+/// What alternating rounds say of engine `of` against `versus` (each round's best of those,
+/// which favours the peers when they are close): the median rate of each, and the median of
+/// the rounds' ratios, each taken at one moment of the disk (the ratio of the medians would
+/// mix rounds).
+pub(crate) struct Paired {
+    pub of: f64,
+    pub versus: f64,
+    pub ratio: f64,
+}
+
+impl Paired {
+    pub(crate) fn new(rounds: &[Vec<f64>], of: usize, versus: &[usize]) -> Paired {
+        let best = |round: &Vec<f64>| versus.iter().map(|&j| round[j]).fold(0.0, f64::max);
+        Paired {
+            of: median(rounds.iter().map(|r| r[of]).collect()),
+            versus: median(rounds.iter().map(best).collect()),
+            ratio: median(rounds.iter().map(|r| r[of] / best(r)).collect()),
+        }
     }
-    (median(ndlog), median(limit))
+
+    /// The rate a table row compares `of` with so that its ratio is [`Paired::ratio`].
+    pub(crate) fn limit(&self) -> f64 {
+        self.of / self.ratio
+    }
+}
+
+/// ndlog `Always` (0) and the raw `O_APPEND` write + `fdatasync` loop (1), alternating, in
+/// `runs` rounds of about `run`.
+pub(crate) fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> Paired {
+    let label = "ndlog Always, raw append+fdatasync";
+    let rounds = alternating(run, runs, label, |dir| {
+        let writer = open_writer(&dir.join("ndlog.ndjson"), Durability::Always);
+        let raw = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .open(dir.join("raw.ndjson"))
+            .expect("create the raw bench file");
+        let line = line_for(payload);
+        vec![
+            ndlog_step(writer, payload),
+            Box::new(move || {
+                write_once(&raw, &line);
+                raw.sync_data().expect("fdatasync");
+            }),
+        ]
+    });
+    Paired::new(&rounds, 0, &[1])
+}
+
+/// A table's "compared with" for an alternating pair: the peer's median rate, and how the
+/// ratio was taken (the table's limit is then the rate that ratio implies).
+pub(crate) fn alternating_versus(peer: &str, paired: &Paired) -> String {
+    format!(
+        "{peer} {}, alternating (ratio: the median of the rounds' ratios)",
+        fmt_rate(paired.versus, Unit::Records)
+    )
 }
