@@ -25,7 +25,7 @@ use std::path::Path;
 
 use super::ChainFile;
 use super::verify::{ChainReport, Damage, Step, Walk, verify_serial};
-use crate::read::split::{in_parallel, line_start_at, line_starts, step, threads};
+use crate::read::stretches::{in_parallel, line_start_at, line_starts, step, threads};
 use crate::read::{Entry, Reader, Record};
 
 /// Below this many bytes the walk stays on the calling thread: at ~0.7 GB/s a core, 4 MiB is

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 use crate::format::resync;
 use crate::json::{JsonPointer, key_bytes};
-use crate::read::{Reader, split};
+use crate::read::{Reader, stretches};
 
 use super::newest::Newest;
 
@@ -270,7 +270,7 @@ impl Plan {
     pub(crate) fn build(bytes: &[u8], policy: &Policy, now_ms: u64) -> Plan {
         // Below this many bytes one thread plans: starting another costs more than it saves.
         const MIN_SPLIT: usize = 4 << 20;
-        let threads = if bytes.len() < MIN_SPLIT { 1 } else { split::threads(None) };
+        let threads = if bytes.len() < MIN_SPLIT { 1 } else { stretches::threads(None) };
         Self::build_split(bytes, policy, now_ms, threads, threads)
     }
 
@@ -288,8 +288,8 @@ impl Plan {
     ) -> Plan {
         let rules = Rules::new(policy, now_ms);
         let step = (bytes.len() as u64).div_ceil(stretches.max(1) as u64);
-        let starts = split::line_starts(bytes, step);
-        let ((), planned) = split::in_parallel(
+        let starts = stretches::line_starts(bytes, step);
+        let ((), planned) = stretches::in_parallel(
             starts.len(),
             threads,
             || (),

@@ -19,7 +19,8 @@ mod open;
 mod range;
 mod reader;
 mod seek;
-pub(crate) mod split;
+mod split;
+pub(crate) mod stretches;
 mod typed;
 
 pub use history::History;
