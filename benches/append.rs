@@ -91,6 +91,7 @@ fn rows(rate: impl Fn(Append) -> Option<f64>) -> Vec<Row> {
                 limit: limit_rate,
                 unit: Unit::Records,
                 target,
+                ratio: None,
             });
         }
     };
@@ -176,9 +177,10 @@ fn summary() {
                 case: "ndlog_always_1t, alternating append by append".into(),
                 value: paired.of,
                 versus: common::alternating_versus("raw O_APPEND write + fdatasync", &paired),
-                limit: paired.limit(),
+                limit: paired.versus,
                 unit: Unit::Records,
                 target: Some(Target::Ratio(0.95)),
+                ratio: Some(paired.ratio),
             },
         );
         common::print_table(&title, &table);

@@ -334,6 +334,7 @@ fn segmented_row(rate: &dyn Fn(&str) -> Option<f64>, how: &str) -> Option<Row> {
         limit: rate(plain)?,
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
+        ratio: None,
     })
 }
 
@@ -369,6 +370,7 @@ fn append_rows(rate: &dyn Fn(Append) -> Option<f64>) -> Vec<Row> {
                 unit: Unit::Records,
                 // "≤ 3 % slower": the chained rate at least 0.97 of the unchained one.
                 target: (mode == Mode::Always).then_some(Target::Ratio(0.97)),
+                ratio: None,
             })
         })
         .collect()
@@ -394,6 +396,7 @@ fn scan_rows(rate: &dyn Fn(&str) -> Option<f64>) -> Vec<Row> {
                 limit,
                 unit: Unit::Bytes,
                 target: target.then_some(Target::AtLeast(1e9)),
+                ratio: None,
             });
         }
     }
@@ -545,6 +548,7 @@ fn summary(logs: &Logs) {
         limit: plain,
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
+        ratio: None,
     }];
     rows.push(Row {
         case: "chained_segmented_always_1t, alternating append by append".into(),
@@ -553,6 +557,7 @@ fn summary(logs: &Logs) {
         limit: seg.0,
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
+        ratio: None,
     });
     rows.extend(append_rows(&append_rate));
     common::print_table(

@@ -87,6 +87,7 @@ fn append_rows(r: &[f64]) -> Vec<Row> {
         limit,
         unit: Unit::Records,
         target: Some(target),
+        ratio: None,
     };
     let always_1 = "ndlog Always, 1 thread";
     vec![
@@ -148,9 +149,10 @@ fn main() {
             case: "Always, 1 thread, alternating append by append".into(),
             value: paired.of,
             versus: common::alternating_versus("raw O_APPEND write + fdatasync", &paired),
-            limit: paired.limit(),
+            limit: paired.versus,
             unit: Unit::Records,
             target: Some(Target::Ratio(0.95)),
+            ratio: Some(paired.ratio),
         },
     );
 
@@ -194,6 +196,7 @@ fn main() {
         limit: memchr,
         unit: Unit::Bytes,
         target: Some(Target::AtLeast(3.5e9)),
+        ratio: None,
     });
     rows.push(Row {
         case: deser_name.into(),
@@ -202,6 +205,7 @@ fn main() {
         limit: hand,
         unit: Unit::Bytes,
         target: Some(Target::Ratio(1.3)),
+        ratio: None,
     });
     rows.extend(lookup_rows(&log, log.records));
     drop(log);
@@ -277,6 +281,7 @@ fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 3] {
             limit: REDB_LOOKUPS_PER_S,
             unit: Unit::Records,
             target: Some(Target::Ratio(3.0)),
+            ratio: None,
         },
         Row {
             case: case.clone(),
@@ -285,6 +290,7 @@ fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 3] {
             limit: floor,
             unit: Unit::Records,
             target: None,
+            ratio: None,
         },
         Row {
             case,
@@ -293,6 +299,7 @@ fn lookup_rows(log: &common::ScanLog, records: u64) -> [Row; 3] {
             limit: chained,
             unit: Unit::Records,
             target: None,
+            ratio: None,
         },
     ]
 }
@@ -351,5 +358,6 @@ fn cat_data_row() -> Option<Row> {
         limit: jq,
         unit: Unit::Bytes,
         target: Some(Target::Ratio(20.0)),
+        ratio: None,
     })
 }

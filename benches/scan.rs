@@ -91,6 +91,7 @@ fn summary(log: &ScanLog) {
                 limit: limit_rate,
                 unit: Unit::Bytes,
                 target,
+                ratio: None,
             });
         }
     };

@@ -87,17 +87,13 @@ pub(crate) struct Paired {
 
 impl Paired {
     pub(crate) fn new(rounds: &[Vec<f64>], of: usize, versus: &[usize]) -> Paired {
+        debug_assert!(!versus.is_empty(), "a pair has something to compare with");
         let best = |round: &Vec<f64>| versus.iter().map(|&j| round[j]).fold(0.0, f64::max);
         Paired {
             of: median(rounds.iter().map(|r| r[of]).collect()),
             versus: median(rounds.iter().map(best).collect()),
             ratio: median(rounds.iter().map(|r| r[of] / best(r)).collect()),
         }
-    }
-
-    /// The rate a table row compares `of` with so that its ratio is [`Paired::ratio`].
-    pub(crate) fn limit(&self) -> f64 {
-        self.of / self.ratio
     }
 }
 
@@ -126,7 +122,7 @@ pub(crate) fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> P
 }
 
 /// A table's "compared with" for an alternating pair: the peer's median rate, and how the
-/// ratio was taken (the table's limit is then the rate that ratio implies).
+/// ratio was taken.
 pub(crate) fn alternating_versus(peer: &str, paired: &Paired) -> String {
     format!(
         "{peer} {}, alternating (ratio: the median of the rounds' ratios)",

@@ -29,6 +29,9 @@ pub(crate) struct Row {
     pub limit: f64,
     pub unit: Unit,
     pub target: Option<Target>,
+    /// The ratio to show, when it is not `value / limit`: an alternating pair's median of its
+    /// rounds' ratios ([`super::alternating::Paired`]).
+    pub ratio: Option<f64>,
 }
 
 pub(crate) fn fmt_rate(x: f64, unit: Unit) -> String {
@@ -59,7 +62,7 @@ pub(crate) fn print_table(title: &str, rows: &[Row]) {
     println!("| case | ndlog | compared with | limit | ratio | target |");
     println!("| --- | ---: | --- | ---: | ---: | --- |");
     for r in rows {
-        let ratio = r.value / r.limit;
+        let ratio = r.ratio.unwrap_or(r.value / r.limit);
         let target = match r.target {
             None => String::new(),
             Some(Target::Ratio(t)) => {

@@ -129,7 +129,9 @@ fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Dur
 /// A row of an alternating pair: the ratio shown is the median of the rounds' ratios.
 fn paired_row(paired: &Paired, case: &str, versus: String, target: Target) -> Row {
     let versus = format!("{versus}, alternating (ratio: the median of {ROUNDS} rounds' ratios)");
-    records_row(case, paired.of, versus, paired.limit(), target)
+    // (This table derives the ratio from the two rates and does not print the second: the
+    // rate at which the ratio is the median one.)
+    records_row(case, paired.of, versus, paired.of / paired.ratio, target)
 }
 
 /// ndlog `Always`, one thread, on a plain log (0) and on a chained one (1: `Options::chain`,
@@ -157,11 +159,11 @@ fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
         let always = Options::new().durability(Durability::Always);
         let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
         let preallocated = preallocated.expect("open the segmented log");
-        // The first append writes and syncs the first segment, 16 MiB of padding. In the one
-        // run that timed it at once, its rounds ran at 3.1, 5.3 and 7.0 k/s (a plain log: 7.4,
-        // 6.6 and 5.7 k/s); in the five runs since, after this pause, at 6.1-9.0 k/s. Whether
-        // the pause is what changed it is not shown. The rounds (3 s at ~8 k/s) stay well
-        // inside the segment: no roll is timed.
+        // The first append writes and syncs the first segment, 16 MiB of padding; the rounds
+        // start 10 s after it (BENCHMARKS.md, "Durable appends alternating with the peers").
+        // The calibration and the rounds (about 4 `run`s, ~8 k appends/s of ~165 bytes) stay
+        // inside that segment, so no roll is timed, while `$NDLOG_PEERS_RUN_MS` is under
+        // ~10,000.
         preallocated.append_raw(payload).expect("append_raw");
         std::thread::sleep(Duration::from_secs(10));
         let plain = always.open(dir.join("plain.ndjson")).expect("open the log");
@@ -268,14 +270,14 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         paired_row(
             &preallocated,
             "durable, 1 thread (Always), preallocated segments written in place, alternating \
-             append by append with fjall and okaywal",
+             append by append with fjall, okaywal, ndlog Always on a plain log and ndlog Group",
             peers_alternating(&preallocated),
             Target::Ratio(1.0),
         ),
         paired_row(
             &not_preallocated,
-            "durable, 1 thread (Always), not preallocated, alternating append by append with \
-             fjall and okaywal",
+            "durable, 1 thread (Always), not preallocated, alternating append by append in the \
+             same five",
             peers_alternating(&not_preallocated),
             Target::Ratio(1.0),
         ),
@@ -295,7 +297,7 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         ),
         paired_row(
             &group_alone,
-            "durable, 1 thread (Group), alternating append by append with Always",
+            "durable, 1 thread (Group), alternating append by append in the same five",
             format!("ndlog Always, 1 thread {}", rate(group_alone.versus)),
             Target::Ratio(1.0),
         ),

@@ -237,19 +237,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cut_moves_on_to_the_next_line_start_inside_the_data() {
-        let data = b"ab\ncd\n\nef";
-        assert_eq!(line_start_at(data, 0), None);
-        assert_eq!(line_start_at(data, 1), Some(3));
-        assert_eq!(line_start_at(data, 3), Some(3));
-        assert_eq!(line_start_at(data, 4), Some(6));
-        assert_eq!(line_start_at(data, 6), Some(6));
-        assert_eq!(line_start_at(data, 7), Some(7));
-        assert_eq!(line_start_at(data, 8), None);
-        assert_eq!(line_start_at(data, 9), None);
-    }
-
-    #[test]
     fn the_plan_covers_every_byte_once_in_order() {
         let data = b"ab\ncd\n\nef\ngh\n".to_vec();
         let views = [Reader::new(&data[..]), Reader::new(&data[..4])];
