@@ -15,10 +15,17 @@
 
 /// The shared bench code this bench uses: its selection of `benches/common/`.
 mod common {
+    #[allow(dead_code, reason = "the raw loop's pair is the report's and append's")]
+    mod alternating;
     mod files;
     mod median;
     #[allow(dead_code, reason = "no raw loop here needs ndlog's line")]
     mod payloads;
+    #[allow(
+        dead_code,
+        reason = "only the alternating pair's raw loop, which this bench does not run"
+    )]
+    mod raw;
     mod recorder;
     #[allow(dead_code, reason = "no case here reads the log through its path")]
     mod scan_log;
@@ -30,6 +37,7 @@ mod common {
     mod table;
     mod timer;
 
+    pub(crate) use alternating::{Paired, alternating, ndlog_step};
     pub(crate) use files::temp_dir;
     pub(crate) use median::median;
     pub(crate) use payloads::payload;
@@ -403,61 +411,32 @@ fn scan_rows(rate: &dyn Fn(&str) -> Option<f64>) -> Vec<Row> {
     rows
 }
 
-/// ndlog `Always`, chained and unchained, append by append: each iteration appends once to
-/// each of two logs in one directory (in alternating order), timing each, so both see the same
-/// disk at the same moment; two segmented logs with `segmented`. Returns (unchained time,
-/// chained time).
-fn alternate(payload: &[u8], iters: u64, segmented: bool) -> (Duration, Duration) {
-    let dir = common::temp_dir();
-    let (plain, chained) = match segmented {
-        false => (
-            open(&dir.path().join("plain.ndjson"), Durability::Always, false),
-            open(&dir.path().join("chained.ndjson"), Durability::Always, true),
-        ),
-        true => (
-            open_segmented(&dir.path().join("plain"), false),
-            open_segmented(&dir.path().join("chained"), true),
-        ),
-    };
-    let mut took = [Duration::ZERO; 2];
-    for i in 0..iters {
-        for turn in [i % 2, 1 - i % 2] {
-            let writer = if turn == 0 { &plain } else { &chained };
-            let start = Instant::now();
-            black_box(writer.append_raw(payload).expect("append_raw"));
-            took[turn as usize] += start.elapsed();
-        }
-    }
-    (took[0], took[1])
-}
-
-/// [`alternate`] `rounds` times, each about `run` long: the median rates (records/s) of the
-/// unchained and the chained log, and the median of each round's ratio.
+/// ndlog `Always`, unchained and chained (two segmented logs with `segmented`), alternating
+/// append by append (`common::alternating`), `rounds` rounds of about `run`: the median rates
+/// (records/s) of the unchained and the chained log, and the median of the rounds' ratios.
 fn alternating_rates(
     payload: &[u8],
     run: Duration,
     rounds: usize,
     segmented: bool,
 ) -> (f64, f64, f64) {
-    let calibration = alternate(payload, 32, segmented);
-    let per_iter = (calibration.0 + calibration.1).as_secs_f64() / 32.0;
-    let n = ((run.as_secs_f64() / per_iter.max(1e-9)) as u64).max(32);
-    let (mut plain, mut chained, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=rounds {
-        let (a, b) = alternate(payload, n, segmented);
-        let (a, b) = (n as f64 / a.as_secs_f64(), n as f64 / b.as_secs_f64());
-        eprintln!(
-            "  round {round}: Always{} unchained {} / chained {}, alternating ({:.3}×)",
-            if segmented { " segmented" } else { "" },
-            common::fmt_rate(a, Unit::Records),
-            common::fmt_rate(b, Unit::Records),
-            b / a
-        );
-        plain.push(a);
-        chained.push(b);
-        ratios.push(b / a);
-    }
-    (common::median(plain), common::median(chained), common::median(ratios))
+    let label =
+        if segmented { "Always segmented unchained, chained" } else { "Always unchained, chained" };
+    let rounds = common::alternating(run, rounds, label, |dir| {
+        let (plain, chained) = match segmented {
+            false => (
+                open(&dir.join("plain.ndjson"), Durability::Always, false),
+                open(&dir.join("chained.ndjson"), Durability::Always, true),
+            ),
+            true => (
+                open_segmented(&dir.join("plain"), false),
+                open_segmented(&dir.join("chained"), true),
+            ),
+        };
+        vec![common::ndlog_step(plain, payload), common::ndlog_step(chained, payload)]
+    });
+    let paired = common::Paired::new(&rounds, 1, &[0]);
+    (paired.versus, paired.of, paired.ratio)
 }
 
 /// The unchained and the chained case of `mode` in short runs back to back (in alternating
@@ -544,20 +523,21 @@ fn summary(logs: &Logs) {
     let mut rows = vec![Row {
         case: "chained_always_1t, alternating append by append".into(),
         value: chained,
-        versus: "plain_always_1t, alternating".into(),
+        versus: "plain_always_1t, alternating (ratio: the median of the rounds' ratios)".into(),
         limit: plain,
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
-        ratio: None,
+        ratio: Some(ratio),
     }];
     rows.push(Row {
         case: "chained_segmented_always_1t, alternating append by append".into(),
         value: seg.1,
-        versus: "plain_segmented_always_1t, alternating".into(),
+        versus: "plain_segmented_always_1t, alternating (ratio: the median of the rounds' ratios)"
+            .into(),
         limit: seg.0,
         unit: Unit::Records,
         target: Some(Target::Ratio(0.97)),
-        ratio: None,
+        ratio: Some(seg.2),
     });
     rows.extend(append_rows(&append_rate));
     common::print_table(

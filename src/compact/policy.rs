@@ -274,20 +274,20 @@ impl Plan {
         Self::build_split(bytes, policy, now_ms, threads, threads)
     }
 
-    /// [`Plan::build`] on `threads` threads, the log cut into about `stretches` stretches: the
+    /// [`Plan::build`] on `threads` threads, the log cut into about `pieces` stretches: the
     /// plan is the same however it is shared out. Joining a stretch costs a push for each of
     /// its keys, not for each of its records; until then, each stretch holds a key map of its
-    /// own (for a log whose every key recurs in every stretch, up to `stretches` times the
-    /// memory of one map).
+    /// own (for a log whose every key recurs in every stretch, up to `pieces` times the memory
+    /// of one map).
     pub(crate) fn build_split(
         bytes: &[u8],
         policy: &Policy,
         now_ms: u64,
         threads: usize,
-        stretches: usize,
+        pieces: usize,
     ) -> Plan {
         let rules = Rules::new(policy, now_ms);
-        let step = (bytes.len() as u64).div_ceil(stretches.max(1) as u64);
+        let step = (bytes.len() as u64).div_ceil(pieces.max(1) as u64);
         let starts = stretches::line_starts(bytes, step);
         let ((), planned) = stretches::in_parallel(
             starts.len(),
