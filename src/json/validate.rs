@@ -60,7 +60,8 @@ pub(crate) enum Problem {
     Syntax(&'static str),
 }
 
-/// Bytes that may appear unescaped inside a string without ending it.
+/// ASCII bytes that may appear unescaped inside a string without ending it. The others are
+/// `"`, `\`, control characters and non-ASCII bytes (see [`Parser::non_ascii`]).
 const PLAIN: [bool; 256] = {
     let mut t = [true; 256];
     let mut i = 0;
@@ -68,41 +69,76 @@ const PLAIN: [bool; 256] = {
         t[i] = false;
         i += 1;
     }
+    while i < 0x100 {
+        t[i] = i < 0x80;
+        i += 1;
+    }
     t[b'"' as usize] = false;
     t[b'\\' as usize] = false;
     t
 };
 
-/// The high bit of each byte of `w` (little-endian) that is `"`, `\` or below 0x20, except that
-/// bits above the lowest flagged byte may be spurious (a borrow carries into the next byte):
-/// only the lowest flag is meant to be read.
-#[inline]
-fn special_bytes(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    below(w, 0x20)
-        | below(w ^ (ONES * u64::from(b'"')), 1)
-        | below(w ^ (ONES * u64::from(b'\\')), 1)
+/// Defines a module `$module` for words of type `$word`, with `special(w)` and `quotes(w)`:
+/// the high bit of each byte of `w` (little-endian) that is `"`, `\`, below 0x20 or at or
+/// above 0x80 (for `quotes`, that is `"`), except that bits above the lowest flagged byte may be
+/// spurious (a borrow carries into the next byte): only the lowest flag is meant to be read.
+/// The lowest flags of the two are the same bit exactly when the first special byte is a `"`.
+macro_rules! special_bytes {
+    ($module:ident, $word:ty) => {
+        mod $module {
+            const ONES: $word = <$word>::MAX / 0xff;
+            const HIGH: $word = ONES * 0x80;
+
+            /// The high bit of each byte below `n`, above the lowest such byte perhaps spurious.
+            #[inline(always)]
+            fn below(x: $word, n: u8) -> $word {
+                x.wrapping_sub(ONES * <$word>::from(n)) & !x & HIGH
+            }
+
+            /// With `ascii` false, bytes at or above 0x80 are not flagged.
+            #[inline(always)]
+            pub(super) fn special(w: $word, ascii: bool) -> $word {
+                let high = if ascii { w & HIGH } else { 0 };
+                below(w, 0x20) | quotes(w) | below(w ^ (ONES * <$word>::from(b'\\')), 1) | high
+            }
+
+            #[inline(always)]
+            pub(super) fn quotes(w: $word) -> $word {
+                below(w ^ (ONES * <$word>::from(b'"')), 1)
+            }
+        }
+    };
 }
+special_bytes!(word8, u64);
+special_bytes!(word16, u128);
 
 /// Checks that `bytes` is one JSON value in UTF-8, with nothing but whitespace around it.
+///
+/// UTF-8 is checked on the way, not in a pass of its own: outside strings the grammar admits
+/// only ASCII, and at the first non-ASCII byte in a string the rest of the input is checked
+/// once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that bytes
+/// that are not UTF-8 are reported as such, wherever they are.
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(Invalid { at: e.valid_up_to(), problem: Problem::NotUtf8 });
-    }
-    let mut p = Parser { b: bytes, i: 0 };
-    p.value()?;
-    p.ws();
-    if p.i != bytes.len() {
-        return Err(Invalid { at: p.i, problem: Problem::Trailing });
-    }
-    Ok(())
+    let mut p = Parser { b: bytes, i: 0, utf8: false };
+    let parsed = p.value().and_then(|()| {
+        p.ws();
+        if p.i == bytes.len() {
+            Ok(())
+        } else {
+            Err(Invalid { at: p.i, problem: Problem::Trailing })
+        }
+    });
+    parsed.map_err(|e| match std::str::from_utf8(bytes) {
+        Err(u) => Invalid { at: u.valid_up_to(), problem: Problem::NotUtf8 },
+        Ok(_) => e,
+    })
 }
 
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    /// Every byte from `i` on is known to be UTF-8 (see [`Parser::non_ascii`]).
+    utf8: bool,
 }
 
 impl Parser<'_> {
@@ -126,18 +162,21 @@ impl Parser<'_> {
     /// object (true) or an array.
     fn value(&mut self) -> Result<(), Invalid> {
         let mut stack = Stack::default();
+        // Whether the innermost open container is an object: the top of `stack`, kept at hand.
+        let mut object = false;
         'value: loop {
             self.ws();
             match self.peek() {
                 Some(b'{') | Some(b'[') => {
-                    let object = self.peek() == Some(b'{');
+                    let opens_object = self.peek() == Some(b'{');
                     self.i += 1;
                     self.ws();
-                    let close = if object { b'}' } else { b']' };
+                    let close = if opens_object { b'}' } else { b']' };
                     if self.peek() == Some(close) {
                         self.i += 1;
                     } else {
-                        stack.push(object);
+                        stack.push(opens_object);
+                        object = opens_object;
                         if object {
                             self.key()?;
                         }
@@ -154,7 +193,9 @@ impl Parser<'_> {
             }
             // A value is complete: close containers or go on to the next member.
             loop {
-                let Some(object) = stack.top() else { return Ok(()) };
+                if stack.depth == 0 {
+                    return Ok(());
+                }
                 self.ws();
                 match self.peek() {
                     Some(b',') => {
@@ -168,10 +209,12 @@ impl Parser<'_> {
                     Some(b'}') if object => {
                         self.i += 1;
                         stack.depth -= 1;
+                        object = stack.top().unwrap_or(false);
                     }
                     Some(b']') if !object => {
                         self.i += 1;
                         stack.depth -= 1;
+                        object = stack.top().unwrap_or(false);
                     }
                     Some(_) => return Err(self.err("expected ',' or a closing bracket")),
                     None => return Err(self.err("unexpected end of input")),
@@ -181,6 +224,7 @@ impl Parser<'_> {
     }
 
     /// `"key" :` of an object member.
+    #[inline(always)]
     fn key(&mut self) -> Result<(), Invalid> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a string key"));
@@ -194,10 +238,14 @@ impl Parser<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<(), Invalid> {
         self.i += 1; // the opening quote
         loop {
-            self.skip_plain();
+            if self.skip_plain() {
+                self.i += 1;
+                return Ok(());
+            }
             match self.peek() {
                 Some(b'"') => {
                     self.i += 1;
@@ -217,27 +265,60 @@ impl Parser<'_> {
                         _ => return Err(self.err("invalid escape")),
                     }
                 }
+                Some(0x80..) => self.non_ascii()?,
                 Some(_) => return Err(self.err("control character in a string")),
                 None => return Err(self.err("unterminated string")),
             }
         }
     }
 
-    /// Skips string bytes that need no attention: eight at a time while a word holds no `"`,
-    /// `\` or control character, then byte by byte.
-    #[inline]
-    fn skip_plain(&mut self) {
-        while let Some(word) = self.b.get(self.i..self.i + 8) {
-            let special = special_bytes(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+    /// Skips string bytes that need no attention: sixteen, then eight at a time while a word
+    /// holds no `"`, `\`, control character or non-ASCII byte (once the rest is known to be
+    /// UTF-8, these steps take non-ASCII bytes as plain), then byte by byte. True when it
+    /// stopped at a `"`, known from the word without reading the byte again (which would put a
+    /// load on the path from one string to the next).
+    #[inline(always)]
+    fn skip_plain(&mut self) -> bool {
+        let ascii = !self.utf8;
+        while let Some(word) = self.b.get(self.i..self.i + 16) {
+            let word = u128::from_le_bytes(word.try_into().unwrap_or_default());
+            let special = word16::special(word, ascii);
             if special != 0 {
-                self.i += (special.trailing_zeros() / 8) as usize;
-                return;
+                let at = special.trailing_zeros();
+                self.i += (at / 8) as usize;
+                return word16::quotes(word).trailing_zeros() == at;
+            }
+            self.i += 16;
+        }
+        if let Some(word) = self.b.get(self.i..self.i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            let special = word8::special(word, ascii);
+            if special != 0 {
+                let at = special.trailing_zeros();
+                self.i += (at / 8) as usize;
+                return word8::quotes(word).trailing_zeros() == at;
             }
             self.i += 8;
         }
         while self.b.get(self.i).is_some_and(|&c| PLAIN[c as usize]) {
             self.i += 1;
         }
+        false
+    }
+
+    /// A non-ASCII byte in a string. At the first one, the rest of the input is checked as
+    /// UTF-8 (it starts a character: the byte before it is ASCII, as is all before it), after
+    /// which [`Parser::skip_plain`] skips non-ASCII bytes like plain ones.
+    #[cold]
+    fn non_ascii(&mut self) -> Result<(), Invalid> {
+        if !self.utf8 {
+            if let Err(e) = std::str::from_utf8(&self.b[self.i..]) {
+                return Err(Invalid { at: self.i + e.valid_up_to(), problem: Problem::NotUtf8 });
+            }
+            self.utf8 = true;
+        }
+        self.i += 1;
+        Ok(())
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Result<(), Invalid> {
@@ -277,7 +358,21 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// Skips ASCII digits: eight at a time, then byte by byte.
+    #[inline(always)]
     fn digits(&mut self) {
+        const ONES: u64 = u64::MAX / 0xff;
+        while let Some(word) = self.b.get(self.i..self.i + 8) {
+            // A byte of `t` is 0..=9 exactly for a digit; its high bit is set in `t`, or in
+            // its low seven bits plus 0x76 (no carry between bytes), exactly when it is not.
+            let t = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x30);
+            let other = (t | ((t & (ONES * 0x7f)) + ONES * 0x76)) & (ONES * 0x80);
+            if other != 0 {
+                self.i += (other.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
         }
@@ -288,22 +383,42 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    /// The lowest flag of `special_bytes` names the first special byte, for words built from
-    /// the bytes around every boundary it tests.
+    /// The lowest flag of `special` names the first special byte, and the lowest flags of
+    /// `special` and `quotes` agree exactly when it is a `"`, for words of 8 and 16 bytes built
+    /// from the bytes around every boundary they test, with non-ASCII bytes special or not.
     #[test]
     fn special_bytes_finds_the_first_special_byte() {
-        const BYTES: [u8; 12] =
-            [0x00, 0x01, 0x1f, 0x20, 0x21, b'"', 0x23, b'\\', 0x5d, 0x7f, 0x80, 0xff];
+        const BYTES: [u8; 13] =
+            [0x00, 0x01, 0x1f, 0x20, 0x21, b'"', 0x23, b'\\', 0x5d, 0x7f, 0x80, 0xa2, 0xff];
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..2_000_000 {
+        let mut next = || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let word: [u8; 8] = std::array::from_fn(|i| BYTES[(x >> (i * 5)) as usize % 12]);
-            let want = word.iter().position(|&c| !PLAIN[c as usize]);
-            let got = special_bytes(u64::from_le_bytes(word));
-            let got = (got != 0).then(|| got.trailing_zeros() as usize / 8);
-            assert_eq!(got, want, "{word:02x?}");
+            x
+        };
+        let first = |word: &[u8], ascii: bool| {
+            let special = |c: u8| !PLAIN[c as usize] && (ascii || c < 0x80);
+            let at = word.iter().position(|&c| special(c));
+            (at, at.is_some_and(|at| word[at] == b'"'))
+        };
+        let flagged = |special: u128, quotes: u128| {
+            let at = (special != 0).then(|| special.trailing_zeros() as usize / 8);
+            (at, at.is_some() && quotes.trailing_zeros() == special.trailing_zeros())
+        };
+        for round in 0..2_000_000 {
+            let (a, b) = (next(), next());
+            let word: [u8; 16] = std::array::from_fn(|i| {
+                let bits = if i < 8 { a >> (i * 7) } else { b >> ((i - 8) * 7) };
+                BYTES[bits as usize % BYTES.len()]
+            });
+            let ascii = round % 2 == 0;
+            let w16 = u128::from_le_bytes(word);
+            let got = flagged(word16::special(w16, ascii), word16::quotes(w16));
+            assert_eq!(got, first(&word, ascii), "{word:02x?}, ascii {ascii}");
+            let w8 = u64::from_le_bytes(word[..8].try_into().unwrap());
+            let got = flagged(word8::special(w8, ascii).into(), word8::quotes(w8).into());
+            assert_eq!(got, first(&word[..8], ascii), "{:02x?}, ascii {ascii}", &word[..8]);
         }
     }
 
@@ -341,6 +456,14 @@ mod tests {
             br#""a\"b""#,
             br#""\u00e9\uD800""#,
             br#""\u12G4""#,
+            b"\"\xf0\x9f\x98\x80\"",
+            b"\"\xc0\xaf\"",
+            b"\"\xed\xa0\x80\"",
+            b"\"\xe2\x82\"",
+            b"\"\xf4\x90\x80\x80\"",
+            b"\"caf\xc3\xa9 au lait, une tr\xc3\xa8s longue cha\xc3\xaene\"",
+            b"[\"\xc3\xa9\", \xc3\xa9]",
+            b"\xef\xbb\xbf{}",
             br#""\x""#,
             b"\"\x01\"",
             b"\"\xc3\xa9\"",
@@ -377,6 +500,74 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(case)
             );
+        }
+    }
+
+    /// Strings of every length up to 40 in arrays and objects, with each kind of byte that
+    /// ends a plain stretch at every offset: the word-at-a-time scan's 16-byte, 8-byte and
+    /// byte-by-byte steps each meet it, in ASCII-only input and after a non-ASCII character.
+    #[test]
+    fn a_special_byte_at_every_offset_of_a_string() {
+        let specials: &[&[u8]] = &[
+            b"\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\x",
+            b"\\u12g4",
+            b"\x01",
+            b"\x1f",
+            b"\xc3\xa9",
+            b"\xf0\x9f\x98\x80",
+            b"\xc3",
+            b"\xc3\x28",
+            b"\xed\xbf\xbf",
+            b"\xff",
+        ];
+        for before in [&b""[..], b"\xc3\xa9"] {
+            for len in 0..40 {
+                for at in 0..=len {
+                    for special in specials {
+                        let mut text = vec![b'x'; len];
+                        text.splice(at..at, special.iter().copied());
+                        for (open, close) in [(&b"["[..], &b"]"[..]), (b"{\"k\":", b"}")] {
+                            let mut input = open.to_vec();
+                            input.push(b'"');
+                            input.extend_from_slice(before);
+                            input.extend_from_slice(&text);
+                            input.extend_from_slice(b"\",1");
+                            input.extend_from_slice(close);
+                            let ours = validate(&input);
+                            let shown = String::from_utf8_lossy(&input);
+                            assert_eq!(ours.is_ok(), serde_accepts(&input), "{shown:?}");
+                            if let Err(e) = std::str::from_utf8(&input) {
+                                let not_utf8 =
+                                    Invalid { at: e.valid_up_to(), problem: Problem::NotUtf8 };
+                                assert_eq!(ours, Err(not_utf8), "{shown:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Numbers of every length up to 24 digits (in the integer, fraction and exponent) ended by
+    /// each byte next to the digits' range: the eight-at-a-time digit scan's boundaries.
+    #[test]
+    fn numbers_of_every_length_end_where_their_digits_end() {
+        let ends: &[&[u8]] = &[b"]", b",1]", b" ]", b"/]", b":]", b"x]", b".]", b"e]", b"\xb0]"];
+        for len in 1..=24 {
+            let digits: Vec<u8> = (0..len).map(|i| b"9876543210"[i % 10]).collect();
+            for shape in [&b""[..], b"1.", b"1e", b"-1.5E+"] {
+                for end in ends {
+                    let mut input = b"[".to_vec();
+                    input.extend_from_slice(shape);
+                    input.extend_from_slice(&digits);
+                    input.extend_from_slice(end);
+                    let shown = String::from_utf8_lossy(&input);
+                    assert_eq!(validate(&input).is_ok(), serde_accepts(&input), "{shown:?}");
+                }
+            }
         }
     }
 
@@ -429,6 +620,12 @@ mod tests {
             b"\xff",
             b"\x1f",
             b"a",
+            b"plain text longer than sixteen bytes",
+            b"\xf0\x9f\x98\x80",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xe2\x82",
+            b"\xf4\x90\x80\x80",
         ];
         let mut x = 0x1234_5678u64;
         let mut next = || {
@@ -441,9 +638,14 @@ mod tests {
             for _ in 0..next() % 12 {
                 input.extend_from_slice(tokens[next() % tokens.len()]);
             }
-            let ours = validate(&input).is_ok();
-            assert_eq!(ours, serde_accepts(&input), "{:?}", String::from_utf8_lossy(&input));
-            accepted += usize::from(ours);
+            let ours = validate(&input);
+            let shown = String::from_utf8_lossy(&input);
+            assert_eq!(ours.is_ok(), serde_accepts(&input), "{shown:?}");
+            if let Err(e) = std::str::from_utf8(&input) {
+                let not_utf8 = Invalid { at: e.valid_up_to(), problem: Problem::NotUtf8 };
+                assert_eq!(ours, Err(not_utf8), "{shown:?}");
+            }
+            accepted += usize::from(ours.is_ok());
         }
         assert!(accepted > 1_000, "the generator must produce valid JSON too: {accepted}");
     }
