@@ -430,11 +430,19 @@ fn read_rows(run: Duration) -> Vec<Row> {
     let reader = &log.reader;
     let bytes = reader.bytes();
     assert_eq!(limits::tuned_crc_scan(bytes), log.records, "the tuned scan checks every line");
+    let json_reader = ndlog::Reader::open(&log.path).expect("map the scan log").validate_json(true);
+    assert_eq!(json_reader.verify().records, log.records, "verify checks every line");
+    let json_reader = &json_reader;
     let mut cases = vec![
         scan_case("memchr newline count", log.bytes, || common::memchr_lines(reader)),
         scan_case("mmap + crc32fast per line, tuned", log.bytes, || limits::tuned_crc_scan(bytes)),
         scan_case("ndlog verified scan", log.bytes, || {
             reader.records().map(|r| r.data.len() as u64).sum()
+        }),
+        scan_case("ndlog verify, CRC and JSON check", log.bytes, || {
+            // What `ndlog verify` runs: every line's CRC and its payload's JSON check, the log
+            // cut into stretches of whole lines on up to four threads.
+            json_reader.verify().records
         }),
         scan_case("ndlog scan + serde_json", log.bytes, || common::scan_serde_json(reader)),
         scan_case("ndlog committed follower, catching up", log.bytes, || follow_all(&log.path)),
@@ -442,7 +450,7 @@ fn read_rows(run: Duration) -> Vec<Row> {
             common::bufreader_serde_json(&log.path)
         }),
     ];
-    let [memchr, tuned, verified, deser, follow, naive] =
+    let [memchr, tuned, verified, verify_json, deser, follow, naive] =
         common::round_robin(&mut cases, run, ROUNDS)[..]
     else {
         unreachable!("one rate per scan case")
@@ -494,6 +502,14 @@ fn read_rows(run: Duration) -> Vec<Row> {
             tuned,
             Unit::Bytes,
             Target::Ratio(0.9),
+        ),
+        row(
+            format!("`ndlog verify`'s check (CRC and JSON of every line, split), {mib} MiB"),
+            verify_json,
+            format!("ndlog verified scan (CRC only, one thread) of the same log {}", gbs(verified)),
+            verified,
+            Unit::Bytes,
+            Target::AtLeast(2e9),
         ),
         row(
             format!("committed follower catching up on a {mib} MiB backlog (issue 16)"),
