@@ -1,7 +1,8 @@
-//! Checking that a payload is exactly one JSON value (RFC 8259), fast: one pass over the bytes
-//! with a table per byte, no allocation, no tree. Every append checks its payload, so this is
-//! on the hot path; it accepts exactly what `serde_json` accepts when it skips a value (tests
-//! compare the two on generated inputs): any nesting depth, like serde_json's `IgnoredAny`.
+//! Checking that a payload is exactly one JSON value (RFC 8259), fast: one pass over the bytes,
+//! strings and digits a word at a time, UTF-8 checked on the way, no tree, and no allocation
+//! below 256 levels of nesting. Every append checks its payload, so this is on the hot path; it
+//! accepts exactly what `serde_json` accepts when it skips a value (tests compare the two on
+//! generated inputs): any nesting depth, like serde_json's `IgnoredAny`.
 
 /// Open containers, one bit each (object or array): 256 levels inline, more on the heap.
 #[derive(Default)]
@@ -274,9 +275,10 @@ impl Parser<'_> {
 
     /// Skips string bytes that need no attention: sixteen, then eight at a time while a word
     /// holds no `"`, `\`, control character or non-ASCII byte (once the rest is known to be
-    /// UTF-8, these steps take non-ASCII bytes as plain), then byte by byte. True when it
-    /// stopped at a `"`, known from the word without reading the byte again (which would put a
-    /// load on the path from one string to the next).
+    /// UTF-8, these steps take non-ASCII bytes as plain), then byte by byte (where they still
+    /// stop at every non-ASCII byte). True only when a word step stopped at a `"`, known from
+    /// the word without reading the byte again (which would put a load on the path from one
+    /// string to the next); otherwise the caller looks at the byte it stopped at.
     #[inline(always)]
     fn skip_plain(&mut self) -> bool {
         let ascii = !self.utf8;
