@@ -311,7 +311,7 @@ impl Parser<'_> {
     /// A non-ASCII byte in a string. At the first one, the rest of the input is checked as
     /// UTF-8 (it starts a character: the byte before it is ASCII, as is all before it), after
     /// which [`Parser::skip_plain`] skips non-ASCII bytes like plain ones.
-    #[cold]
+    #[inline(never)]
     fn non_ascii(&mut self) -> Result<(), Invalid> {
         if !self.utf8 {
             if let Err(e) = std::str::from_utf8(&self.b[self.i..]) {
