@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use ndlog::{Compactor, JsonPointer, Options, Policy, Reader};
 use util::fault_fs::FaultFs;
+use util::hooked_fs::{Hooked, Hooks};
 use util::*;
 
 /// Writes records (seq, ts, payload) as a log, directly in the format.
@@ -280,40 +281,20 @@ fn a_reader_mapped_before_keeps_its_view_and_sees_the_new_file_after_refresh() {
     );
 }
 
-/// The real file system, where `rename` waits until the test opens a gate.
+/// Hooks that make `rename` wait until the test opens a gate.
 #[derive(Clone, Debug, Default)]
 struct GatedRename {
     gate: Arc<(Mutex<(bool, bool)>, Condvar)>,
 }
 
-impl ndlog::fs::Vfs for GatedRename {
-    type File = ndlog::fs::StdFile;
-    type Map = <ndlog::fs::StdFs as ndlog::fs::Vfs>::Map;
-    fn open(&self, path: &Path, how: ndlog::fs::OpenOptions) -> std::io::Result<Self::File> {
-        ndlog::fs::StdFs.open(path, how)
-    }
-    fn metadata(&self, path: &Path) -> std::io::Result<ndlog::fs::Metadata> {
-        ndlog::fs::StdFs.metadata(path)
-    }
+impl Hooks for GatedRename {
     fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
         let (lock, cv) = &*self.gate;
         let mut st = lock.lock().unwrap();
         st.0 = true; // waiting at the gate
         cv.notify_all();
         let _open = cv.wait_while(st, |s| !s.1).unwrap();
-        ndlog::fs::StdFs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        ndlog::fs::StdFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        ndlog::fs::StdFs.sync_dir(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
-        ndlog::fs::StdFs.list_dir(dir)
-    }
-    fn map(&self, file: &Self::File, len: u64) -> std::io::Result<Self::Map> {
-        ndlog::fs::StdFs.map(file, len)
+        ndlog::fs::Vfs::rename(&ndlog::fs::StdFs, from, to)
     }
 }
 
@@ -327,7 +308,7 @@ fn a_writer_blocked_on_the_lock_during_the_rename_appends_to_the_new_file() {
     let compaction = {
         let (fs, path) = (fs.clone(), path.clone());
         std::thread::spawn(move || {
-            Compactor::new_in(fs, &path, Policy::new().keep_last(10)).run().unwrap()
+            Compactor::new_in(Hooked(fs), &path, Policy::new().keep_last(10)).run().unwrap()
         })
     };
     // Wait until the compactor holds the writer lock and is inside the rename.
@@ -531,7 +512,7 @@ fn a_fault_at_every_step_leaves_a_complete_log_and_the_next_run_succeeds() {
             std::fs::write(&path, &bytes).unwrap();
             let _ = std::fs::remove_file(path.with_extension("ndjson.quarantine"));
             let fs = FaultFs::failing_at(n, persistent);
-            let result = Compactor::new_in(fs.clone(), &path, key_policy()).run();
+            let result = Compactor::new_in(Hooked(fs.clone()), &path, key_policy()).run();
             let seqs: Vec<u64> = contents(&path).iter().map(|r| r.0).collect();
             let old_seqs: Vec<u64> = old.iter().map(|r| r.0).collect();
             assert!(

@@ -1,14 +1,15 @@
 //! The real file system with one operation made to fail: the Nth call that changes something
-//! (create, write, sync, rename, remove, fchmod) returns EIO, once or from then on. Used to
-//! walk a workload through a failure at every step.
+//! (create, write, sync, rename, remove, truncate, fchmod) returns EIO, once or from then on.
+//! Used to walk a workload through a failure at every step: `Hooked(FaultFs::failing_at(..))`.
 
-use std::ffi::OsString;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ndlog::fs::{Create, OpenOptions, StdFile, StdFs, Vfs, VfsFile};
+
+use super::hooked_fs::Hooks;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FaultFs {
@@ -52,23 +53,9 @@ impl FaultFs {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct FaultFile {
-    inner: StdFile,
-    fs: FaultFs,
-}
-
-impl Vfs for FaultFs {
-    type File = FaultFile;
-    type Map = <StdFs as Vfs>::Map;
-    fn open(&self, path: &Path, how: OpenOptions) -> io::Result<FaultFile> {
-        if how.create != Create::No {
-            self.step()?;
-        }
-        Ok(FaultFile { inner: StdFs.open(path, how)?, fs: self.clone() })
-    }
-    fn metadata(&self, path: &Path) -> io::Result<ndlog::fs::Metadata> {
-        StdFs.metadata(path)
+impl Hooks for FaultFs {
+    fn open(&self, _: &Path, how: &OpenOptions) -> io::Result<()> {
+        if how.create != Create::No { self.step() } else { Ok(()) }
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.step()?;
@@ -82,52 +69,28 @@ impl Vfs for FaultFs {
         self.step()?;
         StdFs.sync_dir(dir)
     }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
-        StdFs.list_dir(dir)
+    fn append(&self, _: &Path, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
+        self.step()?;
+        file.append(buf)
     }
-    fn create_dir(&self, path: &Path, mode: u32) -> io::Result<()> {
-        StdFs.create_dir(path, mode)
+    fn write_at(&self, _: &Path, file: &StdFile, buf: &[u8], at: u64) -> io::Result<usize> {
+        self.step()?;
+        file.write_at(buf, at)
     }
-    fn map(&self, file: &FaultFile, len: u64) -> io::Result<Self::Map> {
-        StdFs.map(&file.inner, len)
+    fn sync_data(&self, file: &StdFile) -> io::Result<()> {
+        self.step()?;
+        file.sync_data()
     }
-}
-
-impl VfsFile for FaultFile {
-    fn append(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fs.step()?;
-        self.inner.append(buf)
+    fn sync_all(&self, file: &StdFile) -> io::Result<()> {
+        self.step()?;
+        file.sync_all()
     }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.fs.step()?;
-        self.inner.write_at(buf, offset)
+    fn set_len(&self, file: &StdFile, len: u64) -> io::Result<()> {
+        self.step()?;
+        file.set_len(len)
     }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.fs.step()?;
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.fs.step()?;
-        self.inner.sync_all()
-    }
-    fn metadata(&self) -> io::Result<ndlog::fs::Metadata> {
-        self.inner.metadata()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.fs.step()?;
-        self.inner.set_len(len)
-    }
-    fn try_lock(&self) -> io::Result<bool> {
-        self.inner.try_lock()
-    }
-    fn unlock(&self) -> io::Result<()> {
-        self.inner.unlock()
-    }
-    fn set_permissions(&self, mode: u32) -> io::Result<()> {
-        self.fs.step()?;
-        self.inner.set_permissions(mode)
+    fn set_permissions(&self, file: &StdFile, mode: u32) -> io::Result<()> {
+        self.step()?;
+        file.set_permissions(mode)
     }
 }

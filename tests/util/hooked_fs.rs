@@ -1,6 +1,7 @@
 //! The real file system with a test's hooks on what tests intercept: opens, renames and
-//! removals, appends, syncs, reads and maps. Everything else goes to `StdFs` unchanged, so a
-//! test writes only the behaviour it injects.
+//! removals, directory syncs, appends and writes, syncs, reads, truncations, permission changes
+//! and maps. Everything else goes to `StdFs` unchanged, so a test writes only the behaviour it
+//! injects.
 
 use std::ffi::OsString;
 use std::fmt::Debug;
@@ -22,10 +23,18 @@ pub(crate) trait Hooks: Clone + Debug + Send + Sync + 'static {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         StdFs.remove_file(path)
     }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
     /// An append to the file opened at `path`.
     fn append(&self, path: &Path, file: &StdFile, buf: &[u8]) -> io::Result<usize> {
         let _ = path;
         file.append(buf)
+    }
+    /// A `pwrite` to the file opened at `path`.
+    fn write_at(&self, path: &Path, file: &StdFile, buf: &[u8], at: u64) -> io::Result<usize> {
+        let _ = path;
+        file.write_at(buf, at)
     }
     fn sync_data(&self, file: &StdFile) -> io::Result<()> {
         file.sync_data()
@@ -37,6 +46,12 @@ pub(crate) trait Hooks: Clone + Debug + Send + Sync + 'static {
     fn read_at(&self, path: &Path, file: &StdFile, buf: &mut [u8], at: u64) -> io::Result<usize> {
         let _ = path;
         file.read_at(buf, at)
+    }
+    fn set_len(&self, file: &StdFile, len: u64) -> io::Result<()> {
+        file.set_len(len)
+    }
+    fn set_permissions(&self, file: &StdFile, mode: u32) -> io::Result<()> {
+        file.set_permissions(mode)
     }
     /// A map of the first `len` bytes of the file opened at `path`.
     fn map(&self, path: &Path, file: &StdFile, len: u64) -> io::Result<<StdFs as Vfs>::Map> {
@@ -76,7 +91,7 @@ impl<H: Hooks> Vfs for Hooked<H> {
         self.0.remove_file(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFs.sync_dir(dir)
+        self.0.sync_dir(dir)
     }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         StdFs.list_dir(dir)
@@ -97,7 +112,7 @@ impl<H: Hooks> VfsFile for HookedFile<H> {
         self.hooks.append(&self.path, &self.inner, buf)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
+        self.hooks.write_at(&self.path, &self.inner, buf, offset)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.hooks.read_at(&self.path, &self.inner, buf, offset)
@@ -112,12 +127,18 @@ impl<H: Hooks> VfsFile for HookedFile<H> {
         self.inner.metadata()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
+        self.hooks.set_len(&self.inner, len)
     }
     fn try_lock(&self) -> io::Result<bool> {
         self.inner.try_lock()
     }
     fn unlock(&self) -> io::Result<()> {
         self.inner.unlock()
+    }
+    fn set_permissions(&self, mode: u32) -> io::Result<()> {
+        self.hooks.set_permissions(&self.inner, mode)
+    }
+    fn set_owner(&self, uid: u32, gid: u32) -> io::Result<()> {
+        self.inner.set_owner(uid, gid)
     }
 }
