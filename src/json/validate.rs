@@ -107,6 +107,19 @@ macro_rules! special_bytes {
             pub(super) fn quotes(w: $word) -> $word {
                 below(w ^ (ONES * <$word>::from(b'"')), 1)
             }
+
+            /// Bytes in a word.
+            pub(super) const LEN: usize = std::mem::size_of::<$word>();
+
+            /// Where the first special byte of `bytes` (a word's worth) is, and whether it is a
+            /// `"`; `None` when there is none.
+            #[inline(always)]
+            pub(super) fn first(bytes: &[u8], ascii: bool) -> Option<(usize, bool)> {
+                let w = <$word>::from_le_bytes(bytes.try_into().unwrap_or_default());
+                let special = special(w, ascii);
+                let at = special.trailing_zeros();
+                (special != 0).then(|| ((at / 8) as usize, quotes(w).trailing_zeros() == at))
+            }
         }
     };
 }
@@ -282,25 +295,19 @@ impl Parser<'_> {
     #[inline(always)]
     fn skip_plain(&mut self) -> bool {
         let ascii = !self.utf8;
-        while let Some(word) = self.b.get(self.i..self.i + 16) {
-            let word = u128::from_le_bytes(word.try_into().unwrap_or_default());
-            let special = word16::special(word, ascii);
-            if special != 0 {
-                let at = special.trailing_zeros();
-                self.i += (at / 8) as usize;
-                return word16::quotes(word).trailing_zeros() == at;
+        while let Some(word) = self.b.get(self.i..self.i + word16::LEN) {
+            if let Some((at, quote)) = word16::first(word, ascii) {
+                self.i += at;
+                return quote;
             }
-            self.i += 16;
+            self.i += word16::LEN;
         }
-        if let Some(word) = self.b.get(self.i..self.i + 8) {
-            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-            let special = word8::special(word, ascii);
-            if special != 0 {
-                let at = special.trailing_zeros();
-                self.i += (at / 8) as usize;
-                return word8::quotes(word).trailing_zeros() == at;
+        if let Some(word) = self.b.get(self.i..self.i + word8::LEN) {
+            if let Some((at, quote)) = word8::first(word, ascii) {
+                self.i += at;
+                return quote;
             }
-            self.i += 8;
+            self.i += word8::LEN;
         }
         while self.b.get(self.i).is_some_and(|&c| PLAIN[c as usize]) {
             self.i += 1;
