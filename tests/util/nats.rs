@@ -99,9 +99,19 @@ impl Drop for Nats {
     }
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, and never handed out before in this process. A test that
+/// kills its server and starts it again on the same port leaves that port free meanwhile; a
+/// test starting then must not take it, or its client would reach the other test's server.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// One message of a stream: its stream sequence, `Nats-Msg-Id` and payload.
