@@ -224,6 +224,22 @@ fn verify_chain_and_an_old_checkpoint_hold_after_retention_and_key_compaction() 
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
 }
 
+/// Compactions that drop long runs of records. A compaction's write pass jumps over runs of
+/// lines it drops whole, but not on a chained log, where the link of the last removed record
+/// before a kept one is that record's anchor: here the first kept record (seq 193, the 193rd
+/// line) directly follows 64 lines dropped whole.
+#[test]
+fn verify_chain_holds_after_a_compaction_drops_long_runs() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "long.ndjson", 300);
+    let log = path.to_str().unwrap();
+    let out = run(&["compact", log, "--keep-last", "108"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = verify_chain(&path);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("seq 193..=300"), "{}", stdout(&out));
+}
+
 #[test]
 fn provenance_lists_versions_with_their_links() {
     let dir = tempdir();

@@ -49,6 +49,11 @@ impl Anchors {
         Anchors { chained, first_seq: None, removed: None, new: BTreeMap::new(), prune: false }
     }
 
+    /// Whether it needs to see every record ([`Anchors::saw`]): only for a chained log.
+    pub(super) fn collects(&self) -> bool {
+        self.chained
+    }
+
     /// The next record of the old log, `line`, which the compaction keeps or removes.
     pub(super) fn saw(&mut self, line: &[u8], kept: bool) {
         if !self.chained {

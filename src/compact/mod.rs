@@ -262,7 +262,18 @@ impl<V: Vfs> Compactor<V> {
         // The planned lines, by the plan: a clean record line is copied or skipped without
         // being verified again; anything else is parsed again to quarantine its damage.
         let (mut at, mut line, mut record) = (0usize, 0usize, 0u64);
+        // Runs of lines the plan drops whole are jumped over, mark to mark (unless each
+        // removed record's link is wanted for the chain's anchors).
+        let (mut mark, jumps) = (0usize, !anchors.collects());
         while at < end {
+            if jumps && let Some((next, offset)) = plan.skip(&mut mark, line, record) {
+                if next / 65_536 != line / 65_536 {
+                    self.report_progress(offset as u64, total);
+                }
+                record += (next - line) as u64;
+                (line, at) = (next, offset);
+                continue;
+            }
             let nl = at + memchr::memchr(b'\n', &all[at..end]).unwrap_or(end - at);
             let segment = &all[at..nl];
             if plan.clean.get(line) {

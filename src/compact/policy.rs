@@ -170,11 +170,29 @@ impl Bits {
     pub(crate) fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
+
+    /// How many of the bits `range` covers are set (bits never pushed count as clear).
+    pub(crate) fn ones_in(&self, range: std::ops::Range<usize>) -> usize {
+        let mut ones = 0;
+        let mut i = range.start;
+        while i < range.end {
+            let (w, b) = (i / 64, i % 64);
+            let take = (64 - b).min(range.end - i);
+            let mask = if take == 64 { u64::MAX } else { ((1u64 << take) - 1) << b };
+            ones += (self.0.get(w).copied().unwrap_or(0) & mask).count_ones() as usize;
+            i += take;
+        }
+        ones
+    }
 }
+
+/// Every [`MARK_EVERY`]th line of a stretch, (line, byte offset): where the write pass may
+/// jump past lines the plan drops whole, without looking for their newlines.
+const MARK_EVERY: usize = 64;
 
 /// The decisions of one verified pass over the complete lines present when compaction
 /// started. The write pass then copies lines by these decisions without verifying again.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct Plan {
     /// Per line: whether it is exactly one valid record (the write pass copies it or skips it
     /// by `alive`; any other line is parsed again there).
@@ -189,6 +207,9 @@ pub(crate) struct Plan {
     pub dropped: u64,
     /// Corrupt lines seen.
     pub damaged: u64,
+    /// Line starts the write pass may jump to, in file order: (line, byte offset). Not a
+    /// decision: plans of one log cut differently have different marks.
+    marks: Vec<(usize, usize)>,
 }
 
 /// What decides a record's part in the plan from the record alone.
@@ -221,6 +242,8 @@ struct Stretch<'a> {
     too_old: u64,
     /// The newest record of each key in the stretch (finished).
     newest: Newest<'a>,
+    /// Every [`MARK_EVERY`]th line: (line, byte offset), counted from the stretch's first.
+    marks: Vec<(usize, usize)>,
 }
 
 impl<'a> Stretch<'a> {
@@ -231,8 +254,12 @@ impl<'a> Stretch<'a> {
         // For key compaction: the position of the newest record of each key (borrowed from the
         // log's bytes: no allocation per record).
         let mut newest = Newest::new();
+        let mut marks = Vec::new();
         let mut pos = 0usize;
         while pos < bytes.len() {
+            if lines % MARK_EVERY == 0 {
+                marks.push((lines, pos));
+            }
             let nl = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
             let parsed = resync::parse(&bytes[pos..nl], false);
             clean.push(lines, parsed.skip == 0 && parsed.frame.is_some());
@@ -259,7 +286,7 @@ impl<'a> Stretch<'a> {
             pos = nl + 1;
         }
         newest.finish(|older| alive.set(older, false));
-        Stretch { clean, alive, lines, records, damaged, too_old, newest }
+        Stretch { clean, alive, lines, records, damaged, too_old, newest, marks }
     }
 }
 
@@ -307,9 +334,11 @@ impl Plan {
             records: first.records,
             dropped: 0,
             damaged: first.damaged,
+            marks: first.marks,
         };
         let (mut lines, mut too_old, mut newest) = (first.lines, first.too_old, first.newest);
-        for stretch in planned {
+        for (stretch, &start) in planned.zip(&starts[1..]) {
+            plan.marks.extend(stretch.marks.iter().map(|&(line, at)| (lines + line, start + at)));
             plan.clean.extend(lines, &stretch.clean, stretch.lines);
             plan.alive.extend(plan.records as usize, &stretch.alive, stretch.records as usize);
             // Its keys supersede their older records here.
@@ -352,6 +381,38 @@ impl Plan {
     pub(crate) fn keeps(&self, i: u64) -> bool {
         i + 1 == self.records || (i >= self.first_kept && self.alive.get(i as usize))
     }
+
+    /// Where the write pass at line `line`, whose first record is at position `record`, may
+    /// jump: to the next mark, as (line, byte offset), when `line` is a mark and every line
+    /// up to the next mark is one clean record that the plan drops. Those lines need nothing
+    /// from the write pass but their count (when no chain anchor is collected).
+    pub(crate) fn skip(
+        &self,
+        mark: &mut usize,
+        line: usize,
+        record: u64,
+    ) -> Option<(usize, usize)> {
+        while self.marks.get(*mark).is_some_and(|&(l, _)| l < line) {
+            *mark += 1;
+        }
+        let (&(at, _), &(next, offset)) = (self.marks.get(*mark)?, self.marks.get(*mark + 1)?);
+        if at != line {
+            return None;
+        }
+        let count = next - line;
+        let end = record + count as u64;
+        let clean = self.clean.ones_in(line..next) == count;
+        // None of the records is the newest, and none at or past the cut is alive.
+        let from = record.max(self.first_kept).min(end);
+        let dropped = end < self.records && self.alive.ones_in(from as usize..end as usize) == 0;
+        (clean && dropped).then_some((next, offset))
+    }
+
+    /// The marks: for tests.
+    #[cfg(test)]
+    fn marks(&self) -> &[(usize, usize)] {
+        &self.marks
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +439,80 @@ mod tests {
 
     /// A log of `n` records over `keys` keys, with tombstones, records without the key, and
     /// damage: a flipped byte, a line of garbage, an empty line, a torn last line.
+    #[test]
+    fn ones_in_counts_the_bits_of_a_range() {
+        let mut bits = Bits::default();
+        let pattern = |i: usize| (i * 7 + i / 50).is_multiple_of(3) || (130..260).contains(&i);
+        for i in 0..300 {
+            bits.push(i, pattern(i));
+        }
+        for start in 0..310 {
+            for end in start..310 {
+                let want = (start..end).filter(|&i| i < 300 && pattern(i)).count();
+                assert_eq!(bits.ones_in(start..end), want, "{start}..{end}");
+            }
+        }
+    }
+
+    /// A jump covers exactly lines that are each one clean record the plan drops, and every
+    /// such run from one mark to the next is jumped.
+    #[test]
+    fn a_jump_covers_only_lines_dropped_whole() {
+        let mut bytes = log(3_000, 7);
+        // Damage and padding inside the dropped prefix, a kept record in the middle.
+        bytes.splice(20_000..20_000, b"\n\ndamaged line\n".iter().copied());
+        let policies = [
+            Policy::new().keep_last(700),
+            Policy::new().key(JsonPointer::parse("/id").unwrap()).keep_last(2_500),
+            Policy::new().max_bytes(50_000),
+        ];
+        for policy in &policies {
+            for (threads, pieces) in [(1, 1), (2, 5)] {
+                let plan = Plan::build_split(&bytes, policy, 41_000, threads, pieces);
+                let (mut mark, mut record, mut jumped) = (0, 0u64, 0);
+                let mut at = 0;
+                for (line, segment) in bytes[..bytes.len() - 1].split(|&b| b == b'\n').enumerate() {
+                    if let Some((next, offset)) = plan.skip(&mut mark, line, record) {
+                        let run = &bytes[at..offset];
+                        assert_eq!(run.iter().filter(|&&b| b == b'\n').count(), next - line);
+                        for i in 0..(next - line) {
+                            assert!(plan.clean.get(line + i) && !plan.keeps(record + i as u64));
+                        }
+                        jumped += next - line;
+                    }
+                    // (The walk goes on line by line: each mark is met, jumped or not.)
+                    record += u64::from(resync::parse(segment, false).frame.is_some());
+                    at += segment.len() + 1;
+                }
+                assert!(jumped >= 64, "{policy:?}: {jumped} lines jumped");
+            }
+        }
+        // Runs that end right after a kept record: the newest (a padding line after it makes
+        // the next mark), and the first record past a cut.
+        let clean_log = |n: u64| {
+            let mut out = Vec::new();
+            for seq in 1..=n {
+                crate::format::encode(&mut out, seq, 1_000 + seq, br#"{"id":"k"}"#);
+            }
+            out
+        };
+        let clean = clean_log(200);
+        let mut newest_last = clean_log(128);
+        newest_last.push(b'\n');
+        for (bytes, policy, kept) in [
+            (&newest_last, Policy::new().keep_last(1), 127),
+            // Every record too old: the cut is past the newest, which stays all the same.
+            (&newest_last, Policy::new().max_age(Duration::from_millis(1)), 127),
+            (&clean, Policy::new().keep_last(73), 127),
+        ] {
+            let plan = Plan::build_split(bytes, &policy, 41_000, 1, 1);
+            assert!(plan.keeps(kept) && !plan.keeps(kept - 1), "{policy:?}");
+            let mut mark = 0;
+            assert_eq!(plan.skip(&mut mark, 0, 0), Some((64, plan.marks()[1].1)));
+            assert_eq!(plan.skip(&mut mark, 64, 64), None, "{policy:?}");
+        }
+    }
+
     fn log(n: u64, keys: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for seq in 1..=n {
@@ -400,6 +535,27 @@ mod tests {
         out
     }
 
+    /// What a plan decides (its marks aside, which depend on how it was shared out).
+    fn decisions(p: &Plan) -> (&Bits, &Bits, u64, u64, u64, u64) {
+        (&p.clean, &p.alive, p.first_kept, p.records, p.dropped, p.damaged)
+    }
+
+    /// Each mark names a line start of `bytes` and its line number, in file order, a mark
+    /// at least every [`MARK_EVERY`] lines.
+    fn marks_are_line_starts(plan: &Plan, bytes: &[u8]) {
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
+            .filter(|&at| at < bytes.len())
+            .collect();
+        let mut before = None;
+        for &(line, at) in plan.marks() {
+            assert_eq!(starts.get(line), Some(&at), "mark ({line}, {at})");
+            assert!(before.is_none_or(|b| b < line && line - b <= MARK_EVERY), "{before:?} {line}");
+            before = Some(line);
+        }
+        assert_eq!(plan.marks().first().map(|m| m.0), (!starts.is_empty()).then_some(0));
+    }
+
     /// The plan is the same however it is shared out: on one thread or several, in one
     /// stretch or many, whether a stretch's key map stayed direct or was partitioned.
     #[test]
@@ -419,13 +575,15 @@ mod tests {
         for policy in &policies {
             for (threads, stretches) in [(1, 1), (2, 2), (3, 5)] {
                 let empty = Plan::build_split(b"", policy, now, threads, stretches);
-                assert_eq!(empty, Plan::default());
+                assert_eq!(decisions(&empty), decisions(&Plan::default()));
+                assert!(empty.marks().is_empty());
             }
         }
         for (n, keys) in [(0, 1), (3, 2), (40, 3), (2_000, 13), (60_000, 40_000)] {
             let bytes = log(n, keys);
             for policy in &policies {
                 let one = Plan::build_split(&bytes, policy, now, 1, 1);
+                marks_are_line_starts(&one, &bytes);
                 if n >= 1_000 {
                     assert!(one.damaged >= 1 && one.dropped > 0, "{one:?}");
                 }
@@ -433,7 +591,9 @@ mod tests {
                 let many = if n <= 40 { bytes.len().max(1) } else { 64 };
                 for (threads, stretches) in [(1, 2), (2, 2), (2, 7), (3, many)] {
                     let split = Plan::build_split(&bytes, policy, now, threads, stretches);
-                    assert_eq!(split, one, "{n} records, {threads} threads, {stretches} stretches");
+                    let what = format!("{n} records, {threads} threads, {stretches} stretches");
+                    assert_eq!(decisions(&split), decisions(&one), "{what}");
+                    marks_are_line_starts(&split, &bytes);
                 }
             }
         }
