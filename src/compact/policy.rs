@@ -437,8 +437,6 @@ mod tests {
         }
     }
 
-    /// A log of `n` records over `keys` keys, with tombstones, records without the key, and
-    /// damage: a flipped byte, a line of garbage, an empty line, a torn last line.
     #[test]
     fn ones_in_counts_the_bits_of_a_range() {
         let mut bits = Bits::default();
@@ -513,6 +511,8 @@ mod tests {
         }
     }
 
+    /// A log of `n` records over `keys` keys, with tombstones, records without the key, and
+    /// damage: a flipped byte, a line of garbage, an empty line, a torn last line.
     fn log(n: u64, keys: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for seq in 1..=n {
