@@ -131,9 +131,23 @@ special_bytes!(word16, u128);
 /// UTF-8 is checked on the way, not in a pass of its own: outside strings the grammar admits
 /// only ASCII, and at the first non-ASCII byte in a string the rest of the input is checked
 /// once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that bytes
-/// that are not UTF-8 are reported as such, wherever they are.
+/// that are not UTF-8 are reported as such, wherever they are. A key whose bytes are those of
+/// the key at its place in the last payload checked on this thread is passed over whole
+/// ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
-    let mut p = Parser { b: bytes, i: 0, utf8: false };
+    KEYS.with_borrow_mut(|keys| check(bytes, keys))
+}
+
+/// [`validate`], with the keys of the last payload checked in `keys`.
+fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
+    // While kept keys are not worth trying, every key is past the kept ones.
+    let key = if keys.resting > 0 {
+        keys.resting -= 1;
+        KEYS_KEPT
+    } else {
+        0
+    };
+    let mut p = Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0 };
     let parsed = p.value().and_then(|()| {
         p.ws();
         if p.i == bytes.len() {
@@ -142,6 +156,9 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
             Err(Invalid { at: p.i, problem: Problem::Trailing })
         }
     });
+    if p.missed > p.matched {
+        p.keys.resting = RESTING;
+    }
     parsed.map_err(|e| match std::str::from_utf8(bytes) {
         Err(u) => Invalid { at: u.valid_up_to(), problem: Problem::NotUtf8 },
         Ok(_) => e,
@@ -153,6 +170,56 @@ struct Parser<'a> {
     i: usize,
     /// Every byte from `i` on is known to be UTF-8 (see [`Parser::non_ascii`]).
     utf8: bool,
+    /// The keys of the last payload checked on this thread.
+    keys: &'a mut Keys,
+    /// How many keys of this payload came before the next one ([`KEYS_KEPT`] and on while
+    /// the kept keys are resting).
+    key: usize,
+    /// How many keys matched the kept ones, and how many did not.
+    matched: usize,
+    missed: usize,
+}
+
+/// How many of a payload's first keys [`Keys`] remembers.
+const KEYS_KEPT: usize = 16;
+
+/// For how many payloads the kept keys are not tried after a payload whose keys mostly did not
+/// match them: in a log whose keys vary, trying and keeping them costs more than it saves.
+const RESTING: u32 = 64;
+
+thread_local! {
+    static KEYS: std::cell::RefCell<Keys> = const { std::cell::RefCell::new(Keys::NONE) };
+}
+
+/// The first keys of the last payload checked on this thread, by their order in it. Event logs
+/// repeat their keys record after record: a key whose bytes equal the ones kept at its place is
+/// the same valid string and is skipped by its known length, without scanning it, which takes
+/// the scan off the dependency chain from one member to the next. Only bytes that
+/// [`Parser::string`] accepted as a whole string are kept, so a match can never accept what the
+/// scan would refuse.
+struct Keys {
+    kept: [Kept; KEYS_KEPT],
+    /// For how many more payloads not to try them (see [`RESTING`]).
+    resting: u32,
+}
+
+/// A key's bytes after its opening quote up to and including its closing quote, when there are
+/// at most 16: zero-padded in `word`, `mask` over them, `len` of them.
+#[derive(Clone, Copy)]
+struct Kept {
+    word: u128,
+    mask: u128,
+    len: usize,
+}
+
+impl Keys {
+    /// No key kept.
+    const NONE: Keys = Keys { kept: [Kept::NONE; KEYS_KEPT], resting: 0 };
+}
+
+impl Kept {
+    /// No key: a mask of nothing and a word of something, which nothing matches.
+    const NONE: Kept = Kept { word: 1, mask: 0, len: 0 };
 }
 
 impl Parser<'_> {
@@ -243,12 +310,53 @@ impl Parser<'_> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a string key"));
         }
-        self.string()?;
+        let k = self.key;
+        self.key += 1;
+        if k < KEYS_KEPT {
+            self.kept_key(k)?;
+        } else {
+            self.string()?;
+        }
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.err("expected ':'"));
         }
         self.i += 1;
+        Ok(())
+    }
+
+    /// The string at `i`, the payload's `k`th key: skipped whole when its bytes are those
+    /// kept for that place (see [`Keys`]), else scanned and kept.
+    #[inline(always)]
+    fn kept_key(&mut self, k: usize) -> Result<(), Invalid> {
+        let start = self.i + 1;
+        let kept = self.keys.kept[k];
+        // Near the end, the bytes left, zero-padded: a kept key ends with its closing quote,
+        // which is past the bytes left when they are fewer, and padding is not `"`.
+        let w = match self.b.get(start..start + 16) {
+            Some(word) => u128::from_le_bytes(word.try_into().unwrap_or_default()),
+            None => {
+                let rest = &self.b[start..];
+                let mut word = [0; 16];
+                word[..rest.len()].copy_from_slice(rest);
+                u128::from_le_bytes(word)
+            }
+        };
+        if w & kept.mask == kept.word {
+            self.i = start + kept.len;
+            self.matched += 1;
+            return Ok(());
+        }
+        self.missed += 1;
+        self.string()?;
+        // Its bytes are the first of the word read above.
+        self.keys.kept[k] = match self.i - start {
+            len @ 1..=16 => {
+                let mask = u128::MAX >> (128 - 8 * len);
+                Kept { word: w & mask, mask, len }
+            }
+            _ => Kept::NONE,
+        };
         Ok(())
     }
 
@@ -578,6 +686,112 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Payloads whose keys repeat, change, grow, shrink, end near the input's end, go past
+    /// what is kept, or turn invalid at a place where a valid key was kept, checked one after
+    /// another (so that each meets the keys of the one before): the answer, error and offset
+    /// included, is the one a check with no kept keys gives, and serde_json's.
+    #[test]
+    fn kept_keys_never_change_the_answer() {
+        let keys: &[&[u8]] = &[
+            b"type",
+            b"typ",
+            b"typeX",
+            b"",
+            b"a",
+            b"fifteen-bytes-k",
+            b"sixteen-bytes-ke",
+            b"a\\\"b",
+            b"\\u0041",
+            b"\\u00",
+            b"\xc3\xa9t\xc3\xa9",
+            b"\xc3",
+            b"ty\x01e",
+            b"ty\\qe",
+            b"t\"",
+        ];
+        let values: &[&[u8]] = &[b"1", b"\"v\"", b"[]", b"{}", b"{\"type\":2}", b"null", b"\xff"];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize
+        };
+        let (mut hits, mut accepted) = (0, 0);
+        for _ in 0..200_000 {
+            let mut input = b"{".to_vec();
+            for m in 0..next() % 20 {
+                if m > 0 {
+                    input.push(b',');
+                }
+                input.push(b'"');
+                // Mostly the key of the place before, so that kept keys match.
+                let k = if next() % 8 == 0 { next() % keys.len() } else { m % 3 };
+                input.extend_from_slice(keys[k]);
+                input.extend_from_slice(b"\":");
+                input.extend_from_slice(values[next() % values.len()]);
+            }
+            input.push(b'}');
+            if next() % 4 == 0 {
+                input.truncate(next() % (input.len() + 1));
+            }
+            let kept_type = KEYS.with_borrow(|k| {
+                k.resting == 0
+                    && k.kept[0].len == 5
+                    && k.kept[0].word.to_le_bytes()[..6] == *b"type\"\0"
+            });
+            let ours = validate(&input);
+            let fresh = check(&input, &mut { Keys::NONE });
+            let shown = String::from_utf8_lossy(&input);
+            assert_eq!(ours, fresh, "{shown:?}");
+            assert_eq!(ours.is_ok(), serde_accepts(&input), "{shown:?}");
+            hits += usize::from(kept_type && input.starts_with(b"{\"type\""));
+            accepted += usize::from(ours.is_ok());
+        }
+        // The kept keys were met, and both answers are common.
+        assert!(hits > 3_000 && accepted > 10_000, "{hits} hits, {accepted} accepted");
+    }
+
+    /// A key is kept with its closing quote when it fits a word, and not otherwise.
+    #[test]
+    fn keys_that_fit_a_word_are_kept() {
+        let mut keys = Keys::NONE;
+        check(br#"{"type":1,"fifteen-bytes-k":2,"sixteen-bytes-ke":3,"x":{"y":4}}"#, &mut keys)
+            .unwrap();
+        let lens = |keys: &Keys, n: usize| keys.kept[..n].iter().map(|k| k.len).collect::<Vec<_>>();
+        assert_eq!(lens(&keys, 5), [5, 16, 0, 2, 2]);
+        assert_eq!(keys.kept[0].word.to_le_bytes()[..6], *b"type\"\0");
+        // A different key at a kept place is kept in its stead; a payload's error leaves
+        // what it kept before the error. (The first payload matched nothing kept: the kept
+        // keys rest, see the next test.)
+        keys.resting = 0;
+        check(br#"{"typo":1,"x":"#, &mut keys).unwrap_err();
+        assert_eq!(keys.kept[0].word.to_le_bytes()[..6], *b"typo\"\0");
+        assert_eq!(lens(&keys, 4), [5, 2, 0, 2]);
+    }
+
+    /// A payload whose keys mostly missed the kept ones rests them for [`RESTING`] payloads,
+    /// which neither try nor change them; then they are tried again.
+    #[test]
+    fn kept_keys_rest_after_a_payload_that_mostly_missed_them() {
+        let mut keys = Keys::NONE;
+        check(br#"{"a":1,"b":2,"c":3}"#, &mut keys).unwrap();
+        assert_eq!(keys.resting, RESTING);
+        for _ in 0..RESTING {
+            check(br#"{"x":1,"y":2,"z":3}"#, &mut keys).unwrap();
+        }
+        assert_eq!(keys.resting, 0);
+        assert_eq!(keys.kept[0].word.to_le_bytes()[..3], *b"a\"\0");
+        // Two of three match: they stay in use, and the third is kept in its place.
+        check(br#"{"a":1,"b":2,"q":3}"#, &mut keys).unwrap();
+        assert_eq!(keys.resting, 0);
+        assert_eq!(keys.kept[2].word.to_le_bytes()[..3], *b"q\"\0");
+        // As many matched as missed: still in use.
+        check(br#"{"a":1,"z":2}"#, &mut keys).unwrap();
+        assert_eq!(keys.resting, 0);
+        // One of three: they rest again.
+        check(br#"{"a":1,"r":2,"s":3}"#, &mut keys).unwrap();
+        assert_eq!(keys.resting, RESTING);
     }
 
     #[test]
