@@ -129,11 +129,10 @@ special_bytes!(word16, u128);
 /// Checks that `bytes` is one JSON value in UTF-8, with nothing but whitespace around it.
 ///
 /// UTF-8 is checked on the way, not in a pass of its own: outside strings the grammar admits
-/// only ASCII, and at the first non-ASCII byte in a string the rest of the input is checked
-/// once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that bytes
-/// that are not UTF-8 are reported as such, wherever they are. A key whose bytes are those of
-/// the key at its place in the last payload checked on this thread is passed over whole
-/// ([`Keys`]).
+/// only ASCII, and at the first non-ASCII byte in a string it scans the rest of the input is
+/// checked once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that
+/// bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
+/// those kept for its place on this thread is passed over whole, not scanned ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
     KEYS.with_borrow_mut(|keys| check(bytes, keys))
 }
@@ -170,7 +169,7 @@ struct Parser<'a> {
     i: usize,
     /// Every byte from `i` on is known to be UTF-8 (see [`Parser::non_ascii`]).
     utf8: bool,
-    /// The keys of the last payload checked on this thread.
+    /// The keys kept on this thread.
     keys: &'a mut Keys,
     /// How many keys of this payload came before the next one ([`KEYS_KEPT`] and on while
     /// the kept keys are resting).
@@ -191,12 +190,19 @@ thread_local! {
     static KEYS: std::cell::RefCell<Keys> = const { std::cell::RefCell::new(Keys::NONE) };
 }
 
-/// The first keys of the last payload checked on this thread, by their order in it. Event logs
-/// repeat their keys record after record: a key whose bytes equal the ones kept at its place is
-/// the same valid string and is skipped by its known length, without scanning it, which takes
-/// the scan off the dependency chain from one member to the next. Only bytes that
-/// [`Parser::string`] accepted as a whole string are kept, so a match can never accept what the
-/// scan would refuse.
+/// A payload's first keys, by their order in it: each place holds the key of the last payload
+/// that reached it while the keys were not resting (a key longer than 16 bytes clears it; a
+/// payload that fails keeps those before its error). Event logs repeat their keys record after
+/// record: a key whose bytes equal the ones kept at its place is the same valid string and is
+/// skipped by its known length, without scanning it, which takes the scan off the dependency
+/// chain from one member to the next.
+///
+/// The answer, error included, is the scan's: only bytes that [`Parser::string`] accepted as a
+/// whole string are kept, so they are whole UTF-8 characters and end where the scan would end.
+/// The one thing a match skips is the rest-of-input UTF-8 check that scanning a non-ASCII key
+/// would start ([`Parser::non_ascii`]); a byte that is not UTF-8 later on is still refused
+/// (outside strings by the grammar, inside by the scan), and [`validate`] then reports the
+/// first such byte of the whole input, as it would have.
 struct Keys {
     kept: [Kept; KEYS_KEPT],
     /// For how many more payloads not to try them (see [`RESTING`]).
@@ -424,8 +430,9 @@ impl Parser<'_> {
     }
 
     /// A non-ASCII byte in a string. At the first one, the rest of the input is checked as
-    /// UTF-8 (it starts a character: the byte before it is ASCII, as is all before it), after
-    /// which [`Parser::skip_plain`] skips non-ASCII bytes like plain ones.
+    /// UTF-8 (it starts a character: the byte before it is ASCII), after which
+    /// [`Parser::skip_plain`] skips non-ASCII bytes like plain ones. Keys passed over whole
+    /// before it may hold non-ASCII bytes; they are UTF-8 (see [`Keys`]).
     #[inline(never)]
     fn non_ascii(&mut self) -> Result<(), Invalid> {
         if !self.utf8 {
