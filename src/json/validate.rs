@@ -129,15 +129,15 @@ special_bytes!(word16, u128);
 /// Checks that `bytes` is one JSON value in UTF-8, with nothing but whitespace around it.
 ///
 /// UTF-8 is checked on the way, not in a pass of its own: outside strings the grammar admits
-/// only ASCII, and at the first non-ASCII byte in a string it scans the rest of the input is
-/// checked once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that
+/// only ASCII, and at the first non-ASCII byte the scan meets in a string, the rest of the
+/// input is checked once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that
 /// bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
 /// those kept for its place on this thread is passed over whole, not scanned ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
     KEYS.with_borrow_mut(|keys| check(bytes, keys))
 }
 
-/// [`validate`], with the keys of the last payload checked in `keys`.
+/// [`validate`], with the keys kept so far in `keys`.
 fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
     // While kept keys are not worth trying, every key is past the kept ones.
     let key = if keys.resting > 0 {
