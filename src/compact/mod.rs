@@ -48,6 +48,9 @@ pub(crate) use quarantine::Quarantine;
 /// remain; the rest is copied under the lock, which bounds how long writers wait.
 const COPY_UNDER_LOCK: u64 = 256 * 1024;
 
+/// The write pass reports its progress once every this many lines (and at the end).
+const PROGRESS_LINES: usize = 65_536;
+
 /// Rewrites a log by a [`Policy`].
 ///
 /// # Example
@@ -267,7 +270,7 @@ impl<V: Vfs> Compactor<V> {
         let (mut mark, jumps) = (0usize, !anchors.collects());
         while at < end {
             if jumps && let Some((next, offset)) = plan.skip(&mut mark, line, record) {
-                if next / 65_536 != line / 65_536 {
+                if next / PROGRESS_LINES != line / PROGRESS_LINES {
                     self.report_progress(offset as u64, total);
                 }
                 record += (next - line) as u64;
@@ -302,7 +305,7 @@ impl<V: Vfs> Compactor<V> {
                     record += 1;
                 }
             }
-            if line % 65_536 == 0 {
+            if line % PROGRESS_LINES == 0 {
                 self.report_progress(at as u64, total);
             }
             at = nl + 1;

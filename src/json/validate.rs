@@ -210,7 +210,8 @@ struct Keys {
 }
 
 /// A key's bytes after its opening quote up to and including its closing quote, when there are
-/// at most 16: zero-padded in `word`, `mask` over them, `len` of them.
+/// at most 16: zero-padded in `word`, `mask` over them, `len` of them. The mask follows from
+/// `len`, and is kept beside it so that a match takes no 128-bit shift.
 #[derive(Clone, Copy)]
 struct Kept {
     word: u128,
