@@ -66,10 +66,12 @@ impl Header {
     }
 }
 
+#[inline]
 fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b.try_into().unwrap_or_default())
 }
 
+#[inline]
 fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(b.try_into().unwrap_or_default())
 }

@@ -11,6 +11,13 @@ use crate::read::{Entry, Reader, Record};
 /// Below this many bytes between the bounds, the search finishes with a forward scan.
 const SCAN_BELOW: usize = 16 * 1024;
 
+/// How many bytes after an index entry a lookup loads at once ([`Reader::warm`]): a stride of
+/// 4 lines of up to 256 bytes.
+const WARM_BYTES: u64 = 1024;
+
+/// The cache line's size on the machines ndlog runs on (x86-64 and most ARM cores).
+const CACHE_LINE: u64 = 64;
+
 /// Where a search ended.
 enum Found<'a> {
     /// The first record at or past the target.
@@ -59,21 +66,43 @@ impl<D: AsRef<[u8]>> Reader<D> {
         // scan (every lookup when the stride is 1, one in `stride` otherwise).
         if let Some(idx) = self.index.as_ref().filter(|i| !i.is_empty()) {
             let p = idx.partition_point(seq, |e| e.seq);
-            if let Some(e) = idx.get(p).filter(|e| e.seq == seq)
+            let next = idx.get(p);
+            if let Some(e) = next.filter(|e| e.seq == seq)
                 && let Some(r) = usize::try_from(e.offset).ok().and_then(|at| self.line_at(at))
                 && (r.seq, r.ts) == (e.seq, e.ts)
             {
                 return Found::Record(r);
             }
-            // Otherwise the record lies within a stride after the previous entry.
+            // Otherwise the record lies within a stride after the previous entry, before the
+            // next entry's record.
             let stride = idx.stride() as usize;
-            if let Some(r) =
-                p.checked_sub(1).and_then(|i| self.quick_get(idx.entry(i).offset, seq, stride))
-            {
-                return Found::Record(r);
+            if let Some(from) = p.checked_sub(1).map(|i| idx.entry(i).offset) {
+                self.warm(from, next.map_or(u64::MAX, |e| e.offset));
+                if let Some(r) = self.quick_get(from, seq, stride) {
+                    return Found::Record(r);
+                }
             }
         }
         self.search(seq, |s, _| s)
+    }
+
+    /// Loads one byte of every cache line of `from..to` (up to [`WARM_BYTES`] bytes), so
+    /// that their misses overlap: the scan that follows walks the lines one by one, and would
+    /// otherwise wait for each line's miss in turn. Plain loads, whose values are discarded.
+    fn warm(&self, from: u64, to: u64) {
+        let buf = self.bytes();
+        let len = buf.len() as u64;
+        let end = to.min(from.saturating_add(WARM_BYTES)).min(len);
+        let mut at = from;
+        let mut seen = 0u8;
+        while at < end {
+            seen ^= buf[at as usize];
+            at += CACHE_LINE;
+        }
+        if end > from {
+            seen ^= buf[(end - 1) as usize];
+        }
+        std::hint::black_box(seen);
     }
 
     /// Looks for `seq` in the `lines` lines from `offset`, reading only each line's seq digits
