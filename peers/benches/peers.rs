@@ -10,7 +10,8 @@
 //! `$NDLOG_BENCH_SCAN_MB` (default 256) sizes the scanned log (whose records the lookups use),
 //! `$NDLOG_PEERS_COMPACT_MB` (default 256) the compacted ones. `$NDLOG_PEERS_ONLY` runs only the
 //! sections it names (comma-separated: `durable`, `not-durable`, `scan`, `chain`,
-//! `compaction`). Prints one Markdown table.
+//! `compaction`, `device`). Prints one Markdown table, and the `device` section's own table of
+//! block-device writes and flushes per durable append.
 
 /// The shared bench code of the root crate's benches (`benches/common/`), of which this bench
 /// uses a part.
@@ -31,12 +32,13 @@ mod common {
     mod timer;
     mod workloads;
 
-    pub(crate) use alternating::{Paired, alternating, ndlog_step};
+    pub(crate) use alternating::{Paired, Step, alternating, ndlog_step};
     pub(crate) use child::run_child_if_requested;
     pub(crate) use files::temp_dir;
     pub(crate) use lookup::lookup_targets;
     pub(crate) use median::median;
-    pub(crate) use payloads::payload;
+    pub(crate) use payloads::{line_for, payload};
+    pub(crate) use raw::write_once;
     pub(crate) use scan_log::{make_scan_log, make_scan_log_with, scan_log_mib};
     pub(crate) use scans::{bufreader_serde_json, memchr_lines, scan_serde_json, time_scan};
     pub(crate) use table::{Unit, fmt_rate, fmt_ratio};
@@ -45,6 +47,7 @@ mod common {
 }
 
 mod compaction;
+mod device;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -78,7 +81,7 @@ struct Row {
 }
 
 /// Whether to run a section: all of them, or those `$NDLOG_PEERS_ONLY` names (a comma-separated
-/// list of `durable`, `not-durable`, `scan`, `chain`, `compaction`).
+/// list of `durable`, `not-durable`, `scan`, `chain`, `compaction`, `device`).
 fn section(name: &str) -> bool {
     match std::env::var("NDLOG_PEERS_ONLY") {
         Ok(only) => only.split(',').any(|s| s.trim() == name),
@@ -592,7 +595,12 @@ fn main() {
     if section("compaction") {
         rows.extend(compaction::rows(ROUNDS));
     }
+    let device = if section("device") { device::table(payload) } else { Vec::new() };
     eprintln!("done in {:.0?}", started.elapsed());
     println!();
     print_table(&rows);
+    if !device.is_empty() {
+        println!();
+        device.iter().for_each(|line| println!("{line}"));
+    }
 }
