@@ -151,9 +151,12 @@ fn chained_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
 
 /// One thread, alternating: ndlog `Always` on a segmented log with preallocated segments (0,
 /// between two rolls) and on a plain log (1), fjall (2) and okaywal (3) (the peers that write
-/// in place), and ndlog `Group` on a plain log (4).
+/// in place), ndlog `Group` on a plain log (4), and ndlog `Always` on preallocated segments
+/// with an exclusive writer (5: `Options::exclusive`, one process owning the log as fjall and
+/// okaywal are each embedded in one process).
 fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
-    let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal; ndlog Group";
+    let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal; ndlog Group; \
+                 ndlog Always, preallocated, exclusive";
     alternating(run, ROUNDS, label, |dir| {
         let settings = ndlog::segments::Settings {
             preallocate: true,
@@ -162,12 +165,15 @@ fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
         let always = Options::new().durability(Durability::Always);
         let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
         let preallocated = preallocated.expect("open the segmented log");
+        let exclusive = always.clone().exclusive(true).segments(settings);
+        let exclusive = exclusive.open(dir.join("exclusive")).expect("open the segmented log");
         // The first append writes and syncs the first segment, 16 MiB of padding; the rounds
         // start 10 s after it (BENCHMARKS.md, "Durable appends alternating with the peers").
         // The calibration and the rounds (about 4 `run`s, ~8 k appends/s of ~165 bytes) stay
         // inside that segment, so no roll is timed, while `$NDLOG_PEERS_RUN_MS` is under
         // ~10,000.
         preallocated.append_raw(payload).expect("append_raw");
+        exclusive.append_raw(payload).expect("append_raw");
         std::thread::sleep(Duration::from_secs(10));
         let plain = always.open(dir.join("plain.ndjson")).expect("open the log");
         let group = Options::new().durability(Durability::Group).open(dir.join("group.ndjson"));
@@ -180,6 +186,7 @@ fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
             Box::new(move || fjall.insert(&fjall_payload)),
             Box::new(move || okaywal.commit(&okaywal_payload)),
             ndlog_step(group.expect("open the log"), payload),
+            ndlog_step(exclusive, payload),
         ]
     })
 }
@@ -246,6 +253,7 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
     let (preallocated, not_preallocated) =
         (Paired::new(&one_thread, 0, &[2, 3]), Paired::new(&one_thread, 1, &[2, 3]));
     let group_alone = Paired::new(&one_thread, 4, &[1]);
+    let exclusive = Paired::new(&one_thread, 5, &[2, 3]);
     let median_of = |j: usize| common::median(one_thread.iter().map(|r| r[j]).collect());
     let peers_alternating = |p: &Paired| {
         format!(
@@ -273,14 +281,22 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         paired_row(
             &preallocated,
             "durable, 1 thread (Always), preallocated segments written in place, alternating \
-             append by append with fjall, okaywal, ndlog Always on a plain log and ndlog Group",
+             append by append with fjall, okaywal, ndlog Always on a plain log, ndlog Group and an \
+             exclusive writer",
             peers_alternating(&preallocated),
+            Target::Ratio(1.0),
+        ),
+        paired_row(
+            &exclusive,
+            "durable, 1 thread (Always), preallocated segments written in place, exclusive \
+             writer (`Options::exclusive`), alternating append by append in the same six",
+            peers_alternating(&exclusive),
             Target::Ratio(1.0),
         ),
         paired_row(
             &not_preallocated,
             "durable, 1 thread (Always), not preallocated, alternating append by append in the \
-             same five",
+             same six",
             peers_alternating(&not_preallocated),
             Target::Ratio(1.0),
         ),
@@ -300,7 +316,7 @@ fn durable_rows(payload: &[u8], run: Duration) -> Vec<Row> {
         ),
         paired_row(
             &group_alone,
-            "durable, 1 thread (Group), alternating append by append in the same five",
+            "durable, 1 thread (Group), alternating append by append in the same six",
             format!("ndlog Always, 1 thread {}", rate(group_alone.versus)),
             Target::Ratio(1.0),
         ),
