@@ -248,9 +248,15 @@ pub(crate) fn table(payload: &[u8]) -> Vec<String> {
     let per = |i: usize, f: fn(&Counters) -> u64| {
         median(rounds[i].iter().map(|(c, _)| f(c) as f64 / records(i) as f64).collect())
     };
+    // Kernels before 5.5 count no flushes: their column says so rather than 0.
+    let counts_flushes =
+        std::fs::read_to_string(&stat).is_ok_and(|text| text.split_whitespace().count() >= 17);
     let mut lines = vec![
         format!(
-            "Device counters per append ({} , median of {ROUNDS} rounds of {APPENDS} appends each; the idle row: per {APPENDS}th of a stretch as long as the slowest round, with nothing appending):",
+            "Device counters per append ({}, median of {ROUNDS} rounds of {APPENDS} appends each; \
+             µs an append is the round's time over its appends, all threads together; the idle \
+             row: per {APPENDS}th of a stretch as long as the slowest round, with nothing \
+             appending):",
             stat.display()
         ),
         String::new(),
@@ -263,10 +269,14 @@ pub(crate) fn table(payload: &[u8]) -> Vec<String> {
             rounds[i].iter().map(|(_, t)| t.as_secs_f64() * 1e6 / records(i) as f64).collect(),
         );
         let shown_micros = if i == idle_row { "—".to_string() } else { format!("{micros:.1}") };
+        let flushes = if counts_flushes {
+            format!("{:.2}", per(i, |c| c.flushes))
+        } else {
+            "—".to_string()
+        };
         lines.push(format!(
-            "| {name} | {shown_micros} | {:.2} | {:.2} | {:.2} |",
+            "| {name} | {shown_micros} | {:.2} | {flushes} | {:.2} |",
             per(i, |c| c.writes),
-            per(i, |c| c.flushes),
             per(i, |c| c.sectors) * 512.0 / 1024.0,
         ));
     }

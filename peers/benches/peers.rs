@@ -613,8 +613,10 @@ fn main() {
     }
     let device = if section("device") { device::table(payload) } else { Vec::new() };
     eprintln!("done in {:.0?}", started.elapsed());
-    println!();
-    print_table(&rows);
+    if !rows.is_empty() {
+        println!();
+        print_table(&rows);
+    }
     if !device.is_empty() {
         println!();
         device.iter().for_each(|line| println!("{line}"));
