@@ -2,9 +2,7 @@
 //! them see the same disk at the same moment: a gap smaller than the disk's drift between two
 //! cases of a round-robin round can then be judged.
 
-use std::fs::OpenOptions;
 use std::hint::black_box;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,7 +11,7 @@ use ndlog::Durability;
 use super::files::{open_writer, temp_dir};
 use super::median::median;
 use super::payloads::line_for;
-use super::raw::write_once;
+use super::raw::{create_for_append, write_once};
 use super::table::{Unit, fmt_rate};
 
 /// One durable append of one engine, for [`alternating`].
@@ -24,6 +22,17 @@ pub(crate) fn ndlog_step(writer: ndlog::Writer, payload: &[u8]) -> Step {
     let payload = payload.to_vec();
     Box::new(move || {
         black_box(writer.append_raw(&payload).expect("append_raw"));
+    })
+}
+
+/// The raw limit's append of `payload`'s line to a new file at `path`, as a [`Step`]: one
+/// `write` on an `O_APPEND` descriptor, then `fdatasync`.
+pub(crate) fn raw_append_step(path: &Path, payload: &[u8]) -> Step {
+    let file = create_for_append(path);
+    let line = line_for(payload);
+    Box::new(move || {
+        write_once(&file, &line);
+        file.sync_data().expect("fdatasync");
     })
 }
 
@@ -103,20 +112,7 @@ pub(crate) fn alternating_rates(payload: &[u8], run: Duration, runs: usize) -> P
     let label = "ndlog Always, raw append+fdatasync";
     let rounds = alternating(run, runs, label, |dir| {
         let writer = open_writer(&dir.join("ndlog.ndjson"), Durability::Always);
-        let raw = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .mode(0o600)
-            .open(dir.join("raw.ndjson"))
-            .expect("create the raw bench file");
-        let line = line_for(payload);
-        vec![
-            ndlog_step(writer, payload),
-            Box::new(move || {
-                write_once(&raw, &line);
-                raw.sync_data().expect("fdatasync");
-            }),
-        ]
+        vec![ndlog_step(writer, payload), raw_append_step(&dir.join("raw.ndjson"), payload)]
     });
     Paired::new(&rounds, 0, &[1])
 }

@@ -16,12 +16,7 @@ pub(crate) fn raw_append(
     iters: u64,
     sync: bool,
 ) -> Duration {
-    let file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .expect("create the raw bench file");
+    let file = create_for_append(path);
     let start = Instant::now();
     for _ in 0..iters {
         for _ in 0..per_sync {
@@ -60,6 +55,17 @@ pub(crate) fn raw_overwrite(path: &Path, line: &[u8], iters: u64) -> Duration {
         file.sync_data().expect("fdatasync");
     }
     start.elapsed()
+}
+
+/// A new file at `path` (which must not exist) on an `O_APPEND` descriptor: what the raw loops
+/// append to.
+pub(crate) fn create_for_append(path: &Path) -> File {
+    OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create the raw bench file")
 }
 
 /// One `write` system call holding all of `buf`.

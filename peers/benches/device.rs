@@ -71,17 +71,7 @@ struct Engine {
 }
 
 fn raw_append(dir: &Path, payload: &[u8]) -> Step {
-    let file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .mode(0o600)
-        .open(dir.join("raw.ndjson"))
-        .expect("create the raw bench file");
-    let line = common::line_for(payload);
-    Box::new(move || {
-        common::write_once(&file, &line);
-        file.sync_data().expect("fdatasync");
-    })
+    common::raw_append_step(&dir.join("raw.ndjson"), payload)
 }
 
 fn raw_in_place(dir: &Path, payload: &[u8]) -> Step {

@@ -32,13 +32,12 @@ mod common {
     mod timer;
     mod workloads;
 
-    pub(crate) use alternating::{Paired, Step, alternating, ndlog_step};
+    pub(crate) use alternating::{Paired, Step, alternating, ndlog_step, raw_append_step};
     pub(crate) use child::run_child_if_requested;
     pub(crate) use files::temp_dir;
     pub(crate) use lookup::lookup_targets;
     pub(crate) use median::median;
     pub(crate) use payloads::{line_for, payload};
-    pub(crate) use raw::write_once;
     pub(crate) use scan_log::{make_scan_log, make_scan_log_with, scan_log_mib};
     pub(crate) use scans::{bufreader_serde_json, memchr_lines, scan_serde_json, time_scan};
     pub(crate) use table::{Unit, fmt_rate, fmt_ratio};
