@@ -182,3 +182,45 @@ fn steady_state_conditional_appends_and_transactions_allocate_nothing() {
 }
 
 const ENTITIES: [&str; 8] = ["e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7"];
+
+/// An error a declining transaction returns, made without allocating.
+#[derive(Debug)]
+struct Declined;
+
+impl From<ndlog::Error> for Declined {
+    fn from(e: ndlog::Error) -> Self {
+        panic!("unexpected ndlog error: {e}")
+    }
+}
+
+#[test]
+fn transactions_that_stage_nothing_or_decline_keep_their_buffers() {
+    // Between two transactions that append, one that stages nothing and one whose closure
+    // fails after staging: neither may cost the next transaction an allocation.
+    let dir = util::tempdir();
+    let writer =
+        Options::new().durability(Durability::Never).open(dir.path().join("t.ndjson")).unwrap();
+    let payload = br#"{"id":"e1","n":1234567}"#;
+    let round = |writer: &ndlog::Writer| {
+        writer.transaction(|tx| tx.append_raw(payload).map_err(Declined::from)).unwrap();
+        writer.transaction(|_| Ok::<_, Declined>(())).unwrap();
+        writer.transaction(|tx| tx.append_raw(payload).map_err(Declined::from)).unwrap();
+        let declined = writer.transaction(|tx| {
+            tx.append_raw(payload)?;
+            Err::<(), _>(Declined)
+        });
+        assert!(declined.is_err());
+    };
+    for _ in 0..20 {
+        round(&writer);
+    }
+    let n = allocations(|| {
+        for _ in 0..200 {
+            round(&writer);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "allocations during 800 transactions, half of them staging nothing or failing"
+    );
+}

@@ -20,6 +20,16 @@ use super::{Durability, State, Writer};
 /// transaction.
 const KEEP_STAGED: usize = 1 << 20;
 
+/// Keeps a transaction's staging buffers, emptied, for the writer's next one, unless they grew
+/// past [`KEEP_STAGED`].
+fn keep_staged<V: Vfs>(state: &mut State<V>, mut staged: Vec<u8>, mut ends: Vec<usize>) {
+    if staged.capacity() <= KEEP_STAGED && ends.capacity() * size_of::<usize>() <= KEEP_STAGED {
+        staged.clear();
+        ends.clear();
+        state.staged = (staged, ends);
+    }
+}
+
 /// The inside of a [`Writer::transaction`]: reads of the log as it is now, and appends staged
 /// for the commit. Reads see the log up to its last record when the transaction began (no
 /// other writer can append meanwhile), not the appends staged in this transaction.
@@ -119,21 +129,31 @@ impl<V: Vfs> Writer<V> {
             staged,
             ends,
         };
-        let value = f(&mut tx)?;
-        let Transaction { mut staged, mut ends, .. } = tx;
-        if ends.is_empty() {
-            return Ok((value, BatchAck::empty()));
-        }
+        let value = f(&mut tx);
+        let Transaction { staged, ends, .. } = tx;
+        // Whatever the outcome, the buffers are kept for the next transaction (one that
+        // declined, staged nothing or failed to write would otherwise cost the next an
+        // allocation).
+        let value = match value {
+            Ok(value) if !ends.is_empty() => value,
+            Ok(value) => {
+                keep_staged(&mut state, staged, ends);
+                return Ok((value, BatchAck::empty()));
+            }
+            Err(e) => {
+                keep_staged(&mut state, staged, ends);
+                return Err(e);
+            }
+        };
         let sync = self.opts.durability != Durability::Never;
-        let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
-        let source =
-            Source::Payloads { count: ends.len(), payload: |i| &staged[start(i)..ends[i]] };
-        let held = self.write_held(&mut state, &source, None, Some(tail), sync)?;
-        if staged.capacity() <= KEEP_STAGED && ends.capacity() * size_of::<usize>() <= KEEP_STAGED {
-            staged.clear();
-            ends.clear();
-            state.staged = (staged, ends);
-        }
+        let held = {
+            let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
+            let source =
+                Source::Payloads { count: ends.len(), payload: |i| &staged[start(i)..ends[i]] };
+            self.write_held(&mut state, &source, None, Some(tail), sync)
+        };
+        keep_staged(&mut state, staged, ends);
+        let held = held?;
         let file = state.file.clone();
         drop(guard);
         drop(state);
