@@ -25,12 +25,13 @@ const APPENDS: u64 = 2000;
 const ROUNDS: usize = 3;
 
 /// The device counters this section reports, from the `stat` file's fields (the kernel's
-/// Documentation/block/stat.rst): writes completed, sectors written, flushes completed.
+/// Documentation/block/stat.rst): writes completed, sectors written, flushes completed
+/// (`None` on kernels before 5.5, which count none).
 #[derive(Clone, Copy, Debug)]
 struct Counters {
     writes: u64,
     sectors: u64,
-    flushes: u64,
+    flushes: Option<u64>,
 }
 
 impl Counters {
@@ -43,7 +44,7 @@ impl Counters {
         Some(Counters {
             writes: *fields.get(4)?,
             sectors: *fields.get(6)?,
-            flushes: fields.get(15).copied().unwrap_or(0),
+            flushes: fields.get(15).copied(),
         })
     }
 
@@ -51,9 +52,25 @@ impl Counters {
         Counters {
             writes: self.writes.saturating_sub(before.writes),
             sectors: self.sectors.saturating_sub(before.sectors),
-            flushes: self.flushes.saturating_sub(before.flushes),
+            flushes: self.flushes.zip(before.flushes).map(|(a, b)| a.saturating_sub(b)),
         }
     }
+}
+
+/// What one round of a case counted: the device's counters over it, its time and how many
+/// records it appended.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    counters: Counters,
+    took: Duration,
+    records: u64,
+}
+
+/// The device's counters over `f`, and what `f` returned.
+fn around<T>(stat: &Path, f: impl FnOnce() -> T) -> (Counters, T) {
+    let before = Counters::read(stat).expect("read the device's counters");
+    let out = f();
+    (Counters::read(stat).expect("read the device's counters").since(before), out)
 }
 
 /// The `stat` file of the block device holding `dir`, if the machine has one.
@@ -101,9 +118,7 @@ fn ndlog_plain(dir: &Path, payload: &[u8]) -> Step {
 }
 
 fn ndlog_preallocated(dir: &Path, payload: &[u8]) -> Step {
-    let settings =
-        ndlog::segments::Settings { preallocate: true, ..ndlog::segments::Settings::new(16 << 20) };
-    let writer = Options::new().durability(Durability::Always).segments(settings);
+    let writer = Options::new().durability(Durability::Always).segments(crate::preallocated());
     ndlog_step(writer.open(dir.join("segmented")).expect("open the segmented log"), payload)
 }
 
@@ -126,15 +141,16 @@ const ENGINES: [Engine; 6] = [
     Engine { name: "okaywal commit", open: okaywal },
 ];
 
-/// One round of `APPENDS` appends: the device's counters over it, and the time it took.
-fn counted(stat: &Path, step: &mut Step) -> (Counters, Duration) {
-    let before = Counters::read(stat).expect("read the device's counters");
-    let start = Instant::now();
-    for _ in 0..APPENDS {
-        step();
-    }
-    let took = start.elapsed();
-    (Counters::read(stat).expect("read the device's counters").since(before), took)
+/// One round of `APPENDS` appends of one engine.
+fn counted(stat: &Path, step: &mut Step) -> Round {
+    let (counters, took) = around(stat, || {
+        let start = Instant::now();
+        for _ in 0..APPENDS {
+            step();
+        }
+        start.elapsed()
+    });
+    Round { counters, took, records: APPENDS }
 }
 
 /// A case with threads or processes of its own, run whole (opening included) by `run(n)`, `n`
@@ -151,17 +167,12 @@ impl Whole {
         Whole { name, threads, run: Box::new(run) }
     }
 
-    /// The counters and time of about `APPENDS` appends, less those of opening.
-    fn counted(&self, stat: &Path) -> (Counters, Duration) {
+    /// One round of about `APPENDS` appends (as many on each thread), less opening.
+    fn counted(&self, stat: &Path) -> Round {
         let per_thread = APPENDS.div_ceil(self.threads);
-        let around = |n: u64| {
-            let before = Counters::read(stat).expect("read the device's counters");
-            let took = (self.run)(n);
-            (Counters::read(stat).expect("read the device's counters").since(before), took)
-        };
-        let (setup, _) = around(0);
-        let (all, took) = around(per_thread);
-        (all.since(setup), took)
+        let (setup, _) = around(stat, || (self.run)(0));
+        let (all, took) = around(stat, || (self.run)(per_thread));
+        Round { counters: all.since(setup), took, records: per_thread * self.threads }
     }
 }
 
@@ -213,7 +224,7 @@ pub(crate) fn table(payload: &[u8]) -> Vec<String> {
     std::thread::sleep(Duration::from_secs(5));
     let wholes = whole_cases(payload);
     let idle_row = ENGINES.len() + wholes.len();
-    let mut rounds: Vec<Vec<(Counters, Duration)>> = vec![Vec::new(); idle_row + 1];
+    let mut rounds: Vec<Vec<Round>> = vec![Vec::new(); idle_row + 1];
     for round in 0..ROUNDS {
         for (i, step) in engines.iter_mut().enumerate() {
             rounds[i].push(counted(&stat, step));
@@ -222,25 +233,18 @@ pub(crate) fn table(payload: &[u8]) -> Vec<String> {
             rounds[ENGINES.len() + i].push(whole.counted(&stat));
         }
         // The idle row: the device's counters over a stretch as long as the slowest case's.
-        let longest = rounds[..idle_row].iter().map(|r| r[round].1).max().unwrap_or_default();
-        let before = Counters::read(&stat).expect("read the device's counters");
-        std::thread::sleep(longest);
-        let idle = Counters::read(&stat).expect("read the device's counters").since(before);
-        rounds[idle_row].push((idle, longest));
+        let longest = rounds[..idle_row].iter().map(|r| r[round].took).max().unwrap_or_default();
+        let (counters, ()) = around(&stat, || std::thread::sleep(longest));
+        rounds[idle_row].push(Round { counters, took: longest, records: APPENDS });
         eprintln!("  device round {}: done", round + 1);
     }
     drop(engines);
-    // Records a row's round made: a whole case's threads each append the same number.
-    let records = |i: usize| match i.checked_sub(ENGINES.len()) {
-        Some(w) if w < wholes.len() => APPENDS.div_ceil(wholes[w].threads) * wholes[w].threads,
-        _ => APPENDS,
+    // A row's median of its rounds' counts per record; `None` where the device counts none.
+    let per = |i: usize, f: fn(&Counters) -> Option<u64>| -> Option<f64> {
+        let counts: Option<Vec<f64>> =
+            rounds[i].iter().map(|r| f(&r.counters).map(|n| n as f64 / r.records as f64)).collect();
+        counts.map(median)
     };
-    let per = |i: usize, f: fn(&Counters) -> u64| {
-        median(rounds[i].iter().map(|(c, _)| f(c) as f64 / records(i) as f64).collect())
-    };
-    // Kernels before 5.5 count no flushes: their column says so rather than 0.
-    let counts_flushes =
-        std::fs::read_to_string(&stat).is_ok_and(|text| text.split_whitespace().count() >= 17);
     let mut lines = vec![
         format!(
             "Device counters per append ({}, median of {ROUNDS} rounds of {APPENDS} appends each; \
@@ -256,18 +260,16 @@ pub(crate) fn table(payload: &[u8]) -> Vec<String> {
     let names = ENGINES.iter().map(|e| e.name).chain(wholes.iter().map(|w| w.name));
     for (i, name) in names.chain(["idle (nothing appending)"]).enumerate() {
         let micros = median(
-            rounds[i].iter().map(|(_, t)| t.as_secs_f64() * 1e6 / records(i) as f64).collect(),
+            rounds[i].iter().map(|r| r.took.as_secs_f64() * 1e6 / r.records as f64).collect(),
         );
         let shown_micros = if i == idle_row { "—".to_string() } else { format!("{micros:.1}") };
-        let flushes = if counts_flushes {
-            format!("{:.2}", per(i, |c| c.flushes))
-        } else {
-            "—".to_string()
-        };
+        // Kernels before 5.5 count no flushes: their column says so rather than 0.
+        let flushes = per(i, |c| c.flushes).map_or("—".to_string(), |f| format!("{f:.2}"));
+        let (writes, sectors) = (per(i, |c| Some(c.writes)), per(i, |c| Some(c.sectors)));
         lines.push(format!(
             "| {name} | {shown_micros} | {:.2} | {flushes} | {:.2} |",
-            per(i, |c| c.writes),
-            per(i, |c| c.sectors) * 512.0 / 1024.0,
+            writes.unwrap_or_default(),
+            sectors.unwrap_or_default() * 512.0 / 1024.0,
         ));
     }
     lines

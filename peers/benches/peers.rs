@@ -110,14 +110,17 @@ fn case<'a>(
     }
 }
 
+/// The segments of the preallocated cases: 16 MiB, preallocated and written in place.
+fn preallocated() -> ndlog::segments::Settings {
+    ndlog::segments::Settings { preallocate: true, ..ndlog::segments::Settings::new(16 << 20) }
+}
+
 /// ndlog `Always`, one thread, on a segmented log whose segments are preallocated and written
 /// in place. The first append (which creates the preallocated segment) is not timed.
 fn preallocated_always(dir: &std::path::Path, payload: &[u8], iters: u64) -> Duration {
-    let settings =
-        ndlog::segments::Settings { preallocate: true, ..ndlog::segments::Settings::new(16 << 20) };
     let writer = Options::new()
         .durability(Durability::Always)
-        .segments(settings)
+        .segments(preallocated())
         .open(dir.join("segmented"))
         .expect("open the segmented log");
     writer.append_raw(payload).expect("append_raw");
@@ -157,10 +160,7 @@ fn one_thread_alternating(payload: &[u8], run: Duration) -> Vec<Vec<f64>> {
     let label = "ndlog Always, preallocated; ndlog Always, plain; fjall; okaywal; ndlog Group; \
                  ndlog Always, preallocated, exclusive";
     alternating(run, ROUNDS, label, |dir| {
-        let settings = ndlog::segments::Settings {
-            preallocate: true,
-            ..ndlog::segments::Settings::new(16 << 20)
-        };
+        let settings = preallocated();
         let always = Options::new().durability(Durability::Always);
         let preallocated = always.clone().segments(settings).open(dir.join("segmented"));
         let preallocated = preallocated.expect("open the segmented log");

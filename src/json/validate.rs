@@ -130,8 +130,8 @@ special_bytes!(word16, u128);
 ///
 /// UTF-8 is checked on the way, not in a pass of its own: outside strings the grammar admits
 /// only ASCII, and at the first non-ASCII byte the scan meets in a string, the rest of the
-/// input is checked once ([`Parser::non_ascii`]). A rejected input is checked whole afterwards, so that
-/// bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
+/// input is checked once ([`Parser::non_ascii`]). A rejected input is checked whole
+/// afterwards, so that bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
 /// those kept for its place on this thread is passed over whole, not scanned ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
     KEYS.with_borrow_mut(|keys| check(bytes, keys))
