@@ -78,7 +78,7 @@ impl Nats {
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !greets(self.port) {
             assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -91,6 +91,22 @@ impl Nats {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether a NATS server on `port` takes clients: it sends its `INFO` line first.
+///
+/// A connect that succeeds does not show it. While nats-server 2.9 starts, a connect to its
+/// port has been seen to succeed and then be reset before any byte, and a client connecting
+/// right after was refused (the `ship` tests failed about 1 run in 10 that way). A connect
+/// to itself (possible on a port from the ephemeral range) is refused too.
+fn greets(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    if stream.local_addr().ok() == stream.peer_addr().ok() {
+        return false;
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut first = [0u8; 5];
+    std::io::Read::read_exact(&mut stream, &mut first).is_ok() && first == *b"INFO "
 }
 
 impl Drop for Nats {
