@@ -177,6 +177,30 @@ fn nothing_to_remove_leaves_the_file_alone() {
     assert!(out.status.success() && stdout(&out).contains("nothing to remove"), "{}", stdout(&out));
 }
 
+/// Progress comes from the first block of lines on, also when the write pass starts by
+/// jumping over a run of records the policy drops; it rises, and ends at the log's size.
+#[test]
+fn progress_is_reported_from_the_start_to_the_end() {
+    let dir = tempdir();
+    // 70,000 lines, more than one block of 65,536; the policy drops the first 1,000 records.
+    let path = write_log(dir.path(), "p.ndjson", 70_000);
+    let bytes = std::fs::read(&path).unwrap();
+    let size = bytes.len() as u64;
+    let first_block = memchr::memchr_iter(b'\n', &bytes).nth(65_535).unwrap() as u64;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&seen);
+    let report = Compactor::new(&path, Policy::new().keep_last(69_000))
+        .on_progress(move |p| into.lock().unwrap().push((p.done, p.total)))
+        .run()
+        .unwrap();
+    assert!(report.rewritten);
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|&(_, total)| total == size), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress went back: {seen:?}");
+    assert!(seen[0].0 < first_block, "no report in the first block of lines: {seen:?}");
+    assert_eq!(seen.last().unwrap().0, size, "{seen:?}");
+}
+
 #[test]
 fn damage_goes_to_quarantine_with_its_offsets_never_lost() {
     let dir = tempdir();

@@ -270,7 +270,9 @@ impl<V: Vfs> Compactor<V> {
         let (mut mark, jumps) = (0usize, !anchors.collects());
         while at < end {
             if jumps && let Some((next, offset)) = plan.skip(&mut mark, line, record) {
-                if next / PROGRESS_LINES != line / PROGRESS_LINES {
+                // Reported as a line-by-line pass would: when the jump starts or crosses a
+                // block of lines.
+                if line % PROGRESS_LINES == 0 || next / PROGRESS_LINES != line / PROGRESS_LINES {
                     self.report_progress(offset as u64, total);
                 }
                 record += (next - line) as u64;
