@@ -443,3 +443,77 @@ fn completions_and_a_man_page_come_from_the_definitions() {
     let page = stdout(&out);
     assert!(page.contains(".TH ndlog-cat 1") && page.contains("\\-\\-since"), "{page}");
 }
+
+/// `export -o` renames its output into place: onto the log, a file ndlog keeps beside it or a
+/// path inside a segmented log it would replace them, so those are refused (exit 2, nothing
+/// changed); a pipe (as a character device such as `/dev/null`) is written to, never replaced
+/// by a regular file.
+#[test]
+fn export_never_replaces_the_log_its_side_files_or_a_special_file() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 5);
+    let l = log.to_str().unwrap();
+    assert!(run(&["index", l], b"").status.success());
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(&log, &link).unwrap();
+    let seg = dir.path().join("seg");
+    let s = seg.to_str().unwrap();
+    assert!(run(&["create", s, "--segment-bytes", "4MiB"], b"").status.success());
+    assert!(run(&["append", s], b"{\"a\":1}\n").status.success());
+    let snapshot = |d: &std::path::Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let (before, seg_before) = (snapshot(dir.path()), snapshot(&seg));
+    let relative = format!("{s}/../events.ndjson");
+    for (source, output, says) in [
+        (l, l.to_string(), "the log itself"),
+        (l, format!("{l}.idx"), "beside the log"),
+        (l, format!("{l}.lock"), "beside the log"),
+        (l, format!("{l}.chain"), "beside the log"),
+        (l, link.to_str().unwrap().to_string(), "the log itself"),
+        (link.to_str().unwrap(), format!("{l}.idx"), "beside the log"),
+        (l, relative, "the log itself"),
+        (s, s.to_string(), "the log itself"),
+        (s, format!("{s}/out.ndjson"), "inside the segmented log"),
+        (s, format!("{s}/ndlog.json"), "inside the segmented log"),
+        (l, dir.path().to_str().unwrap().to_string(), "a directory"),
+    ] {
+        let out = run(&["export", source, "--data", "-o", &output], b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{source} -o {output}: {err}");
+        assert!(err.contains("-o ") && err.contains(says), "{source} -o {output}: {err}");
+    }
+    assert_eq!(snapshot(dir.path()), before, "a refused export changed a file");
+    assert_eq!(snapshot(&seg), seg_before, "a refused export changed the segmented log");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+
+    // A name that only starts like the log's is an ordinary output.
+    let copy = format!("{l}.copy");
+    assert!(run(&["export", l, "--data", "-o", &copy], b"").status.success());
+    assert_eq!(std::fs::read_to_string(&copy).unwrap().lines().count(), 5);
+
+    // A pipe is written to and stays a pipe.
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    // Its read end opened first (without waiting for a writer), so that nothing blocks.
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let nonblocking = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+        std::fs::File::options().read(true).custom_flags(nonblocking).open(&fifo).unwrap()
+    };
+    let out = run(&["export", l, "--data", "-o", fifo.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut exported = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut exported).unwrap();
+    assert_eq!(exported.lines().count(), 5, "{exported}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}

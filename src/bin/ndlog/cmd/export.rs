@@ -1,13 +1,21 @@
 //! `ndlog export`: the log's verified records as plain NDJSON, to stdout or a file.
 
+use std::fs::{File, FileType};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::exit::usage;
 use crate::input;
 use crate::out;
 use crate::range::{Range, write_log_range};
 use anyhow::Context;
+
+/// What ndlog keeps beside a log `LOG`, as `LOG` + one of these: an export written over one
+/// of them would cut the log from its lock, index, chain or watermark.
+const SIDE_SUFFIXES: &[&str] =
+    &[".lock", ".idx", ".versions", ".chain", ".watermark", ".quarantine", ".compact.lock"];
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -20,6 +28,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub range: Range,
     /// Write to FILE (atomically: a temporary file renamed into place) instead of stdout (-).
+    /// A pipe or a character device is written to as it is. The log itself, the files ndlog
+    /// keeps beside it and paths inside a segmented log are refused (exit 2).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -33,8 +43,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(code);
     };
-    let dir =
-        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    refuse_the_log_itself(&args.log, path)?;
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let file = special_output(path, meta.file_type())?;
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let code = write_log_range(&log, bounds, args.data, false, &mut out)?;
+            out.flush().with_context(|| format!("writing the export to {}", path.display()))?;
+            return Ok(code);
+        }
+        _ => {}
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".ndlog-export-")
         .tempfile_in(dir)
@@ -45,4 +65,87 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     tmp.as_file().sync_all().with_context(|| format!("fsync {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("renaming the export to {}", path.display()))?;
     Ok(code)
+}
+
+/// Refuses an output that is the log, one of the files ndlog keeps beside it, or a path inside
+/// a segmented log's directory: the export is renamed over its path, and would replace them.
+fn refuse_the_log_itself(log: &Path, output: &Path) -> anyhow::Result<()> {
+    if input::is_dash(log) {
+        return Ok(());
+    }
+    let clash = |what: &str| {
+        usage(format!(
+            "-o {}: that is {what} of {}, which the export would replace; name a file outside \
+             the log",
+            output.display(),
+            log.display()
+        ))
+    };
+    let Ok(log_meta) = std::fs::metadata(log) else { return Ok(()) };
+    if let Ok(out_meta) = std::fs::metadata(output)
+        && (out_meta.dev(), out_meta.ino()) == (log_meta.dev(), log_meta.ino())
+    {
+        return Err(clash("the log itself"));
+    }
+    // Compared by where they are, whether the output exists or not.
+    let (Ok(log_at), Some(out_at)) = (std::fs::canonicalize(log), canonical_parent(output)) else {
+        return Ok(());
+    };
+    if log_meta.is_dir() {
+        if out_at.starts_with(&log_at) {
+            return Err(clash("a path inside the segmented log"));
+        }
+        return Ok(());
+    }
+    let Some(out_name) = output.file_name().map(std::ffi::OsStr::as_encoded_bytes) else {
+        return Ok(());
+    };
+    // The log by the path given (its side files are named after it) and by its real path.
+    let given = canonical_parent(log).zip(log.file_name().map(PathBuf::from));
+    let real = log_at.parent().zip(log_at.file_name()).map(|(d, n)| (d.to_path_buf(), n.into()));
+    for (dir, name) in given.into_iter().chain(real) {
+        if out_at != dir {
+            continue;
+        }
+        let name = name.as_os_str().as_encoded_bytes();
+        if out_name == name {
+            return Err(clash("the log itself"));
+        }
+        if let Some(suffix) = out_name.strip_prefix(name)
+            && (SIDE_SUFFIXES.iter().any(|s| suffix == s.as_bytes())
+                || suffix.starts_with(b".compact."))
+        {
+            return Err(clash("a file ndlog keeps beside the log"));
+        }
+    }
+    Ok(())
+}
+
+/// The directory `path` would be in, resolved: `None` when it does not exist.
+fn canonical_parent(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(dir).ok()
+}
+
+/// An output that exists and is not a regular file: a pipe or a character device
+/// (`/dev/stdout`, `/dev/null`) is written to as it is, never replaced; a directory, a block
+/// device or a socket is refused.
+fn special_output(path: &Path, kind: FileType) -> anyhow::Result<File> {
+    if kind.is_fifo() || kind.is_char_device() {
+        return File::options()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {} for the export", path.display()));
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    };
+    Err(usage(format!(
+        "-o {}: {what}; name a file to write the export to (or - for standard output)",
+        path.display()
+    )))
 }
