@@ -160,6 +160,41 @@ fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq()
     assert!(stderr(&out).contains("seq 8 has chain value"), "{}", stderr(&out));
 }
 
+/// `--checkpoint` takes a small regular file: a FIFO is refused without waiting for a writer,
+/// a huge file without reading it whole, each naming the file.
+#[test]
+fn a_checkpoint_that_is_not_a_small_file_is_refused_at_once() {
+    let dir = tempdir();
+    let log = chained_log(dir.path(), "log.ndjson", 10);
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let huge = dir.path().join("huge");
+    std::fs::File::create(&huge).unwrap().set_len(1 << 40).unwrap();
+    for (cp, says) in [(&fifo, "not a regular file"), (&huge, "longer than a checkpoint can be")] {
+        let mut child = util::ndlog()
+            .args(["verify", log.to_str().unwrap(), "--chain", "--checkpoint"])
+            .arg(cp)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("verify --checkpoint {} did not return", cp.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&cp.display().to_string()) && err.contains(says), "{err}");
+    }
+}
+
 #[test]
 fn diverge_finds_the_fork_point_of_two_copies() {
     let dir = tempdir();

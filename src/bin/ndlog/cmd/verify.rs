@@ -1,7 +1,7 @@
 //! `ndlog verify`: check every line and report damage; with `--chain`, every hash link too.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -48,8 +48,7 @@ impl ChainOutcome {
 fn check_chain(args: &Args, log: &Log) -> anyhow::Result<ChainOutcome> {
     let checkpoint = match &args.checkpoint {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: reading the checkpoint", path.display()))?;
+            let text = read_checkpoint(path)?;
             let cp = Checkpoint::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}: not a checkpoint: {e}", path.display()))?;
             Some(cp)
@@ -68,6 +67,39 @@ fn check_chain(args: &Args, log: &Log) -> anyhow::Result<ChainOutcome> {
     };
     let checkpoint = checkpoint.map(|cp| cp.check(log, file.as_ref()));
     Ok(ChainOutcome { report, checkpoint })
+}
+
+/// A checkpoint is three short lines and whatever signatures follow a blank line: a file
+/// longer than this is not one.
+const CHECKPOINT_MAX: u64 = 1 << 20;
+
+/// The text of the checkpoint file at `path`: a regular file of at most [`CHECKPOINT_MAX`]
+/// bytes (a FIFO or a device is refused without blocking, a huge file without reading it).
+fn read_checkpoint(path: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let what = || format!("{}: reading the checkpoint", path.display());
+    let nonblocking = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nonblocking)
+        .open(path)
+        .with_context(what)?;
+    if !file.metadata().with_context(what)?.is_file() {
+        anyhow::bail!(
+            "{}: not a regular file; --checkpoint takes the file `ndlog checkpoint` wrote",
+            path.display()
+        );
+    }
+    let mut text = String::new();
+    file.take(CHECKPOINT_MAX + 1).read_to_string(&mut text).with_context(what)?;
+    if text.len() as u64 > CHECKPOINT_MAX {
+        anyhow::bail!(
+            "{}: longer than a checkpoint can be ({CHECKPOINT_MAX} bytes); --checkpoint takes \
+             the file `ndlog checkpoint` wrote",
+            path.display()
+        );
+    }
+    Ok(text)
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
