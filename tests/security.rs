@@ -373,3 +373,57 @@ fn atomic_write_keeps_the_owner_of_the_file_it_replaces() {
     ndlog::fs::atomic_write(&fresh, b"1\n", 0o600).unwrap();
     assert_eq!(owner(&fresh).0, 0);
 }
+
+/// `create --mode` gives every file of the new log the same bits, less the umask (as `open`
+/// gives a file it creates), plain or segmented, chained or not; a mode with set-id or sticky
+/// bits, or one that denies the owner reading or writing, is refused (exit 2) before anything
+/// is created.
+#[test]
+fn create_mode_gives_every_file_the_same_bits_less_the_umask() {
+    let dir = tempdir();
+    let create = |args: &[&str]| {
+        let ndlog = util::ndlog();
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 027 && exec \"$@\"")
+            .arg("sh")
+            .arg(ndlog.get_program())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let plain = dir.path().join("plain.ndjson");
+    let seg = dir.path().join("seg");
+    for (log, extra) in [(&plain, &[][..]), (&seg, &["--segment-bytes", "4MiB"][..])] {
+        let l = log.to_str().unwrap();
+        let args: Vec<&str> = ["create", l, "--chain", "--mode", "666"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let out = create(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(run(&["append", l], b"{\"a\":1}\n").status.success());
+    }
+    let mut files = Vec::new();
+    for d in [dir.path(), seg.as_path()] {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let mode = entry.metadata().unwrap().permissions().mode() & 0o7777;
+                files.push((entry.file_name().into_string().unwrap(), mode));
+            }
+        }
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    assert!(files.iter().all(|&(_, mode)| mode == 0o640), "{files:?}");
+    let dir_mode = std::fs::metadata(&seg).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(dir_mode, 0o750);
+
+    for mode in ["7777", "4600", "1600", "0", "400", "200", "1000", "8"] {
+        let log = dir.path().join(format!("m{mode}"));
+        let out = create(&["create", log.to_str().unwrap(), "--mode", mode]);
+        assert_eq!(out.status.code(), Some(2), "--mode {mode}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--mode"), "--mode {mode}");
+        assert!(!log.exists(), "--mode {mode} created the log");
+    }
+}

@@ -41,21 +41,35 @@ pub(crate) struct Args {
     /// place: an fdatasync then persists no change of file size.
     #[arg(long, requires = "segment_bytes")]
     pub preallocate: bool,
-    /// Permission bits of the log's files, in octal (a segmented log's directory gets x where
-    /// r is given).
+    /// Permission bits of the log's files, in octal, at most 777 and with read and write for
+    /// the owner; the umask applies to every file, as it does to files `open` creates (a
+    /// segmented log's directory gets x where r is given).
     #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = parse_mode)]
     pub mode: u32,
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
     match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
-        Ok(mode) if mode <= 0o7777 => Ok(mode),
-        _ => Err(format!("{text:?}: expected permission bits in octal, such as 600 or 0644")),
+        // No set-id or sticky bits; and the owner, whose writers append, reads and writes.
+        Ok(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(mode),
+        _ => Err(format!(
+            "{text:?}: expected permission bits in octal, at most 777 and with read and write \
+             for the owner, such as 600 or 0644"
+        )),
     }
+}
+
+/// `mode` less the process's umask: what `open` would give a file it creates with `mode`.
+/// (Files ndlog creates under a temporary name and renames get their mode set explicitly.)
+fn masked(mode: u32) -> u32 {
+    let umask = rustix::process::umask(rustix::fs::Mode::empty());
+    rustix::process::umask(umask);
+    mode & !umask.bits()
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "create")?;
+    let mode = masked(args.mode);
     let mut out = out::stdout();
     let Some(segment_bytes) = args.segment_bytes else {
         match std::fs::symlink_metadata(&args.log) {
@@ -63,7 +77,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => bail!("{}: stat: {e}", args.log.display()),
         }
-        drop(Options::new().mode(args.mode).chain(args.chain).open(&args.log)?);
+        drop(Options::new().mode(mode).chain(args.chain).open(&args.log)?);
         let kind = if args.chain { "a chained log" } else { "a log" };
         writeln!(out, "{}: created {kind}", args.log.display())?;
         out.flush()?;
@@ -77,13 +91,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let max_record = Options::DEFAULT_MAX_RECORD_SIZE;
     match args.chain {
-        true => {
-            ndlog::segments::create_chained(&StdFs, &args.log, &settings, max_record, args.mode)?
-        }
-        false => ndlog::segments::create(&StdFs, &args.log, &settings, max_record, args.mode)?,
+        true => ndlog::segments::create_chained(&StdFs, &args.log, &settings, max_record, mode)?,
+        false => ndlog::segments::create(&StdFs, &args.log, &settings, max_record, mode)?,
     }
     // The first segment, so that the log is complete before any writer comes.
-    drop(Options::new().create(false).mode(args.mode).open(&args.log)?);
+    drop(Options::new().create(false).mode(mode).open(&args.log)?);
     let kind = if args.chain { "a chained segmented log" } else { "a segmented log" };
     writeln!(out, "{}: created {kind}", args.log.display())?;
     out.flush()?;
