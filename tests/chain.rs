@@ -7,7 +7,7 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use util::{run, stderr, stdout, tempdir};
+use util::{run, stderr, stdout, tempdir, write_log};
 
 /// A chained log at `dir/name` with `n` records appended by `ndlog append`.
 fn chained_log(dir: &Path, name: &str, n: u64) -> PathBuf {
@@ -193,6 +193,41 @@ fn a_checkpoint_that_is_not_a_small_file_is_refused_at_once() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains(&cp.display().to_string()) && err.contains(says), "{err}");
     }
+}
+
+/// Asking a log made without `--chain` for its chain: `verify --chain` and `provenance` fail
+/// at its first record (exit 3: a chained log stripped of its links looks the same) and say
+/// that it is most likely not a chained log; `checkpoint` and `diverge` refuse it (exit 1). A
+/// chained log whose chain file is gone still carries its links and is checked without the
+/// note. `diverge - -` is refused: standard input holds one copy.
+#[test]
+fn chain_commands_on_a_log_that_is_not_chained_say_so() {
+    let dir = tempdir();
+    let plain = write_log(dir.path(), "plain.ndjson", 5);
+    let p = plain.to_str().unwrap();
+    let stdin = std::fs::read(&plain).unwrap();
+    let cases: [(&[&str], &[u8], i32); 5] = [
+        (&["verify", p, "--chain"], b"", 3),
+        (&["verify", "-", "--chain"], &stdin, 3),
+        (&["provenance", p, "--key", "/n", "--entity", "1"], b"", 3),
+        (&["checkpoint", p], b"", 1),
+        (&["diverge", p, p], b"", 1),
+    ];
+    for (args, input, code) in cases {
+        let out = run(args, input);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains("not a chained log"), "{args:?}: {err}");
+    }
+    let chained = chained_log(dir.path(), "chained.ndjson", 5);
+    std::fs::remove_file(dir.path().join("chained.ndjson.chain")).unwrap();
+    let out = run(&["verify", chained.to_str().unwrap(), "--chain"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not a chained log"), "{}", stderr(&out));
+
+    let out = run(&["diverge", "-", "-"], &stdin);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("standard input"), "{}", stderr(&out));
 }
 
 #[test]

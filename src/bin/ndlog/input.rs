@@ -37,6 +37,33 @@ pub(crate) struct Part {
 }
 
 impl Log {
+    /// A note for a chain check of a log that looks unchained: no chain file (`chain_file`,
+    /// where one would be) and a first record that carries no chain link. Its chain fails at
+    /// that record all the same (exit 3: a chained log stripped of its links and its chain file
+    /// looks the same), but the note says what the user most likely has.
+    pub(crate) fn not_chained(
+        &self,
+        chain_file: Option<&ndlog::chain::ChainFile>,
+        path: &Path,
+    ) -> Option<String> {
+        if chain_file.is_some() {
+            return None;
+        }
+        let first = self.parts.iter().find_map(|p| p.reader.records().next())?;
+        if ndlog::format::chain::link_of(first.line).is_some() {
+            return None;
+        }
+        let no_file = match is_dash(path) {
+            true => String::new(),
+            false => format!("no {}, and ", ndlog::chain::ChainFile::path_of(path).display()),
+        };
+        Some(format!(
+            "{}: not a chained log ({no_file}seq {} carries no chain link), or one stripped of \
+             its links; chains are kept by logs made with `ndlog create --chain`",
+            self.name, first.seq
+        ))
+    }
+
     /// Every valid record, newest first.
     pub(crate) fn records_rev(&self) -> impl Iterator<Item = Record<'_>> {
         self.parts.iter().rev().flat_map(|p| p.reader.records_rev())

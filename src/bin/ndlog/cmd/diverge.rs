@@ -19,6 +19,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if input::is_dash(&args.log_a) && input::is_dash(&args.log_b) {
+        return Err(crate::exit::usage(
+            "both copies are - (standard input), which holds one; give at least one as a file",
+        ));
+    }
     let a = input::open(&args.log_a)?;
     let b = input::open(&args.log_b)?;
     let (name_a, name_b) = (&a.name, &b.name);

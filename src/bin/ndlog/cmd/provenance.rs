@@ -32,6 +32,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "provenance")?;
     let log = input::open(&args.log)?;
     let file = ChainFile::load(&ndlog::fs::StdFs, &args.log)?;
+    if let Some(note) = log.not_chained(file.as_ref(), &args.log) {
+        out::warn(format_args!("{note}"));
+    }
     let name = log.name.clone();
     // The versions of a segmented log come from every segment, the walk runs through them all.
     let readers: Vec<_> = log.parts.iter().map(|p| &p.reader).collect();

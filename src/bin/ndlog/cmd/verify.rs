@@ -60,6 +60,9 @@ fn check_chain(args: &Args, log: &Log) -> anyhow::Result<ChainOutcome> {
     } else {
         ChainFile::load(&ndlog::fs::StdFs, &args.log)?
     };
+    if let Some(note) = log.not_chained(file.as_ref(), &args.log) {
+        out::warn(format_args!("{note}"));
+    }
     let report = match &log.parts[..] {
         [part] if !log.segmented => part.reader.verify_chain(file.as_ref()),
         // One chain through every segment; a failure names the segment file.
