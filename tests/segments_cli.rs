@@ -879,3 +879,45 @@ fn tail_follow_on_preallocated_segments_sees_each_append() {
     follower.kill().unwrap();
     follower.wait().unwrap();
 }
+
+/// Segment sizes that no writer could honour are bad usage at `create` (exit 2, nothing
+/// created); a writer whose record limit does not fit the log's segments is told to lower
+/// `--max-record-size`, naming the log and its settings file, and a settings file of a version
+/// no ndlog writes is not blamed on a newer ndlog.
+#[test]
+fn segment_sizes_that_cannot_work_are_refused_naming_what_to_change() {
+    let dir = util::tempdir();
+    for (name, extra) in [
+        ("small", &["--segment-bytes", "1MiB"][..]),
+        ("huge", &["--segment-bytes", "2TiB"]),
+        ("records", &["--segment-bytes", "4MiB", "--segment-records", "0"]),
+        ("age", &["--segment-bytes", "4MiB", "--segment-age", "1ns"]),
+    ] {
+        let log = dir.path().join(name);
+        let mut args = vec!["create", log.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = util::run(&args, b"");
+        let err = util::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--segment-"), "{args:?}: {err}");
+        assert!(!log.exists(), "{args:?} created the log");
+    }
+    let log = dir.path().join("seg");
+    let l = log.to_str().unwrap();
+    assert!(util::run(&["create", l, "--segment-bytes", "2MiB"], b"").status.success());
+    let out = util::run(&["append", l, "--max-record-size", "16MiB"], b"{}\n");
+    let err = util::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--max-record-size") && err.contains("ndlog.json"), "{err}");
+    assert!(!err.contains("--segment-bytes"), "{err}");
+    assert!(util::run(&["append", l, "--max-record-size", "1MiB"], b"{}\n").status.success());
+
+    let settings = log.join("ndlog.json");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, text.replace("\"version\": 1", "\"version\": 0")).unwrap();
+    let out = util::run(&["append", l], b"{}\n");
+    let err = util::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ndlog.json") && err.contains("version 0"), "{err}");
+    assert!(!err.contains("newer"), "{err}");
+}

@@ -145,8 +145,12 @@ impl Settings {
             return Err(bad(format!("format is {:?}, not {FORMAT:?}", file.format)));
         }
         if file.version != VERSION {
+            let who = match file.version > VERSION {
+                true => "a newer ndlog wrote it",
+                false => "no ndlog writes that version",
+            };
             return Err(bad(format!(
-                "version {} (this ndlog reads version {VERSION}: a newer ndlog wrote it)",
+                "version {} (this ndlog reads version {VERSION}; {who})",
                 file.version
             )));
         }

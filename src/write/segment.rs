@@ -48,7 +48,20 @@ impl<V: Vfs> Writer<V> {
                 dir.display()
             )));
         }
-        settings.validate(opts.max_record_size)?;
+        // (The settings themselves were checked as they were read.)
+        let frame = crate::format::MAX_FRAME_OVERHEAD as u64;
+        if (opts.max_record_size as u64).saturating_add(frame) > settings.segment_bytes {
+            return Err(Error::invalid_argument(format!(
+                "{}: its segments hold {} bytes ({}), too few for a record of the maximum record \
+                 size {} and its frame; open it with a maximum record size of at most {} \
+                 (--max-record-size)",
+                dir.display(),
+                settings.segment_bytes,
+                dir.join(crate::segments::naming::SETTINGS).display(),
+                opts.max_record_size,
+                settings.segment_bytes.saturating_sub(frame)
+            )));
+        }
         let lock = LockFile::open(&vfs, &names::segmented_lock_file(dir), opts.mode, None)?;
         let guard = lock.acquire(dir, opts.lock_timeout)?;
         let active = active::open_active(&vfs, dir, opts.mode, preallocation(&settings))?;

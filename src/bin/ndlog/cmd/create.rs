@@ -90,6 +90,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         preallocate: args.preallocate,
     };
     let max_record = Options::DEFAULT_MAX_RECORD_SIZE;
+    // Settings from the command line that no writer could honour are bad usage (exit 2).
+    if let Err(e) = settings.validate(max_record) {
+        return Err(match e.kind() {
+            ndlog::ErrorKind::InvalidArgument(message) => crate::exit::usage(message.clone()),
+            _ => e.into(),
+        });
+    }
     match args.chain {
         true => ndlog::segments::create_chained(&StdFs, &args.log, &settings, max_record, mode)?,
         false => ndlog::segments::create(&StdFs, &args.log, &settings, max_record, mode)?,
