@@ -614,3 +614,43 @@ fn compact_every_runs_as_a_maintenance_process() {
     let seqs: Vec<u64> = contents(&path).iter().map(|r| r.0).collect();
     assert_eq!(seqs, (341..=350).collect::<Vec<_>>());
 }
+
+/// `compact --every` pointed at a file that is not a log stops at once (exit 1) rather than
+/// saying so every round forever; trouble that may pass (here a log not created yet) is said
+/// once, not every round, and the loop goes on.
+#[test]
+fn compact_every_stops_on_a_file_that_is_not_a_log_and_says_lasting_trouble_once() {
+    let dir = tempdir();
+    let csv = dir.path().join("data.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    let mut child = ndlog()
+        .args(["compact", csv.to_str().unwrap(), "--keep-last", "5", "--every", "50ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("compact --every kept going on a file that is not a log");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "a,b\n1,2\n");
+
+    let missing = dir.path().join("later.ndjson");
+    let mut child = ndlog()
+        .args(["compact", missing.to_str().unwrap(), "--keep-last", "5", "--every", "20ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(child.try_wait().unwrap().is_none(), "the loop ended");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

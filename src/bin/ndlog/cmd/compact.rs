@@ -88,16 +88,37 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_report(&mut out, &args, &report)?;
         return Ok(ExitCode::SUCCESS);
     };
+    // The last trouble said, so that one that lasts is said once, not every round.
+    let mut said: Option<String> = None;
+    let mut first = true;
     loop {
         match compact_once(&args, &policy) {
             // Standard output going away ends the loop: a report could never be read again.
-            Ok(report) => print_report(&mut out, &args, &report)?,
+            Ok(report) => {
+                said = None;
+                print_report(&mut out, &args, &report)?;
+            }
+            // A path that is not a log at the first round is a mistake, not passing trouble.
+            Err(err) if first && is_not_a_log(&err) => return Err(err),
             // A maintenance loop outlives passing trouble (a lock held too long, a full disk):
             // it says so and tries again next round.
-            Err(err) => out::warn(format_args!("{}", describe(&err).0)),
+            Err(err) => {
+                let text = describe(&err).0;
+                if said.as_ref() != Some(&text) {
+                    out::warn(format_args!("{text} (trying again every {every:?})"));
+                    said = Some(text);
+                }
+            }
         }
+        first = false;
         std::thread::sleep(every);
     }
+}
+
+/// Whether the error says that the path holds something that is not an ndlog log.
+fn is_not_a_log(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<ndlog::Error>()
+        .is_some_and(|e| matches!(e.kind(), ndlog::ErrorKind::NotALog { .. }))
 }
 
 fn compact_once(args: &Args, policy: &Policy) -> anyhow::Result<CompactReport> {
