@@ -146,6 +146,11 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
         (vec!["append", dir.path().to_str().unwrap()], 1, "is a directory"),
         (vec!["verify", garbage.to_str().unwrap()], 3, "DAMAGED"),
         (vec!["lock", missing.to_str().unwrap(), "--", "true"], 1, "missing.ndjson"),
+        // A command a signal ended: said, and 128 + the signal, as a shell does.
+        (vec!["lock", log, "--", "sh", "-c", "kill -9 $$"], 137, "killed by signal 9"),
+        (vec!["lock", log, "--", "sh", "-c", "exit 7"], 7, ""),
+        (vec!["demo", "--threads", "100000"], 2, "--threads"),
+        (vec!["demo", "--writers", "100000"], 2, "--writers"),
     ];
     for (args, code, says) in cases {
         let out = run(&args, b"");

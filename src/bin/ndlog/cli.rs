@@ -101,7 +101,8 @@ pub(crate) enum Command {
     Checkpoint(cmd::checkpoint::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),
     /// e.g. `ndlog lock events.ndjson -- cp events.ndjson backup/`. Exits with the command's
-    /// exit code (5 when the lock is not acquired within --lock-timeout).
+    /// exit code, 128 + the signal when a signal ended it (5 when the lock is not acquired
+    /// within --lock-timeout).
     #[command(after_help = EXIT_CODES)]
     Lock(cmd::lock::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) for ndlog.

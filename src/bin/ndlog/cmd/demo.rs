@@ -20,14 +20,14 @@ use crate::time::format_ts;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Writer processes that run to completion.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Writer processes that run to completion, 1 to 256.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub writers: u32,
     /// Records each of those writers appends.
     #[arg(long, default_value_t = 5000)]
     pub records: u64,
-    /// Appending threads per writer process (they share fdatasyncs: group commit).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Appending threads per writer process (they share fdatasyncs: group commit), 1 to 1024.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
     /// Directory for the log (default: a new temporary directory, removed afterwards).
     #[arg(long)]
@@ -298,12 +298,12 @@ fn ms(d: Duration) -> f64 {
 pub(crate) fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
     let writer = Arc::new(Options::new().durability(Durability::Group).open(&args.log)?);
     let threads = u64::from(args.threads.max(1));
-    let handles: Vec<_> = (0..threads)
+    let handles: Vec<std::thread::JoinHandle<anyhow::Result<()>>> = (0..threads)
         .map(|t| {
             let writer = writer.clone();
             let id = args.id;
             let count = args.records / threads + u64::from(t < args.records % threads);
-            std::thread::spawn(move || -> anyhow::Result<()> {
+            std::thread::Builder::new().spawn(move || -> anyhow::Result<()> {
                 let stdout = std::io::stdout();
                 for i in 0..count {
                     let n = i * threads + t;
@@ -319,7 +319,8 @@ pub(crate) fn run_writer(args: WriterArgs) -> anyhow::Result<ExitCode> {
                 Ok(())
             })
         })
-        .collect();
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("starting {threads} appending threads (--threads)"))?;
     for h in handles {
         h.join().expect("writer thread")?;
     }

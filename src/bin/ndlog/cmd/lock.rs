@@ -8,6 +8,7 @@ use anyhow::Context;
 use ndlog::LogLock;
 
 use crate::input;
+use crate::out;
 use crate::time::parse_duration;
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .status()
         .with_context(|| format!("running {:?}", args.command[0]))?;
     drop(held);
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // As a shell reports a command a signal ended: 128 + the signal.
+        out::warn(format_args!("{:?} was killed by signal {signal}", args.command[0]));
+        return Ok(ExitCode::from(128u8.saturating_add(u8::try_from(signal).unwrap_or(127))));
+    }
     let code = status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1));
     Ok(ExitCode::from(code))
 }
