@@ -131,6 +131,7 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
     let log = write_log(dir.path(), "events.ndjson", 2);
     let log = log.to_str().unwrap();
     let missing = dir.path().join("missing.ndjson");
+    let nodir = dir.path().join("no").join("such").join("events.ndjson");
     let garbage = dir.path().join("garbage.bin");
     std::fs::write(&garbage, (0..=255u8).cycle().take(10_000).collect::<Vec<_>>()).unwrap();
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
@@ -151,6 +152,10 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
         (vec!["lock", log, "--", "sh", "-c", "exit 7"], 7, ""),
         (vec!["demo", "--threads", "100000"], 2, "--threads"),
         (vec!["demo", "--writers", "100000"], 2, "--writers"),
+        // A log in a directory that does not exist: the directory is named, and what to do.
+        (vec!["create", nodir.to_str().unwrap(), "--chain"], 1, "does not exist: create it first"),
+        (vec!["append", nodir.to_str().unwrap()], 1, "does not exist: create it first"),
+        (vec!["create", nodir.to_str().unwrap(), "--segment-bytes", "4MiB"], 1, "create it first"),
     ];
     for (args, code, says) in cases {
         let out = run(&args, b"");

@@ -52,7 +52,8 @@ impl<F: VfsFile> LockFile<F> {
         owner: Option<(u32, u32)>,
     ) -> Result<Self> {
         let how = OpenOptions::read_write(Create::IfMissing, mode);
-        let file = vfs.open(path, how).map_err(explain).at(path, "open lock file")?;
+        let file =
+            vfs.open(path, how).map_err(|e| explain(vfs, e, path)).at(path, "open lock file")?;
         Self::opened(file, path, owner)
     }
 
@@ -65,7 +66,7 @@ impl<F: VfsFile> LockFile<F> {
         match vfs.open(path, OpenOptions::read_write(Create::No, 0)) {
             Ok(file) => Self::opened(file, path, owner).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(explain(e)).at(path, "open lock file"),
+            Err(e) => Err(explain(vfs, e, path)).at(path, "open lock file"),
         }
     }
 
@@ -140,12 +141,16 @@ impl<F: VfsFile> LockFile<F> {
 }
 
 /// Says what went wrong when a lock file cannot be opened for a reason ndlog caused itself.
-fn explain(e: io::Error) -> io::Error {
+fn explain<V: Vfs>(vfs: &V, e: io::Error, path: &Path) -> io::Error {
     if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-        io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path")
-    } else {
-        e
+        return io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path");
     }
+    let dir = names::parent_dir(path);
+    if e.kind() == io::ErrorKind::NotFound && vfs.metadata(dir).is_err() {
+        let why = format!("the directory {} does not exist: create it first", dir.display());
+        return io::Error::new(e.kind(), why);
+    }
+    e
 }
 
 /// Opens the writer lock file of the log at `log` (`meta` is the log's), creating it only

@@ -107,6 +107,11 @@ pub(crate) fn create_with<V: Vfs>(
                 "something is already at this path; choose another path or remove it",
             ),
         ),
+        io::ErrorKind::NotFound if vfs.metadata(crate::names::parent_dir(dir)).is_err() => {
+            let parent = crate::names::parent_dir(dir).display();
+            let why = format!("the directory {parent} does not exist: create it first");
+            Error::io(dir, "create directory", io::Error::new(e.kind(), why))
+        }
         _ => Error::io(dir, "create directory", e),
     })?;
     if chain {
