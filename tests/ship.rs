@@ -221,6 +221,13 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     check(ship(&log, &url, "ev", &cursor, &["--once", "--stream", "a.b"]), 2, &["--stream"]);
     check(ship(&log, &url, "ev", &cursor, &["--once", "--window", "0"]), 2, &["--window"]);
     check(ship(Path::new("-"), &url, "ev", &cursor, &["--once"]), 2, &["standard input"]);
+    // Durations that cannot work are refused before anything is read, created or published.
+    let zero = ["--once", "--create-stream", "--stream", "ZERO"];
+    check(
+        ship(&log, &url, "ev", &cursor, &[&zero[..], &["--commit-interval", "0"]].concat()),
+        2,
+        &["--commit-interval", "greater than zero"],
+    );
 
     // Unreachable: --once gives up at the first connection, quickly, with exit 8.
     let dead = format!("nats://127.0.0.1:{}", free_port());
@@ -278,6 +285,17 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     assert_eq!(listing(&logs), files_before, "files appeared beside the log");
     assert_eq!(std::fs::read_to_string(&bad_cursor).unwrap(), "not a seq\n");
     assert_eq!(read_stream(&url, "OTHER").len(), other_len, "something was published");
+    assert!(!stream_exists(&url, "ZERO"), "a stream was created");
+    assert!(!cursor.exists(), "a cursor was written");
+}
+
+/// Whether the server holds the stream `name`.
+fn stream_exists(url: &str, name: &str) -> bool {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        js.get_stream(name).await.is_ok()
+    })
 }
 
 #[test]

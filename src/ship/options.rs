@@ -148,10 +148,13 @@ impl Options {
 
     /// Commits the cursor at least this often while records are acknowledged (default 1 s);
     /// also at once when the shipper has caught up, and when it stops.
-    #[must_use]
-    pub fn commit_interval(mut self, interval: Duration) -> Self {
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidOption`] naming `--commit-interval` when `interval` is zero.
+    pub fn commit_interval(mut self, interval: Duration) -> Result<Self> {
+        check_nonzero("--commit-interval", interval, "1s")?;
         self.commit_interval = interval;
-        self
+        Ok(self)
     }
 
     /// How long one connection attempt may take (default 5 s).
@@ -307,6 +310,15 @@ fn check_stream_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a duration option is not zero; `example` is one that works.
+fn check_nonzero(option: &'static str, d: Duration, example: &str) -> Result<()> {
+    if d.is_zero() {
+        let reason = format!("give a duration greater than zero, e.g. {example}");
+        return Err(invalid(option, &format!("{d:?}"), reason));
+    }
+    Ok(())
+}
+
 /// Checks a log id for message ids.
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 1024 {
@@ -352,5 +364,21 @@ mod tests {
         assert!(check_id("a\nb").is_err());
         let o = Options::new("nats://h:1", "events.app-1").unwrap();
         assert_eq!(o.stream_to_create(), "events_app-1");
+    }
+
+    /// The option an invalid value is refused for.
+    fn refused_option(result: Result<Options>) -> &'static str {
+        match result.map(|_| ()).unwrap_err().into_kind() {
+            ErrorKind::InvalidOption { option, .. } => option,
+            other => panic!("not an invalid option: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_zero_commit_interval_is_refused() {
+        let o = || Options::new("nats://h:1", "events").unwrap();
+        assert_eq!(refused_option(o().commit_interval(Duration::ZERO)), "--commit-interval");
+        let o = o().commit_interval(Duration::from_millis(1)).unwrap();
+        assert_eq!(o.commit_interval, Duration::from_millis(1));
     }
 }

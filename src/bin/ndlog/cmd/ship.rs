@@ -67,7 +67,7 @@ pub(crate) struct Args {
           value_parser = window)]
     pub window: usize,
     /// Commit the cursor at least this often while records are acknowledged (and at once when
-    /// caught up, and on exit).
+    /// caught up, and on exit). Greater than zero.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
     /// How long one connection attempt may take.
@@ -156,11 +156,11 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         .duplicate_window(args.duplicate_window)
         .payload(if args.data { Payload::Data } else { Payload::Line })
         .window(args.window)
-        .commit_interval(args.commit_interval)
         .connect_timeout(args.connect_timeout)
         .ack_timeout(args.ack_timeout)
         .once(args.once)
         .strict(args.strict);
+    options = options.commit_interval(args.commit_interval).map_err(|e| usage(e.to_string()))?;
     if let Some(name) = &args.stream {
         options = options.stream(name).map_err(|e| usage(e.to_string()))?;
     }
