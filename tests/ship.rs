@@ -228,6 +228,12 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         2,
         &["--commit-interval", "greater than zero"],
     );
+    for option in ["--ack-timeout", "--connect-timeout"] {
+        let started = Instant::now();
+        let out = ship(&log, &url, "ev", &cursor, &[&zero[..], &[option, "0"]].concat());
+        check(out, 2, &[option, "greater than zero"]);
+        assert!(started.elapsed() < Duration::from_secs(3), "{option}: {:?}", started.elapsed());
+    }
 
     // Unreachable: --once gives up at the first connection, quickly, with exit 8.
     let dead = format!("nats://127.0.0.1:{}", free_port());
@@ -559,7 +565,11 @@ fn a_service_embeds_the_shipper_and_stops_it() {
         .id("lib")
         .unwrap()
         .payload(ndlog::ship::Payload::Data)
-        .window(16);
+        .window(16)
+        // Any timeout is taken, even one the clock cannot add (the stop awaits PubAcks
+        // within it).
+        .ack_timeout(Duration::MAX)
+        .unwrap();
     let shipper = ndlog::ship::Shipper::new(&log, options);
     let stop = shipper.stopper();
     let cursor_path = dir.path().join("lib.cursor");

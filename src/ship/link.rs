@@ -23,7 +23,7 @@ use super::msg_id::seq_of;
 use super::options::Options;
 
 /// Longer than any shipper runs: the reconnect delay that keeps async-nats from reconnecting.
-const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(super) const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Why a session ended without finishing.
 #[derive(Debug)]

@@ -158,18 +158,26 @@ impl Options {
     }
 
     /// How long one connection attempt may take (default 5 s).
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidOption`] naming `--connect-timeout` when `timeout` is zero: no
+    /// connection would ever be made.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Result<Self> {
+        check_nonzero("--connect-timeout", timeout, "5s")?;
         self.connect_timeout = timeout;
-        self
+        Ok(self)
     }
 
     /// How long a PubAck, or a JetStream request, may take before the connection counts as
     /// lost (default 5 s).
-    #[must_use]
-    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidOption`] naming `--ack-timeout` when `timeout` is zero: every
+    /// request would time out, and the server would look unreachable.
+    pub fn ack_timeout(mut self, timeout: Duration) -> Result<Self> {
+        check_nonzero("--ack-timeout", timeout, "5s")?;
         self.ack_timeout = timeout;
-        self
+        Ok(self)
     }
 
     /// Stops once caught up: when every record the log holds (every one a sync made durable)
@@ -380,5 +388,18 @@ mod tests {
         assert_eq!(refused_option(o().commit_interval(Duration::ZERO)), "--commit-interval");
         let o = o().commit_interval(Duration::from_millis(1)).unwrap();
         assert_eq!(o.commit_interval, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        let o = || Options::new("nats://h:1", "events").unwrap();
+        assert_eq!(refused_option(o().ack_timeout(Duration::ZERO)), "--ack-timeout");
+        assert_eq!(refused_option(o().connect_timeout(Duration::ZERO)), "--connect-timeout");
+        let o = o().ack_timeout(Duration::from_millis(1)).unwrap();
+        let o = o.connect_timeout(Duration::from_millis(2)).unwrap();
+        assert_eq!(
+            (o.ack_timeout, o.connect_timeout),
+            (Duration::from_millis(1), Duration::from_millis(2))
+        );
     }
 }

@@ -341,7 +341,9 @@ impl Publisher<'_> {
 
     /// Waits a while for the PubAcks in flight (a clean stop), taking those that come.
     async fn drain(&self, window: &mut Window, progress: &mut Progress<'_>) {
-        let deadline = tokio::time::Instant::now() + self.options.ack_timeout;
+        // A timeout past what the clock can add (Duration::MAX) waits as long as it can.
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(self.options.ack_timeout).unwrap_or(now + link::NEVER);
         while let Ok(Some((seq, Ok(ack)))) = tokio::time::timeout_at(deadline, window.next()).await
         {
             progress.take_ack(seq, &ack);

@@ -70,11 +70,12 @@ pub(crate) struct Args {
     /// caught up, and on exit). Greater than zero.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
-    /// How long one connection attempt may take.
+    /// How long one connection attempt may take. Greater than zero.
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// How long a PubAck (or a JetStream request) may take before the connection counts as
-    /// lost and the records from the first unacknowledged one are published again.
+    /// lost and the records from the first unacknowledged one are published again. Greater
+    /// than zero.
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub ack_timeout: Duration,
     /// Give up (exit 8) once the server has been unreachable this long. Default: retry forever
@@ -156,11 +157,13 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         .duplicate_window(args.duplicate_window)
         .payload(if args.data { Payload::Data } else { Payload::Line })
         .window(args.window)
-        .connect_timeout(args.connect_timeout)
-        .ack_timeout(args.ack_timeout)
         .once(args.once)
         .strict(args.strict);
-    options = options.commit_interval(args.commit_interval).map_err(|e| usage(e.to_string()))?;
+    options = options
+        .commit_interval(args.commit_interval)
+        .and_then(|o| o.connect_timeout(args.connect_timeout))
+        .and_then(|o| o.ack_timeout(args.ack_timeout))
+        .map_err(|e| usage(e.to_string()))?;
     if let Some(name) = &args.stream {
         options = options.stream(name).map_err(|e| usage(e.to_string()))?;
     }
