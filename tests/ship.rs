@@ -228,6 +228,16 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         2,
         &["--commit-interval", "greater than zero"],
     );
+    for window in ["0", "293y", "1000y"] {
+        let out =
+            ship(&log, &url, "ev", &cursor, &[&zero[..], &["--duplicate-window", window]].concat());
+        check(out, 2, &["--duplicate-window", "at most 292 years"]);
+    }
+    // The longest window accepted is one the server takes.
+    let long = ["--once", "--create-stream", "--stream", "LONG", "--duplicate-window", "292y"];
+    let out = ship(&log, &url, "long", &dir.path().join("l"), &long);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert_eq!(read_stream(&url, "LONG").len(), 10);
     for option in ["--ack-timeout", "--connect-timeout"] {
         let started = Instant::now();
         let out = ship(&log, &url, "ev", &cursor, &[&zero[..], &[option, "0"]].concat());

@@ -58,7 +58,8 @@ use std::time::Duration;
 
 pub use error::{Error, ErrorKind, Result};
 pub use options::{
-    DEFAULT_DUPLICATE_WINDOW, DEFAULT_WINDOW, Options, Payload, check_server, check_subject,
+    DEFAULT_DUPLICATE_WINDOW, DEFAULT_WINDOW, MAX_DUPLICATE_WINDOW, Options, Payload, check_server,
+    check_subject,
 };
 pub use run::Shipper;
 

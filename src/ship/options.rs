@@ -17,6 +17,10 @@ pub const DEFAULT_WINDOW: usize = 512;
 /// six million ids at 50,000 records/s.
 pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// The longest duplicate window JetStream takes: a stream's configuration holds it as an int64
+/// of nanoseconds (about 292 years); a longer one would reach the server negative.
+pub const MAX_DUPLICATE_WINDOW: Duration = Duration::from_nanos(i64::MAX.unsigned_abs());
+
 /// What each message carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Payload {
@@ -110,11 +114,23 @@ impl Options {
         self
     }
 
-    /// The duplicate window of a stream [`Options::create_stream`] creates.
-    #[must_use]
-    pub fn duplicate_window(mut self, window: Duration) -> Self {
+    /// The duplicate window of a stream [`Options::create_stream`] creates (default
+    /// [`DEFAULT_DUPLICATE_WINDOW`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidOption`] naming `--duplicate-window` when `window` is zero (JetStream
+    /// would take it as its default, two minutes) or longer than [`MAX_DUPLICATE_WINDOW`].
+    pub fn duplicate_window(mut self, window: Duration) -> Result<Self> {
+        if window.is_zero() || window > MAX_DUPLICATE_WINDOW {
+            return Err(invalid(
+                "--duplicate-window",
+                &format!("{window:?}"),
+                "a duplicate window is greater than zero and at most 292 years (JetStream keeps \
+                 it in int64 nanoseconds); the default is 2m",
+            ));
+        }
         self.duplicate_window = window;
-        self
+        Ok(self)
     }
 
     /// What each message carries: the whole line (default) or the payload.
@@ -388,6 +404,18 @@ mod tests {
         assert_eq!(refused_option(o().commit_interval(Duration::ZERO)), "--commit-interval");
         let o = o().commit_interval(Duration::from_millis(1)).unwrap();
         assert_eq!(o.commit_interval, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn duplicate_windows_jetstream_cannot_take_are_refused() {
+        let o = || Options::new("nats://h:1", "events").unwrap();
+        for bad in [Duration::ZERO, MAX_DUPLICATE_WINDOW + Duration::from_nanos(1), Duration::MAX] {
+            assert_eq!(refused_option(o().duplicate_window(bad)), "--duplicate-window", "{bad:?}");
+        }
+        for ok in [Duration::from_nanos(1), Duration::from_millis(500), MAX_DUPLICATE_WINDOW] {
+            assert_eq!(o().duplicate_window(ok).unwrap().duplicate_window, ok);
+        }
+        assert_eq!(MAX_DUPLICATE_WINDOW.as_nanos(), i64::MAX as u128);
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub(crate) struct Args {
     #[arg(long)]
     pub create_stream: bool,
     /// With --create-stream: the new stream's duplicate window, in which JetStream drops a
-    /// message whose Nats-Msg-Id it already stored.
+    /// message whose Nats-Msg-Id it already stored. Greater than zero and at most 292y
+    /// (JetStream keeps it in int64 nanoseconds).
     #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration,
           requires = "create_stream")]
     pub duplicate_window: Duration,
@@ -154,13 +155,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn options(args: &Args) -> anyhow::Result<Options> {
     let mut options = Options::new(&args.to, &args.subject)?
         .create_stream(args.create_stream)
-        .duplicate_window(args.duplicate_window)
         .payload(if args.data { Payload::Data } else { Payload::Line })
         .window(args.window)
         .once(args.once)
         .strict(args.strict);
     options = options
         .commit_interval(args.commit_interval)
+        .and_then(|o| o.duplicate_window(args.duplicate_window))
         .and_then(|o| o.connect_timeout(args.connect_timeout))
         .and_then(|o| o.ack_timeout(args.ack_timeout))
         .map_err(|e| usage(e.to_string()))?;
