@@ -263,6 +263,30 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     assert!(started.elapsed() < Duration::from_secs(3), "gave up after {:?}", started.elapsed());
     drop(silent);
 
+    // A password or token in --to is never shown: not when the URL is malformed, not in the
+    // notice of an outage nor when giving up, not in a JetStream error.
+    for (userinfo, secret) in [("u:s3cret", "s3cret"), ("t0ken", "t0ken")] {
+        let masked = userinfo.replace(secret, "***");
+        let out = ship(&log, &format!("nats://{userinfo}@h:x"), "ev", &cursor, &["--once"]);
+        assert!(!util::stderr(&out).contains(secret), "{}", util::stderr(&out));
+        check(out, 2, &["--to", &format!("nats://{masked}@h:x")]);
+        let port = free_port();
+        let dead = format!("nats://{userinfo}@127.0.0.1:{port}");
+        let out = ship(&log, &dead, "ev", &cursor, &["--max-outage", "300ms"]);
+        let err = util::stderr(&out);
+        assert!(!err.contains(secret), "{err}");
+        let shown = format!("nats://{masked}@127.0.0.1:{port}");
+        check(
+            out,
+            8,
+            &[&format!("{shown}: NATS server unreachable ("), &format!("--to {shown}: ")],
+        );
+        let live = url.replace("nats://", &format!("nats://{userinfo}@"));
+        let out = ship(&log, &live, "ev.none", &cursor, &["--once"]);
+        assert!(!util::stderr(&out).contains(secret), "{}", util::stderr(&out));
+        check(out, 4, &[&format!("no stream on {} takes", live.replace(secret, "***"))]);
+    }
+
     // No stream: named, or for the subject; a stream that does not take the subject.
     check(
         ship(&log, &url, "ev.none", &cursor, &["--once"]),

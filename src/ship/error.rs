@@ -33,7 +33,7 @@ pub enum ErrorKind {
     /// [`Options::give_up_after`](super::Options::give_up_after).
     #[error("{server}: NATS server unreachable: {reason}")]
     Unreachable {
-        /// The server URL.
+        /// The server URL, its password or token masked (`nats://user:***@host`).
         server: String,
         /// The last connection error.
         reason: String,
@@ -44,7 +44,7 @@ pub enum ErrorKind {
          {subject:?}), or pass --create-stream"
     )]
     NoStream {
-        /// The server URL.
+        /// The server URL, its password or token masked (`nats://user:***@host`).
         server: String,
         /// The stream's name.
         stream: String,
@@ -57,7 +57,7 @@ pub enum ErrorKind {
          it, or pass --create-stream (with --stream NAME to choose its name)"
     )]
     NoStreamForSubject {
-        /// The server URL.
+        /// The server URL, its password or token masked (`nats://user:***@host`).
         server: String,
         /// The subject to publish to.
         subject: String,
@@ -97,7 +97,7 @@ pub enum ErrorKind {
     /// JetStream not enabled on the server, a stream that cannot be created, ...).
     #[error("{server}: {what}: {reason}")]
     JetStream {
-        /// The server URL.
+        /// The server URL, its password or token masked (`nats://user:***@host`).
         server: String,
         /// The request, e.g. `creating stream "EVENTS"`.
         what: String,

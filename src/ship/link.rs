@@ -104,7 +104,8 @@ pub(super) async fn connect(options: &Options) -> Result<Link, Fault> {
 
 fn jetstream_error(options: &Options, what: &str, e: &dyn std::error::Error) -> Error {
     let reason = chain(e);
-    ErrorKind::JetStream { server: options.server.clone(), what: what.to_string(), reason }.into()
+    ErrorKind::JetStream { server: options.server_shown.clone(), what: what.to_string(), reason }
+        .into()
 }
 
 /// The stream the subject's messages go to: the one named (which must take the subject), or
@@ -118,7 +119,7 @@ pub(super) async fn stream(link: &Link, options: &Options) -> Result<(Stream, bo
                 if !options.create_stream {
                     return Err(Fault::Fatal(
                         ErrorKind::NoStreamForSubject {
-                            server: options.server.clone(),
+                            server: options.server_shown.clone(),
                             subject: options.subject.clone(),
                         }
                         .into(),
@@ -140,7 +141,7 @@ pub(super) async fn stream(link: &Link, options: &Options) -> Result<(Stream, bo
                 if !options.create_stream {
                     return Err(Fault::Fatal(
                         ErrorKind::NoStream {
-                            server: options.server.clone(),
+                            server: options.server_shown.clone(),
                             stream: name,
                             subject: options.subject.clone(),
                         }

@@ -103,7 +103,7 @@ pub enum Notice {
     /// The server could not be reached or the connection was lost: retrying with backoff
     /// until it is back (once per outage).
     Outage {
-        /// The server URL.
+        /// The server URL, its password or token masked (`nats://user:***@host`).
         server: String,
         /// What failed.
         reason: String,

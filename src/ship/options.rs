@@ -49,6 +49,8 @@ pub enum Payload {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub(super) server: String,
+    /// The server URL as messages show it: its password or token masked.
+    pub(super) server_shown: String,
     pub(super) subject: String,
     pub(super) stream: Option<String>,
     pub(super) create_stream: bool,
@@ -76,6 +78,7 @@ impl Options {
         check_subject(subject)?;
         Ok(Options {
             server: server.to_string(),
+            server_shown: redacted(server),
             subject: subject.to_string(),
             stream: None,
             create_stream: false,
@@ -228,7 +231,8 @@ impl Options {
         self
     }
 
-    /// The server URL.
+    /// The server URL, as given (a password or token in it included; errors and notices show
+    /// it masked).
     pub fn server(&self) -> &str {
         &self.server
     }
@@ -258,7 +262,8 @@ fn invalid(option: &'static str, value: &str, reason: impl Into<String>) -> supe
 /// Checks a server URL: `nats://HOST:PORT` or `tls://HOST:PORT` (the port defaults to 4222).
 ///
 /// # Errors
-/// [`ErrorKind::InvalidOption`] naming `--to`.
+/// [`ErrorKind::InvalidOption`] naming `--to`; the URL it shows has its password or token
+/// masked.
 ///
 /// # Example
 /// ```
@@ -267,23 +272,45 @@ fn invalid(option: &'static str, value: &str, reason: impl Into<String>) -> supe
 /// ```
 pub fn check_server(url: &str) -> Result<()> {
     const HINT: &str = "give the server as nats://HOST:PORT (or tls://HOST:PORT)";
+    let shown = redacted(url);
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(invalid("--to", url, format!("not a URL: {HINT}")));
+        return Err(invalid("--to", &shown, format!("not a URL: {HINT}")));
     };
     if !matches!(scheme, "nats" | "tls") {
-        return Err(invalid("--to", url, format!("scheme {scheme:?} is not nats or tls: {HINT}")));
+        return Err(invalid(
+            "--to",
+            &shown,
+            format!("scheme {scheme:?} is not nats or tls: {HINT}"),
+        ));
     }
     let parsed = url
         .parse::<async_nats::ServerAddr>()
-        .map_err(|e| invalid("--to", url, format!("{e}: {HINT}")))?;
+        .map_err(|e| invalid("--to", &shown, format!("{e}: {HINT}")))?;
     let host = parsed.host();
     if host.is_empty() || rest.starts_with(':') || rest.starts_with('/') {
-        return Err(invalid("--to", url, format!("no host: {HINT}")));
+        return Err(invalid("--to", &shown, format!("no host: {HINT}")));
     }
     if rest.trim_end_matches('/').contains('/') || rest.contains('?') {
-        return Err(invalid("--to", url, format!("a server URL has no path or query: {HINT}")));
+        return Err(invalid("--to", &shown, format!("a server URL has no path or query: {HINT}")));
     }
     Ok(())
+}
+
+/// `url` with the password or token in it masked, for messages: `nats://user:***@host:4222`,
+/// `nats://***@host:4222` (a token, or a user alone). Everything before the last `@` is user
+/// information (a password holding `/` or `@` stays masked); a URL without one is unchanged.
+pub(super) fn redacted(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}{user}:***@{host}"),
+        None => format!("{scheme}***@{host}"),
+    }
 }
 
 /// Checks a subject to publish on: dot-separated tokens, none empty, no wildcard (`*`, `>`),
@@ -373,6 +400,27 @@ mod tests {
             "nats://h:70000",
         ] {
             assert!(check_server(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_tokens_are_masked() {
+        for (url, shown) in [
+            ("nats://u:s3cret@h:4222", "nats://u:***@h:4222"),
+            ("tls://t0ken@h", "tls://***@h"),
+            ("nats://u:s3/cr@et@h:1", "nats://u:***@h:1"),
+            ("u:s3cret@h:4222", "u:***@h:4222"),
+            ("nats://h:4222", "nats://h:4222"),
+        ] {
+            assert_eq!(redacted(url), shown);
+            assert_eq!(
+                Options::new(url, "a").map_or_else(|_| shown.into(), |o| o.server_shown),
+                shown
+            );
+        }
+        for url in ["nats://u:s3cret@h:x", "u:s3cret@h:4222", "http://u:s3cret@h"] {
+            let e = check_server(url).unwrap_err().to_string();
+            assert!(!e.contains("s3cret") && e.contains("--to") && e.contains(":***@"), "{e}");
         }
     }
 

@@ -134,7 +134,7 @@ impl Shipper {
                 backoff = FIRST_BACKOFF;
             }
             let unreachable = || ErrorKind::Unreachable {
-                server: options.server.clone(),
+                server: options.server_shown.clone(),
                 reason: reason.clone(),
             };
             match outage {
@@ -143,7 +143,7 @@ impl Shipper {
                 }
                 None => {
                     notices(&Notice::Outage {
-                        server: options.server.clone(),
+                        server: options.server_shown.clone(),
                         reason: reason.clone(),
                     });
                     outage = Some(Instant::now());

@@ -22,9 +22,9 @@ const ONCE_MAX_OUTAGE: Duration = Duration::from_secs(30);
 pub(crate) struct Args {
     /// The log: a file, or a segmented log's directory.
     pub log: PathBuf,
-    /// The NATS server: nats://HOST:PORT (or tls://HOST:PORT; user:password@ may precede
-    /// HOST).
-    #[arg(long, value_name = "URL", value_parser = server)]
+    /// The NATS server: nats://HOST:PORT (or tls://HOST:PORT; user:password@ or token@ may
+    /// precede HOST, and messages show it masked: user:***@).
+    #[arg(long, value_name = "URL")]
     pub to: String,
     /// The subject every record is published on (no wildcards). A stream must take it (see
     /// --stream, --create-stream).
@@ -97,10 +97,6 @@ fn window(text: &str) -> Result<usize, String> {
     }
 }
 
-fn server(text: &str) -> Result<String, String> {
-    ndlog::ship::check_server(text).map(|()| text.to_string()).map_err(|e| reason_of(&e))
-}
-
 fn subject(text: &str) -> Result<String, String> {
     ndlog::ship::check_subject(text).map(|()| text.to_string()).map_err(|e| reason_of(&e))
 }
@@ -153,7 +149,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The library's options from the command line's.
 fn options(args: &Args) -> anyhow::Result<Options> {
-    let mut options = Options::new(&args.to, &args.subject)?
+    // --to is checked here, not by clap, whose message would show a password in it.
+    let mut options = Options::new(&args.to, &args.subject)
+        .map_err(|e| usage(e.to_string()))?
         .create_stream(args.create_stream)
         .payload(if args.data { Payload::Data } else { Payload::Line })
         .window(args.window)
