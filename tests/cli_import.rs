@@ -236,3 +236,147 @@ fn an_imported_ts_past_the_year_9999_is_refused() {
     let out = run(&["stats", path.to_str().unwrap()], b"");
     assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
 }
+
+/// Runs `ndlog import LOG -` fed by a thread that writes up to `total` bytes of `byte` without
+/// a newline; returns the output and how many bytes the thread got into the pipe.
+fn import_endless_line(
+    log: &std::path::Path,
+    extra: &[&str],
+    byte: u8,
+    total: usize,
+) -> (std::process::Output, usize, Duration) {
+    let started = Instant::now();
+    let mut child = ndlog()
+        .args(["import", log.to_str().unwrap(), "-"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![byte; 1 << 20];
+        let mut sent = 0;
+        while sent < total {
+            match stdin.write_all(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    (out, sent, started.elapsed())
+}
+
+/// The names in `dir` that are import's temporary copies.
+fn import_copies(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("ndlog-import"))
+        .collect()
+}
+
+#[test]
+fn import_of_an_endless_line_on_stdin_stops_at_the_limit_and_leaves_no_copy() {
+    const TOTAL: usize = 300 << 20;
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 2);
+    let before = std::fs::read(&log).unwrap();
+    // As `cat /dev/zero | ndlog import LOG -`, then a payload limit given, then a line of
+    // spaces and then content, with the format given.
+    let cases: [(&[&str], u8, &[&str]); 3] = [
+        (&[], 0, &["1048576 bytes"]),
+        (&["--max-record-size", "64KiB"], b'x', &["65536 bytes"]),
+        (
+            &["--format", "ndjson", "--max-record-size", "4096"],
+            b'7',
+            &["maximum record size of 4096 bytes"],
+        ),
+    ];
+    for (extra, byte, says) in cases {
+        let (out, sent, took) = import_endless_line(&log, extra, byte, TOTAL);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains("stdin: line 1: longer than"), "{extra:?}: {err}");
+        assert!(says.iter().all(|s| err.contains(s)), "{extra:?} should say {says:?}: {err}");
+        assert!(err.contains("--max-record-size"), "{extra:?}: {err}");
+        assert!(!err.contains("268435"), "{extra:?}: the limit in force, not the largest: {err}");
+        assert!(err.contains("nothing was imported"), "{extra:?}: {err}");
+        // It stopped reading at the limit: the copy beside the log never held the line.
+        assert!(sent < 32 << 20, "{extra:?}: {} MiB were read before the refusal", sent >> 20);
+        assert!(took < Duration::from_secs(20), "{extra:?}: {took:?}");
+        assert_eq!(import_copies(dir.path()), Vec::<String>::new(), "{extra:?}");
+        assert_eq!(std::fs::read(&log).unwrap(), before, "{extra:?}");
+    }
+    // The line number is the line's, blank lines counted; good lines before it are not
+    // imported either.
+    let input = b"{\"a\":1}\n\n   \n{\"b\":\"".to_vec();
+    let mut huge = input.clone();
+    huge.resize(input.len() + (8 << 20), b'y');
+    let out = run(&["import", log.to_str().unwrap(), "-", "--max-record-size", "1KiB"], &huge);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stdin: line 4: longer than the maximum record size of 1024 bytes"),
+        "{err}"
+    );
+    assert_eq!(import_copies(dir.path()), Vec::<String>::new());
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    // What the copy holds is imported as the input says: trimmed lines, numbers kept.
+    let input = b"  {\"a\":1}  \r\n\n\t\n[2]\n{\"bad\":\n";
+    let out = run(&["import", log.to_str().unwrap(), "-"], input);
+    assert!(stderr(&out).contains("stdin: line 5"), "{}", stderr(&out));
+    let out = run(&["import", log.to_str().unwrap(), "-"], &input[..input.len() - 8]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["export", log.to_str().unwrap(), "--data"], b"");
+    assert!(stdout(&out).ends_with("{\"a\":1}\n[2]\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn import_of_a_huge_line_in_a_file_holds_no_more_than_the_limit() {
+    // 300 MB of NULs without a newline (a sparse file: no disk is used).
+    let dir = tempdir();
+    let input = dir.path().join("zeros.bin");
+    std::fs::File::create(&input).unwrap().set_len(300 << 20).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let started = Instant::now();
+    let mut child = ndlog()
+        .args(["import", log.to_str().unwrap(), input.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let peak = wait_sampling_peak(&mut child);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let name = format!("{}: line 1: longer than", input.display());
+    assert!(err.contains(&name) && err.contains("1048576 bytes"), "{err}");
+    assert!(!err.contains("268435"), "the limit in force, not the largest: {err}");
+    assert!(peak < 48 << 20, "peak RSS {} MiB", peak >> 20);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(!log.exists(), "nothing was written");
+}
+
+#[test]
+fn import_refuses_a_directory_as_its_input_naming_it() {
+    let dir = tempdir();
+    let input = dir.path().join("inputs");
+    std::fs::create_dir(&input).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let out = run(&["import", log.to_str().unwrap(), input.to_str().unwrap()], b"");
+    let err = stderr(&out);
+    // As every command given a directory where it needs a file (`append DIR`,
+    // `verify --checkpoint DIR`): an error, exit 1, naming it.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}: is a directory", input.display())), "{err}");
+    assert!(err.contains("ndlog export"), "says what to do with a segmented log: {err}");
+    assert!(!err.contains("temporary file"), "{err}");
+    assert!(!log.exists(), "nothing was written");
+    assert_eq!(import_copies(dir.path()), Vec::<String>::new());
+}

@@ -40,7 +40,9 @@ pub(crate) struct Args {
     /// Give up (exit 5) when the writer lock is not acquired within this time.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
-    /// Largest payload of a plain NDJSON line in bytes (e.g. 1048576, 64KiB; at most 256MiB).
+    /// Largest payload of a plain NDJSON line in bytes (e.g. 1048576, 64KiB; at most 256MiB);
+    /// a record imported verbatim may add its frame. A longer line is refused as soon as it
+    /// passes this, without reading the rest of it.
     #[arg(long, value_name = "SIZE", default_value = "1048576", value_parser = parse_record_size)]
     pub max_record_size: usize,
     /// Verbatim import of a legacy log: add N to every seq (1 imports a log whose seqs start
@@ -69,8 +71,34 @@ impl Args {
 const BATCH: usize = 8192;
 /// Most bytes gathered for one batch.
 const BATCH_BYTES: usize = 8 << 20;
-/// Longest whole record line: the largest payload and its frame.
-const RECORD_LINE_LIMIT: usize = Options::MAX_RECORD_SIZE_LIMIT + 128;
+
+/// The longest line the import takes: a payload of `--max-record-size`, or, where the input
+/// may hold ndlog records (`verbatim` is not `Some(false)`), such a payload and its frame.
+fn line_limit(args: &Args, verbatim: Option<bool>) -> usize {
+    match verbatim {
+        Some(false) => args.max_record_size,
+        _ => args.max_record_size + ndlog::format::MAX_FRAME_OVERHEAD,
+    }
+}
+
+/// What to say about line `n` of the input, which passed [`line_limit`].
+fn too_long(name: &str, n: u64, args: &Args, verbatim: Option<bool>) -> anyhow::Error {
+    let max = args.max_record_size;
+    let limit = line_limit(args, verbatim);
+    let option = "(--max-record-size; at most 256MiB)";
+    let what = match verbatim {
+        Some(false) => format!("longer than the maximum record size of {max} bytes {option}"),
+        Some(true) => format!(
+            "longer than {limit} bytes, a record of the maximum record size of {max} bytes \
+             {option} and its frame"
+        ),
+        None => format!(
+            "longer than {limit} bytes, the maximum record size of {max} bytes {option} and \
+             the frame of an ndlog record"
+        ),
+    };
+    anyhow::anyhow!("{name}: line {n}: {what}; nothing was imported")
+}
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "import")?;
@@ -78,38 +106,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .durability(args.durability.parse::<Durability>()?)
         .lock_timeout(args.lock_timeout)
         .max_record_size(args.max_record_size);
-    // Standard input, or an input that is not a regular file (a named pipe), is spooled to a
-    // file beside the log first: nothing is written before all of the input has been checked,
-    // which takes two passes.
-    let spool_from = |mut from: Box<dyn Read>| -> anyhow::Result<(File, tempfile::NamedTempFile)> {
-        let dir = log_dir(&args.log);
-        let mut spool = tempfile::Builder::new()
-            .prefix(".ndlog-import-")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        std::io::copy(&mut from, &mut spool).context("copying the input to a temporary file")?;
-        let file = spool.reopen().context("reopening the copy of the input")?;
-        Ok((file, spool))
-    };
-    let (mut source, spool) = if input::is_dash(&args.input) {
-        let (file, spool) = spool_from(Box::new(std::io::stdin().lock()))?;
-        (file, Some(spool))
-    } else {
-        let file = File::open(&args.input)
-            .with_context(|| format!("{}: open failed", args.input.display()))?;
-        refuse_self_import(&file, &args)?;
-        let regular = file.metadata().is_ok_and(|m| m.is_file());
-        if regular {
-            (file, None)
-        } else {
-            let (file, spool) = spool_from(Box::new(file))?;
-            (file, Some(spool))
-        }
-    };
     let name = if input::is_dash(&args.input) {
         "stdin".to_string()
     } else {
         args.input.display().to_string()
+    };
+    // Standard input, or an input that is not a regular file (a named pipe), is spooled to a
+    // file beside the log first: nothing is written before all of the input has been checked,
+    // which takes two passes.
+    let (mut source, copy) = if input::is_dash(&args.input) {
+        let (file, copy) = spool(std::io::stdin().lock(), &args, &name)?;
+        (file, Some(copy))
+    } else {
+        let file = File::open(&args.input)
+            .with_context(|| format!("{}: open failed", args.input.display()))?;
+        let meta = file.metadata().with_context(|| format!("{name}: stat failed"))?;
+        if meta.is_dir() {
+            bail!(
+                "{name}: is a directory; import takes a file of NDJSON or of ndlog records (for \
+                 a segmented log: `ndlog export {name} | ndlog import {} -`)",
+                args.log.display()
+            );
+        }
+        refuse_self_import(&file, &args)?;
+        if meta.is_file() {
+            (file, None)
+        } else {
+            let (file, copy) = spool(file, &args, &name)?;
+            (file, Some(copy))
+        }
     };
 
     // First pass: check every line; nothing is written if any is bad.
@@ -127,7 +152,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => (BATCH, BATCH_BYTES),
     };
     source.rewind().with_context(|| format!("{name}: seek failed"))?;
-    let limit = if verbatim { RECORD_LINE_LIMIT } else { args.max_record_size };
+    let limit = line_limit(&args, Some(verbatim));
     let mut lines = Lines::new(source.take(checked.bytes), limit);
     let bar = progress(checked.records);
     let mut batch = Batch::default();
@@ -178,7 +203,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     drop(writer);
-    drop(spool);
+    drop(copy);
     if adjusted_total > 0 {
         let mut out = out::stdout();
         writeln!(
@@ -205,6 +230,64 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `--format` says the records are imported verbatim; `None` for `auto`, where the
+/// first line decides.
+fn format_of(args: &Args) -> Option<bool> {
+    match args.format.as_str() {
+        "ndlog" => Some(true),
+        "ndjson" => Some(false),
+        _ => None,
+    }
+}
+
+/// Copies `from` (standard input, a named pipe) to a temporary file beside the log, for the two
+/// passes; returns the copy, open for reading, and its name, removed when dropped. Each line is
+/// copied trimmed, a blank line as an empty one (the line numbers stay), and a line past the
+/// limit the first pass would apply ends the copy at once: an input that can never be imported
+/// (`/dev/zero`) neither fills the disk nor the memory. An error removes the copy.
+fn spool(
+    from: impl Read,
+    args: &Args,
+    name: &str,
+) -> anyhow::Result<(File, tempfile::NamedTempFile)> {
+    let dir = log_dir(&args.log);
+    let mut temp =
+        tempfile::Builder::new().prefix(".ndlog-import-").tempfile_in(dir).with_context(|| {
+            format!("{name}: creating a temporary file for it in {}", dir.display())
+        })?;
+    // Where the room is needed, said once; the temporary file itself is gone with the error.
+    let write_failed = |e: std::io::Error| {
+        anyhow::Error::new(e).context(format!(
+            "{name}: nothing was imported: copying it to a temporary file in {} (it is read \
+             twice) failed",
+            dir.display()
+        ))
+    };
+    let mut verbatim = format_of(args);
+    let mut lines = Lines::new(from, line_limit(args, verbatim));
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+    let mut copied = 0;
+    while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
+        let line = line.map_err(|TooLong { .. }| too_long(name, n, args, verbatim))?;
+        // The first line decides the format, and the limit of the lines after it, as in
+        // `check`.
+        let decides = verbatim.is_none().then(|| args.adjust().frame(line).is_ok());
+        for _ in copied + 1..n {
+            out.write_all(b"\n").map_err(write_failed)?;
+        }
+        out.write_all(line).and_then(|()| out.write_all(b"\n")).map_err(write_failed)?;
+        copied = n;
+        if decides.is_some() {
+            verbatim = decides;
+            lines.set_limit(line_limit(args, verbatim));
+        }
+    }
+    out.flush().map_err(write_failed)?;
+    drop(out);
+    let file = temp.reopen().map_err(write_failed)?;
+    Ok((file, temp))
+}
+
 /// What the first pass found.
 struct Checked {
     /// Whether the records are imported verbatim; `None` when there is nothing to import.
@@ -219,23 +302,13 @@ struct Checked {
 /// a payload the writer accepts.
 fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyhow::Result<Checked> {
     let mut counted = Counted { inner: &mut *source, bytes: 0 };
-    let mut lines = Lines::new(&mut counted, RECORD_LINE_LIMIT);
-    let mut verbatim = match args.format.as_str() {
-        "ndlog" => Some(true),
-        "ndjson" => Some(false),
-        _ => None,
-    };
-    if verbatim == Some(false) {
-        lines.set_limit(args.max_record_size);
-    }
+    let mut verbatim = format_of(args);
+    let mut lines = Lines::new(&mut counted, line_limit(args, verbatim));
     let (mut previous, mut records): (Option<(u64, u64)>, u64) = (None, 0);
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = match line {
             Ok(line) => line,
-            Err(TooLong { limit }) => bail!(
-                "{name}: line {n}: longer than {limit} bytes{}; nothing was imported",
-                if verbatim == Some(true) { "" } else { " (--max-record-size)" }
-            ),
+            Err(TooLong { .. }) => return Err(too_long(name, n, args, verbatim)),
         };
         let decided = verbatim.is_some();
         let is_record = *verbatim.get_or_insert_with(|| args.adjust().frame(line).is_ok());
@@ -245,7 +318,7 @@ fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyho
             }
             if !decided {
                 // Plain NDJSON from here on: a line is a payload, as large as a payload may be.
-                lines.set_limit(args.max_record_size);
+                lines.set_limit(line_limit(args, Some(false)));
             }
         } else {
             let adjusted = match args.adjust().apply(line, previous) {
