@@ -921,3 +921,49 @@ fn segment_sizes_that_cannot_work_are_refused_naming_what_to_change() {
     assert!(err.contains("ndlog.json") && err.contains("version 0"), "{err}");
     assert!(!err.contains("newer"), "{err}");
 }
+
+#[test]
+fn create_with_a_preallocated_segment_larger_than_the_room_says_what_to_do() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    // A small disk: no file may grow past 8 MiB (RLIMIT_FSIZE, with SIGXFSZ ignored so that a
+    // write past it fails with EFBIG as one past a full disk fails with ENOSPC).
+    let small_disk = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", r#"trap "" XFSZ; ulimit -f 8192 && exec "$0" "$@""#])
+            .arg(env!("CARGO_BIN_EXE_ndlog"))
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, out, err) =
+        small_disk(&["create", s(&log), "--segment-bytes", "64MiB", "--preallocate"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("its first segment does not fit"), "{err}");
+    assert!(err.contains("67108864 bytes"), "says how much room the segment takes: {err}");
+    assert!(err.contains("--segment-bytes smaller") && err.contains("--preallocate"), "{err}");
+    // No segment's worth of padding is left to fill the disk; the log stays a log.
+    let left: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.iter().all(|n| !n.ends_with(".tmp")), "{left:?}");
+    let (code, _, err) = small_disk(&["append", s(&log)]);
+    assert_eq!(code, Some(1), "a writer finds no room either: {err}");
+    assert!(
+        std::fs::read_dir(&log).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp"))
+    );
+    // With room, a writer makes the segment and appends.
+    let out = run(&["append", s(&log)], b"{\"a\":1}\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // It fits once smaller.
+    let other = dir.path().join("other");
+    let (code, _, err) =
+        small_disk(&["create", s(&other), "--segment-bytes", "2MiB", "--preallocate"]);
+    assert_eq!(code, Some(0), "{err}");
+}

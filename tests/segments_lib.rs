@@ -123,3 +123,78 @@ fn retention_by_size_counts_a_preallocated_segment_by_its_records_not_its_paddin
     assert!(log.records().count() >= 30, "{report:?}: the policy keeps the newest 30");
     assert_eq!(report.segments_removed, 1, "{report:?}");
 }
+
+/// A disk with room for everything but padding, while `full` says so: writes to a
+/// preallocated segment's (or spare's) temporary file fail with ENOSPC.
+#[derive(Clone, Debug, Default)]
+struct NoRoomForPadding {
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl util::hooked_fs::Hooks for NoRoomForPadding {
+    fn write_at(
+        &self,
+        path: &std::path::Path,
+        file: &ndlog::fs::StdFile,
+        buf: &[u8],
+        at: u64,
+    ) -> std::io::Result<usize> {
+        let temp = path.to_string_lossy().ends_with(".tmp");
+        if temp && self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        ndlog::fs::VfsFile::write_at(file, buf, at)
+    }
+}
+
+/// The names in `dir` of temporary files.
+fn temporary_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_preallocation_without_room_removes_its_temporary_file() {
+    use std::sync::atomic::Ordering;
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let hooks = NoRoomForPadding::default();
+    let fs = util::hooked_fs::Hooked(hooks.clone());
+    let settings =
+        Settings { segment_records: Some(2), preallocate: true, ..Settings::new(4 << 20) };
+    let options = Options::new().segments(settings).prepare_segments_in_background(false);
+
+    // The first segment: the writer is refused, saying how much room the segment takes, and
+    // its padding does not stay behind to fill the disk.
+    hooks.full.store(true, Ordering::SeqCst);
+    let err = options.open_in(fs.clone(), &path).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("preallocate") && text.contains("No space left"), "{text}");
+    assert!(text.contains(&(4u64 << 20).to_string()), "says how much room: {text}");
+    assert_eq!(temporary_files(&path), Vec::<String>::new());
+
+    // With room, the log is written; a roll that finds no room fails cleanly: the records
+    // acknowledged stay, no temporary file is left, and the next append after room is made
+    // rolls and goes on.
+    hooks.full.store(false, Ordering::SeqCst);
+    let w = options.open_in(fs.clone(), &path).unwrap();
+    assert_eq!(w.append_raw(b"1").unwrap().seq, 1);
+    assert_eq!(w.append_raw(b"2").unwrap().seq, 2);
+    hooks.full.store(true, Ordering::SeqCst);
+    let err = w.append_raw(b"3").unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert_eq!(temporary_files(&path), Vec::<String>::new());
+    let log = SegmentedReader::open(&path).unwrap();
+    let seqs: Vec<u64> = log.records().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2]);
+    // A new handle finds no room either, and leaves nothing.
+    assert!(options.open_in(fs.clone(), &path).is_err());
+    assert_eq!(temporary_files(&path), Vec::<String>::new());
+    hooks.full.store(false, Ordering::SeqCst);
+    assert_eq!(w.append_raw(b"3").unwrap().seq, 3);
+    let log = SegmentedReader::open(&path).unwrap();
+    assert_eq!(log.records().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+}

@@ -280,21 +280,43 @@ fn create_segment<V: Vfs>(
     let temp = dir.join(format!("{first_seq:020}{HALF_CREATED}"));
     let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));
     let file = file.at(&temp, "create segment")?;
-    let padding = vec![b'\n'; PREALLOCATE_CHUNK.min(size) as usize];
-    let mut at = 0;
-    while at < size {
-        let n = (size - at).min(padding.len() as u64) as usize;
-        crate::fs::write_all_at(&file, &padding[..n], at).at(&temp, "preallocate")?;
-        at += n as u64;
+    let made = (|| {
+        let padding = vec![b'\n'; PREALLOCATE_CHUNK.min(size) as usize];
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(padding.len() as u64) as usize;
+            crate::fs::write_all_at(&file, &padding[..n], at)
+                .map_err(|e| needs(e, size))
+                .at(&path, "preallocate")?;
+            at += n as u64;
+        }
+        file.set_permissions(mode).at(&temp, "chmod")?;
+        file.sync_data().map_err(|e| needs(e, size)).at(&path, "preallocate (fdatasync)")?;
+        if vfs.metadata(&path).is_ok() {
+            let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+            return Err(Error::io(&path, "create segment", exists));
+        }
+        vfs.rename(&temp, &path).at(&path, "rename the preallocated segment into place")
+    })();
+    if made.is_err() {
+        // A segment's worth of padding is not left to fill the disk until the next writer
+        // comes; if this removal fails too, that writer removes it (`remove_half_created`).
+        drop(file);
+        let _ = vfs.remove_file(&temp);
     }
-    file.set_permissions(mode).at(&temp, "chmod")?;
-    file.sync_data().at(&temp, "fdatasync")?;
-    if vfs.metadata(&path).is_ok() {
-        let exists = io::Error::from(io::ErrorKind::AlreadyExists);
-        return Err(Error::io(&path, "create segment", exists));
+    made.map(|()| path)
+}
+
+/// `e`, from writing or syncing a preallocated segment, saying how large the segment is when
+/// it is about room (a full disk, a quota, a file size limit).
+fn needs(e: io::Error, size: u64) -> io::Error {
+    use io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    match e.kind() {
+        kind @ (StorageFull | QuotaExceeded | FileTooLarge) => {
+            io::Error::new(kind, format!("{e}; a preallocated segment takes {size} bytes"))
+        }
+        _ => e,
     }
-    vfs.rename(&temp, &path).at(&path, "rename the preallocated segment into place")?;
-    Ok(path)
 }
 
 /// The spare: a preallocated segment made ahead of the next roll, outside the writer lock, so

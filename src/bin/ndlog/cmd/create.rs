@@ -1,6 +1,7 @@
 //! `ndlog create`: a new log. A single file, or with `--segment-bytes` a segmented log, a
 //! directory whose settings every writer rolls by; either tamper-evident with `--chain`.
 
+use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,8 +102,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         true => ndlog::segments::create_chained(&StdFs, &args.log, &settings, max_record, mode)?,
         false => ndlog::segments::create(&StdFs, &args.log, &settings, max_record, mode)?,
     }
-    // The first segment, so that the log is complete before any writer comes.
-    drop(Options::new().create(false).mode(mode).open(&args.log)?);
+    // The first segment, so that the log is complete before any writer comes. The directory
+    // is a log by now and stays one: a writer may already have found it, and removing it could
+    // lose that writer's records.
+    if let Err(e) = Options::new().create(false).mode(mode).open(&args.log) {
+        let no_room = matches!(e.kind(), ndlog::ErrorKind::Io { cause, .. }
+            if matches!(cause.kind(), StorageFull | QuotaExceeded | FileTooLarge));
+        if args.preallocate && no_room {
+            bail!(
+                "{log}: created, but its first segment does not fit: {e}. Make room (a writer \
+                 creates the segment when it opens the log), or remove {log} (`rm -r`) and \
+                 create it with a --segment-bytes smaller than {segment_bytes} or without \
+                 --preallocate",
+                log = args.log.display()
+            );
+        }
+        return Err(e.into());
+    }
     let kind = if args.chain { "a chained segmented log" } else { "a segmented log" };
     writeln!(out, "{}: created {kind}", args.log.display())?;
     out.flush()?;
