@@ -383,6 +383,17 @@ fn a_bad_or_busy_cursor_is_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("not a cursor file") && err.contains(cursor.to_str().unwrap()), "{err}");
+    // A directory or a FIFO is no cursor file either (it is not a log, which it never was).
+    let (fifo, subdir) = (dir.path().join("fifo"), dir.path().join("sub"));
+    std::fs::create_dir(&subdir).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for bad in [&fifo, &subdir] {
+        let out = ndlog().args(["tail", "-f", "--cursor"]).arg(bad).arg(&log).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("not a cursor file") && err.contains(bad.to_str().unwrap()), "{err}");
+        assert!(!err.contains("not an ndlog log"), "{err}");
+    }
     std::fs::remove_file(&cursor).unwrap();
     let mut first = ndlog()
         .args(["tail", "-f", "--cursor"])

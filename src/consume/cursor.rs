@@ -76,10 +76,11 @@ impl<V: Vfs> Cursor<V> {
     /// As [`Cursor::load`].
     pub fn load_in(vfs: V, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let lock = LogLock::acquire_in(vfs.clone(), &path, Duration::from_millis(500))?;
+        let lock = LogLock::acquire_in(vfs.clone(), &path, Duration::from_millis(500))
+            .map_err(|e| not_a_cursor(&path, e))?;
         // Temporary files of a commit that was killed; nobody else writes this cursor.
         crate::fs::sweep_temps(&vfs, &path)?;
-        let after = read_seq(&vfs, &path)?;
+        let after = read_seq(&vfs, &path).map_err(|e| not_a_cursor(&path, e))?;
         Ok(Cursor { vfs, path, after, _lock: lock })
     }
 
@@ -126,6 +127,17 @@ impl<V: Vfs> Cursor<V> {
         crate::fs::atomic_write_in(&self.vfs, &self.path, &text, 0o644)?;
         self.after = Some(seq);
         Ok(())
+    }
+}
+
+/// `e`, where it says the path is no file ndlog may use (a directory, a FIFO, a symlink), said
+/// of a cursor file rather than of a log.
+fn not_a_cursor(path: &Path, e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::NotALog { reason, .. } => {
+            ErrorKind::BadCursor { path: path.to_path_buf(), reason: reason.clone() }.into()
+        }
+        _ => e,
     }
 }
 
