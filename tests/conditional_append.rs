@@ -226,6 +226,13 @@ fn expect_version_is_all_or_nothing_and_names_the_entity() {
     let out = create(b"{\"other\":1}\n");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(std::fs::read(&log).unwrap(), before);
+    // Named by its stdin line (blank lines counted), not its place in the batch.
+    let out = create(b"{\"id\":\"d\"}\n\n{\"other\":1}\n");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stdin line 3: no value at the entity key /id"), "{err}");
+    assert!(err.contains("nothing was appended") && !err.contains("batch index"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
     // --expect-version without --key is a usage error.
     let out = run(&["append", path, "--expect-version", "0"], b"{}\n");
     assert_eq!(out.status.code(), Some(2));

@@ -103,9 +103,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Lines of the batch being gathered: their bytes back to back, and where each ends.
     let mut batch = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
+    // And the stdin line each came from, to name a line the writer refuses.
+    let mut line_nos: Vec<u64> = Vec::new();
     loop {
         let Some((line_no, line)) = lines.next_line().context("reading stdin")? else {
-            flush(&writer, expect, &mut batch, &mut ends, &mut out)?;
+            flush(&writer, expect, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
             return Ok(ExitCode::SUCCESS);
         };
         let checked = match line {
@@ -120,12 +122,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bail!("stdin line {line_no}: {why}; nothing was appended");
             }
             Err(why) => {
-                flush(&writer, None, &mut batch, &mut ends, &mut out)?;
+                flush(&writer, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
                 bail!("stdin line {line_no}: {why}; it was not appended, the lines before it were");
             }
         };
         batch.extend_from_slice(value);
         ends.push(batch.len());
+        line_nos.push(line_no);
         if expect.is_some() {
             // A conditional append is one batch: all lines or none.
             continue;
@@ -133,7 +136,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Group and never gather what is already buffered; always acknowledges line by line.
         let more_buffered = lines.buffered() && ends.len() < MAX_BATCH;
         if durability == Durability::Always || !more_buffered {
-            flush(&writer, None, &mut batch, &mut ends, &mut out)?;
+            flush(&writer, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
         }
     }
 }
@@ -142,7 +145,7 @@ fn flush(
     writer: &ndlog::Writer,
     expect: Option<Expect>,
     batch: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
+    (ends, line_nos): (&mut Vec<usize>, &mut Vec<u64>),
     out: &mut out::Out,
 ) -> anyhow::Result<()> {
     if ends.is_empty() {
@@ -153,8 +156,26 @@ fn flush(
         .scan(0, |start, &end| Some(&batch[std::mem::replace(start, end)..end]))
         .collect();
     let ack = match expect {
-        Some(expect) => writer.append_raw_batch_if(expect, &payloads)?,
-        None => writer.append_raw_batch(&payloads)?,
+        Some(expect) => writer.append_raw_batch_if(expect, &payloads),
+        None => writer.append_raw_batch(&payloads),
+    };
+    let ack = match ack {
+        Ok(ack) => ack,
+        // A payload the writer refused is named by its stdin line, not its place in the batch.
+        Err(e) => match e.kind() {
+            ndlog::ErrorKind::InvalidPayload { index, reason, .. } => {
+                let line = line_nos[index.unwrap_or(0)];
+                let (first, last) = (line_nos[0], line_nos[line_nos.len() - 1]);
+                match expect {
+                    Some(_) => bail!("stdin line {line}: {reason}; nothing was appended"),
+                    None => bail!(
+                        "stdin line {line}: {reason}; it and the lines gathered with it \
+                         ({first} to {last}) were not appended, the lines before them were"
+                    ),
+                }
+            }
+            _ => return Err(e.into()),
+        },
     };
     let mut num = itoa::Buffer::new();
     // A repeat (with --dedup-key) prints the original record's seq.
@@ -164,5 +185,6 @@ fn flush(
     out.flush()?;
     batch.clear();
     ends.clear();
+    line_nos.clear();
     Ok(())
 }
