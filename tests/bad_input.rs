@@ -147,6 +147,7 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
         (vec!["append", dir.path().to_str().unwrap()], 1, "is a directory"),
         (vec!["verify", garbage.to_str().unwrap()], 3, "DAMAGED"),
         (vec!["lock", missing.to_str().unwrap(), "--", "true"], 1, "missing.ndjson"),
+        (vec!["lock", missing.to_str().unwrap(), "--", "true"], 1, "create it first"),
         // A command a signal ended: said, and 128 + the signal, as a shell does.
         (vec!["lock", log, "--", "sh", "-c", "kill -9 $$"], 137, "killed by signal 9"),
         (vec!["lock", log, "--", "sh", "-c", "exit 7"], 7, ""),
@@ -280,4 +281,17 @@ fn the_lock_files_marker_decides_for_a_log_without_a_record() {
     let reader = ndlog::Reader::open(&path).unwrap();
     assert_eq!(reader.records().map(|r| r.seq).collect::<Vec<_>>(), [1]);
     assert_eq!(std::fs::read(&path).unwrap().len(), reader.bytes().len(), "no bytes after it");
+}
+
+#[test]
+fn a_demo_whose_tmpdir_cannot_be_used_says_so_and_what_to_do() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ndlog"))
+        .arg("demo")
+        .env("TMPDIR", "/nonexistent/ndlog-tmp")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent/ndlog-tmp (from TMPDIR)"), "{err}");
+    assert!(err.contains("--dir") && !err.contains("panicked"), "{err}");
 }

@@ -67,7 +67,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::Builder::new().prefix("ndlog-demo-").tempdir()?;
+            let base = std::env::temp_dir();
+            temp = tempfile::Builder::new().prefix("ndlog-demo-").tempdir_in(&base).with_context(
+                || {
+                    format!(
+                        "creating the demo's directory in {} (from TMPDIR): set TMPDIR to a \
+                         writable directory, or pass --dir",
+                        base.display()
+                    )
+                },
+            )?;
             temp.path().to_path_buf()
         }
     };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use ndlog::LogLock;
 
 use crate::input;
@@ -26,7 +26,15 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "lock")?;
     // The library locks any path, existing or not; the command is about a log that exists.
-    std::fs::metadata(&args.log).with_context(|| format!("{}", args.log.display()))?;
+    if let Err(e) = std::fs::metadata(&args.log) {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "; lock holds an existing log: create it first (`ndlog create`, or an append)"
+            }
+            _ => "",
+        };
+        bail!("{}: {e}{hint}", args.log.display());
+    }
     let held = LogLock::acquire_log(&args.log, args.lock_timeout)?;
     // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
     // the lock ends when this process ends, however it ends.
