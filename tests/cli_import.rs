@@ -51,31 +51,11 @@ fn append_refuses_a_huge_line_as_it_passes_the_limit() {
         let path = write_log(dir.path(), "events.ndjson", 2);
         let before = std::fs::read(&path).unwrap();
         let started = Instant::now();
-        let mut child = ndlog()
-            .args(["append", path.to_str().unwrap(), "--max-record-size", "4096"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feeder = std::thread::spawn(move || {
-            let mut sent = 0usize;
-            let mut send = |bytes: &[u8]| -> bool {
-                match stdin.write_all(bytes) {
-                    Ok(()) => {
-                        sent += bytes.len();
-                        true
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
-                    Err(e) => panic!("{e}"),
-                }
-            };
-            let chunk = vec![b'x'; 1 << 20];
-            let _ =
-                send(b"{\"before\":1}\n\"") && (0..HUGE >> 20).all(|_| send(&chunk)) && send(tail);
-            sent
-        });
+        let chunks = std::iter::once(b"{\"before\":1}\n\"".to_vec())
+            .chain(std::iter::repeat_n(vec![b'x'; 1 << 20], HUGE >> 20))
+            .chain(std::iter::once(tail.to_vec()));
+        let args = ["append", path.to_str().unwrap(), "--max-record-size", "4096"];
+        let (mut child, feeder) = spawn_fed(&args, chunks);
         let peak = wait_sampling_peak(&mut child);
         let sent = feeder.join().unwrap();
         let out = child.wait_with_output().unwrap();
@@ -237,6 +217,34 @@ fn an_imported_ts_past_the_year_9999_is_refused() {
     assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
 }
 
+/// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin
+/// until they end or ndlog closes it; the thread returns how many bytes got into the pipe.
+fn spawn_fed(
+    args: &[&str],
+    chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
+) -> (std::process::Child, std::thread::JoinHandle<usize>) {
+    let mut child = ndlog()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut sent = 0;
+        for chunk in chunks {
+            match stdin.write_all(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        sent
+    });
+    (child, feeder)
+}
+
 /// Runs `ndlog import LOG -` fed by a thread that writes up to `total` bytes of `byte` without
 /// a newline; returns the output and how many bytes the thread got into the pipe.
 fn import_endless_line(
@@ -246,27 +254,8 @@ fn import_endless_line(
     total: usize,
 ) -> (std::process::Output, usize, Duration) {
     let started = Instant::now();
-    let mut child = ndlog()
-        .args(["import", log.to_str().unwrap(), "-"])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        let chunk = vec![byte; 1 << 20];
-        let mut sent = 0;
-        while sent < total {
-            match stdin.write_all(&chunk) {
-                Ok(()) => sent += chunk.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        sent
-    });
+    let args = [&["import", log.to_str().unwrap(), "-"][..], extra].concat();
+    let (child, feeder) = spawn_fed(&args, std::iter::repeat_n(vec![byte; 1 << 20], total >> 20));
     let out = child.wait_with_output().unwrap();
     let sent = feeder.join().unwrap();
     (out, sent, started.elapsed())
@@ -274,11 +263,7 @@ fn import_endless_line(
 
 /// The names in `dir` that are import's temporary copies.
 fn import_copies(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("ndlog-import"))
-        .collect()
+    names_where(dir, |n| n.contains("ndlog-import"))
 }
 
 #[test]

@@ -472,11 +472,7 @@ fn big_log(dir: &Path) -> (PathBuf, Vec<u8>) {
 }
 
 fn leftovers(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect()
+    names_where(dir, |n| n.ends_with(".tmp"))
 }
 
 #[test]

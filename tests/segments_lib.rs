@@ -149,11 +149,7 @@ impl util::hooked_fs::Hooks for NoRoomForPadding {
 
 /// The names in `dir` of temporary files.
 fn temporary_files(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect()
+    util::names_where(dir, |n| n.ends_with(".tmp"))
 }
 
 #[test]

@@ -15,6 +15,15 @@ pub(crate) mod nats;
 pub(crate) mod probe_fs;
 pub(crate) mod segmented;
 
+/// The names of the entries of `dir` that `keep` keeps (temporary files left behind, ...).
+pub(crate) fn names_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| keep(n))
+        .collect()
+}
+
 /// A fresh temporary directory.
 pub(crate) fn tempdir() -> TempDir {
     tempfile::Builder::new().prefix("ndlog-test-").tempdir().unwrap()
