@@ -5,7 +5,7 @@
 mod util;
 
 use std::io::{BufWriter, Write};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use ndlog::{ErrorKind, Options};
@@ -96,12 +96,13 @@ fn import_streams_its_input_in_bounded_memory() {
     let dir = tempdir();
     let (input, lines) = plain_input(dir.path(), 128);
     let log = dir.path().join("events.ndjson");
-    let mut child = ndlog()
-        .args(["import", log.to_str().unwrap(), input.to_str().unwrap(), "--durability", "never"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&[
+        "import",
+        log.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--durability",
+        "never",
+    ]);
     let peak = wait_sampling_peak(&mut child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -223,13 +224,7 @@ fn spawn_fed(
     args: &[&str],
     chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
 ) -> (std::process::Child, std::thread::JoinHandle<usize>) {
-    let mut child = ndlog()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(args);
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         let mut sent = 0;
@@ -330,12 +325,7 @@ fn import_of_a_huge_line_in_a_file_holds_no_more_than_the_limit() {
     std::fs::File::create(&input).unwrap().set_len(300 << 20).unwrap();
     let log = dir.path().join("events.ndjson");
     let started = Instant::now();
-    let mut child = ndlog()
-        .args(["import", log.to_str().unwrap(), input.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["import", log.to_str().unwrap(), input.to_str().unwrap()]);
     let peak = wait_sampling_peak(&mut child);
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);

@@ -377,13 +377,7 @@ fn compaction_racing_appender_processes_loses_no_acknowledged_record() {
     let per_process = 1500;
     let appenders: Vec<_> = (0..processes)
         .map(|p| {
-            let mut child = ndlog()
-                .args(["append", &log, "--durability", "group"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut child = spawn_piped(&["append", &log, "--durability", "group"]);
             let mut stdin = child.stdin.take().unwrap();
             let lines: Vec<String> = (0..per_process)
                 .map(|i| format!(r#"{{"k":"p{p}-{}","p":{p},"i":{i}}}"#, i % 40))

@@ -34,15 +34,20 @@ pub(crate) fn ndlog() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ndlog"))
 }
 
-/// Runs `ndlog args...` with `stdin` as its input.
-pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = ndlog()
+/// Spawns `ndlog args...` with its stdin, stdout and stderr piped.
+pub(crate) fn spawn_piped(args: &[&str]) -> std::process::Child {
+    ndlog()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `ndlog args...` with `stdin` as its input.
+pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = spawn_piped(args);
     let mut input = child.stdin.take().unwrap();
     // Fed from another thread while this one drains stdout and stderr: a command that writes
     // more than a pipe holds before it has read all of its input would otherwise wait on us as
