@@ -224,3 +224,39 @@ fn append_reads_a_large_stdin_while_it_reports() {
     assert_eq!(reader.records().count(), 30_000);
     assert_eq!(reader.last().unwrap().seq, 30_000);
 }
+
+#[test]
+fn times_up_to_the_last_ts_that_is_a_date_are_read_back() {
+    // 9999-12-31T23:59:59.999Z, the largest ts ndlog takes (import refuses one past it), and
+    // the day before: the time library's own timestamps end at 9999-12-30T22:00:00Z, and the
+    // times between were refused as not RFC 3339.
+    const MAX_TS: u64 = 253_402_300_799_999;
+    let dir = tempdir();
+    let path = dir.path().join("far.ndjson");
+    let mut bytes = Vec::new();
+    for (seq, ts) in [(1, 1_000), (2, MAX_TS - 86_400_000), (3, MAX_TS)] {
+        ndlog::format::encode(&mut bytes, seq, ts, br#"{"id":"a"}"#);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let log = path.to_str().unwrap();
+    let cat = |args: &[&str]| {
+        let out = run(&[&["cat", log][..], args].concat(), b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        seqs(&out.stdout)
+    };
+    assert_eq!(cat(&["--since", "9999-12-31T23:59:59.999Z"]), [3]);
+    assert_eq!(cat(&["--since", "9999-12-31T18:59:59.999-05:00"]), [3]);
+    assert_eq!(cat(&["--since", "9999-12-30T23:59:59.999Z"]), [2, 3]);
+    assert_eq!(cat(&["--until", "9999-12-31 23:59:59.999"]), [1, 2]);
+    assert_eq!(cat(&["--until", "9999-12-31"]), [1, 2]);
+    assert_eq!(cat(&["--until", "9999-12-30"]), [1]);
+    let at = run(
+        &["history", log, "--key", "/id", "--entity", "a", "--at", "9999-12-31T23:59:59Z"],
+        b"",
+    );
+    assert!(at.status.success(), "{}", stderr(&at));
+    assert_eq!(seqs(&at.stdout), [2]);
+    // What format_ts prints of a ts is read back as that ts.
+    let out = run(&["stats", log], b"");
+    assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
+}

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use jiff::civil::{Date, DateTime};
-use jiff::tz::TimeZone;
-use jiff::{Span, Timestamp};
+use jiff::civil::{DateTime, Time};
+use jiff::fmt::temporal::Pieces;
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Span, Timestamp};
 
 /// The last millisecond of the year 9999 (9999-12-31T23:59:59.999Z): the largest `ts` that is
 /// a date. `ndlog import` refuses a record past it, as the library does.
@@ -28,8 +29,8 @@ pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
         Timestamp::now()
     } else if let Ok(at) = text.parse::<Timestamp>() {
         at
-    } else if let Some(at) = civil_utc(text) {
-        at?
+    } else if let Some(ms) = civil_ms(text) {
+        return ms;
     } else if let Ok(span) = text.parse::<Span>() {
         // `1h` and `1h ago` both mean an hour before now: a time to look back to.
         let now = Timestamp::now().to_zoned_datetime(TimeZone::UTC);
@@ -42,18 +43,20 @@ pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
     u64::try_from(at.as_millisecond()).map_err(|_| format!("{text:?} is before 1970"))
 }
 
-/// A date, or a date and time, without an offset: UTC.
-fn civil_utc(text: &str) -> Option<Result<Timestamp, String>> {
-    let civil = match text.parse::<DateTime>() {
-        Ok(civil) => civil,
-        Err(_) => text.parse::<Date>().ok()?.to_datetime(jiff::civil::Time::midnight()),
-    };
-    Some(
-        civil
-            .to_zoned_datetime(TimeZone::UTC)
-            .map(|at| at.timestamp())
-            .map_err(|e| format!("{text:?}: {e}")),
-    )
+/// A date, or a date and time, with an offset or without one (UTC), counted on the civil
+/// calendar: `Timestamp` ends a day early (9999-12-30T22:00:00Z), before [`MAX_TS`], the last
+/// ts that is a date, which `format_ts` prints and so must be read back.
+fn civil_ms(text: &str) -> Option<Result<u64, String>> {
+    let pieces = Pieces::parse(text).ok()?;
+    let civil = pieces.date().to_datetime(pieces.time().unwrap_or(Time::midnight()));
+    let offset = pieces.to_numeric_offset().unwrap_or(Offset::UTC);
+    let epoch = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    let since =
+        civil.duration_since(epoch) - SignedDuration::from_secs(i64::from(offset.seconds()));
+    if since.is_negative() {
+        return Some(Err(format!("{text:?} is before 1970")));
+    }
+    Some(u64::try_from(since.as_millis()).map_err(|_| format!("{text:?}: too far in the future")))
 }
 
 /// Parses a duration such as `500ms`, `10s`, `1h 30m`, `7d`.
