@@ -77,6 +77,35 @@ fn a_symlink_planted_at_the_quarantine_stops_compaction_safely() {
 }
 
 #[test]
+fn a_symlink_planted_at_a_settings_or_chain_file_is_called_one() {
+    // The OS says "too many levels of symbolic links" of an O_NOFOLLOW open on one symlink.
+    let dir = tempdir();
+    let v = victim(dir.path());
+    let seg = dir.path().join("seg");
+    let chained = dir.path().join("chained.ndjson");
+    let (seg_s, chained_s) = (seg.to_str().unwrap(), chained.to_str().unwrap());
+    for args in
+        [&["create", seg_s, "--segment-bytes", "4MiB"][..], &["create", chained_s, "--chain"]]
+    {
+        let out = run(args, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    for (sidecar, args) in [
+        (seg.join("ndlog.json"), ["segments", seg_s]),
+        (dir.path().join("chained.ndjson.chain"), ["checkpoint", chained_s]),
+    ] {
+        std::fs::remove_file(&sidecar).unwrap();
+        symlink(&v, &sidecar).unwrap();
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{}: open failed: a symlink", sidecar.display())), "{err}");
+        assert!(!err.contains("levels of symbolic links"), "{err}");
+    }
+    assert_eq!(std::fs::read(&v).unwrap(), PRECIOUS);
+}
+
+#[test]
 fn every_file_ndlog_creates_gets_the_logs_mode() {
     let dir = tempdir();
     let log = dir.path().join("private.ndjson");

@@ -142,7 +142,7 @@ impl<F: VfsFile> LockFile<F> {
 
 /// Says what went wrong when a lock file cannot be opened for a reason ndlog caused itself.
 fn explain<V: Vfs>(vfs: &V, e: io::Error, path: &Path) -> io::Error {
-    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+    if crate::fs::is_symlink_refused(&e) {
         return io::Error::new(e.kind(), "refusing to follow a symlink at the lock file path");
     }
     let dir = names::parent_dir(path);

@@ -164,6 +164,31 @@ pub(crate) fn is_not_a_regular_file(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<NotARegularFile>())
 }
 
+/// The error of an `O_NOFOLLOW` open that met a symlink, which the OS words as "too many
+/// levels of symbolic links".
+pub(crate) fn symlink_refused(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), SymlinkRefused)
+}
+
+/// Whether `e` says an `O_NOFOLLOW` open met a symlink: [`symlink_refused`]'s error, or the
+/// bare `ELOOP` of a file system that does not say so itself.
+pub(crate) fn is_symlink_refused(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+        || e.get_ref().is_some_and(|inner| inner.is::<SymlinkRefused>())
+}
+
+/// The cause inside [`symlink_refused`]'s error.
+#[derive(Debug)]
+struct SymlinkRefused;
+
+impl std::fmt::Display for SymlinkRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a symlink is at this path, and ndlog does not follow one here")
+    }
+}
+
+impl std::error::Error for SymlinkRefused {}
+
 /// The error for a log that cannot be opened: [`crate::ErrorKind::NotALog`] for a special
 /// file or a directory, naming what it is; an I/O error otherwise.
 pub(crate) fn refused(log: &Path, e: io::Error) -> crate::Error {

@@ -138,6 +138,9 @@ impl Vfs for StdFs {
             Err(e) if e.raw_os_error() == Some(Errno::ISDIR.raw_os_error()) => {
                 return Err(not_a_regular_file(what(FileType::Directory)));
             }
+            Err(e) if how.no_follow && e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                return Err(super::symlink_refused(&e));
+            }
             other => other?,
         };
         let file_type = FileType::from_raw_mode(retry(|| rustix::fs::fstat(&fd))?.st_mode);

@@ -15,7 +15,7 @@ pub(crate) fn load<V: Vfs>(vfs: &V, log: &Path) -> io::Result<Option<(V::File, V
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         // A FIFO, a device, a directory, or a symlink (not followed): not an index.
         Err(e) if crate::fs::is_not_a_regular_file(&e) => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+        Err(e) if crate::fs::is_symlink_refused(&e) => {
             return Ok(None);
         }
         Err(e) => return Err(e),

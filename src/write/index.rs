@@ -196,7 +196,7 @@ impl<F: VfsFile> IndexWriter<F> {
         let file = match vfs.open(&self.path, OpenOptions::append(Create::No, 0).no_follow()) {
             Ok(file) => file,
             // Not a file ndlog made (a planted symlink): replace it by a rebuild.
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            Err(e) if crate::fs::is_symlink_refused(&e) => {
                 return Ok(false);
             }
             Err(e) => return Err(e),
