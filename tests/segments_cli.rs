@@ -426,6 +426,24 @@ fn index_builds_checks_and_rebuilds_each_segment() {
 }
 
 #[test]
+fn keep_last_counts_records_not_the_seqs_a_key_compaction_left_empty() {
+    let dir = tempdir();
+    let log = build(dir.path(), 60, 10);
+    // Each sealed segment keeps only its last record: 10, 20, 30, 40, 50, and 51..=60.
+    ok(&["compact", s(&log), "--key", "/id"]);
+    let kept: Vec<u64> = [10, 20, 30, 40].into_iter().chain(50..=60).collect();
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept);
+    // The log holds 15 records: keeping the last 15 removes none (the segments' names span
+    // 60 seqs, and removed the four oldest segments, records 10..=40 with them).
+    let out = ok(&["compact", s(&log), "--keep-last", "15"]);
+    assert!(out.contains("nothing to remove"), "{out}");
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept);
+    // The last 12 are 40, 50 and 51..=60: the segments of 10, 20 and 30 go.
+    ok(&["compact", s(&log), "--keep-last", "12"]);
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept[3..]);
+}
+
+#[test]
 fn retention_removes_whole_segments_and_never_rewrites_a_kept_one() {
     let dir = tempdir();
     let log = build(dir.path(), 60, 10);

@@ -125,7 +125,21 @@ impl<V: Vfs> Compactor<V> {
             return Ok(0);
         }
         let vfs = &self.vfs;
-        let last_seq = log_last_seq(vfs, segments)?;
+        // The oldest segment that holds one of the newest `keep_last` records (0 when the log
+        // holds fewer): the segments before it hold none. Records are counted from the newest
+        // segment back, not taken from the names: a key compaction or damage leaves seqs
+        // without a record.
+        let mut first_by_count = 0;
+        if let Some(n) = policy.keep_last {
+            let mut held = 0;
+            for (i, segment) in segments.iter().enumerate().rev() {
+                held += records_in(vfs, segment)?;
+                if held >= n {
+                    first_by_count = i;
+                    break;
+                }
+            }
+        }
         let now = now_ms();
         let min_ts = policy.max_age.map(|age| now.saturating_sub(age.as_millis() as u64));
         // Bytes from each segment to the end of the log, for max_bytes.
@@ -143,8 +157,7 @@ impl<V: Vfs> Compactor<V> {
         }
         let mut cut = 0;
         while cut < sealed {
-            let segment_last = segments[cut + 1].name.first_seq - 1;
-            let by_count = policy.keep_last.is_some_and(|n| segment_last + n <= last_seq);
+            let by_count = policy.keep_last.is_some() && cut < first_by_count;
             let by_bytes = policy.max_bytes.is_some_and(|max| after[cut + 1] >= max);
             let by_age = match min_ts {
                 Some(min_ts) => {
@@ -317,6 +330,23 @@ fn records_end<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
     let len = file.metadata().at(path, "fstat")?.len;
     let tail = last_record::discover_padded(&file, len, None, &mut Vec::new());
     Ok(tail.at(path, "read")?.end)
+}
+
+/// How many valid records a segment holds: a read of the whole segment.
+fn records_in<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
+    let path = &segment.path;
+    let file = open_segment(vfs, segment)?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = match naming::is_padded(path) {
+        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
+        false => last_record::discover(&file, len, None, &mut Vec::new()),
+    };
+    let end = tail.at(path, "read")?.end;
+    if end == 0 {
+        return Ok(0);
+    }
+    let map = vfs.map(&file, end).at(path, "mmap")?;
+    Ok(Reader::new(map.as_ref()).records().count() as u64)
 }
 
 /// The last record of a segment, read from its end; `None` for an empty one.
