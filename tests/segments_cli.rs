@@ -732,6 +732,30 @@ fn a_single_file_log_still_works_beside_segmented_ones() {
 }
 
 #[test]
+fn repair_says_each_damaged_segment_has_its_own_quarantine_file() {
+    let dir = tempdir();
+    let log = build(dir.path(), 30, 10);
+    for (segment, seq) in [("00000000000000000001.ndjson", 5), ("00000000000000000011.ndjson", 15)]
+    {
+        let path = log.join(segment);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = format!("{{\"seq\":{seq},");
+        let at = text.find(&line).unwrap() + line.len() + 2;
+        let mut bytes = text.into_bytes();
+        bytes[at] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let out = ok(&["compact", s(&log)]);
+    let first = log.join("00000000000000000001.quarantine");
+    let last = log.join("00000000000000000011.quarantine");
+    assert!(first.is_file() && last.is_file());
+    // It said both spans went to the last file.
+    assert!(out.contains("moved 2 damaged span(s)"), "{out}");
+    assert!(out.contains("quarantine file of each damaged segment"), "{out}");
+    assert!(out.contains(&format!("last written is {}", last.display())), "{out}");
+}
+
+#[test]
 fn a_torn_write_in_the_active_segment_is_neutralised_by_the_next_append() {
     // A writer killed mid-write leaves part of a line at the end of the active segment. The
     // next append neutralises it as on a single-file log: the log is strict NDJSON again, and

@@ -112,7 +112,8 @@ pub struct CompactReport {
     pub quarantined_spans: u64,
     /// Bytes moved to the quarantine file.
     pub quarantined_bytes: u64,
-    /// The quarantine file, when something was quarantined.
+    /// The quarantine file, when something was quarantined. A segmented log has one beside each
+    /// damaged segment (`LOG/<first seq>.quarantine`): this is the last one written.
     pub quarantine: Option<PathBuf>,
     /// Size of the log before and after.
     pub bytes_before: u64,

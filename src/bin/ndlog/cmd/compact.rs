@@ -177,12 +177,20 @@ fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io
         r.elapsed.as_secs_f64()
     )?;
     if let Some(q) = &r.quarantine {
+        // A segmented log: each damaged segment's spans go to its own quarantine file, and the
+        // report names the last one written.
+        let to = match std::fs::metadata(&args.log).is_ok_and(|m| m.is_dir()) {
+            true => format!(
+                "the quarantine file of each damaged segment ({log}/<first seq>.quarantine; the \
+                 last written is {}), with their original offsets",
+                q.display()
+            ),
+            false => format!("{} (with their original offsets)", q.display()),
+        };
         writeln!(
             out,
-            "{log}: moved {} damaged span(s), {} bytes, to {} (with their original offsets)",
-            r.quarantined_spans,
-            r.quarantined_bytes,
-            q.display()
+            "{log}: moved {} damaged span(s), {} bytes, to {to}",
+            r.quarantined_spans, r.quarantined_bytes,
         )?;
     }
     out.flush()
