@@ -260,3 +260,45 @@ fn times_up_to_the_last_ts_that_is_a_date_are_read_back() {
     let out = run(&["stats", log], b"");
     assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
 }
+
+#[test]
+fn tail_n_past_the_log_does_not_gather_every_record_in_memory() {
+    // `tail -n` gathered the last n records before printing them: with an n past the log's
+    // size, every record of the log (56 bytes each, beside the map). Standard output is left
+    // unread, so the command stops once the pipe is full, its records gathered or not.
+    const RECORDS: u64 = 1_000_000;
+    let dir = tempdir();
+    let path = dir.path().join("big.ndjson");
+    let mut bytes = Vec::new();
+    for seq in 1..=RECORDS {
+        ndlog::format::encode(&mut bytes, seq, 1_763_712_000_000 + seq, b"{}");
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let mut child = ndlog()
+        .args(["tail", "-n", &u64::MAX.to_string(), path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1500) {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Its first lines are the log's first records.
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.starts_with(br#"{"seq":1,"#), "{}", String::from_utf8_lossy(&first));
+    assert!(peak < 24 << 20, "anonymous memory peaked at {} MiB", peak >> 20);
+}

@@ -67,7 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.follow {
         let log = input::open(&args.log)?;
         let mut out = out::stdout();
-        print_last(&mut out, log.records_rev(), args.lines, args.data)?;
+        print_last_of(&mut out, &log, args.lines, args.data)?;
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Stopper::new();
@@ -363,6 +363,33 @@ fn committed_seq(dir: &Path, log: &input::Log) -> anyhow::Result<u64> {
         _ => u64::MAX,
     };
     Ok(mark.max(sealed))
+}
+
+/// `tail -n`: the last `n` records of `log`, oldest first. A walk from the end only finds where
+/// they start; a forward read prints them from there, so memory does not grow with `n` (a
+/// `-n` larger than the log prints all of it, held nowhere but in the map).
+fn print_last_of(
+    out: &mut impl Write,
+    log: &input::Log,
+    n: usize,
+    data: bool,
+) -> anyhow::Result<()> {
+    let newest_first = log
+        .parts
+        .iter()
+        .enumerate()
+        .rev()
+        .flat_map(|(i, p)| p.reader.records_rev().map(move |r| (i, r.offset)));
+    if let Some((first_part, offset)) = newest_first.take(n).last() {
+        for (i, part) in log.parts.iter().enumerate().skip(first_part) {
+            let from = if i == first_part { offset } else { 0 };
+            for r in part.reader.records_from(from) {
+                out::line(out, if data { r.data } else { r.line })?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Prints the first `n` records of `newest_first` (the last `n` of a log) oldest first, whole
