@@ -376,3 +376,35 @@ fn a_short_index_write_is_repaired_by_the_same_writer() {
         }
     }
 }
+
+#[test]
+fn check_says_what_is_at_an_index_path_that_holds_no_index() {
+    // A FIFO or a directory at LOG.idx is no index, but `ndlog index LOG` cannot build one
+    // over it: --check said the index was missing and that `ndlog index` builds it.
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let idx = dir.path().join("events.ndjson.idx");
+    let _ = std::fs::remove_file(&idx);
+    let log_s = log.to_str().unwrap();
+    for (what, plant) in [("a FIFO", true), ("a directory", false)] {
+        match plant {
+            true => {
+                assert!(std::process::Command::new("mkfifo").arg(&idx).status().unwrap().success())
+            }
+            false => std::fs::create_dir(&idx).unwrap(),
+        }
+        let out = run(&["index", "--check", log_s], b"");
+        assert_eq!(out.status.code(), Some(4), "no index to check");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{what} is at its path")), "{err}");
+        assert!(err.contains("remove it"), "{err}");
+        assert!(!run(&["index", log_s], b"").status.success(), "{what}: cannot be indexed over");
+        match plant {
+            true => std::fs::remove_file(&idx).unwrap(),
+            false => std::fs::remove_dir(&idx).unwrap(),
+        }
+    }
+    // Removed, the advice holds.
+    assert!(run(&["index", log_s], b"").status.success());
+    assert_eq!(run(&["index", "--check", log_s], b"").status.code(), Some(0));
+}

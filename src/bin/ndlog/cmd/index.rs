@@ -1,7 +1,8 @@
 //! `ndlog index`: bring the sidecar index up to date, check it, or rebuild it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -120,13 +121,21 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
     let c = reader.check_index()?;
     let missing = c.problem == Some(IndexProblem::Missing);
     let mut out = out::stdout();
+    let idx = format!("{}.idx", args.log.display());
     if missing && !args.json {
-        out::warn(format_args!(
-            "{}.idx: missing: there is no index to check; lookups search the log; \
-             `ndlog index {}` builds it",
-            args.log.display(),
-            args.log.display()
-        ));
+        match not_an_index(Path::new(&idx)) {
+            // `ndlog index` would fail on it, and a rebuild cannot replace a directory.
+            Some(what) => out::warn(format_args!(
+                "{idx}: no index: {what} is at its path; lookups search the log; remove it, \
+                 then `ndlog index {}` builds one",
+                args.log.display()
+            )),
+            None => out::warn(format_args!(
+                "{idx}: missing: there is no index to check; lookups search the log; \
+                 `ndlog index {}` builds it",
+                args.log.display()
+            )),
+        }
     } else if args.json {
         let v = json!({
             "log": args.log.display().to_string(),
@@ -142,7 +151,7 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
-        let name = format!("{}.idx", args.log.display());
+        let name = idx;
         match (c.problem, c.agrees(), c.is_current()) {
             (Some(p), _, _) => writeln!(
                 out,
@@ -172,5 +181,22 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_DAMAGED)
+    })
+}
+
+/// What is at an index's path when it is not a regular file (a FIFO, a directory, a symlink,
+/// which ndlog does not follow): the reader takes it for no index.
+fn not_an_index(idx: &Path) -> Option<&'static str> {
+    let kind = std::fs::symlink_metadata(idx).ok()?.file_type();
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else {
+        "a special file"
     })
 }
