@@ -233,6 +233,20 @@ fn cli_get_index_and_history() {
         "{}",
         stderr(&out)
     );
+    // A seq inside the range whose line is damaged is not said to be held.
+    let damaged = dir.path().join("damaged.ndjson");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = independent_parse(&bytes)[149].offset + 20;
+    bytes[at] ^= 0x01;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let out = run(&["get", damaged.to_str().unwrap(), "150"], b"");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("it holds seqs 1..=300 but not this one")
+            && stderr(&out).contains("`ndlog verify` lists damage"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["history", log, "--key", "/user", "--entity", "u3", "--data"], b"");
     let versions: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(versions.len(), 43);

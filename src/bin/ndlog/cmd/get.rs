@@ -31,6 +31,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
     let Some(r) = log.get(args.seq) else {
         let range = match (log.first(), log.last()) {
+            // Inside the range: the line that held it is damaged, or a compaction dropped it.
+            (Some(first), Some(last)) if first.seq < args.seq && args.seq < last.seq => format!(
+                "it holds seqs {}..={} but not this one: a compaction removed it, or its line \
+                 is damaged (`ndlog verify` lists damage)",
+                first.seq, last.seq
+            ),
             (Some(first), Some(last)) => format!("it holds seqs {}..={}", first.seq, last.seq),
             _ => "it holds no record".to_string(),
         };
