@@ -644,3 +644,36 @@ fn compact_every_stops_on_a_file_that_is_not_a_log_and_says_lasting_trouble_once
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn an_age_or_retention_past_u64_milliseconds_keeps_everything() {
+    // 18446744073709552s is 2^64 ms + 384 ms: cut to u64 it was 384ms, and compaction dropped
+    // every record older than that (all but the last) and every tombstone.
+    const FOREVER: &str = "18446744073709552s";
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let input = "{\"id\":\"a\",\"v\":1}\n{\"id\":\"a\",\"deleted\":true}\n{\"id\":\"b\",\"v\":2}\n";
+    let log = path.to_str().unwrap();
+    assert!(run(&["append", log], input.as_bytes()).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = std::fs::read(&path).unwrap();
+    let out = run(&["compact", log, "--max-age", FOREVER], b"");
+    assert!(stdout(&out).contains("nothing to remove"), "{}", stdout(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let out = run(
+        &[
+            "compact",
+            log,
+            "--key",
+            "/id",
+            "--tombstone",
+            "/deleted",
+            "--tombstone-retention",
+            FOREVER,
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The tombstone stays (it drops the older version of a), and so does b.
+    assert_eq!(seqs(&std::fs::read(&path).unwrap()), [2, 3]);
+}

@@ -444,6 +444,17 @@ fn keep_last_counts_records_not_the_seqs_a_key_compaction_left_empty() {
 }
 
 #[test]
+fn max_age_past_u64_milliseconds_removes_no_segment() {
+    // 2^64 ms + 384 ms, cut to u64: 384ms, and every sealed segment older than that went.
+    let dir = tempdir();
+    let log = build(dir.path(), 30, 10);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = ok(&["compact", s(&log), "--max-age", "18446744073709552s"]);
+    assert!(out.contains("nothing to remove"), "{out}");
+    assert_eq!(seqs_of(&ok(&["cat", s(&log)])), (1..=30).collect::<Vec<_>>());
+}
+
+#[test]
 fn retention_removes_whole_segments_and_never_rewrites_a_kept_one() {
     let dir = tempdir();
     let log = build(dir.path(), 60, 10);

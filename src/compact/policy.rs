@@ -224,9 +224,10 @@ struct Rules<'p> {
 
 impl<'p> Rules<'p> {
     fn new(policy: &'p Policy, now_ms: u64) -> Self {
-        let min_ts = policy.max_age.map_or(0, |age| now_ms.saturating_sub(age.as_millis() as u64));
+        let min_ts =
+            policy.max_age.map_or(0, |age| now_ms.saturating_sub(crate::clock::millis(age)));
         let tombstone_retention = policy.tombstone_retention.unwrap_or(DEFAULT_TOMBSTONE_RETENTION);
-        let tombstone_min_ts = now_ms.saturating_sub(tombstone_retention.as_millis() as u64);
+        let tombstone_min_ts = now_ms.saturating_sub(crate::clock::millis(tombstone_retention));
         Rules { policy, min_ts, tombstone_retention, tombstone_min_ts }
     }
 }

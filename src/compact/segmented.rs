@@ -141,7 +141,7 @@ impl<V: Vfs> Compactor<V> {
             }
         }
         let now = now_ms();
-        let min_ts = policy.max_age.map(|age| now.saturating_sub(age.as_millis() as u64));
+        let min_ts = policy.max_age.map(|age| now.saturating_sub(crate::clock::millis(age)));
         // Bytes from each segment to the end of the log, for max_bytes.
         let mut after = vec![0u64; segments.len() + 1];
         if policy.max_bytes.is_some() {
@@ -207,7 +207,7 @@ impl<V: Vfs> Compactor<V> {
         let mut newest: HashMap<Vec<u8>, u64> = HashMap::new();
         let retention =
             self.policy.tombstone_retention.unwrap_or(super::DEFAULT_TOMBSTONE_RETENTION);
-        let tombstone_min_ts = now_ms().saturating_sub(retention.as_millis() as u64);
+        let tombstone_min_ts = now_ms().saturating_sub(crate::clock::millis(retention));
         let mut dead_tombstones = std::collections::HashSet::new();
         if let Some(key) = &self.policy.key {
             for (map, _) in &maps {
