@@ -123,3 +123,17 @@ fn the_window_is_recovered_from_the_log_across_processes_and_compaction() {
     let out = run(&["append", log, "--dedup-window", "10"], b"");
     assert_eq!(out.status.code(), Some(2), "a window needs a key");
 }
+
+#[test]
+fn a_window_past_u64_milliseconds_is_as_long_as_forever() {
+    // 18446744073709552s is 2^64 ms + 384 ms: cut to u64 it was a 384ms window, and a repeat
+    // half a second later was appended again.
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let log = path.to_str().unwrap();
+    let args = ["append", log, "--dedup-key", "/id", "--dedup-window", "18446744073709552s"];
+    assert_eq!(stdout(&run(&args, b"{\"id\":\"r1\"}\n")), "1\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stdout(&run(&args, b"{\"id\":\"r1\"}\n")), "1\n", "a repeat");
+    assert_eq!(independent_parse(&std::fs::read(&path).unwrap()).len(), 1);
+}

@@ -180,7 +180,7 @@ impl DedupState {
     fn within(&self, seq: u64, ts: u64, newest_seq: u64, now_ms: u64) -> bool {
         match self.config.window {
             DedupWindow::Records(n) => newest_seq.saturating_sub(seq) < n,
-            DedupWindow::Age(age) => now_ms.saturating_sub(ts) <= age.as_millis() as u64,
+            DedupWindow::Age(age) => now_ms.saturating_sub(ts) <= crate::clock::millis(age),
         }
     }
 
