@@ -455,6 +455,26 @@ fn max_age_past_u64_milliseconds_removes_no_segment() {
 }
 
 #[test]
+fn index_rebuild_rebuilds_the_active_segments_index_too() {
+    // --rebuild rebuilt the sealed segments' indexes only, and said every segment was indexed
+    // while --check still found the active segment's index disagreeing (exit 3).
+    let dir = tempdir();
+    let log = build(dir.path(), 25, 10);
+    let idx = log.join("00000000000000000021.idx");
+    let good = std::fs::read(&idx).unwrap();
+    // The first entry of two (a writer catching the index up checks only the last).
+    let mut bad = good.clone();
+    bad[64 + 2] ^= 0x55;
+    std::fs::write(&idx, &bad).unwrap();
+    assert_eq!(run(&["index", "--check", s(&log)], b"").status.code(), Some(3));
+    let text = ok(&["index", "--rebuild", s(&log)]);
+    let out = run(&["index", "--check", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(text.contains("3 segment index(es) rebuilt"), "{text}");
+    assert_eq!(std::fs::read(&idx).unwrap(), good, "rebuilt as it was written");
+}
+
+#[test]
 fn retention_removes_whole_segments_and_never_rewrites_a_kept_one() {
     let dir = tempdir();
     let log = build(dir.path(), 60, 10);

@@ -103,7 +103,12 @@ fn segmented(args: &Args, log: input::Log) -> anyhow::Result<ExitCode> {
     }
     drop(log);
     let writer = Options::new().create(false).lock_timeout(args.lock_timeout).open(&args.log)?;
-    let built = writer.index_segments(args.rebuild)?;
+    // The active segment's index is the writer's own: the sealed ones are rebuilt below.
+    let active = match args.rebuild {
+        true => writer.rebuild_index().map(|()| 1)?,
+        false => 0,
+    };
+    let built = active + writer.index_segments(args.rebuild)?;
     if let Some(err) = writer.index_error() {
         anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
     }
