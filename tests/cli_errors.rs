@@ -517,3 +517,23 @@ fn export_never_replaces_the_log_its_side_files_or_a_special_file() {
     assert_eq!(exported.lines().count(), 5, "{exported}");
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+/// `export -o` into a directory that does not exist (or a file as one) names that directory:
+/// it said "No such file or directory" of a temporary file's name the user never gave.
+#[test]
+fn export_into_a_missing_directory_names_it() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 5);
+    let l = log.to_str().unwrap();
+    let missing = dir.path().join("nowhere").join("out.ndjson");
+    let out = run(&["export", l, "--from-seq", "2", "-o", missing.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let want = format!("the directory {} does not exist", dir.path().join("nowhere").display());
+    assert!(err.contains(&want), "{err}");
+    assert!(!err.contains(".ndlog-export-"), "{err}");
+    let under_a_file = log.join("out.ndjson");
+    let out = run(&["export", l, "-o", under_a_file.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("{l} is not a directory")), "{}", stderr(&out));
+}

@@ -55,6 +55,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // Said of the directory the user named, not of the temporary file's name in it.
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "-o {}: the directory {} does not exist: create it first",
+            path.display(),
+            dir.display()
+        ),
+        Ok(meta) if !meta.is_dir() => {
+            anyhow::bail!("-o {}: {} is not a directory", path.display(), dir.display())
+        }
+        _ => {}
+    }
     let tmp = tempfile::Builder::new()
         .prefix(".ndlog-export-")
         .tempfile_in(dir)
