@@ -537,3 +537,34 @@ fn export_into_a_missing_directory_names_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&format!("{l} is not a directory")), "{}", stderr(&out));
 }
+
+/// A reader copying standard input to `$TMPDIR` removes the copy when a signal stops it: ^C
+/// on an endless input left a hidden file behind, as large as the copy had grown.
+#[test]
+fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
+    let tmp = tempdir();
+    let mut child = ndlog()
+        .args(["cat", "-"])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, &[b'x'; 1 << 16]).unwrap();
+    let spooled = || std::fs::read_dir(tmp.path()).unwrap().count();
+    let started = std::time::Instant::now();
+    while spooled() == 0 && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(spooled(), 1, "the copy of stdin");
+    // Its handler is installed just after the file is created.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    drop(input);
+    assert!(!status.success());
+    assert_eq!(spooled(), 0, "the copy is removed");
+}

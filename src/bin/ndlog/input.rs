@@ -197,6 +197,7 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
             .prefix(".ndlog-stdin-")
             .tempfile()
             .context("creating a temporary file for standard input")?;
+        remove_on_stop_signal(spool.path())?;
         std::io::copy(&mut std::io::stdin().lock(), &mut spool)
             .context("copying standard input to a temporary file")?;
         spool.flush().context("copying standard input to a temporary file")?;
@@ -211,6 +212,26 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
     };
     let part = Part::whole(reader, name.clone());
     Ok(Log { parts: vec![part], name, segmented: false, gaps: Vec::new() })
+}
+
+/// Removes the copy of standard input at `spool` when SIGINT, SIGTERM or SIGHUP ends the
+/// command, then exits as the signal would have (128 + its number): a copy interrupted (^C on
+/// an endless input) was left behind in `$TMPDIR`, as large as it had grown.
+fn remove_on_stop_signal(spool: &Path) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing the SIGINT/SIGTERM handlers")?;
+    let spool = spool.to_path_buf();
+    std::thread::Builder::new()
+        .name("spool-cleanup".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = std::fs::remove_file(&spool);
+                std::process::exit(128 + signal);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }
 
 /// Whether the bytes are a log: empty, or holding at least one valid ndlog record.
