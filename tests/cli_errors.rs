@@ -568,3 +568,22 @@ fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
     assert!(!status.success());
     assert_eq!(spooled(), 0, "the copy is removed");
 }
+
+/// A directory redirected to a reader's standard input (a segmented log given as `- < LOG`)
+/// is said to be one: it was "copying standard input to a temporary file: Is a directory".
+#[test]
+fn a_directory_on_standard_input_is_named_as_one() {
+    let dir = tempdir();
+    for args in [&["cat", "-"][..], &["get", "-", "1"], &["stats", "-"]] {
+        let out = ndlog()
+            .args(args)
+            .env("TMPDIR", dir.path())
+            .stdin(std::fs::File::open(dir.path()).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("standard input is a directory, not a log"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no copy is left");
+    }
+}

@@ -193,6 +193,18 @@ fn open_segmented(dir: &Path) -> anyhow::Result<Log> {
 /// The library's errors opening the file; an error reading standard input or writing its copy.
 pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
     let (reader, name) = if is_dash(path) {
+        // A directory redirected in (`ndlog cat - < LOG`, for a segmented LOG): read, it fails
+        // with a bare "Is a directory" said of the copy. (A closed standard input reads as
+        // empty, as before.)
+        let stdin = rustix::fs::fstat(std::io::stdin()).map(|s| s.st_mode);
+        if stdin.is_ok_and(|mode| {
+            rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::Directory
+        }) {
+            bail!(
+                "stdin: standard input is a directory, not a log; a segmented log is named as \
+                 LOG, not redirected"
+            );
+        }
         let mut spool = tempfile::Builder::new()
             .prefix(".ndlog-stdin-")
             .tempfile()
