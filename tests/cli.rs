@@ -280,17 +280,11 @@ fn tail_n_past_the_log_does_not_gather_every_record_in_memory() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_millis(1500) {
-        if let Ok(text) = std::fs::read_to_string(&status)
-            && let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("RssAnon:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kb * 1024);
+        if let Some(bytes) = util::proc_status_bytes(child.id(), "RssAnon:") {
+            peak = peak.max(bytes);
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

@@ -23,16 +23,10 @@ fn record(seq: u64, ts: u64, data: &str) -> Vec<u8> {
 /// Waits for the child, sampling its peak resident memory (VmHWM) as it runs; returns the
 /// largest seen, in bytes.
 fn wait_sampling_peak(child: &mut Child) -> u64 {
-    let status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(text) = std::fs::read_to_string(&status)
-            && let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak = peak.max(kb * 1024);
+        if let Some(bytes) = proc_status_bytes(child.id(), "VmHWM:") {
+            peak = peak.max(bytes);
         }
         if child.try_wait().unwrap().is_some() {
             return peak;

@@ -334,23 +334,22 @@ fn records_end<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
 
 /// How many valid records a segment holds: a read of the whole segment.
 fn records_in<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
-    let path = &segment.path;
-    let file = open_segment(vfs, segment)?;
-    let len = file.metadata().at(path, "fstat")?.len;
-    let tail = match naming::is_padded(path) {
-        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
-        false => last_record::discover(&file, len, None, &mut Vec::new()),
-    };
-    let end = tail.at(path, "read")?.end;
-    if end == 0 {
+    let (file, tail) = segment_tail(vfs, segment)?;
+    if tail.end == 0 {
         return Ok(0);
     }
-    let map = vfs.map(&file, end).at(path, "mmap")?;
+    let map = vfs.map(&file, tail.end).at(&segment.path, "mmap")?;
     Ok(Reader::new(map.as_ref()).records().count() as u64)
 }
 
 /// The last record of a segment, read from its end; `None` for an empty one.
 fn log_last<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
+    Ok(segment_tail(vfs, segment)?.1.last)
+}
+
+/// A segment, opened as listed, and its tail found from its end (past its padding, when
+/// preallocated).
+fn segment_tail<V: Vfs>(vfs: &V, segment: &Segment) -> Result<(V::File, last_record::Tail)> {
     let path = &segment.path;
     let file = open_segment(vfs, segment)?;
     let len = file.metadata().at(path, "fstat")?.len;
@@ -358,7 +357,8 @@ fn log_last<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
         true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
         false => last_record::discover(&file, len, None, &mut Vec::new()),
     };
-    Ok(tail.at(path, "read")?.last)
+    let tail = tail.at(path, "read")?;
+    Ok((file, tail))
 }
 
 /// Opens a segment as listed for reading. Writers do not wait for a compaction: one may have

@@ -24,6 +24,14 @@ pub(crate) fn names_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String
         .collect()
 }
 
+/// A memory figure of process `pid` from `/proc/PID/status` (`field` such as `"VmHWM:"` or
+/// `"RssAnon:"`), in bytes; `None` once the process is gone.
+pub(crate) fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = text.lines().find_map(|l| l.strip_prefix(field))?;
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
 /// A fresh temporary directory.
 pub(crate) fn tempdir() -> TempDir {
     tempfile::Builder::new().prefix("ndlog-test-").tempdir().unwrap()

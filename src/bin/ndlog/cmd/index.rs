@@ -193,15 +193,15 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
 /// which ndlog does not follow): the reader takes it for no index.
 fn not_an_index(idx: &Path) -> Option<&'static str> {
     let kind = std::fs::symlink_metadata(idx).ok()?.file_type();
-    Some(if kind.is_file() {
-        return None;
+    if kind.is_file() {
+        None
     } else if kind.is_dir() {
-        "a directory"
+        Some("a directory")
     } else if kind.is_symlink() {
-        "a symlink"
+        Some("a symlink")
     } else if kind.is_fifo() {
-        "a FIFO"
+        Some("a FIFO")
     } else {
-        "a special file"
-    })
+        Some("a special file")
+    }
 }
