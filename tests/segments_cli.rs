@@ -722,6 +722,31 @@ fn a_directory_that_is_not_a_segmented_log_is_refused_and_left_alone() {
 }
 
 #[test]
+fn a_stray_file_after_the_active_segment_refuses_an_append_and_changes_nothing() {
+    // An empty file named like a later sealed segment (left by a copy gone wrong): writers must
+    // refuse the log without first sealing the active segment, as they used to (a write on a
+    // refused input, and one a retry cannot undo).
+    let dir = tempdir();
+    let log = build(dir.path(), 5, 100);
+    let stray = log.join("00000000000000000050.ndjson");
+    for contents in [&b""[..], b"not a record\n"] {
+        std::fs::write(&stray, contents).unwrap();
+        let before = snapshot(&log);
+        for args in [vec!["append", s(&log)], vec!["import", s(&log), "-"]] {
+            let out = run(&args, b"{}\n");
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.contains("00000000000000000050.ndjson"), "{args:?} names the file: {err}");
+            assert!(err.contains("move it out"), "{args:?} says what to do: {err}");
+            assert_eq!(snapshot(&log), before, "{args:?}: nothing renamed, created or written");
+        }
+    }
+    // Moved out, the log takes appends where it left off.
+    std::fs::remove_file(&stray).unwrap();
+    assert_eq!(append(&log, &[payload(6)]), [6]);
+}
+
+#[test]
 fn two_creates_at_once_one_wins_the_other_names_the_path() {
     let dir = tempdir();
     for round in 0..8 {

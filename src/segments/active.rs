@@ -139,8 +139,16 @@ pub(crate) fn open_active<V: Vfs>(
         remove_dead_spares(vfs, dir)?;
     }
     let mut segments = list_sorted(vfs, dir)?;
-    let mut changed = false;
     let count = segments.len();
+    let active_last = segments.last().is_some_and(|s| s.name.active);
+    // The segment before the active one (or the last, when a crashed roll left none active).
+    let previous = if active_last { count.checked_sub(2) } else { count.checked_sub(1) };
+    // A sealed one is read before anything is changed: a log refused for it is left as found.
+    let checked = match previous {
+        Some(i) if !segments[i].name.active => Some(last_before(vfs, &segments, i)?),
+        _ => None,
+    };
+    let mut changed = false;
     for segment in segments.iter_mut().take(count.saturating_sub(1)) {
         if segment.name.active {
             // A roll died after creating the next segment: this one was synced (and trimmed)
@@ -155,18 +163,11 @@ pub(crate) fn open_active<V: Vfs>(
             changed = true;
         }
     }
-    let previous = match segments.last() {
-        Some(s) if s.name.active => segments.len().checked_sub(2).map(|i| &segments[i]),
-        last => last,
-    };
-    let before = match previous {
-        None => None,
-        Some(sealed) => match last_of_sealed(vfs, sealed) {
-            Ok(last) => Some(last),
-            // Retention removed it since the listing: the log starts later now.
-            Err(e) if e.is_not_found() && segments.last().is_some_and(|s| s.name.active) => None,
-            Err(e) => return Err(e),
-        },
+    let before = match (checked, previous) {
+        (Some(known), _) => known,
+        // Sealed just now (a roll's leftover): read once sealed and trimmed.
+        (None, Some(i)) => last_before(vfs, &segments, i)?,
+        (None, None) => None,
     };
     let (path, first_seq) = match segments.last() {
         Some(s) if s.name.active => (s.path.clone(), s.name.first_seq),
@@ -194,6 +195,16 @@ pub(crate) fn open_active<V: Vfs>(
     let (file, meta) = open_for_writing(vfs, &path)?;
     let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
     Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// The last record of `segments[i]`, the sealed segment before the active one; `None` when
+/// retention removed it since the listing (the log starts later now).
+fn last_before<V: Vfs>(vfs: &V, segments: &[Segment], i: usize) -> Result<Option<Last>> {
+    match last_of_sealed(vfs, &segments[i]) {
+        Ok(last) => Ok(Some(last)),
+        Err(e) if e.is_not_found() && segments.last().is_some_and(|s| s.name.active) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens an active segment for appending: a preallocated one for writes in place.
