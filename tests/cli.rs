@@ -264,8 +264,9 @@ fn times_up_to_the_last_ts_that_is_a_date_are_read_back() {
 #[test]
 fn tail_n_past_the_log_does_not_gather_every_record_in_memory() {
     // `tail -n` gathered the last n records before printing them: with an n past the log's
-    // size, every record of the log (56 bytes each, beside the map). Standard output is left
-    // unread, so the command stops once the pipe is full, its records gathered or not.
+    // size, every record of the log (56 bytes each, beside the map); `tail -f -n` did so until
+    // it followed, on a single-file log and on a segmented one. Standard output is left unread,
+    // so the command stops once the pipe is full, its records gathered or not.
     const RECORDS: u64 = 1_000_000;
     let dir = tempdir();
     let path = dir.path().join("big.ndjson");
@@ -274,25 +275,45 @@ fn tail_n_past_the_log_does_not_gather_every_record_in_memory() {
         ndlog::format::encode(&mut bytes, seq, 1_763_712_000_000 + seq, b"{}");
     }
     std::fs::write(&path, &bytes).unwrap();
-    let mut child = ndlog()
-        .args(["tail", "-n", &u64::MAX.to_string(), path.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    // The same records in sealed segments of 2 MiB (committed: a roll syncs what it seals).
+    let segmented = dir.path().join("big");
+    let settings = ndlog::segments::Settings::new(2 << 20);
+    let writer = ndlog::Options::new()
+        .segments(settings)
+        .durability(ndlog::Durability::Never)
+        .open(&segmented)
         .unwrap();
-    let mut peak = 0;
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_millis(1500) {
-        if let Some(bytes) = util::proc_status_bytes(child.id(), "RssAnon:") {
-            peak = peak.max(bytes);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    let payloads = vec![b"{}"; 10_000];
+    for _ in 0..RECORDS / 10_000 {
+        writer.append_raw_batch(&payloads).unwrap();
     }
-    // Its first lines are the log's first records.
-    let mut first = [0u8; 64];
-    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(first.starts_with(br#"{"seq":1,"#), "{}", String::from_utf8_lossy(&first));
-    assert!(peak < 24 << 20, "anonymous memory peaked at {} MiB", peak >> 20);
+    drop(writer);
+    let (file, segmented) = (path.to_str().unwrap(), segmented.to_str().unwrap());
+    let n = u64::MAX.to_string();
+    let cases: [&[&str]; 4] = [
+        &["tail", "-n", &n, file],
+        &["tail", "-f", "-n", &n, file, "--uncommitted"],
+        &["tail", "-f", "-n", &n, segmented],
+        &["tail", "-f", "-n", &n, segmented, "--uncommitted"],
+    ];
+    for args in cases {
+        let mut child =
+            ndlog().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut peak = 0;
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(1500) {
+            if let Some(bytes) = util::proc_status_bytes(child.id(), "RssAnon:") {
+                peak = peak.max(bytes);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Its first lines are the log's first records.
+        let mut first = [0u8; 64];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let text = String::from_utf8_lossy(&first);
+        assert!(first.starts_with(br#"{"seq":1,"#), "{args:?}: {text}");
+        assert!(peak < 24 << 20, "{args:?}: anonymous memory peaked at {} MiB", peak >> 20);
+    }
 }

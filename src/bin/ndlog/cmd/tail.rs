@@ -67,7 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.follow {
         let log = input::open(&args.log)?;
         let mut out = out::stdout();
-        print_last_of(&mut out, &log, args.lines, args.data)?;
+        print_last_of(&mut out, &log, u64::MAX, args.lines, args.data)?;
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Stopper::new();
@@ -86,29 +86,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if log.segmented {
         return follow_segmented(&args, log, cursor.as_mut(), &stop, &mut out);
     }
+    // Without a cursor or --after-seq: the last records (below the watermark unless
+    // --uncommitted), then what follows.
+    let last_printed = if cursor.is_none() && args.after_seq.is_none() {
+        let reader = &log.parts.first().context("a single-file log has one file")?.reader;
+        let end = if args.uncommitted { None } else { committed_end(&args.log, reader)? };
+        // The newest record below the end: seqs grow with offsets.
+        let bound = match end {
+            Some(end) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
+            None => reader.last().map_or(0, |r| r.seq),
+        };
+        Some(print_last_of(&mut out, &log, bound, args.lines, args.data)?.unwrap_or(bound))
+    } else {
+        None
+    };
     let reader = log.single().context("a single-file log has one file")?;
     let mut follow = if let Some(cursor) = &cursor {
         if let (Some(after), Some(last)) = (cursor.after_seq(), reader.last().map(|r| r.seq)) {
             note_cursor_ahead(after, last, cursor.path());
         }
         cursor.follow(reader)
-    } else if let Some(seq) = args.after_seq {
-        reader.follow_after(seq)
     } else {
-        // The last records (below the watermark unless --uncommitted), then what follows.
-        let end = if args.uncommitted { None } else { committed_end(&args.log, &reader)? };
-        let printed = match end {
-            Some(end) => {
-                print_last(&mut out, reader.records_rev_before(end), args.lines, args.data)?
-            }
-            None => print_last(&mut out, reader.records_rev(), args.lines, args.data)?,
-        };
-        let after = match (printed, end) {
-            (Some(seq), _) => seq,
-            (None, Some(end)) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
-            (None, None) => reader.last().map_or(0, |r| r.seq),
-        };
-        reader.follow_after(after)
+        reader.follow_after(last_printed.or(args.after_seq).unwrap_or(0))
     };
     follow = follow.stop_with(stop.clone());
     if args.uncommitted {
@@ -137,8 +136,7 @@ fn follow_segmented(
     } else {
         // The last records (durable ones unless --uncommitted), then what follows.
         let bound = if args.uncommitted { u64::MAX } else { committed_seq(&args.log, &log)? };
-        let below = log.records_rev().skip_while(|r| r.seq > bound);
-        match print_last(out, below, args.lines, args.data)? {
+        match print_last_of(out, &log, bound, args.lines, args.data)? {
             Some(seq) => seq,
             None => log.records_rev().find(|r| r.seq <= bound).map_or(0, |r| r.seq),
         }
@@ -365,46 +363,40 @@ fn committed_seq(dir: &Path, log: &input::Log) -> anyhow::Result<u64> {
     Ok(mark.max(sealed))
 }
 
-/// `tail -n`: the last `n` records of `log`, oldest first. A walk from the end only finds where
-/// they start; a forward read prints them from there, so memory does not grow with `n` (a
-/// `-n` larger than the log prints all of it, held nowhere but in the map).
+/// `tail -n`: the last `n` records of `log` whose seq is at most `bound` (`u64::MAX`: all),
+/// oldest first, whole lines or payloads, then a flush; returns the seq of the newest printed.
+/// A walk from the end only finds where they start and counts them; a forward read prints them
+/// from there, so memory does not grow with `n` (a `-n` larger than the log prints all of it,
+/// held nowhere but in the map).
 fn print_last_of(
     out: &mut impl Write,
     log: &input::Log,
+    bound: u64,
     n: usize,
     data: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<u64>> {
     let newest_first = log
         .parts
         .iter()
         .enumerate()
         .rev()
-        .flat_map(|(i, p)| p.reader.records_rev().map(move |r| (i, r.offset)));
-    if let Some((first_part, offset)) = newest_first.take(n).last() {
-        for (i, part) in log.parts.iter().enumerate().skip(first_part) {
-            let from = if i == first_part { offset } else { 0 };
-            for r in part.reader.records_from(from) {
-                out::line(out, if data { r.data } else { r.line })?;
-            }
+        .flat_map(|(i, p)| p.reader.records_rev().map(move |r| (i, r.offset, r.seq)))
+        .skip_while(|&(_, _, seq)| seq > bound);
+    let (mut count, mut start) = (0, None);
+    for (i, offset, _) in newest_first.take(n) {
+        count += 1;
+        start = Some((i, offset));
+    }
+    let mut newest = None;
+    if let Some((first_part, offset)) = start {
+        let oldest_first = log.parts.iter().enumerate().skip(first_part).flat_map(|(i, part)| {
+            part.reader.records_from(if i == first_part { offset } else { 0 })
+        });
+        for r in oldest_first.take(count) {
+            out::line(out, if data { r.data } else { r.line })?;
+            newest = Some(r.seq);
         }
     }
     out.flush()?;
-    Ok(())
-}
-
-/// Prints the first `n` records of `newest_first` (the last `n` of a log) oldest first, whole
-/// lines or payloads, and flushes; returns the seq of the newest printed.
-fn print_last<'a>(
-    out: &mut impl Write,
-    newest_first: impl Iterator<Item = ndlog::Record<'a>>,
-    n: usize,
-    data: bool,
-) -> anyhow::Result<Option<u64>> {
-    let mut last: Vec<_> = newest_first.take(n).collect();
-    last.reverse();
-    for r in &last {
-        out::line(out, if data { r.data } else { r.line })?;
-    }
-    out.flush()?;
-    Ok(last.last().map(|r| r.seq))
+    Ok(newest)
 }
