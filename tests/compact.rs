@@ -583,6 +583,27 @@ fn a_writer_compacts_by_itself_past_a_threshold() {
 }
 
 #[test]
+fn an_age_threshold_past_u64_milliseconds_never_starts_a_compaction() {
+    // 18446744073709552 s is 2^64 ms + 384 ms: cut to 64 bits it acted as 384 ms, and a writer
+    // asked to compact only past that age compacted to its last record within a second.
+    let dir = tempdir();
+    let path = dir.path().join("auto.ndjson");
+    let age = Duration::from_secs(18_446_744_073_709_552);
+    let auto = ndlog::AutoCompact::new(Policy::new().keep_last(1)).older_than(age).check_every(1);
+    let writer =
+        Options::new().durability(ndlog::Durability::Never).auto_compact(auto).open(&path).unwrap();
+    writer.append_raw(b"1").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        writer.append_raw(b"2").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!writer.auto_compaction_running());
+    assert!(writer.last_auto_compaction().is_none(), "no compaction was started");
+    assert_eq!(contents(&path).len(), 4, "every record kept");
+}
+
+#[test]
 fn compact_every_runs_as_a_maintenance_process() {
     let dir = tempdir();
     let path = write_log(dir.path(), "m.ndjson", 300);

@@ -41,6 +41,21 @@ fn a_retry_after_a_roll_is_still_a_duplicate() {
 }
 
 #[test]
+fn a_segment_age_past_u64_milliseconds_never_rolls() {
+    // 18446744073709552 s is 2^64 ms + 384 ms: cut to 64 bits it rolled every 384 ms.
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let age = Duration::from_secs(18_446_744_073_709_552);
+    let settings = Settings { segment_age: Some(age), ..Settings::new(2 << 20) };
+    let w = Options::new().segments(settings).open(&path).unwrap();
+    w.append_raw(b"1").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    w.append_raw(b"2").unwrap();
+    w.append_raw(b"3").unwrap();
+    assert_eq!(SegmentedReader::open(&path).unwrap().parts().len(), 1, "no roll");
+}
+
+#[test]
 fn entity_versions_reach_back_across_rolls() {
     let dir = util::tempdir();
     let path = dir.path().join("log");

@@ -112,7 +112,7 @@ impl AutoState {
         let by_size = c.size_over.is_some_and(|max| log_len > max);
         let by_age = c.older_than.is_some_and(|age| {
             let now = crate::clock::now_ms();
-            first_ts().is_some_and(|ts| now.saturating_sub(ts) > age.as_millis() as u64)
+            first_ts().is_some_and(|ts| now.saturating_sub(ts) > crate::clock::millis(age))
         });
         if !(by_size || by_age || c.dead_share.is_some()) {
             return;

@@ -168,7 +168,7 @@ impl<V: Vfs> Writer<V> {
                         ts
                     }
                 };
-                now.saturating_sub(first_ts) >= age.as_millis() as u64
+                now.saturating_sub(first_ts) >= crate::clock::millis(age)
             }
         };
         if !(by_bytes || by_records || by_age) {
