@@ -163,6 +163,54 @@ fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq()
 /// `--checkpoint` takes a small regular file: a FIFO is refused without waiting for a writer,
 /// a huge file without reading it whole, each naming the file.
 #[test]
+fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 3);
+    let log = path.to_str().unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    let checkpoint = || run(&["checkpoint", log], b"");
+    let clean = checkpoint();
+    assert!(clean.status.success() && stderr(&clean).is_empty(), "{}", stderr(&clean));
+    assert_eq!(stdout(&clean).lines().nth(1), Some("3"));
+    // A torn tail (an append a crash cut short, never acknowledged): the checkpoint is of
+    // seq 3, and stderr says what it left out, and where.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(br#"{"seq":4,"ts":17"#);
+    std::fs::write(&path, &torn).unwrap();
+    let out = checkpoint();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&clean), "the same checkpoint");
+    let err = stderr(&out);
+    assert!(
+        err.contains(log) && err.contains("torn tail") && err.contains(&whole.len().to_string()),
+        "{err}"
+    );
+    // The last line damaged (a flipped byte): a checkpoint of seq 2 would silently leave an
+    // acknowledged record out of what it certifies. Refused, naming the line; nothing printed.
+    let mut damaged = whole.clone();
+    let (start, _) = lines(&whole)[2];
+    damaged[start + 12] ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
+    let out = checkpoint();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(log) && err.contains(&start.to_string()) && err.contains("verify"),
+        "{err}"
+    );
+    // The zeros after a preallocated segment's last record are padding, not a tail.
+    let seg = dir.path().join("seg");
+    let seg = seg.to_str().unwrap();
+    let out = run(&["create", seg, "--chain", "--segment-bytes", "4MiB", "--preallocate"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run(&["append", seg], b"{}\n{}\n").status.success());
+    let out = run(&["checkpoint", seg], b"");
+    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().nth(1), Some("2"));
+}
+
+#[test]
 fn a_checkpoint_that_is_not_a_small_file_is_refused_at_once() {
     let dir = tempdir();
     let log = chained_log(dir.path(), "log.ndjson", 10);

@@ -96,7 +96,9 @@ pub(crate) enum Command {
     #[command(after_help = EXIT_CODES)]
     Provenance(cmd::provenance::Args),
     /// Print a chained log's checkpoint: its id, last seq and chain value, for
-    /// `verify --chain --checkpoint FILE` to prove later that the log still extends it.
+    /// `verify --chain --checkpoint FILE` to prove later that the log still extends it. A torn
+    /// tail after the last record is left out, with a note; a damaged line there is refused
+    /// (exit 3), since it may be an acknowledged record.
     #[command(after_help = EXIT_CODES)]
     Checkpoint(cmd::checkpoint::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),

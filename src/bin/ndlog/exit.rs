@@ -12,7 +12,8 @@ pub(crate) const EXIT_ERROR: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// The log holds corrupt lines or records out of order (`verify`, `cat --strict`), or its
 /// index disagrees with it (`index --check`), or a chain link fails (`verify --chain`,
-/// `provenance`), or two copies fork (`diverge`).
+/// `provenance`), or a damaged line follows the record `checkpoint` would certify, or two
+/// copies fork (`diverge`).
 pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// The record or entity asked for is not in the log (`get`, `history`), or there is no index
 /// to check (`index --check`), or no stream takes the subject (`ship`).
@@ -40,8 +41,8 @@ Exit codes:
   2  bad command-line usage (nothing was read or written)
   3  the log holds corrupt lines or out-of-order records (verify, cat --strict), or its
      index disagrees with it (index --check), or a chain link fails (verify --chain,
-     provenance), the log does not extend a checkpoint (verify --checkpoint), or two copies
-     fork (diverge)
+     provenance), the log does not extend a checkpoint (verify --checkpoint), a damaged line
+     follows the last record (checkpoint), or two copies fork (diverge)
   4  no such record or entity (get, history), or no index to check (index --check), or
      no stream takes the subject (ship; --create-stream creates one)
   5  the lock was not acquired within --lock-timeout (append, compact, import, index, lock)

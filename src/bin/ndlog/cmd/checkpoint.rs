@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use ndlog::Entry;
 use ndlog::chain::{ChainFile, Checkpoint};
 use serde_json::json;
 
+use crate::exit::EXIT_DAMAGED;
 use crate::input;
 use crate::out;
 
@@ -30,6 +32,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(cp) = Checkpoint::of(&log, &file) else {
         bail!("{}: no chained record to checkpoint yet", log.name);
     };
+    if let Some(part) = log.parts.last() {
+        // What follows the checkpointed record (the last valid one) in the log's last file:
+        // nothing, padding, a torn tail (an append a crash cut short, never acknowledged), or
+        // damaged lines, which may be acknowledged records a checkpoint must not silently
+        // leave out.
+        let from = part.reader.last().map_or(0, |r| r.end());
+        for entry in part.reader.entries_from(from) {
+            match entry {
+                Entry::Corrupt { offset, .. } => {
+                    out::warn(format_args!(
+                        "{}: a damaged line at byte {offset}, after seq {seq}, the last valid \
+                         record: a checkpoint of seq {seq} would leave it out. `ndlog verify \
+                         {}` shows the damage; a compaction moves it to a quarantine file",
+                        part.name,
+                        args.log.display(),
+                        seq = cp.seq,
+                    ));
+                    return Ok(ExitCode::from(EXIT_DAMAGED));
+                }
+                Entry::TornTail { offset, len } => out::warn(format_args!(
+                    "{}: a torn tail of {len} bytes at byte {offset} (an append cut short, \
+                     never acknowledged) is not part of the checkpoint",
+                    part.name
+                )),
+                Entry::Record(_) | Entry::Padding { .. } => {}
+            }
+        }
+    }
     let mut out = out::stdout();
     if args.json {
         let value = json!({"log_id": cp.log_id, "seq": cp.seq, "chain": cp.chain.to_hex()});
