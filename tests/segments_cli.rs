@@ -429,17 +429,26 @@ fn index_builds_checks_and_rebuilds_each_segment() {
 fn keep_last_counts_records_not_the_seqs_a_key_compaction_left_empty() {
     let dir = tempdir();
     let log = build(dir.path(), 60, 10);
-    // Each sealed segment keeps only its last record: 10, 20, 30, 40, 50, and 51..=60.
-    ok(&["compact", s(&log), "--key", "/id"]);
+    // Each sealed segment keeps only its last record: 10, 20, 30, 40, 50, and 51..=60. The
+    // report counts records, not the seqs the segments' names span (it said 60 -> 15).
+    let out = ok(&["compact", s(&log), "--key", "/id"]);
+    assert!(out.contains("60 -> 15 records (45 dropped by the policy"), "{out}");
     let kept: Vec<u64> = [10, 20, 30, 40].into_iter().chain(50..=60).collect();
     assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept);
+    // Again: nothing to drop, and the count is the 15 records there are (it said 60).
+    let out = ok(&["compact", s(&log), "--key", "/id"]);
+    assert!(out.contains("nothing to remove (15 records)"), "{out}");
     // The log holds 15 records: keeping the last 15 removes none (the segments' names span
     // 60 seqs, and removed the four oldest segments, records 10..=40 with them).
     let out = ok(&["compact", s(&log), "--keep-last", "15"]);
     assert!(out.contains("nothing to remove"), "{out}");
     assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept);
-    // The last 12 are 40, 50 and 51..=60: the segments of 10, 20 and 30 go.
-    ok(&["compact", s(&log), "--keep-last", "12"]);
+    // The last 12 are 40, 50 and 51..=60: the segments of 10, 20 and 30 go. The report names
+    // the seqs they spanned, not a record count taken from their names (it said 30 records
+    // of the 3 they held).
+    let out = ok(&["compact", s(&log), "--keep-last", "12"]);
+    assert!(out.contains("removed 3 sealed segment(s) spanning seqs 1..=30,"), "{out}");
+    assert!(!out.contains("30 records"), "{out}");
     assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept[3..]);
 }
 

@@ -100,11 +100,14 @@ pub struct Progress {
 pub struct CompactReport {
     /// Whether the log was rewritten (a compaction that removes nothing leaves it alone).
     pub rewritten: bool,
-    /// Records in the log when compaction started.
+    /// Records in the log when compaction started. A segmented log's records are counted
+    /// where a compaction reads them: in the segments kept, when a key compaction or repair
+    /// reads them all; retention alone reads none and leaves these three at 0 (see
+    /// [`CompactReport::segments_removed`] and [`CompactReport::removed_seqs`]).
     pub records_before: u64,
     /// Records in the new log.
     pub records_after: u64,
-    /// Records the policy removed.
+    /// Records the policy removed (of a segmented log: from the segments kept).
     pub dropped: u64,
     /// Records writers appended during the compaction, copied as they were.
     pub appended_during: u64,
@@ -125,6 +128,9 @@ pub struct CompactReport {
     pub elapsed: Duration,
     /// Sealed segments retention removed whole (a segmented log).
     pub segments_removed: u64,
+    /// The seqs the removed segments spanned, by their names: every record of them is gone
+    /// (a key compaction or damage may have left some of these seqs without a record before).
+    pub removed_seqs: Option<std::ops::RangeInclusive<u64>>,
 }
 
 impl Compactor<StdFs> {

@@ -73,12 +73,10 @@ impl<V: Vfs> Compactor<V> {
             removed_any = true;
         }
         let first_kept = segments.get(removable).map_or(u64::MAX, |s| s.name.first_seq);
-        if let Some(first) = segments.first() {
-            // Records by the names: what the removed segments held, and what is left.
-            let last_seq = log_last_seq(vfs, &segments)?;
-            report.records_before = (last_seq + 1).saturating_sub(first.name.first_seq);
-            report.dropped = first_kept.min(last_seq + 1) - first.name.first_seq;
-            report.records_after = report.records_before - report.dropped;
+        if removed_any {
+            // What the removed segments spanned, by their names (they are not read: a key
+            // compaction or damage may have left some of these seqs without a record).
+            report.removed_seqs = Some(segments[0].name.first_seq..=first_kept - 1);
         }
         // Sidecars of segments that are gone (a crash between the two removals).
         for name in vfs.list_dir(dir).at(dir, "list directory")? {
@@ -94,10 +92,12 @@ impl<V: Vfs> Compactor<V> {
         }
         let kept = &segments[removable..];
         if self.policy.key.is_some() || self.policy.is_repair_only() {
+            // Records are counted where they are read: in the segments kept.
             let mut rewrite = CompactReport::default();
             self.rewrite_sealed(dir, kept, mode, &mut rewrite)?;
-            report.dropped += rewrite.dropped;
-            report.records_after = report.records_after.saturating_sub(rewrite.dropped);
+            report.records_before = rewrite.records_before;
+            report.records_after = rewrite.records_after;
+            report.dropped = rewrite.dropped;
             report.quarantined_spans = rewrite.quarantined_spans;
             report.quarantined_bytes = rewrite.quarantined_bytes;
             report.quarantine = rewrite.quarantine;
@@ -234,10 +234,14 @@ impl<V: Vfs> Compactor<V> {
                 None => true,
             };
         for (s, (map, owner)) in segments.iter().zip(&maps) {
+            let reader = Reader::new(map.as_ref());
             if s.name.active {
+                // Never rewritten; counted as it stood when mapped.
+                let count = reader.records().count() as u64;
+                report.records_before += count;
+                report.records_after += count;
                 continue;
             }
-            let reader = Reader::new(map.as_ref());
             let last_seq = reader.last().map(|r| r.seq);
             let mut drops = 0u64;
             let mut damaged = false;
@@ -312,14 +316,6 @@ impl<V: Vfs> Compactor<V> {
             }
         }
         Ok(())
-    }
-}
-
-/// The seq of the log's last record: the last segment's, or the one before its name.
-fn log_last_seq<V: Vfs>(vfs: &V, segments: &[Segment]) -> Result<u64> {
-    match segments.last() {
-        Some(s) => Ok(log_last(vfs, s)?.map_or(s.name.first_seq.saturating_sub(1), |l| l.seq)),
-        None => Ok(0),
     }
 }
 

@@ -147,21 +147,37 @@ fn compact_once(args: &Args, policy: &Policy) -> anyhow::Result<CompactReport> {
 
 fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io::Result<()> {
     let log = args.log.display();
+    // Retention alone reads no record of a segmented log: it counts none. A key compaction
+    // or a repair (no policy) reads every segment.
+    let retention_only = args.key.is_none()
+        && (args.max_age.is_some() || args.keep_last.is_some() || args.max_bytes.is_some());
+    let counted = !std::fs::metadata(&args.log).is_ok_and(|m| m.is_dir()) || !retention_only;
     if !r.rewritten {
-        writeln!(out, "{log}: nothing to remove ({} records); not rewritten", r.records_before)?;
+        match counted {
+            true => writeln!(
+                out,
+                "{log}: nothing to remove ({} records); not rewritten",
+                r.records_before
+            )?,
+            false => writeln!(out, "{log}: nothing to remove; not rewritten")?,
+        }
         return out.flush();
     }
-    if r.segments_removed > 0 {
+    if let Some(seqs) = &r.removed_seqs {
         writeln!(
             out,
-            "{log}: removed {} sealed segment(s): {} records, {} -> {} bytes; took {:.2} s",
+            "{log}: removed {} sealed segment(s) spanning seqs {}..={}, {} -> {} bytes; took \
+             {:.2} s",
             r.segments_removed,
-            r.dropped,
+            seqs.start(),
+            seqs.end(),
             r.bytes_before,
             r.bytes_after,
             r.elapsed.as_secs_f64()
         )?;
-        return out.flush();
+        if !counted {
+            return out.flush();
+        }
     }
     writeln!(
         out,

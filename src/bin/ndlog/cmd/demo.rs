@@ -269,10 +269,10 @@ fn segments(out: &mut Out, log: &Path, dir: &Path) -> anyhow::Result<()> {
     let report = ndlog::Compactor::new(dir, policy).run()?;
     writeln!(
         out,
-        "retain:  --keep-last {keep_last} removed {} whole segments ({} records) in {:.2} ms, \
+        "retain:  --keep-last {keep_last} removed {} whole segments (seqs {}) in {:.2} ms, \
          without rewriting a byte",
         before - count(dir)?,
-        report.dropped,
+        report.removed_seqs.map_or("none".into(), |s| format!("{}..={}", s.start(), s.end())),
         ms(started.elapsed())
     )?;
     // A consumer that delivered up to some seq and was stopped: it resumes after it, and sees
