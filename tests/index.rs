@@ -216,6 +216,32 @@ fn a_reader_that_cannot_write_the_index_still_answers() {
 }
 
 #[test]
+fn cli_index_rebuilds_an_index_that_disagrees_before_its_end() {
+    // `ndlog index` caught up the end and then said "up to date" of an index with a wrong
+    // entry in the middle (its own check had found it: `index --check` exit 3 right after).
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 400, true);
+    let log = path.to_str().unwrap();
+    let good = std::fs::read(idx(&path)).unwrap();
+    let mut bad = good.clone();
+    let entry = ndlog::index::HEADER_LEN + 40 * ndlog::index::ENTRY_LEN;
+    bad[entry + 3] ^= 0x10;
+    std::fs::write(idx(&path), &bad).unwrap();
+    assert_eq!(run(&["index", "--check", log], b"").status.code(), Some(3));
+    let out = run(&["index", log], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("up to date"), "{text}");
+    assert!(text.contains("rebuilt") && text.contains("entry 40"), "{text}");
+    assert_eq!(run(&["index", "--check", log], b"").status.code(), Some(0));
+    assert_eq!(std::fs::read(idx(&path)).unwrap(), good, "rebuilt as it was written");
+    // An index that agrees is caught up and left alone.
+    let out = run(&["index", log], b"");
+    assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
+}
+
+#[test]
 fn cli_get_index_and_history() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");

@@ -46,17 +46,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return check(&args, &reader);
     }
     drop(reader);
-    // Opening a writer catches the index up (or repairs it) under the writer lock.
-    let writer = Options::new().create(false).lock_timeout(args.lock_timeout).open(&args.log)?;
-    if args.rebuild {
-        writer.rebuild_index()?;
-    }
-    if let Some(err) = writer.index_error() {
-        anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
-    }
-    drop(writer);
-    let check = Reader::open(&args.log)?.check_index()?;
-    let verb = if args.rebuild { "rebuilt" } else { "up to date" };
+    // Opening a writer catches the index up (or repairs it) under the writer lock. That looks
+    // only at the index's end; the check after it reads the whole log, and an index that
+    // disagrees before its end (a damaged entry) is rebuilt rather than called up to date.
+    let mut rebuilt_from = None;
+    let mut rebuild = args.rebuild;
+    let check = loop {
+        let writer =
+            Options::new().create(false).lock_timeout(args.lock_timeout).open(&args.log)?;
+        if rebuild {
+            writer.rebuild_index()?;
+        }
+        if let Some(err) = writer.index_error() {
+            anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
+        }
+        drop(writer);
+        let check = Reader::open(&args.log)?.check_index()?;
+        if rebuild || check.agrees() {
+            break check;
+        }
+        (rebuild, rebuilt_from) = (true, Some(check.matching));
+    };
+    let verb = match (args.rebuild, rebuilt_from) {
+        (true, _) => "rebuilt".to_string(),
+        (false, Some(entry)) => format!("rebuilt (it disagreed with the log from entry {entry})"),
+        (false, None) => "up to date".to_string(),
+    };
     let mut out = out::stdout();
     writeln!(
         out,
