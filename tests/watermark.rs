@@ -124,3 +124,20 @@ fn a_batch_stops_at_the_watermark() {
     let got: Vec<u64> = committed.next_batch(idle).unwrap().map(|r| r.seq).collect();
     assert_eq!(got, [4, 5]);
 }
+
+#[test]
+fn an_exclusive_writer_publishes_every_sync_and_a_shared_one_follows_it() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let owner = Options::new().exclusive(true).open(&path).unwrap();
+    for i in 0..20 {
+        let seq = owner.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap().seq;
+        assert_eq!(Watermark::read(&path).unwrap().map(|m| m.seq), Some(seq));
+    }
+    assert_covers_all(&path);
+    drop(owner);
+    let shared = Options::new().lock_timeout(Duration::from_secs(1)).open(&path).unwrap();
+    let seq = shared.append_raw(b"{}").unwrap().seq;
+    assert_eq!(Watermark::read(&path).unwrap().map(|m| m.seq), Some(seq));
+    assert_covers_all(&path);
+}
