@@ -442,6 +442,8 @@ fn completions_and_a_man_page_come_from_the_definitions() {
     let out = run(&["man", "cat"], b"");
     let page = stdout(&out);
     assert!(page.contains(".TH ndlog-cat 1") && page.contains("\\-\\-since"), "{page}");
+    let th = page.lines().find(|l| l.starts_with(".TH")).unwrap_or_default();
+    assert!(th.contains(&format!("\"ndlog {}\"", env!("CARGO_PKG_VERSION"))), "{th}");
 }
 
 /// `export -o` renames its output into place: onto the log, a file ndlog keeps beside it or a

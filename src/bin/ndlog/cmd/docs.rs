@@ -41,7 +41,9 @@ pub(crate) fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
                 return Err(usage(format!("no subcommand {name:?}; `ndlog --help` lists them")));
             };
             let sub = sub.clone().version(env!("CARGO_PKG_VERSION"));
-            clap_mangen::Man::new(sub).title(format!("ndlog-{name}"))
+            // The page's source is ndlog, not the subcommand ("get 0.1.0" it said).
+            let source = format!("ndlog {}", env!("CARGO_PKG_VERSION"));
+            clap_mangen::Man::new(sub).title(format!("ndlog-{name}")).source(source)
         }
     };
     let mut roff = Vec::new();
