@@ -756,6 +756,33 @@ fn a_stray_file_after_the_active_segment_refuses_an_append_and_changes_nothing()
 }
 
 #[test]
+fn the_segments_table_keeps_its_columns_for_a_preallocated_segment() {
+    // A preallocated segment's name (`N.ndjson.preallocated`, 40 bytes) ran into the first_seq
+    // column, which the table had sized for 36.
+    let dir = tempdir();
+    let log = create(dir.path(), "log", &["--segment-bytes", "2MiB", "--segment-records", "3"]);
+    let pre = create(dir.path(), "pre", &["--segment-bytes", "2MiB", "--preallocate"]);
+    for log in [&log, &pre] {
+        append(log, &(1..=5).map(payload).collect::<Vec<_>>());
+        let table = ok(&["segments", s(log)]);
+        let ends = |line: &str| -> Vec<usize> {
+            let mut ends = Vec::new();
+            for (i, c) in line.char_indices() {
+                if c != ' ' && line[i + 1..].starts_with(' ') {
+                    ends.push(i + 1);
+                }
+            }
+            ends
+        };
+        let header = ends(table.lines().next().unwrap());
+        for line in table.lines().skip(1) {
+            // Right-aligned numbers end where their headers end.
+            assert_eq!(ends(line)[1..5], header[1..5], "{table}");
+        }
+    }
+}
+
+#[test]
 fn two_creates_at_once_one_wins_the_other_names_the_path() {
     let dir = tempdir();
     for round in 0..8 {

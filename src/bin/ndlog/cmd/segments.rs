@@ -31,10 +31,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = out::stdout();
+    let name = |part: &input::Part| {
+        part.reader.path().file_name().map(|n| n.to_string_lossy().into_owned())
+    };
+    // As wide as the longest name (a preallocated segment's is 40 bytes).
+    let w = log.parts.iter().filter_map(|p| name(p).map(|n| n.len())).max().unwrap_or(0).max(36);
     if !args.json {
         writeln!(
             out,
-            "{:<36} {:>12} {:>12} {:>10} {:>12}  {:<24}  sealed",
+            "{:<w$} {:>12} {:>12} {:>10} {:>12}  {:<24}  sealed",
             "file", "first_seq", "last_seq", "records", "bytes", "last_ts"
         )?;
     }
@@ -44,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let last = reader.last();
         let records = reader.records().count();
         let bytes = std::fs::metadata(part.reader.path()).map_or(0, |m| m.len());
-        let file = part.reader.path().file_name().map(|n| n.to_string_lossy().into_owned());
+        let file = name(part);
         let sealed = !part_is_active(part);
         if args.json {
             let v = json!({
@@ -63,7 +68,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             writeln!(
                 out,
-                "{:<36} {:>12} {:>12} {:>10} {:>12}  {:<24}  {}",
+                "{:<w$} {:>12} {:>12} {:>10} {:>12}  {:<24}  {}",
                 file.unwrap_or_default(),
                 first.map_or(part.first_seq, |r| r.seq),
                 last.map_or("-".to_string(), |r| r.seq.to_string()),
