@@ -571,6 +571,66 @@ fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
     assert_eq!(spooled(), 0, "the copy is removed");
 }
 
+/// A reader killed by SIGKILL while it copies standard input leaves its copy behind (no handler
+/// runs); the next command that makes such a copy in the same directory removes it once it has
+/// been left alone for a minute, and never one a live process holds.
+#[test]
+fn a_spool_file_left_by_a_killed_reader_is_removed_by_the_next_one() {
+    let tmp = tempdir();
+    let spools = || -> Vec<std::path::PathBuf> {
+        let mut names: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names
+    };
+    // Two readers copying endless inputs, each into its own spool file.
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let mut child = ndlog()
+            .args(["cat", "-"])
+            .env("TMPDIR", tmp.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, &[b'x'; 1 << 16]).unwrap();
+        let before = children.len() + 1;
+        let started = std::time::Instant::now();
+        while spools().len() < before && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mine = spools()
+            .into_iter()
+            .find(|p| !children.iter().any(|c: &(_, _, std::path::PathBuf)| &c.2 == p));
+        children.push((child, input, mine.unwrap()));
+    }
+    let held = spools();
+    assert_eq!(held.len(), 2, "one copy each: {held:?}");
+    let dead = children[0].2.clone();
+    // The first is killed; both files look a minute and more untouched.
+    let (mut killed, input, _) = children.remove(0);
+    let pid = killed.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    killed.wait().unwrap();
+    drop(input);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    for path in &held {
+        std::fs::File::options().append(true).open(path).unwrap().set_modified(old).unwrap();
+    }
+    // A new reader's copy: the dead one's goes, the live one's stays.
+    let out = ndlog().args(["cat", "-"]).env("TMPDIR", tmp.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let left = spools();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let (mut live, input, _) = children.remove(0);
+    live.kill().unwrap();
+    live.wait().unwrap();
+    drop(input);
+    assert!(held.contains(&left[0]) && left[0] != dead, "the dead reader's copy went");
+}
+
 /// A directory redirected to a reader's standard input (a segmented log given as `- < LOG`)
 /// is said to be one: it was "copying standard input to a temporary file: Is a directory".
 #[test]

@@ -205,9 +205,7 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
                  LOG, not redirected"
             );
         }
-        let mut spool = tempfile::Builder::new()
-            .prefix(".ndlog-stdin-")
-            .tempfile()
+        let mut spool = crate::spool::create(&std::env::temp_dir(), ".ndlog-stdin-")
             .context("creating a temporary file for standard input")?;
         remove_on_stop_signal(spool.path())?;
         std::io::copy(&mut std::io::stdin().lock(), &mut spool)

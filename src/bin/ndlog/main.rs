@@ -9,6 +9,7 @@ mod lines;
 mod out;
 mod range;
 mod signals;
+mod spool;
 mod time;
 
 use std::process::ExitCode;

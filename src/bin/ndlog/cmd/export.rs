@@ -67,9 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".ndlog-export-")
-        .tempfile_in(dir)
+    let tmp = crate::spool::create(dir, ".ndlog-export-")
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp);
     let code = write_log_range(&log, bounds, args.data, false, &mut out)?;

@@ -251,10 +251,9 @@ fn spool(
     name: &str,
 ) -> anyhow::Result<(File, tempfile::NamedTempFile)> {
     let dir = log_dir(&args.log);
-    let mut temp =
-        tempfile::Builder::new().prefix(".ndlog-import-").tempfile_in(dir).with_context(|| {
-            format!("{name}: creating a temporary file for it in {}", dir.display())
-        })?;
+    let mut temp = crate::spool::create(dir, ".ndlog-import-").with_context(|| {
+        format!("{name}: creating a temporary file for it in {}", dir.display())
+    })?;
     // Where the room is needed, said once; the temporary file itself is gone with the error.
     let write_failed = |e: std::io::Error| {
         anyhow::Error::new(e).context(format!(
