@@ -540,14 +540,12 @@ fn export_into_a_missing_directory_names_it() {
     assert!(stderr(&out).contains(&format!("{l} is not a directory")), "{}", stderr(&out));
 }
 
-/// A reader copying standard input to `$TMPDIR` removes the copy when a signal stops it: ^C
-/// on an endless input left a hidden file behind, as large as the copy had grown.
-#[test]
-fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
-    let tmp = tempdir();
+/// `ndlog cat -` with `$TMPDIR` at `tmp`, fed 64 KiB of an input that does not end: it copies
+/// its standard input there until the returned pipe is closed.
+fn reading_stdin(tmp: &std::path::Path) -> (std::process::Child, std::process::ChildStdin) {
     let mut child = ndlog()
         .args(["cat", "-"])
-        .env("TMPDIR", tmp.path())
+        .env("TMPDIR", tmp)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -555,6 +553,15 @@ fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
         .unwrap();
     let mut input = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut input, &[b'x'; 1 << 16]).unwrap();
+    (child, input)
+}
+
+/// A reader copying standard input to `$TMPDIR` removes the copy when a signal stops it: ^C
+/// on an endless input left a hidden file behind, as large as the copy had grown.
+#[test]
+fn a_reader_stopped_while_copying_stdin_leaves_no_spool_file() {
+    let tmp = tempdir();
+    let (mut child, input) = reading_stdin(tmp.path());
     let spooled = || std::fs::read_dir(tmp.path()).unwrap().count();
     let started = std::time::Instant::now();
     while spooled() == 0 && started.elapsed() < std::time::Duration::from_secs(10) {
@@ -586,16 +593,7 @@ fn a_spool_file_left_by_a_killed_reader_is_removed_by_the_next_one() {
     // Two readers copying endless inputs, each into its own spool file.
     let mut children = Vec::new();
     for _ in 0..2 {
-        let mut child = ndlog()
-            .args(["cat", "-"])
-            .env("TMPDIR", tmp.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        std::io::Write::write_all(&mut input, &[b'x'; 1 << 16]).unwrap();
+        let (child, input) = reading_stdin(tmp.path());
         let before = children.len() + 1;
         let started = std::time::Instant::now();
         while spools().len() < before && started.elapsed() < std::time::Duration::from_secs(10) {
