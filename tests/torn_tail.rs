@@ -225,3 +225,97 @@ fn a_reader_copies_a_bounded_amount_after_the_last_record() {
     assert!(offset <= record + (16 << 20), "at most 16 MiB copied");
     assert_eq!(offset + len, bytes.len() as u64, "the rest is reported, not dropped");
 }
+
+/// The last record damaged after a sync covered it (a flipped byte: bit rot, a bad copy), not
+/// by a crash: the durable watermark reaches past the last valid record. Such bytes were an
+/// acknowledged record: the next writer must neither overwrite them nor give their seq to a new
+/// record (it did both, and `verify` then said the log was fine). It leaves the damaged line in
+/// place, where `verify` reports it, moves only what follows it to the quarantine (a torn
+/// append after it), and numbers new records past the watermark. A chained log, whose next
+/// link would have to follow the damaged record, is refused unchanged.
+#[test]
+fn a_damaged_record_a_sync_covered_is_kept_and_its_seq_never_given_again() {
+    let dir = tempdir();
+    let cases: [(&str, Options); 3] = [
+        ("single.ndjson", Options::new()),
+        ("segmented", Options::new().segments(ndlog::segments::Settings::new(4 << 20))),
+        (
+            "preallocated",
+            Options::new().segments(ndlog::segments::Settings {
+                preallocate: true,
+                ..ndlog::segments::Settings::new(4 << 20)
+            }),
+        ),
+    ];
+    for (name, options) in cases {
+        let path = dir.path().join(name);
+        let writer = options.clone().open(&path).unwrap();
+        for i in 1..=3 {
+            writer.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
+        }
+        drop(writer);
+        let file = match std::fs::metadata(&path).unwrap().is_dir() {
+            true => ndlog::segments::SegmentedReader::open(&path).unwrap().parts()[0]
+                .path()
+                .to_path_buf(),
+            false => path.clone(),
+        };
+        let mut bytes = std::fs::read(&file).unwrap();
+        let line3 = independent_parse(&bytes)[2].offset;
+        bytes[line3 + 30] ^= 0x04;
+        // And an append a crash cut short after it (over the padding, when preallocated).
+        let torn = br#"{"seq":4,"ts":1"#;
+        let end = bytes.iter().rposition(|&b| b != b'\n').unwrap() + 2;
+        match bytes.get(end..end + torn.len()) {
+            // Over a preallocated segment's newline padding.
+            Some(_) => drop(bytes.splice(end..end + torn.len(), torn.iter().copied())),
+            None => bytes.extend_from_slice(torn),
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let writer = options.open(&path).unwrap();
+        let ack = writer.append_raw(br#"{"i":4}"#).unwrap();
+        assert_eq!(ack.seq, 4, "{name}: seq 3 was acknowledged; it is never given again");
+        drop(writer);
+        let now = std::fs::read(&file).unwrap();
+        assert_eq!(&now[line3..end - 1], &bytes[line3..end - 1], "{name}: damaged line kept");
+        let summary = Reader::open(&file).unwrap().verify();
+        assert_eq!(summary.corrupt_lines, 1, "{name}: verify still reports it: {summary:?}");
+        let seqs: Vec<u64> = ndlog::Log::open(&path).unwrap().records().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 4], "{name}");
+        // The quarantine holds the torn append, and nothing of the damaged record.
+        let spans: Vec<(usize, usize)> = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("quarantine"))
+            .flat_map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .map(|v| {
+                        (
+                            v["offset"].as_u64().unwrap() as usize,
+                            v["len"].as_u64().unwrap() as usize,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // (In a preallocated segment, with the padding up to the end of its block.)
+        let moved = matches!(spans[..], [(at, len)] if at == end && len >= torn.len());
+        assert!(moved, "{name}: only the torn append moved: {spans:?}");
+    }
+    // A chained log: refused, nothing written.
+    let path = dir.path().join("chained.ndjson");
+    let writer = Options::new().chain(true).open(&path).unwrap();
+    for i in 1..=3 {
+        writer.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap();
+    }
+    drop(writer);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let line3 = independent_parse(&bytes)[2].offset;
+    bytes[line3 + 30] ^= 0x04;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Options::new().open(&path).unwrap().append_raw(br#"{"i":4}"#).unwrap_err();
+    assert!(err.to_string().contains(&line3.to_string()), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing written");
+}
