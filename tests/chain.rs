@@ -160,8 +160,10 @@ fn deleting_swapping_and_rewriting_records_are_named_at_the_first_affected_seq()
     assert!(stderr(&out).contains("seq 8 has chain value"), "{}", stderr(&out));
 }
 
-/// `--checkpoint` takes a small regular file: a FIFO is refused without waiting for a writer,
-/// a huge file without reading it whole, each naming the file.
+/// `checkpoint` certifies the last valid record. What follows it is said: an append a crash cut
+/// short (never acknowledged) is left out with a note; a damaged line that held an acknowledged
+/// record (the durable watermark reaches past it, or a sealed segment holds it) is refused,
+/// exit 3, since the checkpoint would silently leave that record out.
 #[test]
 fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
     let dir = tempdir();
@@ -181,10 +183,8 @@ fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), stdout(&clean), "the same checkpoint");
     let err = stderr(&out);
-    assert!(
-        err.contains(log) && err.contains("torn tail") && err.contains(&whole.len().to_string()),
-        "{err}"
-    );
+    let said = err.contains("cut short") && err.contains(&whole.len().to_string());
+    assert!(err.contains(log) && said, "{err}");
     // The last line damaged (a flipped byte): a checkpoint of seq 2 would silently leave an
     // acknowledged record out of what it certifies. Refused, naming the line; nothing printed.
     let mut damaged = whole.clone();
@@ -199,7 +199,8 @@ fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
         err.contains(log) && err.contains(&start.to_string()) && err.contains("verify"),
         "{err}"
     );
-    // The zeros after a preallocated segment's last record are padding, not a tail.
+    // The newlines after a preallocated segment's last record are padding, not a tail; an
+    // append cut short over them (a damaged line, to a reader) was never acknowledged.
     let seg = dir.path().join("seg");
     let seg = seg.to_str().unwrap();
     let out = run(&["create", seg, "--chain", "--segment-bytes", "4MiB", "--preallocate"], b"");
@@ -208,8 +209,44 @@ fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
     let out = run(&["checkpoint", seg], b"");
     assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().nth(1), Some("2"));
+    let active = std::fs::read_dir(seg)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".preallocated"))
+        .unwrap();
+    let mut bytes = std::fs::read(&active).unwrap();
+    let end = lines(&bytes)[1].1 + 1;
+    bytes[end..end + 20].copy_from_slice(br#"{"seq":3,"ts":17636,"#);
+    std::fs::write(&active, &bytes).unwrap();
+    let out = run(&["checkpoint", seg], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cut short"), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().nth(1), Some("2"));
+    // A damaged last line in a sealed segment, before an active segment that holds no record
+    // yet (a roll, then a crash): refused, though the file it is in is not the last one.
+    let rolled = dir.path().join("rolled");
+    let rolled = rolled.to_str().unwrap();
+    let out = run(
+        &["create", rolled, "--chain", "--segment-bytes", "2MiB", "--segment-records", "3"],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run(&["append", rolled], b"{}\n{}\n{}\n{}\n").status.success());
+    let sealed = std::path::Path::new(rolled).join("00000000000000000001.ndjson");
+    let active = std::path::Path::new(rolled).join("00000000000000000004.ndjson.active");
+    std::fs::remove_file(&active).unwrap();
+    std::fs::write(&active, b"").unwrap();
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    let (last, _) = lines(&bytes)[2];
+    bytes[last + 12] ^= 1;
+    std::fs::write(&sealed, &bytes).unwrap();
+    let out = run(&["checkpoint", rolled], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&last.to_string()), "{}", stderr(&out));
 }
 
+/// `--checkpoint` takes a small regular file: a FIFO is refused without waiting for a writer,
+/// a huge file without reading it whole, each naming the file.
 #[test]
 fn a_checkpoint_that_is_not_a_small_file_is_refused_at_once() {
     let dir = tempdir();

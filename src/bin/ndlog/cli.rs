@@ -96,9 +96,9 @@ pub(crate) enum Command {
     #[command(after_help = EXIT_CODES)]
     Provenance(cmd::provenance::Args),
     /// Print a chained log's checkpoint: its id, last seq and chain value, for
-    /// `verify --chain --checkpoint FILE` to prove later that the log still extends it. A torn
-    /// tail after the last record is left out, with a note; a damaged line there is refused
-    /// (exit 3), since it may be an acknowledged record.
+    /// `verify --chain --checkpoint FILE` to prove later that the log still extends it. An
+    /// append a crash cut short after the last record is left out, with a note; a damaged line
+    /// there that held an acknowledged record (a sync covered it) is refused (exit 3).
     #[command(after_help = EXIT_CODES)]
     Checkpoint(cmd::checkpoint::Args),
     /// Run a command while holding the log's writer lock (appends from every process wait),

@@ -1,7 +1,7 @@
 //! `ndlog checkpoint`: print a chained log's checkpoint, `{log id, seq, chain value}`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -32,33 +32,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(cp) = Checkpoint::of(&log, &file) else {
         bail!("{}: no chained record to checkpoint yet", log.name);
     };
-    if let Some(part) = log.parts.last() {
-        // What follows the checkpointed record (the last valid one) in the log's last file:
-        // nothing, padding, a torn tail (an append a crash cut short, never acknowledged), or
-        // damaged lines, which may be acknowledged records a checkpoint must not silently
-        // leave out.
-        let from = part.reader.last().map_or(0, |r| r.end());
-        for entry in part.reader.entries_from(from) {
-            match entry {
-                Entry::Corrupt { offset, .. } => {
-                    out::warn(format_args!(
-                        "{}: a damaged line at byte {offset}, after seq {seq}, the last valid \
-                         record: a checkpoint of seq {seq} would leave it out. `ndlog verify \
-                         {}` shows the damage; a compaction moves it to a quarantine file",
-                        part.name,
-                        args.log.display(),
-                        seq = cp.seq,
-                    ));
-                    return Ok(ExitCode::from(EXIT_DAMAGED));
-                }
-                Entry::TornTail { offset, len } => out::warn(format_args!(
-                    "{}: a torn tail of {len} bytes at byte {offset} (an append cut short, \
-                     never acknowledged) is not part of the checkpoint",
-                    part.name
-                )),
-                Entry::Record(_) | Entry::Padding { .. } => {}
-            }
-        }
+    if refuse_damage_after(&log, &args.log, cp.seq)? {
+        return Ok(ExitCode::from(EXIT_DAMAGED));
     }
     let mut out = out::stdout();
     if args.json {
@@ -70,4 +45,52 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What follows the checkpointed record `seq` (the log's last valid one), through every later
+/// file: nothing, padding, an append a crash cut short (never acknowledged: left out of the
+/// checkpoint, with a note), or damaged lines that held acknowledged records, which a
+/// checkpoint must not silently leave out: said on stderr, and true. Bytes held acknowledged
+/// records when a sealed segment holds them (synced whole before its seal), or when the durable
+/// watermark reaches past `seq`: the rule a writer follows before it overwrites debris.
+fn refuse_damage_after(log: &input::Log, path: &Path, seq: u64) -> anyhow::Result<bool> {
+    let Some(start) = log.parts.iter().position(|p| p.reader.get(seq).is_some()) else {
+        return Ok(false);
+    };
+    let durable = match ndlog::consume::Watermark::read(path)? {
+        // A single file's mark counts for that very file only.
+        Some(m) if log.segmented || m.file == log.parts[start].reader.file_id() => m.seq,
+        _ => 0,
+    };
+    for (i, part) in log.parts.iter().enumerate().skip(start) {
+        let from = match i == start {
+            true => part.reader.get(seq).map_or(0, |r| r.end()),
+            false => 0,
+        };
+        let sealed = log.segmented && !part.active;
+        for entry in part.reader.entries_from(from) {
+            match entry {
+                Entry::Corrupt { offset, .. } if sealed || durable > seq => {
+                    out::warn(format_args!(
+                        "{}: a damaged line at byte {offset}, after seq {seq}, the last valid \
+                         record, held a record a sync covered: a checkpoint of seq {seq} would \
+                         leave it out. `ndlog verify {}` shows the damage; a compaction moves \
+                         it to a quarantine file",
+                        part.name,
+                        path.display(),
+                    ));
+                    return Ok(true);
+                }
+                Entry::Corrupt { offset, len, .. } | Entry::TornTail { offset, len } => {
+                    out::warn(format_args!(
+                        "{}: {len} bytes at byte {offset} after seq {seq} (an append a crash cut \
+                         short, never acknowledged) are not part of the checkpoint",
+                        part.name
+                    ))
+                }
+                Entry::Record(_) | Entry::Padding { .. } => {}
+            }
+        }
+    }
+    Ok(false)
 }
