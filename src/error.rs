@@ -343,6 +343,12 @@ pub enum LineError {
         /// The seq of the previous valid record.
         previous: u64,
     },
+    /// The ts is below the previous record's (only reported by verification): ts never
+    /// decreases in file order.
+    TsBackwards {
+        /// The ts of the previous valid record.
+        previous: u64,
+    },
     /// Bytes after a file's last record that a reader did not read: more than it copies of
     /// what follows the last record (a file that is mostly not an ndlog log).
     NotRead,
@@ -362,6 +368,9 @@ impl std::fmt::Display for LineError {
             LineError::InvalidJson => f.write_str("data is not one valid JSON value"),
             LineError::OutOfOrder { previous } => {
                 write!(f, "seq not greater than the previous record's {previous}")
+            }
+            LineError::TsBackwards { previous } => {
+                write!(f, "ts below the previous record's {previous}")
             }
             LineError::NotRead => f.write_str("not read: too much follows the last record"),
         }

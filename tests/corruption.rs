@@ -144,3 +144,26 @@ fn cli_verify_reports_each_damaged_line() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out).lines().count(), 4);
 }
+
+/// A record whose ts goes backwards is reported as that, not as a seq that does not rise (it
+/// said "seq not greater than the previous record's 10" of seq 20 after seq 10).
+#[test]
+fn verify_says_which_of_seq_and_ts_goes_backwards() {
+    let dir = tempdir();
+    let path = dir.path().join("order.ndjson");
+    let mut bytes = Vec::new();
+    for (seq, ts) in [(10, 5000), (20, 4999), (20, 6000)] {
+        ndlog::format::encode(&mut bytes, seq, ts, b"{}");
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&["verify", "--json", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let reasons: Vec<&str> =
+        v["problems"].as_array().unwrap().iter().map(|p| p["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        ["ts below the previous record's 5000", "seq not greater than the previous record's 20"],
+        "{v}"
+    );
+}

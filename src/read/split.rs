@@ -61,7 +61,7 @@ pub(super) fn tally(
                     && (r.seq <= seq || r.ts < ts)
                 {
                     summary.out_of_order += 1;
-                    let reason = LineError::OutOfOrder { previous: seq };
+                    let reason = out_of_order(seq, ts, r.seq);
                     summary.note_problem(r.offset, r.line.len() as u64 + 1, reason);
                 }
                 first.get_or_insert((r.seq, r.ts, r.offset, r.line.len() as u64 + 1));
@@ -120,7 +120,7 @@ pub(super) fn verify<D: AsRef<[u8]>>(reader: &Reader<D>, split: &VerifySplit) ->
             && (seq <= last_seq || ts < last_ts)
         {
             merged.out_of_order += 1;
-            let reason = LineError::OutOfOrder { previous: last_seq };
+            let reason = out_of_order(last_seq, last_ts, seq);
             merged.problems.push(Problem { offset, len, reason });
         }
         merged.records += part.records;
@@ -138,4 +138,13 @@ pub(super) fn verify<D: AsRef<[u8]>>(reader: &Reader<D>, split: &VerifySplit) ->
     merged.problems.sort_by_key(|p| p.offset);
     merged.problems.truncate(Summary::MAX_LISTED);
     merged
+}
+
+/// Why a record with seq `seq` after one with `previous_seq` and `previous_ts` is out of
+/// order: its seq, or else its ts.
+fn out_of_order(previous_seq: u64, previous_ts: u64, seq: u64) -> LineError {
+    match seq <= previous_seq {
+        true => LineError::OutOfOrder { previous: previous_seq },
+        false => LineError::TsBackwards { previous: previous_ts },
+    }
 }
