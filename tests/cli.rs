@@ -317,3 +317,23 @@ fn tail_n_past_the_log_does_not_gather_every_record_in_memory() {
         assert!(peak < 24 << 20, "{args:?}: anonymous memory peaked at {} MiB", peak >> 20);
     }
 }
+
+/// A record whose ts is the largest there is was left out of the state at that ts: the search
+/// for "after ts" saturated at ts itself.
+#[test]
+fn the_state_at_the_largest_ts_includes_a_record_at_it() {
+    let dir = tempdir();
+    let path = dir.path().join("far.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::format::encode(&mut bytes, 1, 1000, br#"{"id":"a","v":1}"#);
+    ndlog::format::encode(&mut bytes, 2, u64::MAX, br#"{"id":"a","v":2}"#);
+    std::fs::write(&path, &bytes).unwrap();
+    let reader = ndlog::Reader::open(&path).unwrap();
+    assert_eq!(reader.last_at(u64::MAX).map(|r| r.seq), Some(2));
+    assert_eq!(reader.last_at(u64::MAX - 1).map(|r| r.seq), Some(1));
+    let log = path.to_str().unwrap();
+    let at = u64::MAX.to_string();
+    let out = run(&["history", log, "--key", "/id", "--entity", "a", "--at", &at], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(seqs(&out.stdout), [2]);
+}

@@ -62,7 +62,7 @@ impl<D: AsRef<[u8]>> Reader<D> {
         entity: &'a str,
         ts: u64,
     ) -> Option<Record<'a>> {
-        let before = self.records_rev_before(self.seek_ts(ts.saturating_add(1)));
+        let before = self.records_rev_before(self.seek_past_ts(ts));
         History { records: before, filter: filter(key, entity) }.next()
     }
 }

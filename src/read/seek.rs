@@ -58,7 +58,16 @@ impl<D: AsRef<[u8]>> Reader<D> {
 
     /// The newest record with ts ≤ `ts`: the log's state at a point in time.
     pub fn last_at(&self, ts: u64) -> Option<Record<'_>> {
-        self.records_rev_before(self.seek_ts(ts.saturating_add(1))).next()
+        self.records_rev_before(self.seek_past_ts(ts)).next()
+    }
+
+    /// The offset of the first record with ts > `ts` (the end, for the largest ts: every
+    /// record's ts is ≤ it).
+    pub(crate) fn seek_past_ts(&self, ts: u64) -> u64 {
+        match ts.checked_add(1) {
+            Some(next) => self.seek_ts(next),
+            None => self.bytes().len() as u64,
+        }
     }
 
     fn search_seq(&self, seq: u64) -> Found<'_> {
