@@ -737,9 +737,11 @@ fn a_stray_file_after_the_active_segment_refuses_an_append_and_changes_nothing()
     // refused input, and one a retry cannot undo).
     let dir = tempdir();
     let log = build(dir.path(), 5, 100);
-    let stray = log.join("00000000000000000050.ndjson");
-    for contents in [&b""[..], b"not a record\n"] {
-        std::fs::write(&stray, contents).unwrap();
+    let sealed = log.join("00000000000000000050.ndjson");
+    // Named like an active segment, it made the writer seal the real one and append seq 50.
+    let active = log.join("00000000000000000050.ndjson.active");
+    for (stray, contents) in [(&sealed, &b""[..]), (&sealed, b"not a record\n"), (&active, b"")] {
+        std::fs::write(stray, contents).unwrap();
         let before = snapshot(&log);
         for args in [vec!["append", s(&log)], vec!["import", s(&log), "-"]] {
             let out = run(&args, b"{}\n");
@@ -749,9 +751,9 @@ fn a_stray_file_after_the_active_segment_refuses_an_append_and_changes_nothing()
             assert!(err.contains("move it out"), "{args:?} says what to do: {err}");
             assert_eq!(snapshot(&log), before, "{args:?}: nothing renamed, created or written");
         }
+        std::fs::remove_file(stray).unwrap();
     }
     // Moved out, the log takes appends where it left off.
-    std::fs::remove_file(&stray).unwrap();
     assert_eq!(append(&log, &[payload(6)]), [6]);
 }
 

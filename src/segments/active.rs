@@ -148,6 +148,23 @@ pub(crate) fn open_active<V: Vfs>(
         Some(i) if !segments[i].name.active => Some(last_before(vfs, &segments, i)?),
         _ => None,
     };
+    // An active segment before another is a roll's leftover only when the next one starts
+    // right after its last record (the roll named it so); anything else is a stray file.
+    for pair in segments.windows(2).filter(|pair| pair[0].name.active) {
+        let (active, next) = (&pair[0], &pair[1]);
+        let last = last_of_active(vfs, active)?;
+        if last.is_none_or(|l| l.seq.checked_add(1) != Some(next.name.first_seq)) {
+            let ends = last.map_or("holds no record".into(), |l| format!("ends at seq {}", l.seq));
+            return Err(Error::not_a_log(
+                &next.path,
+                format!(
+                    "it follows the active segment {}, which {ends}: not the segment a roll \
+                     starts; move it out of the log directory if it is not part of the log",
+                    active.path.display()
+                ),
+            ));
+        }
+    }
     let mut changed = false;
     for segment in segments.iter_mut().take(count.saturating_sub(1)) {
         if segment.name.active {
@@ -195,6 +212,18 @@ pub(crate) fn open_active<V: Vfs>(
     let (file, meta) = open_for_writing(vfs, &path)?;
     let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
     Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// The last record of an active segment, read as it is (padding and all).
+fn last_of_active<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
+    let path = &segment.path;
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let tail = match segment.name.padded {
+        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
+        false => last_record::discover(&file, len, None, &mut Vec::new()),
+    };
+    Ok(tail.at(path, "read")?.last)
 }
 
 /// The last record of `segments[i]`, the sealed segment before the active one; `None` when
