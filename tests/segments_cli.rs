@@ -464,6 +464,25 @@ fn max_age_past_u64_milliseconds_removes_no_segment() {
 }
 
 #[test]
+fn index_rebuilds_an_active_segments_index_that_disagrees_before_its_end() {
+    // `ndlog index` (no --rebuild) caught the active segment's index up at its end only, and
+    // said every segment was indexed while --check found it disagreeing (exit 3).
+    let dir = tempdir();
+    let log = build(dir.path(), 60, 1000);
+    let idx = log.join("00000000000000000001.idx");
+    let good = std::fs::read(&idx).unwrap();
+    assert!(good.len() >= 64 + 24 * 10, "{} bytes", good.len());
+    let mut bad = good.clone();
+    bad[64 + 24 * 3 + 2] ^= 0x55;
+    std::fs::write(&idx, &bad).unwrap();
+    assert_eq!(run(&["index", "--check", s(&log)], b"").status.code(), Some(3));
+    let text = ok(&["index", s(&log)]);
+    assert!(text.contains("1 segment index(es)"), "{text}");
+    assert_eq!(run(&["index", "--check", s(&log)], b"").status.code(), Some(0));
+    assert_eq!(std::fs::read(&idx).unwrap(), good, "rebuilt as it was written");
+}
+
+#[test]
 fn index_rebuild_rebuilds_the_active_segments_index_too() {
     // --rebuild rebuilt the sealed segments' indexes only, and said every segment was indexed
     // while --check still found the active segment's index disagreeing (exit 3).

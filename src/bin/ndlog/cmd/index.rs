@@ -123,7 +123,18 @@ fn segmented(args: &Args, log: input::Log) -> anyhow::Result<ExitCode> {
         true => writer.rebuild_index().map(|()| 1)?,
         false => 0,
     };
-    let built = active + writer.index_segments(args.rebuild)?;
+    let mut built = active + writer.index_segments(args.rebuild)?;
+    if !args.rebuild {
+        // The writer caught the active segment's index up at its end only; one that disagrees
+        // before it (a damaged entry) is rebuilt, as the sealed ones are.
+        let log = input::open(&args.log)?;
+        if let Some(part) = log.parts.last().filter(|p| p.active)
+            && !part.reader.check_index()?.agrees()
+        {
+            writer.rebuild_index()?;
+            built += 1;
+        }
+    }
     if let Some(err) = writer.index_error() {
         anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
     }
