@@ -450,6 +450,15 @@ fn keep_last_counts_records_not_the_seqs_a_key_compaction_left_empty() {
     assert!(out.contains("removed 3 sealed segment(s) spanning seqs 1..=30,"), "{out}");
     assert!(!out.contains("30 records"), "{out}");
     assert_eq!(seqs_of(&ok(&["cat", s(&log)])), kept[3..]);
+    // Retention and a key compaction in one run: the bytes are said once, for both (the
+    // removal's line claimed the rewrite's savings too).
+    let both_dir = dir.path().join("both");
+    std::fs::create_dir(&both_dir).unwrap();
+    let both = build(&both_dir, 40, 10);
+    let out = ok(&["compact", s(&both), "--key", "/id", "--keep-last", "20"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("removed 2 sealed segment(s) spanning seqs 1..=20"), "{out}");
+    assert!(lines[1].contains("(the segments kept; bytes of the whole log): 20 -> "), "{out}");
 }
 
 #[test]

@@ -164,25 +164,27 @@ fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io
         return out.flush();
     }
     if let Some(seqs) = &r.removed_seqs {
-        writeln!(
-            out,
-            "{log}: removed {} sealed segment(s) spanning seqs {}..={}, {} -> {} bytes; took \
-             {:.2} s",
-            r.segments_removed,
-            seqs.start(),
-            seqs.end(),
-            r.bytes_before,
-            r.bytes_after,
-            r.elapsed.as_secs_f64()
-        )?;
-        if !counted {
+        let (n, first, last) = (r.segments_removed, seqs.start(), seqs.end());
+        if counted {
+            // The line below gives the bytes, the removal's and the rewrite's together.
+            writeln!(out, "{log}: removed {n} sealed segment(s) spanning seqs {first}..={last}")?;
+        } else {
+            writeln!(
+                out,
+                "{log}: removed {n} sealed segment(s) spanning seqs {first}..={last}, {} -> {} \
+                 bytes; took {:.2} s",
+                r.bytes_before,
+                r.bytes_after,
+                r.elapsed.as_secs_f64()
+            )?;
             return out.flush();
         }
     }
     writeln!(
         out,
-        "{log}: rewritten: {} -> {} records ({} dropped by the policy, {} appended meanwhile and kept), \
+        "{log}: rewritten{}: {} -> {} records ({} dropped by the policy, {} appended meanwhile and kept), \
          {} -> {} bytes; writer lock held {:.1} ms; took {:.2} s",
+        if r.removed_seqs.is_some() { " (the segments kept; bytes of the whole log)" } else { "" },
         r.records_before,
         r.records_after,
         r.dropped,
