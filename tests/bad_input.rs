@@ -295,3 +295,27 @@ fn a_demo_whose_tmpdir_cannot_be_used_says_so_and_what_to_do() {
     assert!(err.contains("/nonexistent/ndlog-tmp (from TMPDIR)"), "{err}");
     assert!(err.contains("--dir") && !err.contains("panicked"), "{err}");
 }
+
+/// Half a UTF-16 surrogate pair in a `\u` escape encodes no character: jq stops reading the
+/// log at it and serde_json cannot read it into a string. A writer refuses such a payload,
+/// naming the line; a whole pair is a character like any other.
+#[test]
+fn a_payload_with_half_a_surrogate_pair_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("s.ndjson");
+    let log = path.to_str().unwrap();
+    let out = run(&["append", log], b"{\"a\":\"\\ud83d\\ude00\"}\n{\"a\":\"\\ud800\"}\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stdin line 2") && err.contains("surrogate"), "{err}");
+    let data: Vec<String> = ndlog::Reader::open(&path)
+        .unwrap()
+        .records()
+        .map(|r| String::from_utf8_lossy(r.data).into_owned())
+        .collect();
+    assert_eq!(data, ["{\"a\":\"\\ud83d\\ude00\"}"], "the line before it was appended");
+    let jq = std::process::Command::new("jq").args(["-c", ".data.a", log]).output();
+    if let Ok(jq) = jq {
+        assert!(jq.status.success(), "{}", String::from_utf8_lossy(&jq.stderr));
+    }
+}

@@ -11,7 +11,7 @@ pub(crate) fn check_payload_bytes(data: &[u8]) -> Result<(), String> {
     if memchr::memchr2(b'\n', b'\r', data).is_some() {
         return Err("contains a raw newline: pass compact JSON, one value on one line".into());
     }
-    check_one_json_value(data)
+    crate::json::validate_payload(data).map_err(describe)
 }
 
 /// Whether `bytes` is exactly one JSON value in UTF-8, with nothing but whitespace around it.
@@ -21,13 +21,18 @@ pub(crate) fn is_one_json_value(bytes: &[u8]) -> bool {
 
 /// Checks that `bytes` is exactly one JSON value in UTF-8; the error says what is wrong.
 pub(crate) fn check_one_json_value(bytes: &[u8]) -> Result<(), String> {
-    crate::json::validate(bytes).map_err(|e| match e.problem {
+    crate::json::validate(bytes).map_err(describe)
+}
+
+/// What is wrong with a payload, said for people.
+fn describe(e: crate::json::Invalid) -> String {
+    match e.problem {
         Problem::NotUtf8 => format!("not UTF-8 at byte {}", e.at),
         Problem::Trailing => {
             format!("not exactly one JSON value: trailing characters at byte {}", e.at)
         }
         Problem::Syntax(what) => format!("not valid JSON: {what} at byte {}", e.at),
-    })
+    }
 }
 
 #[cfg(test)]

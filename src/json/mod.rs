@@ -10,4 +10,4 @@ mod validate;
 
 pub(crate) use pointer::key_bytes;
 pub use pointer::{JsonPointer, value_is};
-pub(crate) use validate::{Problem, validate};
+pub(crate) use validate::{Invalid, Problem, validate, validate_payload};

@@ -134,11 +134,25 @@ special_bytes!(word16, u128);
 /// afterwards, so that bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
 /// those kept for its place on this thread is passed over whole, not scanned ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
-    KEYS.with_borrow_mut(|keys| check(bytes, keys))
+    KEYS.with_borrow_mut(|keys| check_with(bytes, keys, false))
+}
+
+/// [`validate`], for a payload a writer is about to append: also refuses a `\u` escape of half
+/// a UTF-16 surrogate pair (`"\ud800"` alone). RFC 8259's grammar admits one, but it encodes
+/// no character: jq stops reading the file at it, and serde_json cannot read it into a string.
+/// Readers keep admitting it in logs that hold one.
+pub(crate) fn validate_payload(bytes: &[u8]) -> Result<(), Invalid> {
+    KEYS.with_borrow_mut(|keys| check_with(bytes, keys, true))
 }
 
 /// [`validate`], with the keys kept so far in `keys`.
+#[cfg(test)]
 fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
+    check_with(bytes, keys, false)
+}
+
+/// [`validate`] (or, `pairs_only`, [`validate_payload`]) with the keys kept so far in `keys`.
+fn check_with(bytes: &[u8], keys: &mut Keys, pairs_only: bool) -> Result<(), Invalid> {
     // While kept keys are not worth trying, every key is past the kept ones.
     let key = if keys.resting > 0 {
         keys.resting -= 1;
@@ -146,7 +160,8 @@ fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
     } else {
         0
     };
-    let mut p = Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0 };
+    let mut p =
+        Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0, pairs_only };
     let parsed = p.value().and_then(|()| {
         p.ws();
         if p.i == bytes.len() {
@@ -177,6 +192,8 @@ struct Parser<'a> {
     /// How many keys matched the kept ones, and how many did not.
     matched: usize,
     missed: usize,
+    /// Refuse a `\u` escape of half a surrogate pair ([`validate_payload`]).
+    pairs_only: bool,
 }
 
 /// How many of a payload's first keys [`Keys`] remembers.
@@ -358,6 +375,9 @@ impl Parser<'_> {
         self.string()?;
         // Its bytes are the first of the word read above.
         self.keys.kept[k] = match self.i - start {
+            // (A key with an escape is always scanned: it is checked as strictly as its
+            // payload asks, which the one that kept it may not have.)
+            _ if self.b[start..self.i].contains(&b'\\') => Kept::NONE,
             len @ 1..=16 => {
                 let mask = u128::MAX >> (128 - 8 * len);
                 Kept { word: w & mask, mask, len }
@@ -385,9 +405,23 @@ impl Parser<'_> {
                     match self.peek() {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
                         Some(b'u') => {
-                            let hex = self.b.get(self.i + 1..self.i + 5);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            let Some(unit) = self.hex_escape(self.i + 1) else {
                                 return Err(self.err("invalid \\u escape"));
+                            };
+                            if self.pairs_only && (0xD800..0xE000).contains(&unit) {
+                                // A high half must be followed by a low one.
+                                let low = match self.b.get(self.i + 5..self.i + 7) {
+                                    Some(b"\\u") => self.hex_escape(self.i + 7),
+                                    _ => None,
+                                };
+                                let high = unit < 0xDC00;
+                                if !high || !low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
+                                    return Err(self.err(
+                                        "a \\u escape of half a UTF-16 surrogate pair (it \
+                                         encodes no character; jq refuses it)",
+                                    ));
+                                }
+                                self.i += 6;
                             }
                             self.i += 5;
                         }
@@ -398,6 +432,16 @@ impl Parser<'_> {
                 Some(_) => return Err(self.err("control character in a string")),
                 None => return Err(self.err("unterminated string")),
             }
+        }
+    }
+
+    /// The UTF-16 code unit of the 4 hex digits at `at`, if they are 4 hex digits.
+    fn hex_escape(&self, at: usize) -> Option<u32> {
+        let hex = self.b.get(at..at + 4)?;
+        let text = std::str::from_utf8(hex).ok()?;
+        match hex.iter().all(u8::is_ascii_hexdigit) {
+            true => u32::from_str_radix(text, 16).ok(),
+            false => None,
         }
     }
 
@@ -800,6 +844,43 @@ mod tests {
         // One of three: they rest again.
         check(br#"{"a":1,"r":2,"s":3}"#, &mut keys).unwrap();
         assert_eq!(keys.resting, RESTING);
+    }
+
+    #[test]
+    fn a_payload_may_not_hold_half_a_surrogate_pair() {
+        let refused: &[&[u8]] = &[
+            br#""\ud800""#,
+            br#""\uDBFF""#,
+            br#""\udc00""#,
+            br#""\ud800\u0041""#,
+            br#""\ud800\ud800""#,
+            br#""\ud800\n""#,
+            br#""x\ud800"#,
+            br#"{"\ud800":1}"#,
+            br#"["ok", {"k": "\ude00"}]"#,
+        ];
+        for &bytes in refused {
+            let shown = String::from_utf8_lossy(bytes);
+            let err = validate_payload(bytes).unwrap_err();
+            assert!(matches!(err.problem, Problem::Syntax(_)), "{shown}: {err:?}");
+            // Readers still take it (RFC 8259's grammar does), as serde_json skips it.
+            assert_eq!(validate(bytes).is_ok(), serde_accepts(bytes), "{shown}");
+        }
+        let accepted: &[&[u8]] = &[
+            br#""\ud83d\ude00""#,
+            br#""\uD83D\uDE00 and \u00e9""#,
+            br#"{"\u0041":"\ud7ff\ue000"}"#,
+        ];
+        for &bytes in accepted {
+            let shown = String::from_utf8_lossy(bytes);
+            assert_eq!(validate_payload(bytes), Ok(()), "{shown}");
+            assert!(serde_json::from_slice::<serde_json::Value>(bytes).is_ok(), "{shown}");
+        }
+        // A key with an escape that a lenient check kept is still checked strictly.
+        for _ in 0..3 {
+            assert!(validate(br#"{"\ud800":1}"#).is_ok());
+        }
+        assert!(validate_payload(br#"{"\ud800":1}"#).is_err());
     }
 
     #[test]
