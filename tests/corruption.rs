@@ -167,3 +167,45 @@ fn verify_says_which_of_seq_and_ts_goes_backwards() {
         "{v}"
     );
 }
+
+/// `cat --strict` fails (exit 3) where `verify` finds damage: a record out of order and seqs
+/// missing between segments, not only a corrupt line. It printed all of them with exit 0.
+#[test]
+fn cat_strict_fails_where_verify_finds_damage() {
+    let dir = tempdir();
+    let cases = [
+        ("seq.ndjson", [(1, 1000), (5, 2000), (3, 3000), (7, 4000)], "seq 3 after seq 5", 2),
+        ("ts.ndjson", [(1, 1000), (2, 2000), (3, 1500), (4, 4000)], "ts 1500 after ts 2000", 2),
+    ];
+    for (name, records, says, printed) in cases {
+        let path = dir.path().join(name);
+        let mut bytes = Vec::new();
+        for (seq, ts) in records {
+            ndlog::format::encode(&mut bytes, seq, ts, b"{}");
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let log = path.to_str().unwrap();
+        assert_eq!(run(&["verify", log], b"").status.code(), Some(3));
+        let out = run(&["cat", "--strict", log], b"");
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
+        assert_eq!(seqs(&out.stdout).len(), printed, "{name}: the records before it");
+        assert!(run(&["cat", log], b"").status.success(), "{name}: without --strict, as before");
+    }
+    // A segmented log missing a middle segment.
+    let seg = dir.path().join("seg");
+    let s = seg.to_str().unwrap();
+    let created = run(&["create", s, "--segment-bytes", "2MiB", "--segment-records", "2"], b"");
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(run(&["append", s], b"{}\n{}\n{}\n{}\n{}\n{}\n").status.success());
+    std::fs::remove_file(seg.join("00000000000000000003.ndjson")).unwrap();
+    assert_eq!(run(&["verify", s], b"").status.code(), Some(3));
+    let out = run(&["cat", "--strict", s], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("seqs 3..=4 are missing"), "{}", stderr(&out));
+    assert_eq!(seqs(&out.stdout), [1, 2]);
+    // Outside the range asked for, the gap does not matter.
+    let out = run(&["cat", "--strict", s, "--from-seq", "5"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(seqs(&out.stdout), [5, 6]);
+}

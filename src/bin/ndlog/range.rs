@@ -63,12 +63,30 @@ pub(crate) fn write_range<D: AsRef<[u8]>>(
     bounds: Bounds,
     data: bool,
     strict: bool,
+    previous: &mut Option<(u64, u64)>,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let (mut skipped, mut first_skipped) = (0u64, None);
     for entry in reader.entries_in(bounds) {
         match entry {
-            Entry::Record(r) => out::line(out, if data { r.data } else { r.line })?,
+            // A record whose seq does not rise, or whose ts falls, is as damaged as a corrupt
+            // line to `verify`.
+            Entry::Record(r)
+                if strict && previous.is_some_and(|(seq, ts)| r.seq <= seq || r.ts < ts) =>
+            {
+                out.flush()?;
+                let (seq, ts) = previous.unwrap_or_default();
+                let what = match r.seq <= seq {
+                    true => format!("seq {} after seq {seq}", r.seq),
+                    false => format!("ts {} after ts {ts}", r.ts),
+                };
+                out::warn(format_args!("{log}: record out of order at byte {}: {what}", r.offset));
+                return Ok(ExitCode::from(EXIT_DAMAGED));
+            }
+            Entry::Record(r) => {
+                *previous = Some((r.seq, r.ts));
+                out::line(out, if data { r.data } else { r.line })?
+            }
             Entry::Corrupt { offset, reason, .. } if strict => {
                 out.flush()?;
                 out::warn(format_args!("{}: corrupt line at byte {offset}: {reason}", log));
@@ -100,13 +118,27 @@ pub(crate) fn write_log_range(
     strict: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let mut previous = None;
     for (i, part) in log.parts.iter().enumerate() {
         if !might_hold(log, i, bounds) {
             continue;
         }
-        let code = write_range(&part.reader, &part.name, bounds, data, strict, out)?;
+        let code = write_range(&part.reader, &part.name, bounds, data, strict, &mut previous, out)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
+        }
+        // With --strict, seqs missing between two segments within the range fail it too, as
+        // `verify` does (they were warned of when the log was opened).
+        let within = |(first, last): (u64, u64)| {
+            bounds.from_seq.is_none_or(|from| last >= from)
+                && bounds.to_seq.is_none_or(|to| first <= to)
+        };
+        let gap = log.gaps.iter().find(|g| g.after == part.reader.path() && within(g.seqs));
+        if let Some(gap) = gap.filter(|_| strict) {
+            out.flush()?;
+            let (first, last) = gap.seqs;
+            out::warn(format_args!("{}: seqs {first}..={last} are missing", log.name));
+            return Ok(ExitCode::from(EXIT_DAMAGED));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,9 @@ pub(crate) struct Args {
     pub data: bool,
     #[command(flatten)]
     pub range: Range,
-    /// Fail (exit 3) at the first corrupt line instead of skipping it.
+    /// Fail (exit 3) at the first corrupt line instead of skipping it, at a record out of
+    /// order (a seq that does not rise or a ts that falls), or at seqs missing between two
+    /// segments: what `verify` reports as damage.
     #[arg(long)]
     pub strict: bool,
 }
