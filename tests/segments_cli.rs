@@ -781,6 +781,19 @@ fn a_stray_file_after_the_active_segment_refuses_an_append_and_changes_nothing()
         }
         std::fs::remove_file(stray).unwrap();
     }
+    // The active segment renamed by hand: the next record was numbered against the new name's
+    // neighbours and written into a segment whose name no longer says where it starts.
+    let real = log.join("00000000000000000001.ndjson.active");
+    let renamed = log.join("00000000000000000003.ndjson.active");
+    std::fs::rename(&real, &renamed).unwrap();
+    let before = snapshot(&log);
+    let out = run(&["append", s(&log)], b"{}\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("00000000000000000003.ndjson.active") && err.contains("seq 1"), "{err}");
+    assert!(err.contains("give it back the name 00000000000000000001.ndjson.active"), "{err}");
+    assert_eq!(snapshot(&log), before, "nothing written");
+    std::fs::rename(&renamed, &real).unwrap();
     // Moved out, the log takes appends where it left off.
     assert_eq!(append(&log, &[payload(6)]), [6]);
 }

@@ -165,6 +165,22 @@ pub(crate) fn open_active<V: Vfs>(
             ));
         }
     }
+    // The active segment's first record carries the seq its name says (a roll names it so): a
+    // segment renamed by hand would have new records numbered against its name.
+    if let Some(active) = segments.last().filter(|s| s.name.active)
+        && let Some(seq) = first_seq_in(vfs, &active.path)?
+        && seq != active.name.first_seq
+    {
+        return Err(Error::not_a_log(
+            &active.path,
+            format!(
+                "its name says its first record is seq {}, but it is seq {seq}: was it renamed? \
+                 give it back the name {}",
+                active.name.first_seq,
+                SegmentName { first_seq: seq, ..active.name }.file_name()
+            ),
+        ));
+    }
     let mut changed = false;
     for segment in segments.iter_mut().take(count.saturating_sub(1)) {
         if segment.name.active {
@@ -212,6 +228,17 @@ pub(crate) fn open_active<V: Vfs>(
     let (file, meta) = open_for_writing(vfs, &path)?;
     let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
     Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// The seq of the first record of the segment at `path`, when its first line (within the first
+/// MiB) is a valid record.
+fn first_seq_in<V: Vfs>(vfs: &V, path: &Path) -> Result<Option<u64>> {
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let len = file.metadata().at(path, "fstat")?.len;
+    let mut head = vec![0; len.min(1 << 20) as usize];
+    crate::fs::read_exact_at(&file, &mut head, 0).at(path, "read")?;
+    let Some(nl) = memchr::memchr(b'\n', &head) else { return Ok(None) };
+    Ok(crate::format::decode(&head[..nl]).ok().map(|frame| frame.seq))
 }
 
 /// The last record of an active segment, read as it is (padding and all).
