@@ -204,6 +204,9 @@ fn the_last_possible_seq_is_an_error_not_a_panic() {
     std::fs::write(&path, &bytes).unwrap();
     let err = Options::new().open(&path).unwrap().append_raw(b"1").unwrap_err();
     assert!(err.to_string().contains("seq space is exhausted"), "{err}");
+    // Naming the log, and what to do.
+    let said = err.to_string();
+    assert!(said.contains(path.to_str().unwrap()) && said.contains("start a new log"), "{said}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
 

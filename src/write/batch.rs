@@ -335,7 +335,13 @@ impl<V: Vfs> Writer<V> {
             Source::Payloads { count, .. } => {
                 let written = (count - duplicates.len() - in_batch.len()) as u64;
                 if previous.seq.checked_add(written).is_none() {
-                    return Err(Error::invalid_argument("the log's seq space is exhausted"));
+                    return Err(Error::invalid_argument(format!(
+                        "{}: the log's seq space is exhausted: its last record has seq {}, and \
+                         seqs end at {}; start a new log",
+                        self.path.display(),
+                        previous.seq,
+                        u64::MAX
+                    )));
                 }
                 let ts = now.max(previous.ts);
                 (previous.seq + 1, ts, Last { seq: previous.seq + written, ts })

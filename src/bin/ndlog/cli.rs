@@ -88,7 +88,9 @@ pub(crate) enum Command {
     Export(cmd::export::Args),
     /// Compare two copies of a chained log: print the last common seq (the fork point); exit 0
     /// when one is a prefix of the other, 3 when they fork. Binary search over the index (and a
-    /// segmented log's segment names); either copy may be a file or a segmented log.
+    /// segmented log's segment names); either copy may be a file or a segmented log. It compares
+    /// the chain values each copy stores without recomputing them: run `verify --chain` on a
+    /// copy you do not trust first.
     #[command(after_help = EXIT_CODES)]
     Diverge(cmd::diverge::Args),
     /// Print an entity's versions in a chained log, each marked ok or BROKEN by its chain link,
