@@ -167,9 +167,16 @@ pub(crate) fn decode_any_seq(line: &[u8]) -> Result<Frame<'_>, LineError> {
 fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
     let rest = body.strip_prefix(PREFIX).ok_or(LineError::BadSeq)?;
     let (seq, rest) = parse_u64(rest).ok_or(LineError::BadSeq)?;
-    let rest = rest.strip_prefix(TS_KEY).ok_or(LineError::BadTs)?;
+    // A number that runs on into something other than the next key (`1.5`, `1e3`) is that
+    // field's fault, not the next one's.
+    let fault = |rest: &[u8], field, next| if rest.first() == Some(&b',') { next } else { field };
+    let rest = rest
+        .strip_prefix(TS_KEY)
+        .ok_or_else(|| fault(rest, LineError::BadSeq, LineError::BadTs))?;
     let (ts, rest) = parse_u64(rest).ok_or(LineError::BadTs)?;
-    let data = rest.strip_prefix(DATA_KEY).ok_or(LineError::BadData)?;
+    let data = rest
+        .strip_prefix(DATA_KEY)
+        .ok_or_else(|| fault(rest, LineError::BadTs, LineError::BadData))?;
     // A chained record's link sits between the payload and the trailer (FORMAT.md, section 10).
     let (data, _) = super::chain::split_link(data);
     if data.is_empty() {
@@ -325,6 +332,11 @@ mod tests {
         assert_eq!(decode(&forge(br#"{"seq":01,"ts":1,"data":1"#)), Err(LineError::BadSeq));
         assert_eq!(decode(&forge(br#"{"seq":1,"ts":x,"data":1"#)), Err(LineError::BadTs));
         assert_eq!(decode(&forge(br#"{"seq":1,"ts":1,"dat":11"#)), Err(LineError::BadData));
+        // A number running on is its own field's fault (seq 1.5 was called a malformed ts).
+        assert_eq!(decode(&forge(br#"{"seq":1.5,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":1e3,"ts":1,"data":1"#)), Err(LineError::BadSeq));
+        assert_eq!(decode(&forge(br#"{"seq":1,"ts":1.5,"data":1"#)), Err(LineError::BadTs));
+        assert_eq!(decode(&forge(br#"{"seq":1,"tz":1,"data":1"#)), Err(LineError::BadTs));
         let overflow = br#"{"seq":18446744073709551616,"ts":1,"data":1"#;
         assert_eq!(decode(&forge(overflow)), Err(LineError::BadSeq));
     }
