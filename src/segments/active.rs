@@ -231,11 +231,11 @@ pub(crate) fn open_active<V: Vfs>(
 }
 
 /// The seq of the first record of the segment at `path`, when its first line (within the first
-/// MiB) is a valid record.
+/// 4 KiB: a writer opens in O(1) reads) is a valid record.
 fn first_seq_in<V: Vfs>(vfs: &V, path: &Path) -> Result<Option<u64>> {
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let mut head = vec![0; len.min(1 << 20) as usize];
+    let mut head = vec![0; len.min(4 << 10) as usize];
     crate::fs::read_exact_at(&file, &mut head, 0).at(path, "read")?;
     let Some(nl) = memchr::memchr(b'\n', &head) else { return Ok(None) };
     Ok(crate::format::decode(&head[..nl]).ok().map(|frame| frame.seq))
