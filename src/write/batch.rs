@@ -205,7 +205,7 @@ impl<V: Vfs> Writer<V> {
         if !tail.torn {
             return Ok(tail);
         }
-        let (tail, last) = match self.acknowledged_past(state, &tail)? {
+        let (tail, last) = match self.acknowledged_past(state, &tail) {
             None => (tail, tail.last),
             Some(mark) if state.derived.chain.is_some() => {
                 return Err(self.damaged_acknowledged(state, tail, mark));
@@ -231,21 +231,16 @@ impl<V: Vfs> Writer<V> {
 
     /// The durable watermark, when it reaches past the last valid record into the bytes after
     /// it, and no further than the file: those bytes held records a sync covered. (A mark past
-    /// the end of the file, or of another file, is a leftover and says nothing here.) A mark
-    /// that cannot be read fails the append: what it would say decides whether bytes may be
-    /// overwritten.
-    fn acknowledged_past(&self, state: &State<V>, tail: &Tail) -> Result<Option<Watermark>> {
+    /// the end of the file, or of another file, is a leftover and says nothing here.)
+    fn acknowledged_past(&self, state: &State<V>, tail: &Tail) -> Option<Watermark> {
         let target = match self.settings {
             None => Target::File(&self.path),
             Some(_) => Target::Segments(&self.path),
         };
-        let mut watcher = Watcher::new(target);
-        let Some(mark) = watcher.read(&self.vfs).at(watcher.path(), "read")? else {
-            return Ok(None);
-        };
+        let mark = Watcher::new(target).read(&self.vfs).ok()??;
         let last = tail.last.map_or(0, |l| l.seq);
         let inside = mark.end > tail.end && mark.end <= tail.content;
-        Ok((mark.file == state.id && inside && mark.seq > last).then_some(mark))
+        (mark.file == state.id && inside && mark.seq > last).then_some(mark)
     }
 
     /// The error refusing a chained log whose acknowledged records after `tail` are damaged:
