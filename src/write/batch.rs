@@ -10,7 +10,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use crate::clock;
 use crate::compact::Quarantine;
 use crate::consume::Watermark;
-use crate::consume::watermark::{Target, Watcher};
+use crate::consume::watermark::Target;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::fs::{Create, FileId, LockGuard, OpenOptions, Vfs, VfsFile};
@@ -194,66 +194,22 @@ impl<V: Vfs> Writer<V> {
     /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
     /// newline instead, as a damaged line that `verify` reports and compaction removes.
-    ///
-    /// Bytes a durable watermark covers are not debris: they held acknowledged records, damaged
-    /// after a sync covered them (a flipped bit, a bad copy), never by a crash (the mark is
-    /// written after the sync it describes). Those are left in place, where `verify` reports
-    /// them; only what follows the mark is neutralised, and new records are numbered past the
-    /// mark's seq, so that no seq is given twice. A chained log is refused instead: its next
-    /// link would have to follow the damaged record.
     pub(super) fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
         if !tail.torn {
             return Ok(tail);
         }
-        let (tail, last) = match self.acknowledged_past(state, &tail) {
-            None => (tail, tail.last),
-            Some(mark) if state.derived.chain.is_some() => {
-                return Err(self.damaged_acknowledged(state, tail, mark));
-            }
-            Some(mark) => {
-                let ts = tail.last.map_or(0, |l| l.ts);
-                (Tail { end: mark.end, ..tail }, Some(Last { seq: mark.seq, ts }))
-            }
-        };
         match self.pad_debris(state, tail) {
             Ok(()) => {
                 // (In a preallocated segment the debris is padding again, and the next record
                 // is written over it.)
                 let content = if state.in_place() { tail.end } else { tail.content };
-                let padded = Tail { torn: false, content, last, ..tail };
+                let padded = Tail { torn: false, content, ..tail };
                 state.tail = Some(padded);
                 Ok(padded)
             }
             Err(e) if self.poison.get().is_some() => Err(e),
-            Err(_) => Ok(Tail { last, ..tail }),
+            Err(_) => Ok(tail),
         }
-    }
-
-    /// The durable watermark, when it reaches past the last valid record into the bytes after
-    /// it, and no further than the file: those bytes held records a sync covered. (A mark past
-    /// the end of the file, or of another file, is a leftover and says nothing here.)
-    fn acknowledged_past(&self, state: &State<V>, tail: &Tail) -> Option<Watermark> {
-        let target = match self.settings {
-            None => Target::File(&self.path),
-            Some(_) => Target::Segments(&self.path),
-        };
-        let mark = Watcher::new(target).read(&self.vfs).ok()??;
-        let last = tail.last.map_or(0, |l| l.seq);
-        let inside = mark.end > tail.end && mark.end <= tail.content;
-        (mark.file == state.id && inside && mark.seq > last).then_some(mark)
-    }
-
-    /// The error refusing a chained log whose acknowledged records after `tail` are damaged:
-    /// the first damaged line, and why.
-    fn damaged_acknowledged(&self, state: &State<V>, tail: Tail, mark: Watermark) -> Error {
-        let mut line = vec![0; (mark.end - tail.end).min(1 << 20) as usize];
-        let read = crate::fs::read_exact_at(&*state.file, &mut line, tail.end);
-        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
-        let reason = match read.map(|()| format::decode(line)) {
-            Ok(Err(reason)) => reason,
-            _ => format::LineError::TooShort { len: line.len() },
-        };
-        ErrorKind::Corrupt { path: state.active.clone(), offset: tail.end, reason }.into()
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
