@@ -826,6 +826,32 @@ fn the_segments_table_keeps_its_columns_for_a_preallocated_segment() {
 }
 
 #[test]
+fn an_imported_log_whose_seqs_skip_takes_appends_and_an_empty_stray_is_the_one_named() {
+    // Records imported as they are may start a segment above the seq its name says (a roll
+    // names the next segment after the last record): that is a log ndlog made, not a renamed
+    // segment, and writers take it.
+    let dir = tempdir();
+    let source = dir.path().join("source.ndjson");
+    let mut bytes = Vec::new();
+    for seq in [1, 2, 3, 10, 11] {
+        ndlog::format::encode(&mut bytes, seq, 1_763_712_000_000 + seq, b"{}");
+    }
+    std::fs::write(&source, &bytes).unwrap();
+    let log = create(dir.path(), "log", &["--segment-bytes", "2MiB", "--segment-records", "3"]);
+    let out = run(&["import", s(&log), s(&source)], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(append(&log, &[payload(12)]), [12]);
+    assert_eq!(run(&["verify", s(&log)], b"").status.code(), Some(0));
+    // An empty active segment before a sealed one is the stray, and is the file named.
+    let stray = log.join("00000000000000000002.ndjson.active");
+    std::fs::write(&stray, b"").unwrap();
+    let out = run(&["append", s(&log)], b"{}\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("00000000000000000002.ndjson.active: not an ndlog log"), "{err}");
+}
+
+#[test]
 fn two_creates_at_once_one_wins_the_other_names_the_path() {
     let dir = tempdir();
     for round in 0..8 {

@@ -153,29 +153,41 @@ pub(crate) fn open_active<V: Vfs>(
     for pair in segments.windows(2).filter(|pair| pair[0].name.active) {
         let (active, next) = (&pair[0], &pair[1]);
         let last = last_of_active(vfs, active)?;
-        if last.is_none_or(|l| l.seq.checked_add(1) != Some(next.name.first_seq)) {
-            let ends = last.map_or("holds no record".into(), |l| format!("ends at seq {}", l.seq));
+        let Some(last) = last else {
+            // A roll seals only a segment that holds records: this one is the stray.
+            return Err(Error::not_a_log(
+                &active.path,
+                format!(
+                    "an active segment that holds no record, before {}: not a roll's leftover; \
+                     move it out of the log directory if it is not part of the log",
+                    next.path.display()
+                ),
+            ));
+        };
+        if last.seq.checked_add(1) != Some(next.name.first_seq) {
             return Err(Error::not_a_log(
                 &next.path,
                 format!(
-                    "it follows the active segment {}, which {ends}: not the segment a roll \
-                     starts; move it out of the log directory if it is not part of the log",
-                    active.path.display()
+                    "it follows the active segment {}, which ends at seq {}: not the segment a \
+                     roll starts; move it out of the log directory if it is not part of the log",
+                    active.path.display(),
+                    last.seq
                 ),
             ));
         }
     }
-    // The active segment's first record carries the seq its name says (a roll names it so): a
+    // No record of the active segment is below the seq its name says (a roll names it after
+    // the last record; a verbatim import may then skip seqs, so the first may be above it): a
     // segment renamed by hand would have new records numbered against its name.
     if let Some(active) = segments.last().filter(|s| s.name.active)
         && let Some(seq) = first_seq_in(vfs, &active.path)?
-        && seq != active.name.first_seq
+        && seq < active.name.first_seq
     {
         return Err(Error::not_a_log(
             &active.path,
             format!(
-                "its name says its first record is seq {}, but it is seq {seq}: was it renamed? \
-                 give it back the name {}",
+                "its name says its records start at seq {}, but its first is seq {seq}: was it \
+                 renamed? give it back the name {}",
                 active.name.first_seq,
                 SegmentName { first_seq: seq, ..active.name }.file_name()
             ),
