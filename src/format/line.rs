@@ -168,8 +168,11 @@ fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
     let rest = body.strip_prefix(PREFIX).ok_or(LineError::BadSeq)?;
     let (seq, rest) = parse_u64(rest).ok_or(LineError::BadSeq)?;
     // A number that runs on into something other than the next key (`1.5`, `1e3`) is that
-    // field's fault, not the next one's.
-    let fault = |rest: &[u8], field, next| if rest.first() == Some(&b',') { next } else { field };
+    // field's fault; one followed by a comma, or by nothing, lacks the next field.
+    let fault = |rest: &[u8], field, next| match rest.first() {
+        None | Some(b',') => next,
+        Some(_) => field,
+    };
     let rest = rest
         .strip_prefix(TS_KEY)
         .ok_or_else(|| fault(rest, LineError::BadSeq, LineError::BadTs))?;
@@ -337,6 +340,8 @@ mod tests {
         assert_eq!(decode(&forge(br#"{"seq":1e3,"ts":1,"data":1"#)), Err(LineError::BadSeq));
         assert_eq!(decode(&forge(br#"{"seq":1,"ts":1.5,"data":1"#)), Err(LineError::BadTs));
         assert_eq!(decode(&forge(br#"{"seq":1,"tz":1,"data":1"#)), Err(LineError::BadTs));
+        // Nothing after the ts: the data field is what is missing.
+        assert_eq!(decode(&forge(br#"{"seq":2,"ts":1234567890"#)), Err(LineError::BadData));
         let overflow = br#"{"seq":18446744073709551616,"ts":1,"data":1"#;
         assert_eq!(decode(&forge(overflow)), Err(LineError::BadSeq));
     }
