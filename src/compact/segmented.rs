@@ -349,12 +349,9 @@ fn segment_tail<V: Vfs>(vfs: &V, segment: &Segment) -> Result<(V::File, last_rec
     let path = &segment.path;
     let file = open_segment(vfs, segment)?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = match naming::is_padded(path) {
-        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
-        false => last_record::discover(&file, len, None, &mut Vec::new()),
-    };
-    let tail = tail.at(path, "read")?;
-    Ok((file, tail))
+    let padded = naming::is_padded(path);
+    let tail = last_record::discover_as(&file, len, None, &mut Vec::new(), padded);
+    Ok((file, tail.at(path, "read")?))
 }
 
 /// Opens a segment as listed for reading. Writers do not wait for a compaction: one may have

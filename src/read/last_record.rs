@@ -139,6 +139,20 @@ pub(crate) fn discover_padded<F: VfsFile + ?Sized>(
     shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, true))
 }
 
+/// [`discover`], or [`discover_padded`] for a preallocated segment (`padded`, by its name).
+pub(crate) fn discover_as<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+    padded: bool,
+) -> std::io::Result<Tail> {
+    match padded {
+        true => discover_padded(file, len, known, scratch),
+        false => discover(file, len, known, scratch),
+    }
+}
+
 /// The longest line that can hold a record.
 const MAX_LINE: usize =
     crate::write::Options::MAX_RECORD_SIZE_LIMIT + crate::format::MAX_FRAME_OVERHEAD;

@@ -275,10 +275,8 @@ fn map_records_once<V: Vfs>(
 ) -> Result<(V::Map, Tail, Beyond)> {
     // A preallocated segment (by its name) ends in newline padding, found first: only what is
     // before it is read, and only that is copied.
-    let tail = match crate::segments::naming::is_padded(path) {
-        true => last_record::discover_padded(file, len, known, &mut Vec::new()),
-        false => last_record::discover(file, len, known, &mut Vec::new()),
-    };
+    let padded = crate::segments::naming::is_padded(path);
+    let tail = last_record::discover_as(file, len, known, &mut Vec::new(), padded);
     let tail = tail.at(path, "read")?;
     let map = vfs.map(file, tail.end).at(path, "mmap")?;
     let len = tail.content;

@@ -258,10 +258,7 @@ fn last_of_active<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
     let path = &segment.path;
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = match segment.name.padded {
-        true => last_record::discover_padded(&file, len, None, &mut Vec::new()),
-        false => last_record::discover(&file, len, None, &mut Vec::new()),
-    };
+    let tail = last_record::discover_as(&file, len, None, &mut Vec::new(), segment.name.padded);
     Ok(tail.at(path, "read")?.last)
 }
 

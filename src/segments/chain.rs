@@ -137,10 +137,7 @@ pub(crate) fn sealed_link<V: Vfs>(
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
     let mut scratch = Vec::new();
-    let tail = match naming::is_padded(path) {
-        true => last_record::discover_padded(&file, len, None, &mut scratch),
-        false => last_record::discover(&file, len, None, &mut scratch),
-    };
+    let tail = last_record::discover_as(&file, len, None, &mut scratch, naming::is_padded(path));
     let tail = tail.at(path, "read")?;
     let Some(last) = tail.last else {
         return Err(Error::not_a_log(path, "a sealed segment holds no valid record"));

@@ -437,7 +437,7 @@ impl<V: Vfs> Writer<V> {
                 }
             }
             let found =
-                super::segment::discover(&*state.file, len, state.tail, &mut state.scratch, padded);
+                last_record::discover_as(&*state.file, len, state.tail, &mut state.scratch, padded);
             let found = super::segment::with_floor(found.at(&state.active, "read")?, before);
             state.tail = Some(found);
             return Ok(found);

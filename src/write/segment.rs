@@ -74,7 +74,8 @@ impl<V: Vfs> Writer<V> {
         let mode = active.meta.mode;
         let mut scratch = Vec::new();
         let padded = crate::segments::naming::is_padded(&active.path);
-        let found = discover(&active.file, active.meta.len, None, &mut scratch, padded);
+        let found =
+            last_record::discover_as(&active.file, active.meta.len, None, &mut scratch, padded);
         let found = with_floor(found.at(&active.path, "read")?, active.before);
         let index = opts
             .index
@@ -246,7 +247,7 @@ impl<V: Vfs> Writer<V> {
         let len = state.file.metadata().at(&state.active, "fstat")?.len;
         let before = state.segment.as_ref().map(|s| s.before);
         let padded = state.in_place();
-        let found = discover(&*state.file, len, None, &mut state.scratch, padded);
+        let found = last_record::discover_as(&*state.file, len, None, &mut state.scratch, padded);
         let found = found.at(&state.active, "read")?;
         let tail = match before {
             Some(before) => with_floor(found, before),
@@ -382,20 +383,6 @@ fn only_settings_temps<V: Vfs>(vfs: &V, dir: &Path) -> bool {
 /// How big a new segment is made: `Some(segment_bytes)` for a log created with `--preallocate`.
 fn preallocation(settings: &Settings) -> Option<u64> {
     settings.preallocate.then_some(settings.segment_bytes)
-}
-
-/// The tail of a segment: a preallocated one's found past its padding.
-pub(super) fn discover<F: VfsFile + ?Sized>(
-    file: &F,
-    len: u64,
-    known: Option<Tail>,
-    scratch: &mut Vec<u8>,
-    padded: bool,
-) -> std::io::Result<Tail> {
-    match padded {
-        true => last_record::discover_padded(file, len, known, scratch),
-        false => last_record::discover(file, len, known, scratch),
-    }
 }
 
 /// Whether the byte at `at` of a preallocated segment of `len` bytes is still padding: no

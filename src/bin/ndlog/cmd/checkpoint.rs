@@ -52,21 +52,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// checkpoint, with a note), or damaged lines that held acknowledged records, which a
 /// checkpoint must not silently leave out: said on stderr, and true. Bytes held acknowledged
 /// records when a sealed segment holds them (synced whole before its seal), or when the durable
-/// watermark reaches past `seq`: the rule a writer follows before it overwrites debris.
+/// watermark reaches past `seq`. (A writer does not yet make that distinction: it takes all
+/// bytes after the last record for crash debris.)
 fn refuse_damage_after(log: &input::Log, path: &Path, seq: u64) -> anyhow::Result<bool> {
-    let Some(start) = log.parts.iter().position(|p| p.reader.get(seq).is_some()) else {
-        return Ok(false);
-    };
+    let found = log.parts.iter().enumerate().find_map(|(i, p)| Some((i, p.reader.get(seq)?.end())));
+    let Some((start, end)) = found else { return Ok(false) };
     let durable = match ndlog::consume::Watermark::read(path)? {
         // A single file's mark counts for that very file only.
         Some(m) if log.segmented || m.file == log.parts[start].reader.file_id() => m.seq,
         _ => 0,
     };
     for (i, part) in log.parts.iter().enumerate().skip(start) {
-        let from = match i == start {
-            true => part.reader.get(seq).map_or(0, |r| r.end()),
-            false => 0,
-        };
+        let from = if i == start { end } else { 0 };
         let sealed = log.segmented && !part.active;
         for entry in part.reader.entries_from(from) {
             match entry {
