@@ -207,6 +207,74 @@ fn expect_last_seq_conflict_exits_6_names_the_last_seq_and_writes_nothing() {
 }
 
 #[test]
+fn an_expectation_is_checked_even_when_there_is_nothing_to_write() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    let before = std::fs::read(&log).unwrap();
+    let path = log.to_str().unwrap();
+    // No lines: the log's last seq is still checked, and a mismatch is a conflict.
+    let out = run(&["append", path, "--expect-last-seq", "2"], b"");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected the last seq to be 2, but it is 3"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["append", path, "--expect-last-seq", "3"], b"\n\n");
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), String::new()), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    // A log that does not exist has no record: 0 holds, anything else conflicts, and neither
+    // creates it.
+    let missing = dir.path().join("missing.ndjson");
+    let m = missing.to_str().unwrap();
+    let out = run(&["append", m, "--expect-last-seq", "4"], b"");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected the last seq to be 4, but it is 0"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["append", m, "--expect-last-seq", "0"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let made = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name());
+    let made: Vec<_> = made.filter(|n| n.to_string_lossy().starts_with("missing")).collect();
+    assert!(made.is_empty(), "{made:?}");
+    // The library checks too.
+    let writer = Options::new().open(&log).unwrap();
+    let err = writer.append_raw_batch_if(Expect::LastSeq(9), &[] as &[&[u8]]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Conflict { expected: 9, actual: 3, .. }), "{err}");
+    let ack = writer.append_raw_batch_if(Expect::LastSeq(3), &[] as &[&[u8]]).unwrap();
+    assert_eq!(ack.count, 0);
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+}
+
+#[test]
+fn refused_input_to_a_log_that_does_not_exist_creates_nothing() {
+    let dir = tempdir();
+    let log = dir.path().join("new.ndjson");
+    let path = log.to_str().unwrap();
+    for (input, code) in [(&b""[..], 0), (b"not json\n", 1), (b"\n  \n", 0)] {
+        let out = run(&["append", path], input);
+        assert_eq!(out.status.code(), Some(code), "{:?}: {}", input, stderr(&out));
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "{:?} left {left:?}", input);
+    }
+    let out = run(&["append", path, "--expect-last-seq", "0"], b"{\"a\":1}\nnot json\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stdin line 2"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // The first good line creates it.
+    let out = run(&["append", path], b"{\"a\":1}\nnot json\n");
+    assert_eq!((out.status.code(), stdout(&out)), (Some(1), "1\n".to_string()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin line 2: ") && stderr(&out).contains("new.ndjson"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn expect_version_is_all_or_nothing_and_names_the_entity() {
     let dir = tempdir();
     let log = dir.path().join("state.ndjson");

@@ -87,7 +87,8 @@ impl<V: Vfs> Writer<V> {
         self.commit_if(expect, 1, |_| data).map(first_ack)
     }
 
-    /// [`Writer::append_raw_batch`] if `expect` holds: all the payloads or none.
+    /// [`Writer::append_raw_batch`] if `expect` holds: all the payloads or none. An empty
+    /// batch writes nothing and is still checked.
     ///
     /// # Errors
     /// As [`Writer::append_if`] and [`Writer::append_raw_batch`].
@@ -106,7 +107,7 @@ impl<V: Vfs> Writer<V> {
         payloads: &[P],
     ) -> Result<BatchAck> {
         if payloads.is_empty() {
-            return Ok(BatchAck::empty());
+            return self.check_only(expect);
         }
         for (i, p) in payloads.iter().enumerate() {
             self.check_raw(p.as_ref(), Some(i))?;
@@ -114,7 +115,8 @@ impl<V: Vfs> Writer<V> {
         self.commit_if(expect, payloads.len(), |i| payloads[i].as_ref().trim_ascii())
     }
 
-    /// [`Writer::append_batch`] if `expect` holds: all the values or none.
+    /// [`Writer::append_batch`] if `expect` holds: all the values or none. An empty batch
+    /// writes nothing and is still checked.
     ///
     /// # Errors
     /// As [`Writer::append_if`] and [`Writer::append_batch`].
@@ -134,7 +136,7 @@ impl<V: Vfs> Writer<V> {
     {
         self.with_serialized(values, true, |bytes, ends| {
             if ends.is_empty() {
-                return Ok(BatchAck::empty());
+                return self.check_only(expect);
             }
             let start = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
             self.commit_if(expect, ends.len(), |i| &bytes[start(i)..ends[i]])
@@ -151,6 +153,25 @@ impl<V: Vfs> Writer<V> {
     ) -> Result<BatchAck> {
         let sync = self.opts.durability != Durability::Never;
         self.write_locked(Source::Payloads { count, payload }, Some(expect), sync)
+    }
+
+    /// An empty conditional batch: nothing to write, but the answer is still the check's,
+    /// taken under the lock like any other (a caller that asks whether the log ends at seq N
+    /// gets told). [`Expect::Version`] names no entity here, so it holds.
+    fn check_only(&self, expect: Expect) -> Result<BatchAck> {
+        self.check_poison()?;
+        let mut state = self.lock_state();
+        let _guard = self.lock_unless_exclusive()?;
+        let tail = self.end_of_log(&mut state)?;
+        let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        let none = |_: usize| -> &[u8] { &[] };
+        self.check_expectation(
+            &mut state,
+            &Source::Payloads { count: 0, payload: none },
+            expect,
+            previous,
+        )?;
+        Ok(BatchAck::empty())
     }
 
     /// The check step: under the lock, after the derived state caught up with the log.

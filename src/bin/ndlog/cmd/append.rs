@@ -15,7 +15,7 @@ use crate::time::{parse_duration, parse_size};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The log (created with mode 0600 when missing).
+    /// The log (created with mode 0600 when missing, by the first line there is to write).
     pub log: PathBuf,
     /// always: fdatasync each record before printing its seq. group: append the lines already
     /// read as one batch under one fdatasync. never: print once written to the OS.
@@ -38,7 +38,7 @@ pub(crate) struct Args {
     pub dedup_window: DedupWindow,
     /// Write the lines only if the log's last seq is N when they are written (0: the log is
     /// empty); otherwise exit 6 naming the actual last seq. All lines are written as one batch,
-    /// or none.
+    /// or none; with no lines, the check alone.
     #[arg(long, value_name = "N", conflicts_with = "expect_version")]
     pub expect_last_seq: Option<u64>,
     /// JSON pointer to the field that names a line's entity (e.g. /id), for --expect-version.
@@ -96,7 +96,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(key) = args.key {
         options = options.entity_key(key);
     }
-    let writer = options.open(&args.log)?;
+    let mut log = Target::new(options, args.log)?;
     // A line is read only up to the maximum record size: past it, it is refused unread.
     let mut lines = Lines::new(std::io::stdin().lock(), args.max_record_size);
     let mut out = out::stdout();
@@ -107,11 +107,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut line_nos: Vec<u64> = Vec::new();
     loop {
         let Some((line_no, line)) = lines.next_line().context("reading stdin")? else {
-            flush(&writer, expect, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
+            flush(&mut log, expect, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
             return Ok(ExitCode::SUCCESS);
         };
         let checked = match line {
-            Ok(value) => writer.check_payload(value).map(|()| value).map_err(|e| e.to_string()),
+            Ok(value) => log.check(value).map(|()| value),
             Err(TooLong { limit }) => Err(format!(
                 "longer than the maximum record size of {limit} bytes (--max-record-size)"
             )),
@@ -122,7 +122,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bail!("stdin line {line_no}: {why}; nothing was appended");
             }
             Err(why) => {
-                flush(&writer, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
+                flush(&mut log, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
                 bail!("stdin line {line_no}: {why}; it was not appended, the lines before it were");
             }
         };
@@ -136,25 +136,100 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Group and never gather what is already buffered; always acknowledges line by line.
         let more_buffered = lines.buffered() && ends.len() < MAX_BATCH;
         if durability == Durability::Always || !more_buffered {
-            flush(&writer, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
+            flush(&mut log, None, &mut batch, (&mut ends, &mut line_nos), &mut out)?;
         }
     }
 }
-/// Appends the gathered lines as one batch and prints their seqs.
+
+/// The log appended to. One that does not exist yet is created by the first line there is to
+/// write, so that input refused whole (empty, or bad from its first line) leaves no file behind.
+struct Target {
+    options: Options,
+    path: PathBuf,
+    writer: Option<ndlog::Writer>,
+}
+
+impl Target {
+    fn new(options: Options, path: PathBuf) -> anyhow::Result<Target> {
+        // (A log whose directory is missing is opened at once, for the writer's message.)
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let later = !exists(&path) && std::fs::metadata(parent).is_ok_and(|m| m.is_dir());
+        let writer = match later {
+            true => None,
+            false => Some(options.open(&path)?),
+        };
+        Ok(Target { options, path, writer })
+    }
+
+    /// The writer, the log created if need be.
+    fn writer(&mut self) -> anyhow::Result<&ndlog::Writer> {
+        if self.writer.is_none() {
+            self.writer = Some(self.options.open(&self.path)?);
+        }
+        Ok(self.writer.as_ref().expect("opened above"))
+    }
+
+    /// Checks a payload as the writer will, before the log exists too.
+    fn check(&self, value: &[u8]) -> Result<(), String> {
+        match &self.writer {
+            Some(writer) => writer.check_payload(value).map_err(|e| e.to_string()),
+            None => self
+                .options
+                .check_payload(value)
+                .map_err(|why| format!("{}: invalid payload: {why}", self.path.display())),
+        }
+    }
+
+    /// An expectation with nothing to write: checked under the writer lock when the log
+    /// exists (now: another process may have created it meanwhile); a log that does not has no
+    /// record, so its last seq is 0 and no entity has a version.
+    fn check_only(&mut self, expect: Expect) -> anyhow::Result<()> {
+        if self.writer.is_some() || exists(&self.path) {
+            let none: &[&[u8]] = &[];
+            self.writer()?.append_raw_batch_if(expect, none)?;
+            return Ok(());
+        }
+        match expect {
+            Expect::LastSeq(n) if n != 0 => {
+                let path = self.path.clone();
+                let kind =
+                    ndlog::ErrorKind::Conflict { path, expected: n, actual: 0, entity: None };
+                Err(ndlog::Error::from(kind).into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether anything is at `path` (a log, a segmented log's directory, or something the writer
+/// will refuse with its own message).
+fn exists(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Appends the gathered lines as one batch and prints their seqs. With `expect` and no lines,
+/// checks the expectation alone.
 fn flush(
-    writer: &ndlog::Writer,
+    log: &mut Target,
     expect: Option<Expect>,
     batch: &mut Vec<u8>,
     (ends, line_nos): (&mut Vec<usize>, &mut Vec<u64>),
     out: &mut out::Out,
 ) -> anyhow::Result<()> {
     if ends.is_empty() {
-        return Ok(());
+        return match expect {
+            Some(expect) => log.check_only(expect),
+            None => Ok(()),
+        };
     }
     let payloads: Vec<&[u8]> = ends
         .iter()
         .scan(0, |start, &end| Some(&batch[std::mem::replace(start, end)..end]))
         .collect();
+    let writer = log.writer()?;
     let ack = match expect {
         Some(expect) => writer.append_raw_batch_if(expect, &payloads),
         None => writer.append_raw_batch(&payloads),
