@@ -375,6 +375,43 @@ fn verify_reports_a_removed_middle_segment_as_a_gap() {
 }
 
 #[test]
+fn a_stray_recordless_file_inside_a_segments_range_is_the_file_named() {
+    let dir = tempdir();
+    let log = build(dir.path(), 30, 10);
+    let before = snapshot(&log);
+    // Named as if it started at seq 5, inside the first segment (1..=10): empty, or no record.
+    let stray = log.join("00000000000000000005.ndjson");
+    for content in [&b""[..], b"junk\n"] {
+        std::fs::write(&stray, content).unwrap();
+        // (`get 3` reads the first segment alone, and finds it; 7 is the stray's by name.)
+        for cmd in [&["cat", s(&log)][..], &["verify", s(&log)], &["get", s(&log), "7"]] {
+            let out = run(cmd, b"");
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+            assert!(err.contains("00000000000000000005.ndjson"), "{cmd:?}: {err}");
+            assert!(
+                !err.contains("00000000000000000001.ndjson"),
+                "{cmd:?} blames the first: {err}"
+            );
+            assert!(err.contains("move it out of the log directory"), "{cmd:?}: {err}");
+        }
+    }
+    std::fs::remove_file(&stray).unwrap();
+    assert_eq!(snapshot(&log), before, "nothing changed");
+    // An empty sealed file after the active segment is the stray, for readers as for writers.
+    let active = segment_files(&log).into_iter().find(|s| s.active).unwrap();
+    let stray = log.join(format!("{:020}.ndjson", active.first_seq + 2));
+    std::fs::write(&stray, b"").unwrap();
+    for cmd in [&["cat", s(&log)][..], &["verify", s(&log)], &["get", s(&log), "29"]] {
+        let out = run(cmd, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(err.contains(&stray.display().to_string()), "{cmd:?}: {err}");
+        assert!(err.contains("move it out of the log directory"), "{cmd:?}: {err}");
+    }
+}
+
+#[test]
 fn index_builds_checks_and_rebuilds_each_segment() {
     let dir = tempdir();
     let log = build(dir.path(), 35, 10);

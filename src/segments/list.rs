@@ -27,6 +27,18 @@ pub fn list<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
     let segments = list_sorted(vfs, dir)?;
     for pair in segments.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
+        // An empty sealed file after it is no segment a roll made (a roll seals only a segment
+        // that holds records): that one is the stray.
+        if a.name.active && !b.name.active && vfs.metadata(&b.path).is_ok_and(|m| m.len == 0) {
+            return Err(Error::not_a_log(
+                &b.path,
+                format!(
+                    "an empty sealed segment after the active segment {}: a stray file; move \
+                     it out of the log directory",
+                    a.path.display()
+                ),
+            ));
+        }
         if a.name.active {
             return Err(Error::not_a_log(
                 &a.path,

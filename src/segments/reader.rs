@@ -183,6 +183,20 @@ fn check_continuity<V: Vfs>(parts: &[Part<V>]) -> Result<()> {
             ));
         }
         let (Some(next), Some(last)) = (next, last) else { continue };
+        // A file named inside this segment's seqs that holds no record is not a segment a
+        // roll made (each starts right after the last record before it): a stray, named as
+        // such, not this segment.
+        if last >= next && parts[i + 1].reader.last().is_none() {
+            return Err(Error::not_a_log(
+                parts[i + 1].path(),
+                format!(
+                    "it holds no record, and its name's seq {next} lies inside the segment \
+                     before it (seqs {}..={last}): a stray file; move it out of the log \
+                     directory",
+                    part.name.first_seq
+                ),
+            ));
+        }
         if last >= next {
             return Err(Error::not_a_log(
                 part.path(),
