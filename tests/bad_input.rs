@@ -52,6 +52,37 @@ fn rejected_payloads_write_nothing() {
 }
 
 #[test]
+fn serialised_payloads_get_the_raw_payloads_checks() {
+    use serde_json::value::RawValue;
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    let before = std::fs::read(&path).unwrap();
+    let writer = Options::new().open(&path).unwrap();
+    // serde_json writes whole characters only; a RawValue is copied as it was given, and its
+    // own parse admits half a surrogate pair and newlines between tokens.
+    let raw = |s: &str| RawValue::from_string(s.into()).unwrap();
+    for (value, why) in [
+        (raw(r#"{"a":"\ud800"}"#), "surrogate"),
+        (raw(r#"["x","\udc00\ud800"]"#), "surrogate"),
+        (raw("{\"a\":\n1}"), "raw newline"),
+    ] {
+        for err in [
+            writer.append(&value).unwrap_err(),
+            writer.append_batch([raw("1"), value.clone()]).unwrap_err(),
+        ] {
+            assert!(matches!(err.kind(), ErrorKind::InvalidPayload { .. }), "{err}");
+            assert!(err.to_string().contains(why), "{value}: {err}");
+        }
+        assert_unchanged(&path, &before);
+    }
+    // Escapes that encode characters are written as given.
+    let ok = raw(r#"{"a":"q\"\\\ud83d\ude00\u00e9"}"#);
+    assert_eq!(writer.append(&ok).unwrap().seq, 4);
+    let reader = ndlog::Reader::open(&path).unwrap();
+    assert_eq!(reader.get(4).unwrap().data, ok.get().as_bytes());
+}
+
+#[test]
 fn a_directory_is_refused() {
     let dir = tempdir();
     let err = Options::new().open(dir.path()).unwrap_err();

@@ -305,10 +305,18 @@ impl<V: Vfs> Writer<V> {
                 let index = Some(i).filter(|_| batch);
                 serde_json::to_writer(&mut *bytes, &value)
                     .map_err(|e| Error::payload(&self.path, index, e.to_string()))?;
-                // A custom Serialize (serde_json's RawValue) can emit raw newlines.
-                if memchr::memchr2(b'\n', b'\r', &bytes[start..]).is_some() {
-                    let msg = "serialised to JSON with a raw newline";
-                    return Err(Error::payload(&self.path, index, msg));
+                // serde_json writes whole characters on one line, but a RawValue is copied as
+                // it was given: its own parse admits newlines between tokens and a `\u`
+                // escape of half a surrogate pair. A payload with a backslash gets the check
+                // a raw payload gets (few do: serde_json escapes only `"`, `\` and controls).
+                let written = &bytes[start..];
+                if let Some(at) = memchr::memchr3(b'\n', b'\r', b'\\', written) {
+                    if memchr::memchr2(b'\n', b'\r', &written[at..]).is_some() {
+                        let msg = "serialised to JSON with a raw newline";
+                        return Err(Error::payload(&self.path, index, msg));
+                    }
+                    crate::format::payload::check_payload_bytes(written)
+                        .map_err(|reason| Error::payload(&self.path, index, reason))?;
                 }
                 self.check_size(bytes.len() - start)?;
                 ends.push(bytes.len());
