@@ -438,11 +438,7 @@ impl Parser<'_> {
     /// The UTF-16 code unit of the 4 hex digits at `at`, if they are 4 hex digits.
     fn hex_escape(&self, at: usize) -> Option<u32> {
         let hex = self.b.get(at..at + 4)?;
-        let text = std::str::from_utf8(hex).ok()?;
-        match hex.iter().all(u8::is_ascii_hexdigit) {
-            true => u32::from_str_radix(text, 16).ok(),
-            false => None,
-        }
+        hex.iter().try_fold(0, |unit, &c| Some(unit << 4 | char::from(c).to_digit(16)?))
     }
 
     /// Skips string bytes that need no attention: sixteen, then eight at a time while a word
