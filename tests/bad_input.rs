@@ -47,8 +47,23 @@ fn rejected_payloads_write_nothing() {
     let err = writer.append_raw_batch(&[&b"1"[..], b"2", b"{oops", b"4"]).unwrap_err();
     assert!(err.to_string().contains("batch index 2"), "{err}");
     assert_unchanged(&path, &before);
+    // Nested deeper than serde_json reads the line: refused at the bracket one level too deep.
+    let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+    let writer_deep = Options::new().open(&path).unwrap();
+    let wide = writer_deep.append_raw(format!("[{deep},{deep},{deep},{deep}]").as_bytes());
+    assert!(wide.is_ok(), "four 40-deep arrays side by side are 41 deep: {wide:?}");
+    let before = std::fs::read(&path).unwrap();
+    let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    let err = writer_deep.append_raw(deep.as_bytes()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ndlog refuses: nested deeper than 126") && text.contains("byte 126"));
+    assert_unchanged(&path, &before);
+    let out = run(&["append", path.to_str().unwrap()], format!("{deep}\n").as_bytes());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stdin line 1") && stderr(&out).contains("126"));
+    assert_unchanged(&path, &before);
     // The handle is still good.
-    assert_eq!(writer.append_raw(b" {\"ok\":true}\r\n").unwrap().seq, 4);
+    assert_eq!(writer.append_raw(b" {\"ok\":true}\r\n").unwrap().seq, 5);
 }
 
 #[test]

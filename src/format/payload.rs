@@ -32,6 +32,7 @@ fn describe(e: crate::json::Invalid) -> String {
             format!("not exactly one JSON value: trailing characters at byte {}", e.at)
         }
         Problem::Syntax(what) => format!("not valid JSON: {what} at byte {}", e.at),
+        Problem::Refused(what) => format!("valid JSON that ndlog refuses: {what} at byte {}", e.at),
     }
 }
 

@@ -59,6 +59,8 @@ pub(crate) enum Problem {
     Trailing,
     /// Not JSON: what the parser expected or found.
     Syntax(&'static str),
+    /// JSON, but not what a writer takes ([`validate_payload`]): what it holds.
+    Refused(&'static str),
 }
 
 /// ASCII bytes that may appear unescaped inside a string without ending it. The others are
@@ -138,9 +140,10 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
 }
 
 /// [`validate`], for a payload a writer is about to append: also refuses a `\u` escape of half
-/// a UTF-16 surrogate pair (`"\ud800"` alone). RFC 8259's grammar admits one, but it encodes
-/// no character: jq stops reading the file at it, and serde_json cannot read it into a string.
-/// Readers keep admitting it in logs that hold one.
+/// a UTF-16 surrogate pair (`"\ud800"` alone), and nesting deeper than [`MAX_DEPTH`]. RFC
+/// 8259's grammar admits both, but the escape encodes no character: jq stops reading the file
+/// at it, and serde_json cannot read it into a string. Readers keep admitting both in logs that
+/// hold them.
 pub(crate) fn validate_payload(bytes: &[u8]) -> Result<(), Invalid> {
     KEYS.with_borrow_mut(|keys| check_with(bytes, keys, true))
 }
@@ -151,8 +154,14 @@ fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
     check_with(bytes, keys, false)
 }
 
-/// [`validate`] (or, `pairs_only`, [`validate_payload`]) with the keys kept so far in `keys`.
-fn check_with(bytes: &[u8], keys: &mut Keys, pairs_only: bool) -> Result<(), Invalid> {
+/// How deep a payload a writer takes may nest: serde_json's default limit refuses a document
+/// nested 128 deep (ndlog's own typed reads, `Record::deserialize`, and most Rust readers of
+/// the log), and a record line is one level deeper than its payload. jq 1.6 reads 256 levels,
+/// Jackson (Spark) 1,000, Python's json module about as many.
+pub(crate) const MAX_DEPTH: usize = 126;
+
+/// [`validate`] (or, `strict`, [`validate_payload`]) with the keys kept so far in `keys`.
+fn check_with(bytes: &[u8], keys: &mut Keys, strict: bool) -> Result<(), Invalid> {
     // While kept keys are not worth trying, every key is past the kept ones.
     let key = if keys.resting > 0 {
         keys.resting -= 1;
@@ -160,8 +169,7 @@ fn check_with(bytes: &[u8], keys: &mut Keys, pairs_only: bool) -> Result<(), Inv
     } else {
         0
     };
-    let mut p =
-        Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0, pairs_only };
+    let mut p = Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0, strict };
     let parsed = p.value().and_then(|()| {
         p.ws();
         if p.i == bytes.len() {
@@ -192,8 +200,8 @@ struct Parser<'a> {
     /// How many keys matched the kept ones, and how many did not.
     matched: usize,
     missed: usize,
-    /// Refuse a `\u` escape of half a surrogate pair ([`validate_payload`]).
-    pairs_only: bool,
+    /// Refuse what a writer refuses beyond the grammar ([`validate_payload`]).
+    strict: bool,
 }
 
 /// How many of a payload's first keys [`Keys`] remembers.
@@ -251,6 +259,10 @@ impl Parser<'_> {
         Invalid { at: self.i, problem: Problem::Syntax(what) }
     }
 
+    fn refuse(&self, what: &'static str) -> Invalid {
+        Invalid { at: self.i, problem: Problem::Refused(what) }
+    }
+
     #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
@@ -274,6 +286,12 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b'{') | Some(b'[') => {
                     let opens_object = self.peek() == Some(b'{');
+                    if self.strict && stack.depth == MAX_DEPTH {
+                        return Err(self.refuse(
+                            "nested deeper than 126 levels (serde_json, which reads ndlog's \
+                             typed records, refuses the line at 128)",
+                        ));
+                    }
                     self.i += 1;
                     self.ws();
                     let close = if opens_object { b'}' } else { b']' };
@@ -408,7 +426,7 @@ impl Parser<'_> {
                             let Some(unit) = self.hex_escape(self.i + 1) else {
                                 return Err(self.err("invalid \\u escape"));
                             };
-                            if self.pairs_only && (0xD800..0xE000).contains(&unit) {
+                            if self.strict && (0xD800..0xE000).contains(&unit) {
                                 // A high half must be followed by a low one.
                                 let low = match self.b.get(self.i + 5..self.i + 7) {
                                     Some(b"\\u") => self.hex_escape(self.i + 7),
@@ -416,7 +434,7 @@ impl Parser<'_> {
                                 };
                                 let high = unit < 0xDC00;
                                 if !high || !low.is_some_and(|l| (0xDC00..0xE000).contains(&l)) {
-                                    return Err(self.err(
+                                    return Err(self.refuse(
                                         "a \\u escape of half a UTF-16 surrogate pair (it \
                                          encodes no character; jq refuses it)",
                                     ));
@@ -858,7 +876,7 @@ mod tests {
         for &bytes in refused {
             let shown = String::from_utf8_lossy(bytes);
             let err = validate_payload(bytes).unwrap_err();
-            assert!(matches!(err.problem, Problem::Syntax(_)), "{shown}: {err:?}");
+            assert!(matches!(err.problem, Problem::Refused(_)), "{shown}: {err:?}");
             // Readers still take it (RFC 8259's grammar does), as serde_json skips it.
             assert_eq!(validate(bytes).is_ok(), serde_accepts(bytes), "{shown}");
         }
@@ -894,6 +912,35 @@ mod tests {
                 serde_accepts(deep.as_bytes()),
                 "depth {depth}"
             );
+        }
+    }
+
+    #[test]
+    fn a_payload_nests_only_as_deep_as_serde_json_reads_its_line() {
+        // What serde_json's default limit admits, read as the whole record line (one level
+        // more than the payload), is exactly what a writer takes.
+        let line_reads = |payload: &str| {
+            let mut line = Vec::new();
+            crate::format::encode(&mut line, 1, 1, payload.as_bytes());
+            serde_json::from_slice::<serde_json::Value>(&line).is_ok()
+        };
+        for depth in [2usize, 64, 125, 126, 127, 128, 129, 300] {
+            for deep in [
+                format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+                format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)),
+                format!("{}0{}", "[{\"a\":".repeat(depth / 2), "}]".repeat(depth / 2)),
+            ] {
+                let taken = validate_payload(deep.as_bytes());
+                assert_eq!(taken.is_ok(), line_reads(&deep), "depth {depth}: {taken:?}");
+                assert!(validate(deep.as_bytes()).is_ok(), "readers take any depth");
+                if let Err(e) = taken {
+                    // Blamed: the bracket that opens one level too many.
+                    let opened =
+                        deep.as_bytes()[..e.at].iter().filter(|&&c| c == b'[' || c == b'{');
+                    assert_eq!(opened.count(), MAX_DEPTH, "{e:?}");
+                    assert!(matches!(deep.as_bytes()[e.at], b'[' | b'{'), "{e:?}");
+                }
+            }
         }
     }
 
