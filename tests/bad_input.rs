@@ -90,11 +90,25 @@ fn serialised_payloads_get_the_raw_payloads_checks() {
         }
         assert_unchanged(&path, &before);
     }
+    // serde_json serialises a Value of any depth; one its own reader would refuse is refused.
+    let mut deep = serde_json::json!(1);
+    for _ in 0..127 {
+        deep = serde_json::json!([deep]);
+    }
+    let err = writer.append(&deep).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than 126"), "{err}");
+    let err = writer.append(&serde_json::json!({ "a": "[[[[", "deep": deep })).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than 126"), "{err}");
+    assert_unchanged(&path, &before);
+    let wide: Vec<_> = (0..200).map(|i| serde_json::json!([i])).collect();
+    assert_eq!(writer.append(&wide).unwrap().seq, 4, "200 arrays side by side are 2 deep");
+    let before = std::fs::read(&path).unwrap();
     // Escapes that encode characters are written as given.
     let ok = raw(r#"{"a":"q\"\\\ud83d\ude00\u00e9"}"#);
-    assert_eq!(writer.append(&ok).unwrap().seq, 4);
+    assert_eq!(writer.append(&ok).unwrap().seq, 5);
+    assert_ne!(std::fs::read(&path).unwrap(), before);
     let reader = ndlog::Reader::open(&path).unwrap();
-    assert_eq!(reader.get(4).unwrap().data, ok.get().as_bytes());
+    assert_eq!(reader.get(5).unwrap().data, ok.get().as_bytes());
 }
 
 #[test]

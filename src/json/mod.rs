@@ -10,4 +10,4 @@ mod validate;
 
 pub(crate) use pointer::key_bytes;
 pub use pointer::{JsonPointer, value_is};
-pub(crate) use validate::{Invalid, Problem, validate, validate_payload};
+pub(crate) use validate::{Invalid, MAX_DEPTH, Problem, validate, validate_payload};

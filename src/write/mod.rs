@@ -307,14 +307,18 @@ impl<V: Vfs> Writer<V> {
                     .map_err(|e| Error::payload(&self.path, index, e.to_string()))?;
                 // serde_json writes whole characters on one line, but a RawValue is copied as
                 // it was given: its own parse admits newlines between tokens and a `\u`
-                // escape of half a surrogate pair. A payload with a backslash gets the check
-                // a raw payload gets (few do: serde_json escapes only `"`, `\` and controls).
+                // escape of half a surrogate pair. And it serialises a Value of any depth. A
+                // payload with a backslash (few: serde_json escapes only `"`, `\` and controls)
+                // or one that may nest too deep gets the check a raw payload gets.
                 let written = &bytes[start..];
-                if let Some(at) = memchr::memchr3(b'\n', b'\r', b'\\', written) {
-                    if memchr::memchr2(b'\n', b'\r', &written[at..]).is_some() {
-                        let msg = "serialised to JSON with a raw newline";
-                        return Err(Error::payload(&self.path, index, msg));
-                    }
+                let escape = memchr::memchr3(b'\n', b'\r', b'\\', written);
+                if let Some(at) = escape
+                    && memchr::memchr2(b'\n', b'\r', &written[at..]).is_some()
+                {
+                    let msg = "serialised to JSON with a raw newline";
+                    return Err(Error::payload(&self.path, index, msg));
+                }
+                if escape.is_some() || may_nest_too_deep(written) {
                     crate::format::payload::check_payload_bytes(written)
                         .map_err(|reason| Error::payload(&self.path, index, reason))?;
                 }
@@ -406,6 +410,15 @@ impl<V: Vfs> Writer<V> {
     pub fn index_error(&self) -> Option<Error> {
         self.lock_state().derived.index.as_ref().and_then(IndexWriter::error)
     }
+}
+
+/// Whether JSON bytes could nest deeper than a writer takes ([`crate::json::MAX_DEPTH`]):
+/// each level takes an opening bracket and a closing one, so a payload needs more than twice
+/// the limit in bytes, and more opening brackets than the limit. Cheap, and false for almost
+/// every payload; true sends it to the full check.
+fn may_nest_too_deep(json: &[u8]) -> bool {
+    let limit = crate::json::MAX_DEPTH;
+    json.len() > 2 * limit && json.iter().filter(|&&c| c == b'[' || c == b'{').count() > limit
 }
 
 /// A payload without surrounding whitespace.
