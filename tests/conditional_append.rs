@@ -310,6 +310,24 @@ fn expect_version_is_all_or_nothing_and_names_the_entity() {
 }
 
 #[test]
+fn a_version_batch_is_checked_against_the_log_before_it() {
+    let dir = tempdir();
+    let log = dir.path().join("state.ndjson");
+    let path = log.to_str().unwrap();
+    let expect = |v: &str, input: &[u8]| {
+        run(&["append", path, "--key", "/id", "--expect-version", v], input)
+    };
+    // Two lines of one entity, both "create": each is checked against the log before the
+    // batch, as a stream's expected version is for the events appended with it.
+    let out = expect("0", b"{\"id\":\"e\",\"n\":1}\n{\"id\":\"e\",\"n\":2}\n");
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), "1\n2\n".into()), "{}", stderr(&out));
+    // Its version is now the second's seq.
+    assert_eq!(expect("1", b"{\"id\":\"e\"}\n").status.code(), Some(6));
+    let out = expect("2", b"{\"id\":\"e\",\"n\":3}\n");
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), "3\n".into()), "{}", stderr(&out));
+}
+
+#[test]
 fn versions_stay_right_across_writers_and_past_the_cache() {
     let dir = tempdir();
     let log = dir.path().join("state.ndjson");

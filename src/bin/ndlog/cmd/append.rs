@@ -46,7 +46,9 @@ pub(crate) struct Args {
     pub key: Option<JsonPointer>,
     /// Write the lines only if each line's entity (its value at --key) has its newest record
     /// at seq N when they are written (0: it has no record yet); otherwise exit 6 naming the
-    /// entity and its actual version. All lines are written as one batch, or none.
+    /// entity and its actual version. All lines are written as one batch, or none; each is
+    /// checked against the log as it was before the batch (two lines of one entity are both
+    /// written).
     #[arg(long, value_name = "N", requires = "key")]
     pub expect_version: Option<u64>,
 }
