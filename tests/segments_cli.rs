@@ -260,6 +260,37 @@ fn tail_follow_crosses_rolls_with_no_gap_and_no_repeat() {
 }
 
 #[test]
+fn tail_follow_goes_past_a_sealed_segments_damaged_last_record_and_says_so() {
+    let dir = tempdir();
+    let log = build(dir.path(), 25, 10);
+    // Seq 20, the last record of the second segment: a byte of its ts flipped.
+    let second = &segment_files(&log)[1].path;
+    let mut bytes = std::fs::read(second).unwrap();
+    let at = bytes.windows(10).position(|w| w == b"\"seq\":20,\"").unwrap();
+    bytes[at + 14] ^= 0x01;
+    std::fs::write(second, &bytes).unwrap();
+    let mut follower = ndlog()
+        .args(["tail", "-f", "--after-seq", "15", s(&log)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_channel(follower.stdout.take().unwrap());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.last() != Some(&25) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left);
+        got.extend(seqs_of(&line.unwrap_or_else(|_| panic!("stopped at {:?}", got.last()))));
+    }
+    follower.kill().unwrap();
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(got, (16..=19).chain(21..=25).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("seqs 20..=20 are not in the log"), "{err}");
+}
+
+#[test]
 fn history_and_history_at_span_segments() {
     let dir = tempdir();
     let log = build(dir.path(), 50, 10);

@@ -117,6 +117,45 @@ fn a_follower_crosses_rolls_and_says_what_retention_took() {
     assert!(matches!(idle, Ok(Some(_))), "the first follower goes on");
 }
 
+/// A follower that reads a sealed segment to its end without reaching the next segment's first
+/// seq goes on with the next segment, saying which seqs it did not find; it used to open the
+/// same segment again and again without waiting, at full CPU, and deliver nothing more.
+#[test]
+fn a_follower_goes_past_a_sealed_segments_damaged_last_record_and_a_removed_segment() {
+    let dir = util::tempdir();
+    let path = dir.path().join("log");
+    let w = Options::new().segments(settings(4)).open(&path).unwrap();
+    for i in 1..=16 {
+        w.append(&i).unwrap();
+    }
+    let segments = ndlog::segments::list(&ndlog::fs::StdFs, &path).unwrap();
+    let firsts: Vec<u64> = segments.iter().map(|s| s.name.first_seq).collect();
+    assert_eq!(firsts, [1, 5, 9, 13], "four records a segment");
+    // Seq 8's line, the last of the second segment, is damaged; the third segment is gone.
+    let second = std::fs::read(&segments[1].path).unwrap();
+    let at = second.windows(9).position(|w| w == b"\"seq\":8,\"").unwrap();
+    let mut damaged = second.clone();
+    damaged[at + 12] ^= 0x20;
+    std::fs::write(&segments[1].path, &damaged).unwrap();
+    std::fs::remove_file(&segments[2].path).unwrap();
+    let mut follow = SegmentedFollow::after(&path, 4).poll_interval(Duration::from_millis(5));
+    let mut seqs = Vec::new();
+    let started = std::time::Instant::now();
+    while let Some(r) = follow.next_within(Some(Duration::from_millis(300))).unwrap() {
+        seqs.push(r.seq);
+        if r.seq == 6 {
+            assert_eq!(follow.take_missing(), None);
+        }
+    }
+    assert_eq!(seqs, [5, 6, 7, 13, 14, 15, 16], "took {:?}", started.elapsed());
+    assert_eq!(follow.take_missing(), Some((8, 12)));
+    assert_eq!(follow.take_gap(), None, "not retention's doing");
+    // And it goes on with what is appended.
+    w.append(&17).unwrap();
+    let next = follow.next_within(Some(Duration::from_secs(5))).unwrap().map(|r| r.seq);
+    assert_eq!(next, Some(17));
+}
+
 #[test]
 fn retention_by_size_counts_a_preallocated_segment_by_its_records_not_its_padding() {
     let dir = util::tempdir();

@@ -59,6 +59,11 @@ pub struct SegmentedFollow<V: Vfs = StdFs> {
     after: u64,
     poll: Duration,
     gap: Option<Gap>,
+    /// The first seq of a sealed segment read to its end without reaching the seq after it: the
+    /// next segment to open is the one after it, not the one that holds `after + 1` by name.
+    past: Option<u64>,
+    /// Seqs a sealed segment should have held and did not, since the last look.
+    missing: Option<(u64, u64)>,
     committed: bool,
     watcher: Watcher<V::File>,
     mark: Option<Watermark>,
@@ -90,6 +95,8 @@ impl<V: Vfs> SegmentedFollow<V> {
             after: seq,
             poll: Duration::from_millis(50),
             gap: None,
+            past: None,
+            missing: None,
             committed: true,
             mark: None,
             waker,
@@ -154,6 +161,14 @@ impl<V: Vfs> SegmentedFollow<V> {
     /// the last call: see [`Gap`].
     pub fn take_gap(&mut self) -> Option<Gap> {
         self.gap.take()
+    }
+
+    /// Seqs the follower went past without finding their records, if it did since the last
+    /// call, as the first and last: a sealed segment ended before the seq the next one starts
+    /// at (its last records are damaged, or a segment file was removed by something other than
+    /// retention, which removes only the oldest). `ndlog verify` says which.
+    pub fn take_missing(&mut self) -> Option<(u64, u64)> {
+        self.missing.take()
     }
 
     /// [`SegmentedFollow::take_gap`] as the first and last seq skipped.
@@ -242,6 +257,9 @@ impl<V: Vfs> SegmentedFollow<V> {
                         }
                     }
                     if later {
+                        // Read to its end: what comes next is in a later segment, whatever
+                        // seq it starts at.
+                        self.past = Some(first);
                         self.current = None;
                         continue;
                     }
@@ -292,7 +310,20 @@ impl<V: Vfs> SegmentedFollow<V> {
     fn try_open_next(&mut self) -> Result<Option<bool>> {
         let want = self.after.saturating_add(1);
         let segments = list_sorted(&self.vfs, &self.dir)?;
-        let i = segments.partition_point(|s| s.name.first_seq <= want);
+        let mut i = segments.partition_point(|s| s.name.first_seq <= want);
+        if let Some(past) = self.past
+            && i.checked_sub(1).is_some_and(|h| segments[h].name.first_seq <= past)
+        {
+            // The segment that holds `want` by name was read to its end: the next one.
+            let next = segments.partition_point(|s| s.name.first_seq <= past);
+            let Some(segment) = segments.get(next) else { return Ok(Some(false)) };
+            let first = segment.name.first_seq;
+            if first > want {
+                let from = self.missing.map_or(want, |(from, _)| from);
+                self.missing = Some((from, first - 1));
+            }
+            i = next + 1;
+        }
         let segment = match i.checked_sub(1) {
             Some(i) => &segments[i],
             None => match segments.first() {
@@ -311,6 +342,7 @@ impl<V: Vfs> SegmentedFollow<V> {
         };
         self.pos = reader.seek_seq(self.after.saturating_add(1));
         self.whole = !segment.name.active;
+        self.past = None;
         self.current = Some((segment.name, reader));
         Ok(Some(true))
     }

@@ -172,6 +172,14 @@ fn follow_segmented(
                 return Ok(ExitCode::from(EXIT_GAP));
             }
         }
+        if let Some((from, to)) = follow.take_missing() {
+            out::warn(format_args!(
+                "{}: seqs {from}..={to} are not in the log (a sealed segment's last records are \
+                 damaged, or a segment file was removed by something other than retention: \
+                 `ndlog verify` says which); going on",
+                args.log.display()
+            ));
+        }
         match next {
             Some(seq) => {
                 consumer.deliver(seq, &staged)?;
