@@ -313,6 +313,36 @@ fn committed_and_uncommitted(segmented: bool) {
     }
 }
 
+/// `tail -f -n N` prints the last N records a sync made durable, then what follows: on a log no
+/// sync has covered yet, none (it printed the last N as written, the single-file path only).
+#[test]
+fn tail_follow_n_prints_only_synced_records_on_either_kind_of_log() {
+    for segmented in [false, true] {
+        let dir = tempdir();
+        let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+        let options = if segmented { segments_of(100) } else { ndlog::Options::new() };
+        let writer = options.durability(ndlog::Durability::Never).open(&log).unwrap();
+        for n in 1..=5 {
+            writer.append_raw(format!("{n}").as_bytes()).unwrap();
+        }
+        let mut child = ndlog()
+            .args(["tail", "-f", "-n", "2", "--data"])
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = lines_of(&mut child);
+        let early = lines.recv_timeout(Duration::from_millis(400));
+        assert!(early.is_err(), "segmented {segmented}: printed {early:?} before any sync");
+        // Once synced, they are durable, and come out.
+        writer.sync().unwrap();
+        let got: Vec<String> = (0..5).map(|_| next_line(&lines)).collect();
+        assert_eq!(got, ["1", "2", "3", "4", "5"], "segmented {segmented}");
+        sigkill(&mut child);
+    }
+}
+
 #[test]
 fn retention_that_removed_undelivered_records_is_reported_and_strict_exits_7() {
     let dir = tempdir();

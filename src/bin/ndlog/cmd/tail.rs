@@ -90,11 +90,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // --uncommitted), then what follows.
     let last_printed = if cursor.is_none() && args.after_seq.is_none() {
         let reader = &log.parts.first().context("a single-file log has one file")?.reader;
-        let end = if args.uncommitted { None } else { committed_end(&args.log, reader)? };
-        // The newest record below the end: seqs grow with offsets.
-        let bound = match end {
-            Some(end) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
-            None => reader.last().map_or(0, |r| r.seq),
+        // The newest record below the committed end (seqs grow with offsets); none when no
+        // watermark describes the file, as for the follower after them.
+        let bound = match args.uncommitted {
+            true => reader.last().map_or(0, |r| r.seq),
+            false => match committed_end(&args.log, reader)? {
+                Some(end) => reader.records_rev_before(end).next().map_or(0, |r| r.seq),
+                None => 0,
+            },
         };
         Some(print_last_of(&mut out, &log, bound, args.lines, args.data)?.unwrap_or(bound))
     } else {
