@@ -90,6 +90,11 @@ fn serialised_payloads_get_the_raw_payloads_checks() {
         }
         assert_unchanged(&path, &before);
     }
+    // Too large is said first, as for a raw payload, before anything scans it.
+    let small = Options::new().max_record_size(64).open(&path).unwrap();
+    let long = raw(&format!("\"\\ud800{}\"", "x".repeat(100)));
+    let err = small.append(&long).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::RecordTooLarge { .. }), "{err}");
     // serde_json serialises a Value of any depth; one its own reader would refuse is refused.
     let mut deep = serde_json::json!(1);
     for _ in 0..127 {

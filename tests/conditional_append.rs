@@ -264,6 +264,27 @@ fn refused_input_to_a_log_that_does_not_exist_creates_nothing() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("stdin line 2"), "{}", stderr(&out));
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // An expectation a log that does not exist cannot meet is a conflict, or a line without
+    // the key an error, before anything is created.
+    let key = ["--key", "/id", "--expect-version"];
+    for (args, input, code, says) in [
+        (&["--expect-last-seq", "5"][..], &b"{\"a\":1}\n"[..], 6, "to be 5, but it is 0"),
+        (&[key[0], key[1], key[2], "3"], b"{\"id\":\"a\"}\n", 6, "entity \"a\" at version 3"),
+        (
+            &[key[0], key[1], key[2], "0"],
+            b"{\"id\":\"a\"}\n{\"x\":1}\n",
+            1,
+            "stdin line 2: no value",
+        ),
+    ] {
+        let out = run(&[&["append", path][..], args].concat(), input);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{args:?}");
+    }
+    // A path that names a directory is refused at once, input or not.
+    let out = run(&["append", &format!("{}/sub/", dir.path().display())], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     // The first good line creates it.
     let out = run(&["append", path], b"{\"a\":1}\nnot json\n");
     assert_eq!((out.status.code(), stdout(&out)), (Some(1), "1\n".to_string()), "{}", stderr(&out));

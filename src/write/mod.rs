@@ -311,6 +311,7 @@ impl<V: Vfs> Writer<V> {
                 // payload with a backslash (few: serde_json escapes only `"`, `\` and controls)
                 // or one that may nest too deep gets the check a raw payload gets.
                 let written = &bytes[start..];
+                self.check_size(written.len())?;
                 let escape = memchr::memchr3(b'\n', b'\r', b'\\', written);
                 if let Some(at) = escape
                     && memchr::memchr2(b'\n', b'\r', &written[at..]).is_some()
@@ -322,7 +323,6 @@ impl<V: Vfs> Writer<V> {
                     crate::format::payload::check_payload_bytes(written)
                         .map_err(|reason| Error::payload(&self.path, index, reason))?;
                 }
-                self.check_size(bytes.len() - start)?;
                 ends.push(bytes.len());
             }
             then(bytes, ends)

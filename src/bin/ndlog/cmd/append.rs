@@ -95,10 +95,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(n)) => Some(Expect::Version(n)),
         (None, None) => None,
     };
-    if let Some(key) = args.key {
-        options = options.entity_key(key);
+    if let Some(key) = &args.key {
+        options = options.entity_key(key.clone());
     }
-    let mut log = Target::new(options, args.log)?;
+    let mut log = Target::new(options, args.log, args.key)?;
     // A line is read only up to the maximum record size: past it, it is refused unread.
     let mut lines = Lines::new(std::io::stdin().lock(), args.max_record_size);
     let mut out = out::stdout();
@@ -148,22 +148,71 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct Target {
     options: Options,
     path: PathBuf,
+    /// The entity key (--key), for expectations decided before the log exists.
+    key: Option<JsonPointer>,
     writer: Option<ndlog::Writer>,
 }
 
 impl Target {
-    fn new(options: Options, path: PathBuf) -> anyhow::Result<Target> {
-        // (A log whose directory is missing is opened at once, for the writer's message.)
+    fn new(options: Options, path: PathBuf, key: Option<JsonPointer>) -> anyhow::Result<Target> {
+        // (A log whose directory is missing, or a path that names a directory, is opened at
+        // once, for the writer's message.)
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => std::path::Path::new("."),
         };
-        let later = !exists(&path) && std::fs::metadata(parent).is_ok_and(|m| m.is_dir());
+        let dir_path = path.as_os_str().as_encoded_bytes().ends_with(b"/");
+        let later =
+            !dir_path && !exists(&path) && std::fs::metadata(parent).is_ok_and(|m| m.is_dir());
         let writer = match later {
             true => None,
             false => Some(options.open(&path)?),
         };
-        Ok(Target { options, path, writer })
+        Ok(Target { options, path, key, writer })
+    }
+
+    /// An expectation on a log that does not exist yet, decided before anything creates it:
+    /// its last seq is 0 and no entity has a record, so a batch that cannot be written leaves
+    /// no file behind. (One that can is checked again under the lock once the log is made.)
+    fn check_before_creating(
+        &self,
+        expect: Expect,
+        payloads: &[&[u8]],
+        line_nos: &[u64],
+    ) -> anyhow::Result<()> {
+        if self.writer.is_some() || exists(&self.path) {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let conflict = |expected, entity| -> anyhow::Result<()> {
+            let kind = ndlog::ErrorKind::Conflict { path, expected, actual: 0, entity };
+            Err(ndlog::Error::from(kind).into())
+        };
+        match (expect, &self.key) {
+            (Expect::LastSeq(0), _) => Ok(()),
+            (Expect::LastSeq(n), _) => conflict(n, None),
+            (Expect::Version(n), Some(key)) => {
+                for (payload, line) in payloads.iter().zip(line_nos) {
+                    let Some(entity) = key.find(payload) else {
+                        bail!(
+                            "stdin line {line}: no value at the entity key {key}; nothing was \
+                             appended"
+                        );
+                    };
+                    if n != 0 {
+                        // A string entity is named by its text, as the writer names it.
+                        let text = match serde_json::from_slice::<String>(entity) {
+                            Ok(text) => text,
+                            Err(_) => String::from_utf8_lossy(entity).into(),
+                        };
+                        return conflict(n, Some(text));
+                    }
+                }
+                Ok(())
+            }
+            // (Anything else is checked under the lock once the log is made.)
+            _ => Ok(()),
+        }
     }
 
     /// The writer, the log created if need be.
@@ -231,6 +280,9 @@ fn flush(
         .iter()
         .scan(0, |start, &end| Some(&batch[std::mem::replace(start, end)..end]))
         .collect();
+    if let Some(expect) = expect {
+        log.check_before_creating(expect, &payloads, line_nos)?;
+    }
     let writer = log.writer()?;
     let ack = match expect {
         Some(expect) => writer.append_raw_batch_if(expect, &payloads),
