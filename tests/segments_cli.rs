@@ -431,15 +431,47 @@ fn a_stray_recordless_file_inside_a_segments_range_is_the_file_named() {
     assert_eq!(snapshot(&log), before, "nothing changed");
     // An empty sealed file after the active segment is the stray, for readers as for writers.
     let active = segment_files(&log).into_iter().find(|s| s.active).unwrap();
-    let stray = log.join(format!("{:020}.ndjson", active.first_seq + 2));
-    std::fs::write(&stray, b"").unwrap();
-    for cmd in [&["cat", s(&log)][..], &["verify", s(&log)], &["get", s(&log), "29"]] {
+    // Inside its seqs, or past them (where it claimed the gap it made), empty or junk.
+    let inside = format!("{:020}.ndjson", active.first_seq + 2);
+    for (name, content) in [(&inside, &b""[..]), (&"00000000000000000040.ndjson".into(), b"x\n")] {
+        let stray = log.join(name);
+        std::fs::write(&stray, content).unwrap();
+        let compact = ["compact", "--keep-last", "3", s(&log)];
+        let cmds = [&["cat", s(&log)][..], &["verify", s(&log)], &["get", s(&log), "29"], &compact];
+        for cmd in cmds {
+            let out = run(cmd, b"");
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{name} {cmd:?}: {err}");
+            assert!(err.contains(&stray.display().to_string()), "{name} {cmd:?}: {err}");
+            assert!(err.contains("move it out of the log directory"), "{name} {cmd:?}: {err}");
+        }
+        std::fs::remove_file(&stray).unwrap();
+        let mut now = snapshot(&log);
+        now.remove("ndlog.compact.lock");
+        assert!(now == before, "{name}: compaction changed the log: {:?}", now.keys());
+    }
+    // A stray holding a record below its own name is the one named, and `get` serves nothing
+    // from it.
+    let first = std::fs::read_to_string(&segment_files(&log)[0].path).unwrap();
+    let stray = log.join("00000000000000000005.ndjson");
+    std::fs::write(&stray, first.lines().nth(2).unwrap().to_string() + "\n").unwrap();
+    for cmd in [&["cat", s(&log)][..], &["verify", s(&log)], &["get", s(&log), "7"]] {
         let out = run(cmd, b"");
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
-        assert!(err.contains(&stray.display().to_string()), "{cmd:?}: {err}");
-        assert!(err.contains("move it out of the log directory"), "{cmd:?}: {err}");
+        assert!(err.contains("00000000000000000005.ndjson: not an ndlog log: it holds seq 3"));
     }
+    // Named where it holds nothing below its name, inside the first segment: both are named.
+    std::fs::write(&stray, first.lines().nth(7).unwrap().to_string() + "\n").unwrap();
+    let out = run(&["get", s(&log), "8"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("00000000000000000005.ndjson starts inside this segment"));
+    let out = run(&["compact", "--keep-last", "3", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    std::fs::remove_file(&stray).unwrap();
+    let mut now = snapshot(&log);
+    now.remove("ndlog.compact.lock");
+    assert!(now == before, "compaction changed the log: {:?}", now.keys());
 }
 
 #[test]

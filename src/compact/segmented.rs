@@ -52,6 +52,10 @@ impl<V: Vfs> Compactor<V> {
         let _one_at_a_time = lock.acquire(dir, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_segment_leftovers(dir)?;
         let segments = list(vfs, dir)?;
+        // Segments that do not form one log (a stray file among them) are refused as readers
+        // refuse them, before anything is removed or rewritten: retention would delete a
+        // stray as if it were the log's.
+        drop(crate::segments::SegmentedReader::open_in(vfs.clone(), dir)?);
         let mut report = CompactReport::default();
         let removable = self.retention_cut(&segments)?;
         let mut removed_any = false;

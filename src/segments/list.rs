@@ -27,14 +27,14 @@ pub fn list<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
     let segments = list_sorted(vfs, dir)?;
     for pair in segments.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        // An empty sealed file after it is no segment a roll made (a roll seals only a segment
-        // that holds records): that one is the stray.
-        if a.name.active && !b.name.active && vfs.metadata(&b.path).is_ok_and(|m| m.len == 0) {
+        // A sealed file after it that holds no record is no segment a roll made (a roll seals
+        // only a segment that holds records): that one is the stray.
+        if a.name.active && !b.name.active && holds_no_record(vfs, &b.path) {
             return Err(Error::not_a_log(
                 &b.path,
                 format!(
-                    "an empty sealed segment after the active segment {}: a stray file; move \
-                     it out of the log directory",
+                    "a sealed segment that holds no record, after the active segment {}: a \
+                     stray file; move it out of the log directory",
                     a.path.display()
                 ),
             ));
@@ -43,14 +43,22 @@ pub fn list<V: Vfs>(vfs: &V, dir: &Path) -> Result<Vec<Segment>> {
             return Err(Error::not_a_log(
                 &a.path,
                 format!(
-                    "an active segment before the sealed segment {}: only the last segment \
-                     takes appends (a writer seals it when it opens the log)",
+                    "an active segment before the segment {}: only the last segment takes \
+                     appends (a writer seals it when it opens the log, if that segment starts \
+                     right after its last record, as a roll names it; otherwise one of the two \
+                     is not the log's: move it out of the log directory)",
                     b.path.display()
                 ),
             ));
         }
     }
     Ok(segments)
+}
+
+/// Whether the file at `path` is empty or holds no valid record (read only when a listing
+/// already looks wrong).
+fn holds_no_record<V: Vfs>(vfs: &V, path: &Path) -> bool {
+    crate::read::Reader::open_in(vfs.clone(), path).is_ok_and(|r| r.last().is_none())
 }
 
 /// The segments of `dir` in seq order, refusing two with the same first seq; an active segment

@@ -169,38 +169,51 @@ fn open_parts<V: Vfs>(
 /// Each segment's records lie at or above its name's seq and below the next segment's, and
 /// a sealed segment ends just before the next one starts.
 fn check_continuity<V: Vfs>(parts: &[Part<V>]) -> Result<()> {
-    for (i, part) in parts.iter().enumerate() {
-        let next = parts.get(i + 1).map(|n| n.name.first_seq);
-        let first = part.reader.records().next().map(|r| r.seq);
-        let last = part.reader.last().map(|r| r.seq);
-        if let Some(first) = first.filter(|&f| f < part.name.first_seq) {
+    // A file whose first record is below its name is at fault, whatever its neighbours hold.
+    for part in parts {
+        if let Some(first) = part.reader.records().next().filter(|r| r.seq < part.name.first_seq) {
             return Err(Error::not_a_log(
                 part.path(),
                 format!(
-                    "it holds seq {first}, below the seq {} its name starts at",
-                    part.name.first_seq
+                    "it holds seq {}, below the seq {} its name starts at",
+                    first.seq, part.name.first_seq
                 ),
             ));
         }
-        let (Some(next), Some(last)) = (next, last) else { continue };
-        // A file named inside this segment's seqs that holds no record is not a segment a
-        // roll made (each starts right after the last record before it): a stray, named as
-        // such, not this segment.
-        if last >= next && parts[i + 1].reader.last().is_none() {
-            return Err(Error::not_a_log(
-                parts[i + 1].path(),
-                format!(
-                    "it holds no record, and its name's seq {next} lies inside the segment \
-                     before it (seqs {}..={last}): a stray file; move it out of the log \
-                     directory",
-                    part.name.first_seq
-                ),
+    }
+    for pair in parts.windows(2) {
+        let (part, next) = (&pair[0], &pair[1]);
+        let next_first = next.name.first_seq;
+        // Not a segment a roll made: a roll seals only a segment that holds records, and
+        // names the next one right after the last record before it.
+        let stray = |why: String| {
+            let why = format!("{why}: a stray file; move it out of the log directory");
+            Err(Error::not_a_log(next.path(), why))
+        };
+        let next_empty = next.reader.last().is_none();
+        if part.name.active && !next.name.active && next_empty {
+            return stray(format!(
+                "a sealed segment that holds no record, after the active segment {}",
+                part.path().display()
             ));
         }
-        if last >= next {
+        let Some(last) = part.reader.last().map(|r| r.seq) else { continue };
+        if last >= next_first && next_empty {
+            return stray(format!(
+                "it holds no record, and its name's seq {next_first} lies inside the segment \
+                 before it (seqs {}..={last})",
+                part.name.first_seq
+            ));
+        }
+        if last >= next_first {
             return Err(Error::not_a_log(
                 part.path(),
-                format!("it holds seq {last}, which the next segment's name claims ({next})"),
+                format!(
+                    "it holds seq {last}, which the next segment's name claims ({next_first}): \
+                     {} starts inside this segment; move the one that is not the log's out of \
+                     the log directory",
+                    next.path().display()
+                ),
             ));
         }
     }

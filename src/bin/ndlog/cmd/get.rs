@@ -57,6 +57,14 @@ fn get_from_segment(args: &Args) -> anyhow::Result<Option<ExitCode>> {
     let segments = ndlog::segments::list(&ndlog::fs::StdFs, &args.log)?;
     let i = segments.partition_point(|s| s.name.first_seq <= args.seq);
     let Some(segment) = i.checked_sub(1).map(|i| &segments[i]) else { return Ok(None) };
+    // Only where the segment before it ends below its name, as a roll leaves it: otherwise the
+    // whole log is opened, and what is wrong with it said (a stray file, say).
+    if let Some(before) = i.checked_sub(2).map(|i| &segments[i]) {
+        let Ok(before) = ndlog::Reader::open(&before.path) else { return Ok(None) };
+        if before.last().is_none_or(|r| r.seq >= segment.name.first_seq) {
+            return Ok(None);
+        }
+    }
     let Ok(reader) = ndlog::Reader::open(&segment.path) else { return Ok(None) };
     let Some(r) = reader.get(args.seq) else { return Ok(None) };
     let mut out = out::stdout();
