@@ -125,3 +125,61 @@ fn a_torn_tail_is_waited_on_not_skipped() {
     let r = follow.next_within(Some(Duration::from_secs(5))).unwrap().unwrap();
     assert_eq!((r.seq, r.data), (3, &br#"{"late":true}"#[..]));
 }
+
+/// A committed follower of a log that is removed and created again at the same path (its
+/// `LOG.watermark` with it) reads the new watermark: it kept the removed one open for good, and
+/// delivered nothing more.
+#[test]
+fn a_committed_follower_reads_the_watermark_of_a_log_created_again() {
+    for segmented in [false, true] {
+        let dir = tempdir();
+        let path = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+        let options = || match segmented {
+            true => Options::new().segments(ndlog::segments::Settings::new(2 << 20)),
+            false => Options::new(),
+        };
+        let writer = options().open(&path).unwrap();
+        for n in 1..=3 {
+            writer.append_raw(format!("{n}").as_bytes()).unwrap();
+        }
+        let mut seqs = Vec::new();
+        let wait = Some(Duration::from_secs(5));
+        let next = |seqs: &mut Vec<u64>, f: &mut dyn FnMut() -> Option<u64>| {
+            seqs.push(f().unwrap_or_else(|| panic!("segmented {segmented}: stopped at {seqs:?}")))
+        };
+        if segmented {
+            let mut follow = ndlog::segments::SegmentedFollow::after(&path, 0);
+            let mut take = || follow.next_within(wait).unwrap().map(|r| r.seq);
+            for _ in 0..3 {
+                next(&mut seqs, &mut take);
+            }
+            drop(writer);
+            std::fs::remove_dir_all(&path).unwrap();
+            let writer = options().open(&path).unwrap();
+            for n in 1..=5 {
+                writer.append_raw(format!("{n}").as_bytes()).unwrap();
+            }
+            for _ in 0..2 {
+                next(&mut seqs, &mut take);
+            }
+        } else {
+            let mut follow = Reader::open(&path).unwrap().follow();
+            let mut take = || follow.next_within(wait).unwrap().map(|r| r.seq);
+            for _ in 0..3 {
+                next(&mut seqs, &mut take);
+            }
+            drop(writer);
+            for entry in std::fs::read_dir(dir.path()).unwrap() {
+                std::fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+            let writer = options().open(&path).unwrap();
+            for n in 1..=5 {
+                writer.append_raw(format!("{n}").as_bytes()).unwrap();
+            }
+            for _ in 0..2 {
+                next(&mut seqs, &mut take);
+            }
+        }
+        assert_eq!(seqs, [1, 2, 3, 4, 5], "segmented {segmented}");
+    }
+}

@@ -385,7 +385,8 @@ impl<F: VfsFile> Publisher<F> {
 #[derive(Debug)]
 pub(crate) struct Watcher<F> {
     path: PathBuf,
-    file: Option<F>,
+    /// The file open, and its identity.
+    file: Option<(F, FileId)>,
 }
 
 impl<F: VfsFile> Watcher<F> {
@@ -400,15 +401,31 @@ impl<F: VfsFile> Watcher<F> {
 
     /// The watermark now; `None` while there is none (no writer synced since the log was
     /// created) or it is damaged.
+    ///
+    /// The file kept open is the one at the path: a log removed and created again (its
+    /// `LOG.watermark` with it) has a new one, which is opened instead. (One `stat` a read: a
+    /// follower reads the mark only when the one it holds does not cover the next record.)
     pub(crate) fn read<V: Vfs<File = F>>(&mut self, vfs: &V) -> io::Result<Option<Watermark>> {
-        if self.file.is_none() {
+        let at_path = match vfs.metadata(&self.path) {
+            Ok(meta) => meta.id,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.file = None;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if self.file.as_ref().is_none_or(|(_, id)| *id != at_path) {
+            self.file = None;
             match vfs.open(&self.path, OpenOptions::read().no_follow()) {
-                Ok(f) => self.file = Some(f),
+                Ok(f) => {
+                    let id = f.metadata()?.id;
+                    self.file = Some((f, id));
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
-        let file = self.file.as_ref().expect("opened above");
+        let (file, _) = self.file.as_ref().expect("opened above");
         let read = read_from(file);
         if read.is_err() {
             self.file = None;
