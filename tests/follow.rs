@@ -183,3 +183,29 @@ fn a_committed_follower_reads_the_watermark_of_a_log_created_again() {
         assert_eq!(seqs, [1, 2, 3, 4, 5], "segmented {segmented}");
     }
 }
+
+/// Waiting for a log that does not exist yet ends when it is a log: a file, or a directory
+/// once its settings are written (`ndlog create` makes the directory first, and `tail -f` that
+/// woke between the two refused the directory as not a log).
+#[test]
+fn waiting_for_a_segmented_log_ends_when_its_settings_are_there() {
+    let dir = tempdir();
+    let path = dir.path().join("events");
+    let stop = ndlog::consume::Stopper::new();
+    let waiting = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || ndlog::consume::wait_until_exists(&path, &stop).unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::create_dir(&path).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "a directory without ndlog.json is no log yet");
+    Options::new().segments(ndlog::segments::Settings::new(2 << 20)).open(&path).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !waiting.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.stop();
+    assert!(waiting.join().unwrap(), "it ended because the log was there, not stopped");
+    assert!(ndlog::segments::SegmentedReader::open(&path).is_ok());
+}

@@ -187,9 +187,10 @@ impl Waker {
     }
 }
 
-/// Waits until a file exists at `path` (`tail -f` on a log not created yet): through inotify
-/// on its directory where it can, polling every 50 ms where it cannot (the directory does not
-/// exist yet, say). Returns `false` when `stop` ended the wait first.
+/// Waits until a file exists at `path` (`tail -f` on a log not created yet), or a directory
+/// holding a segmented log's settings (`ndlog.json`: `ndlog create` makes the directory
+/// first): through inotify on its directory where it can, polling every 50 ms where it cannot
+/// (the directory does not exist yet, say). Returns `false` when `stop` ended the wait first.
 ///
 /// # Errors
 /// [`crate::ErrorKind::Io`] naming `path` when it cannot be examined (a directory on the way
@@ -208,13 +209,21 @@ impl Waker {
 /// # Ok::<(), ndlog::Error>(())
 /// ```
 pub fn wait_until_exists(path: impl AsRef<Path>, stop: &Stopper) -> crate::Result<bool> {
-    let path = path.as_ref();
+    let log = path.as_ref();
+    let settings = log.join(crate::segments::naming::SETTINGS);
+    // What is waited for: the path, then (once it is a directory) its settings.
+    let mut path = log;
     let mut waker = Waker::new(&[path]);
     loop {
         if stop.is_stopped() {
             return Ok(false);
         }
         match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() && path == log => {
+                path = &settings;
+                waker = Waker::new(&[path]);
+                continue;
+            }
             Ok(_) => return Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(crate::Error::io(path, "stat", e)),
