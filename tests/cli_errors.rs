@@ -520,6 +520,44 @@ fn export_never_replaces_the_log_its_side_files_or_a_special_file() {
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
+/// `export -o` through a symbolic link replaces the file the link names, not the link, and the
+/// export takes the mode of the file it replaces, or what the umask leaves of 0666 (as a shell
+/// redirection does): it replaced the link with a 0600 file.
+#[test]
+fn export_writes_through_a_symlink_and_keeps_the_files_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 5);
+    let l = log.to_str().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let target = real.join("target.ndjson");
+    std::fs::write(&target, "old\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = run(&["export", l, "--data", "-o", link.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "link kept");
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 5);
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the replaced file's mode");
+    // A new file: 0666 less the umask (the test runner's, whatever it is).
+    let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    rustix::process::umask(umask);
+    let fresh = dir.path().join("fresh.ndjson");
+    assert!(run(&["export", l, "-o", fresh.to_str().unwrap()], b"").status.success());
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask.bits(), "umask {:o}", umask.bits());
+    // A link to nothing is refused, and nothing is made.
+    let dangling = dir.path().join("dangling.ndjson");
+    std::os::unix::fs::symlink(real.join("nothing"), &dangling).unwrap();
+    let out = run(&["export", l, "-o", dangling.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("dangling.ndjson"), "{}", stderr(&out));
+    assert!(!real.join("nothing").exists());
+}
+
 /// `export -o` into a directory that does not exist (or a file as one) names that directory:
 /// it said "No such file or directory" of a temporary file's name the user never gave.
 #[test]

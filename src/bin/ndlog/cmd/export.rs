@@ -43,6 +43,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
         return Ok(code);
     };
+    // Through a symbolic link to a file: the file is replaced, never the link. (A link to a
+    // pipe or a terminal, /dev/stdout say, is written to below, as they are.)
+    let resolved = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => through_links(path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => through_links(path)?,
+        _ => path.to_path_buf(),
+    };
+    let path = &resolved;
     refuse_the_log_itself(&args.log, path)?;
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => {
@@ -69,6 +77,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let tmp = crate::spool::create(dir, ".ndlog-export-")
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    // The mode of the file it replaces, or what the umask leaves of 0666, as for `> FILE`
+    // (the temporary file is made 0600).
+    let mode = match std::fs::metadata(path) {
+        Ok(meta) => meta.mode() & 0o7777,
+        Err(_) => 0o666 & !current_umask(),
+    };
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+    tmp.as_file().set_permissions(perms).with_context(|| format!("chmod {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp);
     let code = write_log_range(&log, bounds, args.data, false, &mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error()).context("writing the export")?;
@@ -129,6 +145,27 @@ fn refuse_the_log_itself(log: &Path, output: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path`, or where the symbolic links it is lead: a link to nothing is refused (as `cp`
+/// refuses to write through one).
+fn through_links(path: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "-o {}: a symbolic link to a file that cannot be reached; name the file itself",
+                path.display()
+            )
+        }),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// The process's umask (read by setting it and setting it back: the CLI is one thread here).
+fn current_umask() -> u32 {
+    let was = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    rustix::process::umask(was);
+    was.bits()
 }
 
 /// The directory `path` would be in, resolved: `None` when it does not exist.
