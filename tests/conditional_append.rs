@@ -282,6 +282,13 @@ fn refused_input_to_a_log_that_does_not_exist_creates_nothing() {
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{args:?}");
     }
+    // `import` of nothing does not create the log either.
+    for input in [&b""[..], b"\n\n"] {
+        let out = run(&["import", path, "-"], input);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("nothing to import"), "{}", stdout(&out));
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{input:?}");
+    }
     // A path that names a directory is refused at once, input or not.
     let out = run(&["append", &format!("{}/sub/", dir.path().display())], b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

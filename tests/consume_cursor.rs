@@ -413,6 +413,12 @@ fn a_bad_or_busy_cursor_is_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("not a cursor file") && err.contains(cursor.to_str().unwrap()), "{err}");
+    assert_eq!(err.matches(cursor.to_str().unwrap()).count(), 1, "named once: {err}");
+    // -n says where to start, as the cursor does: the two together are a usage error.
+    let out = ndlog().args(["tail", "-f", "-n", "2", "--cursor"]).arg(&cursor).arg(&log).output();
+    assert_eq!(out.unwrap().status.code(), Some(2));
+    let out = ndlog().args(["tail", "-f", "-n", "2", "--after-seq", "1"]).arg(&log).output();
+    assert_eq!(out.unwrap().status.code(), Some(2));
     // A directory or a FIFO is no cursor file either (it is not a log, which it never was).
     let (fifo, subdir) = (dir.path().join("fifo"), dir.path().join("sub"));
     std::fs::create_dir(&subdir).unwrap();

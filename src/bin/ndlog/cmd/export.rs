@@ -151,12 +151,14 @@ fn refuse_the_log_itself(log: &Path, output: &Path) -> anyhow::Result<()> {
 /// refuses to write through one).
 fn through_links(path: &Path) -> anyhow::Result<PathBuf> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).with_context(|| {
-            format!(
-                "-o {}: a symbolic link to a file that cannot be reached; name the file itself",
-                path.display()
-            )
-        }),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).with_context(|| {
+                format!(
+                    "-o {}: a symbolic link to a file that cannot be reached; name the file itself",
+                    path.display()
+                )
+            })
+        }
         _ => Ok(path.to_path_buf()),
     }
 }

@@ -141,6 +141,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checked = check(&mut source, &args, &options, &name)?;
     let verbatim = checked.verbatim.unwrap_or(false);
 
+    // Nothing to import into a log that does not exist: it is not created for nothing (a
+    // missing directory is still said, by the writer).
+    let parent = args.log.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if checked.records == 0
+        && std::fs::symlink_metadata(&args.log).is_err()
+        && parent.is_dir()
+        && !args.log.as_os_str().as_encoded_bytes().ends_with(b"/")
+    {
+        drop(copy);
+        let mut out = out::stdout();
+        writeln!(out, "{}: nothing to import from {name}", args.log.display())?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
     // Second pass, holding the writer lock throughout.
     let writer = options.exclusive(true).open(&args.log)?;
     // A segmented log rolls between batches: keep each batch within a segment.

@@ -21,7 +21,7 @@ pub(crate) struct Args {
     pub log: PathBuf,
     /// How many of the last records to print (not with --cursor or --after-seq, which say
     /// where to start).
-    #[arg(short = 'n', long, default_value_t = 10)]
+    #[arg(short = 'n', long, default_value_t = 10, conflicts_with_all = ["cursor", "after_seq"])]
     pub lines: usize,
     /// Keep running and print records as they are appended (survives compaction). Waits for
     /// a log that does not exist yet. Prints only records a sync made durable, unless
@@ -310,7 +310,8 @@ pub(crate) fn load_cursor(file: &Path) -> anyhow::Result<Cursor> {
             file.display(),
             lock.display()
         ),
-        _ => anyhow::Error::new(e).context(format!("--cursor {}", file.display())),
+        // (The error names the file.)
+        _ => anyhow::Error::new(e).context("--cursor"),
     })
 }
 
