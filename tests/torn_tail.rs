@@ -225,3 +225,31 @@ fn a_reader_copies_a_bounded_amount_after_the_last_record() {
     assert!(offset <= record + (16 << 20), "at most 16 MiB copied");
     assert_eq!(offset + len, bytes.len() as u64, "the rest is reported, not dropped");
 }
+
+/// A log whose only bytes are its first record cut short (a writer killed in its first append),
+/// or the newlines a writer cleared that with, is an empty log to every reader, as to `verify`
+/// and to writers: it is ndlog's (its lock file says so). A file ndlog never wrote is still
+/// refused.
+#[test]
+fn a_log_holding_only_a_torn_first_record_is_read_as_empty() {
+    let dir = tempdir();
+    for tail in [&b"{\"seq\":1,\"ts\":17"[..], b"\n\n\n"] {
+        let log = dir.path().join("events.ndjson");
+        ndlog::Writer::open(&log).unwrap();
+        std::fs::write(&log, tail).unwrap();
+        for cmd in ["cat", "tail", "stats", "verify"] {
+            let out = run(&[cmd, log.to_str().unwrap()], b"");
+            assert_eq!(out.status.code(), Some(0), "{cmd} {tail:?}: {}", stderr(&out));
+            if cmd != "stats" && cmd != "verify" {
+                assert_eq!(stdout(&out), "", "{cmd}");
+            }
+        }
+        std::fs::remove_file(&log).unwrap();
+        std::fs::remove_file(dir.path().join("events.ndjson.lock")).unwrap();
+    }
+    let plain = dir.path().join("plain.ndjson");
+    std::fs::write(&plain, b"{\"a\":1}").unwrap();
+    let out = run(&["cat", plain.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+}

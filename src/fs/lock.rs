@@ -230,6 +230,27 @@ pub struct LogLock<V: Vfs = crate::fs::StdFs> {
 }
 
 impl LogLock {
+    /// Whether ndlog wrote or accepted the log at `path`: its lock file `PATH.lock` starts with
+    /// the marker a writer puts there. It tells a log whose only bytes are a torn first record
+    /// (a writer killed mid-append) from a file that was never a log. Reads, never creates.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("events.ndjson");
+    /// assert!(!ndlog::LogLock::marks(&path));
+    /// ndlog::Writer::open(&path)?;
+    /// assert!(ndlog::LogLock::marks(&path));
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    pub fn marks(path: impl AsRef<Path>) -> bool {
+        let mut head = [0u8; MARKER.len()];
+        let lock = crate::names::lock_file(path.as_ref());
+        std::fs::File::open(lock)
+            .and_then(|f| std::io::Read::read_exact(&mut &f, &mut head))
+            .is_ok_and(|()| head == MARKER)
+    }
+
     /// Takes the writer lock of the log (or any file) at `path`, waiting up to `timeout`. The
     /// file need not exist: the lock is on `PATH.lock`, created with mode `0600` when missing,
     /// so a small file beside a log (settings, a registry) can be read, changed and replaced

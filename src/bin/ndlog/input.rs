@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use ndlog::read::Entry;
 use ndlog::segments::{Gap, SegmentedReader};
 use ndlog::{Mapped, Reader, Record, Summary};
 
@@ -244,10 +245,15 @@ fn remove_on_stop_signal(spool: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the bytes are a log: empty, or holding at least one valid ndlog record.
+/// Whether the bytes are a log: empty, holding at least one valid ndlog record, or, in a file
+/// ndlog wrote (its lock file says so), nothing but padding and a torn tail: the first append
+/// cut short by a crash, or cleared by the next writer.
 pub(crate) fn is_log<D: AsRef<[u8]>>(reader: &Reader<D>) -> bool {
     // Not `bytes().is_empty()`: a reader maps a file only up to its last record.
-    reader.last().is_some() || reader.entries().next().is_none()
+    reader.last().is_some()
+        || reader.entries().next().is_none()
+        || (reader.entries().all(|e| matches!(e, Entry::Padding { .. } | Entry::TornTail { .. }))
+            && ndlog::LogLock::marks(reader.path()))
 }
 
 /// What to tell a user whose file is not a log.
