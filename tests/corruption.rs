@@ -209,3 +209,60 @@ fn cat_strict_fails_where_verify_finds_damage() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(seqs(&out.stdout), [5, 6]);
 }
+
+/// A range reads the damage that may have held one of its records, and only that: a damaged
+/// line just before its first record (after the record before the range) may be the first
+/// seq asked for; one after a record at its last seq cannot be in it. The seek went past the
+/// first, and the second was reported.
+#[test]
+fn a_range_reports_the_damage_that_may_hold_its_records_and_no_other() {
+    use ndlog::read::{Bounds, Entry};
+    let mut log = Vec::new();
+    for seq in 1..=10 {
+        ndlog::format::encode(&mut log, seq, 100 + seq, b"0");
+    }
+    // Seq 5's line damaged (a flipped payload byte: same length, bad CRC).
+    let start = log.windows(8).position(|w| w == b"\"seq\":5,").unwrap() - 1;
+    let data = start + log[start..].windows(6).position(|w| w == b"\"data\"").unwrap();
+    log[data + 7] = b'1';
+    let reader = ndlog::Reader::new(log);
+    let damaged = |b: Bounds| {
+        let entries: Vec<_> = reader.entries_in(b).collect();
+        let seqs: Vec<u64> = entries
+            .iter()
+            .filter_map(|e| if let Entry::Record(r) = e { Some(r.seq) } else { None })
+            .collect();
+        (seqs, entries.iter().filter(|e| matches!(e, Entry::Corrupt { .. })).count())
+    };
+    let seqs = |from: Option<u64>, to: Option<u64>| Bounds {
+        from_seq: from,
+        to_seq: to,
+        ..Default::default()
+    };
+    assert_eq!(damaged(seqs(Some(5), Some(5))), (vec![], 1), "seq 5 may be the damaged line");
+    assert_eq!(damaged(seqs(Some(5), None)), ((6..=10).collect(), 1));
+    assert_eq!(damaged(seqs(Some(3), Some(4))), (vec![3, 4], 0), "after seq 4, nothing ≤ 4");
+    assert_eq!(damaged(seqs(Some(6), None)), ((6..=10).collect(), 0), "before seq 6, nothing ≥ 6");
+    assert_eq!(damaged(seqs(Some(2), Some(8))), ((2..=8).filter(|&s| s != 5).collect(), 1));
+    assert_eq!(damaged(Bounds::default()).1, 1);
+    // By time: ts 105 was the damaged record's.
+    let ts = |since, until| Bounds { since: Some(since), until: Some(until), ..Default::default() };
+    assert_eq!(damaged(ts(105, 106)), (vec![], 1));
+    assert_eq!(damaged(ts(101, 105)), ((1..=4).collect(), 1), "ts 104..=106: may be below 105");
+    assert_eq!(damaged(ts(106, 111)), ((6..=10).collect(), 1), "may be 106");
+}
+
+/// Damage before a log's first record is read by an unbounded range, as `verify` reports it.
+#[test]
+fn an_unbounded_range_reads_all_damage() {
+    let mut log = b"garbage\n".to_vec();
+    ndlog::format::encode(&mut log, 1, 1, b"0");
+    log.extend_from_slice(b"more garbage\n");
+    ndlog::format::encode(&mut log, 2, 2, b"0");
+    let reader = ndlog::Reader::new(log);
+    let corrupt = reader
+        .entries_in(ndlog::read::Bounds::default())
+        .filter(|e| matches!(e, ndlog::read::Entry::Corrupt { .. }))
+        .count();
+    assert_eq!(corrupt, 2);
+}

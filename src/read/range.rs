@@ -30,6 +30,22 @@ impl Bounds {
     fn past_end(&self, r: &Record<'_>) -> bool {
         self.to_seq.is_some_and(|s| r.seq > s) || self.until.is_some_and(|t| r.ts >= t)
     }
+
+    fn before_start(&self, r: &Record<'_>) -> bool {
+        self.from_seq.is_some_and(|s| r.seq < s) || self.since.is_some_and(|t| r.ts < t)
+    }
+
+    /// Whether a record between `before` and `after` (seq and ts; `None`: no record on that
+    /// side) may lie within the bounds: seqs strictly between theirs, ts between theirs.
+    fn may_hold(&self, before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> bool {
+        let (a_seq, a_ts) = before.unwrap_or((0, 0));
+        let (lo, hi) =
+            (a_seq.saturating_add(1), after.map_or(u64::MAX, |(s, _)| s.saturating_sub(1)));
+        let (lo, hi) =
+            (lo.max(self.from_seq.unwrap_or(0)), hi.min(self.to_seq.unwrap_or(u64::MAX)));
+        let b_ts = after.map_or(u64::MAX, |(_, t)| t);
+        lo <= hi && self.until.is_none_or(|u| a_ts < u) && self.since.is_none_or(|s| b_ts >= s)
+    }
 }
 
 /// Entries from the first record in [`Bounds`] to the last; see [`Reader::entries_in`].
@@ -38,22 +54,59 @@ pub struct EntriesIn<'a> {
     entries: Entries<'a>,
     bounds: Bounds,
     done: bool,
+    /// Seq and ts of the last record passed: the damage after it lies above them.
+    before: Option<(u64, u64)>,
+    /// Whether the last record passed was within the bounds.
+    inside: bool,
+    /// Whether the stretch of damage being passed is read, decided at its first line.
+    keep: Option<bool>,
+}
+
+impl<'a> EntriesIn<'a> {
+    /// Whether the damage (or padding, or torn tail) starting here is read: always in an
+    /// unbounded range and between two records of the range; at its edges only where a record
+    /// it held could be in it.
+    fn keep_damage(&self) -> bool {
+        if self.bounds == Bounds::default() {
+            return true;
+        }
+        let after = self.entries.clone().find_map(|e| match e {
+            Entry::Record(r) => Some(r),
+            _ => None,
+        });
+        let after_inside = after.as_ref().is_some_and(|r| !self.bounds.past_end(r));
+        (self.inside && after_inside)
+            || self.bounds.may_hold(self.before, after.map(|r| (r.seq, r.ts)))
+    }
 }
 
 impl<'a> Iterator for EntriesIn<'a> {
     type Item = Entry<'a>;
 
     fn next(&mut self) -> Option<Entry<'a>> {
-        if self.done {
-            return None;
-        }
-        match self.entries.next()? {
-            Entry::Record(r) if self.bounds.past_end(&r) => {
-                self.done = true;
-                None
+        while !self.done {
+            match self.entries.next()? {
+                Entry::Record(r) if self.bounds.past_end(&r) => self.done = true,
+                Entry::Record(r) => {
+                    self.keep = None;
+                    self.before = Some((r.seq, r.ts));
+                    self.inside = !self.bounds.before_start(&r);
+                    if self.inside {
+                        return Some(Entry::Record(r));
+                    }
+                }
+                damage => {
+                    let keep = match self.keep {
+                        Some(keep) => keep,
+                        None => *self.keep.insert(self.keep_damage()),
+                    };
+                    if keep {
+                        return Some(damage);
+                    }
+                }
             }
-            entry => Some(entry),
         }
+        None
     }
 }
 
@@ -61,10 +114,28 @@ impl<D: AsRef<[u8]>> Reader<D> {
     /// Every entry (records and the damage between them) from the first record within
     /// `bounds` up to the last one. Seqs increase and timestamps never decrease, so the start
     /// is a seek and the end the first record past a bound.
+    ///
+    /// Damage between two records of the range is read with them; damage at its edges only
+    /// where a record it held could lie within the bounds (between the record before the
+    /// range and its first, it may be the first seq asked for; after a record at the last seq
+    /// asked for, it cannot be in the range).
     pub fn entries_in(&self, bounds: Bounds) -> EntriesIn<'_> {
         let by_seq = bounds.from_seq.map_or(0, |s| self.seek_seq(s));
         let by_ts = bounds.since.map_or(0, |t| self.seek_ts(t));
-        EntriesIn { entries: self.entries_from(by_seq.max(by_ts)), bounds, done: false }
+        let first = by_seq.max(by_ts);
+        // From the end of the record before it, so that the damage in between is seen.
+        let (start, before) = match self.records_rev_before(first).next() {
+            Some(r) if first > 0 => (r.end(), Some((r.seq, r.ts))),
+            _ => (0, None),
+        };
+        EntriesIn {
+            entries: self.entries_from(start),
+            bounds,
+            done: false,
+            before,
+            inside: false,
+            keep: None,
+        }
     }
 
     /// The records within `bounds`, skipping damage.
