@@ -449,3 +449,43 @@ fn a_bad_or_busy_cursor_is_refused_with_what_to_do() {
     let out = ndlog().args(["tail", "--cursor"]).arg(&cursor).arg(&log).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `tail` and `tail -f` say on stderr which damaged lines they went past, as `cat` does: a
+/// consumer was left with a seq missing that nothing reported.
+#[test]
+fn tail_says_which_damaged_lines_it_went_past() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 10);
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"\"seq\":7,").unwrap();
+    let data = at + bytes[at..].windows(7).position(|w| w == b"\"data\":").unwrap() + 7;
+    bytes[data + 1] = b'X';
+    std::fs::write(&log, &bytes).unwrap();
+    let out = ndlog().args(["tail", "-n", "5", "--data"]).arg(&log).output().unwrap();
+    assert_eq!(stdout(&out), "{\"n\":5}\n{\"n\":6}\n{\"n\":8}\n{\"n\":9}\n{\"n\":10}\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("skipped 1 corrupt line(s), the first at byte {}", at - 1)),
+        "{err}"
+    );
+    let out = ndlog().args(["tail", "-n", "3"]).arg(&log).output().unwrap();
+    assert_eq!(stderr(&out), "", "the damage is not among the last 3");
+    let cursor = dir.path().join("c");
+    std::fs::write(&cursor, "4\n").unwrap();
+    let mut child = ndlog()
+        .args(["tail", "-f", "--data", "--cursor"])
+        .arg(&cursor)
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    let got: Vec<String> = (0..5).map(|_| next_line(&lines)).collect();
+    assert_eq!(got, ["{\"n\":5}", "{\"n\":6}", "{\"n\":8}", "{\"n\":9}", "{\"n\":10}"]);
+    sigterm(&child);
+    child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("skipped 1 corrupt line(s)"), "{err}");
+}

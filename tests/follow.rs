@@ -209,3 +209,53 @@ fn waiting_for_a_segmented_log_ends_when_its_settings_are_there() {
     assert!(waiting.join().unwrap(), "it ended because the log was there, not stopped");
     assert!(ndlog::segments::SegmentedReader::open(&path).is_ok());
 }
+
+/// A follower that goes past a damaged line says so (`take_skipped`): the line may have held a
+/// record, and a consumer was left with a seq missing that nothing reported.
+#[test]
+fn a_follower_says_which_damaged_lines_it_went_past() {
+    for segmented in [false, true] {
+        let dir = tempdir();
+        let path = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+        let options = match segmented {
+            true => Options::new().segments(ndlog::segments::Settings::new(2 << 20)),
+            false => Options::new(),
+        };
+        let writer = options.open(&path).unwrap();
+        for n in 1..=6 {
+            writer.append_raw(format!("{n}").as_bytes()).unwrap();
+        }
+        // Seq 3's line damaged in place (a payload byte: same length, bad CRC).
+        let file = match segmented {
+            true => path.join("00000000000000000001.ndjson.active"),
+            false => path.clone(),
+        };
+        let mut bytes = std::fs::read(&file).unwrap();
+        let at = bytes.windows(8).position(|w| w == b"\"seq\":3,").unwrap();
+        let data = at + bytes[at..].windows(7).position(|w| w == b"\"data\":").unwrap() + 7;
+        bytes[data] = b'9';
+        std::fs::write(&file, &bytes).unwrap();
+        let wait = Some(Duration::from_secs(5));
+        let (seqs, skipped) = if segmented {
+            let mut follow = ndlog::segments::SegmentedFollow::after(&path, 0);
+            let seqs: Vec<u64> =
+                (0..5).map(|_| follow.next_within(wait).unwrap().unwrap().seq).collect();
+            (seqs, follow.take_skipped())
+        } else {
+            let mut follow = Reader::open(&path).unwrap().follow();
+            let mut seqs: Vec<u64> = follow.next_batch(wait).unwrap().map(|r| r.seq).collect();
+            let mut one = Reader::open(&path).unwrap().follow();
+            let single: Vec<u64> =
+                (0..5).map(|_| one.next_within(wait).unwrap().unwrap().seq).collect();
+            assert_eq!(single, seqs, "one at a time as in a batch");
+            let skipped_one = one.take_skipped();
+            let skipped = follow.take_skipped();
+            assert_eq!(skipped_one, skipped);
+            seqs.dedup();
+            (seqs, skipped)
+        };
+        assert_eq!(seqs, [1, 2, 4, 5, 6], "segmented {segmented}");
+        let skipped = skipped.unwrap_or_else(|| panic!("segmented {segmented}: nothing said"));
+        assert_eq!((skipped.file, skipped.first_offset, skipped.lines), (file, at as u64 - 1, 1));
+    }
+}

@@ -62,6 +62,30 @@ pub struct Follow<V: Vfs = StdFs> {
     waker: Option<Waker>,
     stop: Stopper,
     gap: Option<Gap>,
+    /// Damaged lines gone past since the last look: the first one's offset, and how many.
+    skipped: Option<(u64, u64)>,
+}
+
+/// Damaged lines a follower went past ([`Follow::take_skipped`],
+/// [`crate::segments::SegmentedFollow::take_skipped`]): each may have held a record, which the
+/// consumer will not get. `ndlog verify` lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file they are in (a segment, for a segmented log).
+    pub file: PathBuf,
+    /// The first one's byte offset in it.
+    pub first_offset: u64,
+    /// How many.
+    pub lines: u64,
+}
+
+/// Notes `lines` damaged lines, the first at `offset`, in `skipped`.
+pub(crate) fn note_skipped(skipped: &mut Option<(u64, u64)>, offset: u64, lines: u64) {
+    if lines > 0 {
+        let (first, count) = skipped.get_or_insert((offset, 0));
+        *first = (*first).min(offset);
+        *count += lines;
+    }
 }
 
 /// Records a follower will never return because a compaction removed them first (retention),
@@ -185,6 +209,7 @@ impl<V: Vfs> Follow<V> {
             waker: None,
             stop: Stopper::new(),
             gap: None,
+            skipped: None,
             path,
         };
         follow.watch();
@@ -299,6 +324,13 @@ impl<V: Vfs> Follow<V> {
         self.gap.take()
     }
 
+    /// The damaged lines this follower went past since the last call, if any: see
+    /// [`Skipped`].
+    pub fn take_skipped(&mut self) -> Option<Skipped> {
+        let (first_offset, lines) = self.skipped.take()?;
+        Some(Skipped { file: self.path.clone(), first_offset, lines })
+    }
+
     /// The current durable watermark, as this follower last read it.
     pub fn watermark(&self) -> Option<Watermark> {
         self.mark
@@ -364,6 +396,8 @@ impl<V: Vfs> Follow<V> {
             last_seq: &mut self.last_seq,
             done: !ready,
             gap,
+            skipped: &mut self.skipped,
+            counted: 0,
         })
     }
 
@@ -413,9 +447,11 @@ impl<V: Vfs> Follow<V> {
                     self.pos = r.offset;
                     return Some((r.seq, r.offset, r.end()));
                 }
-                Entry::Corrupt { offset, len, .. } | Entry::Padding { offset, len } => {
+                Entry::Corrupt { offset, len, .. } => {
+                    note_skipped(&mut self.skipped, offset, 1);
                     self.pos = offset + len;
                 }
+                Entry::Padding { offset, len } => self.pos = offset + len,
                 Entry::TornTail { .. } => return None,
             }
         }
@@ -489,6 +525,9 @@ pub struct Batch<'a> {
     last_seq: &'a mut Option<u64>,
     done: bool,
     gap: Option<Gap>,
+    /// The follower's note of damaged lines gone past, and how many of the batch's it holds.
+    skipped: &'a mut Option<(u64, u64)>,
+    counted: u64,
 }
 
 impl Batch<'_> {
@@ -517,6 +556,13 @@ impl<'a> Iterator for Batch<'a> {
                 break;
             }
             *self.pos = end;
+            // Damage before this record is gone past for good now.
+            let stats = self.records.stats();
+            if stats.corrupt_lines > self.counted {
+                let first = stats.first_corrupt.unwrap_or(r.offset);
+                note_skipped(self.skipped, first, stats.corrupt_lines - self.counted);
+                self.counted = stats.corrupt_lines;
+            }
             if self.last_seq.is_some_and(|s| r.seq <= s) {
                 continue;
             }

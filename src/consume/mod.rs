@@ -43,7 +43,7 @@ pub(crate) mod wake;
 pub mod watermark;
 
 pub use cursor::Cursor;
-pub use follow::{Batch, Follow, Gap, OwnedRecord};
+pub use follow::{Batch, Follow, Gap, OwnedRecord, Skipped};
 #[cfg(feature = "tokio")]
 pub use stream::FollowStream;
 pub use wake::{Stopper, wait_until_exists};

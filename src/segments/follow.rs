@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::consume::wake::Waker;
 use crate::consume::watermark::{Target, Watcher};
-use crate::consume::{Cover, Gap, OwnedRecord, Stopper, Watermark};
+use crate::consume::{Cover, Gap, OwnedRecord, Skipped, Stopper, Watermark};
 use crate::error::{Error, Result};
 use crate::fs::{StdFs, Vfs};
 use crate::read::{Entry, Mapped, Reader, Record};
@@ -64,6 +64,9 @@ pub struct SegmentedFollow<V: Vfs = StdFs> {
     past: Option<u64>,
     /// Seqs a sealed segment should have held and did not, since the last look.
     missing: Option<(u64, u64)>,
+    /// Damaged lines gone past since the last look: their segment, the first one's offset and
+    /// how many.
+    skipped: Option<(PathBuf, u64, u64)>,
     committed: bool,
     watcher: Watcher<V::File>,
     mark: Option<Watermark>,
@@ -97,6 +100,7 @@ impl<V: Vfs> SegmentedFollow<V> {
             gap: None,
             past: None,
             missing: None,
+            skipped: None,
             committed: true,
             mark: None,
             waker,
@@ -169,6 +173,13 @@ impl<V: Vfs> SegmentedFollow<V> {
     /// retention, which removes only the oldest). `ndlog verify` says which.
     pub fn take_missing(&mut self) -> Option<(u64, u64)> {
         self.missing.take()
+    }
+
+    /// The damaged lines this follower went past since the last call, if any (those of the
+    /// last segment they were found in): see [`Skipped`].
+    pub fn take_skipped(&mut self) -> Option<Skipped> {
+        let (file, first_offset, lines) = self.skipped.take()?;
+        Some(Skipped { file, first_offset, lines })
     }
 
     /// [`SegmentedFollow::take_gap`] as the first and last seq skipped.
@@ -364,10 +375,27 @@ impl<V: Vfs> SegmentedFollow<V> {
     /// `None` when there is none yet. Stops before a torn tail: it may be a write in progress.
     fn advance(&mut self) -> Option<(u64, u64, u64)> {
         let (_, reader) = self.current.as_ref()?;
+        // Damaged lines are gone past for good when a record after them is reached.
+        let (mut first, mut lines) = (0, 0);
         for entry in reader.entries_from(self.pos) {
+            if let Entry::Corrupt { offset, .. } = entry {
+                first = if lines == 0 { offset } else { first };
+                lines += 1;
+            }
             match entry {
-                Entry::Record(r) if r.seq <= self.after => self.pos = r.end(),
+                Entry::Record(r) if r.seq <= self.after => {
+                    self.pos = r.end();
+                    (first, lines) = (0, 0);
+                }
                 Entry::Record(r) => {
+                    if lines > 0 {
+                        let file = reader.path().to_path_buf();
+                        let (at, count) = match self.skipped.take() {
+                            Some((f, at, count)) if f == file => (at.min(first), count + lines),
+                            _ => (first, lines),
+                        };
+                        self.skipped = Some((file, at, count));
+                    }
                     self.pos = r.offset;
                     return Some((r.seq, r.offset, r.end()));
                 }

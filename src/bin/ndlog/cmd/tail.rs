@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ndlog::consume::{Batch, Cursor, Follow, Gap, Stopper, Watermark};
+use ndlog::consume::{Batch, Cursor, Follow, Gap, Skipped, Stopper, Watermark};
+use ndlog::read::Entry;
 use ndlog::segments::SegmentedFollow;
 
 use crate::exit::{EXIT_GAP, usage};
@@ -175,6 +176,9 @@ fn follow_segmented(
                 return Ok(ExitCode::from(EXIT_GAP));
             }
         }
+        if let Some(skipped) = follow.take_skipped() {
+            report_skipped(&skipped);
+        }
         if let Some((from, to)) = follow.take_missing() {
             out::warn(format_args!(
                 "{}: seqs {from}..={to} are not in the log (a sealed segment's last records are \
@@ -230,6 +234,9 @@ impl<'a> Consumer<'a> {
             } else {
                 self.take(batch, args, stop)?
             };
+            if let Some(skipped) = follow.take_skipped() {
+                report_skipped(&skipped);
+            }
             if let Some(code) = code {
                 return Ok(code);
             }
@@ -338,6 +345,16 @@ fn wait_for_log(log: &Path, stop: &Stopper) -> anyhow::Result<bool> {
         .with_context(|| format!("waiting for {}", log.display()))
 }
 
+/// Says on stderr that damaged lines were gone past, as `cat` says it.
+fn report_skipped(skipped: &Skipped) {
+    out::warn(format_args!(
+        "{}: skipped {} corrupt line(s), the first at byte {}; `ndlog verify` lists them",
+        skipped.file.display(),
+        skipped.lines,
+        skipped.first_offset
+    ));
+}
+
 /// Says on stderr that records were removed before they were delivered.
 fn report_gap(gap: Gap, log: &Path, strict: bool) {
     out::warn(format_args!(
@@ -400,15 +417,35 @@ fn print_last_of(
         start = Some((i, offset));
     }
     let mut newest = None;
+    let mut skipped = None;
     if let Some((first_part, offset)) = start {
-        let oldest_first = log.parts.iter().enumerate().skip(first_part).flat_map(|(i, part)| {
-            part.reader.records_from(if i == first_part { offset } else { 0 })
-        });
-        for r in oldest_first.take(count) {
-            out::line(out, if data { r.data } else { r.line })?;
-            newest = Some(r.seq);
+        let mut left = count;
+        for (i, part) in log.parts.iter().enumerate().skip(first_part) {
+            let from = if i == first_part { offset } else { 0 };
+            for entry in part.reader.entries_from(from) {
+                if left == 0 {
+                    break;
+                }
+                match entry {
+                    Entry::Record(r) => {
+                        out::line(out, if data { r.data } else { r.line })?;
+                        newest = Some(r.seq);
+                        left -= 1;
+                    }
+                    // Damage between the records printed: said, as `cat` says it.
+                    Entry::Corrupt { offset, .. } => {
+                        let file = part.reader.path().to_path_buf();
+                        let first_offset = offset;
+                        skipped.get_or_insert(Skipped { file, first_offset, lines: 0 }).lines += 1;
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     out.flush()?;
+    if let Some(skipped) = &skipped {
+        report_skipped(skipped);
+    }
     Ok(newest)
 }
