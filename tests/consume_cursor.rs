@@ -489,3 +489,28 @@ fn tail_says_which_damaged_lines_it_went_past() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("skipped 1 corrupt line(s)"), "{err}");
 }
+
+/// A cursor past every record of a log that holds none yet (created again, say) is said, as one
+/// past its last record is: the records up to it would be skipped without a word.
+#[test]
+fn a_cursor_ahead_of_an_empty_log_is_said() {
+    let dir = tempdir();
+    let log = dir.path().join("events.ndjson");
+    ndlog::Writer::open(&log).unwrap();
+    let cursor = dir.path().join("c");
+    std::fs::write(&cursor, "5\n").unwrap();
+    let mut child = ndlog()
+        .args(["tail", "-f", "--cursor"])
+        .arg(&cursor)
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sigterm(&child);
+    child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("cursor is at seq 5, past every record of the log"), "{err}");
+}

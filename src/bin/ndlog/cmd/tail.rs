@@ -106,8 +106,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let reader = log.single().context("a single-file log has one file")?;
     let mut follow = if let Some(cursor) = &cursor {
-        if let (Some(after), Some(last)) = (cursor.after_seq(), reader.last().map(|r| r.seq)) {
-            note_cursor_ahead(after, last, cursor.path());
+        if let Some(after) = cursor.after_seq() {
+            note_cursor_ahead(after, reader.last().map(|r| r.seq), cursor.path());
         }
         cursor.follow(reader)
     } else {
@@ -131,8 +131,8 @@ fn follow_segmented(
 ) -> anyhow::Result<ExitCode> {
     let after = if let Some(cursor) = &cursor {
         let after = cursor.after_seq();
-        if let (Some(after), Some(last)) = (after, log.last().map(|r| r.seq)) {
-            note_cursor_ahead(after, last, cursor.path());
+        if let Some(after) = after {
+            note_cursor_ahead(after, log.last().map(|r| r.seq), cursor.path());
         }
         after.unwrap_or(0)
     } else if let Some(seq) = args.after_seq {
@@ -368,16 +368,19 @@ fn report_gap(gap: Gap, log: &Path, strict: bool) {
     ));
 }
 
-/// A cursor past the log's last record (the log was recreated, say) would skip every record up
-/// to it: say so.
-fn note_cursor_ahead(after: u64, last: u64, file: &Path) {
-    if after > last {
-        out::warn(format_args!(
-            "{}: cursor is at seq {after}, past the log's last record (seq {last}); records up \
-             to seq {after} will not be delivered: remove the cursor file to start over",
-            file.display()
-        ));
-    }
+/// A cursor past the log's last record (`None`: it holds none, or did not exist yet; the log
+/// was recreated, say) would skip every record up to it: say so.
+fn note_cursor_ahead(after: u64, last: Option<u64>, file: &Path) {
+    let past = match last {
+        Some(last) if after > last => format!("the log's last record (seq {last})"),
+        None if after > 0 => "every record of the log (it holds none yet)".to_string(),
+        _ => return,
+    };
+    out::warn(format_args!(
+        "{}: cursor is at seq {after}, past {past}; records up to seq {after} will not be \
+         delivered: remove the cursor file to start over",
+        file.display()
+    ));
 }
 
 /// The highest seq of a segmented log known to be durable: every record of a sealed segment
