@@ -549,6 +549,24 @@ fn export_writes_through_a_symlink_and_keeps_the_files_mode() {
     assert!(run(&["export", l, "-o", fresh.to_str().unwrap()], b"").status.success());
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o666 & !umask.bits(), "umask {:o}", umask.bits());
+    // Standard output by any name (/dev/stdout, with `>>` to a file) is written to as it is:
+    // the rename replaced the file it was redirected to, losing what it held.
+    let out_txt = dir.path().join("out.txt");
+    std::fs::write(&out_txt, "precious\n").unwrap();
+    let appended = std::fs::File::options().append(true).open(&out_txt).unwrap();
+    let status = ndlog()
+        .args(["export", l, "--data", "-o", "/dev/stdout"])
+        .stdout(appended)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out_txt).unwrap();
+    assert!(text.starts_with("precious\n") && text.lines().count() == 6, "{text}");
+    // No set-id bit is carried over to the export.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    assert!(run(&["export", l, "-o", target.to_str().unwrap()], b"").status.success());
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
     // A link to nothing is refused, and nothing is made.
     let dangling = dir.path().join("dangling.ndjson");
     std::os::unix::fs::symlink(real.join("nothing"), &dangling).unwrap();

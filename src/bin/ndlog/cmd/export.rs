@@ -37,7 +37,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bounds = args.range.bounds()?;
     let log = input::open(&args.log)?;
-    let Some(path) = args.output.as_ref().filter(|p| !input::is_dash(p)) else {
+    // `-o /dev/stdout` (or any name of the file standard output already writes to, with `>`
+    // or `>>`) is standard output: written there as it is, never replaced by a rename.
+    let Some(path) = args.output.as_ref().filter(|p| !input::is_dash(p) && !is_stdout(p)) else {
         let mut out = out::stdout();
         let code = write_log_range(&log, bounds, args.data, false, &mut out)?;
         out.flush()?;
@@ -80,7 +82,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The mode of the file it replaces, or what the umask leaves of 0666, as for `> FILE`
     // (the temporary file is made 0600).
     let mode = match std::fs::metadata(path) {
-        Ok(meta) => meta.mode() & 0o7777,
+        Ok(meta) => meta.mode() & 0o777,
         Err(_) => 0o666 & !current_umask(),
     };
     let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
@@ -145,6 +147,16 @@ fn refuse_the_log_itself(log: &Path, output: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `path` names the file standard output writes to (`/dev/stdout`, `/proc/self/fd/1`,
+/// or the very file it was redirected to).
+fn is_stdout(path: &Path) -> bool {
+    let (Ok(named), Ok(out)) = (std::fs::metadata(path), rustix::fs::fstat(std::io::stdout()))
+    else {
+        return false;
+    };
+    named.dev() == out.st_dev as u64 && named.ino() == out.st_ino as u64
 }
 
 /// `path`, or where the symbolic links it is lead: a link to nothing is refused (as `cp`
