@@ -156,7 +156,7 @@ fn is_stdout(path: &Path) -> bool {
     else {
         return false;
     };
-    named.dev() == out.st_dev as u64 && named.ino() == out.st_ino as u64
+    named.dev() == out.st_dev && named.ino() == out.st_ino
 }
 
 /// `path`, or where the symbolic links it is lead: a link to nothing is refused (as `cp`
