@@ -1261,3 +1261,30 @@ fn create_with_a_preallocated_segment_larger_than_the_room_says_what_to_do() {
         small_disk(&["create", s(&other), "--segment-bytes", "2MiB", "--preallocate"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Retention on a log of many segments holds one of them open at a time while it checks them:
+/// checking them all mapped at once ran out of file descriptors (`ulimit -n`) where the
+/// compaction meant to bring their number down.
+#[test]
+fn retention_checks_many_segments_within_a_small_file_limit() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let settings = ndlog::segments::Settings {
+        segment_records: Some(1),
+        ..ndlog::segments::Settings::new(2 << 20)
+    };
+    let opts = ndlog::Options::new().durability(ndlog::Durability::Never).segments(settings);
+    let writer = opts.open(&log).unwrap();
+    for i in 0..300 {
+        writer.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    drop(writer);
+    let script = format!(
+        "ulimit -n 64 && exec {} compact --keep-last 250 {}",
+        env!("CARGO_BIN_EXE_ndlog"),
+        s(&log)
+    );
+    let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sealed_names(&log).len(), 249, "{}", String::from_utf8_lossy(&out.stdout));
+}

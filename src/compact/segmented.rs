@@ -4,7 +4,9 @@
 //! writers are never locked out: sealed segments do not change under them.
 //!
 //! Retention decides from the names and one `pread` per segment, so its cost grows with the
-//! segments it removes, not with the bytes kept:
+//! segments it removes, not with the bytes kept (before it removes anything, it checks that the
+//! segments form one log, as readers do: each is opened and its first and last records read,
+//! one at a time, which costs a few microseconds a segment whatever its size):
 //! - `keep_last N`: a sealed segment ends just before the next one's name, so its last seq is
 //!   known from the names; it goes when that seq is at least N below the log's last seq.
 //! - `max_age`: it goes when its last record (read from its end) is older than the age.
@@ -51,11 +53,19 @@ impl<V: Vfs> Compactor<V> {
         let lock = LockFile::open(vfs, &dir.join(COMPACT_LOCK), mode, None)?;
         let _one_at_a_time = lock.acquire(dir, self.queue_timeout.unwrap_or(self.lock_timeout))?;
         self.remove_segment_leftovers(dir)?;
-        let segments = list(vfs, dir)?;
         // Segments that do not form one log (a stray file among them) are refused as readers
         // refuse them, before anything is removed or rewritten: retention would delete a
-        // stray as if it were the log's.
-        drop(crate::segments::SegmentedReader::open_in(vfs.clone(), dir)?);
+        // stray as if it were the log's. (A roll may rename the active segment meanwhile:
+        // listed again then.)
+        let mut tries = 0;
+        let segments = loop {
+            let segments = list(vfs, dir)?;
+            match crate::segments::check_segments(vfs, &segments) {
+                Ok(()) => break segments,
+                Err(e) if e.is_not_found() && tries < 20 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let mut report = CompactReport::default();
         let removable = self.retention_cut(&segments)?;
         let mut removed_any = false;

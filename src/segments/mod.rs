@@ -21,6 +21,7 @@ mod list;
 pub mod naming;
 pub(crate) mod older;
 mod reader;
+pub(crate) use reader::check_segments;
 mod settings;
 
 pub use active::{create, create_chained};

@@ -166,56 +166,99 @@ fn open_parts<V: Vfs>(
     Ok(parts)
 }
 
+/// What the continuity check needs of one segment: its name, its file, and the seqs of its
+/// first and last records.
+struct Ends<'a> {
+    name: SegmentName,
+    path: &'a Path,
+    first: Option<u64>,
+    last: Option<u64>,
+}
+
+impl<'a, V: Vfs> From<&'a Part<V>> for Ends<'a> {
+    fn from(part: &'a Part<V>) -> Self {
+        let first = part.reader.records().next().map(|r| r.seq);
+        Ends { name: part.name, path: part.path(), first, last: part.reader.last().map(|r| r.seq) }
+    }
+}
+
 /// Each segment's records lie at or above its name's seq and below the next segment's, and
 /// a sealed segment ends just before the next one starts.
 fn check_continuity<V: Vfs>(parts: &[Part<V>]) -> Result<()> {
-    // A file whose first record is below its name is at fault, whatever its neighbours hold.
-    for part in parts {
-        if let Some(first) = part.reader.records().next().filter(|r| r.seq < part.name.first_seq) {
-            return Err(Error::not_a_log(
-                part.path(),
-                format!(
-                    "it holds seq {}, below the seq {} its name starts at",
-                    first.seq, part.name.first_seq
-                ),
-            ));
+    let ends: Vec<Ends<'_>> = parts.iter().map(Ends::from).collect();
+    ends.iter().try_for_each(check_name)?;
+    ends.windows(2).try_for_each(|pair| check_pair(&pair[0], &pair[1]))
+}
+
+/// [`SegmentedReader::open`]'s check that `segments` form one log, one segment mapped at a
+/// time (a compaction of a log of thousands of segments must not hold a file open for each):
+/// each is opened, its first and last records read, and closed.
+pub(crate) fn check_segments<V: Vfs>(vfs: &V, segments: &[Segment]) -> Result<()> {
+    let mut previous: Option<Ends<'_>> = None;
+    for segment in segments {
+        let reader = Reader::open_in(vfs.clone(), &segment.path)?;
+        let first = reader.records().next().map(|r| r.seq);
+        let last = reader.last().map(|r| r.seq);
+        drop(reader);
+        let ends = Ends { name: segment.name, path: &segment.path, first, last };
+        check_name(&ends)?;
+        if let Some(before) = &previous {
+            check_pair(before, &ends)?;
         }
+        previous = Some(ends);
     }
-    for pair in parts.windows(2) {
-        let (part, next) = (&pair[0], &pair[1]);
-        let next_first = next.name.first_seq;
-        // Not a segment a roll made: a roll seals only a segment that holds records, and
-        // names the next one right after the last record before it.
-        let stray = |why: String| {
-            let why = format!("{why}: a stray file; move it out of the log directory");
-            Err(Error::not_a_log(next.path(), why))
-        };
-        let next_empty = next.reader.last().is_none();
-        if part.name.active && !next.name.active && next_empty {
-            return stray(format!(
-                "a sealed segment that holds no record, after the active segment {}",
-                part.path().display()
-            ));
-        }
-        let Some(last) = part.reader.last().map(|r| r.seq) else { continue };
-        if last >= next_first && next_empty {
-            return stray(format!(
-                "it holds no record, and its name's seq {next_first} lies inside the segment \
-                 before it (seqs {}..={last})",
+    Ok(())
+}
+
+/// A file whose first record is below its name is at fault, whatever its neighbours hold.
+fn check_name(part: &Ends<'_>) -> Result<()> {
+    match part.first.filter(|&f| f < part.name.first_seq) {
+        Some(first) => Err(Error::not_a_log(
+            part.path,
+            format!(
+                "it holds seq {first}, below the seq {} its name starts at",
                 part.name.first_seq
-            ));
-        }
-        if last >= next_first {
-            return Err(Error::not_a_log(
-                part.path(),
-                format!(
-                    "it holds seq {last}, which the next segment's name claims ({next_first}): \
-                     {} starts inside this segment; move the one that is not the log's out of \
-                     the log directory",
-                    next.path().display()
-                ),
-            ));
-        }
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Two segments in a row: the second starts after the first's last record, and one that holds
+/// nothing where no roll would have made it is a stray.
+fn check_pair(part: &Ends<'_>, next: &Ends<'_>) -> Result<()> {
+    let next_first = next.name.first_seq;
+    // Not a segment a roll made: a roll seals only a segment that holds records, and names
+    // the next one right after the last record before it.
+    let stray = |why: String| {
+        let why = format!("{why}: a stray file; move it out of the log directory");
+        Err(Error::not_a_log(next.path, why))
+    };
+    let next_empty = next.last.is_none();
+    if part.name.active && !next.name.active && next_empty {
+        return stray(format!(
+            "a sealed segment that holds no record, after the active segment {}",
+            part.path.display()
+        ));
+    }
+    let Some(last) = part.last else { return Ok(()) };
+    if last >= next_first && next_empty {
+        return stray(format!(
+            "it holds no record, and its name's seq {next_first} lies inside the segment before \
+             it (seqs {}..={last})",
+            part.name.first_seq
+        ));
+    }
+    if last >= next_first {
+        return Err(Error::not_a_log(
+            part.path,
+            format!(
+                "it holds seq {last}, which the next segment's name claims ({next_first}): {} \
+                 starts inside this segment; move the one that is not the log's out of the log \
+                 directory",
+                next.path.display()
+            ),
+        ));
     }
     Ok(())
 }
