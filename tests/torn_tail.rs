@@ -247,9 +247,23 @@ fn a_log_holding_only_a_torn_first_record_is_read_as_empty() {
         std::fs::remove_file(&log).unwrap();
         std::fs::remove_file(dir.path().join("events.ndjson.lock")).unwrap();
     }
+    // Through a symlink, the lock file is the real log's, as writers name it.
+    let log = dir.path().join("real.ndjson");
+    ndlog::Writer::open(&log).unwrap();
+    std::fs::write(&log, b"{\"seq\":1,").unwrap();
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(&log, &link).unwrap();
+    let out = run(&["cat", link.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plain = dir.path().join("plain.ndjson");
     std::fs::write(&plain, b"{\"a\":1}").unwrap();
     let out = run(&["cat", plain.to_str().unwrap()], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+    // A FIFO where the lock file would be is not waited on.
+    let fifo = dir.path().join("plain.ndjson.lock");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let out = run(&["cat", plain.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }

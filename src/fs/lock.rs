@@ -244,10 +244,20 @@ impl LogLock {
     /// # Ok::<(), ndlog::Error>(())
     /// ```
     pub fn marks(path: impl AsRef<Path>) -> bool {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // The lock file is named after the file a symlinked path leads to, as writers name it;
+        // it is opened without blocking (a FIFO planted there) and read only when regular.
+        let path = std::fs::canonicalize(path.as_ref()).unwrap_or_else(|_| path.as_ref().into());
+        let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
         let mut head = [0u8; MARKER.len()];
-        let lock = crate::names::lock_file(path.as_ref());
-        std::fs::File::open(lock)
-            .and_then(|f| std::io::Read::read_exact(&mut &f, &mut head))
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(crate::names::lock_file(&path))
+            .and_then(|f| match f.metadata()?.is_file() {
+                true => std::io::Read::read_exact(&mut &f, &mut head),
+                false => Err(io::ErrorKind::InvalidInput.into()),
+            })
             .is_ok_and(|()| head == MARKER)
     }
 
