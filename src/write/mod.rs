@@ -308,18 +308,15 @@ impl<V: Vfs> Writer<V> {
                 // serde_json writes whole characters on one line, but a RawValue is copied as
                 // it was given: its own parse admits newlines between tokens and a `\u`
                 // escape of half a surrogate pair. And it serialises a Value of any depth. A
-                // payload with a backslash (few: serde_json escapes only `"`, `\` and controls)
-                // or one that may nest too deep gets the check a raw payload gets.
+                // payload that may hold such an escape (serde_json itself writes `\u` only for
+                // control characters) or nest too deep gets the check a raw payload gets.
                 let written = &bytes[start..];
                 self.check_size(written.len())?;
-                let escape = memchr::memchr3(b'\n', b'\r', b'\\', written);
-                if let Some(at) = escape
-                    && memchr::memchr2(b'\n', b'\r', &written[at..]).is_some()
-                {
+                if memchr::memchr2(b'\n', b'\r', written).is_some() {
                     let msg = "serialised to JSON with a raw newline";
                     return Err(Error::payload(&self.path, index, msg));
                 }
-                if escape.is_some() || may_nest_too_deep(written) {
+                if may_hold_a_surrogate_escape(written) || may_nest_too_deep(written) {
                     crate::format::payload::check_payload_bytes(written)
                         .map_err(|reason| Error::payload(&self.path, index, reason))?;
                 }
@@ -410,6 +407,15 @@ impl<V: Vfs> Writer<V> {
     pub fn index_error(&self) -> Option<Error> {
         self.lock_state().derived.index.as_ref().and_then(IndexWriter::error)
     }
+}
+
+/// Whether JSON bytes may hold a `\u` escape of a UTF-16 surrogate (`\ud800` to `\udfff`):
+/// false for almost every payload serde_json writes.
+fn may_hold_a_surrogate_escape(json: &[u8]) -> bool {
+    memchr::memmem::find_iter(json, b"\\u").any(|i| {
+        matches!(json.get(i + 2), Some(b'd' | b'D'))
+            && matches!(json.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+    })
 }
 
 /// Whether JSON bytes could nest deeper than a writer takes ([`crate::json::MAX_DEPTH`]):
