@@ -185,7 +185,7 @@ impl<V: Vfs> Reader<Mapped<V>> {
     /// # Ok::<(), ndlog::Error>(())
     /// ```
     pub fn follow_after(self, seq: u64) -> Follow<V> {
-        let pos = self.seek_seq(seq.saturating_add(1));
+        let pos = self.resume_after(seq);
         let mut follow = Follow::new(self, pos, Some(seq));
         follow.check_gap();
         follow
@@ -485,7 +485,7 @@ impl<V: Vfs> Follow<V> {
     /// Where to continue in a replacement file: just after the last record returned.
     fn resume_offset(&self) -> u64 {
         match self.last_seq {
-            Some(seq) => self.reader.seek_seq(seq.saturating_add(1)),
+            Some(seq) => self.reader.resume_after(seq),
             None => 0,
         }
     }

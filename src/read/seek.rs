@@ -42,6 +42,14 @@ impl<D: AsRef<[u8]>> Reader<D> {
         offset_of(self.search_seq(seq))
     }
 
+    /// Where a reader that has read up to seq `seq` goes on: the end of the last record before
+    /// the first with a greater seq (0 when there is none), so that the damage between the two
+    /// is read, not jumped over.
+    pub(crate) fn resume_after(&self, seq: u64) -> u64 {
+        let next = self.seek_seq(seq.saturating_add(1));
+        self.records_rev_before(next).next().map_or(0, |r| r.end())
+    }
+
     /// The offset of the first record with ts ≥ `ts`; when there is none, as
     /// [`Reader::seek_seq`].
     pub fn seek_ts(&self, ts: u64) -> u64 {

@@ -260,7 +260,7 @@ impl<V: Vfs> SegmentedFollow<V> {
                             Err(e) => return Err(e),
                         };
                         // (Key compaction may have replaced it: find the place by seq.)
-                        self.pos = reader.seek_seq(self.after.saturating_add(1));
+                        self.pos = reader.resume_after(self.after);
                         self.current = Some((segment.name, reader));
                         self.whole = true;
                         if self.ready()? {
@@ -351,7 +351,7 @@ impl<V: Vfs> SegmentedFollow<V> {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        self.pos = reader.seek_seq(self.after.saturating_add(1));
+        self.pos = reader.resume_after(self.after);
         self.whole = !segment.name.active;
         self.past = None;
         self.current = Some((segment.name, reader));
