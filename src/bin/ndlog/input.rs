@@ -151,6 +151,20 @@ pub(crate) fn require_file(path: &Path, command: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The directory `path` is (or would be) in: `.` for a bare file name.
+pub(crate) fn dir_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Whether nothing is at `path` yet, in a directory that exists, and `path` names a file (no
+/// trailing `/`): a log a writer would create there, which a command with nothing to write
+/// leaves uncreated. (Anything else is opened, for the writer's own message.)
+pub(crate) fn not_created_yet(path: &Path) -> bool {
+    !path.as_os_str().as_encoded_bytes().ends_with(b"/")
+        && std::fs::symlink_metadata(path).is_err()
+        && dir_of(path).is_dir()
+}
+
 /// Opens the log at `path`, or the log on standard input for `-`, for reading.
 ///
 /// # Errors

@@ -100,13 +100,18 @@ pub(crate) fn write_range<D: AsRef<[u8]>>(
         }
     }
     if let Some(first) = first_skipped {
-        out::warn(format_args!(
-            "{}: skipped {skipped} corrupt line(s), the first at byte {first}; \
-             `ndlog verify` lists them",
-            log
-        ));
+        warn_skipped(log, skipped, first);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr that `lines` corrupt lines of `file` were skipped, the first at byte `first`
+/// (`cat`, `export`, `tail`, `tail -f`).
+pub(crate) fn warn_skipped(file: impl std::fmt::Display, lines: u64, first: u64) {
+    out::warn(format_args!(
+        "{file}: skipped {lines} corrupt line(s), the first at byte {first}; `ndlog verify` lists \
+         them"
+    ));
 }
 
 /// [`write_range`] over every file of a log, in seq order, skipping the segments that lie

@@ -155,16 +155,7 @@ struct Target {
 
 impl Target {
     fn new(options: Options, path: PathBuf, key: Option<JsonPointer>) -> anyhow::Result<Target> {
-        // (A log whose directory is missing, or a path that names a directory, is opened at
-        // once, for the writer's message.)
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        let dir_path = path.as_os_str().as_encoded_bytes().ends_with(b"/");
-        let later =
-            !dir_path && !exists(&path) && std::fs::metadata(parent).is_ok_and(|m| m.is_dir());
-        let writer = match later {
+        let writer = match input::not_created_yet(&path) {
             true => None,
             false => Some(options.open(&path)?),
         };
@@ -238,20 +229,12 @@ impl Target {
     /// exists (now: another process may have created it meanwhile); a log that does not has no
     /// record, so its last seq is 0 and no entity has a version.
     fn check_only(&mut self, expect: Expect) -> anyhow::Result<()> {
-        if self.writer.is_some() || exists(&self.path) {
-            let none: &[&[u8]] = &[];
-            self.writer()?.append_raw_batch_if(expect, none)?;
-            return Ok(());
+        if self.writer.is_none() && !exists(&self.path) {
+            return self.check_before_creating(expect, &[], &[]);
         }
-        match expect {
-            Expect::LastSeq(n) if n != 0 => {
-                let path = self.path.clone();
-                let kind =
-                    ndlog::ErrorKind::Conflict { path, expected: n, actual: 0, entity: None };
-                Err(ndlog::Error::from(kind).into())
-            }
-            _ => Ok(()),
-        }
+        let none: &[&[u8]] = &[];
+        self.writer()?.append_raw_batch_if(expect, none)?;
+        Ok(())
     }
 }
 

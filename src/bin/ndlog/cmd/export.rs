@@ -64,7 +64,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = input::dir_of(path);
     // Said of the directory the user named, not of the temporary file's name in it.
     match std::fs::metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
@@ -184,7 +184,7 @@ fn current_umask() -> u32 {
 
 /// The directory `path` would be in, resolved: `None` when it does not exist.
 fn canonical_parent(path: &Path) -> Option<PathBuf> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = input::dir_of(path);
     std::fs::canonicalize(dir).ok()
 }
 

@@ -143,12 +143,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Nothing to import into a log that does not exist: it is not created for nothing (a
     // missing directory is still said, by the writer).
-    let parent = args.log.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if checked.records == 0
-        && std::fs::symlink_metadata(&args.log).is_err()
-        && parent.is_dir()
-        && !args.log.as_os_str().as_encoded_bytes().ends_with(b"/")
-    {
+    if checked.records == 0 && input::not_created_yet(&args.log) {
         drop(copy);
         let mut out = out::stdout();
         writeln!(out, "{}: nothing to import from {name}", args.log.display())?;
@@ -265,7 +260,7 @@ fn spool(
     args: &Args,
     name: &str,
 ) -> anyhow::Result<(File, tempfile::NamedTempFile)> {
-    let dir = log_dir(&args.log);
+    let dir = input::dir_of(&args.log);
     let mut temp = crate::spool::create(dir, ".ndlog-import-").with_context(|| {
         format!("{name}: creating a temporary file for it in {}", dir.display())
     })?;
@@ -485,11 +480,6 @@ impl<R: Read> Read for Counted<R> {
         self.bytes += n as u64;
         Ok(n)
     }
-}
-
-/// The directory holding the log, where standard input is spooled.
-fn log_dir(log: &Path) -> &Path {
-    log.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// Importing a log into itself would read back what it writes.

@@ -347,12 +347,7 @@ fn wait_for_log(log: &Path, stop: &Stopper) -> anyhow::Result<bool> {
 
 /// Says on stderr that damaged lines were gone past, as `cat` says it.
 fn report_skipped(skipped: &Skipped) {
-    out::warn(format_args!(
-        "{}: skipped {} corrupt line(s), the first at byte {}; `ndlog verify` lists them",
-        skipped.file.display(),
-        skipped.lines,
-        skipped.first_offset
-    ));
+    crate::range::warn_skipped(skipped.file.display(), skipped.lines, skipped.first_offset);
 }
 
 /// Says on stderr that records were removed before they were delivered.
@@ -437,9 +432,10 @@ fn print_last_of(
                     }
                     // Damage between the records printed: said, as `cat` says it.
                     Entry::Corrupt { offset, .. } => {
-                        let file = part.reader.path().to_path_buf();
-                        let first_offset = offset;
-                        skipped.get_or_insert(Skipped { file, first_offset, lines: 0 }).lines += 1;
+                        let file = part.reader.path();
+                        let first =
+                            || Skipped { file: file.into(), first_offset: offset, lines: 0 };
+                        skipped.get_or_insert_with(first).lines += 1;
                     }
                     _ => {}
                 }
