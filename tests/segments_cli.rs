@@ -178,6 +178,80 @@ fn cat_and_export_ranges_match_a_filter_over_all_segments() {
     assert_eq!(exported, ok(&["cat", s(&log), "--from-seq", "12"]));
 }
 
+/// A segmented log written by hand with known timestamps: seqs 1..=10 and 11..=20 sealed,
+/// 21..=25 active, seq `n` at ts `n * 10`, the line of every seq in `damaged` corrupted.
+fn timed_log(dir: &Path, damaged: &[u64]) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = create(dir, "timed", &["--segment-records", "10"]);
+    for name in file_names(&log).iter().filter(|n| segment_name(n).is_some()) {
+        std::fs::remove_file(log.join(name)).unwrap();
+    }
+    for (first, last, active) in [(1u64, 10u64, false), (11, 20, false), (21, 25, true)] {
+        let mut bytes = Vec::new();
+        for seq in first..=last {
+            let start = bytes.len();
+            ndlog::format::encode(
+                &mut bytes,
+                seq,
+                seq * 10,
+                format!(r#"{{"n":{seq}}}"#).as_bytes(),
+            );
+            if damaged.contains(&seq) {
+                // A flipped digit in the payload: the CRC no longer matches.
+                let at = start + bytes[start..].iter().position(|&b| b == b'n').unwrap() + 3;
+                bytes[at] ^= 0x01;
+            }
+        }
+        let name = match active {
+            true => ndlog::segments::SegmentName::active(first, false),
+            false => ndlog::segments::SegmentName::sealed(first),
+        };
+        std::fs::write(log.join(name.file_name()), bytes).unwrap();
+    }
+    log
+}
+
+/// `cat --since/--until` skips a segment by its records' timestamps only when no record its
+/// damage (or the seqs missing after it) held could be in the range: a damaged record at a
+/// segment's edge is reported, and `--strict` fails on it, as on a single-file log; damage and
+/// gaps outside the range are not.
+#[test]
+fn time_ranges_see_damage_at_a_segment_s_edge() {
+    let dir = tempdir();
+    let cat = |log: &Path, extra: &[&str]| {
+        let mut args = vec!["cat", "--data", s(log)];
+        args.extend(extra);
+        run(&args, b"")
+    };
+    let data = |seqs: std::ops::RangeInclusive<u64>| -> String {
+        seqs.map(|n| format!("{{\"n\":{n}}}\n")).collect()
+    };
+    // The last record of a sealed segment is damaged: it may be seq 20 at ts 200.
+    let log = timed_log(&dir.path().join("a"), &[20]);
+    let out = cat(&log, &["--strict", "--since", "200"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("00000000000000000011.ndjson"), "{}", stderr(&out));
+    let out = cat(&log, &["--since", "200"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), data(21..=25));
+    assert!(stderr(&out).contains("skipped 1 corrupt line"), "{}", stderr(&out));
+    // Before it, the damage and the missing seq 20 are out of range.
+    let out = cat(&log, &["--strict", "--until", "150"]);
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), data(1..=14)), "{}", stderr(&out));
+    // The first record of a sealed segment is damaged: it may be seq 11 at ts 110.
+    let log = timed_log(&dir.path().join("b"), &[11]);
+    let out = cat(&log, &["--strict", "--until", "120"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("00000000000000000011.ndjson"), "{}", stderr(&out));
+    let out = cat(&log, &["--until", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), data(1..=10));
+    assert!(stderr(&out).contains("skipped 1 corrupt line"), "{}", stderr(&out));
+    // After it, out of range.
+    let out = cat(&log, &["--strict", "--since", "210"]);
+    assert_eq!((out.status.code(), stdout(&out)), (Some(0), data(21..=25)), "{}", stderr(&out));
+}
+
 #[test]
 fn get_and_tail_read_across_segments() {
     let dir = tempdir();

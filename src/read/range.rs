@@ -36,8 +36,21 @@ impl Bounds {
     }
 
     /// Whether a record between `before` and `after` (seq and ts; `None`: no record on that
-    /// side) may lie within the bounds: seqs strictly between theirs, ts between theirs.
-    fn may_hold(&self, before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> bool {
+    /// side) may lie within the bounds: seqs strictly between theirs, ts between theirs. It
+    /// decides whether damage, or seqs missing, between two records can hide a record of the
+    /// range.
+    ///
+    /// # Example
+    /// ```
+    /// let bounds = ndlog::read::Bounds { since: Some(200), ..Default::default() };
+    /// // Seq 20 is lost between seq 19 (ts 190) and seq 21 (ts 210): it may be at ts 200.
+    /// assert!(bounds.may_hold(Some((19, 190)), Some((21, 210))));
+    /// // Nothing is lost between seq 20 and seq 21.
+    /// assert!(!bounds.may_hold(Some((20, 200)), Some((21, 210))));
+    /// // Whatever is lost between ts 150 and ts 190 is before the range.
+    /// assert!(!bounds.may_hold(Some((15, 150)), Some((19, 190))));
+    /// ```
+    pub fn may_hold(&self, before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> bool {
         let (a_seq, a_ts) = before.unwrap_or((0, 0));
         let (lo, hi) =
             (a_seq.saturating_add(1), after.map_or(u64::MAX, |(s, _)| s.saturating_sub(1)));

@@ -134,12 +134,13 @@ pub(crate) fn write_log_range(
         }
         // With --strict, seqs missing between two segments within the range fail it too, as
         // `verify` does (they were warned of when the log was opened).
-        let within = |(first, last): (u64, u64)| {
-            bounds.from_seq.is_none_or(|from| last >= from)
-                && bounds.to_seq.is_none_or(|to| first <= to)
-        };
-        let gap = log.gaps.iter().find(|g| g.after == part.reader.path() && within(g.seqs));
-        if let Some(gap) = gap.filter(|_| strict) {
+        let gap = log.gaps.iter().find(|g| g.after == part.reader.path());
+        if let Some(gap) = gap.filter(|_| strict)
+            && bounds.may_hold(
+                Some((gap.seqs.0 - 1, last_of(log, i).map_or(0, |(_, ts)| ts))),
+                Some((gap.seqs.1 + 1, first_of(log, i + 1).map_or(u64::MAX, |(_, ts)| ts))),
+            )
+        {
             out.flush()?;
             let (first, last) = gap.seqs;
             out::warn(format_args!("{}: seqs {first}..={last} are missing", log.name));
@@ -161,18 +162,31 @@ pub(crate) fn might_hold(log: &Log, i: usize, bounds: Bounds) -> bool {
     {
         return false;
     }
-    // Records are in ts order (ndlog assigns non-decreasing ts): a segment whose last record
-    // is before --since, or whose first is at or after --until, holds none.
+    // Records are in ts order (ndlog assigns non-decreasing ts): a segment whose records are
+    // all before --since, or all at or after --until, holds none of the range. It is skipped
+    // when what lies between it and its neighbour on the range's side (damage at its edge,
+    // seqs missing between the two) cannot hold a record of the range either.
     if let Some(since) = bounds.since
         && part.reader.last().is_some_and(|r| r.ts < since)
-        && next.is_some()
+        && !bounds.may_hold(last_of(log, i), first_of(log, i + 1))
     {
         return false;
     }
     if let Some(until) = bounds.until
         && part.reader.records().next().is_some_and(|r| r.ts >= until)
+        && !bounds.may_hold(i.checked_sub(1).and_then(|i| last_of(log, i)), first_of(log, i))
     {
         return false;
     }
     true
+}
+
+/// Seq and ts of the last record of the `i`th file of `log`, if it holds one.
+fn last_of(log: &Log, i: usize) -> Option<(u64, u64)> {
+    log.parts.get(i)?.reader.last().map(|r| (r.seq, r.ts))
+}
+
+/// Seq and ts of the first record of the `i`th file of `log`, if it holds one.
+fn first_of(log: &Log, i: usize) -> Option<(u64, u64)> {
+    log.parts.get(i)?.reader.records().next().map(|r| (r.seq, r.ts))
 }
