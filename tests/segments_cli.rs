@@ -1362,3 +1362,40 @@ fn retention_checks_many_segments_within_a_small_file_limit() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sealed_names(&log).len(), 249, "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Readers of a log of more segments than `ulimit -n` allows open files: a sealed segment is
+/// read through its map alone, its file closed once mapped.
+#[test]
+fn readers_of_many_segments_fit_a_small_file_limit() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let settings = ndlog::segments::Settings {
+        segment_records: Some(1),
+        ..ndlog::segments::Settings::new(2 << 20)
+    };
+    let opts = ndlog::Options::new().durability(ndlog::Durability::Never).segments(settings);
+    let writer = opts.open(&log).unwrap();
+    for i in 1..=300 {
+        writer.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    drop(writer);
+    let limited = |args: &str| {
+        let script = format!("ulimit -n 64 && exec {} {args}", env!("CARGO_BIN_EXE_ndlog"));
+        let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let l = s(&log);
+    let want: String = (1..=300).map(|i| format!("{i}\n")).collect();
+    assert_eq!(limited(&format!("cat --data {l}")), want);
+    assert_eq!(
+        limited(&format!("export --data {l} --from-seq 150")),
+        want[want.find("150").unwrap()..]
+    );
+    assert_eq!(limited(&format!("get --data {l} 7")), "7\n");
+    assert_eq!(limited(&format!("tail -n 2 --data {l}")), "299\n300\n");
+    assert!(limited(&format!("verify {l}")).contains("300"), "verify counts every record");
+    let log = ndlog::segments::SegmentedReader::open(&log).unwrap();
+    assert_eq!(log.parts().len(), 300);
+    assert_eq!(log.records().count(), 300);
+}

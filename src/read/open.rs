@@ -17,7 +17,8 @@ use crate::read::reader::Beyond;
 pub struct Mapped<V: Vfs = StdFs> {
     vfs: V,
     path: PathBuf,
-    file: V::File,
+    /// The open file; `None` once [`Reader::close_file`] closed it (the map stays).
+    file: Option<V::File>,
     map: V::Map,
     id: FileId,
     /// The end of the file as last seen: the map covers it up to the end of its last record.
@@ -65,7 +66,7 @@ impl<V: Vfs> Mapped<V> {
         let mapped = Mapped {
             vfs,
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             map,
             id: meta.id,
             tail,
@@ -115,6 +116,13 @@ impl<V: Vfs> Reader<Mapped<V>> {
         reader.beyond = beyond;
         reader.load_index();
         Ok(reader)
+    }
+
+    /// Closes the file and keeps its map, for a file that no longer changes (a sealed
+    /// segment): a reader of a log of thousands of segments then holds no file descriptor for
+    /// each. A later [`Reader::refresh`] opens it again.
+    pub(crate) fn close_file(&mut self) {
+        self.data.file = None;
     }
 
     /// Which file is mapped (device and inode): a compaction's new log is another.
@@ -193,14 +201,26 @@ impl<V: Vfs> Reader<Mapped<V>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Refresh::Unchanged),
             Err(e) => return Err(Error::io(path, "stat", e)),
         };
-        let refreshed = if meta.id == mapped.id {
+        // A file closed by `close_file` is opened again to see whether it changed; the file
+        // mapped is read only while it is still the one at the path.
+        let reopened = match &mapped.file {
+            None if meta.id == mapped.id => {
+                let file = mapped.vfs.open(path, OpenOptions::read());
+                let file = file.map_err(|e| crate::fs::refused(path, e))?;
+                let id = VfsFile::metadata(&file).at(path, "fstat")?.id;
+                (id == mapped.id).then_some(file)
+            }
+            _ => None,
+        };
+        let file = mapped.file.as_ref().or(reopened.as_ref()).filter(|_| meta.id == mapped.id);
+        let refreshed = if let Some(file) = file {
             // A preallocated segment keeps its size: appends show at the end of its last
             // record (`content` is rounded up to a block, and appends land below it).
             let padded = mapped.tail.content < mapped.tail.len;
             let grew_in_place = padded
                 && (mapped.tail.torn || {
                     let mut byte = [0u8; 1];
-                    match crate::fs::read_exact_at(&mapped.file, &mut byte, mapped.tail.end) {
+                    match crate::fs::read_exact_at(file, &mut byte, mapped.tail.end) {
                         Ok(()) => byte[0] != b'\n',
                         // Sealed meanwhile: its padding was trimmed.
                         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
@@ -213,12 +233,15 @@ impl<V: Vfs> Reader<Mapped<V>> {
                 }
                 return Ok(Refresh::Unchanged);
             }
+            let (vfs, path) = (&mapped.vfs, mapped.path.as_path());
+            let (map, tail, beyond) = map_records(vfs, file, meta.len, Some(mapped.tail), path)?;
             // The index was validated against the old map; drop it before the map goes.
             self.index = None;
             let mapped = &mut self.data;
-            let (vfs, file, path) = (&mapped.vfs, &mapped.file, mapped.path.as_path());
-            let (map, tail, beyond) = map_records(vfs, file, meta.len, Some(mapped.tail), path)?;
             (mapped.map, mapped.tail, self.beyond) = (map, tail, beyond);
+            if reopened.is_some() {
+                mapped.file = reopened;
+            }
             Refresh::Resized
         } else {
             self.index = None;
@@ -288,4 +311,35 @@ fn map_records_once<V: Vfs>(
     }
     let unread = len - tail.end - beyond.len() as u64;
     Ok((map, tail, Beyond { bytes: beyond, unread }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader whose file was closed keeps reading its map, and a refresh opens the file
+    /// again: it sees appends to it, and another file put at its path.
+    #[test]
+    fn a_closed_file_is_opened_again_by_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.ndjson");
+        let writer = crate::Writer::open(&path).unwrap();
+        writer.append_raw(b"1").unwrap();
+        let mut reader = Reader::open(&path).unwrap();
+        reader.close_file();
+        assert!(reader.data.file.is_none());
+        assert_eq!(reader.refresh().unwrap(), Refresh::Unchanged);
+        assert!(reader.data.file.is_none(), "nothing changed: it stays closed");
+        writer.append_raw(b"2").unwrap();
+        assert_eq!(reader.refresh().unwrap(), Refresh::Resized);
+        assert!(reader.data.file.is_some());
+        assert_eq!(reader.records().map(|r| r.data).collect::<Vec<_>>(), [b"1", b"2"]);
+        drop(writer);
+        reader.close_file();
+        let other = dir.path().join("other.ndjson");
+        crate::Writer::open(&other).unwrap().append_raw(b"3").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(reader.refresh().unwrap(), Refresh::Replaced);
+        assert_eq!(reader.records().map(|r| r.data).collect::<Vec<_>>(), [b"3"]);
+    }
 }

@@ -150,7 +150,14 @@ fn open_parts<V: Vfs>(
     let mut parts = Vec::with_capacity(segments.len());
     for (i, segment) in segments.iter().enumerate() {
         match Reader::open_in(vfs.clone(), &segment.path) {
-            Ok(reader) => parts.push(Part { name: segment.name, reader }),
+            Ok(mut reader) => {
+                // A sealed segment never changes: its map is all the reader needs, and a log
+                // of more segments than `ulimit -n` can be read.
+                if !segment.name.active {
+                    reader.close_file();
+                }
+                parts.push(Part { name: segment.name, reader });
+            }
             // Retention removed an old segment: the log starts later now.
             Err(e) if e.is_not_found() && !segment.name.active && i + 1 < segments.len() => {
                 if parts.is_empty() {
