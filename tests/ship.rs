@@ -173,6 +173,52 @@ fn a_segmented_log_ships_across_its_segments() {
     assert_exactly_once(&read_stream(&nats.url(), "seg"), &log_lines(&log), "seg");
 }
 
+/// Flips a byte in the middle of the line of `seq` in `file`: its CRC no longer matches.
+fn damage(file: &Path, seq: u64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let start = text.find(&format!("{{\"seq\":{seq},")).expect("the line is in the file");
+    let end = start + text[start..].find('\n').unwrap();
+    bytes[(start + end) / 2] ^= 0x01;
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// Damaged lines, and seqs missing between two segments, are said on stderr (a record they
+/// held is not shipped), and every other record is shipped exactly once.
+#[test]
+fn damage_in_the_log_is_said_and_the_rest_is_shipped() {
+    let Some(nats) = Nats::start("damage") else { return };
+    let dir = util::tempdir();
+    let log = util::write_log(dir.path(), "events.ndjson", 100);
+    damage(&log, 57);
+    let cursor = dir.path().join("events.cursor");
+    let out = ship(&log, &nats.url(), "dmg.file", &cursor, &["--once", "--create-stream"]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let err = util::stderr(&out);
+    assert!(err.contains("events.ndjson: skipped 1 damaged line(s), the first at byte"), "{err}");
+    assert!(util::stdout(&out).contains("shipped 99 record(s)"), "{}", util::stdout(&out));
+    assert_eq!(cursor_at(&cursor), 100);
+    assert_exactly_once(&read_stream(&nats.url(), "dmg_file"), &log_lines(&log), &default_id(&log));
+
+    // A segmented log whose first sealed segment's last record is damaged: seq 50 is missing.
+    let log = dir.path().join("seg");
+    let l = log.to_str().unwrap();
+    let out = util::run(&["create", l, "--segment-bytes", "2MiB", "--segment-records", "50"], b"");
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    fill(&log, 120);
+    damage(&log.join("00000000000000000001.ndjson"), 50);
+    let cursor = dir.path().join("seg.cursor");
+    let extra = ["--once", "--create-stream", "--id", "seg"];
+    let out = ship(&log, &nats.url(), "dmg.seg", &cursor, &extra);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    let err = util::stderr(&out);
+    assert!(err.contains("seqs 50..=50 are not in the log"), "{err}");
+    assert!(err.contains("00000000000000000001.ndjson: skipped 1 damaged line(s)"), "{err}");
+    assert!(util::stdout(&out).contains("shipped 119 record(s)"), "{}", util::stdout(&out));
+    assert_eq!(cursor_at(&cursor), 120);
+    assert_exactly_once(&read_stream(&nats.url(), "dmg_seg"), &log_lines(&log), "seg");
+}
+
 #[test]
 fn bad_inputs_fail_clearly_and_write_nothing() {
     let Some(nats) = Nats::start("bad inputs") else { return };

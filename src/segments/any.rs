@@ -172,6 +172,26 @@ impl<V: Vfs> LogFollow<V> {
         self.take_gap().map(|g| (g.after_seq + 1, g.first_seq - 1))
     }
 
+    /// The damaged lines this follower went past since the last call, one file's at a time
+    /// (call it until it returns `None`): see [`Follow::take_skipped`] and
+    /// [`SegmentedFollow::take_skipped`].
+    pub fn take_skipped(&mut self) -> Option<crate::consume::Skipped> {
+        match self {
+            LogFollow::File(follow) => follow.take_skipped(),
+            LogFollow::Segmented(follow) => follow.take_skipped(),
+        }
+    }
+
+    /// Seqs a segmented log's follower went past without finding their records, if it did
+    /// since the last call: see [`SegmentedFollow::take_missing`]. A single-file log's
+    /// follower reports no such seqs: what damage hid there is [`LogFollow::take_skipped`].
+    pub fn take_missing(&mut self) -> Option<(u64, u64)> {
+        match self {
+            LogFollow::File(_) => None,
+            LogFollow::Segmented(follow) => follow.take_missing(),
+        }
+    }
+
     /// The seq of the last record returned (or the one it was asked to start after).
     pub fn last_seq(&self) -> u64 {
         match self {

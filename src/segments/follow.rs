@@ -1,6 +1,7 @@
 //! Following a segmented log as it grows (`tail -f`), across rolls and retention, delivering by
 //! default only records a sync made durable.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,9 +65,8 @@ pub struct SegmentedFollow<V: Vfs = StdFs> {
     past: Option<u64>,
     /// Seqs a sealed segment should have held and did not, since the last look.
     missing: Option<(u64, u64)>,
-    /// Damaged lines gone past since the last look: their segment, the first one's offset and
-    /// how many.
-    skipped: Option<(PathBuf, u64, u64)>,
+    /// Damaged lines gone past since the last look, a segment at a time.
+    skipped: VecDeque<Skipped>,
     committed: bool,
     watcher: Watcher<V::File>,
     mark: Option<Watermark>,
@@ -100,7 +100,7 @@ impl<V: Vfs> SegmentedFollow<V> {
             gap: None,
             past: None,
             missing: None,
-            skipped: None,
+            skipped: VecDeque::new(),
             committed: true,
             mark: None,
             waker,
@@ -175,11 +175,10 @@ impl<V: Vfs> SegmentedFollow<V> {
         self.missing.take()
     }
 
-    /// The damaged lines this follower went past since the last call, if any (those of the
-    /// last segment they were found in): see [`Skipped`].
+    /// The damaged lines this follower went past, one segment's at a time: call it until it
+    /// returns `None`. See [`Skipped`].
     pub fn take_skipped(&mut self) -> Option<Skipped> {
-        let (file, first_offset, lines) = self.skipped.take()?;
-        Some(Skipped { file, first_offset, lines })
+        self.skipped.pop_front()
     }
 
     /// [`SegmentedFollow::take_gap`] as the first and last seq skipped.
@@ -270,6 +269,7 @@ impl<V: Vfs> SegmentedFollow<V> {
                     if later {
                         // Read to its end: what comes next is in a later segment, whatever
                         // seq it starts at.
+                        self.note_damage_at_end();
                         self.past = Some(first);
                         self.current = None;
                         continue;
@@ -388,14 +388,8 @@ impl<V: Vfs> SegmentedFollow<V> {
                     (first, lines) = (0, 0);
                 }
                 Entry::Record(r) => {
-                    if lines > 0 {
-                        let file = reader.path().to_path_buf();
-                        let (at, count) = match self.skipped.take() {
-                            Some((f, at, count)) if f == file => (at.min(first), count + lines),
-                            _ => (first, lines),
-                        };
-                        self.skipped = Some((file, at, count));
-                    }
+                    let file = reader.path().to_path_buf();
+                    note_skipped(&mut self.skipped, file, first, lines);
                     self.pos = r.offset;
                     return Some((r.seq, r.offset, r.end()));
                 }
@@ -407,6 +401,21 @@ impl<V: Vfs> SegmentedFollow<V> {
             }
         }
         None
+    }
+
+    /// Notes the damaged lines after the last record of the current segment, read to its end:
+    /// no record after them will say they were gone past.
+    fn note_damage_at_end(&mut self) {
+        let Some((_, reader)) = self.current.as_ref() else { return };
+        let (mut first, mut lines) = (0, 0);
+        for entry in reader.entries_from(self.pos) {
+            if let Entry::Corrupt { offset, .. } = entry {
+                first = if lines == 0 { offset } else { first };
+                lines += 1;
+            }
+        }
+        let file = reader.path().to_path_buf();
+        note_skipped(&mut self.skipped, file, first, lines);
     }
 
     /// Whether the record of seq `seq` at `offset..end` of the current segment may be
@@ -431,6 +440,19 @@ impl<V: Vfs> SegmentedFollow<V> {
         let read = self.watcher.read(&self.vfs);
         self.mark = read.map_err(|e| Error::io(self.watcher.path(), "read", e))?;
         Ok(covered(self.mark))
+    }
+}
+
+/// Notes in `skipped` `lines` damaged lines of `file`, the first at byte `first`: added to
+/// the last file's when it is the same file.
+fn note_skipped(skipped: &mut VecDeque<Skipped>, file: PathBuf, first: u64, lines: u64) {
+    match skipped.back_mut() {
+        _ if lines == 0 => {}
+        Some(last) if last.file == file => {
+            last.first_offset = last.first_offset.min(first);
+            last.lines += lines;
+        }
+        _ => skipped.push_back(Skipped { file, first_offset: first, lines }),
     }
 }
 

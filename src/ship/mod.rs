@@ -117,6 +117,20 @@ pub enum Notice {
         /// The last seq removed.
         to: u64,
     },
+    /// Damaged lines in the log: a record they held, if any, is not shipped; the shipper goes
+    /// on past them (`ndlog verify` lists them).
+    Damaged(crate::consume::Skipped),
+    /// The seqs `from..=to` are not in a segmented log: a sealed segment's last records are
+    /// damaged, or a segment file was removed by something other than retention. They are not
+    /// shipped; the shipper goes on.
+    Missing {
+        /// The log.
+        log: PathBuf,
+        /// The first seq missing.
+        from: u64,
+        /// The last seq missing.
+        to: u64,
+    },
     /// The stream's last record of this log is older than one JetStream acknowledged: the
     /// server lost acknowledged messages (killed before its write reached its disk, or they
     /// were deleted); they are published again.
@@ -167,6 +181,21 @@ impl std::fmt::Display for Notice {
                 log.display(),
                 to - from + 1,
                 to + 1
+            ),
+            Notice::Damaged(skipped) => write!(
+                f,
+                "{}: skipped {} damaged line(s), the first at byte {}; a record they held is not \
+                 shipped (`ndlog verify` lists them)",
+                skipped.file.display(),
+                skipped.lines,
+                skipped.first_offset
+            ),
+            Notice::Missing { log, from, to } => write!(
+                f,
+                "{}: seqs {from}..={to} are not in the log (a sealed segment's last records are \
+                 damaged, or a segment file was removed by something other than retention: \
+                 `ndlog verify` says which); they are not shipped",
+                log.display()
             ),
             Notice::Rewind { stream, stream_last, acked } => {
                 match stream_last {

@@ -311,6 +311,10 @@ impl Publisher<'_> {
                             gap = Some((from, to));
                         }
                     }
+                    Some(Item::Damaged(skipped)) => notices(&Notice::Damaged(skipped)),
+                    Some(Item::Missing { from, to }) => {
+                        notices(&Notice::Missing { log: progress.log.clone(), from, to });
+                    }
                     Some(Item::CaughtUp) => caught_up = true,
                     Some(Item::Failed(e)) => return Err(e.into()),
                     // The reader ends by itself only with `once`, after it caught up.

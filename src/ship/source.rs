@@ -34,6 +34,16 @@ pub(super) enum Item {
         /// The last seq removed.
         to: u64,
     },
+    /// Damaged lines the reader went past: records in them, if any, are not shipped.
+    Damaged(crate::consume::Skipped),
+    /// Seqs `from..=to` are not in the log (damage at a segment's end, or a segment file
+    /// removed by hand): they are not shipped.
+    Missing {
+        /// The first seq missing.
+        from: u64,
+        /// The last seq missing.
+        to: u64,
+    },
     /// The log holds no newer record for now (with `once`, the reader ends after it).
     CaughtUp,
     /// The log could not be read; the reader ends.
@@ -81,11 +91,16 @@ impl Source<'_> {
                     return;
                 }
             };
-            // A gap is found before the record after it is returned.
-            if let Some((from, to)) = follow.skipped()
-                && tx.blocking_send(Item::Gap { from, to }).is_err()
-            {
-                return;
+            // A gap, damage or seqs missing are found before the record after them is
+            // returned.
+            let gap = follow.skipped().map(|(from, to)| Item::Gap { from, to });
+            let damaged = std::iter::from_fn(|| follow.take_skipped().map(Item::Damaged));
+            let damage = gap.into_iter().chain(damaged.collect::<Vec<_>>());
+            let missing = follow.take_missing().map(|(from, to)| Item::Missing { from, to });
+            for item in damage.chain(missing) {
+                if tx.blocking_send(item).is_err() {
+                    return;
+                }
             }
             match record {
                 Some(item) => {

@@ -176,7 +176,7 @@ fn follow_segmented(
                 return Ok(ExitCode::from(EXIT_GAP));
             }
         }
-        if let Some(skipped) = follow.take_skipped() {
+        while let Some(skipped) = follow.take_skipped() {
             report_skipped(&skipped);
         }
         if let Some((from, to)) = follow.take_missing() {
