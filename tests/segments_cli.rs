@@ -252,6 +252,22 @@ fn time_ranges_see_damage_at_a_segment_s_edge() {
     assert_eq!((out.status.code(), stdout(&out)), (Some(0), data(21..=25)), "{}", stderr(&out));
 }
 
+/// `tail -n` says the damage between the records it prints for each segment it is in.
+#[test]
+fn tail_says_the_damage_of_each_segment() {
+    let dir = tempdir();
+    let log = timed_log(dir.path(), &[15, 23]);
+    let out = run(&["tail", "-n", "15", "--data", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want: String =
+        (9..=25).filter(|n| ![15, 23].contains(n)).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+    assert_eq!(stdout(&out), want);
+    let err = stderr(&out);
+    for file in ["00000000000000000011.ndjson", "00000000000000000021.ndjson.active"] {
+        assert!(err.contains(&format!("{file}: skipped 1 corrupt line(s)")), "{file}: {err}");
+    }
+}
+
 #[test]
 fn get_and_tail_read_across_segments() {
     let dir = tempdir();

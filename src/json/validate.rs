@@ -160,6 +160,12 @@ fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
 /// Jackson (Spark) 1,000, Python's json module about as many.
 pub(crate) const MAX_DEPTH: usize = 126;
 
+/// What a writer says of a payload nested deeper than [`MAX_DEPTH`].
+const TOO_DEEP: &str = "nested deeper than 126 levels (serde_json, which reads ndlog's typed records, refuses the \
+     line at 128)";
+// The text names the limit: a change to one alone fails the build.
+const _: () = assert!(MAX_DEPTH == 126, "TOO_DEEP says 126 levels: change both");
+
 /// [`validate`] (or, `strict`, [`validate_payload`]) with the keys kept so far in `keys`.
 fn check_with(bytes: &[u8], keys: &mut Keys, strict: bool) -> Result<(), Invalid> {
     // While kept keys are not worth trying, every key is past the kept ones.
@@ -287,10 +293,7 @@ impl Parser<'_> {
                 Some(b'{') | Some(b'[') => {
                     let opens_object = self.peek() == Some(b'{');
                     if self.strict && stack.depth == MAX_DEPTH {
-                        return Err(self.refuse(
-                            "nested deeper than 126 levels (serde_json, which reads ndlog's \
-                             typed records, refuses the line at 128)",
-                        ));
+                        return Err(self.refuse(TOO_DEEP));
                     }
                     self.i += 1;
                     self.ws();

@@ -415,7 +415,7 @@ fn print_last_of(
         start = Some((i, offset));
     }
     let mut newest = None;
-    let mut skipped = None;
+    let mut skipped: Vec<Skipped> = Vec::new();
     if let Some((first_part, offset)) = start {
         let mut left = count;
         for (i, part) in log.parts.iter().enumerate().skip(first_part) {
@@ -430,12 +430,18 @@ fn print_last_of(
                         newest = Some(r.seq);
                         left -= 1;
                     }
-                    // Damage between the records printed: said, as `cat` says it.
+                    // Damage between the records printed: said, as `cat` says it, a file at
+                    // a time.
                     Entry::Corrupt { offset, .. } => {
                         let file = part.reader.path();
-                        let first =
-                            || Skipped { file: file.into(), first_offset: offset, lines: 0 };
-                        skipped.get_or_insert_with(first).lines += 1;
+                        match skipped.last_mut() {
+                            Some(last) if last.file == file => last.lines += 1,
+                            _ => skipped.push(Skipped {
+                                file: file.into(),
+                                first_offset: offset,
+                                lines: 1,
+                            }),
+                        }
                     }
                     _ => {}
                 }
@@ -443,8 +449,6 @@ fn print_last_of(
         }
     }
     out.flush()?;
-    if let Some(skipped) = &skipped {
-        report_skipped(skipped);
-    }
+    skipped.iter().for_each(report_skipped);
     Ok(newest)
 }
