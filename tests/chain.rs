@@ -379,6 +379,51 @@ fn verify_chain_and_an_old_checkpoint_hold_after_retention_and_key_compaction() 
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
 }
 
+/// Key compactions one after another, of a single-file and of a segmented chained log: a
+/// record removed later than its successor's predecessor must not replace the anchor the
+/// earlier compaction left (the chain value before a kept record is its predecessor's, not
+/// that of the last record removed before it).
+#[test]
+fn verify_chain_holds_after_compactions_one_after_another() {
+    let dir = tempdir();
+    for segmented in [false, true] {
+        let path = dir.path().join(if segmented { "seg" } else { "twice.ndjson" });
+        let log = path.to_str().unwrap();
+        let create: &[&str] = match segmented {
+            true => {
+                &["create", log, "--chain", "--segment-bytes", "2MiB", "--segment-records", "5"]
+            }
+            false => &["create", log, "--chain"],
+        };
+        assert!(run(create, b"").status.success());
+        let append = |input: &[u8]| {
+            let out = run(&["append", log], input);
+            assert!(out.status.success(), "{}", stderr(&out));
+        };
+        let compact = |args: &[&str]| {
+            let mut all = vec!["compact", log];
+            all.extend(args);
+            let out = run(&all, b"");
+            assert!(out.status.success(), "{}", stderr(&out));
+            let out = verify_chain(&path);
+            assert!(
+                out.status.success(),
+                "segmented {segmented}, after {args:?}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        };
+        append(b"{\"id\":\"x\"}\n{\"id\":\"y\"}\n{\"id\":\"z\"}\n{\"id\":\"y\"}\n");
+        compact(&["--key", "/id"]); // removes seq 2: seq 3's anchor is seq 2's chain value
+        append(b"{\"id\":\"x\"}\n");
+        compact(&["--key", "/id"]); // removes seq 1, not seq 3's predecessor
+        let more: String = (0..12).map(|i| format!("{{\"id\":\"k{}\"}}\n", i % 4)).collect();
+        append(more.as_bytes());
+        compact(&["--key", "/id"]);
+        compact(&["--keep-last", "6"]);
+    }
+}
+
 /// Compactions that drop long runs of records. A compaction's write pass jumps over runs of
 /// lines it drops whole, but not on a chained log, where the link of the last removed record
 /// before a kept one is that record's anchor: here the first kept record (seq 193, the 193rd

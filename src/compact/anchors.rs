@@ -21,8 +21,8 @@ pub(super) struct Anchors {
     chained: bool,
     /// The old log's first record's seq.
     first_seq: Option<u64>,
-    /// The chain value of the record just walked, if it was removed.
-    removed: Option<ChainValue>,
+    /// The seq and chain value of the record just walked, if it was removed.
+    removed: Option<(u64, ChainValue)>,
     /// New anchors: (seq of a kept record, chain value before it).
     new: BTreeMap<u64, ChainValue>,
     /// Whether anchors below the walked log's first record are dropped when storing (a
@@ -62,13 +62,16 @@ impl Anchors {
         let Some((seq, _)) = crate::format::peek_seq_ts(line) else { return };
         self.first_seq.get_or_insert(seq);
         match (kept, self.removed.take()) {
-            (true, Some(before)) => {
+            // Only the record right before a kept one holds the chain value before it. After
+            // a gap (an earlier compaction removed the predecessor) the anchor that compaction
+            // left is the right one, and stays.
+            (true, Some((removed, before))) if removed.checked_add(1) == Some(seq) => {
                 self.new.insert(seq, before);
             }
-            (true, None) => {}
+            (true, _) => {}
             // A removed record without a link leaves no anchor: the kept record after it then
             // fails verification, as the chain was already broken there.
-            (false, _) => self.removed = chain::link_of(line),
+            (false, _) => self.removed = chain::link_of(line).map(|value| (seq, value)),
         }
     }
 
