@@ -239,6 +239,19 @@ impl<V: Vfs> Compactor<V> {
                     }
                 }
             }
+            // A sealed segment's last record stays whatever the policy says (it tells readers
+            // that no segment is missing after it). When it is an older record of a key, the
+            // key's tombstone stays too: without it the entity it deleted would come back.
+            for (_, (map, _)) in segments.iter().zip(&maps).filter(|(s, _)| !s.name.active) {
+                let reader = Reader::new(map.as_ref());
+                let Some(last) = reader.last() else { continue };
+                if let Some(k) = key.find(last.data)
+                    && let Some(&newest_seq) = newest.get(&*key_bytes(k))
+                    && newest_seq != last.seq
+                {
+                    dead_tombstones.remove(&newest_seq);
+                }
+            }
         }
         let keeps =
             |data: &[u8], seq: u64| match self.policy.key.as_ref().and_then(|k| k.find(data)) {
