@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 use crate::format::resync;
-use crate::json::{JsonPointer, key_bytes};
+use crate::json::{JsonPointer, entity_of};
 use crate::read::{Reader, stretches};
 
 use super::newest::Newest;
@@ -72,7 +72,9 @@ impl Policy {
     }
 
     /// Keeps only the newest record for each value of `key` in `data`. Records without the key
-    /// are kept. String keys compare by content, others by their JSON text.
+    /// are kept. Keys name entities as writers' version checks and `history --entity` do: a
+    /// string by its content (escapes decoded), anything else by its JSON text, so the string
+    /// `"1"` and the number `1` are one key.
     #[must_use]
     pub fn key(mut self, key: JsonPointer) -> Self {
         self.key = Some(key);
@@ -279,7 +281,7 @@ impl<'a> Stretch<'a> {
                         || (rules.tombstone_retention > Duration::ZERO
                             && f.ts >= rules.tombstone_min_ts);
                     // (Only records before this one are ever reported superseded.)
-                    newest.push(key_bytes(key), at, |older| alive.set(older, false));
+                    newest.push(entity_of(key), at, |older| alive.set(older, false));
                 }
                 alive.push(at, keep);
             }

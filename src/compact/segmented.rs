@@ -30,7 +30,7 @@ use crate::clock::now_ms;
 use crate::error::{Error, IoContext, Result};
 use crate::format::chain;
 use crate::fs::{LockFile, OpenOptions, Vfs, VfsFile};
-use crate::json::key_bytes;
+use crate::json::entity_of;
 use crate::read::last_record::{self, Last};
 use crate::read::{Entry, Reader};
 use crate::segments::naming;
@@ -227,7 +227,7 @@ impl<V: Vfs> Compactor<V> {
             for (map, _) in &maps {
                 for r in Reader::new(map.as_ref()).records() {
                     if let Some(k) = key.find(r.data) {
-                        newest.insert(key_bytes(k).into_owned(), r.seq);
+                        newest.insert(entity_of(k).into_owned(), r.seq);
                         let tombstone = self
                             .policy
                             .tombstone
@@ -246,7 +246,7 @@ impl<V: Vfs> Compactor<V> {
                 let reader = Reader::new(map.as_ref());
                 let Some(last) = reader.last() else { continue };
                 if let Some(k) = key.find(last.data)
-                    && let Some(&newest_seq) = newest.get(&*key_bytes(k))
+                    && let Some(&newest_seq) = newest.get(&*entity_of(k))
                     && newest_seq != last.seq
                 {
                     dead_tombstones.remove(&newest_seq);
@@ -256,7 +256,7 @@ impl<V: Vfs> Compactor<V> {
         let keeps =
             |data: &[u8], seq: u64| match self.policy.key.as_ref().and_then(|k| k.find(data)) {
                 Some(k) => {
-                    newest.get(&*key_bytes(k)) == Some(&seq) && !dead_tombstones.contains(&seq)
+                    newest.get(&*entity_of(k)) == Some(&seq) && !dead_tombstones.contains(&seq)
                 }
                 None => true,
             };

@@ -8,6 +8,6 @@
 mod pointer;
 mod validate;
 
-pub(crate) use pointer::key_bytes;
 pub use pointer::{JsonPointer, value_is};
+pub(crate) use pointer::{entity_of, key_bytes};
 pub(crate) use validate::{Invalid, MAX_DEPTH, Problem, validate, validate_payload};

@@ -2,6 +2,7 @@
 //! tree and without allocating: `history`, key compaction and idempotency keys name a field of
 //! `data` this way, and run it on every record of a scan.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -112,10 +113,10 @@ pub fn value_is(raw: &[u8], entity: &str) -> bool {
 
 /// The identity of a raw JSON value as a key: its text, except that a string with escapes is
 /// decoded first, so `"\u0075"` and `"u"` are the same key. Borrows unless there are escapes.
-pub(crate) fn key_bytes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn key_bytes(raw: &[u8]) -> Cow<'_, [u8]> {
     let content = match raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
         Some(c) if raw.len() >= 2 && memchr::memchr(b'\\', c).is_some() => c,
-        _ => return std::borrow::Cow::Borrowed(raw),
+        _ => return Cow::Borrowed(raw),
     };
     let mut out = Vec::with_capacity(raw.len());
     out.push(b'"');
@@ -133,11 +134,29 @@ pub(crate) fn key_bytes(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
                 i += used;
             }
             // Not a valid escape: keep the raw text, which is then its own key.
-            None => return std::borrow::Cow::Borrowed(raw),
+            None => return Cow::Borrowed(raw),
         }
     }
     out.push(b'"');
-    std::borrow::Cow::Owned(out)
+    Cow::Owned(out)
+}
+
+/// The identity of an entity given its raw JSON value: a string's content (escapes decoded),
+/// anything else's JSON text, as [`value_is`] and `history --entity` compare, and as
+/// key compaction keeps the newest record of (the string `"1"` and the number `1` are one
+/// entity).
+pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
+    match key_bytes(raw) {
+        Cow::Borrowed(b) if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' => {
+            Cow::Borrowed(&b[1..b.len() - 1])
+        }
+        Cow::Owned(mut b) if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' => {
+            b.pop();
+            b.remove(0);
+            Cow::Owned(b)
+        }
+        other => other,
+    }
 }
 
 fn array_index(token: &str) -> Option<usize> {

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::{FileId, Vfs};
-use crate::json::{JsonPointer, key_bytes};
+use crate::json::JsonPointer;
+pub(crate) use crate::json::entity_of;
 use crate::read::{Entry, Reader, chunks};
 use crate::segments::older::Older;
 
@@ -43,22 +44,6 @@ pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
 /// The most notes of a version check (one a payload, 40 bytes each) a writer keeps room for
 /// between appends: a larger batch's are let go after it.
 const KEEP_CHECKED: usize = 1024;
-
-/// The identity of an entity given its raw JSON value: a string's content (escapes decoded),
-/// anything else's JSON text, as [`crate::json::value_is`] and `history --entity` compare.
-pub(crate) fn entity_of(raw: &[u8]) -> Cow<'_, [u8]> {
-    match key_bytes(raw) {
-        Cow::Borrowed(b) if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' => {
-            Cow::Borrowed(&b[1..b.len() - 1])
-        }
-        Cow::Owned(mut b) if b.len() >= 2 && b[0] == b'"' && b[b.len() - 1] == b'"' => {
-            b.pop();
-            b.remove(0);
-            Cow::Owned(b)
-        }
-        other => other,
-    }
-}
 
 /// Where the version check found the entity of one payload of the batch: its range in the
 /// payload, and the payload's address and length. The batch's payloads stay borrowed (unchanged)
