@@ -260,6 +260,14 @@ fn a_log_holding_only_a_torn_first_record_is_read_as_empty() {
     let out = run(&["cat", plain.to_str().unwrap()], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+    // `verify` says so too, and no "ok" (it said "ok … torn tail" and exited 0).
+    for extra in [&[][..], &["--chain"], &["--json"]] {
+        let mut args = vec!["verify", plain.to_str().unwrap()];
+        args.extend(extra);
+        let out = run(&args, b"");
+        assert_eq!((out.status.code(), stdout(&out)), (Some(1), String::new()), "{extra:?}");
+        assert!(stderr(&out).contains("not an ndlog log"), "{}", stderr(&out));
+    }
     // A FIFO where the lock file would be is not waited on.
     let fifo = dir.path().join("plain.ndjson.lock");
     rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0)

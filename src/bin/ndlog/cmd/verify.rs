@@ -115,6 +115,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let name = log.name.clone();
     let reader = part.reader.validate_json(true);
     let summary = reader.verify();
+    // A file ndlog never wrote that holds no line at all (no newline: nothing but a "torn
+    // tail") is not a log, as every other command says; one whose lines are all damaged is
+    // reported below, damage and all.
+    if summary.is_clean() && !input::is_log(&reader) {
+        anyhow::bail!("{}", input::not_a_log(&name));
+    }
     log.parts.push(input::Part { reader, ..part });
     let chain = if args.chain { Some(check_chain(&args, &log)?) } else { None };
     let reader = &log.parts[0].reader;
