@@ -266,3 +266,46 @@ fn an_unbounded_range_reads_all_damage() {
         .count();
     assert_eq!(corrupt, 2);
 }
+
+/// `history` says the damaged lines it went past, as `cat` does: a version of the entity may
+/// be among them, and with `--at` the state printed may then not be the newest. (Hostile-sweep
+/// finding: it printed an older state with exit 0 and said nothing.)
+#[test]
+fn history_says_the_damage_it_went_past() {
+    let dir = tempdir();
+    let path = dir.path().join("h.ndjson");
+    // Seq n at ts 10 n.
+    let mut bytes = Vec::new();
+    for n in 1..=30u64 {
+        let data = format!(r#"{{"id":"k{}","n":{n}}}"#, n % 3);
+        ndlog::format::encode(&mut bytes, n, n * 10, data.as_bytes());
+    }
+    let ts_of_11 = 110;
+    // Seq 10 (a version of k1): its line's newline turned into another byte, so the line and
+    // the next one are one damaged line.
+    let mut damaged = bytes.clone();
+    let newline = damaged.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(9).unwrap().0;
+    damaged[newline] = b'X';
+    std::fs::write(&path, &damaged).unwrap();
+    let l = path.to_str().unwrap();
+    let at = ts_of_11.to_string();
+    for args in [
+        vec!["history", "--key", "/id", "--entity", "k1", l],
+        vec!["history", "--key", "/id", "--entity", "k1", "--at", &at, l],
+    ] {
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!seqs(stdout(&out).as_bytes()).contains(&10), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("h.ndjson: skipped 1 corrupt line(s)"), "{args:?}: {err}");
+    }
+    // Damage elsewhere (another entity's record, after `at`) is not said with --at: it cannot
+    // hold the entity's state at that time.
+    std::fs::write(&path, &bytes).unwrap();
+    let mut later = bytes.clone();
+    let newline = later.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(24).unwrap().0;
+    later[newline] = b'X';
+    std::fs::write(&path, &later).unwrap();
+    let out = run(&["history", "--key", "/id", "--entity", "k1", "--at", &at, l], b"");
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+}

@@ -42,21 +42,41 @@ fn parse_pointer(text: &str) -> Result<JsonPointer, String> {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = input::open(&args.log)?;
+    // Damaged lines the search went past, a file at a time: (file, lines, first offset).
+    let mut skipped: Vec<(&str, u64, u64)> = Vec::new();
     // Segments after `at` are skipped by their first record's time; the newest segment that
-    // knows the entity by then holds its state.
-    let state_at = |at: u64| {
-        log.parts
+    // knows the entity by then holds its state. Each file is searched backwards from `at`, so
+    // the damage it went past lies between the state found (or the file's start) and `at`.
+    let mut state_at = |at: u64| {
+        let searched = log
+            .parts
             .iter()
             .rev()
-            .filter(|p| p.reader.records().next().is_some_and(|r| r.ts <= at))
-            .find_map(|p| p.reader.state_at(&args.key, &args.entity, at))
+            .filter(|p| p.reader.records().next().is_some_and(|r| r.ts <= at));
+        for p in searched {
+            let reader = &p.reader;
+            let end = at.checked_add(1).map_or(reader.bytes().len() as u64, |t| reader.seek_ts(t));
+            let state = reader.state_at(&args.key, &args.entity, at);
+            let (lines, first) = damage_in(reader, state.map_or(0, |r| r.end()), end);
+            if lines > 0 {
+                skipped.push((&p.name, lines, first));
+            }
+            if state.is_some() {
+                return state;
+            }
+        }
+        None
     };
     let history = |key, entity| log.parts.iter().flat_map(move |p| p.reader.history(key, entity));
     let mut out = out::stdout();
     let mut found = false;
     let tombstone = |data: &[u8]| args.tombstone.find(data) == Some(&b"true"[..]);
     if let Some(at) = args.at {
-        if let Some(r) = state_at(at) {
+        let state = state_at(at);
+        for &(file, lines, first) in &skipped {
+            crate::range::warn_skipped(file, lines, first);
+        }
+        if let Some(r) = state {
             if tombstone(r.data) {
                 out.flush()?;
                 out::warn(format_args!(
@@ -74,16 +94,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             found = true;
         }
     } else {
-        for r in history(&args.key, &args.entity) {
-            if args.data {
-                out::line(&mut out, r.data)?;
-            } else if tombstone(r.data) {
-                out.write_all(b"deleted\t")?;
-                out::line(&mut out, r.line)?;
-            } else {
-                out::line(&mut out, r.line)?;
+        for part in &log.parts {
+            let mut versions = part.reader.history(&args.key, &args.entity);
+            for r in versions.by_ref() {
+                if args.data {
+                    out::line(&mut out, r.data)?;
+                } else if tombstone(r.data) {
+                    out.write_all(b"deleted\t")?;
+                    out::line(&mut out, r.line)?;
+                } else {
+                    out::line(&mut out, r.line)?;
+                }
+                found = true;
             }
-            found = true;
+            let stats = versions.stats();
+            if let Some(first) = stats.first_corrupt {
+                skipped.push((&part.name, stats.corrupt_lines, first));
+            }
+        }
+        out.flush()?;
+        for &(file, lines, first) in &skipped {
+            crate::range::warn_skipped(file, lines, first);
         }
     }
     out.flush()?;
@@ -102,4 +133,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => out::warn(format_args!("{}: no record has {entity:?} at {key}", log.name)),
     }
     Ok(ExitCode::from(EXIT_NOT_FOUND))
+}
+
+/// The damaged lines of `reader` between byte `from` and byte `to`: how many, and the first
+/// one's offset.
+fn damage_in<D: AsRef<[u8]>>(reader: &ndlog::Reader<D>, from: u64, to: u64) -> (u64, u64) {
+    let (mut lines, mut first) = (0, 0);
+    for entry in reader.entries_from(from) {
+        match entry {
+            ndlog::Entry::Record(r) if r.offset >= to => break,
+            ndlog::Entry::Corrupt { offset, .. } if offset >= to => break,
+            ndlog::Entry::Corrupt { offset, .. } => {
+                first = if lines == 0 { offset } else { first };
+                lines += 1;
+            }
+            _ => {}
+        }
+    }
+    (lines, first)
 }
