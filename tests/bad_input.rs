@@ -216,6 +216,13 @@ fn cli_bad_arguments_and_files_fail_cleanly() {
         // A command a signal ended: said, and 128 + the signal, as a shell does.
         (vec!["lock", log, "--", "sh", "-c", "kill -9 $$"], 137, "killed by signal 9"),
         (vec!["lock", log, "--", "sh", "-c", "exit 7"], 7, ""),
+        // A command that cannot be run: as a shell says it, not the command's own exit 1.
+        (
+            vec!["lock", log, "--", "no-such-command-ndlog"],
+            127,
+            "cannot run \"no-such-command-ndlog\"",
+        ),
+        (vec!["lock", log, "--", "/"], 126, "cannot run \"/\""),
         (vec!["demo", "--threads", "100000"], 2, "--threads"),
         (vec!["demo", "--writers", "100000"], 2, "--writers"),
         // A log in a directory that does not exist: the directory is named, and what to do.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use ndlog::LogLock;
 
 use crate::input;
@@ -38,10 +38,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let held = LogLock::acquire_log(&args.log, args.lock_timeout)?;
     // The lock file descriptor is close-on-exec: the command does not inherit the lock, so
     // the lock ends when this process ends, however it ends.
-    let status = Command::new(&args.command[0])
-        .args(&args.command[1..])
-        .status()
-        .with_context(|| format!("running {:?}", args.command[0]))?;
+    let status = match Command::new(&args.command[0]).args(&args.command[1..]).status() {
+        Ok(status) => status,
+        // As a shell says of a command it cannot run: 127 when there is none by that name,
+        // 126 when it cannot be executed, so that the command's own exit 1 is not mistaken
+        // for it.
+        Err(e) => {
+            drop(held);
+            let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+            out::warn(format_args!("cannot run {:?}: {e}", args.command[0]));
+            return Ok(ExitCode::from(code));
+        }
+    };
     drop(held);
     if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
         // As a shell reports a command a signal ended: 128 + the signal.
