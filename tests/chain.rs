@@ -199,6 +199,15 @@ fn a_checkpoint_says_what_follows_its_record_and_refuses_a_damaged_last_line() {
         err.contains(log) && err.contains(&start.to_string()) && err.contains("verify"),
         "{err}"
     );
+    // The last line cut short in place (the file truncated after the sync that covered it,
+    // which the durable watermark says): refused too, not taken for an append a crash cut
+    // short. (Hostile-sweep finding.)
+    std::fs::write(&path, &whole[..whole.len() - 10]).unwrap();
+    let out = checkpoint();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cut-short line") && err.contains(&start.to_string()), "{err}");
     // The newlines after a preallocated segment's last record are padding, not a tail; an
     // append cut short over them (a damaged line, to a reader) was never acknowledged.
     let seg = dir.path().join("seg");

@@ -67,12 +67,15 @@ fn refuse_damage_after(log: &input::Log, path: &Path, seq: u64) -> anyhow::Resul
         let sealed = log.segmented && !part.active;
         for entry in part.reader.entries_from(from) {
             match entry {
-                Entry::Corrupt { offset, .. } if sealed || durable > seq => {
+                // Cut short too: a file truncated after the sync, or a sealed segment.
+                Entry::Corrupt { offset, .. } | Entry::TornTail { offset, .. }
+                    if sealed || durable > seq =>
+                {
                     out::warn(format_args!(
-                        "{}: a damaged line at byte {offset}, after seq {seq}, the last valid \
-                         record, held a record a sync covered: a checkpoint of seq {seq} would \
-                         leave it out. `ndlog verify {}` shows the damage; a compaction moves \
-                         it to a quarantine file",
+                        "{}: a damaged or cut-short line at byte {offset}, after seq {seq}, the \
+                         last valid record, held a record a sync covered: a checkpoint of seq \
+                         {seq} would leave it out. `ndlog verify {}` shows the damage; a \
+                         compaction moves it to a quarantine file",
                         part.name,
                         path.display(),
                     ));
