@@ -23,4 +23,4 @@ pub use line::{
     PREFIX, TRAILER_LEN, TS_KEY, check_crc, crc_checked, decode, encode, hex8, parse_body,
     split_trailer, unhex8,
 };
-pub(crate) use line::{decode_any_seq, parse_u64, peek_seq_ts};
+pub(crate) use line::{Consecutive, decode_any_seq, parse_u64, peek_seq_ts};

@@ -350,7 +350,7 @@ impl<V: Vfs> Writer<V> {
             buf.push(b'\n');
         }
         let mut dups = plan.duplicates.iter().map(|(i, _)| *i).peekable();
-        let mut seq = plan.first_seq;
+        let mut lines = format::Consecutive::new(plan.first_seq, plan.ts);
         for i in 0..source.count() {
             if dups.next_if_eq(&i).is_some() {
                 continue;
@@ -359,10 +359,10 @@ impl<V: Vfs> Writer<V> {
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
-                    derived.encode(buf, seq, plan.ts, data);
+                    let seq = lines.seq();
+                    derived.encode(buf, &mut lines, plan.ts, data);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { index: i, seq, ts: plan.ts, at, end, data });
-                    seq += 1;
                 }
                 Source::Records(lines) => {
                     buf.extend_from_slice(lines[i]);

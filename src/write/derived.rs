@@ -35,14 +35,21 @@ impl<V: Vfs> Derived<V> {
             .chain(chain)
     }
 
-    /// Appends the record line for `(seq, ts, data)` to `out`: with its chain link when the log
-    /// is chained, else as [`crate::format::encode`] does.
-    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) {
+    /// Appends the next record line of `lines` for `data` to `out`: with its chain link when
+    /// the log is chained, else as [`crate::format::encode`] does.
+    pub(crate) fn encode(
+        &mut self,
+        out: &mut Vec<u8>,
+        lines: &mut crate::format::Consecutive,
+        ts: u64,
+        data: &[u8],
+    ) {
         match &mut self.chain {
-            Some(chain) => chain.encode(out, seq, ts, data),
-            None => {
-                crate::format::encode(out, seq, ts, data);
+            Some(chain) => {
+                chain.encode(out, lines.seq(), ts, data);
+                lines.skip();
             }
+            None => lines.encode(out, data),
         }
     }
 
@@ -56,9 +63,22 @@ impl<V: Vfs> Derived<V> {
         self.each().try_for_each(|part| part.catch_up(log))
     }
 
-    /// See [`Derive::wrote`].
+    /// See [`Derive::wrote`]. Called for every record written: each part directly, in the order
+    /// of [`Derived::each`], without its chain of `dyn` iterators.
     pub(crate) fn wrote(&mut self, record: &Written<'_>) {
-        self.each().for_each(|part| part.wrote(record));
+        let Derived { dedup, index, versions, chain } = self;
+        if let Some(d) = dedup {
+            Derive::<V>::wrote(d, record);
+        }
+        if let Some(i) = index {
+            Derive::<V>::wrote(i, record);
+        }
+        if let Some(v) = versions {
+            Derive::<V>::wrote(v, record);
+        }
+        if let Some(c) = chain {
+            Derive::<V>::wrote(c, record);
+        }
     }
 
     /// See [`Derive::written`].
