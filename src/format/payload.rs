@@ -8,10 +8,13 @@ pub(crate) fn check_payload_bytes(data: &[u8]) -> Result<(), String> {
     if data.is_empty() {
         return Err("empty payload".into());
     }
-    if memchr::memchr2(b'\n', b'\r', data).is_some() {
+    // A payload the check takes holds a line break only where the check says it passed over
+    // one; a line break is refused before anything else is said.
+    let checked = crate::json::validate_payload(data);
+    if checked != Ok(false) && memchr::memchr2(b'\n', b'\r', data).is_some() {
         return Err("contains a raw newline: pass compact JSON, one value on one line".into());
     }
-    crate::json::validate_payload(data).map_err(describe)
+    checked.map(|_| ()).map_err(describe)
 }
 
 /// Whether `bytes` is exactly one JSON value in UTF-8, with nothing but whitespace around it.
@@ -39,6 +42,42 @@ fn describe(e: crate::json::Invalid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The order of the checks before line breaks were noted by the JSON check: a line break
+    /// anywhere is refused as such, before anything else is said.
+    fn line_breaks_first(data: &[u8]) -> Result<(), String> {
+        if data.is_empty() {
+            return Err("empty payload".into());
+        }
+        if memchr::memchr2(b'\n', b'\r', data).is_some() {
+            return Err("contains a raw newline: pass compact JSON, one value on one line".into());
+        }
+        crate::json::validate_payload(data).map(|_| ()).map_err(describe)
+    }
+
+    #[test]
+    fn a_line_break_anywhere_is_refused_as_one() {
+        let payloads: &[&[u8]] = &[
+            br#"{"a":[1,2.5e3,"x\ty"],"b":{"c":null},"d":true}"#,
+            b"[\"\\u00e9\", \"caf\xc3\xa9\" , {} ]",
+            br#"{"a":1,}"#,
+            br#""\ud800""#,
+            b"\"\xff\"",
+            b"[1 2]",
+            b"nul",
+        ];
+        for payload in payloads {
+            assert_eq!(check_payload_bytes(payload), line_breaks_first(payload));
+            for at in 0..=payload.len() {
+                for brk in [&b"\n"[..], b"\r", b" \r\n ", b"\t"] {
+                    let mut input = payload.to_vec();
+                    input.splice(at..at, brk.iter().copied());
+                    let shown = String::from_utf8_lossy(&input);
+                    assert_eq!(check_payload_bytes(&input), line_breaks_first(&input), "{shown:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_json_value_check() {

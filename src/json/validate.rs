@@ -136,7 +136,7 @@ special_bytes!(word16, u128);
 /// afterwards, so that bytes that are not UTF-8 are reported as such, wherever they are. A key whose bytes are
 /// those kept for its place on this thread is passed over whole, not scanned ([`Keys`]).
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
-    KEYS.with_borrow_mut(|keys| check_with(bytes, keys, false))
+    KEYS.with_borrow_mut(|keys| check_with(bytes, keys, false)).map(|_| ())
 }
 
 /// [`validate`], for a payload a writer is about to append: also refuses a `\u` escape of half
@@ -144,14 +144,19 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), Invalid> {
 /// 8259's grammar admits both, but the escape encodes no character: jq stops reading the file
 /// at it, and serde_json cannot read it into a string. Readers keep admitting both in logs that
 /// hold them.
-pub(crate) fn validate_payload(bytes: &[u8]) -> Result<(), Invalid> {
+///
+/// Says whether the whitespace it passed over between tokens held a line break (`\n` or
+/// `\r`): the one place where a payload it takes can hold one (in a string it is a control
+/// character, refused), so that a caller who refuses line breaks needs no pass of its own over
+/// a payload for which this says false.
+pub(crate) fn validate_payload(bytes: &[u8]) -> Result<bool, Invalid> {
     KEYS.with_borrow_mut(|keys| check_with(bytes, keys, true))
 }
 
 /// [`validate`], with the keys kept so far in `keys`.
 #[cfg(test)]
 fn check(bytes: &[u8], keys: &mut Keys) -> Result<(), Invalid> {
-    check_with(bytes, keys, false)
+    check_with(bytes, keys, false).map(|_| ())
 }
 
 /// How deep a payload a writer takes may nest: serde_json's default limit refuses a document
@@ -166,8 +171,9 @@ const TOO_DEEP: &str = "nested deeper than 126 levels (serde_json, which reads n
 // The text names the limit: a change to one alone fails the build.
 const _: () = assert!(MAX_DEPTH == 126, "TOO_DEEP says 126 levels: change both");
 
-/// [`validate`] (or, `strict`, [`validate_payload`]) with the keys kept so far in `keys`.
-fn check_with(bytes: &[u8], keys: &mut Keys, strict: bool) -> Result<(), Invalid> {
+/// [`validate`] (or, `strict`, [`validate_payload`]) with the keys kept so far in `keys`; says
+/// whether the whitespace passed over held a line break.
+fn check_with(bytes: &[u8], keys: &mut Keys, strict: bool) -> Result<bool, Invalid> {
     // While kept keys are not worth trying, every key is past the kept ones.
     let key = if keys.resting > 0 {
         keys.resting -= 1;
@@ -175,11 +181,21 @@ fn check_with(bytes: &[u8], keys: &mut Keys, strict: bool) -> Result<(), Invalid
     } else {
         0
     };
-    let mut p = Parser { b: bytes, i: 0, utf8: false, keys, key, matched: 0, missed: 0, strict };
+    let mut p = Parser {
+        b: bytes,
+        i: 0,
+        utf8: false,
+        keys,
+        key,
+        matched: 0,
+        missed: 0,
+        strict,
+        line_break: false,
+    };
     let parsed = p.value().and_then(|()| {
         p.ws();
         if p.i == bytes.len() {
-            Ok(())
+            Ok(p.line_break)
         } else {
             Err(Invalid { at: p.i, problem: Problem::Trailing })
         }
@@ -208,6 +224,8 @@ struct Parser<'a> {
     missed: usize,
     /// Refuse what a writer refuses beyond the grammar ([`validate_payload`]).
     strict: bool,
+    /// Whitespace passed over held a `\n` or `\r`.
+    line_break: bool,
 }
 
 /// How many of a payload's first keys [`Keys`] remembers.
@@ -271,7 +289,8 @@ impl Parser<'_> {
 
     #[inline]
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+        while let Some(&c @ (b' ' | b'\t' | b'\n' | b'\r')) = self.b.get(self.i) {
+            self.line_break |= c == b'\n' || c == b'\r';
             self.i += 1;
         }
     }
@@ -890,7 +909,7 @@ mod tests {
         ];
         for &bytes in accepted {
             let shown = String::from_utf8_lossy(bytes);
-            assert_eq!(validate_payload(bytes), Ok(()), "{shown}");
+            assert_eq!(validate_payload(bytes), Ok(false), "{shown}");
             assert!(serde_json::from_slice::<serde_json::Value>(bytes).is_ok(), "{shown}");
         }
         // A key with an escape that a lenient check kept is still checked strictly.
