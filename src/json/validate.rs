@@ -514,12 +514,10 @@ impl Parser<'_> {
     /// UTF-8 (it starts a character: the byte before it is ASCII), after which
     /// [`Parser::skip_plain`] skips non-ASCII bytes like plain ones. Keys passed over whole
     /// before it may hold non-ASCII bytes; they are UTF-8 (see [`Keys`]).
-    #[inline(never)]
+    #[inline(always)]
     fn non_ascii(&mut self) -> Result<(), Invalid> {
         if !self.utf8 {
-            if let Err(e) = std::str::from_utf8(&self.b[self.i..]) {
-                return Err(Invalid { at: self.i + e.valid_up_to(), problem: Problem::NotUtf8 });
-            }
+            rest_is_utf8(self.b, self.i)?;
             self.utf8 = true;
         }
         self.i += 1;
@@ -581,6 +579,16 @@ impl Parser<'_> {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
         }
+    }
+}
+
+/// Checks that `b[i..]` is UTF-8 (out of line, and without the parser, so that the parser's
+/// state stays in registers).
+#[inline(never)]
+fn rest_is_utf8(b: &[u8], i: usize) -> Result<(), Invalid> {
+    match std::str::from_utf8(&b[i..]) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Invalid { at: i + e.valid_up_to(), problem: Problem::NotUtf8 }),
     }
 }
 
