@@ -427,7 +427,30 @@ fn may_nest_too_deep(json: &[u8]) -> bool {
     json.len() > 2 * limit && json.iter().filter(|&&c| c == b'[' || c == b'{').count() > limit
 }
 
-/// A payload without surrounding whitespace.
+/// A payload without surrounding whitespace. (Every byte that `trim_ascii` trims is at most
+/// b' ': a payload that neither starts nor ends with one is returned without looking further.)
 fn trim(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) if first > b' ' && last > b' ' => bytes,
+        _ => bytes.trim_ascii(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trim_is_trim_ascii() {
+        for first in 0..=u8::MAX {
+            for last in 0..=u8::MAX {
+                for middle in [&b""[..], b"1", b" ", b"\x0c", b"ab"] {
+                    let mut bytes = vec![first];
+                    bytes.extend_from_slice(middle);
+                    bytes.push(last);
+                    assert_eq!(super::trim(&bytes), bytes.trim_ascii(), "{bytes:?}");
+                    assert_eq!(super::trim(&bytes[..1]), bytes[..1].trim_ascii(), "{bytes:?}");
+                }
+            }
+        }
+        assert_eq!(super::trim(b""), b"");
+    }
 }
