@@ -282,6 +282,24 @@ fn the_last_possible_seq_is_an_error_not_a_panic() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
 
+#[test]
+fn a_record_takes_the_last_seq() {
+    // The seq after the last record used to be counted up past u64::MAX, which panicked in a
+    // build with overflow checks (this one) once the record was encoded, before it was written.
+    let dir = tempdir();
+    let path = dir.path().join("nearly_full.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::format::encode(&mut bytes, u64::MAX - 2, 1, b"0");
+    std::fs::write(&path, &bytes).unwrap();
+    let writer = Options::new().open(&path).unwrap();
+    let ack = writer.append_raw_batch(&[b"1", b"2"]).unwrap();
+    assert_eq!((ack.first_seq, ack.count), (u64::MAX - 1, 2));
+    let err = writer.append_raw(b"3").unwrap_err();
+    assert!(err.to_string().contains("seq space is exhausted"), "{err}");
+    let seqs: Vec<u64> = ndlog::Reader::open(&path).unwrap().records().map(|r| r.seq).collect();
+    assert_eq!(seqs, [u64::MAX - 2, u64::MAX - 1, u64::MAX]);
+}
+
 /// The names in `dir`, sorted.
 fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
     let mut names: Vec<_> =
