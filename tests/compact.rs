@@ -618,8 +618,14 @@ fn compact_every_runs_as_a_maintenance_process() {
         std::thread::sleep(Duration::from_millis(4));
     }
     std::thread::sleep(Duration::from_millis(300));
-    maintenance.kill().unwrap();
+    // SIGTERM stops it cleanly (exit 0), as it does `tail -f` and `ship`: it was killed (143).
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&maintenance),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
     let out = maintenance.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().filter(|l| l.contains("rewritten")).count() >= 2, "{text}");
     let seqs: Vec<u64> = contents(&path).iter().map(|r| r.0).collect();

@@ -116,7 +116,13 @@ impl ChainFile {
         }
         let mut bytes = vec![0u8; meta.len as usize];
         crate::fs::read_exact_at(&file, &mut bytes, 0).at(path, "read")?;
-        Self::from_json(&bytes).map(Some).map_err(|why| Error::not_a_log(path, why))
+        Self::from_json(&bytes).map(Some).map_err(|why| {
+            let why = format!(
+                "{why}; this is a chained log's chain file (its id and the anchors compaction \
+                 left): restore it from a copy, or move it aside to read the log as unchained"
+            );
+            Error::not_a_log(path, why)
+        })
     }
 
     /// Replaces the chain file of the log at `log` (a file, or a segmented log's directory)

@@ -1,5 +1,5 @@
 //! SIGINT and SIGTERM as a clean stop for the commands that run until stopped (`tail -f`,
-//! `ship`): a thread waits for either signal and runs the command's stop.
+//! `ship`, `compact --every`): a thread waits for either signal and runs the command's stop.
 
 use anyhow::Context;
 

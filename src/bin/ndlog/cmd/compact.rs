@@ -19,7 +19,8 @@ pub(crate) struct Args {
     /// delete whole sealed segments whose every record is outside the policy, never rewriting a
     /// kept one: up to one segment more than the policy asks is kept, and the active segment
     /// always is. --key and repair rewrite sealed segments (each keeps its last record); the
-    /// active segment is repaired once it is sealed.
+    /// active segment is repaired once it is sealed. Rules given together all apply: a record
+    /// is kept only when every one keeps it (the newest record of the log always is).
     pub log: PathBuf,
     /// Drop records older than this (e.g. 7d, 12h); must be greater than zero.
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
@@ -31,7 +32,9 @@ pub(crate) struct Args {
     /// units in any case).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
-    /// Keep only the newest record per value of this JSON pointer into data (e.g. /id).
+    /// Keep only the newest record per value of this JSON pointer into data (e.g. /id): per
+    /// entity as `append --key` and `history --entity` name it (the string "1" and the number 1
+    /// are one).
     #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
     pub key: Option<JsonPointer>,
     /// With --key: a record whose data has `true` at this pointer (e.g. /deleted) is a
@@ -44,7 +47,8 @@ pub(crate) struct Args {
     /// readers following the log see the deletion.
     #[arg(long, value_name = "DUR", default_value = "1d", value_parser = parse_duration, requires = "tombstone")]
     pub tombstone_retention: Duration,
-    /// Run forever as a maintenance process, compacting every DUR (e.g. 10m).
+    /// Run forever as a maintenance process, compacting every DUR (e.g. 10m). SIGINT or
+    /// SIGTERM stops it after the round under way, with exit 0.
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub every: Option<Duration>,
     /// How long to wait for another compaction or for the writer lock (exit 5 past it).
@@ -88,6 +92,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_report(&mut out, &args, &report)?;
         return Ok(ExitCode::SUCCESS);
     };
+    // SIGINT and SIGTERM stop the loop between rounds (a round under way finishes: it is
+    // crash-safe, but a clean stop leaves no temporary file behind) with exit 0.
+    let (stop, stopped) = std::sync::mpsc::channel();
+    crate::signals::on_stop_signal(move || {
+        let _ = stop.send(());
+    })?;
     // The last trouble said, so that one that lasts is said once, not every round.
     let mut said: Option<String> = None;
     let mut first = true;
@@ -111,7 +121,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         first = false;
-        std::thread::sleep(every);
+        match stopped.recv_timeout(every) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return Ok(ExitCode::SUCCESS),
+        }
     }
 }
 
