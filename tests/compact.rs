@@ -607,7 +607,7 @@ fn an_age_threshold_past_u64_milliseconds_never_starts_a_compaction() {
 fn compact_every_runs_as_a_maintenance_process() {
     let dir = tempdir();
     let path = write_log(dir.path(), "m.ndjson", 300);
-    let mut maintenance = ndlog()
+    let maintenance = ndlog()
         .args(["compact", path.to_str().unwrap(), "--keep-last", "10", "--every", "50ms"])
         .stdout(Stdio::piped())
         .spawn()
