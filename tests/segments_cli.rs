@@ -226,30 +226,32 @@ fn time_ranges_see_damage_at_a_segment_s_edge() {
     let data = |seqs: std::ops::RangeInclusive<u64>| -> String {
         seqs.map(|n| format!("{{\"n\":{n}}}\n")).collect()
     };
-    // The last record of a sealed segment is damaged: it may be seq 20 at ts 200.
+    // A damaged record at a segment's edge that may be in the range (`bound`): `--strict`
+    // fails naming its segment; without it the rest is printed and the damage said.
+    let edge = |log: &Path, bound: [&str; 2], want: String| {
+        let out = cat(log, &["--strict", bound[0], bound[1]]);
+        assert_eq!(out.status.code(), Some(3), "{bound:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("00000000000000000011.ndjson"), "{}", stderr(&out));
+        let out = cat(log, &bound);
+        assert_eq!(out.status.code(), Some(0), "{bound:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), want, "{bound:?}");
+        assert!(stderr(&out).contains("skipped 1 corrupt line"), "{}", stderr(&out));
+    };
+    // Out of the range: `--strict` passes.
+    let clean = |log: &Path, bound: [&str; 2], want: String| {
+        let out = cat(log, &["--strict", bound[0], bound[1]]);
+        assert_eq!((out.status.code(), stdout(&out)), (Some(0), want), "{}", stderr(&out));
+    };
+    // The last record of a sealed segment is damaged: it may be seq 20 at ts 200. Before it,
+    // the damage and the missing seq 20 are out of range.
     let log = timed_log(&dir.path().join("a"), &[20]);
-    let out = cat(&log, &["--strict", "--since", "200"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("00000000000000000011.ndjson"), "{}", stderr(&out));
-    let out = cat(&log, &["--since", "200"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), data(21..=25));
-    assert!(stderr(&out).contains("skipped 1 corrupt line"), "{}", stderr(&out));
-    // Before it, the damage and the missing seq 20 are out of range.
-    let out = cat(&log, &["--strict", "--until", "150"]);
-    assert_eq!((out.status.code(), stdout(&out)), (Some(0), data(1..=14)), "{}", stderr(&out));
-    // The first record of a sealed segment is damaged: it may be seq 11 at ts 110.
+    edge(&log, ["--since", "200"], data(21..=25));
+    clean(&log, ["--until", "150"], data(1..=14));
+    // The first record of a sealed segment is damaged: it may be seq 11 at ts 110. After it,
+    // out of range.
     let log = timed_log(&dir.path().join("b"), &[11]);
-    let out = cat(&log, &["--strict", "--until", "120"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("00000000000000000011.ndjson"), "{}", stderr(&out));
-    let out = cat(&log, &["--until", "120"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), data(1..=10));
-    assert!(stderr(&out).contains("skipped 1 corrupt line"), "{}", stderr(&out));
-    // After it, out of range.
-    let out = cat(&log, &["--strict", "--since", "210"]);
-    assert_eq!((out.status.code(), stdout(&out)), (Some(0), data(21..=25)), "{}", stderr(&out));
+    edge(&log, ["--until", "120"], data(1..=10));
+    clean(&log, ["--since", "210"], data(21..=25));
 }
 
 /// `tail -n` says the damage between the records it prints for each segment it is in.
@@ -1352,23 +1354,29 @@ fn create_with_a_preallocated_segment_larger_than_the_room_says_what_to_do() {
     assert_eq!(code, Some(0), "{err}");
 }
 
-/// Retention on a log of many segments holds one of them open at a time while it checks them:
-/// checking them all mapped at once ran out of file descriptors (`ulimit -n`) where the
-/// compaction meant to bring their number down.
-#[test]
-fn retention_checks_many_segments_within_a_small_file_limit() {
-    let dir = tempdir();
-    let log = dir.path().join("log");
+/// The segmented log `dir/log` of `n` segments, one record each: the `i`th record's payload
+/// is the number `i`.
+fn one_record_segments(dir: &Path, n: u64) -> std::path::PathBuf {
+    let log = dir.join("log");
     let settings = ndlog::segments::Settings {
         segment_records: Some(1),
         ..ndlog::segments::Settings::new(2 << 20)
     };
     let opts = ndlog::Options::new().durability(ndlog::Durability::Never).segments(settings);
     let writer = opts.open(&log).unwrap();
-    for i in 0..300 {
+    for i in 1..=n {
         writer.append_raw(format!("{i}").as_bytes()).unwrap();
     }
-    drop(writer);
+    log
+}
+
+/// Retention on a log of many segments holds one of them open at a time while it checks them:
+/// checking them all mapped at once ran out of file descriptors (`ulimit -n`) where the
+/// compaction meant to bring their number down.
+#[test]
+fn retention_checks_many_segments_within_a_small_file_limit() {
+    let dir = tempdir();
+    let log = one_record_segments(dir.path(), 300);
     let script = format!(
         "ulimit -n 64 && exec {} compact --keep-last 250 {}",
         env!("CARGO_BIN_EXE_ndlog"),
@@ -1384,17 +1392,7 @@ fn retention_checks_many_segments_within_a_small_file_limit() {
 #[test]
 fn readers_of_many_segments_fit_a_small_file_limit() {
     let dir = tempdir();
-    let log = dir.path().join("log");
-    let settings = ndlog::segments::Settings {
-        segment_records: Some(1),
-        ..ndlog::segments::Settings::new(2 << 20)
-    };
-    let opts = ndlog::Options::new().durability(ndlog::Durability::Never).segments(settings);
-    let writer = opts.open(&log).unwrap();
-    for i in 1..=300 {
-        writer.append_raw(format!("{i}").as_bytes()).unwrap();
-    }
-    drop(writer);
+    let log = one_record_segments(dir.path(), 300);
     let limited = |args: &str| {
         let script = format!("ulimit -n 64 && exec {} {args}", env!("CARGO_BIN_EXE_ndlog"));
         let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
