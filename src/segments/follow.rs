@@ -407,15 +407,12 @@ impl<V: Vfs> SegmentedFollow<V> {
     /// no record after them will say they were gone past.
     fn note_damage_at_end(&mut self) {
         let Some((_, reader)) = self.current.as_ref() else { return };
-        let (mut first, mut lines) = (0, 0);
-        for entry in reader.entries_from(self.pos) {
-            if let Entry::Corrupt { offset, .. } = entry {
-                first = if lines == 0 { offset } else { first };
-                lines += 1;
-            }
-        }
-        let file = reader.path().to_path_buf();
-        note_skipped(&mut self.skipped, file, first, lines);
+        // No record is left after `pos`: the scan's count is of the damage alone.
+        let mut rest = reader.records_from(self.pos);
+        rest.by_ref().for_each(drop);
+        let stats = rest.stats();
+        let first = stats.first_corrupt.unwrap_or(0);
+        note_skipped(&mut self.skipped, reader.path().to_path_buf(), first, stats.corrupt_lines);
     }
 
     /// Whether the record of seq `seq` at `offset..end` of the current segment may be

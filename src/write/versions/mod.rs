@@ -23,8 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::fs::{FileId, Vfs};
-use crate::json::JsonPointer;
-pub(crate) use crate::json::entity_of;
+use crate::json::{JsonPointer, entity_of};
 use crate::read::{Entry, Reader, chunks};
 use crate::segments::older::Older;
 

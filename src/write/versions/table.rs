@@ -26,11 +26,11 @@ use crate::read::{Entry, chunks};
 use crate::segments::older::Older;
 
 use super::super::derive::LogAt;
-use super::entity_of;
 use super::layout::{Covered, HEADER_LEN, Header, MIN_CAPACITY, Slot, slot_offset, stable_hash};
 use super::records::{Held, open_segment, record_of, seq_ending_at};
 use super::slots::{build, insert, probe, write_table};
 use super::store::TableFile;
+use crate::json::entity_of;
 
 /// A writer rewrites the header after at most this many records of its own (or at once when
 /// it put in a new entity or records other writers appended): between two, the slots are ahead

@@ -135,20 +135,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(EXIT_NOT_FOUND))
 }
 
-/// The damaged lines of `reader` between byte `from` and byte `to`: how many, and the first
-/// one's offset.
+/// The damaged lines of `reader` between byte `from` and byte `to` (where a record, the torn
+/// tail or the end starts): how many, and the first one's offset.
 fn damage_in<D: AsRef<[u8]>>(reader: &ndlog::Reader<D>, from: u64, to: u64) -> (u64, u64) {
-    let (mut lines, mut first) = (0, 0);
-    for entry in reader.entries_from(from) {
-        match entry {
-            ndlog::Entry::Record(r) if r.offset >= to => break,
-            ndlog::Entry::Corrupt { offset, .. } if offset >= to => break,
-            ndlog::Entry::Corrupt { offset, .. } => {
-                first = if lines == 0 { offset } else { first };
-                lines += 1;
-            }
-            _ => {}
-        }
-    }
-    (lines, first)
+    let mut records = reader.records_from(from);
+    records.by_ref().take_while(|r| r.offset < to).for_each(drop);
+    let stats = records.stats();
+    (stats.corrupt_lines, stats.first_corrupt.unwrap_or(0))
 }
