@@ -1,6 +1,7 @@
 //! No heap allocation per record on the hot paths, counted by a global allocator: the verified
 //! scan, lookups, the history filter, and steady-state appends.
 
+#[path = "it/util/mod.rs"]
 mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};

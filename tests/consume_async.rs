@@ -2,8 +2,8 @@
 //! in one runtime, current-thread and multi-thread. Nothing of ndlog may block a runtime
 //! thread: on a current-thread runtime a single blocked call would stall every task, and the
 //! watchdog below would fire.
-#![cfg(feature = "tokio")]
 
+#[path = "it/util/mod.rs"]
 mod util;
 
 use std::future::poll_fn;

@@ -1,5 +1,5 @@
 //! The checks behind ndlog's fuzz targets, shared by `cargo fuzz` (fuzz_targets/) and the
-//! ordinary test `tests/fuzz_corpus.rs`, which runs them over the checked-in corpus and a
+//! ordinary test `tests/it/fuzz_corpus.rs`, which runs them over the checked-in corpus and a
 //! seeded random sample on stable Rust.
 
 use ndlog::sim::{Fate, Fault, Ledger, SimFs};

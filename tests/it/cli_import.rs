@@ -1,0 +1,351 @@
+//! `ndlog append` and `ndlog import` in bounded memory: a huge line is refused without being
+//! read, and an import streams its input (twice: check, then write) instead of holding it,
+//! while staying all or nothing. Also the bound on an imported ts.
+
+use crate::util;
+
+use std::io::{BufWriter, Write};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use ndlog::{ErrorKind, Options};
+use util::*;
+
+/// The last millisecond of the year 9999.
+const MAX_TS: u64 = 253_402_300_799_999;
+
+fn record(seq: u64, ts: u64, data: &str) -> Vec<u8> {
+    let mut line = Vec::new();
+    ndlog::format::encode(&mut line, seq, ts, data.as_bytes());
+    line
+}
+
+/// Waits for the child, sampling its peak resident memory (VmHWM) as it runs; returns the
+/// largest seen, in bytes.
+fn wait_sampling_peak(child: &mut Child) -> u64 {
+    let mut peak = 0;
+    loop {
+        if let Some(bytes) = proc_status_bytes(child.id(), "VmHWM:") {
+            peak = peak.max(bytes);
+        }
+        if child.try_wait().unwrap().is_some() {
+            return peak;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn append_refuses_a_huge_line_as_it_passes_the_limit() {
+    const HUGE: usize = 64 << 20;
+    for (name, tail) in
+        [("a 64 MiB line", &b"\n{\"after\":1}\n"[..]), ("a stream without newlines", b"")]
+    {
+        let dir = tempdir();
+        let path = write_log(dir.path(), "events.ndjson", 2);
+        let before = std::fs::read(&path).unwrap();
+        let started = Instant::now();
+        let chunks = std::iter::once(b"{\"before\":1}\n\"".to_vec())
+            .chain(std::iter::repeat_n(vec![b'x'; 1 << 20], HUGE >> 20))
+            .chain(std::iter::once(tail.to_vec()));
+        let args = ["append", path.to_str().unwrap(), "--max-record-size", "4096"];
+        let (mut child, feeder) = spawn_fed(&args, chunks);
+        let peak = wait_sampling_peak(&mut child);
+        let sent = feeder.join().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("stdin line 2") && err.contains("--max-record-size"), "{name}: {err}");
+        assert!(err.contains("4096 bytes"), "{name}: {err}");
+        // The line before it was appended and acknowledged; nothing after it.
+        assert_eq!(stdout(&out), "3\n", "{name}");
+        let after = std::fs::read(&path).unwrap();
+        assert_eq!(&after[..before.len()], &before[..], "{name}");
+        assert_eq!(independent_parse(&after).len(), 3, "{name}");
+        // It stopped reading at the limit: most of the line was never read.
+        assert!(sent < HUGE / 2, "{name}: {sent} bytes were read before the refusal");
+        assert!(peak < 48 << 20, "{name}: peak RSS {} MiB", peak >> 20);
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}: {:?}", started.elapsed());
+    }
+}
+
+/// A plain NDJSON file of about `mib` MiB: `{"i":N,"pad":"..."}` lines.
+fn plain_input(dir: &std::path::Path, mib: usize) -> (std::path::PathBuf, u64) {
+    let path = dir.join("input.jsonl");
+    let mut out = BufWriter::new(std::fs::File::create(&path).unwrap());
+    let pad = "p".repeat(200);
+    let (mut written, mut lines) = (0usize, 0u64);
+    while written < mib << 20 {
+        let line = format!("{{\"i\":{lines},\"pad\":\"{pad}\"}}\n");
+        out.write_all(line.as_bytes()).unwrap();
+        written += line.len();
+        lines += 1;
+    }
+    out.flush().unwrap();
+    (path, lines)
+}
+
+#[test]
+fn import_streams_its_input_in_bounded_memory() {
+    let dir = tempdir();
+    let (input, lines) = plain_input(dir.path(), 128);
+    let log = dir.path().join("events.ndjson");
+    let mut child = spawn_piped(&[
+        "import",
+        log.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--durability",
+        "never",
+    ]);
+    let peak = wait_sampling_peak(&mut child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("imported {lines} records")), "{}", stdout(&out));
+    assert!(peak < 64 << 20, "peak RSS {} MiB importing 128 MiB", peak >> 20);
+    let reader = ndlog::Reader::open(&log).unwrap();
+    assert_eq!(reader.records().count() as u64, lines);
+    assert_eq!(
+        reader.last().unwrap().data,
+        format!("{{\"i\":{},\"pad\":\"{}\"}}", lines - 1, "p".repeat(200)).as_bytes()
+    );
+}
+
+#[test]
+fn import_from_stdin_spools_beside_the_log_and_cleans_up() {
+    let dir = tempdir();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("events.ndjson");
+    let input: String = (0..20_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let out =
+        run(&["import", log.to_str().unwrap(), "-", "--durability", "never"], input.as_bytes());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("imported 20000 records as new records, seq 1..=20000, from stdin"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["export", log.to_str().unwrap(), "--data"], b"");
+    assert_eq!(stdout(&out), input);
+    let left: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains("ndlog-import")), "{left:?}");
+}
+
+#[test]
+fn import_is_all_or_nothing_across_batches() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    let before = std::fs::read(&log).unwrap();
+    // Three batches' worth of good lines, then a bad one.
+    let mut input: String = (0..20_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    input.push_str("{\"bad\":\n");
+    let path = dir.path().join("input.jsonl");
+    std::fs::write(&path, &input).unwrap();
+    let out = run(&["import", log.to_str().unwrap(), path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("line 20001") && stderr(&out).contains("nothing was imported"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    // A line past --max-record-size is refused the same way.
+    let big = format!("{{\"a\":1}}\n{{\"pad\":\"{}\"}}\n", "x".repeat(5000));
+    std::fs::write(&path, big).unwrap();
+    let out = run(
+        &["import", log.to_str().unwrap(), path.to_str().unwrap(), "--max-record-size", "4KiB"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("--max-record-size"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    // Verbatim: records out of order with the log's end are refused before any is written,
+    // also when the input spans several batches.
+    let mut records = Vec::new();
+    for seq in 2..20_000 {
+        records.extend(record(seq, 1_763_683_200_000 + seq, "1"));
+    }
+    std::fs::write(&path, &records).unwrap();
+    let out = run(&["import", log.to_str().unwrap(), path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("line 1") && stderr(&out).contains("nothing was imported"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+}
+
+#[test]
+fn an_imported_ts_past_the_year_9999_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new().open(&path).unwrap();
+    let lines = [record(1, 1000, "1"), record(2, MAX_TS + 1, "2")];
+    let lines: Vec<&[u8]> = lines.iter().map(|l| l.trim_ascii_end()).collect();
+    let err = writer.import_records(&lines).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidPayload { index: Some(1), .. }), "{err}");
+    assert!(err.to_string().contains("past the year 9999"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+    // The CLI refuses it too, naming the line, before anything is written.
+    let input = dir.path().join("future.ndjson");
+    std::fs::write(&input, [record(1, 1000, "1"), record(2, u64::MAX, "2")].concat()).unwrap();
+    let out = run(&["import", path.to_str().unwrap(), input.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("past the year 9999"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+    // The bound itself is accepted, and an append after it inherits a ts within the bound.
+    let last = record(1, MAX_TS, "1");
+    let ack = writer.import_records(&[last.trim_ascii_end()]).unwrap();
+    assert_eq!(ack.last.map(|a| a.ts), Some(MAX_TS));
+    let next = writer.append_raw(b"2").unwrap();
+    assert_eq!(next.ts, MAX_TS, "ts never decreases, and never passes the bound");
+    let out = run(&["stats", path.to_str().unwrap()], b"");
+    assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
+}
+
+/// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin
+/// until they end or ndlog closes it; the thread returns how many bytes got into the pipe.
+fn spawn_fed(
+    args: &[&str],
+    chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
+) -> (std::process::Child, std::thread::JoinHandle<usize>) {
+    let mut child = spawn_piped(args);
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let mut sent = 0;
+        for chunk in chunks {
+            match stdin.write_all(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        sent
+    });
+    (child, feeder)
+}
+
+/// Runs `ndlog import LOG -` fed by a thread that writes up to `total` bytes of `byte` without
+/// a newline; returns the output and how many bytes the thread got into the pipe.
+fn import_endless_line(
+    log: &std::path::Path,
+    extra: &[&str],
+    byte: u8,
+    total: usize,
+) -> (std::process::Output, usize, Duration) {
+    let started = Instant::now();
+    let args = [&["import", log.to_str().unwrap(), "-"][..], extra].concat();
+    let (child, feeder) = spawn_fed(&args, std::iter::repeat_n(vec![byte; 1 << 20], total >> 20));
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    (out, sent, started.elapsed())
+}
+
+/// The names in `dir` that are import's temporary copies.
+fn import_copies(dir: &std::path::Path) -> Vec<String> {
+    names_where(dir, |n| n.contains("ndlog-import"))
+}
+
+#[test]
+fn import_of_an_endless_line_on_stdin_stops_at_the_limit_and_leaves_no_copy() {
+    const TOTAL: usize = 300 << 20;
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 2);
+    let before = std::fs::read(&log).unwrap();
+    // As `cat /dev/zero | ndlog import LOG -`, then a payload limit given, then a line of
+    // spaces and then content, with the format given.
+    let cases: [(&[&str], u8, &[&str]); 3] = [
+        (&[], 0, &["1048576 bytes"]),
+        (&["--max-record-size", "64KiB"], b'x', &["65536 bytes"]),
+        (
+            &["--format", "ndjson", "--max-record-size", "4096"],
+            b'7',
+            &["maximum record size of 4096 bytes"],
+        ),
+    ];
+    for (extra, byte, says) in cases {
+        let (out, sent, took) = import_endless_line(&log, extra, byte, TOTAL);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains("stdin: line 1: longer than"), "{extra:?}: {err}");
+        assert!(says.iter().all(|s| err.contains(s)), "{extra:?} should say {says:?}: {err}");
+        assert!(err.contains("--max-record-size"), "{extra:?}: {err}");
+        assert!(!err.contains("268435"), "{extra:?}: the limit in force, not the largest: {err}");
+        assert!(err.contains("nothing was imported"), "{extra:?}: {err}");
+        // It stopped reading at the limit: the copy beside the log never held the line.
+        assert!(sent < 32 << 20, "{extra:?}: {} MiB were read before the refusal", sent >> 20);
+        assert!(took < Duration::from_secs(20), "{extra:?}: {took:?}");
+        assert_eq!(import_copies(dir.path()), Vec::<String>::new(), "{extra:?}");
+        assert_eq!(std::fs::read(&log).unwrap(), before, "{extra:?}");
+    }
+    // The line number is the line's, blank lines counted; good lines before it are not
+    // imported either.
+    let input = b"{\"a\":1}\n\n   \n{\"b\":\"".to_vec();
+    let mut huge = input.clone();
+    huge.resize(input.len() + (8 << 20), b'y');
+    let out = run(&["import", log.to_str().unwrap(), "-", "--max-record-size", "1KiB"], &huge);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stdin: line 4: longer than the maximum record size of 1024 bytes"),
+        "{err}"
+    );
+    assert_eq!(import_copies(dir.path()), Vec::<String>::new());
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    // What the copy holds is imported as the input says: trimmed lines, numbers kept.
+    let input = b"  {\"a\":1}  \r\n\n\t\n[2]\n{\"bad\":\n";
+    let out = run(&["import", log.to_str().unwrap(), "-"], input);
+    assert!(stderr(&out).contains("stdin: line 5"), "{}", stderr(&out));
+    let out = run(&["import", log.to_str().unwrap(), "-"], &input[..input.len() - 8]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["export", log.to_str().unwrap(), "--data"], b"");
+    assert!(stdout(&out).ends_with("{\"a\":1}\n[2]\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn import_of_a_huge_line_in_a_file_holds_no_more_than_the_limit() {
+    // 300 MB of NULs without a newline (a sparse file: no disk is used).
+    let dir = tempdir();
+    let input = dir.path().join("zeros.bin");
+    std::fs::File::create(&input).unwrap().set_len(300 << 20).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let started = Instant::now();
+    let mut child = spawn_piped(&["import", log.to_str().unwrap(), input.to_str().unwrap()]);
+    let peak = wait_sampling_peak(&mut child);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let name = format!("{}: line 1: longer than", input.display());
+    assert!(err.contains(&name) && err.contains("1048576 bytes"), "{err}");
+    assert!(!err.contains("268435"), "the limit in force, not the largest: {err}");
+    assert!(peak < 48 << 20, "peak RSS {} MiB", peak >> 20);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(!log.exists(), "nothing was written");
+}
+
+#[test]
+fn import_refuses_a_directory_as_its_input_naming_it() {
+    let dir = tempdir();
+    let input = dir.path().join("inputs");
+    std::fs::create_dir(&input).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let out = run(&["import", log.to_str().unwrap(), input.to_str().unwrap()], b"");
+    let err = stderr(&out);
+    // As every command given a directory where it needs a file (`append DIR`,
+    // `verify --checkpoint DIR`): an error, exit 1, naming it.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}: is a directory", input.display())), "{err}");
+    assert!(err.contains("ndlog export"), "says what to do with a segmented log: {err}");
+    assert!(!err.contains("temporary file"), "{err}");
+    assert!(!log.exists(), "nothing was written");
+    assert_eq!(import_copies(dir.path()), Vec::<String>::new());
+}

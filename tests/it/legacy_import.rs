@@ -1,0 +1,96 @@
+//! Verbatim import of legacy logs: 0-based seqs and a few milliseconds of clock skew are
+//! refused unless the user says what may be adjusted; adjusted records keep their original
+//! values in `LOG.import-adjusted`; everything else is refused as before.
+
+use crate::util;
+
+use util::*;
+
+/// A legacy log: seqs from 0, and the third record 5 ms behind the second (two actors' clocks).
+fn legacy(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = Vec::new();
+    for (seq, ts) in [(0, 1_000), (1, 1_010), (2, 1_005), (3, 1_020)] {
+        ndlog::format::encode(&mut bytes, seq, ts, format!(r#"{{"legacy":{seq}}}"#).as_bytes());
+    }
+    let path = dir.join("legacy.ndjson");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_legacy_log_is_refused_unless_the_adjustments_are_named() {
+    let dir = tempdir();
+    let input = legacy(dir.path());
+    let log = dir.path().join("events.ndjson");
+    let (log_s, input_s) = (log.to_str().unwrap(), input.to_str().unwrap());
+    // As today: refused, nothing written.
+    let out = run(&["import", log_s, input_s, "--format", "ndlog"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("seq 0: ndlog seqs start at 1 (--shift-seqs 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(&log).unwrap_or_default().is_empty());
+    // Shifting alone does not excuse the skew.
+    let out = run(&["import", log_s, input_s, "--shift-seqs", "1"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("out of order"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--raise-ts-within"), "{}", stderr(&out));
+    // A skew allowance smaller than the skew is not enough either.
+    let args = ["import", log_s, input_s, "--shift-seqs", "1", "--raise-ts-within", "4ms"];
+    assert_eq!(run(&args, b"").status.code(), Some(1));
+    assert!(std::fs::read(&log).unwrap_or_default().is_empty());
+
+    let args = ["import", log_s, input_s, "--shift-seqs", "1", "--raise-ts-within", "5ms"];
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("4 records adjusted"), "{}", stdout(&out));
+    let got: Vec<(u64, u64, serde_json::Value)> = independent_parse(&std::fs::read(&log).unwrap())
+        .into_iter()
+        .map(|l| (l.seq, l.ts, l.data))
+        .collect();
+    let want: Vec<(u64, u64, serde_json::Value)> = vec![
+        (1, 1_000, serde_json::json!({"legacy": 0})),
+        (2, 1_010, serde_json::json!({"legacy": 1})),
+        (3, 1_010, serde_json::json!({"legacy": 2})),
+        (4, 1_020, serde_json::json!({"legacy": 3})),
+    ];
+    assert_eq!(got, want);
+    // The originals, where the user can find them.
+    let notes = std::fs::read_to_string(dir.path().join("events.ndjson.import-adjusted")).unwrap();
+    let notes: Vec<serde_json::Value> =
+        notes.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(notes.len(), 4);
+    assert_eq!(notes[2]["seq"], 3);
+    assert_eq!(notes[2]["original_seq"], 2);
+    assert_eq!(notes[2]["ts"], 1_010);
+    assert_eq!(notes[2]["original_ts"], 1_005);
+    let ok = ndlog().args(["verify", log_s]).output().unwrap();
+    assert!(ok.status.success(), "{}", stdout(&ok));
+}
+
+#[test]
+fn adjustments_never_excuse_a_seq_out_of_order() {
+    let dir = tempdir();
+    let mut bytes = Vec::new();
+    for (seq, ts) in [(5, 1_000), (4, 1_001)] {
+        ndlog::format::encode(&mut bytes, seq, ts, b"1");
+    }
+    let input = dir.path().join("bad.ndjson");
+    std::fs::write(&input, bytes).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let args = [
+        "import",
+        log.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "--shift-seqs",
+        "1",
+        "--raise-ts-within",
+        "1h",
+    ];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(std::fs::read(&log).unwrap_or_default().is_empty());
+    assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
+}

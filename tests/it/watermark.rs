@@ -1,0 +1,143 @@
+//! The durable watermark (`LOG.watermark`): published after each sync, never lowered by a
+//! writer that syncs late, moved to a compaction's new file, and not fooled by a log removed
+//! and created again.
+
+use crate::util;
+
+use std::time::Duration;
+
+use ndlog::consume::Watermark;
+use ndlog::{Compactor, Durability, Options, Policy, Reader};
+use util::*;
+
+/// The mark must describe the file at `path` up to its last record.
+fn assert_covers_all(path: &std::path::Path) {
+    let reader = Reader::open(path).unwrap();
+    let last = reader.last().unwrap();
+    let mark = Watermark::read(path).unwrap().expect("a watermark");
+    assert_eq!(mark, Watermark { file: reader.file_id(), end: last.end(), seq: last.seq });
+}
+
+#[test]
+fn concurrent_writers_never_lower_the_watermark() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let durability = if t % 2 == 0 { Durability::Always } else { Durability::Group };
+                let writer = Options::new().durability(durability).open(&path).unwrap();
+                for i in 0..150 {
+                    writer.append_raw(format!(r#"{{"t":{t},"i":{i}}}"#).as_bytes()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_covers_all(&path);
+}
+
+#[test]
+fn never_writers_publish_at_sync_and_a_compaction_publishes_its_new_file() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
+    writer.append_raw_batch(&[b"1", b"2", b"3"]).unwrap();
+    assert_eq!(Watermark::read(&path).unwrap(), None, "nothing synced yet");
+    writer.sync().unwrap();
+    assert_covers_all(&path);
+    writer.append_raw(b"4").unwrap();
+    assert_eq!(Watermark::read(&path).unwrap().unwrap().seq, 3, "4 is not synced");
+    let before = Reader::open(&path).unwrap().file_id();
+    Compactor::new(&path, Policy::new().keep_last(2)).run().unwrap();
+    assert_ne!(Reader::open(&path).unwrap().file_id(), before, "a new file");
+    // All of the new file is durable (4 included: the compaction synced it).
+    assert_covers_all(&path);
+    let mut follow = Reader::open(&path).unwrap().follow_after(2);
+    let got: Vec<u64> = (&mut follow).take(2).map(|r| r.unwrap().seq).collect();
+    assert_eq!(got, [3, 4]);
+}
+
+#[test]
+fn a_mark_left_by_a_removed_log_is_neither_trusted_nor_kept() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new().open(&path).unwrap();
+    for i in 0..50 {
+        writer.append_raw(format!(r#"{{"old":{i}}}"#).as_bytes()).unwrap();
+    }
+    drop(writer);
+    let old = Watermark::read(&path).unwrap().unwrap();
+    // The log is removed and created again (its inode number may well be reused); the old
+    // mark stays beside it.
+    std::fs::remove_file(&path).unwrap();
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
+    writer.append_raw(b"1").unwrap();
+    let reader = Reader::open(&path).unwrap();
+    assert_eq!(Watermark::read(&path).unwrap(), Some(old), "not synced: the old mark is there");
+    let mut follow = reader.follow();
+    assert!(
+        follow.next_within(Some(Duration::from_millis(50))).unwrap().is_none(),
+        "the old mark does not cover the new log's unsynced record"
+    );
+    writer.sync().unwrap();
+    assert_covers_all(&path);
+    assert_eq!(follow.next_within(Some(Duration::from_secs(5))).unwrap().map(|r| r.seq), Some(1));
+}
+
+#[test]
+fn a_damaged_mark_holds_readers_back_until_the_next_sync() {
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    let mark_path = dir.path().join("events.ndjson.watermark");
+    let mut bytes = std::fs::read(&mark_path).unwrap();
+    bytes[30] ^= 1;
+    std::fs::write(&mark_path, &bytes).unwrap();
+    assert_eq!(Watermark::read(&path).unwrap(), None);
+    let mut follow = Reader::open(&path).unwrap().follow();
+    assert!(follow.next_within(Some(Duration::from_millis(30))).unwrap().is_none());
+    Options::new().open(&path).unwrap().append_raw(b"4").unwrap();
+    let got: Vec<u64> = follow.take(4).map(|r| r.unwrap().seq).collect();
+    assert_eq!(got, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_batch_stops_at_the_watermark() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let writer = Options::new().durability(Durability::Never).open(&path).unwrap();
+    writer.append_raw_batch(&[b"1", b"2", b"3"]).unwrap();
+    writer.sync().unwrap();
+    writer.append_raw_batch(&[b"4", b"5"]).unwrap();
+    let idle = Some(Duration::from_millis(20));
+    let mut committed = Reader::open(&path).unwrap().follow();
+    let got: Vec<u64> = committed.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert!(committed.next_batch(idle).unwrap().is_empty(), "4 and 5 are not synced");
+    let mut eager = Reader::open(&path).unwrap().follow().uncommitted();
+    let got: Vec<u64> = eager.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [1, 2, 3, 4, 5]);
+    writer.sync().unwrap();
+    let got: Vec<u64> = committed.next_batch(idle).unwrap().map(|r| r.seq).collect();
+    assert_eq!(got, [4, 5]);
+}
+
+#[test]
+fn an_exclusive_writer_publishes_every_sync_and_a_shared_one_follows_it() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let owner = Options::new().exclusive(true).open(&path).unwrap();
+    for i in 0..20 {
+        let seq = owner.append_raw(format!(r#"{{"i":{i}}}"#).as_bytes()).unwrap().seq;
+        assert_eq!(Watermark::read(&path).unwrap().map(|m| m.seq), Some(seq));
+    }
+    assert_covers_all(&path);
+    drop(owner);
+    let shared = Options::new().lock_timeout(Duration::from_secs(1)).open(&path).unwrap();
+    let seq = shared.append_raw(b"{}").unwrap().seq;
+    assert_eq!(Watermark::read(&path).unwrap().map(|m| m.seq), Some(seq));
+    assert_covers_all(&path);
+}
