@@ -141,6 +141,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.dir.is_none() {
         writeln!(out, "(temporary directory removed; pass --dir DIR to keep the log)")?;
     }
+    if cfg!(debug_assertions) {
+        writeln!(
+            out,
+            "(a debug build; the rates of a release build: `cargo run --release -- demo`)"
+        )?;
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
