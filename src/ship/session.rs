@@ -41,6 +41,8 @@ pub(super) struct Progress<'c> {
     acked_stream_seq: u64,
     /// The last seq of a gap already reported.
     reported_to: u64,
+    /// Damage and missing seqs already reported.
+    said: Said,
     /// The stream, once found.
     pub stream: Option<String>,
     /// Whether a connection ever succeeded, and whether this session made progress (a PubAck,
@@ -65,6 +67,7 @@ impl<'c> Progress<'c> {
             duplicates: 0,
             acked_stream_seq: 0,
             reported_to: 0,
+            said: Said::default(),
             stream: None,
             connected: false,
             healthy: false,
@@ -103,6 +106,45 @@ impl<'c> Progress<'c> {
             stop.stop();
             let _ = thread.join();
         }
+    }
+}
+
+/// The damage and missing seqs a run reported, so that a session that reads past them again
+/// (after an outage, from the last acknowledged record) does not report them again.
+#[derive(Default)]
+struct Said {
+    /// The file and first offset of each stretch of damage reported, the latest
+    /// [`Said::DAMAGE_KEPT`] of them.
+    damage: VecDeque<(PathBuf, u64)>,
+    /// The last missing seq reported: seqs only grow, so a stretch ending at or below it was.
+    missing_to: u64,
+}
+
+impl Said {
+    /// Memory stays bounded whatever a log holds; a session reads back at most its window, far
+    /// fewer stretches than this.
+    const DAMAGE_KEPT: usize = 1024;
+
+    /// Whether `skipped` is new (it is then noted).
+    fn damage(&mut self, skipped: &crate::consume::Skipped) -> bool {
+        let at = |(file, offset): &(PathBuf, u64)| {
+            *offset == skipped.first_offset && *file == skipped.file
+        };
+        if self.damage.iter().any(at) {
+            return false;
+        }
+        if self.damage.len() == Self::DAMAGE_KEPT {
+            self.damage.pop_front();
+        }
+        self.damage.push_back((skipped.file.clone(), skipped.first_offset));
+        true
+    }
+
+    /// Whether missing seqs up to `to` are new (they are then noted).
+    fn missing(&mut self, to: u64) -> bool {
+        let new = to > self.missing_to;
+        self.missing_to = self.missing_to.max(to);
+        new
     }
 }
 
@@ -311,9 +353,15 @@ impl Publisher<'_> {
                             gap = Some((from, to));
                         }
                     }
-                    Some(Item::Damaged(skipped)) => notices(&Notice::Damaged(skipped)),
+                    Some(Item::Damaged(skipped)) => {
+                        if progress.said.damage(&skipped) {
+                            notices(&Notice::Damaged(skipped));
+                        }
+                    }
                     Some(Item::Missing { from, to }) => {
-                        notices(&Notice::Missing { log: progress.log.clone(), from, to });
+                        if progress.said.missing(to) {
+                            notices(&Notice::Missing { log: progress.log.clone(), from, to });
+                        }
                     }
                     Some(Item::CaughtUp) => caught_up = true,
                     Some(Item::Failed(e)) => return Err(e.into()),
@@ -382,5 +430,36 @@ impl Publisher<'_> {
             }
             .into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consume::Skipped;
+
+    fn skipped(file: &str, first_offset: u64) -> Skipped {
+        Skipped { file: file.into(), first_offset, lines: 1 }
+    }
+
+    #[test]
+    fn damage_and_missing_seqs_are_reported_once_a_run() {
+        let mut said = Said::default();
+        assert!(said.damage(&skipped("a", 10)));
+        assert!(said.damage(&skipped("a", 99)));
+        assert!(said.damage(&skipped("b", 10)), "another segment's damage at the same offset");
+        // A later session goes past the same damage again.
+        assert!(!said.damage(&skipped("a", 10)));
+        assert!(!said.damage(&skipped("b", 10)));
+        assert!(said.missing(50));
+        assert!(!said.missing(50));
+        assert!(!said.missing(40));
+        assert!(said.missing(51));
+        // Bounded: the oldest stretch is forgotten first.
+        for i in 0..Said::DAMAGE_KEPT as u64 {
+            said.damage(&skipped("c", i));
+        }
+        assert_eq!(said.damage.len(), Said::DAMAGE_KEPT);
+        assert!(said.damage(&skipped("a", 10)), "forgotten, so reported again");
     }
 }
