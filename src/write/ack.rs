@@ -1,6 +1,6 @@
 //! What an append returns: the seq and ts it assigned, or the original record of a repeat.
 
-use std::ops::Range;
+use std::ops::RangeInclusive;
 
 /// What an append assigned to its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,23 +41,26 @@ pub struct ImportAck {
 }
 
 impl BatchAck {
-    /// The seqs of the records written, in order.
-    pub fn seqs(&self) -> Range<u64> {
-        self.first_seq..self.first_seq + self.count
+    /// The seqs of the records written, in order. Inclusive, since the last may be `u64::MAX`.
+    pub fn seqs(&self) -> RangeInclusive<u64> {
+        match self.count {
+            0 => RangeInclusive::new(1, 0),
+            n => self.first_seq..=self.first_seq + (n - 1),
+        }
     }
 
     /// One acknowledgement per payload of the batch, in batch order.
     pub fn acks(&self) -> impl Iterator<Item = Ack> + '_ {
         let mut dups = self.duplicates.iter().peekable();
-        let mut next_new = self.first_seq;
+        let mut written = 0;
         (0..self.count as usize + self.duplicates.len()).map(move |i| match dups.peek() {
             Some(&&(at, ack)) if at == i => {
                 dups.next();
                 ack
             }
             _ => {
-                next_new += 1;
-                Ack { seq: next_new - 1, ts: self.ts, duplicate: false }
+                written += 1;
+                Ack { seq: self.first_seq + (written - 1), ts: self.ts, duplicate: false }
             }
         })
     }

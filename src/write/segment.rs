@@ -150,14 +150,16 @@ impl<V: Vfs> Writer<V> {
         else {
             return Ok((tail, false));
         };
-        if tail.end == 0 || last.seq < segment.first_seq {
+        // After the last seq there is none to name a segment by: the append is refused.
+        if tail.end == 0 || last.seq < segment.first_seq || last.seq == u64::MAX {
             return Ok((tail, false));
         }
         let bytes = tail.end.saturating_add(source.bytes_at_most(MAX_FRAME_OVERHEAD));
         let records = last.seq - segment.first_seq + 1;
         let by_bytes = bytes > settings.segment_bytes;
-        let by_records =
-            settings.segment_records.is_some_and(|n| records + source.count() as u64 > n);
+        let by_records = settings
+            .segment_records
+            .is_some_and(|n| records.saturating_add(source.count() as u64) > n);
         let by_age = match settings.segment_age {
             None => false,
             Some(age) => {

@@ -212,6 +212,52 @@ fn an_imported_ts_past_the_year_9999_is_refused() {
     assert!(stdout(&out).contains("9999-12-31T23:59:59.999Z"), "{}", stdout(&out));
 }
 
+#[test]
+fn an_append_of_the_last_seq_after_an_import_is_acknowledged_without_a_panic() {
+    // A verbatim import may bring a seq near the end of u64. Failed on d50e891: `ndlog append`
+    // wrote seq 18446744073709551615, then panicked (exit 101) counting its acknowledgement
+    // past it, before printing the seq; a segmented log panicked before it wrote.
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let input = dir.path().join("legacy.ndjson");
+    std::fs::write(&input, record(u64::MAX - 1, 1000, "1")).unwrap();
+    let out = run(&["import", path.to_str().unwrap(), input.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["append", path.to_str().unwrap()], b"{\"a\":1}\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{}\n", u64::MAX));
+    let before = std::fs::read(&path).unwrap();
+    let out = run(&["append", path.to_str().unwrap()], b"{\"a\":2}\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("seq space is exhausted"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was written");
+    // A segmented log due to roll after the last seq: refused, without a new segment.
+    let segmented = dir.path().join("segmented");
+    let seg = segmented.to_str().unwrap();
+    let out = run(&["create", seg, "--segment-records", "1", "--segment-bytes", "4MiB"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(&input, record(u64::MAX, 1000, "1")).unwrap();
+    let out = run(&["import", seg, input.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files = |dir| {
+        let mut names = names_where(dir, |_| true);
+        names.sort();
+        names
+    };
+    let before = files(&segmented);
+    let out = run(&["append", seg], b"{\"a\":1}\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("seq space is exhausted"), "{}", stderr(&out));
+    assert_eq!(files(&segmented), before);
+    // In the library, a batch's seqs and acknowledgements reach the last seq.
+    let other = dir.path().join("other.ndjson");
+    let writer = Options::new().open(&other).unwrap();
+    writer.import_records(&[record(u64::MAX - 2, 1000, "1").trim_ascii_end()]).unwrap();
+    let ack = writer.append_raw_batch(&[b"2", b"3"]).unwrap();
+    assert_eq!(ack.seqs().collect::<Vec<_>>(), [u64::MAX - 1, u64::MAX]);
+    assert_eq!(ack.acks().map(|a| a.seq).collect::<Vec<_>>(), [u64::MAX - 1, u64::MAX]);
+}
+
 /// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin
 /// until they end or ndlog closes it; the thread returns how many bytes got into the pipe.
 fn spawn_fed(
