@@ -94,3 +94,42 @@ fn adjustments_never_excuse_a_seq_out_of_order() {
     assert!(std::fs::read(&log).unwrap_or_default().is_empty());
     assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
 }
+
+#[test]
+fn a_skew_raised_against_the_log_is_refused_before_any_batch_is_written() {
+    // The first pass raised each ts against the input's previous record, the write pass against
+    // the log's last: a record the first pass accepted could be refused after the first batch
+    // (8192 records) was written. Failed on d50e891: "the lines before it were imported".
+    let dir = tempdir();
+    let log = dir.path().join("events.ndjson");
+    let first = dir.path().join("first.ndjson");
+    let mut bytes = Vec::new();
+    ndlog::format::encode(&mut bytes, 1, 10_000, b"0");
+    std::fs::write(&first, bytes).unwrap();
+    let out = run(&["import", log.to_str().unwrap(), first.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 3 ms behind the log's last record (raised to it), then one 3 ms behind those: 6 ms
+    // behind the raised ones.
+    let mut bytes = Vec::new();
+    for seq in 2..=8193 {
+        ndlog::format::encode(&mut bytes, seq, 9_997, b"1");
+    }
+    ndlog::format::encode(&mut bytes, 8194, 9_994, b"2");
+    let input = dir.path().join("legacy.ndjson");
+    std::fs::write(&input, bytes).unwrap();
+    let before = std::fs::read(&log).unwrap();
+    let args =
+        ["import", log.to_str().unwrap(), input.to_str().unwrap(), "--raise-ts-within", "5ms"];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 8193"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing was imported"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&log).unwrap(), before, "all or nothing");
+    assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
+    // Within the skew of the log's last record, it is imported whole.
+    let args =
+        ["import", log.to_str().unwrap(), input.to_str().unwrap(), "--raise-ts-within", "6ms"];
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("8193 records adjusted"), "{}", stdout(&out));
+}

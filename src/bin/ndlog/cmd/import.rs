@@ -138,7 +138,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     // First pass: check every line; nothing is written if any is bad.
-    let checked = check(&mut source, &args, &options, &name)?;
+    let checked = check(&mut source, &args, &options, &name, None)?;
     let verbatim = checked.verbatim.unwrap_or(false);
 
     // Nothing to import into a log that does not exist: it is not created for nothing (a
@@ -152,7 +152,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     // Second pass, holding the writer lock throughout.
-    let writer = options.exclusive(true).open(&args.log)?;
+    let writer = options.clone().exclusive(true).open(&args.log)?;
     // A segmented log rolls between batches: keep each batch within a segment.
     let (max_records, max_bytes) = match writer.segment_settings() {
         Some(s) => (
@@ -161,6 +161,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => (BATCH, BATCH_BYTES),
     };
+    // A raised ts depends on the record before it, and the first pass did not know the log's
+    // last: check again from it, under the lock, so that no batch after the first is refused.
+    if verbatim && args.raise_ts_within.is_some() {
+        source.rewind().with_context(|| format!("{name}: seek failed"))?;
+        let start = writer.last_known().map(|a| (a.seq, a.ts));
+        check(&mut (&source).take(checked.bytes), &args, &options, &name, start)?;
+    }
     source.rewind().with_context(|| format!("{name}: seek failed"))?;
     let limit = line_limit(&args, Some(verbatim));
     let mut lines = Lines::new(source.take(checked.bytes), limit);
@@ -307,13 +314,19 @@ struct Checked {
     bytes: u64,
 }
 
-/// Reads the whole input once and checks every line as the writer will: a record in order, or
-/// a payload the writer accepts.
-fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyhow::Result<Checked> {
-    let mut counted = Counted { inner: &mut *source, bytes: 0 };
+/// Reads the whole input once and checks every line as the writer will: a record in order (after
+/// `start`, the log's last record, when known), or a payload the writer accepts.
+fn check(
+    source: &mut impl Read,
+    args: &Args,
+    options: &Options,
+    name: &str,
+    start: Option<(u64, u64)>,
+) -> anyhow::Result<Checked> {
+    let mut counted = Counted { inner: source, bytes: 0 };
     let mut verbatim = format_of(args);
     let mut lines = Lines::new(&mut counted, line_limit(args, verbatim));
-    let (mut previous, mut records): (Option<(u64, u64)>, u64) = (None, 0);
+    let (mut previous, mut records): (Option<(u64, u64)>, u64) = (start, 0);
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = match line {
             Ok(line) => line,
@@ -343,9 +356,10 @@ fn check(source: &mut File, args: &Args, options: &Options, name: &str) -> anyho
             if let Some((seq, ts)) = previous
                 && (frame.seq <= seq || frame.ts < ts)
             {
+                let what = if records == 0 { "the log's last record, " } else { "" };
                 bail!(
-                    "{name}: line {n}: seq {} ts {} comes after seq {seq} ts {ts}: out of order; \
-                     nothing was imported{}",
+                    "{name}: line {n}: seq {} ts {} comes after {what}seq {seq} ts {ts}: out of \
+                     order; nothing was imported{}",
                     frame.seq,
                     frame.ts,
                     if frame.seq > seq {
