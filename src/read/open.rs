@@ -166,16 +166,24 @@ impl<V: Vfs> Reader<Mapped<V>> {
         }
     }
 
-    /// Checks every entry of `LOG.idx` against the log (a full scan of the log).
+    /// Checks every entry of `LOG.idx` against the log as it is now (a full scan of the log,
+    /// mapped again after the index is read).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read.
+    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read, or the log cannot
+    /// be mapped again.
     pub fn check_index(&self) -> Result<IndexCheck> {
         let mapped = &self.data;
         let idx_path = names::index_file(&mapped.path);
         match crate::index::load(&mapped.vfs, &mapped.path).at(&idx_path, "open")? {
             None => Ok(IndexCheck { problem: Some(IndexProblem::Missing), ..Default::default() }),
-            Some((_, map)) => Ok(super::indexed::check(self, map.as_ref(), Some(mapped.id))),
+            Some((_, map)) => {
+                // Writers index records only once they are in the log, so a log mapped after
+                // the index holds every record it names; this reader's map may be older.
+                let (now, _) = Mapped::open(mapped.vfs.clone(), &mapped.path)?;
+                let log = Reader::new(now.map.as_ref());
+                Ok(super::indexed::check(&log, map.as_ref(), Some(now.id)))
+            }
         }
     }
 

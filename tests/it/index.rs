@@ -121,6 +121,21 @@ fn a_torn_index_is_repaired_from_the_part_of_the_log_it_does_not_cover() {
 }
 
 #[test]
+fn an_index_that_covers_appends_made_after_the_reader_opened_agrees() {
+    // `ndlog index --check` maps the log, then reads the index: records appended in between,
+    // which their writer indexed, made the index of a healthy, live log "DISAGREE" (exit 3,
+    // "`ndlog index --rebuild` fixes it"). Failed on d50e891.
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    append(&path, 100, true);
+    let reader = Reader::open(&path).unwrap();
+    append(&path, 100, true);
+    let check = reader.check_index().unwrap();
+    assert!(check.is_current(), "{check:?}");
+    assert_eq!(check.entries, 50);
+}
+
+#[test]
 fn a_stale_index_is_caught_up_reading_only_the_new_records() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
