@@ -137,3 +137,40 @@ fn a_window_past_u64_milliseconds_is_as_long_as_forever() {
     assert_eq!(stdout(&run(&args, b"{\"id\":\"r1\"}\n")), "1\n", "a repeat");
     assert_eq!(independent_parse(&std::fs::read(&path).unwrap()).len(), 1);
 }
+
+#[test]
+fn a_retried_conditional_append_is_acknowledged_as_the_repeat_it_is() {
+    // A client whose conditional append succeeded but whose acknowledgement was lost retries
+    // it. Failed on d50e891: the retry was checked against the log its own first attempt had
+    // moved, and refused as a conflict ("nothing was appended", exit 6), so the client took a
+    // write that is in the log for a failed one.
+    let dir = tempdir();
+    let path = dir.path().join("d.ndjson");
+    let w = Options::new()
+        .dedup(dedup(DedupWindow::Records(1000)))
+        .entity_key(JsonPointer::parse("/account").unwrap())
+        .open(&path)
+        .unwrap();
+    let payload = br#"{"id":"r1","account":"a1","amount":5}"#;
+    let first = w.append_raw_if(ndlog::Expect::LastSeq(0), payload).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let retry = w.append_raw_if(ndlog::Expect::LastSeq(0), payload).unwrap();
+    assert_eq!((retry.seq, retry.duplicate), (first.seq, true));
+    let retry = w.append_raw_if(ndlog::Expect::Version(0), payload).unwrap();
+    assert_eq!((retry.seq, retry.duplicate), (first.seq, true));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "nothing written");
+    // A new request against a stale expectation is still a conflict.
+    let stale = w.append_raw_if(ndlog::Expect::LastSeq(0), br#"{"id":"r2","account":"a1"}"#);
+    assert!(matches!(stale.unwrap_err().kind(), ndlog::ErrorKind::Conflict { .. }));
+    // So is a batch of which only a part repeats.
+    let part = [&br#"{"id":"r1"}"#[..], br#"{"id":"r3"}"#];
+    let mixed = w.append_raw_batch_if(ndlog::Expect::LastSeq(0), &part);
+    assert!(matches!(mixed.unwrap_err().kind(), ndlog::ErrorKind::Conflict { .. }));
+    // The command line: the retry prints the original seq and exits 0.
+    let log = path.to_str().unwrap();
+    let args = ["append", log, "--dedup-key", "/id", "--expect-last-seq", "0"];
+    let out = run(&args, b"{\"id\":\"r1\"}\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1\n");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "nothing written");
+}
