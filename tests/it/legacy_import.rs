@@ -133,3 +133,28 @@ fn a_skew_raised_against_the_log_is_refused_before_any_batch_is_written() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("8193 records adjusted"), "{}", stdout(&out));
 }
+
+#[test]
+fn adjustments_of_a_plain_ndjson_input_are_refused_not_ignored() {
+    // Failed on d50e891: --shift-seqs and --raise-ts-within were ignored when the input turned
+    // out to be plain NDJSON, which was imported with new seqs, exit 0.
+    let dir = tempdir();
+    let input = dir.path().join("plain.ndjson");
+    std::fs::write(&input, b"{\"a\":1}\n{\"a\":2}\n").unwrap();
+    let log = dir.path().join("events.ndjson");
+    let (log_s, input_s) = (log.to_str().unwrap(), input.to_str().unwrap());
+    for adjust in [&["--shift-seqs", "5"][..], &["--raise-ts-within", "5ms"]] {
+        let out = run(&[&["import", log_s, input_s], adjust].concat(), b"");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("line 1 is not an ndlog record"), "{}", stderr(&out));
+        assert!(stderr(&out).contains(adjust[0]), "{}", stderr(&out));
+        let out = run(&[&["import", log_s, "-"], adjust].concat(), b"{\"a\":1}\n");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        // Said before anything is read when --format says so.
+        let out = run(&[&["import", log_s, input_s, "--format", "ndjson"], adjust].concat(), b"");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--format ndjson"), "{}", stderr(&out));
+    }
+    assert!(!log.exists(), "nothing was created");
+    assert_eq!(names_where(dir.path(), |n| n != "plain.ndjson"), Vec::<String>::new());
+}

@@ -58,6 +58,16 @@ pub(crate) struct Args {
 }
 
 impl Args {
+    /// The adjustments asked for, as their options: they apply to a verbatim import only.
+    fn adjust_options(&self) -> Option<String> {
+        let given = [
+            (self.shift_seqs != 0).then_some("--shift-seqs"),
+            self.raise_ts_within.is_some().then_some("--raise-ts-within"),
+        ];
+        let given: Vec<&str> = given.into_iter().flatten().collect();
+        (!given.is_empty()).then(|| given.join(" and "))
+    }
+
     fn adjust(&self) -> ImportAdjust {
         let adjust = ImportAdjust::new().shift_seqs(self.shift_seqs);
         match self.raise_ts_within {
@@ -102,6 +112,12 @@ fn too_long(name: &str, n: u64, args: &Args, verbatim: Option<bool>) -> anyhow::
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "import")?;
+    if let Some(options) = args.adjust_options().filter(|_| format_of(&args) == Some(false)) {
+        return Err(usage(format!(
+            "{options}: for the records of a verbatim import only; --format ndjson imports each \
+             line as a payload with a new seq and ts"
+        )));
+    }
     let options = Options::new()
         .durability(args.durability.parse::<Durability>()?)
         .lock_timeout(args.lock_timeout)
@@ -335,6 +351,13 @@ fn check(
         let decided = verbatim.is_some();
         let is_record = *verbatim.get_or_insert_with(|| args.adjust().frame(line).is_ok());
         if !is_record {
+            if let Some(adjust) = args.adjust_options().filter(|_| !decided) {
+                bail!(
+                    "{name}: line {n} is not an ndlog record, so the input is plain NDJSON, \
+                     imported with new seqs and timestamps, which {adjust} cannot adjust; \
+                     nothing was imported: leave {adjust} out to import it so"
+                );
+            }
             if let Err(e) = options.check_payload(line) {
                 bail!("{name}: line {n}: {e}; nothing was imported");
             }
