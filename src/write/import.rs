@@ -144,6 +144,21 @@ impl ImportAdjust {
         }
     }
 
+    /// Whether `line` (without its newline) is a record a verbatim import would take, adjusted
+    /// or not: a record with any seq, 0 included (a legacy log's first), which
+    /// [`ImportAdjust::apply`] then takes or refuses saying why.
+    ///
+    /// # Example
+    /// ```
+    /// let mut legacy = Vec::new();
+    /// ndlog::format::encode(&mut legacy, 0, 1_000, b"1");
+    /// assert!(ndlog::write::ImportAdjust::is_record(legacy.trim_ascii_end()));
+    /// assert!(!ndlog::write::ImportAdjust::is_record(b"{\"seq\":0}"));
+    /// ```
+    pub fn is_record(line: &[u8]) -> bool {
+        format::decode_any_seq(line).is_ok()
+    }
+
     /// Whether this adjusts nothing.
     pub fn is_none(&self) -> bool {
         *self == Self::default()

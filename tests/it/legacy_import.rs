@@ -158,3 +158,27 @@ fn adjustments_of_a_plain_ndjson_input_are_refused_not_ignored() {
     assert!(!log.exists(), "nothing was created");
     assert_eq!(names_where(dir.path(), |n| n != "plain.ndjson"), Vec::<String>::new());
 }
+
+#[test]
+fn a_legacy_log_is_taken_for_a_log_without_format_ndlog() {
+    // Failed on d50e891: without --format ndlog, a first record with seq 0 made the input
+    // "plain NDJSON", and every record was imported whole as the payload of a new one
+    // (nested records, exit 0) instead of being refused with the --shift-seqs hint.
+    let dir = tempdir();
+    let input = legacy(dir.path());
+    let log = dir.path().join("events.ndjson");
+    let (log_s, input_s) = (log.to_str().unwrap(), input.to_str().unwrap());
+    let out = run(&["import", log_s, input_s], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 1: seq 0"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--shift-seqs 1"), "{}", stderr(&out));
+    assert!(std::fs::read(&log).unwrap_or_default().is_empty());
+    let out = run(&["import", log_s, "-"], &std::fs::read(&input).unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(std::fs::read(&log).unwrap_or_default().is_empty());
+    // With the adjustments named, it is imported verbatim.
+    let args = ["import", log_s, input_s, "--shift-seqs", "1", "--raise-ts-within", "5ms"];
+    let out = run(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("verbatim"), "{}", stdout(&out));
+}

@@ -30,8 +30,9 @@ pub(crate) struct Args {
     pub log: PathBuf,
     /// The input: a file, or - for stdin (copied to a temporary file beside the log first).
     pub input: PathBuf,
-    /// auto: an input whose first line is an ndlog record is imported verbatim (seq and ts
-    /// kept), anything else as plain NDJSON (one payload per line, new seqs).
+    /// auto: an input whose first line is an ndlog record (a legacy log's seq 0 included) is
+    /// imported verbatim (seq and ts kept), anything else as plain NDJSON (one payload per line,
+    /// new seqs).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ndjson", "ndlog"])]
     pub format: String,
     /// Durability of each batch (always: one fdatasync per batch).
@@ -303,7 +304,7 @@ fn spool(
         let line = line.map_err(|TooLong { .. }| too_long(name, n, args, verbatim))?;
         // The first line decides the format, and the limit of the lines after it, as in
         // `check`.
-        let decides = verbatim.is_none().then(|| args.adjust().frame(line).is_ok());
+        let decides = verbatim.is_none().then(|| ImportAdjust::is_record(line));
         for _ in copied + 1..n {
             out.write_all(b"\n").map_err(write_failed)?;
         }
@@ -349,7 +350,7 @@ fn check(
             Err(TooLong { .. }) => return Err(too_long(name, n, args, verbatim)),
         };
         let decided = verbatim.is_some();
-        let is_record = *verbatim.get_or_insert_with(|| args.adjust().frame(line).is_ok());
+        let is_record = *verbatim.get_or_insert_with(|| ImportAdjust::is_record(line));
         if !is_record {
             if let Some(adjust) = args.adjust_options().filter(|_| !decided) {
                 bail!(
