@@ -141,3 +141,42 @@ fn an_exclusive_writer_publishes_every_sync_and_a_shared_one_follows_it() {
     assert_eq!(Watermark::read(&path).unwrap().map(|m| m.seq), Some(seq));
     assert_covers_all(&path);
 }
+
+/// The first line `ndlog tail -f LOG` says on stderr; the child is killed.
+fn first_warning_of_tail_f(log: &std::path::Path) -> String {
+    use std::io::BufRead;
+    let mut child = spawn_piped(&["tail", "-f", log.to_str().unwrap()]);
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    line.unwrap_or_default()
+}
+
+#[test]
+fn tail_f_says_why_it_holds_back_records_no_watermark_describes() {
+    // A copy of a log (or one whose watermark file was removed) has no mark: `tail -f` printed
+    // nothing and waited without a word, though every record was acknowledged. Failed on
+    // d50e891.
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    std::fs::remove_file(dir.path().join("events.ndjson.watermark")).unwrap();
+    let said = first_warning_of_tail_f(&path);
+    assert!(said.contains("no durable watermark") && said.contains("records 1..=3"), "{said}");
+    assert!(said.contains("--uncommitted"), "{said}");
+    // A segmented log: the records of its active segment.
+    let seg = dir.path().join("segmented");
+    let out = run(&["create", seg.to_str().unwrap(), "--segment-bytes", "4MiB"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["append", seg.to_str().unwrap()], b"1\n2\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(seg.join("ndlog.watermark")).unwrap();
+    let said = first_warning_of_tail_f(&seg);
+    assert!(said.contains("no durable watermark") && said.contains("records 1..=2"), "{said}");
+}

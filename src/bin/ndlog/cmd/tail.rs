@@ -105,6 +105,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let reader = log.single().context("a single-file log has one file")?;
+    if !args.uncommitted && committed_end(&args.log, &reader)?.is_none() {
+        let start = cursor.as_ref().and_then(|c| c.after_seq());
+        let start = start.or(last_printed).or(args.after_seq).unwrap_or(0);
+        note_no_watermark(&args.log, reader.last().map(|r| r.seq), start);
+    }
     let mut follow = if let Some(cursor) = &cursor {
         if let Some(after) = cursor.after_seq() {
             note_cursor_ahead(after, reader.last().map(|r| r.seq), cursor.path());
@@ -145,6 +150,10 @@ fn follow_segmented(
             None => log.records_rev().find(|r| r.seq <= bound).map_or(0, |r| r.seq),
         }
     };
+    if !args.uncommitted && Watermark::read(&args.log)?.is_none() {
+        let sealed = committed_seq(&args.log, &log)?;
+        note_no_watermark(&args.log, log.last().map(|r| r.seq), after.max(sealed));
+    }
     drop(log);
     let mut follow = SegmentedFollow::after(&args.log, after).stop_with(stop.clone());
     if args.uncommitted {
@@ -375,6 +384,21 @@ fn note_cursor_ahead(after: u64, last: Option<u64>, file: &Path) {
         "{}: cursor is at seq {after}, past {past}; records up to seq {after} will not be \
          delivered: remove the cursor file to start over",
         file.display()
+    ));
+}
+
+/// Says on stderr that the records after seq `start`, up to `last`, wait for a durable
+/// watermark that no writer has published for this log (a copy of a log, a watermark file
+/// removed or damaged): a committed follower would wait for the next sync without a word.
+fn note_no_watermark(log: &Path, last: Option<u64>, start: u64) {
+    let Some(last) = last.filter(|&last| last > start) else { return };
+    out::warn(format_args!(
+        "{}: no durable watermark describes it yet (no writer has synced it since it was \
+         copied or its watermark file removed or damaged, or the first sync is under way), so \
+         records {}..={last} wait until a writer syncs it (the next append does); \
+         --uncommitted prints them now",
+        log.display(),
+        start + 1
     ));
 }
 
