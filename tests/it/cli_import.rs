@@ -258,6 +258,34 @@ fn an_append_of_the_last_seq_after_an_import_is_acknowledged_without_a_panic() {
     assert_eq!(ack.acks().map(|a| a.seq).collect::<Vec<_>>(), [u64::MAX - 1, u64::MAX]);
 }
 
+#[test]
+fn a_damaged_copy_of_a_log_is_refused_pointing_to_export() {
+    // Failed on d50e891: the refusal ("line 2: not an ndlog record: crc mismatch") did not say
+    // how to import what is intact.
+    let dir = tempdir();
+    let copy = write_log(dir.path(), "copy.ndjson", 3);
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let at = second + bytes[second..].windows(7).position(|w| w == b"\"data\":").unwrap() + 8;
+    bytes[at] ^= 1;
+    std::fs::write(&copy, &bytes).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let (log_s, copy_s) = (log.to_str().unwrap(), copy.to_str().unwrap());
+    let out = run(&["import", log_s, copy_s], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("line 2") && err.contains("crc mismatch"), "{err}");
+    assert!(err.contains("`ndlog export` of it writes its verified records"), "{err}");
+    assert!(!log.exists());
+    // As it says: the export imports verbatim.
+    let clean = dir.path().join("clean.ndjson");
+    let out = run(&["export", copy_s, "-o", clean.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["import", log_s, clean.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(seqs(&std::fs::read(&log).unwrap()), [1, 3]);
+}
+
 /// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin
 /// until they end or ndlog closes it; the thread returns how many bytes got into the pipe.
 fn spawn_fed(

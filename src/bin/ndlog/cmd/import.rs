@@ -369,6 +369,11 @@ fn check(
         } else {
             let adjusted = match args.adjust().apply(line, previous) {
                 Ok((adjusted, _)) => adjusted,
+                // A damaged line or a torn tail of a log copied as it was: an export has none.
+                Err(e) if !ImportAdjust::is_record(line) => bail!(
+                    "{name}: line {n}: {e}; nothing was imported (a copy of a log may hold damaged \
+                     lines and a torn tail; `ndlog export` of it writes its verified records)"
+                ),
                 Err(e) => bail!("{name}: line {n}: {e}; nothing was imported"),
             };
             let frame = match ndlog::format::decode(&adjusted) {
