@@ -284,6 +284,17 @@ fn a_damaged_copy_of_a_log_is_refused_pointing_to_export() {
     let out = run(&["import", log_s, clean.to_str().unwrap()], b"");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(seqs(&std::fs::read(&log).unwrap()), [1, 3]);
+    // A damaged first line makes it no less a log: it was taken for plain NDJSON, and every
+    // record imported whole as the payload of a new one (exit 0).
+    let first = dir.path().join("first.ndjson");
+    let mut bytes = std::fs::read(&clean).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&first, &bytes).unwrap();
+    let other = dir.path().join("other.ndjson");
+    let out = run(&["import", other.to_str().unwrap(), first.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 1") && stderr(&out).contains("ndlog export"));
+    assert!(!other.exists());
 }
 
 /// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin

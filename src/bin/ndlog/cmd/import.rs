@@ -30,8 +30,8 @@ pub(crate) struct Args {
     pub log: PathBuf,
     /// The input: a file, or - for stdin (copied to a temporary file beside the log first).
     pub input: PathBuf,
-    /// auto: an input whose first line is an ndlog record (a legacy log's seq 0 included) is
-    /// imported verbatim (seq and ts kept), anything else as plain NDJSON (one payload per line,
+    /// auto: an input whose first line is an ndlog record (a legacy log's seq 0 or a damaged
+    /// record included) is imported verbatim (seq and ts kept), anything else as plain NDJSON (one payload per line,
     /// new seqs).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ndjson", "ndlog"])]
     pub format: String,
@@ -304,7 +304,7 @@ fn spool(
         let line = line.map_err(|TooLong { .. }| too_long(name, n, args, verbatim))?;
         // The first line decides the format, and the limit of the lines after it, as in
         // `check`.
-        let decides = verbatim.is_none().then(|| ImportAdjust::is_record(line));
+        let decides = verbatim.is_none().then(|| is_log_line(line));
         for _ in copied + 1..n {
             out.write_all(b"\n").map_err(write_failed)?;
         }
@@ -319,6 +319,14 @@ fn spool(
     drop(out);
     let file = temp.reopen().map_err(write_failed)?;
     Ok((file, temp))
+}
+
+/// Whether the first line makes the input a log (`--format auto`): a record, or a line framed
+/// as one whose CRC or seq is wrong (a damaged first record, refused with what to do, rather
+/// than every record imported as the payload of a new one).
+fn is_log_line(line: &[u8]) -> bool {
+    ImportAdjust::is_record(line)
+        || (line.starts_with(ndlog::format::PREFIX) && ndlog::format::split_trailer(line).is_ok())
 }
 
 /// What the first pass found.
@@ -350,7 +358,7 @@ fn check(
             Err(TooLong { .. }) => return Err(too_long(name, n, args, verbatim)),
         };
         let decided = verbatim.is_some();
-        let is_record = *verbatim.get_or_insert_with(|| ImportAdjust::is_record(line));
+        let is_record = *verbatim.get_or_insert_with(|| is_log_line(line));
         if !is_record {
             if let Some(adjust) = args.adjust_options().filter(|_| !decided) {
                 bail!(
