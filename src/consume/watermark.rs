@@ -140,7 +140,7 @@ impl Watermark {
         match vfs.open(&path, OpenOptions::read().no_follow()) {
             Ok(file) => read_from(&file).at(&path, "read"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(crate::Error::io(&path, "open", e)),
+            Err(e) => Err(crate::Error::io(&path, "open", not_a_mark(e))),
         }
     }
 
@@ -249,6 +249,16 @@ pub(crate) fn decode_witness(bytes: &[u8]) -> Option<u64> {
     let mut since = [0u8; 8];
     since.copy_from_slice(&b[48..56]);
     Some(u64::from_le_bytes(since))
+}
+
+/// The error of opening a watermark file that is something else (a FIFO, a directory, a
+/// symlink, which ndlog neither reads nor writes through), with what to do about it.
+fn not_a_mark(e: io::Error) -> io::Error {
+    if crate::fs::is_not_a_regular_file(&e) || crate::fs::is_symlink_refused(&e) {
+        let what = "remove it: the next writer's sync writes a new one";
+        return io::Error::new(e.kind(), format!("{e}; {what}"));
+    }
+    e
 }
 
 /// The watermark in an open `LOG.watermark`.
@@ -422,7 +432,7 @@ impl<F: VfsFile> Watcher<F> {
                     self.file = Some((f, id));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
+                Err(e) => return Err(not_a_mark(e)),
             }
         }
         let (file, _) = self.file.as_ref().expect("opened above");

@@ -180,3 +180,23 @@ fn tail_f_says_why_it_holds_back_records_no_watermark_describes() {
     let said = first_warning_of_tail_f(&seg);
     assert!(said.contains("no durable watermark") && said.contains("records 1..=2"), "{said}");
 }
+
+#[test]
+fn a_fifo_or_a_symlink_at_the_watermark_path_is_refused_saying_what_to_do() {
+    // Failed on d50e891: "LOG.watermark: open failed: not a regular file but a FIFO", and
+    // nothing about what to do (writers go on without publishing a mark).
+    let dir = tempdir();
+    let path = write_log(dir.path(), "events.ndjson", 3);
+    let mark = dir.path().join("events.ndjson.watermark");
+    std::fs::remove_file(&mark).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &mark).unwrap();
+    let err = Watermark::read(&path).unwrap_err().to_string();
+    assert!(err.contains("remove it"), "{err}");
+    std::fs::remove_file(&mark).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, &mark, rustix::fs::FileType::Fifo, 0o600.into(), 0)
+        .unwrap();
+    let out = run(&["tail", "-f", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("events.ndjson.watermark"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("remove it"), "{}", stderr(&out));
+}
