@@ -170,8 +170,7 @@ impl<V: Vfs> Reader<Mapped<V>> {
     /// mapped again after the index is read).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read, or the log cannot
-    /// be mapped again.
+    /// [`crate::ErrorKind::Io`] when the index exists but cannot be read.
     pub fn check_index(&self) -> Result<IndexCheck> {
         let mapped = &self.data;
         let idx_path = names::index_file(&mapped.path);
@@ -179,10 +178,15 @@ impl<V: Vfs> Reader<Mapped<V>> {
             None => Ok(IndexCheck { problem: Some(IndexProblem::Missing), ..Default::default() }),
             Some((_, map)) => {
                 // Writers index records only once they are in the log, so a log mapped after
-                // the index holds every record it names; this reader's map may be older.
-                let (now, _) = Mapped::open(mapped.vfs.clone(), &mapped.path)?;
-                let log = Reader::new(now.map.as_ref());
-                Ok(super::indexed::check(&log, map.as_ref(), Some(now.id)))
+                // the index holds every record it names; this reader's map may be older. (A
+                // segment sealed or removed since is no longer at its path: its map is used.)
+                match Mapped::open(mapped.vfs.clone(), &mapped.path) {
+                    Ok((now, _)) => {
+                        let log = Reader::new(now.map.as_ref());
+                        Ok(super::indexed::check(&log, map.as_ref(), Some(now.id)))
+                    }
+                    Err(_) => Ok(super::indexed::check(self, map.as_ref(), Some(mapped.id))),
+                }
             }
         }
     }

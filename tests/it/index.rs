@@ -136,6 +136,29 @@ fn an_index_that_covers_appends_made_after_the_reader_opened_agrees() {
 }
 
 #[test]
+fn the_index_of_a_segment_sealed_since_the_reader_opened_it_is_checked_against_its_map() {
+    // Checking against the log mapped again must not fail when the active segment a reader
+    // mapped was sealed (renamed) since: `ndlog index --check` of a segmented log while a
+    // writer rolls it. Its map still holds every record the index names.
+    let dir = tempdir();
+    let log = dir.path().join("segmented");
+    let settings = ndlog::segments::Settings {
+        segment_records: Some(8),
+        ..ndlog::segments::Settings::new(2 << 20)
+    };
+    let writer = Options::new().segments(settings).open(&log).unwrap();
+    for i in 0..8 {
+        writer.append_raw(format!("{i}").as_bytes()).unwrap();
+    }
+    let active = log.join("00000000000000000001.ndjson.active");
+    let reader = Reader::open(&active).unwrap();
+    writer.append_raw(b"8").unwrap();
+    assert!(!active.exists(), "sealed");
+    let check = reader.check_index().unwrap();
+    assert!(check.agrees(), "{check:?}");
+}
+
+#[test]
 fn a_stale_index_is_caught_up_reading_only_the_new_records() {
     let dir = tempdir();
     let path = dir.path().join("events.ndjson");
