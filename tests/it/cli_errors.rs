@@ -480,6 +480,10 @@ fn export_never_replaces_the_log_its_side_files_or_a_special_file() {
         (l, format!("{l}.idx"), "beside the log"),
         (l, format!("{l}.lock"), "beside the log"),
         (l, format!("{l}.chain"), "beside the log"),
+        // The originals of a legacy import's adjusted records, and an index being rebuilt:
+        // replaced on d50e891.
+        (l, format!("{l}.import-adjusted"), "beside the log"),
+        (l, format!("{l}.idx.tmp"), "beside the log"),
         (l, link.to_str().unwrap().to_string(), "the log itself"),
         (link.to_str().unwrap(), format!("{l}.idx"), "beside the log"),
         (l, relative, "the log itself"),

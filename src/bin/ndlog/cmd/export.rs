@@ -13,9 +13,19 @@ use crate::range::{Range, write_log_range};
 use anyhow::Context;
 
 /// What ndlog keeps beside a log `LOG`, as `LOG` + one of these: an export written over one
-/// of them would cut the log from its lock, index, chain or watermark.
-const SIDE_SUFFIXES: &[&str] =
-    &[".lock", ".idx", ".versions", ".chain", ".watermark", ".quarantine", ".compact.lock"];
+/// of them would cut the log from its lock, index, chain or watermark, or lose the damage or
+/// the legacy values (`import --shift-seqs`) kept there.
+const SIDE_SUFFIXES: &[&str] = &[
+    ".lock",
+    ".idx",
+    ".idx.tmp",
+    ".versions",
+    ".chain",
+    ".watermark",
+    ".quarantine",
+    ".compact.lock",
+    ".import-adjusted",
+];
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
