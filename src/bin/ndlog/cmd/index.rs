@@ -49,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Opening a writer catches the index up (or repairs it) under the writer lock. That looks
     // only at the index's end; the check after it reads the whole log, and an index that
     // disagrees before its end (a damaged entry) is rebuilt rather than called up to date.
-    let mut rebuilt_from = None;
+    let mut rebuilt_because = None;
     let mut rebuild = args.rebuild;
     let check = loop {
         let writer =
@@ -58,18 +58,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             writer.rebuild_index()?;
         }
         if let Some(err) = writer.index_error() {
-            anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
+            // A file it may not append to (read-only) is replaced whole by a rebuild, as
+            // --rebuild replaces it. (Not what someone planted there: that is said.)
+            let denied = matches!(err.kind(), ndlog::ErrorKind::Io { cause, .. }
+                if cause.kind() == std::io::ErrorKind::PermissionDenied);
+            if rebuild || !denied {
+                anyhow::bail!("{}: the index could not be updated: {err}", args.log.display());
+            }
+            (rebuild, rebuilt_because) = (true, Some(format!("it could not be updated: {err}")));
+            continue;
         }
         drop(writer);
         let check = Reader::open(&args.log)?.check_index()?;
         if rebuild || check.agrees() {
             break check;
         }
-        (rebuild, rebuilt_from) = (true, Some(check.matching));
+        let why = format!("it disagreed with the log from entry {}", check.matching);
+        (rebuild, rebuilt_because) = (true, Some(why));
     };
-    let verb = match (args.rebuild, rebuilt_from) {
+    let verb = match (args.rebuild, rebuilt_because) {
         (true, _) => "rebuilt".to_string(),
-        (false, Some(entry)) => format!("rebuilt (it disagreed with the log from entry {entry})"),
+        (false, Some(why)) => format!("rebuilt ({why})"),
         (false, None) => "up to date".to_string(),
     };
     let mut out = out::stdout();
