@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use ndlog::format::PREFIX;
 use ndlog::write::{Adjusted, ImportAdjust};
 use ndlog::{Durability, Options, Writer};
 
@@ -326,7 +327,7 @@ fn spool(
 /// than every record imported as the payload of a new one).
 fn is_log_line(line: &[u8]) -> bool {
     ImportAdjust::is_record(line)
-        || (line.starts_with(ndlog::format::PREFIX) && ndlog::format::split_trailer(line).is_ok())
+        || (line.starts_with(PREFIX) && ndlog::format::split_trailer(line).is_ok())
 }
 
 /// What the first pass found.
@@ -378,7 +379,7 @@ fn check(
             let adjusted = match args.adjust().apply(line, previous) {
                 Ok((adjusted, _)) => adjusted,
                 // A damaged line or a torn tail of a log copied as it was: an export has none.
-                Err(e) if !ImportAdjust::is_record(line) => bail!(
+                Err(e) if !ImportAdjust::is_record(line) && line.starts_with(PREFIX) => bail!(
                     "{name}: line {n}: {e}; nothing was imported (a copy of a log may hold damaged \
                      lines and a torn tail; `ndlog export` of it writes its verified records)"
                 ),
