@@ -297,6 +297,33 @@ fn a_damaged_copy_of_a_log_is_refused_pointing_to_export() {
     assert!(!other.exists());
 }
 
+#[test]
+fn an_import_that_fails_as_it_writes_says_how_far_it_got() {
+    // The write of the fourth batch fails (the file size limit, as a full disk would): the
+    // batches before it are in the log. Failed on d50e891: only "write failed: only N of M
+    // bytes written", and nothing about the records already imported.
+    let dir = tempdir();
+    let input = dir.path().join("in.ndjson");
+    let lines: String = (0..40_000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    let log = dir.path().join("events.ndjson");
+    let script = "trap '' XFSZ; ulimit -f 2000; exec \"$0\" import \"$1\" \"$2\"";
+    let out = std::process::Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_ndlog"), log.to_str().unwrap()])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let said = err.split("the import stopped after ").nth(1).expect(&err);
+    let before: usize = said.split(' ').next().unwrap().parse().unwrap();
+    assert!(said.starts_with(&format!("{before} records were imported")), "{err}");
+    assert!(before > 0 && before.is_multiple_of(8192), "whole batches: {err}");
+    assert!(err.contains("write failed") && err.contains("ndlog stats"), "{err}");
+    let imported = seqs(&std::fs::read(&log).unwrap());
+    assert!(imported.len() >= before, "{} < {before}", imported.len());
+}
+
 /// Spawns `ndlog ARGS` (stdout and stderr piped) with a thread writing `chunks` to its stdin
 /// until they end or ndlog closes it; the thread returns how many bytes got into the pipe.
 fn spawn_fed(

@@ -458,14 +458,14 @@ impl Batch {
             .scan(0, |start, &end| Some(&self.bytes[std::mem::replace(start, end)..end]))
             .collect();
         if !verbatim {
-            let ack = writer.append_raw_batch(&lines)?;
+            let ack = writer.append_raw_batch(&lines).map_err(|e| stopped(e, name, before))?;
             return Ok((Some(ack.first_seq), ack.seqs().last()));
         }
         let ack = writer.import_records(&lines).map_err(|e| match e.kind() {
             ndlog::ErrorKind::InvalidPayload { index: Some(i), reason, .. } => {
                 anyhow::anyhow!("{name}: line {}: {reason}; {}", self.numbers[*i], imported(before))
             }
-            _ => e.into(),
+            _ => stopped(e, name, before),
         })?;
         Ok((ack.first.map(|a| a.seq), ack.last.map(|a| a.seq)))
     }
@@ -513,6 +513,15 @@ fn adjusted_path(log: &Path) -> std::path::PathBuf {
     let mut path = log.as_os_str().to_owned();
     path.push(".import-adjusted");
     path.into()
+}
+
+/// A batch that failed as it was written (a full disk, say): some of its records may be in the
+/// log, after the `before` records of the input imported by the batches before it.
+fn stopped(e: ndlog::Error, name: &str, before: u64) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!(
+        "{name}: the import stopped after {before} records were imported; records of the batch \
+         that failed may be in the log too (`ndlog stats` says where it ends)"
+    ))
 }
 
 /// What an error in the second pass leaves behind.
