@@ -514,3 +514,42 @@ fn a_cursor_ahead_of_an_empty_log_is_said() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("cursor is at seq 5, past every record of the log"), "{err}");
 }
+
+/// A consumer whose reader stops reading (its pipe full) cannot flush: SIGTERM still ends it,
+/// its cursor at its last commit (behind what it wrote, so nothing is skipped on restart).
+/// Failed on d50e891: it stayed blocked writing, whatever signal came but SIGKILL.
+#[test]
+fn sigterm_ends_a_consumer_blocked_on_a_reader_that_does_not_read() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 20_000);
+    let cursor = dir.path().join("c");
+    let mut child = ndlog()
+        .args(["tail", "-f", "--cursor"])
+        .arg(&cursor)
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // More than a pipe holds: it blocks writing once the pipe is full, its stdout unread.
+    std::thread::sleep(Duration::from_millis(500));
+    let stdout = child.stdout.take().unwrap();
+    sigterm(&child);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdout);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), None);
+    assert_eq!(status.code(), Some(128 + 15));
+    // (None when its first flush did not fit in the pipe.)
+    let committed = std::fs::read_to_string(&cursor).map_or(0, |s| s.trim().parse().unwrap());
+    assert!(committed < 20_000, "only what was flushed: {committed}");
+}

@@ -95,9 +95,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // SIGINT and SIGTERM stop the loop between rounds (a round under way finishes: it is
     // crash-safe, but a clean stop leaves no temporary file behind) with exit 0.
     let (stop, stopped) = std::sync::mpsc::channel();
-    crate::signals::on_stop_signal(move || {
-        let _ = stop.send(());
-    })?;
+    crate::signals::on_stop_signal(
+        move || {
+            let _ = stop.send(());
+        },
+        None,
+    )?;
     // The last trouble said, so that one that lasts is said once, not every round.
     let mut said: Option<String> = None;
     let mut first = true;

@@ -121,7 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stop = Stop::new();
     // SIGINT and SIGTERM stop it cleanly.
     let on_signal = stop.clone();
-    crate::signals::on_stop_signal(move || on_signal.stop())?;
+    crate::signals::on_stop_signal(move || on_signal.stop(), None)?;
     let shipper = Shipper::new(&args.log, options).stop_with(stop);
     let result = shipper.run(&mut cursor, |notice| match notice {
         Notice::Lost { .. } if args.strict => {

@@ -26,7 +26,9 @@ pub(crate) struct Args {
     pub lines: usize,
     /// Keep running and print records as they are appended (survives compaction). Waits for
     /// a log that does not exist yet. Prints only records a sync made durable, unless
-    /// --uncommitted. Stops cleanly (output flushed, cursor committed) on SIGINT or SIGTERM.
+    /// --uncommitted. Stops cleanly (output flushed, cursor committed) on SIGINT or SIGTERM;
+    /// with its output blocked (a reader that does not read), it exits 2 s after the signal
+    /// (or at a second one), its cursor at its last commit.
     #[arg(short, long)]
     pub follow: bool,
     /// Print only the payloads.
@@ -61,6 +63,9 @@ pub(crate) struct Args {
     pub strict: bool,
 }
 
+/// How long `tail -f` may take to stop cleanly after SIGINT or SIGTERM before it exits anyway.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.follow && input::is_dash(&args.log) {
         return Err(usage("--follow needs a log file: standard input is read to its end"));
@@ -72,9 +77,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Stopper::new();
-    // SIGINT and SIGTERM stop it cleanly.
+    // SIGINT and SIGTERM stop it cleanly; one blocked writing to a reader that does not read
+    // ends anyway (its cursor stays at its last commit, behind what it wrote).
     let on_signal = stop.clone();
-    crate::signals::on_stop_signal(move || on_signal.stop())?;
+    crate::signals::on_stop_signal(move || on_signal.stop(), Some(STOP_GRACE))?;
     let mut cursor = match &args.cursor {
         Some(file) => Some(load_cursor(file)?),
         None => None,
