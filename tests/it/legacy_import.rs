@@ -182,3 +182,27 @@ fn a_legacy_log_is_taken_for_a_log_without_format_ndlog() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("verbatim"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_legacy_import_refused_by_the_log_notes_no_adjustment() {
+    // Failed on d50e891: the adjustments were noted in LOG.import-adjusted before the first
+    // batch was refused for not coming after the log's last record: "nothing was imported",
+    // and notes of seqs 1..=3 that describe other records.
+    let dir = tempdir();
+    let mut bytes = Vec::new();
+    for seq in 0..3 {
+        ndlog::format::encode(&mut bytes, seq, 1_000 + seq, b"1");
+    }
+    let input = dir.path().join("legacy.ndjson");
+    std::fs::write(&input, bytes).unwrap();
+    let log = write_log(dir.path(), "events.ndjson", 1);
+    let before = std::fs::read(&log).unwrap();
+    let args = ["import", log.to_str().unwrap(), input.to_str().unwrap(), "--shift-seqs", "1"];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("line 1") && err.contains("the log's last record"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
+}

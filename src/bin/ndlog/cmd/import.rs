@@ -155,8 +155,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
-    // First pass: check every line; nothing is written if any is bad.
-    let checked = check(&mut source, &args, &options, &name, None)?;
+    // First pass: check every line; nothing is written if any is bad. Records imported
+    // verbatim must come after the log's last record (a raised ts depends on it too).
+    let start = last_record_of(&args.log);
+    let checked = check(&mut source, &args, &options, &name, start)?;
     let verbatim = checked.verbatim.unwrap_or(false);
 
     // Nothing to import into a log that does not exist: it is not created for nothing (a
@@ -179,12 +181,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => (BATCH, BATCH_BYTES),
     };
-    // A raised ts depends on the record before it, and the first pass did not know the log's
-    // last: check again from it, under the lock, so that no batch after the first is refused.
-    if verbatim && args.raise_ts_within.is_some() {
+    // Another writer appended since the first pass: check again from the log's last record,
+    // under the lock, so that no batch is refused (and no adjustment noted) after the first.
+    let now = writer.last_known().map(|a| (a.seq, a.ts));
+    if verbatim && now != start {
         source.rewind().with_context(|| format!("{name}: seek failed"))?;
-        let start = writer.last_known().map(|a| (a.seq, a.ts));
-        check(&mut (&source).take(checked.bytes), &args, &options, &name, start)?;
+        check(&mut (&source).take(checked.bytes), &args, &options, &name, now)?;
     }
     source.rewind().with_context(|| format!("{name}: seek failed"))?;
     let limit = line_limit(&args, Some(verbatim));
@@ -320,6 +322,13 @@ fn spool(
     drop(out);
     let file = temp.reopen().map_err(write_failed)?;
     Ok((file, temp))
+}
+
+/// Seq and ts of the last record of the log at `path` (either kind), if it holds one; `None`
+/// too when it cannot be read as a log (the writer says why).
+fn last_record_of(path: &Path) -> Option<(u64, u64)> {
+    let log = ndlog::Log::open(path).ok()?;
+    log.last().map(|r| (r.seq, r.ts))
 }
 
 /// Whether the first line makes the input a log (`--format auto`): a record, or a line framed
