@@ -97,6 +97,15 @@ impl Settings {
         let file = match vfs.open(&path, OpenOptions::read().no_follow()) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let names = vfs.list_dir(dir).unwrap_or_default();
+                if names.iter().any(|n| super::naming::parse(n).is_some()) {
+                    let why = format!(
+                        "it holds segments but no ndlog.json, the settings every command reads \
+                         first; do not remove it: {}",
+                        write_it_back(&path)
+                    );
+                    return Err(Error::not_a_log(dir, why));
+                }
                 let why = "it is a directory, but not a segmented ndlog log: it has no \
                            ndlog.json (`ndlog create LOG --segment-bytes SIZE` makes one)";
                 return Err(Error::not_a_log(dir, why));
@@ -135,9 +144,10 @@ impl Settings {
     /// Reads the settings file's bytes; `what` names the file in errors.
     fn from_json(bytes: &[u8], what: &Path) -> Result<Settings> {
         let bad = |why: String| {
+            let fix = write_it_back(what);
             Error::not_a_log(
                 what,
-                format!("bad settings file: {why}; it is written by `ndlog create`"),
+                format!("bad settings file: {why}; the segments beside it are not affected: {fix}"),
             )
         };
         let file: File = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
@@ -164,6 +174,18 @@ impl Settings {
         settings.validate(1).map_err(|e| bad(e.to_string()))?;
         Ok(settings)
     }
+}
+
+/// How to give a segmented log its settings back (`ndlog create` refuses a directory that
+/// exists): by hand, as `ndlog create` writes them.
+fn write_it_back(path: &Path) -> String {
+    let example = Settings::new(64 << 20).to_json();
+    let example: serde_json::Value = serde_json::from_slice(&example).unwrap_or_default();
+    format!(
+        "write {} as `ndlog create` does, with the log's settings, e.g. {example} \
+         (segment_bytes at least the largest segment's size)",
+        path.display()
+    )
 }
 
 #[cfg(test)]

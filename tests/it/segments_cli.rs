@@ -1413,3 +1413,31 @@ fn readers_of_many_segments_fit_a_small_file_limit() {
     assert_eq!(log.parts().len(), 300);
     assert_eq!(log.records().count(), 300);
 }
+
+/// A segmented log whose settings file is lost or damaged: every command refused it, and the
+/// message pointed to `ndlog create`, which refuses the directory ("remove it"), which would
+/// delete the log. Failed on d50e891: no word that the segments are intact, nor how to give the
+/// log its settings back. Following the advice makes it readable again.
+#[test]
+fn a_lost_settings_file_is_said_with_how_to_write_it_back() {
+    let dir = tempdir();
+    let log = create(dir.path(), "events", &["--segment-records", "3"]);
+    let l = log.to_str().unwrap();
+    let payloads: Vec<String> = (1..=7).map(|i| format!("{{\"n\":{i}}}")).collect();
+    append(&log, &payloads);
+    let settings = log.join("ndlog.json");
+    for damage in [None, Some(&b""[..]), Some(b"{\"format\":")] {
+        match damage {
+            None => std::fs::remove_file(&settings).unwrap(),
+            Some(bytes) => std::fs::write(&settings, bytes).unwrap(),
+        }
+        let out = run(&["cat", l], b"");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("ndlog.json as `ndlog create` does"), "{err}");
+        assert!(err.contains("do not remove it") || err.contains("not affected"), "{err}");
+        let example = err.split("e.g. ").nth(1).unwrap().split(" (segment_bytes").next().unwrap();
+        std::fs::write(&settings, example).unwrap();
+        assert_eq!(ok(&["cat", l, "--data"]).lines().count(), 7);
+    }
+}
