@@ -206,3 +206,21 @@ fn a_legacy_import_refused_by_the_log_notes_no_adjustment() {
     assert_eq!(std::fs::read(&log).unwrap(), before);
     assert!(!dir.path().join("events.ndjson.import-adjusted").exists());
 }
+
+#[test]
+fn something_planted_where_adjustments_are_noted_is_refused_before_anything_is_created() {
+    // Failed on d50e891: "open failed: Too many levels of symbolic links (os error 40)", and
+    // the log it was to create was created, with its sidecars, though nothing was imported.
+    let dir = tempdir();
+    let input = legacy(dir.path());
+    let log = dir.path().join("events.ndjson");
+    let notes = dir.path().join("events.ndjson.import-adjusted");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), &notes).unwrap();
+    let args = ["import", log.to_str().unwrap(), input.to_str().unwrap()];
+    let out = run(&[&args[..], &["--shift-seqs", "1", "--raise-ts-within", "5ms"]].concat(), b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("a symlink is at this path") && err.contains("remove it"), "{err}");
+    assert!(!log.exists(), "nothing created");
+    assert!(!dir.path().join("elsewhere").exists());
+}

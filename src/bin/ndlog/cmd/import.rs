@@ -171,6 +171,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Where the adjustments will be noted must take them, before anything is created.
+    if checked.adjusted > 0 {
+        refuse_what_is_not_a_file(&adjusted_path(&args.log))?;
+    }
+
     // Second pass, holding the writer lock throughout.
     let writer = options.clone().exclusive(true).open(&args.log)?;
     // A segmented log rolls between batches: keep each batch within a segment.
@@ -347,6 +352,8 @@ struct Checked {
     records: u64,
     /// Bytes read: the second pass reads no further, whatever was appended to the input since.
     bytes: u64,
+    /// Records an adjustment changes (noted in `LOG.import-adjusted`).
+    adjusted: u64,
 }
 
 /// Reads the whole input once and checks every line as the writer will: a record in order (after
@@ -362,6 +369,7 @@ fn check(
     let mut verbatim = format_of(args);
     let mut lines = Lines::new(&mut counted, line_limit(args, verbatim));
     let (mut previous, mut records): (Option<(u64, u64)>, u64) = (start, 0);
+    let mut adjusted_count = 0;
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = match line {
             Ok(line) => line,
@@ -386,7 +394,10 @@ fn check(
             }
         } else {
             let adjusted = match args.adjust().apply(line, previous) {
-                Ok((adjusted, _)) => adjusted,
+                Ok((adjusted, changed)) => {
+                    adjusted_count += u64::from(changed.is_some());
+                    adjusted
+                }
                 // A damaged line or a torn tail of a log copied as it was: an export has none.
                 Err(e) if !ImportAdjust::is_record(line) && line.starts_with(PREFIX) => bail!(
                     "{name}: line {n}: {e}; nothing was imported (a copy of a log may hold damaged \
@@ -428,7 +439,12 @@ fn check(
         records += 1;
     }
     drop(lines);
-    Ok(Checked { verbatim: verbatim.filter(|_| records > 0), records, bytes: counted.bytes })
+    Ok(Checked {
+        verbatim: verbatim.filter(|_| records > 0),
+        records,
+        bytes: counted.bytes,
+        adjusted: adjusted_count,
+    })
 }
 
 /// The lines of one batch: their bytes back to back, where each ends, and their line numbers.
@@ -515,6 +531,29 @@ fn note_adjusted(log: &Path, name: &str, adjusted: &[(u64, Adjusted)]) -> anyhow
 mod libc_flags {
     pub(super) const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
     pub(super) const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+}
+
+/// Refuses a symlink, a FIFO, a directory or any other file than a regular one at `path`,
+/// where the original values of adjusted records go (ndlog neither follows a link nor opens a
+/// special file there).
+fn refuse_what_is_not_a_file(path: &Path) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_symlink() {
+        "a symlink"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    };
+    bail!(
+        "{}: {what} is at this path, where the original seq and ts of the records an import \
+         adjusts are noted; nothing was imported: remove it, or move it away",
+        path.display()
+    )
 }
 
 /// `LOG.import-adjusted`.
