@@ -224,3 +224,23 @@ fn something_planted_where_adjustments_are_noted_is_refused_before_anything_is_c
     assert!(!log.exists(), "nothing created");
     assert!(!dir.path().join("elsewhere").exists());
 }
+
+#[test]
+fn a_chained_log_refuses_a_legacy_import_before_noting_an_adjustment() {
+    // Failed on d50e891: the adjustments were noted in LOG.import-adjusted, then the first
+    // batch was refused (a chained log takes no verbatim import): notes of records never
+    // imported.
+    let dir = tempdir();
+    let input = legacy(dir.path());
+    let log = dir.path().join("chained.ndjson");
+    let out = run(&["create", log.to_str().unwrap(), "--chain"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let args = ["import", log.to_str().unwrap(), input.to_str().unwrap()];
+    let out = run(&[&args[..], &["--shift-seqs", "1", "--raise-ts-within", "5ms"]].concat(), b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("a chained log takes no verbatim import"), "{err}");
+    assert!(err.contains("nothing was imported") && !err.contains("stopped after"), "{err}");
+    assert!(!dir.path().join("chained.ndjson.import-adjusted").exists());
+    assert_eq!(std::fs::read(&log).unwrap(), b"");
+}

@@ -178,6 +178,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Second pass, holding the writer lock throughout.
     let writer = options.clone().exclusive(true).open(&args.log)?;
+    // An empty verbatim import is refused as any would be (a chained log takes none), and
+    // writes nothing: said before an adjustment is noted.
+    if verbatim {
+        writer.import_records::<&[u8]>(&[]).map_err(|e| stopped(e, &name, 0))?;
+    }
     // A segmented log rolls between batches: keep each batch within a segment.
     let (max_records, max_bytes) = match writer.segment_settings() {
         Some(s) => (
@@ -565,7 +570,11 @@ fn adjusted_path(log: &Path) -> std::path::PathBuf {
 
 /// A batch that failed as it was written (a full disk, say): some of its records may be in the
 /// log, after the `before` records of the input imported by the batches before it.
+/// Any other error refused the batch before it was written.
 fn stopped(e: ndlog::Error, name: &str, before: u64) -> anyhow::Error {
+    if !matches!(e.kind(), ndlog::ErrorKind::Io { .. } | ndlog::ErrorKind::Poisoned { .. }) {
+        return anyhow::anyhow!("{e}; {}", imported(before));
+    }
     anyhow::Error::new(e).context(format!(
         "{name}: the import stopped after {before} records were imported; records of the batch \
          that failed may be in the log too (`ndlog stats` says where it ends)"
