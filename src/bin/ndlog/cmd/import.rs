@@ -32,8 +32,8 @@ pub(crate) struct Args {
     /// The input: a file, or - for stdin (copied to a temporary file beside the log first).
     pub input: PathBuf,
     /// auto: an input whose first line is an ndlog record (a legacy log's seq 0 or a damaged
-    /// record included) is imported verbatim (seq and ts kept), anything else as plain NDJSON (one payload per line,
-    /// new seqs).
+    /// record included) is imported verbatim (seq and ts kept), anything else as plain NDJSON
+    /// (one payload per line, new seqs).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ndjson", "ndlog"])]
     pub format: String,
     /// Durability of each batch (always: one fdatasync per batch).
