@@ -1,9 +1,10 @@
 //! `ndlog import`: plain NDJSON appended as new records, or another ndlog log verbatim.
 //!
-//! All or nothing, in bounded memory: a first pass streams through the input and checks every
-//! line; only then is the writer lock taken, and held for the whole of the second pass, which
-//! streams the input again and writes it in batches. No other writer can slip a record in
-//! between two batches, so an input the first pass accepted is imported whole.
+//! In bounded memory: a first pass streams through the input and checks every line, so that
+//! bad input writes nothing; only then is the writer lock taken, and held for the whole of the
+//! second pass, which streams the input again and writes it in batches. No other writer can
+//! slip a record in between two batches. Not atomic against a crash: a process killed, or a
+//! write that fails, leaves the batches written before it.
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, Write};
