@@ -279,6 +279,32 @@ fn cli_index_rebuilds_an_index_that_disagrees_before_its_end() {
     assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
 }
 
+/// `ndlog index` says what the writer repaired without a word: an index that was missing, built
+/// for another log or not an index at all was rebuilt, not "up to date" (it said so of each).
+#[test]
+fn cli_index_says_it_rebuilt_a_missing_foreign_or_garbage_index() {
+    let dir = tempdir();
+    let path = dir.path().join("events.ndjson");
+    let other = dir.path().join("other.ndjson");
+    append(&path, 40, true);
+    append(&other, 40, true);
+    let log = path.to_str().unwrap();
+    for why in ["it was missing", "built for another log", "bad index header"] {
+        match why {
+            "it was missing" => std::fs::remove_file(idx(&path)).unwrap(),
+            "built for another log" => drop(std::fs::copy(idx(&other), idx(&path)).unwrap()),
+            _ => std::fs::write(idx(&path), [7u8; 64]).unwrap(),
+        }
+        let out = run(&["index", log], b"");
+        assert!(out.status.success(), "{why}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("rebuilt (") && text.contains(why), "{why}: {text}");
+        assert_eq!(run(&["index", "--check", log], b"").status.code(), Some(0), "{why}");
+        let out = run(&["index", log], b"");
+        assert!(stdout(&out).contains("up to date"), "{why}, then: {}", stdout(&out));
+    }
+}
+
 #[test]
 fn cli_get_index_and_history() {
     let dir = tempdir();

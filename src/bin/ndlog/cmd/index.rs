@@ -45,11 +45,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&args, &reader);
     }
+    // What the writer below will repair without a word, said as what was done.
+    let mut rebuilt_because = match reader.index_problem() {
+        Some(IndexProblem::Missing) => Some("it was missing".to_string()),
+        Some(problem) => Some(problem.to_string()),
+        None => None,
+    };
     drop(reader);
     // Opening a writer catches the index up (or repairs it) under the writer lock. That looks
     // only at the index's end; the check after it reads the whole log, and an index that
     // disagrees before its end (a damaged entry) is rebuilt rather than called up to date.
-    let mut rebuilt_because = None;
     let mut rebuild = args.rebuild;
     let check = loop {
         let writer =
