@@ -110,7 +110,7 @@ impl<V: Vfs> Cursor<V> {
 
     /// Stores `seq` as the last record delivered, atomically and durably: after it returns,
     /// a restart resumes after `seq`. Call it only once every record up to `seq` is out of
-    /// the consumer's hands.
+    /// the consumer's hands. A new cursor file gets mode 0600; an existing one keeps its mode.
     ///
     /// # Errors
     /// [`ErrorKind::Io`] naming the file and the step that failed; the file then still holds
@@ -124,7 +124,11 @@ impl<V: Vfs> Cursor<V> {
         }
         let mut text = itoa::Buffer::new().format(seq).as_bytes().to_vec();
         text.push(b'\n');
-        crate::fs::atomic_write_in(&self.vfs, &self.path, &text, 0o644)?;
+        // The file keeps the mode it has (its owner may have shared it); a new one is private,
+        // as a log is unless created with another mode. (It used to be 0644 whatever the
+        // umask.)
+        let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
+        crate::fs::atomic_write_in(&self.vfs, &self.path, &text, mode)?;
         self.after = Some(seq);
         Ok(())
     }

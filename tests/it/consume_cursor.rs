@@ -553,3 +553,19 @@ fn sigterm_ends_a_consumer_blocked_on_a_reader_that_does_not_read() {
     let committed = std::fs::read_to_string(&cursor).map_or(0, |s| s.trim().parse().unwrap());
     assert!(committed < 20_000, "only what was flushed: {committed}");
 }
+
+/// A new cursor file is private (0600, as a log is by default), whatever the umask; one whose
+/// owner changed its mode keeps it through commits. It was 0644 whatever the umask.
+#[test]
+fn a_cursor_file_is_private_and_keeps_the_mode_given_to_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempdir();
+    let path = dir.path().join("c");
+    let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let mut cursor = ndlog::consume::Cursor::load(&path).unwrap();
+    cursor.commit(1).unwrap();
+    assert_eq!(mode(), 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    cursor.commit(2).unwrap();
+    assert_eq!((mode(), std::fs::read_to_string(&path).unwrap()), (0o640, "2\n".to_string()));
+}
