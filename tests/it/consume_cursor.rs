@@ -515,6 +515,40 @@ fn a_cursor_ahead_of_an_empty_log_is_said() {
     assert!(err.contains("cursor is at seq 5, past every record of the log"), "{err}");
 }
 
+/// `tail -f --after-seq N` past the last record says so (as for a cursor), for a file and a
+/// segmented log; a start within the log says nothing. It waited without a word.
+#[test]
+fn after_seq_past_the_last_record_is_said() {
+    let dir = tempdir();
+    let file = write_log(dir.path(), "events.ndjson", 3);
+    let segmented = dir.path().join("seg");
+    let seg = segmented.to_str().unwrap();
+    assert!(run(&["create", seg, "--segment-bytes", "2MiB"], b"").status.success());
+    assert!(run(&["append", seg], b"{}\n{}\n{}\n").status.success());
+    let stderr_of = |log: &Path, after: &str| {
+        let mut child = ndlog()
+            .args(["tail", "-f", "--after-seq", after])
+            .arg(log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        sigterm(&child);
+        child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        err
+    };
+    for log in [&file, &segmented] {
+        let err = stderr_of(log, "10");
+        let said = "--after-seq 10 is past its last record (seq 3); waiting for seq 11";
+        assert!(err.contains(said), "{}: {err}", log.display());
+        let err = stderr_of(log, "2");
+        assert!(!err.contains("--after-seq"), "{}: {err}", log.display());
+    }
+}
+
 /// A consumer whose reader stops reading (its pipe full) cannot flush: SIGTERM still ends it,
 /// its cursor at its last commit (behind what it wrote, so nothing is skipped on restart).
 /// Failed on d50e891: it stayed blocked writing, whatever signal came but SIGKILL.

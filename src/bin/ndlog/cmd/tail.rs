@@ -122,6 +122,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         cursor.follow(reader)
     } else {
+        if let Some(after) = args.after_seq {
+            note_after_seq_ahead(&args.log, after, reader.last().map(|r| r.seq));
+        }
         reader.follow_after(last_printed.or(args.after_seq).unwrap_or(0))
     };
     follow = follow.stop_with(stop.clone());
@@ -147,6 +150,7 @@ fn follow_segmented(
         }
         after.unwrap_or(0)
     } else if let Some(seq) = args.after_seq {
+        note_after_seq_ahead(&args.log, seq, log.last().map(|r| r.seq));
         seq
     } else {
         // The last records (durable ones unless --uncommitted), then what follows.
@@ -390,6 +394,21 @@ fn note_cursor_ahead(after: u64, last: Option<u64>, file: &Path) {
         "{}: cursor is at seq {after}, past {past}; records up to seq {after} will not be \
          delivered: remove the cursor file to start over",
         file.display()
+    ));
+}
+
+/// `--after-seq` past the log's last record waits for records that do not exist yet: said, in
+/// case that is not what was meant (a seq of another log, a typo), as for a cursor.
+fn note_after_seq_ahead(log: &Path, after: u64, last: Option<u64>) {
+    let past = match last {
+        Some(last) if after > last => format!("its last record (seq {last})"),
+        None if after > 0 => "every record (it holds none yet)".to_string(),
+        _ => return,
+    };
+    out::warn(format_args!(
+        "{}: --after-seq {after} is past {past}; waiting for seq {}",
+        log.display(),
+        after.saturating_add(1)
     ));
 }
 
