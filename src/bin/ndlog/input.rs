@@ -151,6 +151,24 @@ pub(crate) fn require_file(path: &Path, command: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What is at `path` when it is not a regular file (a directory, a symlink, which ndlog does
+/// not follow, a FIFO...); `None` for a regular file or nothing at all.
+pub(crate) fn not_a_regular_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_symlink() {
+        Some("a symlink")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else {
+        Some("a special file")
+    }
+}
+
 /// The directory `path` is (or would be) in: `.` for a bare file name.
 pub(crate) fn dir_of(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))

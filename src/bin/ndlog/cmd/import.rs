@@ -543,18 +543,7 @@ mod libc_flags {
 /// where the original values of adjusted records go (ndlog neither follows a link nor opens a
 /// special file there).
 fn refuse_what_is_not_a_file(path: &Path) -> anyhow::Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    let what = if kind.is_symlink() {
-        "a symlink"
-    } else if kind.is_dir() {
-        "a directory"
-    } else {
-        "a special file"
-    };
+    let Some(what) = input::not_a_regular_file(path) else { return Ok(()) };
     bail!(
         "{}: {what} is at this path, where the original seq and ts of the records an import \
          adjusts are noted; nothing was imported: remove it, or move it away",

@@ -1,7 +1,6 @@
 //! `ndlog index`: bring the sidecar index up to date, check it, or rebuild it.
 
 use std::io::Write;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -168,7 +167,7 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
     let mut out = out::stdout();
     let idx = format!("{}.idx", args.log.display());
     if missing && !args.json {
-        match not_an_index(Path::new(&idx)) {
+        match input::not_a_regular_file(Path::new(&idx)) {
             // `ndlog index` would fail on it, and a rebuild cannot replace a directory.
             Some(what) => out::warn(format_args!(
                 "{idx}: no index: {what} is at its path; lookups search the log; remove it, \
@@ -227,21 +226,4 @@ fn check(args: &Args, reader: &Reader<Mapped>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_DAMAGED)
     })
-}
-
-/// What is at an index's path when it is not a regular file (a FIFO, a directory, a symlink,
-/// which ndlog does not follow): the reader takes it for no index.
-fn not_an_index(idx: &Path) -> Option<&'static str> {
-    let kind = std::fs::symlink_metadata(idx).ok()?.file_type();
-    if kind.is_file() {
-        None
-    } else if kind.is_dir() {
-        Some("a directory")
-    } else if kind.is_symlink() {
-        Some("a symlink")
-    } else if kind.is_fifo() {
-        Some("a FIFO")
-    } else {
-        Some("a special file")
-    }
 }
