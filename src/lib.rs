@@ -58,7 +58,7 @@ pub mod ship;
 pub mod sim;
 pub mod write;
 
-pub use compact::{CompactReport, Compactor, Policy, Progress};
+pub use compact::{CompactReport, Compactor, DamagedTail, Policy, Progress};
 pub use consume::{Cursor, Follow};
 pub use error::{Error, ErrorKind, Result};
 pub use fs::LogLock;

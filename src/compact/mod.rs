@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::clock::now_ms;
-use crate::consume::watermark::Publisher;
+use crate::consume::watermark::{self, Publisher, Target};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{
     LockFile, OpenOptions, StdFs, Vfs, VfsFile, only_a_file, open_writer_lock, refused,
@@ -131,6 +131,21 @@ pub struct CompactReport {
     /// The seqs the removed segments spanned, by their names: every record of them is gone
     /// (a key compaction or damage may have left some of these seqs without a record before).
     pub removed_seqs: Option<std::ops::RangeInclusive<u64>>,
+    /// Set when the log was not rewritten because it ends in damaged records that a sync
+    /// covered (the durable watermark reaches past its last valid record): they held
+    /// acknowledged records, and their seqs must not be given again, which removing them
+    /// would allow. The next append ends the log with a record; compaction then removes them.
+    pub damaged_tail: Option<DamagedTail>,
+}
+
+/// Damaged records at the end of a log that a sync covered: see
+/// [`CompactReport::damaged_tail`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DamagedTail {
+    /// Where they start: the end of the last valid record.
+    pub offset: u64,
+    /// The seq of the last of them, by the watermark.
+    pub seq: u64,
 }
 
 impl Compactor<StdFs> {
@@ -252,6 +267,14 @@ impl<V: Vfs> Compactor<V> {
             bytes_before: log_meta.len,
             ..CompactReport::default()
         };
+        // A log that ends in damaged records a sync covered is not rewritten: see `held_back`.
+        if tail.torn {
+            let _guard = writer_lock.acquire(path, self.lock_timeout)?;
+            let len = vfs.metadata(path).at(path, "stat")?.len;
+            if let Some(damage) = covered_damage(vfs, path, &log, log_meta.id, len)? {
+                return Ok(held_back(report, damage, started));
+            }
+        }
         let too_few =
             plan.dropped == 0 || (plan.dropped as f64) < self.min_dead_share * plan.records as f64;
         if too_few
@@ -348,7 +371,12 @@ impl<V: Vfs> Compactor<V> {
         if now.id != log_meta.id {
             return Err(replaced(path));
         }
-        // Under the lock no write is in progress: a torn tail is what a crash left.
+        // Under the lock no write is in progress: a torn tail is what a crash left. Unless a
+        // sync covered it (see `held_back`), which only new damage can have made so since.
+        if let Some(damage) = covered_damage(vfs, path, &log, log_meta.id, now.len)? {
+            drop(guard);
+            return Ok(held_back(report, damage, started));
+        }
         copy_appended(&log, pos, now.len, true, &mut out, &mut quarantine, &mut appended)?;
         let quarantine_created = quarantine.commit(vfs).at(quarantine.path(), "write")?;
         let dir = names::parent_dir(path);
@@ -435,6 +463,38 @@ fn replaced(path: &Path) -> Error {
         "the log was replaced by another process during compaction; nothing was changed",
     );
     Error::io(path, "compact", why)
+}
+
+/// The damaged records a sync covered after the last valid record of the log file `log` (the
+/// file `id`, `len` bytes), if the watermark says there are any
+/// ([`crate::consume::watermark::covers_damage`]).
+fn covered_damage<V: Vfs>(
+    vfs: &V,
+    path: &Path,
+    log: &V::File,
+    id: crate::fs::FileId,
+    len: u64,
+) -> Result<Option<DamagedTail>> {
+    let target = Target::File(path);
+    let mark = watermark::read_mark(vfs, target).at(&target.sidecar(), "read")?;
+    let Some(mark) = mark.filter(|m| m.file == id) else { return Ok(None) };
+    let tail = last_record::discover(log, len, None, &mut Vec::new()).at(path, "read")?;
+    let damaged = watermark::covers_damage(&mark, id, &tail);
+    Ok(damaged.then_some(DamagedTail { offset: tail.end, seq: mark.seq }))
+}
+
+/// The report of a compaction that left the log alone because it ends in damaged records a
+/// sync covered. Rewriting it would remove them, and with them what keeps their seqs from
+/// being given again: the watermark that covers them names this file, and a crash right after
+/// the rename could leave the new file without a mark. A writer appending after them ends the
+/// log with a record again (`Writer::neutralise_debris`), after which a compaction removes
+/// them like any damage between records.
+fn held_back(mut report: CompactReport, damage: DamagedTail, started: Instant) -> CompactReport {
+    report.records_after = report.records_before;
+    report.bytes_after = report.bytes_before;
+    report.damaged_tail = Some(damage);
+    report.elapsed = started.elapsed();
+    report
 }
 
 /// Copies the complete lines (and with `last`, the torn tail) of `from..to` of the old log:

@@ -135,8 +135,6 @@ impl<V: Vfs> Output<V> {
         Ok(())
     }
 
-    /// Renames the new log over `log`, then its index over `LOG.idx`. Call with the writer
-    /// lock held and the file synced.
     /// The durable watermark of the new file once it is installed and synced: all of it.
     pub(super) fn watermark(&self) -> Option<crate::consume::Watermark> {
         let id = self.file.metadata().ok()?.id;
@@ -145,6 +143,8 @@ impl<V: Vfs> Output<V> {
         tail.last.map(|last| crate::consume::Watermark { file: id, end: tail.end, seq: last.seq })
     }
 
+    /// Renames the new log over `log`, then its index over `LOG.idx`. Call with the writer
+    /// lock held and the file synced.
     pub(super) fn install(&mut self, log: &Path) -> Result<()> {
         let index_ok = self.write_index().is_ok();
         self.vfs.rename(&self.path, log).at(log, "rename the new log into place")?;

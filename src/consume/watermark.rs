@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use crate::fs::{Create, FileId, OpenOptions, Vfs, VfsFile};
 use crate::names;
+use crate::read::last_record::Tail;
 
 /// Size of `LOG.watermark`.
 pub const WATERMARK_LEN: usize = 48;
@@ -217,6 +218,38 @@ fn open_sidecar<V: Vfs>(vfs: &V, log: Target<'_>, mode: u32, create: bool) -> io
         }
     }
     vfs.open(&path, OpenOptions::read_write(Create::No, 0).no_follow())
+}
+
+/// The mark in the watermark file of `log`, read without creating or locking anything; `None`
+/// when there is no mark that reads well: no file, a damaged one, or something no writer
+/// writes through (a symlink, a FIFO, a directory).
+pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<Watermark>> {
+    match vfs.open(&log.sidecar(), OpenOptions::read().no_follow()) {
+        Ok(file) => read_from(&file),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || crate::fs::is_not_a_regular_file(&e)
+                || crate::fs::is_symlink_refused(&e) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `mark` says that records a sync covered lie past the last valid record of the file
+/// `file`, whose end `tail` describes: in bytes after it that no longer hold one (media damage,
+/// a writeback lost after the sync). Those bytes held records that were (or could have been)
+/// acknowledged, so they are not crash debris, and no later record may take their seqs.
+/// Believed only when the mark names this very file, ends within those bytes, and its seq is
+/// one they could hold (no more records than shortest lines fit): a mark an earlier file on
+/// the same inode left behind fails these but for a coincidence, which costs a gap in the
+/// seqs, never a record.
+pub(crate) fn covers_damage(mark: &Watermark, file: FileId, tail: &Tail) -> bool {
+    let last = tail.last.map_or(0, |l| l.seq);
+    let within = mark.file == file && mark.end > tail.end && mark.end <= tail.content;
+    let room = mark.end.saturating_sub(tail.end) / (crate::format::MIN_LINE_LEN as u64 + 1);
+    tail.torn && within && mark.seq > last && mark.seq - last <= room
 }
 
 /// `LOG.watermark`.

@@ -1,7 +1,7 @@
 //! The promise a crash test checks: every acknowledged record survives, exactly once and in
 //! order, and nothing is invented.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -32,6 +32,8 @@ use crate::write::Options;
 pub struct Ledger {
     acked: BTreeMap<u64, Vec<u8>>,
     attempted: HashSet<Vec<u8>>,
+    /// Seqs of acknowledged records lost to media damage: no record may take them again.
+    retired: BTreeSet<u64>,
 }
 
 /// A broken promise, found by [`Ledger::check`].
@@ -95,6 +97,15 @@ impl Ledger {
         self.acked.remove(&seq);
     }
 
+    /// An acknowledged record lost to media damage (not to a crash): it need not be found,
+    /// but its seq must never be given to another record, which a consumer past it would skip
+    /// and a downstream deduplicating by seq would drop; a record found with it is
+    /// [`Violation::Changed`].
+    pub fn retire(&mut self, seq: u64) {
+        self.acked.remove(&seq);
+        self.retired.insert(seq);
+    }
+
     /// Acknowledged records.
     pub fn acknowledged(&self) -> &BTreeMap<u64, Vec<u8>> {
         &self.acked
@@ -127,6 +138,9 @@ impl Ledger {
             }
             previous = Some((r.seq, r.ts));
             present += 1;
+            if self.retired.contains(&r.seq) {
+                return Err(Violation::Changed { seq: r.seq });
+            }
             if let Some(&(&seq, _)) = acked.peek().filter(|(s, _)| **s < r.seq) {
                 return Err(Violation::Lost { seq });
             }

@@ -225,6 +225,42 @@ impl SimFs {
         st.durable_names.insert(path, ino);
     }
 
+    /// Time passes: the kernel writes every dirty page and directory entry back, as if each
+    /// file and directory had been synced (no operation counted). For a test whose damage
+    /// comes long after the writes, when nothing is pending any more.
+    pub fn write_back(&self) {
+        let mut st = lock(&self.state);
+        for inode in st.inodes.values_mut() {
+            inode.durable = inode.data.clone();
+            inode.pending.clear();
+        }
+        let mut durable = std::mem::take(&mut st.durable_names);
+        let mut dirs = std::mem::take(&mut st.durable_dirs);
+        for op in std::mem::take(&mut st.pending_dir) {
+            op.apply(&mut durable, &mut dirs);
+        }
+        st.durable_names = durable;
+        st.durable_dirs = dirs;
+    }
+
+    /// Media damage: the byte at `at` of the file at `path` is XORed with `mask`, in what
+    /// processes read and in what a crash keeps (the same file: it keeps its inode). Returns
+    /// whether there was such a byte.
+    pub fn damage(&self, path: impl AsRef<Path>, at: u64, mask: u8) -> bool {
+        let mut st = lock(&self.state);
+        let Some(&ino) = st.names.get(path.as_ref()) else { return false };
+        let Some(inode) = st.inodes.get_mut(&ino) else { return false };
+        let at = at as usize;
+        if at >= inode.data.len() {
+            return false;
+        }
+        inode.data[at] ^= mask;
+        if let Some(b) = inode.durable.get_mut(at) {
+            *b ^= mask;
+        }
+        true
+    }
+
     /// The file system after a power loss now: `fate` decides what each pending write left on
     /// disk, and the first `dir_ops` pending directory operations survive (in order). Open
     /// files, locks and faults do not carry over; this file system is unchanged. The machine

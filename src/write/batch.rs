@@ -10,7 +10,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use crate::clock;
 use crate::compact::Quarantine;
 use crate::consume::Watermark;
-use crate::consume::watermark::Target;
+use crate::consume::watermark::{self, Target};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format;
 use crate::fs::{Create, FileId, LockGuard, OpenOptions, Vfs, VfsFile};
@@ -115,9 +115,9 @@ impl<V: Vfs> Writer<V> {
             Some(tail) => tail,
             None => self.end_of_log(state)?,
         };
-        let tail = self.neutralise_debris(state, tail)?;
+        let (tail, floor) = self.neutralise_debris(state, tail)?;
         let now = clock::now_ms();
-        let (tail, rolled) = self.roll_if_due(state, source, tail, now)?;
+        let (tail, rolled) = self.roll_if_due(state, source, tail, floor, now)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let repeats = self.find_repeats(state, source, tail, previous, now)?;
         // A batch whose every payload repeats a record in the log is a retry of an append
@@ -127,7 +127,9 @@ impl<V: Vfs> Writer<V> {
         if let Some(expect) = expect.filter(|_| !retry) {
             self.check_expectation(state, source, expect, previous)?;
         }
-        let plan = self.assign(source, previous, now, repeats)?;
+        // Seqs go on after a damaged record a sync covered, never reusing its seq.
+        let after = Last { seq: previous.seq.max(floor), ..previous };
+        let plan = self.assign(source, after, now, repeats)?;
         let writes = source.count() - plan.duplicates.len();
         let mut len = tail.len;
         if writes > 0 {
@@ -198,9 +200,23 @@ impl<V: Vfs> Writer<V> {
     /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
     /// newline instead, as a damaged line that `verify` reports and compaction removes.
-    pub(super) fn neutralise_debris(&self, state: &mut State<V>, tail: Tail) -> Result<Tail> {
+    ///
+    /// Bytes the durable watermark covers are not crash debris: a sync covered them, so they
+    /// held records that were (or could have been) acknowledged, damaged since (the medium, a
+    /// lost writeback). They stay in place, terminated by the next append like debris that
+    /// cannot be moved, and the seq of the last of them is returned as a floor: the next
+    /// record takes a seq above it, never one a consumer or a downstream system may already
+    /// hold for another record. 0 when there is none.
+    pub(super) fn neutralise_debris(
+        &self,
+        state: &mut State<V>,
+        tail: Tail,
+    ) -> Result<(Tail, u64)> {
         if !tail.torn {
-            return Ok(tail);
+            return Ok((tail, 0));
+        }
+        if let Some(floor) = self.durable_damage(state, tail)? {
+            return Ok((tail, floor));
         }
         match self.pad_debris(state, tail) {
             Ok(()) => {
@@ -209,11 +225,25 @@ impl<V: Vfs> Writer<V> {
                 let content = if state.in_place() { tail.end } else { tail.content };
                 let padded = Tail { torn: false, content, ..tail };
                 state.tail = Some(padded);
-                Ok(padded)
+                Ok((padded, 0))
             }
             Err(e) if self.poison.get().is_some() => Err(e),
-            Err(_) => Ok(tail),
+            Err(_) => Ok((tail, 0)),
         }
+    }
+
+    /// The seq of the last record the durable watermark says ends past the log's last valid
+    /// record, in bytes that no longer hold a valid one ([`watermark::covers_damage`]);
+    /// `None` when there is none. A mark that cannot be read (an I/O error, not a missing or
+    /// damaged one) fails the append: treating those bytes as debris could give a seq again.
+    fn durable_damage(&self, state: &State<V>, tail: Tail) -> Result<Option<u64>> {
+        let target = match self.settings {
+            None => Target::File(&self.path),
+            Some(_) => Target::Segments(&self.path),
+        };
+        let mark = watermark::read_mark(&self.vfs, target).at(&target.sidecar(), "read")?;
+        let covers = |m: Watermark| watermark::covers_damage(&m, state.id, &tail);
+        Ok(mark.filter(|m| covers(*m)).map(|m| m.seq))
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites

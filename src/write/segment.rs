@@ -143,6 +143,7 @@ impl<V: Vfs> Writer<V> {
         state: &mut State<V>,
         source: &Source<'_, P>,
         tail: Tail,
+        floor: u64,
         now: u64,
     ) -> Result<(Tail, bool)> {
         let (Some(settings), Some(segment), Some(last)) =
@@ -199,6 +200,9 @@ impl<V: Vfs> Writer<V> {
         // 1. Every record in the segment, any writer's, is durable before it is sealed.
         self.sync_file(&state.file)?;
         let first = segment.first_seq;
+        // Sealed as holding the damaged records a sync covered past its last valid one
+        // (`neutralise_debris`): the next segment's name keeps their seqs taken.
+        let last = Last { seq: last.seq.max(floor), ..last };
         // A failure from here on leaves the handle's segment possibly sealed: the next append
         // looks at the directory again (`current_tail`).
         state.tail = None;

@@ -165,7 +165,7 @@ impl<V: Vfs> Writer<V> {
     /// appended.
     fn begin(&self, state: &mut State<V>) -> Result<Tail> {
         let tail = self.end_of_log(state)?;
-        let tail = self.neutralise_debris(state, tail)?;
+        let (tail, _floor) = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let older = self.older(state);
         let State { file, id, derived, .. } = state;

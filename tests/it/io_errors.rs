@@ -487,3 +487,83 @@ fn every_operation_failed_in_turn_on_a_segmented_log() {
     assert!(runs > 500, "{runs}");
     assert!(reported * 2 > runs, "faults must reach the caller: {reported} of {runs}");
 }
+
+/// Four acknowledged records; long after (everything written back, the watermark included),
+/// media damage to the last one, whose seq the ledger retires.
+fn damaged_setup(fs: &SimFs) -> Ledger {
+    let mut ledger = Ledger::default();
+    let w = Options::new().open_in(fs.clone(), LOG).unwrap();
+    for i in 0..4 {
+        let p = format!(r#"{{"d":{i}}}"#).into_bytes();
+        ledger.acknowledge(w.append_raw(&p).unwrap().seq, &p);
+    }
+    drop(w);
+    fs.write_back();
+    let bytes = fs.contents(LOG).unwrap();
+    let last = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert!(fs.damage(LOG, (last + 2) as u64, 0x01));
+    ledger.retire(4);
+    ledger
+}
+
+/// After [`damaged_setup`]: a new handle appends six records, with a repairing compaction after
+/// the third (the damage then lies between records), continuing past errors.
+fn damaged_workload(fs: &SimFs, ledger: &mut Ledger) -> u64 {
+    let Ok(w) = Options::new().open_in(fs.clone(), LOG) else { return 1 };
+    let mut errors = 0;
+    for i in 0..6 {
+        let p = format!(r#"{{"after":{i}}}"#).into_bytes();
+        ledger.attempt(&p);
+        match w.append_raw(&p) {
+            Ok(ack) => ledger.acknowledge(ack.seq, &p),
+            Err(_) => errors += 1,
+        }
+        if i == 2 && Compactor::new_in(fs.clone(), LOG, Policy::new()).run().is_err() {
+            errors += 1;
+        }
+    }
+    errors
+}
+
+/// The repair of a log whose last acknowledged record was damaged after its sync, every
+/// operation failed in turn: an error never makes the writer take the damaged record for crash
+/// debris and give its seq again.
+#[test]
+fn every_operation_failed_in_turn_after_media_damage() {
+    let dry = fresh();
+    let mut ledger = damaged_setup(&dry);
+    let setup = dry.ops();
+    assert_eq!(damaged_workload(&dry, &mut ledger), 0);
+    assert!(dry.contents(format!("{LOG}.quarantine")).is_some(), "the compaction repaired");
+    let total = dry.ops() - setup;
+    let (mut runs, mut reported) = (0u64, 0u64);
+    for fault in [Fault::Io, Fault::NoSpace, Fault::ShortWrite] {
+        for persistent in [false, true] {
+            for n in 1..=total {
+                let fs = fresh();
+                let mut ledger = damaged_setup(&fs);
+                fs.fail_at(setup + n, fault, persistent);
+                let errors = damaged_workload(&fs, &mut ledger);
+                runs += 1;
+                reported += u64::from(errors > 0);
+                let label = format!("{fault:?} persistent={persistent} at op {n} of {total}");
+                fs.heal();
+                let cold = fs.crash(|_| Fate::Dropped, 0);
+                if let Err(v) = ledger.check(&cold, LOG) {
+                    panic!("{label}: after a crash: {v}");
+                }
+                if let Err(v) = ledger.check_and_recover(&fs, LOG) {
+                    panic!("{label}: recovering: {v}");
+                }
+                if let Err(v) = ledger.check_and_recover(&cold, LOG) {
+                    panic!("{label}: recovering after a crash: {v}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "io errors after media damage: {runs} runs, {reported} reported an error to the caller, 0 violations"
+    );
+    assert!(reported * 2 > runs, "faults must reach the caller: {reported} of {runs}");
+}

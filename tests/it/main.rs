@@ -21,6 +21,7 @@ mod corruption;
 mod crash_sigkill;
 mod crash_states;
 mod dedup;
+mod durable_damage;
 mod durable_end;
 mod entity_versions;
 mod follow;

@@ -168,6 +168,17 @@ fn print_report(out: &mut impl Write, args: &Args, r: &CompactReport) -> std::io
     let retention_only = args.key.is_none()
         && (args.max_age.is_some() || args.keep_last.is_some() || args.max_bytes.is_some());
     let counted = !std::fs::metadata(&args.log).is_ok_and(|m| m.is_dir()) || !retention_only;
+    if let Some(d) = &r.damaged_tail {
+        writeln!(
+            out,
+            "{log}: not rewritten: it ends in damaged records a sync covered (from byte {}, seqs \
+             up to {}): they held acknowledged records, and removing them now would let their \
+             seqs be given again. `ndlog verify` reports them; once a record is appended after \
+             them, compaction removes them",
+            d.offset, d.seq
+        )?;
+        return out.flush();
+    }
     if !r.rewritten {
         match counted {
             true => writeln!(
