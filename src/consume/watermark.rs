@@ -169,6 +169,38 @@ impl Watermark {
     }
 }
 
+impl Watermark {
+    /// Whether this mark says that records a sync covered lie after the last valid record of
+    /// the log file `file`, in bytes that no longer hold one: `last` is that record's seq and
+    /// the offset just past its newline (`None`: the file holds no valid record), `len` the
+    /// file's length (to its padding, in a preallocated segment). Such bytes held records that
+    /// were, or could have been, acknowledged, damaged since (the medium, a writeback lost
+    /// after the sync): not a write a crash interrupted. Writers give no later record their
+    /// seqs (FORMAT.md, section 4).
+    ///
+    /// Believed only when the mark names this very file, ends within those bytes, and its seq
+    /// is one they could hold (no more records than shortest lines fit in them): a mark an
+    /// earlier file on the same inode left behind fails these but for a coincidence.
+    ///
+    /// # Example
+    /// ```
+    /// use ndlog::consume::Watermark;
+    /// let file = ndlog::fs::FileId { dev: 1, ino: 2 };
+    /// // Records up to seq 3 end at byte 180, and the file is 240 bytes long.
+    /// let mark = Watermark { file, end: 240, seq: 4 };
+    /// assert!(mark.covers_lost_records(file, Some((3, 180)), 240));
+    /// // Seq 40 cannot have ended within 60 bytes after seq 3.
+    /// let far = Watermark { seq: 40, ..mark };
+    /// assert!(!far.covers_lost_records(file, Some((3, 180)), 240));
+    /// ```
+    pub fn covers_lost_records(&self, file: FileId, last: Option<(u64, u64)>, len: u64) -> bool {
+        let (seq, end) = last.unwrap_or((0, 0));
+        let within = self.file == file && self.end > end && self.end <= len;
+        let room = self.end.saturating_sub(end) / (crate::format::MIN_LINE_LEN as u64 + 1);
+        within && self.seq > seq && self.seq - seq <= room
+    }
+}
+
 /// The log a mark is published for.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target<'a> {
@@ -246,10 +278,8 @@ pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<W
 /// the same inode left behind fails these but for a coincidence, which costs a gap in the
 /// seqs, never a record.
 pub(crate) fn covers_damage(mark: &Watermark, file: FileId, tail: &Tail) -> bool {
-    let last = tail.last.map_or(0, |l| l.seq);
-    let within = mark.file == file && mark.end > tail.end && mark.end <= tail.content;
-    let room = mark.end.saturating_sub(tail.end) / (crate::format::MIN_LINE_LEN as u64 + 1);
-    tail.torn && within && mark.seq > last && mark.seq - last <= room
+    let last = tail.last.map(|l| (l.seq, tail.end));
+    tail.torn && mark.covers_lost_records(file, last, tail.content)
 }
 
 /// `LOG.watermark`.

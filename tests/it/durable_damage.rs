@@ -220,3 +220,44 @@ fn in_a_chained_log_the_damaged_record_stays_a_break_in_the_chain() {
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("seq 3"), "{said}");
 }
+
+#[test]
+fn a_lost_final_newline_is_reported_as_lost_records_not_as_an_interrupted_write() {
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    append_n(&ndlog::Writer::open(&path).unwrap(), 5);
+    let len = std::fs::metadata(&path).unwrap().len();
+    // The last line's newline damaged: to the reader, a torn tail.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
+    let out = run(&["verify", path.to_str().unwrap()], b"");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("DAMAGED") && said.contains("through seq 5"), "{said}");
+    let out = run(&["verify", path.to_str().unwrap(), "--json"], b"");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["lost_acknowledged"]["through_seq"], 5);
+
+    let ack = ndlog::Writer::open(&path).unwrap().append_raw(b"1").unwrap();
+    assert_eq!(ack.seq, 6);
+    assert_eq!(seqs(&std::fs::read(&path).unwrap()), vec![1, 2, 3, 4, 6]);
+    // The damaged line is terminated, never glued to the new record.
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.ends_with(b"\n") && bytes.windows(3).any(|w| w == b"}#\n"));
+}
+
+#[test]
+fn a_torn_tail_no_sync_covered_is_still_an_interrupted_write() {
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    append_n(&ndlog::Writer::open(&path).unwrap(), 5);
+    // A write a crash cut short, after the last synced record.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"seq":6,"ts":17"#).unwrap();
+    let out = run(&["verify", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("not an error"));
+    let ack = ndlog::Writer::open(&path).unwrap().append_raw(b"1").unwrap();
+    assert_eq!(ack.seq, 6, "a seq no sync covered is given out");
+}

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ndlog::Summary;
 use ndlog::chain::{ChainFile, Checkpoint};
+use ndlog::consume::Watermark;
+use ndlog::{Mapped, Reader, Summary};
 use serde_json::json;
 
 use crate::exit::EXIT_DAMAGED;
@@ -121,19 +122,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if summary.is_clean() && !input::is_log(&reader) {
         anyhow::bail!("{}", input::not_a_log(&name));
     }
+    let lost = lost_records(&args.log, &reader, &summary);
     log.parts.push(input::Part { reader, ..part });
     let chain = if args.chain { Some(check_chain(&args, &log)?) } else { None };
     let reader = &log.parts[0].reader;
     let mut out = out::stdout();
     if args.json {
         let mut report = report_json(&name, &summary);
+        if let Some(mark) = lost {
+            report["ok"] = json!(false);
+            report["lost_acknowledged"] = json!({"through_seq": mark.seq, "end": mark.end});
+        }
         if let Some(chain) = &chain {
             report["chain"] = chain_json(chain);
         }
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write_report(&mut out, &name, &summary)?;
+        write_report(&mut out, &name, &summary, lost)?;
         if let Some(chain) = &chain {
             write_chain(&mut out, chain)?;
         }
@@ -143,8 +149,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out::warn(format_args!("{}", input::not_a_log(&name)));
     }
     warn_chain(&name, chain.as_ref());
-    let ok = summary.is_clean() && chain.as_ref().is_none_or(ChainOutcome::ok);
+    let ok = summary.is_clean() && lost.is_none() && chain.as_ref().is_none_or(ChainOutcome::ok);
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DAMAGED) })
+}
+
+/// The durable watermark, when it says that the torn tail held records a sync covered: not an
+/// interrupted write but acknowledged records lost to damage (a byte of a last line flipped
+/// to or from a newline, a zeroed block), whose seqs writers never give again.
+fn lost_records(path: &Path, reader: &Reader<Mapped>, s: &Summary) -> Option<Watermark> {
+    s.torn_tail?;
+    let mark = Watermark::read(path).ok()??;
+    let last = reader.last().map(|r| (r.seq, r.offset + r.line.len() as u64 + 1));
+    let len = std::fs::metadata(path).ok()?.len();
+    mark.covers_lost_records(reader.file_id(), last, len).then_some(mark)
 }
 
 fn write_chain(out: &mut impl Write, c: &ChainOutcome) -> std::io::Result<()> {
@@ -221,7 +238,7 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         // The totals; each damaged segment's report below lists its own problems.
         write_totals(&mut out, &all)?;
         for (p, s) in log.parts.iter().zip(&each).filter(|(_, s)| !s.is_clean()) {
-            write_report(&mut out, &p.name, s)?;
+            write_report(&mut out, &p.name, s, None)?;
         }
         for gap in &log.gaps {
             writeln!(out, "  {gap}")?;
@@ -245,10 +262,24 @@ fn warn_chain(name: &str, chain: Option<&ChainOutcome>) {
     }
 }
 
-fn write_report(out: &mut impl Write, log: &str, s: &Summary) -> std::io::Result<()> {
-    let verdict = if s.is_clean() { "ok" } else { "DAMAGED" };
+fn write_report(
+    out: &mut impl Write,
+    log: &str,
+    s: &Summary,
+    lost: Option<Watermark>,
+) -> std::io::Result<()> {
+    let verdict = if s.is_clean() && lost.is_none() { "ok" } else { "DAMAGED" };
     writeln!(out, "{log}: {verdict}")?;
     write_totals(out, s)?;
+    if let (Some(mark), Some((offset, _))) = (lost, s.torn_tail) {
+        writeln!(
+            out,
+            "  byte {offset}: the torn tail is not an interrupted write: the durable watermark \
+             says records through seq {} ended at byte {}, synced, so acknowledged records \
+             there were lost to damage since (their seqs are never given again)",
+            mark.seq, mark.end
+        )?;
+    }
     write_problems(out, s)
 }
 
