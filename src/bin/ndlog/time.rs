@@ -25,6 +25,16 @@ pub(crate) fn parse_time(text: &str) -> Result<u64, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().map_err(|e| format!("{text:?}: {e}"));
     }
+    // jiff reads offsets up to ±25:59:59; RFC 3339 (and every other reader of the time) stops
+    // at ±23:59, so `+25:00` is a typo to point at, not a time.
+    if let Some(offset) = Pieces::parse(text).ok().and_then(|p| p.to_numeric_offset())
+        && offset.seconds().unsigned_abs() >= 24 * 3600
+    {
+        return Err(format!(
+            "{text:?}: the offset {offset} is out of range: an offset is at most 23:59 either \
+             way of UTC"
+        ));
+    }
     let at = if text.eq_ignore_ascii_case("now") {
         Timestamp::now()
     } else if let Ok(at) = text.parse::<Timestamp>() {
@@ -133,6 +143,17 @@ mod tests {
         ] {
             assert_eq!(parse_time(text), Ok(want), "{text}");
         }
+    }
+
+    #[test]
+    fn an_offset_of_a_day_or_more_is_refused() {
+        for text in
+            ["2025-11-21T08:00:00+25:00", "2025-11-21T08:00:00-24:00", "2025-11-21 08:00+24:30"]
+        {
+            let e = parse_time(text).unwrap_err();
+            assert!(e.contains("out of range"), "{text}: {e}");
+        }
+        assert_eq!(parse_time("2025-11-22T07:59:00+23:59"), Ok(AT_8_UTC));
     }
 
     #[test]

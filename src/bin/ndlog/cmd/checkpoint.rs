@@ -52,8 +52,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// checkpoint, with a note), or damaged lines that held acknowledged records, which a
 /// checkpoint must not silently leave out: said on stderr, and true. Bytes held acknowledged
 /// records when a sealed segment holds them (synced whole before its seal), or when the durable
-/// watermark reaches past `seq`. (A writer does not yet make that distinction: it takes all
-/// bytes after the last record for crash debris.)
+/// watermark reaches past `seq` (writers make the same distinction: they leave such bytes in
+/// place and give the next record a seq above the mark's, FORMAT.md section 4).
 fn refuse_damage_after(log: &input::Log, path: &Path, seq: u64) -> anyhow::Result<bool> {
     let found = log.parts.iter().enumerate().find_map(|(i, p)| Some((i, p.reader.get(seq)?.end())));
     let Some((start, end)) = found else { return Ok(false) };
@@ -74,8 +74,8 @@ fn refuse_damage_after(log: &input::Log, path: &Path, seq: u64) -> anyhow::Resul
                     out::warn(format_args!(
                         "{}: a damaged or cut-short line at byte {offset}, after seq {seq}, the \
                          last valid record, held a record a sync covered: a checkpoint of seq \
-                         {seq} would leave it out. `ndlog verify {}` shows the damage; a \
-                         compaction moves it to a quarantine file",
+                         {seq} would leave it out. `ndlog verify --chain {}` shows the damage: \
+                         that record is lost, and the chain cannot be verified across it",
                         part.name,
                         path.display(),
                     ));
