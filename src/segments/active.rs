@@ -19,6 +19,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::consume::watermark::{self, Target};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{Create, Metadata, OpenOptions, Vfs, VfsFile};
 use crate::read::last_record::{self, Last};
@@ -153,6 +154,14 @@ pub(crate) fn open_active<V: Vfs>(
     for pair in segments.windows(2).filter(|pair| pair[0].name.active) {
         let (active, next) = (&pair[0], &pair[1]);
         let last = last_of_active(vfs, active)?;
+        // Records a sync covered past its last valid one (damaged since) named the next
+        // segment too (`Writer::roll_if_due`).
+        let last = match last {
+            Some(last) => {
+                Some(Last { seq: last.seq.max(covered_floor(vfs, dir, active)?), ..last })
+            }
+            None => None,
+        };
         let Some(last) = last else {
             // A roll seals only a segment that holds records: this one is the stray.
             return Err(Error::not_a_log(
@@ -217,8 +226,14 @@ pub(crate) fn open_active<V: Vfs>(
     let (path, first_seq) = match segments.last() {
         Some(s) if s.name.active => (s.path.clone(), s.name.first_seq),
         _ => {
-            // A roll died after sealing, or this is a new log: start the next segment.
-            let first_seq = before.map_or(1, |l| l.seq + 1);
+            // A roll died after sealing, or this is a new log: start the next segment, after
+            // the damaged records a sync covered at the end of the sealed one, if any (their
+            // seqs stay taken, as the roll would have kept them).
+            let floor = match previous {
+                Some(i) => covered_floor(vfs, dir, &segments[i])?,
+                None => 0,
+            };
+            let first_seq = before.map_or(1, |l| l.seq.max(floor) + 1);
             let path = create_segment(vfs, dir, first_seq, mode, preallocate)?;
             changed = true;
             (path, first_seq)
@@ -240,6 +255,26 @@ pub(crate) fn open_active<V: Vfs>(
     let (file, meta) = open_for_writing(vfs, &path)?;
     let before = Last { seq: first_seq - 1, ts: before.map_or(0, |l| l.ts) };
     Ok(Active { path, first_seq, file, meta, before })
+}
+
+/// The seq of the last record the durable watermark says ends past the last valid record of
+/// `segment`, in bytes that no longer hold one (`watermark::covers_damage`); 0 when there is
+/// none. A mark that cannot be read fails: taking the damage for crash debris could give a
+/// seq again.
+fn covered_floor<V: Vfs>(vfs: &V, dir: &Path, segment: &Segment) -> Result<u64> {
+    let target = Target::Segments(dir);
+    let mark = watermark::read_mark(vfs, target).at(&target.sidecar(), "read")?;
+    let Some(mark) = mark else { return Ok(0) };
+    let path = &segment.path;
+    let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
+    let meta = file.metadata().at(path, "fstat")?;
+    if mark.file != meta.id {
+        return Ok(0);
+    }
+    let padded = segment.name.padded;
+    let tail = last_record::discover_as(&file, meta.len, None, &mut Vec::new(), padded);
+    let tail = tail.at(path, "read")?;
+    Ok(if watermark::covers_damage(&mark, meta.id, &tail) { mark.seq } else { 0 })
 }
 
 /// The seq of the first record of the segment at `path`, when its first line (within the first
@@ -289,7 +324,9 @@ fn trim<V: Vfs>(vfs: &V, path: &Path) -> Result<()> {
     let file = vfs.open(path, OpenOptions::read_write(Create::No, 0)).at(path, "open")?;
     let len = file.metadata().at(path, "fstat")?.len;
     let tail = last_record::discover_padded(&file, len, None, &mut Vec::new()).at(path, "read")?;
-    file.set_len(tail.end).at(path, "truncate the padding")?;
+    // Damage after the last record stays (a roll keeps it: `Writer::roll_if_due`).
+    let keep = if tail.torn { tail.content.saturating_add(1).min(len) } else { tail.end };
+    file.set_len(keep).at(path, "truncate the padding")?;
     file.sync_data().at(path, "fdatasync")
 }
 

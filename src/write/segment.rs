@@ -194,8 +194,12 @@ impl<V: Vfs> Writer<V> {
         }
         if segment.padded {
             // A sealed segment ends at its last record: the padding goes (and with it the
-            // size change is made durable by the sync below).
-            state.file.set_len(tail.end).at(&state.active, "truncate the padding")?;
+            // size change is made durable by the sync below). Damage after the last valid
+            // record stays, ended by the padding's first newline: a sync covered it
+            // (`neutralise_debris`), and nothing else keeps those bytes.
+            let keep =
+                if tail.torn { tail.content.saturating_add(1).min(tail.len) } else { tail.end };
+            state.file.set_len(keep).at(&state.active, "truncate the padding")?;
         }
         // 1. Every record in the segment, any writer's, is durable before it is sealed.
         self.sync_file(&state.file)?;
