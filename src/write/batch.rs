@@ -120,15 +120,16 @@ impl<V: Vfs> Writer<V> {
         let (tail, rolled) = self.roll_if_due(state, source, tail, floor, now)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         let repeats = self.find_repeats(state, source, tail, previous, now)?;
+        // Seqs go on after a damaged record a sync covered, never reusing its seq; that
+        // record, acknowledged, is the last a conditional append is checked against.
+        let after = Last { seq: previous.seq.max(floor), ..previous };
         // A batch whose every payload repeats a record in the log is a retry of an append
         // that was written (its expectation held then): it is acknowledged as the repeat it
         // is, not checked against the log its first attempt moved.
         let retry = source.count() > 0 && repeats.in_log.len() == source.count();
         if let Some(expect) = expect.filter(|_| !retry) {
-            self.check_expectation(state, source, expect, previous)?;
+            self.check_expectation(state, source, expect, after)?;
         }
-        // Seqs go on after a damaged record a sync covered, never reusing its seq.
-        let after = Last { seq: previous.seq.max(floor), ..previous };
         let plan = self.assign(source, after, now, repeats)?;
         let writes = source.count() - plan.duplicates.len();
         let mut len = tail.len;
@@ -236,7 +237,7 @@ impl<V: Vfs> Writer<V> {
     /// record, in bytes that no longer hold a valid one ([`watermark::covers_damage`]);
     /// `None` when there is none. A mark that cannot be read (an I/O error, not a missing or
     /// damaged one) fails the append: treating those bytes as debris could give a seq again.
-    fn durable_damage(&self, state: &State<V>, tail: Tail) -> Result<Option<u64>> {
+    pub(super) fn durable_damage(&self, state: &State<V>, tail: Tail) -> Result<Option<u64>> {
         let target = match self.settings {
             None => Target::File(&self.path),
             Some(_) => Target::Segments(&self.path),

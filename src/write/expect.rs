@@ -164,6 +164,9 @@ impl<V: Vfs> Writer<V> {
         let _guard = self.lock_unless_exclusive()?;
         let tail = self.end_of_log(&mut state)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
+        // A damaged record a sync covered after it is the last, as for a conditional append.
+        let floor = if tail.torn { self.durable_damage(&state, tail)?.unwrap_or(0) } else { 0 };
+        let previous = Last { seq: previous.seq.max(floor), ..previous };
         let none = |_: usize| -> &[u8] { &[] };
         self.check_expectation(
             &mut state,

@@ -59,6 +59,9 @@ pub struct Transaction<'w, V: Vfs> {
     writer: &'w Writer<V>,
     state: &'w mut State<V>,
     tail: Tail,
+    /// The seq of a damaged record a sync covered after the last valid one (0: none): the
+    /// commit's records come after it (`Writer::neutralise_debris`).
+    floor: u64,
     /// The log mapped up to the end of its last record, at the first read that needs it.
     reader: OnceLock<Reader<V::Map>>,
     /// Staged payloads back to back, and where each ends.
@@ -118,13 +121,14 @@ impl<V: Vfs> Writer<V> {
         self.check_poison()?;
         let mut state = self.lock_state();
         let guard = self.lock_unless_exclusive()?;
-        let tail = self.begin(&mut state)?;
+        let (tail, floor) = self.begin(&mut state)?;
         // The last transaction's buffers, emptied: no allocation for a transaction no larger.
         let (staged, ends) = std::mem::take(&mut state.staged);
         let mut tx = Transaction {
             writer: self,
             state: &mut state,
             tail,
+            floor,
             reader: OnceLock::new(),
             staged,
             ends,
@@ -163,23 +167,24 @@ impl<V: Vfs> Writer<V> {
     /// Finds the end of the log (neutralising crash debris, as an append does) and catches
     /// the derived state up, so that reads in the transaction see everything other writers
     /// appended.
-    fn begin(&self, state: &mut State<V>) -> Result<Tail> {
+    fn begin(&self, state: &mut State<V>) -> Result<(Tail, u64)> {
         let tail = self.end_of_log(state)?;
-        let (tail, _floor) = self.neutralise_debris(state, tail)?;
+        let (tail, floor) = self.neutralise_debris(state, tail)?;
         let last_seq = tail.last.map_or(0, |l| l.seq);
         let older = self.older(state);
         let State { file, id, derived, .. } = state;
         let mut log = self.log_at(&**file, *id, tail.content, last_seq, clock::now_ms());
         log.older = older;
         derived.catch_up(&log).at(&self.path, "read")?;
-        Ok(tail)
+        Ok((tail, floor))
     }
 }
 
 impl<V: Vfs> Transaction<'_, V> {
-    /// The seq of the log's last record (0: the log holds none).
+    /// The seq of the log's last record (0: the log holds none); that of an acknowledged
+    /// record lost to damage since, when the log ends in one (its seq is not given again).
     pub fn last_seq(&self) -> u64 {
-        self.tail.last.map_or(0, |l| l.seq)
+        self.tail.last.map_or(0, |l| l.seq).max(self.floor)
     }
 
     /// A reader over the log up to its last record (mapped at the first call).
