@@ -122,7 +122,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if summary.is_clean() && !input::is_log(&reader) {
         anyhow::bail!("{}", input::not_a_log(&name));
     }
-    let lost = lost_records(&args.log, &reader, &summary);
+    let lost = lost_records(&args.log, &args.log, &reader, &summary);
     log.parts.push(input::Part { reader, ..part });
     let chain = if args.chain { Some(check_chain(&args, &log)?) } else { None };
     let reader = &log.parts[0].reader;
@@ -156,11 +156,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The durable watermark, when it says that the torn tail held records a sync covered: not an
 /// interrupted write but acknowledged records lost to damage (a byte of a last line flipped
 /// to or from a newline, a zeroed block), whose seqs writers never give again.
-fn lost_records(path: &Path, reader: &Reader<Mapped>, s: &Summary) -> Option<Watermark> {
+/// `path` is the log, `file` the file `reader` reads (the log, or its active segment).
+fn lost_records(
+    path: &Path,
+    file: &Path,
+    reader: &Reader<Mapped>,
+    s: &Summary,
+) -> Option<Watermark> {
     s.torn_tail?;
     let mark = Watermark::read(path).ok()??;
     let last = reader.last().map(|r| (r.seq, r.offset + r.line.len() as u64 + 1));
-    let len = std::fs::metadata(path).ok()?.len();
+    let len = std::fs::metadata(file).ok()?.len();
     mark.covers_lost_records(reader.file_id(), last, len).then_some(mark)
 }
 
@@ -214,13 +220,21 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         .collect();
     let log = Log { parts, name, gaps, segmented: true };
     let (all, each) = log.verify();
+    // A torn tail of the active segment the watermark (`LOG/ndlog.watermark`) covers, as
+    // for a single file.
+    let active = log.parts.iter().zip(&each).enumerate().rfind(|(_, (p, _))| p.active);
+    let lost = active
+        .and_then(|(i, (p, s))| Some((i, lost_records(&args.log, p.reader.path(), &p.reader, s)?)));
     let chain = if args.chain { Some(check_chain(args, &log)?) } else { None };
-    let clean = all.is_clean() && log.gaps.is_empty();
+    let clean = all.is_clean() && log.gaps.is_empty() && lost.is_none();
     let ok = clean && chain.as_ref().is_none_or(ChainOutcome::ok);
     let mut out = out::stdout();
     if args.json {
         let mut v = report_json(&log.name, &all);
         v["ok"] = json!(clean);
+        if let Some((_, mark)) = lost {
+            v["lost_acknowledged"] = json!({"through_seq": mark.seq, "end": mark.end});
+        }
         if let Some(chain) = &chain {
             v["chain"] = chain_json(chain);
         }
@@ -237,8 +251,11 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}: {verdict} ({} segments)", log.name, log.parts.len())?;
         // The totals; each damaged segment's report below lists its own problems.
         write_totals(&mut out, &all)?;
-        for (p, s) in log.parts.iter().zip(&each).filter(|(_, s)| !s.is_clean()) {
-            write_report(&mut out, &p.name, s, None)?;
+        for (i, (p, s)) in log.parts.iter().zip(&each).enumerate() {
+            let lost = lost.filter(|(at, _)| *at == i).map(|(_, mark)| mark);
+            if !s.is_clean() || lost.is_some() {
+                write_report(&mut out, &p.name, s, lost)?;
+            }
         }
         for gap in &log.gaps {
             writeln!(out, "  {gap}")?;
