@@ -261,3 +261,153 @@ fn a_torn_tail_no_sync_covered_is_still_an_interrupted_write() {
     let ack = ndlog::Writer::open(&path).unwrap().append_raw(b"1").unwrap();
     assert_eq!(ack.seq, 6, "a seq no sync covered is given out");
 }
+
+/// The damaged line of the last record, as bytes (from the start of the line to its newline).
+fn damaged_line(file: &Path, at: u64) -> Vec<u8> {
+    let bytes = std::fs::read(file).unwrap();
+    let at = at as usize;
+    let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |n| at + n);
+    bytes[at..end].to_vec()
+}
+
+#[test]
+fn a_roll_at_the_damage_keeps_the_damaged_bytes_of_a_preallocated_segment() {
+    let dir = tempdir();
+    let path = dir.path().join("seglog");
+    let settings =
+        Settings { segment_records: Some(4), preallocate: true, ..Settings::new(64 << 10) };
+    let options = || {
+        let options = Options::new().segments(settings).max_record_size(2048);
+        options.prepare_segments_in_background(false)
+    };
+    // Seqs 1..=4 in the active segment, which is full.
+    append_n(&options().open(&path).unwrap(), 4);
+    let active = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().contains(".ndjson."))
+        .unwrap();
+    let at = flip_in_place(&active);
+    let line = damaged_line(&active, at);
+    // A batch of two rolls the segment at once, with the damage as its tail.
+    let ack = options().open(&path).unwrap().append_raw_batch(&[b"1", b"2"]).unwrap();
+    assert_eq!(ack.first_seq, 5);
+    // The damaged bytes of acknowledged seq 4 are kept: in the sealed segment (the same file,
+    // renamed) or in a quarantine. Trimming the padding must not cut them off.
+    let kept = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap_or_default())
+        .any(|bytes| find(&bytes, &line).is_some());
+    assert!(kept, "the damaged record's bytes are gone from {}", path.display());
+}
+
+/// A roll at the damage that fails after sealing the active segment (the next one could not
+/// be created: EIO, or ENOSPC while preallocating): the next append starts the next segment
+/// from the directory, and must not name it after the sealed segment's last *valid* record.
+#[test]
+fn a_roll_at_the_damage_that_fails_after_sealing_keeps_the_damaged_seq_taken() {
+    use ndlog::sim::{Fault, SimFs};
+    const DIR: &str = "/data/seglog";
+    let options = || {
+        let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
+        let options = Options::new().segments(settings).max_record_size(2048);
+        options.prepare_segments_in_background(false)
+    };
+    // Seqs 1..=4 acknowledged in the active segment, which is full; long after, seq 4 damaged.
+    let setup = || {
+        let fs = SimFs::new(9);
+        fs.put("/data/.keep", b"");
+        let w = options().open_in(fs.clone(), DIR).unwrap();
+        for i in 0..4 {
+            w.append_raw(format!(r#"{{"d":{i}}}"#).as_bytes()).unwrap();
+        }
+        drop(w);
+        fs.write_back();
+        let names = ndlog::fs::Vfs::list_dir(&fs, Path::new(DIR)).unwrap();
+        let active = names.iter().map(|n| n.to_string_lossy()).find(|n| n.contains(".ndjson."));
+        let file = format!("{DIR}/{}", active.unwrap());
+        let bytes = fs.contents(&file).unwrap();
+        let last = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        assert!(fs.damage(&file, (last + 2) as u64, 0x01));
+        fs
+    };
+    // A batch of two (it rolls the segment), then single records; the seqs acknowledged.
+    let workload = |fs: &SimFs| {
+        let mut acked = Vec::new();
+        let Ok(w) = options().open_in(fs.clone(), DIR) else { return acked };
+        for batch in [&[&b"1"[..], b"2"][..], &[b"3"], &[b"4"]] {
+            if let Ok(ack) = w.append_raw_batch(batch) {
+                acked.extend(ack.first_seq..ack.first_seq + ack.count);
+            }
+        }
+        acked
+    };
+    let dry = setup();
+    let before = dry.ops();
+    assert_eq!(workload(&dry), vec![5, 6, 7, 8]);
+    let total = dry.ops() - before;
+    for n in 1..=total {
+        let fs = setup();
+        fs.fail_at(fs.ops() + n, Fault::Io, false);
+        let acked = workload(&fs);
+        assert!(!acked.contains(&4), "EIO at op {n} of {total}: seq 4 given again: {acked:?}");
+    }
+}
+
+/// A conditional append is checked against the seqs taken, not the last readable record: a
+/// writer that expects seq 4 to be the last has not seen acknowledged seq 5 (which a consumer
+/// may have delivered), and its record would not be seq 5 either.
+#[test]
+fn a_conditional_append_counts_the_damaged_acknowledged_record() {
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    append_n(&ndlog::Writer::open(&path).unwrap(), 5);
+    flip_in_place(&path);
+    let writer = ndlog::Writer::open(&path).unwrap();
+    let err = writer.append_raw_if(ndlog::Expect::LastSeq(4), b"1").unwrap_err();
+    assert!(matches!(err.kind(), ndlog::ErrorKind::Conflict { actual: 5, .. }), "{err}");
+    let err = writer.append_raw_batch_if::<&[u8]>(ndlog::Expect::LastSeq(4), &[]).unwrap_err();
+    assert!(matches!(err.kind(), ndlog::ErrorKind::Conflict { actual: 5, .. }), "{err}");
+    assert_eq!(writer.append_raw_if(ndlog::Expect::LastSeq(5), b"1").unwrap().seq, 6);
+    drop(writer);
+    // A transaction is told the same.
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    append_n(&ndlog::Writer::open(&path).unwrap(), 5);
+    flip_in_place(&path);
+    let writer = ndlog::Writer::open(&path).unwrap();
+    let (seen, ack) = writer
+        .transaction(|tx| {
+            tx.append_raw(b"1")?;
+            Ok::<_, ndlog::Error>(tx.last_seq())
+        })
+        .unwrap();
+    assert_eq!((seen, ack.first_seq), (5, 6));
+}
+
+/// `verify` of a segmented log reports a torn tail of the active segment that the durable
+/// watermark covers, as it does for a single file.
+#[test]
+fn verify_reports_lost_records_at_the_end_of_the_active_segment() {
+    let dir = tempdir();
+    let path = dir.path().join("seglog");
+    let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
+    let options = Options::new().segments(settings).max_record_size(2048);
+    append_n(&options.prepare_segments_in_background(false).open(&path).unwrap(), 6);
+    let active = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().contains(".ndjson."))
+        .unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
+    let out = run(&["verify", path.to_str().unwrap()], b"");
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("through seq 6"), "{said}");
+    let out = run(&["verify", path.to_str().unwrap(), "--json"], b"");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["lost_acknowledged"]["through_seq"], 6);
+}
