@@ -119,7 +119,7 @@ impl Ledger {
     /// The first [`Violation`] found.
     pub fn check<V: Vfs>(&self, vfs: &V, path: impl AsRef<Path>) -> Result<u64, Violation> {
         let path = path.as_ref();
-        let records = match read_log(vfs, path) {
+        let records = match read_log(vfs, path, &self.retired) {
             Ok(records) => records,
             Err(_) if vfs.metadata(path).is_err() => {
                 return match self.acked.keys().next() {
@@ -202,7 +202,8 @@ impl Ledger {
         let mut after = self.clone();
         after.acknowledge(ack.seq, payload);
         let now = after.check(vfs, path)?;
-        let last = read_log(vfs, path).map_err(Violation::Stuck)?.last().map(|r| r.seq);
+        let last =
+            read_log(vfs, path, &after.retired).map_err(Violation::Stuck)?.last().map(|r| r.seq);
         // (A torn tail that is a whole record but for its newline becomes readable once the
         // recovery append terminates it: the count can grow by two.)
         if last != Some(ack.seq) || now <= before {
@@ -223,13 +224,15 @@ struct Seen {
 }
 
 /// Every record of the log at `path`: a file, or a segmented log's directory (whose segments
-/// must join without a seq missing between them).
-fn read_log<V: Vfs>(vfs: &V, path: &Path) -> Result<Vec<Seen>, String> {
+/// must join without a seq missing between them, but for seqs `retired`: records lost to
+/// media damage, which a roll right after it seals away).
+fn read_log<V: Vfs>(vfs: &V, path: &Path, retired: &BTreeSet<u64>) -> Result<Vec<Seen>, String> {
     let seen = |r: crate::read::Record<'_>| Seen { seq: r.seq, ts: r.ts, data: r.data.to_vec() };
     let meta = vfs.metadata(path).map_err(|e| e.to_string())?;
     if meta.kind == crate::fs::FileKind::Dir {
         let log = SegmentedReader::open_in(vfs.clone(), path).map_err(|e| e.to_string())?;
-        if let Some(gap) = log.gaps().first() {
+        let lost = |g: &crate::segments::Gap| (g.seqs.0..=g.seqs.1).all(|s| retired.contains(&s));
+        if let Some(gap) = log.gaps().iter().find(|g| !lost(g)) {
             return Err(gap.to_string());
         }
         return Ok(log.records().map(seen).collect());

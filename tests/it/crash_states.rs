@@ -1212,6 +1212,24 @@ fn damaged_tail_then_compaction(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Resul
     Ok(())
 }
 
+/// The segment holding the damaged record is full: the first append after the damage, a
+/// batch of two, rolls it at once, sealing it with the damage as its tail and naming the next
+/// segment after the damaged record's seq (the checker accepts that one seq missing between
+/// the segments: it is retired).
+fn damaged_tail_rolled_at_once(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    let roll = |fs: &SimFs, ledger: &mut Ledger| {
+        let w = preallocated_options().open_in(fs.clone(), PREALLOCATED)?;
+        let batch: Vec<Vec<u8>> = (0..2).map(|i| payload("roll", i)).collect();
+        batch.iter().for_each(|p| ledger.attempt(p));
+        let ack = w.append_raw_batch(&batch)?;
+        for (seq, p) in ack.seqs().zip(&batch) {
+            ledger.acknowledge(seq, p);
+        }
+        Ok(())
+    };
+    damaged_tail_with(fs, ledger, PREALLOCATED, preallocated_options(), true, roll)
+}
+
 fn damaged_tail_without_a_mark(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     damaged_tail(fs, ledger, LOG, Options::new().index_stride(4), false)
 }
@@ -1223,7 +1241,12 @@ fn damaged_tail_without_a_mark(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result
 #[test]
 fn every_crash_state_after_media_damage_keeps_the_damaged_records_seq_taken() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload, &str); 4] = [
+    let workloads: [(&str, Workload, &str); 5] = [
+        (
+            "damaged last record of a full preallocated segment, rolled at once",
+            damaged_tail_rolled_at_once,
+            PREALLOCATED,
+        ),
         ("damaged last record of a file", damaged_tail_of_a_file, LOG),
         ("damaged last record, then a compaction", damaged_tail_then_compaction, LOG),
         ("damaged last record of the active segment", damaged_tail_of_segments, SEGMENTED),
