@@ -468,10 +468,15 @@ impl<V: Vfs> Follow<V> {
         let file = self.reader.file_id();
         // A mark past the end of the map is trusted once a refresh mapped that far: a file that
         // stays shorter is another one on a reused inode (the log was removed and created again).
+        // Or when it ends in the damaged bytes after the last record, with a seq they could
+        // hold: records a sync covered and damaged since (`watermark::covers_damage`), past
+        // which no refresh will ever map, while every record before them is durable.
         let mapped = self.reader.bytes().len() as u64;
+        let tail = self.reader.known_tail();
         let covered = |mark: Option<Watermark>| {
             mark.is_some_and(|m| {
-                m.file == file && m.end <= mapped && m.covers(seq, offset, end) == Cover::Yes
+                let here = m.end <= mapped || super::watermark::covers_damage(&m, file, &tail);
+                m.file == file && here && m.covers(seq, offset, end) == Cover::Yes
             })
         };
         if covered(self.mark) {

@@ -141,6 +141,11 @@ impl<V: Vfs> Reader<Mapped<V>> {
         self.data.id
     }
 
+    /// The end of the file as last mapped: its last record, and what lies after it.
+    pub(crate) fn known_tail(&self) -> Tail {
+        self.data.tail
+    }
+
     /// The file system and the log's path after symlinks (where its sidecars are).
     pub(crate) fn vfs_and_path(&self) -> (&V, &Path) {
         (&self.data.vfs, &self.data.path)

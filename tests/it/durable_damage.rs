@@ -411,3 +411,19 @@ fn verify_reports_lost_records_at_the_end_of_the_active_segment() {
     assert_eq!(v["ok"], false);
     assert_eq!(v["lost_acknowledged"]["through_seq"], 6);
 }
+
+#[test]
+fn a_committed_follower_delivers_every_record_before_the_damage() {
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    append_n(&ndlog::Writer::open(&path).unwrap(), 5);
+    flip_in_place(&path);
+    // Records 1..=4 are durable (the mark covers them, and seq 5 past them): a committed
+    // follower delivers them without waiting for another append.
+    let mut follow = Reader::open(&path).unwrap().follow();
+    let mut seqs = Vec::new();
+    while let Some(r) = follow.next_within(Some(std::time::Duration::from_millis(300))).unwrap() {
+        seqs.push(r.seq);
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+}
