@@ -269,6 +269,28 @@ pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<W
     }
 }
 
+/// Voids, durably, a mark in `LOG.watermark` that names the log file `file` while it is still
+/// empty (just created): a mark only an earlier file on the same inode can have left (a log
+/// removed without its watermark and created again; file systems reuse inode numbers at once).
+/// Left in place, it could make crash debris in the new file look like records a sync covered
+/// ([`covers_damage`]). The intent goes with it. Nothing to do, the usual case, costs an open
+/// and a read.
+pub(crate) fn void_left_behind<V: Vfs>(vfs: &V, log: &Path, file: FileId) -> io::Result<()> {
+    let path = sidecar_path(log);
+    let sidecar = match vfs.open(&path, OpenOptions::read_write(Create::No, 0).no_follow()) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match read_from(&sidecar)? {
+        Some(mark) if mark.file == file && mark.end > 0 => {
+            crate::fs::write_all_at(&sidecar, &[0u8; 128], 0)?;
+            sidecar.sync_data()
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether `mark` says that records a sync covered lie past the last valid record of the file
 /// `file`, whose end `tail` describes: in bytes after it that no longer hold one (media damage,
 /// a writeback lost after the sync). Those bytes held records that were (or could have been)

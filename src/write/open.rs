@@ -72,6 +72,10 @@ impl<V: Vfs> Writer<V> {
         if meta.kind != FileKind::File {
             return Err(Error::not_a_log(path, "not a regular file"));
         }
+        if meta.len == 0 {
+            // (A failure leaves the mark: at worst a seq gap after a crash, never a record lost.)
+            let _ = crate::consume::watermark::void_left_behind(&vfs, path, meta.id);
+        }
         let mut scratch = Vec::new();
         let found = last_record::discover(&file, meta.len, None, &mut scratch).at(path, "read")?;
         let marked = lock.has_marker()?;

@@ -1230,6 +1230,34 @@ fn damaged_tail_rolled_at_once(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result
     damaged_tail_with(fs, ledger, PREALLOCATED, preallocated_options(), true, roll)
 }
 
+/// A log created on an inode whose earlier file left its mark in `LOG.watermark`: the writer
+/// that creates it voids the mark (durably) before its first record; `Never` appends, a
+/// `sync`, more appends.
+fn stale_mark_voided_at_creation(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
+    use ndlog::fs::Vfs;
+    if fs.contents(LOG).is_none() {
+        fs.put(LOG, b"");
+        let Ok(meta) = fs.metadata(Path::new(LOG)) else {
+            return Ok(()); // the machine stopped
+        };
+        let file = meta.id;
+        let stale = ndlog::consume::Watermark { file, end: 60_000, seq: 1000 };
+        fs.put(format!("{LOG}.watermark"), &stale.encode());
+    }
+    let w = Options::new().durability(Durability::Never).open_in(fs.clone(), LOG)?;
+    for i in 0..3 {
+        append(&w, ledger, "v", i, false)?;
+    }
+    w.sync()?;
+    for (seq, i) in (1..=3).zip(0..3) {
+        ledger.acknowledge(seq, &payload("v", i));
+    }
+    for i in 3..5 {
+        append(&w, ledger, "v", i, false)?;
+    }
+    Ok(())
+}
+
 fn damaged_tail_without_a_mark(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     damaged_tail(fs, ledger, LOG, Options::new().index_stride(4), false)
 }
@@ -1241,7 +1269,8 @@ fn damaged_tail_without_a_mark(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result
 #[test]
 fn every_crash_state_after_media_damage_keeps_the_damaged_records_seq_taken() {
     let mut tally = Tally { states: 0, violations: Vec::new() };
-    let workloads: [(&str, Workload, &str); 5] = [
+    let workloads: [(&str, Workload, &str); 6] = [
+        ("a mark an earlier file left, voided at creation", stale_mark_voided_at_creation, LOG),
         (
             "damaged last record of a full preallocated segment, rolled at once",
             damaged_tail_rolled_at_once,

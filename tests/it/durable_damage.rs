@@ -427,3 +427,38 @@ fn a_committed_follower_delivers_every_record_before_the_damage() {
     }
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
+
+/// A log removed without its `LOG.watermark` and created again on the same inode (file systems
+/// reuse inode numbers at once) finds the old log's mark naming its inode. Written only by
+/// writers that never sync (nothing publishes), then cut short by a crash that leaves a long
+/// run of NULs (the size reached the disk, the data did not), the new log would end in bytes
+/// the old mark seems to cover. The writer that creates the file voids such a mark first.
+#[test]
+fn a_mark_an_earlier_file_on_the_same_inode_left_is_voided_when_the_log_is_created() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    // The new, empty file (as `O_CREAT` leaves it), and the old log's mark naming its inode:
+    // 1,000 records, ending far out.
+    std::fs::write(&path, b"").unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    let file = ndlog::fs::FileId { dev: meta.dev(), ino: meta.ino() };
+    let stale = Watermark { file, end: 60_000, seq: 1000 };
+    let mark = dir.path().join("log.ndjson.watermark");
+    std::fs::write(&mark, stale.encode()).unwrap();
+
+    let writer = Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
+    append_n(&writer, 3);
+    drop(writer);
+    // The crash: a long run of NULs after the records.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0u8; 70_000]).unwrap();
+    drop(f);
+
+    let ack = Options::new().durability(ndlog::Durability::Never).open(&path).unwrap();
+    let ack = ack.append_raw(b"1").unwrap();
+    assert_eq!(ack.seq, 4, "the old log's mark says nothing of this file");
+    assert!(dir.path().join("log.ndjson.quarantine").exists(), "the NULs are crash debris");
+    let out = run(&["verify", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
