@@ -674,6 +674,15 @@ struct Tally {
     violations: Vec<String>,
 }
 
+impl Tally {
+    /// Fails unless at least `at_least` states were checked and none broke a promise.
+    fn assert_clean(&self, at_least: u64) {
+        assert!(self.states >= at_least, "only {} crash states", self.states);
+        let v = &self.violations;
+        assert!(v.is_empty(), "{} violations, first: {:#?}", v.len(), &v[..v.len().min(10)]);
+    }
+}
+
 fn enumerate(name: &str, workload: Workload, tally: &mut Tally) -> (u64, u64) {
     enumerate_at(name, workload, LOG, tally)
 }
@@ -744,13 +753,7 @@ fn every_crash_state_recovers_every_acknowledged_record() {
         tally.states,
         tally.violations.len()
     ));
-    assert!(tally.states >= 2_000, "only {} crash states", tally.states);
-    assert!(
-        tally.violations.is_empty(),
-        "{} violations, first: {:#?}",
-        tally.violations.len(),
-        &tally.violations[..tally.violations.len().min(10)]
-    );
+    tally.assert_clean(2_000);
 }
 
 /// The committed reader is not vacuous: without a crash it returns every record, the
@@ -856,13 +859,7 @@ fn every_crash_state_of_a_segmented_log_recovers_every_acknowledged_record() {
         tally.states,
         tally.violations.len()
     ));
-    assert!(tally.states >= 2_000, "only {} crash states", tally.states);
-    assert!(
-        tally.violations.is_empty(),
-        "{} violations, first: {:#?}",
-        tally.violations.len(),
-        &tally.violations[..tally.violations.len().min(10)]
-    );
+    tally.assert_clean(2_000);
 }
 
 #[test]
@@ -1289,13 +1286,7 @@ fn every_crash_state_after_media_damage_keeps_the_damaged_records_seq_taken() {
         let (ops, states) = enumerate_at(name, workload, log, &mut tally);
         report(&format!("crash states: {name}: {ops} operations, {states} crash states checked"));
     }
-    assert!(tally.states >= 1_000, "only {} crash states", tally.states);
-    assert!(
-        tally.violations.is_empty(),
-        "{} violations, first: {:#?}",
-        tally.violations.len(),
-        &tally.violations[..tally.violations.len().min(10)]
-    );
+    tally.assert_clean(1_000);
 }
 
 /// The control: without a watermark describing the file, the damaged record is crash debris

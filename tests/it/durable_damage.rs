@@ -127,22 +127,27 @@ fn a_mark_claiming_more_records_than_the_damaged_bytes_can_hold_is_not_believed(
     assert!(dir.path().join("log.ndjson.quarantine").exists());
 }
 
+/// The active segment's file of the segmented log at `dir`.
+fn active_segment(dir: &Path) -> std::path::PathBuf {
+    let mut files = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+    files.find(|p| p.to_str().unwrap().contains(".ndjson.")).unwrap()
+}
+
+/// Options for a small segmented log whose spare segments are made in the foreground.
+fn segment_options(settings: Settings) -> Options {
+    let options = Options::new().segments(settings).max_record_size(2048);
+    options.prepare_segments_in_background(false)
+}
+
 /// The active segment of a segmented log (plain, and preallocated: written in place).
 fn segmented(preallocate: bool) {
     let dir = tempdir();
     let path = dir.path().join("seglog");
     let settings = Settings { segment_records: Some(4), preallocate, ..Settings::new(64 << 10) };
-    let options = || {
-        let options = Options::new().segments(settings).max_record_size(2048);
-        options.prepare_segments_in_background(false)
-    };
+    let options = || segment_options(settings);
     // Seqs 1..=4 sealed, 5..=6 in the active segment.
     append_n(&options().open(&path).unwrap(), 6);
-    let active = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_str().unwrap().contains(".ndjson."))
-        .unwrap();
+    let active = active_segment(&path);
     flip_in_place(&active);
     let writer = options().open(&path).unwrap();
     assert_eq!(writer.append_raw(b"1").unwrap().seq, 7, "{}", active.display());
@@ -276,17 +281,10 @@ fn a_roll_at_the_damage_keeps_the_damaged_bytes_of_a_preallocated_segment() {
     let path = dir.path().join("seglog");
     let settings =
         Settings { segment_records: Some(4), preallocate: true, ..Settings::new(64 << 10) };
-    let options = || {
-        let options = Options::new().segments(settings).max_record_size(2048);
-        options.prepare_segments_in_background(false)
-    };
+    let options = || segment_options(settings);
     // Seqs 1..=4 in the active segment, which is full.
     append_n(&options().open(&path).unwrap(), 4);
-    let active = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_str().unwrap().contains(".ndjson."))
-        .unwrap();
+    let active = active_segment(&path);
     let at = flip_in_place(&active);
     let line = damaged_line(&active, at);
     // A batch of two rolls the segment at once, with the damage as its tail.
@@ -308,11 +306,8 @@ fn a_roll_at_the_damage_keeps_the_damaged_bytes_of_a_preallocated_segment() {
 fn a_roll_at_the_damage_that_fails_after_sealing_keeps_the_damaged_seq_taken() {
     use ndlog::sim::{Fault, SimFs};
     const DIR: &str = "/data/seglog";
-    let options = || {
-        let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
-        let options = Options::new().segments(settings).max_record_size(2048);
-        options.prepare_segments_in_background(false)
-    };
+    let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
+    let options = || segment_options(settings);
     // Seqs 1..=4 acknowledged in the active segment, which is full; long after, seq 4 damaged.
     let setup = || {
         let fs = SimFs::new(9);
@@ -392,13 +387,8 @@ fn verify_reports_lost_records_at_the_end_of_the_active_segment() {
     let dir = tempdir();
     let path = dir.path().join("seglog");
     let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
-    let options = Options::new().segments(settings).max_record_size(2048);
-    append_n(&options.prepare_segments_in_background(false).open(&path).unwrap(), 6);
-    let active = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_str().unwrap().contains(".ndjson."))
-        .unwrap();
+    append_n(&segment_options(settings).open(&path).unwrap(), 6);
+    let active = active_segment(&path);
     let len = std::fs::metadata(&active).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
