@@ -475,12 +475,9 @@ fn covered_damage<V: Vfs>(
     id: crate::fs::FileId,
     len: u64,
 ) -> Result<Option<DamagedTail>> {
-    let target = Target::File(path);
-    let mark = watermark::read_mark(vfs, target).at(&target.sidecar(), "read")?;
-    let Some(mark) = mark.filter(|m| m.file == id) else { return Ok(None) };
     let tail = last_record::discover(log, len, None, &mut Vec::new()).at(path, "read")?;
-    let damaged = watermark::covers_damage(&mark, id, &tail);
-    Ok(damaged.then_some(DamagedTail { offset: tail.end, seq: mark.seq }))
+    let mark = watermark::covering_damage(vfs, Target::File(path), id, &tail)?;
+    Ok(mark.map(|m| DamagedTail { offset: tail.end, seq: m.seq }))
 }
 
 /// The report of a compaction that left the log alone because it ends in damaged records a

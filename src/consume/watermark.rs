@@ -269,6 +269,24 @@ pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<W
     }
 }
 
+/// The mark of `log`, when it says that the tail `tail` of the file `file` is damage a sync
+/// covered ([`covers_damage`]): one read of the watermark file, and the test. An I/O error
+/// reading it is returned (the caller must not take the damage for crash debris then); a
+/// missing or damaged mark is `None`.
+pub(crate) fn covering_damage<V: Vfs>(
+    vfs: &V,
+    log: Target<'_>,
+    file: FileId,
+    tail: &Tail,
+) -> crate::Result<Option<Watermark>> {
+    use crate::error::IoContext;
+    if !tail.torn {
+        return Ok(None);
+    }
+    let mark = read_mark(vfs, log).at(&log.sidecar(), "read")?;
+    Ok(mark.filter(|m| covers_damage(m, file, tail)))
+}
+
 /// Voids, durably, a mark in `LOG.watermark` that names the log file `file` while it is still
 /// empty (just created): a mark only an earlier file on the same inode can have left (a log
 /// removed without its watermark and created again; file systems reuse inode numbers at once).

@@ -153,16 +153,7 @@ pub(crate) fn open_active<V: Vfs>(
     // right after its last record (the roll named it so); anything else is a stray file.
     for pair in segments.windows(2).filter(|pair| pair[0].name.active) {
         let (active, next) = (&pair[0], &pair[1]);
-        let last = last_of_active(vfs, active)?;
-        // Records a sync covered past its last valid one (damaged since) named the next
-        // segment too (`Writer::roll_if_due`).
-        let last = match last {
-            Some(last) => {
-                Some(Last { seq: last.seq.max(covered_floor(vfs, dir, active)?), ..last })
-            }
-            None => None,
-        };
-        let Some(last) = last else {
+        let Some(last) = last_of_active(vfs, active)? else {
             // A roll seals only a segment that holds records: this one is the stray.
             return Err(Error::not_a_log(
                 &active.path,
@@ -173,6 +164,9 @@ pub(crate) fn open_active<V: Vfs>(
                 ),
             ));
         };
+        // Records a sync covered past its last valid one (damaged since) named the next
+        // segment too (`Writer::roll_if_due`).
+        let last = Last { seq: last.seq.max(covered_floor(vfs, dir, active)?), ..last };
         if last.seq.checked_add(1) != Some(next.name.first_seq) {
             return Err(Error::not_a_log(
                 &next.path,
@@ -262,19 +256,14 @@ pub(crate) fn open_active<V: Vfs>(
 /// none. A mark that cannot be read fails: taking the damage for crash debris could give a
 /// seq again.
 fn covered_floor<V: Vfs>(vfs: &V, dir: &Path, segment: &Segment) -> Result<u64> {
-    let target = Target::Segments(dir);
-    let mark = watermark::read_mark(vfs, target).at(&target.sidecar(), "read")?;
-    let Some(mark) = mark else { return Ok(0) };
     let path = &segment.path;
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let meta = file.metadata().at(path, "fstat")?;
-    if mark.file != meta.id {
-        return Ok(0);
-    }
     let padded = segment.name.padded;
     let tail = last_record::discover_as(&file, meta.len, None, &mut Vec::new(), padded);
     let tail = tail.at(path, "read")?;
-    Ok(if watermark::covers_damage(&mark, meta.id, &tail) { mark.seq } else { 0 })
+    let mark = watermark::covering_damage(vfs, Target::Segments(dir), meta.id, &tail)?;
+    Ok(mark.map_or(0, |m| m.seq))
 }
 
 /// The seq of the first record of the segment at `path`, when its first line (within the first

@@ -235,16 +235,16 @@ impl<V: Vfs> Writer<V> {
 
     /// The seq of the last record the durable watermark says ends past the log's last valid
     /// record, in bytes that no longer hold a valid one ([`watermark::covers_damage`]);
-    /// `None` when there is none. A mark that cannot be read (an I/O error, not a missing or
-    /// damaged one) fails the append: treating those bytes as debris could give a seq again.
+    /// `None` when there is none (always when the tail is not torn). A mark that cannot be
+    /// read (an I/O error, not a missing or damaged one) fails the append: treating those
+    /// bytes as debris could give a seq again.
     pub(super) fn durable_damage(&self, state: &State<V>, tail: Tail) -> Result<Option<u64>> {
         let target = match self.settings {
             None => Target::File(&self.path),
             Some(_) => Target::Segments(&self.path),
         };
-        let mark = watermark::read_mark(&self.vfs, target).at(&target.sidecar(), "read")?;
-        let covers = |m: Watermark| watermark::covers_damage(&m, state.id, &tail);
-        Ok(mark.filter(|m| covers(*m)).map(|m| m.seq))
+        let mark = watermark::covering_damage(&self.vfs, target, state.id, &tail)?;
+        Ok(mark.map(|m| m.seq))
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites

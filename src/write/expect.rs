@@ -165,7 +165,7 @@ impl<V: Vfs> Writer<V> {
         let tail = self.end_of_log(&mut state)?;
         let previous = tail.last.unwrap_or(Last { seq: 0, ts: 0 });
         // A damaged record a sync covered after it is the last, as for a conditional append.
-        let floor = if tail.torn { self.durable_damage(&state, tail)?.unwrap_or(0) } else { 0 };
+        let floor = self.durable_damage(&state, tail)?.unwrap_or(0);
         let previous = Last { seq: previous.seq.max(floor), ..previous };
         let none = |_: usize| -> &[u8] { &[] };
         self.check_expectation(
