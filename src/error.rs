@@ -119,6 +119,34 @@ pub enum ErrorKind {
         /// What is wrong with it.
         reason: String,
     },
+    /// A consumer's cursor was committed against another log than `log`: the record the
+    /// cursor remembers (`FILE.record`, see [`crate::Cursor`]) is not `log`'s record of the
+    /// same seq, so the log was removed and created again, or replaced, since. Following it
+    /// from the cursor would skip records that were never delivered.
+    #[error(
+        "{}: committed against another log than {}: when committed, record {seq} had ts \
+         {committed_ts} and crc {committed_crc:08x}, but the log's record {seq} has ts \
+         {found_ts} and crc {found_crc:08x} (the log was created again or replaced since); \
+         remove {} and {} to start at this log's first record",
+        path.display(), log.display(), path.display(),
+        crate::names::cursor_record(path).display()
+    )]
+    CursorOfAnotherLog {
+        /// The cursor file.
+        path: PathBuf,
+        /// The log.
+        log: PathBuf,
+        /// The seq of the record compared.
+        seq: u64,
+        /// Its ts when the cursor was committed.
+        committed_ts: u64,
+        /// Its CRC when the cursor was committed.
+        committed_crc: u32,
+        /// The ts of the log's record with that seq now.
+        found_ts: u64,
+        /// Its CRC.
+        found_crc: u32,
+    },
     /// An argument or option value is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -181,7 +209,8 @@ impl Error {
             | ErrorKind::RecordTooLarge { path, .. }
             | ErrorKind::Poisoned { path, .. }
             | ErrorKind::Conflict { path, .. }
-            | ErrorKind::BadCursor { path, .. } => Some(path),
+            | ErrorKind::BadCursor { path, .. }
+            | ErrorKind::CursorOfAnotherLog { path, .. } => Some(path),
             ErrorKind::InvalidArgument(_) | ErrorKind::Deserialize { .. } => None,
         }
     }
@@ -243,6 +272,23 @@ impl Error {
                 actual: *actual,
                 entity: entity.clone(),
             },
+            ErrorKind::CursorOfAnotherLog {
+                path,
+                log,
+                seq,
+                committed_ts,
+                committed_crc,
+                found_ts,
+                found_crc,
+            } => ErrorKind::CursorOfAnotherLog {
+                path: path.clone(),
+                log: log.clone(),
+                seq: *seq,
+                committed_ts: *committed_ts,
+                committed_crc: *committed_crc,
+                found_ts: *found_ts,
+                found_crc: *found_crc,
+            },
         };
         kind.into()
     }
@@ -290,7 +336,8 @@ impl From<Error> for io::Error {
             ErrorKind::Corrupt { .. }
             | ErrorKind::NotALog { .. }
             | ErrorKind::Deserialize { .. }
-            | ErrorKind::BadCursor { .. } => io::ErrorKind::InvalidData,
+            | ErrorKind::BadCursor { .. }
+            | ErrorKind::CursorOfAnotherLog { .. } => io::ErrorKind::InvalidData,
             ErrorKind::InvalidPayload { .. }
             | ErrorKind::RecordTooLarge { .. }
             | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,

@@ -17,6 +17,14 @@ pub(crate) fn sidecar(log: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// What a consumer's cursor file `FILE` keeps beside it of the record it was committed at:
+/// `FILE.record` (`consume::Cursor`).
+pub(crate) fn cursor_record(cursor: &Path) -> PathBuf {
+    let mut name = OsString::from(cursor.as_os_str());
+    name.push(".record");
+    PathBuf::from(name)
+}
+
 /// The lock file of a segmented log: `LOG/ndlog.lock`.
 pub(crate) fn segmented_lock_file(dir: &Path) -> PathBuf {
     dir.join("ndlog.lock")

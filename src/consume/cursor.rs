@@ -1,12 +1,16 @@
 //! A consumer's position in a log, kept in a small file: the seq of the last record it
 //! delivered, replaced atomically (temp + fsync + rename + directory fsync) at each commit.
+//! Beside it, `FILE.record` names one record of the log the cursor was committed against, so
+//! that a cursor used with a log created again at the same path is refused rather than
+//! skipping that log's records.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fs::{LogLock, StdFs, Vfs, VfsFile};
+use crate::fs::{Create, LogLock, OpenOptions, StdFs, Vfs, VfsFile};
+use crate::read::{Mapped, Reader, Record};
 
 /// A cursor file holds at most this many bytes.
 const MAX_CURSOR_LEN: usize = 4096;
@@ -23,6 +27,19 @@ const MAX_CURSOR_LEN: usize = 4096;
 /// atomically at each commit; a cursor whose file does not exist starts before the first
 /// record. While loaded, it holds an `flock` on `FILE.lock`: one consumer per cursor.
 ///
+/// **A cursor knows its log.** A seq alone cannot tell a log from one removed and created
+/// again at the same path (or replaced by another log's copy): a cursor at seq 500 of the old
+/// log would skip the new log's first 500 records without a word. So the cursor also keeps,
+/// in `FILE.record`, the seq, ts and CRC of one record of its log at or before the cursor (the
+/// record of the last [`Cursor::commit_at`], or of the cursor's seq when the cursor was last
+/// [checked](Cursor::check)). [`Cursor::follow`] and [`Cursor::check`] compare it with the
+/// log's record of that seq and refuse a log whose record differs
+/// ([`ErrorKind::CursorOfAnotherLog`]). Compaction and retention keep a record's bytes, so
+/// they never trip it; a record they removed cannot be compared, and the check passes (as it
+/// does for a cursor without `FILE.record`). `FILE.record` is a hint, written in place
+/// without a sync after the cursor itself: after a crash it may name an older record of the
+/// same log, or be torn, which its own checksum shows (it is then ignored).
+///
 /// # Example
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -31,17 +48,17 @@ const MAX_CURSOR_LEN: usize = 4096;
 /// writer.append_raw_batch(&[b"1", b"2", b"3"])?;
 ///
 /// let mut cursor = ndlog::consume::Cursor::load(&cursor_file)?;
-/// let mut follow = cursor.follow(ndlog::Reader::open(&log)?);
+/// let mut follow = cursor.follow(ndlog::Reader::open(&log)?)?;
 /// let first = follow.next().transpose()?.unwrap();
 /// assert_eq!(first.seq, 1);
 /// // ... ship it somewhere, then:
-/// cursor.commit(first.seq)?;
+/// cursor.commit_at(&first.as_record())?;
 /// drop((follow, cursor));
 ///
 /// // After a restart, the consumer resumes after the last commit.
-/// let cursor = ndlog::consume::Cursor::load(&cursor_file)?;
+/// let mut cursor = ndlog::consume::Cursor::load(&cursor_file)?;
 /// assert_eq!(cursor.after_seq(), Some(1));
-/// let mut follow = cursor.follow(ndlog::Reader::open(&log)?);
+/// let mut follow = cursor.follow(ndlog::Reader::open(&log)?)?;
 /// assert_eq!(follow.next().transpose()?.map(|r| r.seq), Some(2));
 /// # Ok::<(), ndlog::Error>(())
 /// ```
@@ -50,6 +67,10 @@ pub struct Cursor<V: Vfs = StdFs> {
     vfs: V,
     path: PathBuf,
     after: Option<u64>,
+    /// What `FILE.record` holds (as read at load, or last written).
+    seen: Option<Seen>,
+    /// `FILE.record`, once opened for writing.
+    seen_file: Option<V::File>,
     _lock: LogLock<V>,
 }
 
@@ -81,7 +102,8 @@ impl<V: Vfs> Cursor<V> {
         // Temporary files of a commit that was killed; nobody else writes this cursor.
         crate::fs::sweep_temps(&vfs, &path)?;
         let after = read_seq(&vfs, &path).map_err(|e| not_a_cursor(&path, e))?;
-        Ok(Cursor { vfs, path, after, _lock: lock })
+        let seen = Seen::read(&vfs, &crate::names::cursor_record(&path));
+        Ok(Cursor { vfs, path, after, seen, seen_file: None, _lock: lock })
     }
 
     /// The seq of the last record committed; `None` before the first commit.
@@ -97,15 +119,78 @@ impl<V: Vfs> Cursor<V> {
         &self.path
     }
 
-    /// Follows `reader`'s log from the first record after the cursor.
+    /// Follows `reader`'s log from the first record after the cursor, once
+    /// [`Cursor::check`] found the log to be the one the cursor was committed against.
+    ///
+    /// # Errors
+    /// As [`Cursor::check`].
     ///
     /// # Example
     /// See [`Cursor`].
-    pub fn follow(&self, reader: crate::Reader<crate::read::Mapped<V>>) -> super::Follow<V> {
-        match self.after {
+    pub fn follow(&mut self, reader: Reader<Mapped<V>>) -> Result<super::Follow<V>> {
+        self.check_with(reader.path(), |seq| reader.get(seq).and_then(|r| Seen::of(&r)))?;
+        Ok(match self.after {
             Some(seq) => reader.follow_after(seq),
             None => reader.follow(),
+        })
+    }
+
+    /// Checks that `log` is the log this cursor was committed against: that the record named
+    /// in `FILE.record` (see [`Cursor`]) is, in `log`, the same record. Then remembers the
+    /// record at the cursor's seq, so that the next check compares a record as recent as can
+    /// be. Call it before following a log with the cursor ([`Cursor::follow`] does).
+    ///
+    /// # Errors
+    /// [`ErrorKind::CursorOfAnotherLog`] when `log` holds another record at that seq: the
+    /// log was created again, or replaced, since. Nothing is written then.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (log, cursor_file) = (dir.path().join("events.ndjson"), dir.path().join("c.cursor"));
+    /// ndlog::Writer::open(&log)?.append_raw_batch(&[b"1", b"2"])?;
+    /// let mut cursor = ndlog::Cursor::load(&cursor_file)?;
+    /// let first = ndlog::Log::open(&log)?.get(1).unwrap().seq;
+    /// cursor.commit(first)?;
+    /// cursor.check(&ndlog::Log::open(&log)?)?; // the same log: passes, remembers record 1
+    ///
+    /// // The log is removed and written again: its record 1 is another record.
+    /// std::fs::remove_file(&log).unwrap();
+    /// ndlog::Writer::open(&log)?.append_raw_batch(&[b"3", b"4"])?;
+    /// let err = cursor.check(&ndlog::Log::open(&log)?).unwrap_err();
+    /// assert!(matches!(err.kind(), ndlog::ErrorKind::CursorOfAnotherLog { seq: 1, .. }));
+    /// # Ok::<(), ndlog::Error>(())
+    /// ```
+    pub fn check(&mut self, log: &crate::Log<V>) -> Result<()> {
+        self.check_with(log.path(), |seq| log.get(seq).and_then(|r| Seen::of(&r)))
+    }
+
+    /// [`Cursor::check`] with `get` finding a record of the log at `log`.
+    fn check_with(&mut self, log: &Path, get: impl Fn(u64) -> Option<Seen>) -> Result<()> {
+        let Some(after) = self.after else { return Ok(()) };
+        // A record past the cursor was not written by a commit of this cursor (it was moved
+        // back by hand): it says nothing about the log.
+        if let Some(seen) = self.seen.filter(|s| s.seq <= after)
+            && let Some(found) = get(seen.seq)
+            && found != seen
+        {
+            return Err(ErrorKind::CursorOfAnotherLog {
+                path: self.path.clone(),
+                log: log.to_path_buf(),
+                seq: seen.seq,
+                committed_ts: seen.ts,
+                committed_crc: seen.crc,
+                found_ts: found.ts,
+                found_crc: found.crc,
+            }
+            .into());
         }
+        if self.seen.map(|s| s.seq) != Some(after)
+            && let Some(now) = get(after)
+        {
+            self.remember(now);
+        }
+        Ok(())
     }
 
     /// Stores `seq` as the last record delivered, atomically and durably: after it returns,
@@ -131,6 +216,118 @@ impl<V: Vfs> Cursor<V> {
         crate::fs::atomic_write_in(&self.vfs, &self.path, &text, mode)?;
         self.after = Some(seq);
         Ok(())
+    }
+
+    /// [`Cursor::commit`] of `record`'s seq, remembering the record itself in `FILE.record`
+    /// (see [`Cursor`]) once the cursor is stored, so that a later [`Cursor::check`] can tell
+    /// this log from another. Use it where the committed record is at hand.
+    ///
+    /// # Errors
+    /// As [`Cursor::commit`]. `FILE.record` is a hint: a failure to write it is not an error
+    /// (the next check compares an older record, or none).
+    pub fn commit_at(&mut self, record: &Record<'_>) -> Result<()> {
+        self.commit(record.seq)?;
+        if let Some(seen) = Seen::of(record)
+            && self.seen != Some(seen)
+        {
+            self.remember(seen);
+        }
+        Ok(())
+    }
+
+    /// Writes `seen` to `FILE.record` in place, without a sync. On failure the file may hold
+    /// the previous record, or torn bytes its checksum refuses: either way no false alarm.
+    fn remember(&mut self, seen: Seen) {
+        let path = crate::names::cursor_record(&self.path);
+        if self.seen_file.is_none() {
+            let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
+            self.seen_file =
+                self.vfs.open(&path, OpenOptions::read_write(Create::IfMissing, mode)).ok();
+        }
+        let Some(file) = &self.seen_file else { return };
+        let text = seen.encode();
+        let written =
+            crate::fs::write_all_at(file, &text, 0).and_then(|()| file.set_len(text.len() as u64));
+        self.seen = written.is_ok().then_some(seen);
+    }
+}
+
+/// One record of a log, as `FILE.record` keeps it: enough to tell it from another log's record
+/// with the same seq.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    seq: u64,
+    ts: u64,
+    /// The CRC of the record's line (its `crc` field): it covers the seq, ts and payload.
+    crc: u32,
+}
+
+impl Seen {
+    /// The longest `FILE.record` read.
+    const MAX_LEN: usize = 256;
+
+    fn of(record: &Record<'_>) -> Option<Seen> {
+        let (_, crc) = crate::format::split_trailer(record.line).ok()?;
+        Some(Seen { seq: record.seq, ts: record.ts, crc })
+    }
+
+    /// The text before the checksum: `{"seq":N,"ts":T,"crc":"xxxxxxxx"`.
+    fn body(&self) -> String {
+        let crc = crate::format::hex8(self.crc);
+        format!(
+            r#"{{"seq":{},"ts":{},"crc":"{}""#,
+            self.seq,
+            self.ts,
+            std::str::from_utf8(&crc).unwrap_or_default()
+        )
+    }
+
+    /// `{"seq":N,"ts":T,"crc":"xxxxxxxx","check":"yyyyyyyy"}` and a newline, where `check` is
+    /// the CRC-32 of the text before `,"check"`.
+    fn encode(&self) -> Vec<u8> {
+        let body = self.body();
+        let check = crate::format::hex8(crc32fast::hash(body.as_bytes()));
+        let mut out = body.into_bytes();
+        out.extend_from_slice(br#","check":""#);
+        out.extend_from_slice(&check);
+        out.extend_from_slice(b"\"}\n");
+        out
+    }
+
+    /// What `FILE.record` holds: `None` when it is missing, unreadable, or not what
+    /// [`Seen::encode`] writes (torn, damaged, edited).
+    fn decode(bytes: &[u8]) -> Option<Seen> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stored<'a> {
+            seq: u64,
+            ts: u64,
+            crc: &'a str,
+            check: &'a str,
+        }
+        let line = bytes.split(|&b| b == b'\n').next()?;
+        let stored: Stored<'_> = serde_json::from_slice(line).ok()?;
+        let seen = Seen {
+            seq: stored.seq,
+            ts: stored.ts,
+            crc: crate::format::unhex8(stored.crc.as_bytes())?,
+        };
+        let check = crate::format::unhex8(stored.check.as_bytes())?;
+        (crc32fast::hash(seen.body().as_bytes()) == check).then_some(seen)
+    }
+
+    fn read<V: Vfs>(vfs: &V, path: &Path) -> Option<Seen> {
+        let file = vfs.open(path, OpenOptions::read().no_follow()).ok()?;
+        let mut buf = [0u8; Self::MAX_LEN];
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read_at(&mut buf[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(_) => return None,
+            }
+        }
+        Self::decode(&buf[..len])
     }
 }
 
@@ -189,7 +386,24 @@ fn parse_seq(bytes: &[u8]) -> std::result::Result<u64, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_seq;
+    use super::{Seen, parse_seq};
+
+    #[test]
+    fn what_a_cursor_remembers_is_one_line_with_its_own_checksum() {
+        // FORMAT.md's example, section 5.
+        let seen = Seen { seq: 42, ts: 1_763_683_200_123, crc: 0x8163_e145 };
+        let line = br#"{"seq":42,"ts":1763683200123,"crc":"8163e145","check":"b2ae2f56"}"#;
+        assert_eq!(seen.encode(), [&line[..], b"\n"].concat());
+        assert_eq!(Seen::decode(&seen.encode()), Some(seen));
+        // Any one byte changed, or any prefix (a torn write), is refused.
+        let bytes = seen.encode();
+        for i in 0..bytes.len() - 1 {
+            let mut changed = bytes.clone();
+            changed[i] ^= 0x04;
+            assert_eq!(Seen::decode(&changed), None, "byte {i} changed");
+            assert_eq!(Seen::decode(&bytes[..i]), None, "cut at {i}");
+        }
+    }
 
     #[test]
     fn a_cursor_is_a_seq_in_digits_or_json() {

@@ -145,6 +145,17 @@ impl OwnedRecord {
     pub fn line(&self) -> &[u8] {
         &self.line
     }
+
+    /// The record, borrowing from this copy (for [`crate::Cursor::commit_at`], say).
+    pub fn as_record(&self) -> Record<'_> {
+        Record {
+            seq: self.seq,
+            ts: self.ts,
+            data: self.data(),
+            line: self.line(),
+            offset: self.offset,
+        }
+    }
 }
 
 impl From<Record<'_>> for OwnedRecord {

@@ -64,6 +64,14 @@ impl<V: Vfs> Log<V> {
         }
     }
 
+    /// The log's path: its file, or its segmented log's directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            Log::File(reader) => reader.path(),
+            Log::Segmented(log) => log.dir(),
+        }
+    }
+
     /// Every valid record, in seq order.
     pub fn records(&self) -> Box<dyn Iterator<Item = Record<'_>> + '_> {
         match self {

@@ -74,13 +74,18 @@ impl Shipper {
     pub fn run(&self, cursor: &mut Cursor, mut notices: impl FnMut(&Notice)) -> Result<Summary> {
         // A log that cannot be opened is an error now, not an outage later; so is a file
         // that holds no ndlog record (a plain NDJSON or CSV file, say).
-        if let crate::Log::File(reader) = crate::Log::open(&self.log)?
+        let log = crate::Log::open(&self.log)?;
+        if let crate::Log::File(reader) = &log
             && reader.last().is_none()
             && reader.entries().next().is_some()
         {
             let reason = "no line is an ndlog record (seq, ts, data and a CRC trailer)";
             return Err(crate::Error::not_a_log(&self.log, reason).into());
         }
+        // A cursor of another log (this one was created again since) would skip records, and
+        // their message ids would be JetStream's duplicates of the old log's.
+        cursor.check(&log)?;
+        drop(log);
         let id: Arc<str> = match &self.options.id {
             Some(id) => id.as_str().into(),
             None => default_id(&self.log)?.into(),

@@ -80,6 +80,13 @@ impl<'c> Progress<'c> {
     pub(super) fn commit(&mut self) -> crate::Result<()> {
         if self.acked > self.cursor.after_seq().unwrap_or(0) {
             self.cursor.commit(self.acked)?;
+            // The cursor remembers the record it is now at (FILE.record), checking on the way
+            // that the log is still the one shipped: a restart then tells a log created again
+            // from this one. A log that cannot be opened at this moment (a retention racing
+            // the open) only leaves an older record remembered.
+            if let Ok(log) = crate::Log::open(&self.log) {
+                self.cursor.check(&log)?;
+            }
         }
         self.committed_at = Instant::now();
         Ok(())

@@ -603,3 +603,187 @@ fn a_cursor_file_is_private_and_keeps_the_mode_given_to_it() {
     cursor.commit(2).unwrap();
     assert_eq!((mode(), std::fs::read_to_string(&path).unwrap()), (0o640, "2\n".to_string()));
 }
+
+/// Waits for `child` to exit, at most 30 s (then kills it and fails).
+fn exit_code_within(child: &mut Child, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            sigkill(child);
+            panic!("{what}: still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a consumer until its cursor file says `seq` (it commits once caught up), then stops
+/// it with SIGTERM; returns the seqs it delivered.
+fn consume_to(log: &Path, cursor: &Path, out: &Path, seq: u64) -> Vec<u64> {
+    let mut child = consumer(log, cursor, out);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(cursor).ok().as_deref() != Some(&format!("{seq}\n")) {
+        assert!(Instant::now() < deadline, "the consumer never committed seq {seq}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigterm(&child);
+    assert_eq!(exit_code_within(&mut child, "a consumer after SIGTERM"), Some(0));
+    delivered(out).into_iter().map(|(seq, _)| seq).collect()
+}
+
+#[test]
+fn a_cursor_used_with_a_log_created_again_is_refused_with_exit_9() {
+    recreated_log_refused(false);
+}
+
+#[test]
+fn a_cursor_used_with_a_segmented_log_created_again_is_refused_with_exit_9() {
+    recreated_log_refused(true);
+}
+
+/// A cursor committed at seq 7 of a log, then used with a log removed and written again at
+/// the same path (12 other records): a bare seq would skip the new log's records 1..=7. The
+/// consumer refuses it (exit 9, saying what to remove), delivers nothing and leaves the
+/// cursor; a retention compaction of the same log did not trip it; with the cursor removed
+/// as told, the new log is delivered whole.
+fn recreated_log_refused(segmented: bool) {
+    let dir = tempdir();
+    let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+    let write = |generation: u32, from: u32, n: u32| {
+        let writer = if segmented { segments_of(4).open(&log) } else { ndlog::Writer::open(&log) };
+        let writer = writer.unwrap();
+        for i in from..from + n {
+            writer.append(&serde_json::json!({"id": format!("g{generation}-{i}")})).unwrap();
+        }
+    };
+    write(1, 1, 5);
+    let (cursor, out) = (dir.path().join("c.cursor"), dir.path().join("out"));
+    assert_eq!(consume_to(&log, &cursor, &out, 5), (1..=5).collect::<Vec<_>>());
+    let record = dir.path().join("c.cursor.record");
+    let remembered = std::fs::read_to_string(&record).expect("FILE.record written at commit");
+    assert!(remembered.starts_with(r#"{"seq":5,"ts":"#), "{remembered}");
+
+    // The same log, appended to and compacted by retention (record 5, the one remembered,
+    // kept in a new file or segment list): the consumer goes on.
+    write(1, 6, 6);
+    let compact = ndlog().args(["compact", "--keep-last", "7"]).arg(&log).output().unwrap();
+    assert_eq!(compact.status.code(), Some(0), "{}", stderr(&compact));
+    assert_eq!(consume_to(&log, &cursor, &out, 11), (6..=11).collect::<Vec<_>>());
+
+    // Removed and written again, with other records.
+    if segmented {
+        std::fs::remove_dir_all(&log).unwrap();
+    } else {
+        std::fs::remove_file(&log).unwrap();
+    }
+    write(2, 1, 12);
+    let mut child = consumer(&log, &cursor, &out);
+    let code = exit_code_within(&mut child, "a consumer of another log");
+    let err = std::fs::read_to_string(out.with_extension("err")).unwrap();
+    assert_eq!(code, Some(9), "{err}");
+    for said in ["committed against another log", "c.cursor", "c.cursor.record", "record 11"] {
+        assert!(err.contains(said), "{said:?} not in: {err}");
+    }
+    assert!(delivered(&out).is_empty(), "nothing delivered");
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "11\n", "the cursor is left as it was");
+
+    // As told: without the cursor (and what it remembers), the new log from its start.
+    std::fs::remove_file(&cursor).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    let got = consume_to(&log, &cursor, &out, 12);
+    assert_eq!(got, (1..=12).collect::<Vec<_>>());
+    assert!(delivered(&out).iter().all(|(_, id)| id.starts_with("g2-")));
+}
+
+/// `FILE.record` is a hint: torn, damaged, edited, a symlink, or naming a record past the
+/// cursor, it is ignored (no false alarm) and written again at the next check; a cursor
+/// without one (written by an earlier ndlog) takes one up at its first check. A record the
+/// log no longer holds (a key compaction removed it) cannot be compared: the check passes.
+#[test]
+fn what_a_cursor_remembers_is_a_hint_that_never_raises_a_false_alarm() {
+    let dir = tempdir();
+    let (log, other) = (dir.path().join("a.ndjson"), dir.path().join("b.ndjson"));
+    let fill = |path: &Path, tag: &str| {
+        let w = ndlog::Writer::open(path).unwrap();
+        for i in 1..=6 {
+            w.append(&serde_json::json!({"id": i % 3, "tag": tag})).unwrap();
+        }
+    };
+    fill(&log, "a");
+    fill(&other, "b");
+    let cursor_file = dir.path().join("c");
+    let record_file = dir.path().join("c.record");
+    let open = |p: &Path| ndlog::Log::open(p).unwrap();
+    let is_other_log = |r: ndlog::Result<()>| {
+        matches!(r.map_err(|e| e.into_kind()), Err(ndlog::ErrorKind::CursorOfAnotherLog { .. }))
+    };
+    // A cursor without FILE.record (an earlier ndlog wrote it): taken up at the first check.
+    std::fs::write(&cursor_file, "4\n").unwrap();
+    let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+    cursor.check(&open(&log)).unwrap();
+    let taken_up = std::fs::read_to_string(&record_file).unwrap();
+    assert!(taken_up.starts_with(r#"{"seq":4,"#), "{taken_up}");
+    assert!(is_other_log(cursor.check(&open(&other))));
+    drop(cursor);
+
+    // Whatever else FILE.record holds, the check passes, even against another log, and
+    // FILE.record then names the record at the cursor again.
+    let mut flipped = taken_up.clone().into_bytes();
+    flipped[20] ^= 1;
+    let symlink_target = dir.path().join("elsewhere");
+    std::fs::write(&symlink_target, &taken_up).unwrap();
+    let cases: Vec<(&str, Option<Vec<u8>>)> = vec![
+        ("torn", Some(taken_up.as_bytes()[..taken_up.len() / 2].to_vec())),
+        ("a flipped bit", Some(flipped)),
+        ("empty", Some(Vec::new())),
+        ("not JSON", Some(b"\x00\xff garbage".to_vec())),
+        ("edited by hand", Some(taken_up.replace(r#""seq":4"#, r#""seq":3"#).into_bytes())),
+        ("a symlink", None),
+    ];
+    for (what, bytes) in cases {
+        let _ = std::fs::remove_file(&record_file);
+        match bytes {
+            Some(bytes) => std::fs::write(&record_file, bytes).unwrap(),
+            None => std::os::unix::fs::symlink(&symlink_target, &record_file).unwrap(),
+        }
+        let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+        cursor.check(&open(&other)).unwrap_or_else(|e| panic!("{what}: {e}"));
+        if what == "a symlink" {
+            // Neither followed nor replaced.
+            assert_eq!(std::fs::read_to_string(&symlink_target).unwrap(), taken_up);
+            assert!(std::fs::symlink_metadata(&record_file).unwrap().file_type().is_symlink());
+        } else {
+            let now = std::fs::read_to_string(&record_file).unwrap();
+            assert!(now.starts_with(r#"{"seq":4,"#) && now != taken_up, "{what}: {now}");
+        }
+    }
+
+    // FILE.record past the cursor (the cursor moved back by hand): ignored, then replaced.
+    std::fs::remove_file(&record_file).unwrap();
+    std::fs::write(&record_file, &taken_up).unwrap();
+    std::fs::write(&cursor_file, "2\n").unwrap();
+    let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+    cursor.check(&open(&other)).unwrap();
+    let replaced = std::fs::read_to_string(&record_file).unwrap();
+    assert!(replaced.starts_with(r#"{"seq":2,"#), "{replaced}");
+    drop(cursor);
+
+    // A record a key compaction removed cannot be compared: the check passes (only the
+    // newest record of each id is kept, and record 2 was not).
+    std::fs::remove_file(&record_file).unwrap();
+    std::fs::write(&cursor_file, "2\n").unwrap();
+    let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+    cursor.check(&open(&log)).unwrap();
+    let compact = ndlog().args(["compact", "--key", "/id"]).arg(&log).output().unwrap();
+    assert_eq!(compact.status.code(), Some(0), "{}", stderr(&compact));
+    assert!(open(&log).get(2).is_none() && open(&log).get(5).is_some());
+    cursor.check(&open(&log)).unwrap();
+    assert!(is_other_log(cursor.check(&open(&other))), "the other log's record 2 differs");
+    // A commit at a record kept: compared from then on.
+    let compacted = open(&log);
+    cursor.commit_at(&compacted.get(5).unwrap()).unwrap();
+    cursor.check(&open(&log)).unwrap();
+    assert!(is_other_log(cursor.check(&open(&other))), "the other log's record 5 differs");
+}

@@ -631,7 +631,7 @@ fn fresh(seed: u64) -> SimFs {
 }
 
 /// The crash states of one crash point.
-fn crash_states(fs: &SimFs, seed: u64) -> Vec<(String, SimFs)> {
+pub(crate) fn crash_states(fs: &SimFs, seed: u64) -> Vec<(String, SimFs)> {
     let pending = fs.pending_writes();
     let dir_ops = fs.pending_dir_ops();
     let mut states = vec![

@@ -20,6 +20,7 @@ mod consume_cursor;
 mod corruption;
 mod crash_sigkill;
 mod crash_states;
+mod cursor_crash;
 mod dedup;
 mod durable_damage;
 mod durable_end;

@@ -685,3 +685,40 @@ fn a_service_embeds_the_shipper_and_stops_it() {
         ndlog::Log::open(&log).unwrap().records().map(|r| (r.seq, r.data.to_vec())).collect();
     assert_exactly_once(&read_stream(&nats.url(), "LIB"), &payloads, "lib");
 }
+
+/// A log removed and written again at the same path, shipped with the old cursor: refused with
+/// exit 9 (its records 1..=20 would have been skipped, and their message ids were the old
+/// log's), saying to use another --id; nothing is published. As told, the new log ships whole.
+#[test]
+fn a_log_created_again_is_refused_rather_than_skipped() {
+    let Some(nats) = Nats::start("recreated") else { return };
+    let dir = util::tempdir();
+    let log = dir.path().join("events.ndjson");
+    fill(&log, 20);
+    let cursor = dir.path().join("events.cursor");
+    let url = nats.url();
+    let out = ship(&log, &url, "ev.again", &cursor, &["--once", "--create-stream"]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    assert_eq!(cursor_at(&cursor), 20);
+    let old = log_lines(&log);
+
+    std::fs::remove_file(&log).unwrap();
+    let writer = ndlog::Writer::open(&log).unwrap();
+    for i in 1..=30 {
+        writer.append_raw(format!("{{\"again\":{i}}}").as_bytes()).unwrap();
+    }
+    drop(writer);
+    let out = ship(&log, &url, "ev.again", &cursor, &["--once"]);
+    let err = util::stderr(&out);
+    assert_eq!(out.status.code(), Some(9), "{err}");
+    for said in ["committed against another log", "events.cursor.record", "another --id"] {
+        assert!(err.contains(said), "{said:?} not in: {err}");
+    }
+    assert_eq!(cursor_at(&cursor), 20, "the cursor is left as it was");
+    assert_exactly_once(&read_stream(&url, "ev_again"), &old, &default_id(&log));
+
+    std::fs::remove_file(&cursor).unwrap();
+    std::fs::remove_file(dir.path().join("events.cursor.record")).unwrap();
+    let out = ship(&log, &url, "ev.again", &cursor, &["--once", "--id", "events-2"]);
+    assert!(util::stdout(&out).contains("shipped 30 record(s)"), "{}", util::stderr(&out));
+}

@@ -34,6 +34,10 @@ pub(crate) const EXIT_GAP: u8 = 7;
 #[cfg_attr(not(feature = "ship"), allow(dead_code))]
 pub(crate) const EXIT_UNREACHABLE: u8 = 8;
 
+/// `tail -f --cursor`, `ship`: the cursor was committed against another log than the one at
+/// the path (it was removed and created again, or replaced, since); nothing was delivered.
+pub(crate) const EXIT_OTHER_LOG: u8 = 9;
+
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -51,6 +55,8 @@ Exit codes:
      cursor stays before them)
   8  ship: the NATS server was unreachable (the first connection with --once, or an outage
      longer than --max-outage)
+  9  tail -f --cursor, ship: the cursor was committed against another log than the one at
+     the path (removed and created again, or replaced, since); nothing was delivered
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 
@@ -104,6 +110,14 @@ pub(crate) fn describe(err: &anyhow::Error) -> (String, u8) {
     });
     if conflict {
         return (format!("{err:#}; nothing was appended"), EXIT_CONFLICT);
+    }
+    let other_log = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<ndlog::Error>()
+            .is_some_and(|e| matches!(e.kind(), ndlog::ErrorKind::CursorOfAnotherLog { .. }))
+    });
+    if other_log {
+        return (format!("{err:#}"), EXIT_OTHER_LOG);
     }
     let Some((path, lock, waited)) = lock_timeout_of(err) else {
         return (format!("{err:#}"), EXIT_ERROR);

@@ -293,7 +293,7 @@ fn segments(out: &mut Out, log: &Path, dir: &Path) -> anyhow::Result<()> {
     let mut read = 0u64;
     while let Some(r) = follow.next_within(Some(Duration::ZERO))? {
         read += 1;
-        cursor.commit(r.seq)?;
+        cursor.commit_at(&r)?;
     }
     ensure!(cursor.after_seq() == Some(last), "the consumer stopped before seq {last}");
     writeln!(

@@ -200,8 +200,16 @@ fn report(e: ndlog::ship::Error, args: &Args) -> ExitCode {
         }
         ErrorKind::Log(_) => {
             let ErrorKind::Log(inner) = e.into_kind() else { unreachable!() };
+            let other_log = matches!(inner.kind(), ndlog::ErrorKind::CursorOfAnotherLog { .. });
             let (message, code) = crate::exit::describe(&anyhow::Error::new(inner));
             out::warn(format_args!("{message}"));
+            if other_log {
+                out::warn(format_args!(
+                    "and ship the new log with another --id: its records' message ids would \
+                     otherwise repeat the old log's, and JetStream drops repeats within the \
+                     stream's duplicate window"
+                ));
+            }
             return ExitCode::from(code);
         }
         _ => out::warn(format_args!("{e}")),

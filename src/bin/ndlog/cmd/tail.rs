@@ -37,7 +37,8 @@ pub(crate) struct Args {
     /// With -f: a cursor file holding the seq of the last record delivered. Starts after it
     /// (at the first record when FILE does not exist yet) and advances it (temp + rename) only
     /// after the records up to it were written out and flushed: at least once, never a gap,
-    /// even if killed. One consumer per cursor file.
+    /// even if killed. One consumer per cursor file. FILE.record keeps the record committed
+    /// at: a log created again at the path since (other records, same seqs) is refused, exit 9.
     #[arg(long, value_name = "FILE", requires = "follow")]
     pub cursor: Option<PathBuf>,
     /// With -f: start after seq N (print records with a greater seq).
@@ -88,6 +89,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !wait_for_log(&args.log, &stop)? {
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(cursor) = cursor.as_mut() {
+        // A cursor of another log (this one was created again since) would skip records.
+        cursor.check(&ndlog::Log::open(&args.log)?)?;
+    }
     let log = input::open(&args.log)?;
     let mut out = out::stdout();
     if log.segmented {
@@ -116,11 +121,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let start = start.or(last_printed).or(args.after_seq).unwrap_or(0);
         note_no_watermark(&args.log, reader.last().map(|r| r.seq), start);
     }
-    let mut follow = if let Some(cursor) = &cursor {
+    let mut follow = if let Some(cursor) = cursor.as_mut() {
         if let Some(after) = cursor.after_seq() {
             note_cursor_ahead(after, reader.last().map(|r| r.seq), cursor.path());
         }
-        cursor.follow(reader)
+        cursor.follow(reader)?
     } else {
         if let Some(after) = args.after_seq {
             note_after_seq_ahead(&args.log, after, reader.last().map(|r| r.seq));
@@ -175,8 +180,10 @@ fn follow_segmented(
     let take = |follow: &mut SegmentedFollow, staged: &mut Vec<u8>, timeout| {
         let Some(r) = follow.next_within(timeout)? else { return anyhow::Ok(None) };
         staged.clear();
-        staged.extend_from_slice(if args.data { r.data } else { r.line });
-        Ok(Some(r.seq))
+        staged.extend_from_slice(r.line);
+        // Where the payload lies in the line (it is a part of it).
+        let start = (r.data.as_ptr() as usize).saturating_sub(r.line.as_ptr() as usize);
+        Ok(Some((r.seq, r.ts, start..start + r.data.len())))
     };
     loop {
         // What is there already goes out without a flush per record; the output is flushed
@@ -207,8 +214,9 @@ fn follow_segmented(
             ));
         }
         match next {
-            Some(seq) => {
-                consumer.deliver(seq, &staged)?;
+            Some((seq, ts, data)) => {
+                let data = staged.get(data).unwrap_or_default();
+                consumer.deliver(&ndlog::Record { seq, ts, data, line: &staged, offset: 0 })?;
                 consumer.commit_if_due(args)?;
             }
             None if stop.is_stopped() => {
@@ -225,16 +233,19 @@ struct Consumer<'a> {
     out: &'a mut Out,
     cursor: Option<&'a mut Cursor>,
     data: bool,
-    /// Records written since the last commit, since when, and the last one's seq.
+    /// Records written since the last commit, since when, and the last one's seq and ts.
     pending: u64,
     since: Option<Instant>,
-    last: Option<u64>,
+    last: Option<(u64, u64)>,
     line: Vec<u8>,
+    /// The last record's line, for the cursor's commit.
+    last_line: Vec<u8>,
 }
 
 impl<'a> Consumer<'a> {
     fn new(out: &'a mut Out, cursor: Option<&'a mut Cursor>, data: bool) -> Self {
-        Consumer { out, cursor, data, pending: 0, since: None, last: None, line: Vec::new() }
+        let (line, last_line) = (Vec::new(), Vec::new());
+        Consumer { out, cursor, data, pending: 0, since: None, last: None, line, last_line }
     }
 
     fn run(
@@ -286,7 +297,7 @@ impl<'a> Consumer<'a> {
             return Ok(None);
         }
         for r in batch {
-            self.deliver(r.seq, if self.data { r.data } else { r.line })?;
+            self.deliver(&r)?;
             self.commit_if_due(args)?;
         }
         Ok(None)
@@ -301,26 +312,33 @@ impl<'a> Consumer<'a> {
         Ok(())
     }
 
-    fn deliver(&mut self, seq: u64, bytes: &[u8]) -> anyhow::Result<()> {
+    fn deliver(&mut self, r: &ndlog::Record<'_>) -> anyhow::Result<()> {
         // One write per line, so that a consumer killed mid-way leaves whole lines and at
         // most a torn last one, never a line split around a buffer flush.
         self.line.clear();
-        self.line.extend_from_slice(bytes);
+        self.line.extend_from_slice(if self.data { r.data } else { r.line });
         self.line.push(b'\n');
         self.out.write_all(&self.line)?;
         self.pending += 1;
         self.since.get_or_insert_with(Instant::now);
-        self.last = Some(seq);
+        // The cursor remembers the record it is committed at (its line's CRC tells this log
+        // from one created again), so the line is kept until the commit.
+        if self.cursor.is_some() {
+            self.last_line.clear();
+            self.last_line.extend_from_slice(r.line);
+        }
+        self.last = Some((r.seq, r.ts));
         Ok(())
     }
 
     /// Flushes standard output, then advances the cursor to the last record written.
     fn commit(&mut self) -> anyhow::Result<()> {
         self.out.flush()?;
-        if let (Some(cursor), Some(seq)) = (self.cursor.as_deref_mut(), self.last)
+        if let (Some(cursor), Some((seq, ts))) = (self.cursor.as_deref_mut(), self.last)
             && self.pending > 0
         {
-            cursor.commit(seq)?;
+            let line = &self.last_line[..];
+            cursor.commit_at(&ndlog::Record { seq, ts, data: &[], line, offset: 0 })?;
         }
         self.pending = 0;
         self.since = None;
