@@ -21,6 +21,9 @@ use super::source::{Item, Source};
 use super::{Notice, Outcome};
 use crate::consume::{Cursor, Stopper};
 
+/// How often a commit also checks the log and has the cursor remember its record.
+const CHECK_EVERY: Duration = Duration::from_secs(10);
+
 /// Records the reader may have ready beyond the window.
 const READ_AHEAD: usize = 1024;
 
@@ -33,6 +36,8 @@ pub(super) struct Progress<'c> {
     /// is in the stream, or was lost to retention before it was read.
     pub acked: u64,
     committed_at: Instant,
+    /// When the cursor last checked the log and remembered its record (`FILE.record`).
+    checked_at: Option<Instant>,
     /// Records acknowledged, and how many of them the stream already held.
     pub shipped: u64,
     pub duplicates: u64,
@@ -63,6 +68,7 @@ impl<'c> Progress<'c> {
             cursor,
             acked,
             committed_at: Instant::now(),
+            checked_at: None,
             shipped: 0,
             duplicates: 0,
             acked_stream_seq: 0,
@@ -82,10 +88,15 @@ impl<'c> Progress<'c> {
             self.cursor.commit(self.acked)?;
             // The cursor remembers the record it is now at (FILE.record), checking on the way
             // that the log is still the one shipped: a restart then tells a log created again
-            // from this one. A log that cannot be opened at this moment (a retention racing
-            // the open) only leaves an older record remembered.
-            if let Ok(log) = crate::Log::open(&self.log) {
+            // from this one. At most every CHECK_EVERY, since it opens the log (every segment
+            // of a segmented one); a record remembered that long ago serves as well. A log
+            // that cannot be opened at this moment (a retention racing the open) only leaves
+            // an older record remembered.
+            if self.checked_at.is_none_or(|t| t.elapsed() >= CHECK_EVERY)
+                && let Ok(log) = crate::Log::open(&self.log)
+            {
                 self.cursor.check(&log)?;
+                self.checked_at = Some(Instant::now());
             }
         }
         self.committed_at = Instant::now();
