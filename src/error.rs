@@ -126,8 +126,9 @@ pub enum ErrorKind {
     #[error(
         "{}: committed against another log than {}: when committed, record {seq} had ts \
          {committed_ts} and crc {committed_crc:08x}, but the log's record {seq} has ts \
-         {found_ts} and crc {found_crc:08x} (the log was created again or replaced since); \
-         remove {} and {} to start at this log's first record",
+         {found_ts} and crc {found_crc:08x} (the log was created again or replaced since, or a \
+         crash took back a record delivered uncommitted and gave its seq to another); remove {} \
+         and {} to start at this log's first record",
         path.display(), log.display(), path.display(),
         crate::names::cursor_record(path).display()
     )]
@@ -146,6 +147,33 @@ pub enum ErrorKind {
         found_ts: u64,
         /// Its CRC.
         found_crc: u32,
+    },
+    /// A consumer's cursor was committed at a record (`FILE.record`, see [`crate::Cursor`])
+    /// past the end of `log`: compaction and retention always keep a log's newest record, so
+    /// the log was created again, truncated or restored from an older copy since, or lost its
+    /// last records (to damage, or to a crash after they were delivered uncommitted).
+    /// Following it from the cursor would skip the records written next.
+    #[error(
+        "{}: committed at record {seq}, but {} {}: the log was created again, truncated or \
+         restored from an older copy since (or lost its last records: to damage, which `ndlog \
+         verify` reports, or to a crash after they were delivered uncommitted); remove {} and \
+         {} to start at the log's first record, or {} alone to go on after seq {after}",
+        path.display(), log.display(),
+        last.map_or("holds no record".to_string(), |l| format!("ends at seq {l}")),
+        path.display(), crate::names::cursor_record(path).display(),
+        crate::names::cursor_record(path).display()
+    )]
+    CursorPastLog {
+        /// The cursor file.
+        path: PathBuf,
+        /// The log.
+        log: PathBuf,
+        /// The seq of the record the cursor remembers.
+        seq: u64,
+        /// The cursor's seq.
+        after: u64,
+        /// The log's last seq now (`None`: it holds no record).
+        last: Option<u64>,
     },
     /// An argument or option value is invalid.
     #[error("invalid argument: {0}")]
@@ -210,7 +238,8 @@ impl Error {
             | ErrorKind::Poisoned { path, .. }
             | ErrorKind::Conflict { path, .. }
             | ErrorKind::BadCursor { path, .. }
-            | ErrorKind::CursorOfAnotherLog { path, .. } => Some(path),
+            | ErrorKind::CursorOfAnotherLog { path, .. }
+            | ErrorKind::CursorPastLog { path, .. } => Some(path),
             ErrorKind::InvalidArgument(_) | ErrorKind::Deserialize { .. } => None,
         }
     }
@@ -289,6 +318,13 @@ impl Error {
                 found_ts: *found_ts,
                 found_crc: *found_crc,
             },
+            ErrorKind::CursorPastLog { path, log, seq, after, last } => ErrorKind::CursorPastLog {
+                path: path.clone(),
+                log: log.clone(),
+                seq: *seq,
+                after: *after,
+                last: *last,
+            },
         };
         kind.into()
     }
@@ -337,7 +373,8 @@ impl From<Error> for io::Error {
             | ErrorKind::NotALog { .. }
             | ErrorKind::Deserialize { .. }
             | ErrorKind::BadCursor { .. }
-            | ErrorKind::CursorOfAnotherLog { .. } => io::ErrorKind::InvalidData,
+            | ErrorKind::CursorOfAnotherLog { .. }
+            | ErrorKind::CursorPastLog { .. } => io::ErrorKind::InvalidData,
             ErrorKind::InvalidPayload { .. }
             | ErrorKind::RecordTooLarge { .. }
             | ErrorKind::InvalidArgument(_) => io::ErrorKind::InvalidInput,

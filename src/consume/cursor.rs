@@ -34,9 +34,10 @@ const MAX_CURSOR_LEN: usize = 4096;
 /// record of the last [`Cursor::commit_at`], or of the cursor's seq when the cursor was last
 /// [checked](Cursor::check)). [`Cursor::follow`] and [`Cursor::check`] compare it with the
 /// log's record of that seq and refuse a log whose record differs
-/// ([`ErrorKind::CursorOfAnotherLog`]). Compaction and retention keep a record's bytes, so
-/// they never trip it; a record they removed cannot be compared, and the check passes (as it
-/// does for a cursor without `FILE.record`). `FILE.record` is a hint, written in place
+/// ([`ErrorKind::CursorOfAnotherLog`]), or one that ends before it
+/// ([`ErrorKind::CursorPastLog`]). Compaction and retention keep a record's bytes and the
+/// newest record, so they never trip it; a record they removed cannot be compared, and the
+/// check passes (as it does for a cursor without `FILE.record`). `FILE.record` is a hint, written in place
 /// without a sync after the cursor itself: after a crash it may name an older record of the
 /// same log, or be torn, which its own checksum shows (it is then ignored).
 ///
@@ -128,7 +129,8 @@ impl<V: Vfs> Cursor<V> {
     /// # Example
     /// See [`Cursor`].
     pub fn follow(&mut self, reader: Reader<Mapped<V>>) -> Result<super::Follow<V>> {
-        self.check_with(reader.path(), |seq| reader.get(seq).and_then(|r| Seen::of(&r)))?;
+        let last = reader.last().map(|r| r.seq);
+        self.check_with(reader.path(), last, |seq| reader.get(seq).and_then(|r| Seen::of(&r)))?;
         Ok(match self.after {
             Some(seq) => reader.follow_after(seq),
             None => reader.follow(),
@@ -142,7 +144,10 @@ impl<V: Vfs> Cursor<V> {
     ///
     /// # Errors
     /// [`ErrorKind::CursorOfAnotherLog`] when `log` holds another record at that seq: the
-    /// log was created again, or replaced, since. Nothing is written then.
+    /// log was created again, or replaced, since; [`ErrorKind::CursorPastLog`] when `log`
+    /// ends before that seq (compaction and retention always keep the newest record, so it
+    /// was created again, truncated or restored from an older copy, or lost its last records
+    /// to damage or a crash). Nothing is written then.
     ///
     /// # Example
     /// ```
@@ -162,28 +167,49 @@ impl<V: Vfs> Cursor<V> {
     /// # Ok::<(), ndlog::Error>(())
     /// ```
     pub fn check(&mut self, log: &crate::Log<V>) -> Result<()> {
-        self.check_with(log.path(), |seq| log.get(seq).and_then(|r| Seen::of(&r)))
+        let last = log.last().map(|r| r.seq);
+        self.check_with(log.path(), last, |seq| log.get(seq).and_then(|r| Seen::of(&r)))
     }
 
-    /// [`Cursor::check`] with `get` finding a record of the log at `log`.
-    fn check_with(&mut self, log: &Path, get: impl Fn(u64) -> Option<Seen>) -> Result<()> {
+    /// [`Cursor::check`] with `get` finding a record of the log at `log`, whose last seq is
+    /// `last`.
+    fn check_with(
+        &mut self,
+        log: &Path,
+        last: Option<u64>,
+        get: impl Fn(u64) -> Option<Seen>,
+    ) -> Result<()> {
         let Some(after) = self.after else { return Ok(()) };
         // A record past the cursor was not written by a commit of this cursor (it was moved
         // back by hand): it says nothing about the log.
-        if let Some(seen) = self.seen.filter(|s| s.seq <= after)
-            && let Some(found) = get(seen.seq)
-            && found != seen
-        {
-            return Err(ErrorKind::CursorOfAnotherLog {
-                path: self.path.clone(),
-                log: log.to_path_buf(),
-                seq: seen.seq,
-                committed_ts: seen.ts,
-                committed_crc: seen.crc,
-                found_ts: found.ts,
-                found_crc: found.crc,
+        if let Some(seen) = self.seen.filter(|s| s.seq <= after) {
+            match get(seen.seq) {
+                Some(found) if found != seen => {
+                    return Err(ErrorKind::CursorOfAnotherLog {
+                        path: self.path.clone(),
+                        log: log.to_path_buf(),
+                        seq: seen.seq,
+                        committed_ts: seen.ts,
+                        committed_crc: seen.crc,
+                        found_ts: found.ts,
+                        found_crc: found.crc,
+                    }
+                    .into());
+                }
+                // Removed by a compaction or retention, which never remove the newest record:
+                // a log that ends before it is not the log it was.
+                None if last.is_none_or(|last| last < seen.seq) => {
+                    return Err(ErrorKind::CursorPastLog {
+                        path: self.path.clone(),
+                        log: log.to_path_buf(),
+                        seq: seen.seq,
+                        after,
+                        last,
+                    }
+                    .into());
+                }
+                _ => {}
             }
-            .into());
         }
         if self.seen.map(|s| s.seq) != Some(after)
             && let Some(now) = get(after)

@@ -689,6 +689,32 @@ fn recreated_log_refused(segmented: bool) {
     assert!(delivered(&out).is_empty(), "nothing delivered");
     assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "11\n", "the cursor is left as it was");
 
+    // The usual case: created again and shorter than the cursor (or with no record yet): the
+    // consumer would wait for seq 12 and skip records 1..=11 as they came.
+    for n in [3, 0] {
+        if segmented {
+            std::fs::remove_dir_all(&log).unwrap();
+        } else {
+            std::fs::remove_file(&log).unwrap();
+        }
+        write(3, 1, n);
+        let mut child = consumer(&log, &cursor, &out);
+        let code = exit_code_within(&mut child, "a consumer of a shorter log");
+        let err = std::fs::read_to_string(out.with_extension("err")).unwrap();
+        assert_eq!(code, Some(9), "{err}");
+        let ends = if n == 0 { "holds no record".to_string() } else { format!("ends at seq {n}") };
+        for said in ["committed at record 11", &ends[..], "c.cursor.record alone", "after seq 11"] {
+            assert!(err.contains(said), "{said:?} not in: {err}");
+        }
+        assert!(delivered(&out).is_empty(), "nothing delivered");
+    }
+    if segmented {
+        std::fs::remove_dir_all(&log).unwrap();
+    } else {
+        std::fs::remove_file(&log).unwrap();
+    }
+    write(2, 1, 12);
+
     // As told: without the cursor (and what it remembers), the new log from its start.
     std::fs::remove_file(&cursor).unwrap();
     std::fs::remove_file(&record).unwrap();
@@ -786,4 +812,50 @@ fn what_a_cursor_remembers_is_a_hint_that_never_raises_a_false_alarm() {
     cursor.commit_at(&compacted.get(5).unwrap()).unwrap();
     cursor.check(&open(&log)).unwrap();
     assert!(is_other_log(cursor.check(&open(&other))), "the other log's record 5 differs");
+}
+
+/// A log whose last record, one the cursor was committed at, was lost to damage ends before
+/// it: refused until the next append takes a seq past it (the writer's floor), or at once if
+/// the user removes `FILE.record`, as the message says; and a log restored from an older copy
+/// is refused the same way.
+#[test]
+fn a_log_that_ends_before_the_cursors_record_is_refused_until_it_goes_on() {
+    let dir = tempdir();
+    let log = dir.path().join("events.ndjson");
+    let w = ndlog::Writer::open(&log).unwrap();
+    for i in 1..=5 {
+        w.append(&serde_json::json!({"i": i})).unwrap();
+    }
+    let older_copy = std::fs::read(&log).unwrap();
+    w.append(&serde_json::json!({"i": 6})).unwrap();
+    drop(w);
+    let cursor_file = dir.path().join("c");
+    let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+    let last = ndlog::Log::open(&log).unwrap();
+    cursor.commit_at(&last.get(6).unwrap()).unwrap();
+    drop(last);
+    let past = |cursor: &mut ndlog::Cursor| {
+        let r = cursor.check(&ndlog::Log::open(&log).unwrap()).map_err(|e| e.into_kind());
+        matches!(r, Err(ndlog::ErrorKind::CursorPastLog { seq: 6, after: 6, .. }))
+    };
+
+    // Record 6 damaged in place (a bit flipped in its payload).
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.len() - 25;
+    bytes[at] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    assert!(past(&mut cursor));
+    // The next append takes seq 7 (the watermark covered 6): the log goes on past the cursor.
+    let w = ndlog::Writer::open(&log).unwrap();
+    assert_eq!(w.append(&serde_json::json!({"i": 7})).unwrap().seq, 7);
+    drop(w);
+    cursor.check(&ndlog::Log::open(&log).unwrap()).unwrap();
+
+    // Restored from an older copy (records 1..=5): refused; FILE.record removed: goes on.
+    std::fs::write(&log, &older_copy).unwrap();
+    assert!(past(&mut cursor));
+    drop(cursor);
+    std::fs::remove_file(dir.path().join("c.record")).unwrap();
+    let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
+    cursor.check(&ndlog::Log::open(&log).unwrap()).unwrap();
 }

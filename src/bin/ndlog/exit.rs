@@ -35,7 +35,8 @@ pub(crate) const EXIT_GAP: u8 = 7;
 pub(crate) const EXIT_UNREACHABLE: u8 = 8;
 
 /// `tail -f --cursor`, `ship`: the cursor was committed against another log than the one at
-/// the path (it was removed and created again, or replaced, since); nothing was delivered.
+/// the path (it was removed and created again, or replaced, since), or at a record past its
+/// end; nothing was delivered.
 pub(crate) const EXIT_OTHER_LOG: u8 = 9;
 
 pub(crate) const EXIT_CODES: &str = "\
@@ -56,7 +57,8 @@ Exit codes:
   8  ship: the NATS server was unreachable (the first connection with --once, or an outage
      longer than --max-outage)
   9  tail -f --cursor, ship: the cursor was committed against another log than the one at
-     the path (removed and created again, or replaced, since); nothing was delivered
+     the path (removed and created again, or replaced, since), or at a record past its end
+     (created again, truncated, restored); nothing was delivered
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 
@@ -112,9 +114,13 @@ pub(crate) fn describe(err: &anyhow::Error) -> (String, u8) {
         return (format!("{err:#}; nothing was appended"), EXIT_CONFLICT);
     }
     let other_log = err.chain().any(|cause| {
-        cause
-            .downcast_ref::<ndlog::Error>()
-            .is_some_and(|e| matches!(e.kind(), ndlog::ErrorKind::CursorOfAnotherLog { .. }))
+        cause.downcast_ref::<ndlog::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                ndlog::ErrorKind::CursorOfAnotherLog { .. }
+                    | ndlog::ErrorKind::CursorPastLog { .. }
+            )
+        })
     });
     if other_log {
         return (format!("{err:#}"), EXIT_OTHER_LOG);

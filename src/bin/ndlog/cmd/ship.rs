@@ -200,7 +200,11 @@ fn report(e: ndlog::ship::Error, args: &Args) -> ExitCode {
         }
         ErrorKind::Log(_) => {
             let ErrorKind::Log(inner) = e.into_kind() else { unreachable!() };
-            let other_log = matches!(inner.kind(), ndlog::ErrorKind::CursorOfAnotherLog { .. });
+            let other_log = matches!(
+                inner.kind(),
+                ndlog::ErrorKind::CursorOfAnotherLog { .. }
+                    | ndlog::ErrorKind::CursorPastLog { .. }
+            );
             let (message, code) = crate::exit::describe(&anyhow::Error::new(inner));
             out::warn(format_args!("{message}"));
             if other_log {
