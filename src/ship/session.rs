@@ -21,9 +21,6 @@ use super::source::{Item, Source};
 use super::{Notice, Outcome};
 use crate::consume::{Cursor, Stopper};
 
-/// How often a commit also checks the log and has the cursor remember its record.
-const CHECK_EVERY: Duration = Duration::from_secs(10);
-
 /// Records the reader may have ready beyond the window.
 const READ_AHEAD: usize = 1024;
 
@@ -36,8 +33,6 @@ pub(super) struct Progress<'c> {
     /// is in the stream, or was lost to retention before it was read.
     pub acked: u64,
     committed_at: Instant,
-    /// When the cursor last checked the log and remembered its record (`FILE.record`).
-    checked_at: Option<Instant>,
     /// Records acknowledged, and how many of them the stream already held.
     pub shipped: u64,
     pub duplicates: u64,
@@ -68,7 +63,6 @@ impl<'c> Progress<'c> {
             cursor,
             acked,
             committed_at: Instant::now(),
-            checked_at: None,
             shipped: 0,
             duplicates: 0,
             acked_stream_seq: 0,
@@ -85,18 +79,18 @@ impl<'c> Progress<'c> {
     /// Commits the cursor at `acked` when it is behind.
     pub(super) fn commit(&mut self) -> crate::Result<()> {
         if self.acked > self.cursor.after_seq().unwrap_or(0) {
+            // The log is checked to be still the one shipped before the cursor moves (the
+            // reader goes on at the next seq of whatever log is at the path), then the cursor
+            // remembers the record it is now at (FILE.record), so that a restart tells a log
+            // created again from this one. A log that cannot be opened at this moment (a
+            // retention racing the open) only leaves an older record remembered.
+            let log = crate::Log::open(&self.log).ok();
+            if let Some(log) = &log {
+                self.cursor.check(log)?;
+            }
             self.cursor.commit(self.acked)?;
-            // The cursor remembers the record it is now at (FILE.record), checking on the way
-            // that the log is still the one shipped: a restart then tells a log created again
-            // from this one. At most every CHECK_EVERY, since it opens the log (every segment
-            // of a segmented one); a record remembered that long ago serves as well. A log
-            // that cannot be opened at this moment (a retention racing the open) only leaves
-            // an older record remembered.
-            if self.checked_at.is_none_or(|t| t.elapsed() >= CHECK_EVERY)
-                && let Ok(log) = crate::Log::open(&self.log)
-            {
-                self.cursor.check(&log)?;
-                self.checked_at = Some(Instant::now());
+            if let Some(log) = &log {
+                self.cursor.check(log)?;
             }
         }
         self.committed_at = Instant::now();

@@ -859,3 +859,76 @@ fn a_log_that_ends_before_the_cursors_record_is_refused_until_it_goes_on() {
     let mut cursor = ndlog::Cursor::load(&cursor_file).unwrap();
     cursor.check(&ndlog::Log::open(&log).unwrap()).unwrap();
 }
+
+#[test]
+fn a_log_created_again_while_the_consumer_runs_is_refused_at_its_next_commit() {
+    recreated_under_a_consumer(false, false);
+}
+
+#[test]
+fn a_segmented_log_created_again_while_the_consumer_runs_is_refused_at_its_next_commit() {
+    recreated_under_a_consumer(true, false);
+}
+
+#[test]
+fn a_log_created_again_and_still_shorter_than_the_cursor_is_refused_at_the_first_commit() {
+    recreated_under_a_consumer(false, true);
+}
+
+/// A consumer at seq 5 of a log, and the log removed and written again (8 other records),
+/// either while the consumer runs, or before it starts again, while the new log is still
+/// shorter than the cursor (its record 5 cannot be compared yet). The follower goes on after
+/// seq 5 of whatever log is at the path, so the check at start alone lets it deliver the new
+/// log's records 6..=8, skip 1..=5, and overwrite FILE.record with the new log's record 8:
+/// the evidence gone, no later start could tell. The consumer must stop at its next commit
+/// instead, exit 9, with its cursor and FILE.record left at the old log's record 5 (the
+/// records since the last commit were written out: a consumer is at least once).
+fn recreated_under_a_consumer(segmented: bool, restarted: bool) {
+    let dir = tempdir();
+    let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
+    let write = |generation: u32, from: u32, n: u32| {
+        let writer = if segmented { segments_of(4).open(&log) } else { ndlog::Writer::open(&log) };
+        let writer = writer.unwrap();
+        for i in from..from + n {
+            writer.append(&serde_json::json!({"id": format!("g{generation}-{i}")})).unwrap();
+        }
+    };
+    let remove = || match segmented {
+        true => std::fs::remove_dir_all(&log).unwrap(),
+        false => std::fs::remove_file(&log).unwrap(),
+    };
+    write(1, 1, 5);
+    let (cursor, out) = (dir.path().join("c.cursor"), dir.path().join("out"));
+    let record = dir.path().join("c.cursor.record");
+    let mut child = if restarted {
+        assert_eq!(consume_to(&log, &cursor, &out, 5), (1..=5).collect::<Vec<_>>());
+        remove();
+        write(2, 1, 2);
+        let child = consumer(&log, &cursor, &out);
+        std::thread::sleep(Duration::from_millis(500));
+        write(2, 3, 6);
+        child
+    } else {
+        let child = consumer(&log, &cursor, &out);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&cursor).ok().as_deref() != Some("5\n") {
+            assert!(Instant::now() < deadline, "the consumer never committed seq 5");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        remove();
+        write(2, 1, 8);
+        child
+    };
+    let code = exit_code_within(&mut child, "a consumer of a log created again");
+    let err = std::fs::read_to_string(out.with_extension("err")).unwrap();
+    assert_eq!(code, Some(9), "{err}");
+    assert!(err.contains("committed against another log"), "{err}");
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "5\n", "the cursor stays");
+    let remembered = std::fs::read_to_string(&record).unwrap();
+    assert!(remembered.starts_with(r#"{"seq":5,"#), "FILE.record still names record 5");
+    // What the follower read of the new log since the last commit was written out before
+    // the commit found it (records after the cursor: the cursor does not move past them).
+    let new: Vec<u64> =
+        delivered(&out).into_iter().filter(|(_, id)| id.starts_with("g2-")).map(|r| r.0).collect();
+    assert!(new.iter().all(|&seq| seq > 5), "{new:?}");
+}

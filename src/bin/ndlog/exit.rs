@@ -36,7 +36,8 @@ pub(crate) const EXIT_UNREACHABLE: u8 = 8;
 
 /// `tail -f --cursor`, `ship`: the cursor was committed against another log than the one at
 /// the path (it was removed and created again, or replaced, since), or at a record past its
-/// end; nothing was delivered.
+/// end; nothing was delivered, or (found at a commit) the cursor stays before what was since
+/// the last commit.
 pub(crate) const EXIT_OTHER_LOG: u8 = 9;
 
 pub(crate) const EXIT_CODES: &str = "\
@@ -58,7 +59,8 @@ Exit codes:
      longer than --max-outage)
   9  tail -f --cursor, ship: the cursor was committed against another log than the one at
      the path (removed and created again, or replaced, since), or at a record past its end
-     (created again, truncated, restored); nothing was delivered
+     (created again, truncated, restored); nothing was delivered, or (found at a commit) the
+     cursor stays before what was since the last commit
 
 A closed output pipe (ndlog cat LOG | head) ends the command quietly with 0.";
 

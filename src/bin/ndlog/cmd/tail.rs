@@ -136,7 +136,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.uncommitted {
         follow = follow.uncommitted();
     }
-    Consumer::new(&mut out, cursor.as_mut(), args.data).run(&mut follow, &args, &stop)
+    Consumer::new(&mut out, cursor.as_mut(), &args).run(&mut follow, &args, &stop)
 }
 
 /// `tail -f` on a segmented log: across rolls, saying when retention removed records first,
@@ -174,7 +174,7 @@ fn follow_segmented(
     if args.uncommitted {
         follow = follow.uncommitted();
     }
-    let mut consumer = Consumer::new(out, cursor, args.data);
+    let mut consumer = Consumer::new(out, cursor, args);
     // Each record is copied out, so that a gap before it is reported before it goes out.
     let mut staged = Vec::new();
     let take = |follow: &mut SegmentedFollow, staged: &mut Vec<u8>, timeout| {
@@ -232,6 +232,8 @@ fn follow_segmented(
 struct Consumer<'a> {
     out: &'a mut Out,
     cursor: Option<&'a mut Cursor>,
+    /// The log's path, looked up again at each commit.
+    log: &'a Path,
     data: bool,
     /// Records written since the last commit, since when, and the last one's seq and ts.
     pending: u64,
@@ -243,9 +245,10 @@ struct Consumer<'a> {
 }
 
 impl<'a> Consumer<'a> {
-    fn new(out: &'a mut Out, cursor: Option<&'a mut Cursor>, data: bool) -> Self {
-        let (line, last_line) = (Vec::new(), Vec::new());
-        Consumer { out, cursor, data, pending: 0, since: None, last: None, line, last_line }
+    fn new(out: &'a mut Out, cursor: Option<&'a mut Cursor>, args: &'a Args) -> Self {
+        let (line, last_line, log, data) = (Vec::new(), Vec::new(), &*args.log, args.data);
+        let (pending, since, last) = (0, None, None);
+        Consumer { out, cursor, log, data, pending, since, last, line, last_line }
     }
 
     fn run(
@@ -337,6 +340,13 @@ impl<'a> Consumer<'a> {
         if let (Some(cursor), Some((seq, ts))) = (self.cursor.as_deref_mut(), self.last)
             && self.pending > 0
         {
+            // The follower goes on at the next seq of whatever log is at the path, so a log
+            // removed and created again while it ran (or before it started, shorter than the
+            // cursor then) is only seen here: checked before the cursor and FILE.record move
+            // onto the new log's records, which would leave no trace of the old one.
+            if let Ok(log) = ndlog::Log::open(self.log) {
+                cursor.check(&log)?;
+            }
             let line = &self.last_line[..];
             cursor.commit_at(&ndlog::Record { seq, ts, data: &[], line, offset: 0 })?;
         }
