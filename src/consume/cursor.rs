@@ -171,6 +171,21 @@ impl<V: Vfs> Cursor<V> {
         self.check_with(log.path(), last, |seq| log.get(seq).and_then(|r| Seen::of(&r)))
     }
 
+    /// [`Cursor::check`] of the log at `log`, reading only the records it compares: one
+    /// segment of a segmented log rather than every one (and the last ones, for the log's last
+    /// seq), so that it is cheap enough before each commit (a follower goes on at the next seq
+    /// of whatever log is at the path, so a log created again while it ran is only seen so).
+    /// A log that cannot be read now (removed, a roll or retention racing the lookup) cannot
+    /// be compared: the check passes.
+    ///
+    /// # Errors
+    /// As [`Cursor::check`].
+    pub fn check_log_at(&mut self, log: impl AsRef<Path>) -> Result<()> {
+        let (log, vfs) = (log.as_ref(), self.vfs.clone());
+        let Some(last) = last_seq_at(&vfs, log) else { return Ok(()) };
+        self.check_with(log, last, |seq| look_up(&vfs, log, seq))
+    }
+
     /// [`Cursor::check`] with `get` finding a record of the log at `log`, whose last seq is
     /// `last`.
     fn check_with(
@@ -355,6 +370,54 @@ impl Seen {
         }
         Self::decode(&buf[..len])
     }
+}
+
+/// The last seq of the log at `log` (`Some(None)`: it holds no record): the file's last
+/// record, or the last record of the newest segment that holds one (an active segment just
+/// rolled holds none). `None` when it cannot be read now.
+fn last_seq_at<V: Vfs>(vfs: &V, log: &Path) -> Option<Option<u64>> {
+    if vfs.metadata(log).ok()?.kind != crate::fs::FileKind::Dir {
+        return Some(Reader::open_in(vfs.clone(), log).ok()?.last().map(|r| r.seq));
+    }
+    // A roll renames the active segment, retention removes old ones: list again.
+    'list: for _ in 0..3 {
+        let segments = crate::segments::list_sorted(vfs, log).ok()?;
+        for segment in segments.iter().rev() {
+            match Reader::open_in(vfs.clone(), &segment.path) {
+                Ok(reader) => match reader.last() {
+                    Some(r) => return Some(Some(r.seq)),
+                    None => continue,
+                },
+                Err(e) if e.is_not_found() => continue 'list,
+                Err(_) => return None,
+            }
+        }
+        return Some(None);
+    }
+    None
+}
+
+/// The record `seq` of the log at `log` as [`Seen`]: in the file, or in the one segment whose
+/// name says it holds `seq` (as [`crate::segments::SegmentedReader::get`] finds it).
+fn look_up<V: Vfs>(vfs: &V, log: &Path, seq: u64) -> Option<Seen> {
+    let segmented = vfs.metadata(log).ok()?.kind == crate::fs::FileKind::Dir;
+    // A roll renames the active segment, retention removes old ones: list again.
+    for _ in 0..3 {
+        let file = match segmented {
+            true => {
+                let segments = crate::segments::list_sorted(vfs, log).ok()?;
+                let i = segments.partition_point(|s| s.name.first_seq <= seq).checked_sub(1)?;
+                segments[i].path.clone()
+            }
+            false => log.to_path_buf(),
+        };
+        match Reader::open_in(vfs.clone(), &file) {
+            Ok(reader) => return reader.get(seq).and_then(|r| Seen::of(&r)),
+            Err(e) if segmented && e.is_not_found() => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// `e`, where it says the path is no file ndlog may use (a directory, a FIFO, a symlink), said

@@ -18,6 +18,7 @@ mod any;
 pub(crate) mod chain;
 mod follow;
 mod list;
+pub(crate) use list::list_sorted;
 pub mod naming;
 pub(crate) mod older;
 mod reader;

@@ -82,16 +82,12 @@ impl<'c> Progress<'c> {
             // The log is checked to be still the one shipped before the cursor moves (the
             // reader goes on at the next seq of whatever log is at the path), then the cursor
             // remembers the record it is now at (FILE.record), so that a restart tells a log
-            // created again from this one. A log that cannot be opened at this moment (a
-            // retention racing the open) only leaves an older record remembered.
-            let log = crate::Log::open(&self.log).ok();
-            if let Some(log) = &log {
-                self.cursor.check(log)?;
-            }
+            // created again from this one. A log that cannot be read at this moment (a
+            // retention racing the lookup) only leaves an older record remembered. Only the
+            // records compared are read (one segment, not the whole log's).
+            self.cursor.check_log_at(&self.log)?;
             self.cursor.commit(self.acked)?;
-            if let Some(log) = &log {
-                self.cursor.check(log)?;
-            }
+            self.cursor.check_log_at(&self.log)?;
         }
         self.committed_at = Instant::now();
         Ok(())

@@ -812,6 +812,10 @@ fn what_a_cursor_remembers_is_a_hint_that_never_raises_a_false_alarm() {
     cursor.commit_at(&compacted.get(5).unwrap()).unwrap();
     cursor.check(&open(&log)).unwrap();
     assert!(is_other_log(cursor.check(&open(&other))), "the other log's record 5 differs");
+    // The same, looking up only the records compared.
+    cursor.check_log_at(&log).unwrap();
+    assert!(is_other_log(cursor.check_log_at(&other)), "the other log's record 5 differs");
+    cursor.check_log_at(dir.path().join("missing.ndjson")).unwrap();
 }
 
 /// A log whose last record, one the cursor was committed at, was lost to damage ends before

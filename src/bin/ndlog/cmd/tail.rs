@@ -344,9 +344,7 @@ impl<'a> Consumer<'a> {
             // removed and created again while it ran (or before it started, shorter than the
             // cursor then) is only seen here: checked before the cursor and FILE.record move
             // onto the new log's records, which would leave no trace of the old one.
-            if let Ok(log) = ndlog::Log::open(self.log) {
-                cursor.check(&log)?;
-            }
+            cursor.check_log_at(self.log)?;
             let line = &self.last_line[..];
             cursor.commit_at(&ndlog::Record { seq, ts, data: &[], line, offset: 0 })?;
         }
