@@ -33,7 +33,9 @@ const MAX_CURSOR_LEN: usize = 4096;
 /// in `FILE.record`, the seq, ts and CRC of one record of its log at or before the cursor (the
 /// record of the last [`Cursor::commit_at`], or of the cursor's seq when the cursor was last
 /// [checked](Cursor::check)). [`Cursor::follow`] and [`Cursor::check`] compare it with the
-/// log's record of that seq and refuse a log whose record differs
+/// log's record of that seq, as [`Cursor::check_log_at`] does cheaply before each commit (a
+/// follower goes on at the next seq of whatever log is at the path), and refuse a log whose
+/// record differs
 /// ([`ErrorKind::CursorOfAnotherLog`]), or one that ends before it
 /// ([`ErrorKind::CursorPastLog`]). Compaction and retention keep a record's bytes and the
 /// newest record, so they never trip it; a record they removed cannot be compared, and the
