@@ -126,11 +126,12 @@ pub enum ErrorKind {
     #[error(
         "{}: committed against another log than {}: when committed, record {seq} had ts \
          {committed_ts} and crc {committed_crc:08x}, but the log's record {seq} has ts \
-         {found_ts} and crc {found_crc:08x} (the log was created again or replaced since, or a \
-         crash took back a record delivered uncommitted and gave its seq to another); remove {} \
-         and {} to start at this log's first record",
+         {found_ts} and crc {found_crc:08x}: the log was created again or replaced since, so \
+         remove {} and {} to start at this log's first record (or, if a crash took back records \
+         delivered with --uncommitted and gave their seqs to others, remove {} alone to go on \
+         after seq {after})",
         path.display(), log.display(), path.display(),
-        crate::names::cursor_record(path).display()
+        crate::names::cursor_record(path).display(), crate::names::cursor_record(path).display()
     )]
     CursorOfAnotherLog {
         /// The cursor file.
@@ -139,6 +140,8 @@ pub enum ErrorKind {
         log: PathBuf,
         /// The seq of the record compared.
         seq: u64,
+        /// The cursor's seq.
+        after: u64,
         /// Its ts when the cursor was committed.
         committed_ts: u64,
         /// Its CRC when the cursor was committed.
@@ -305,6 +308,7 @@ impl Error {
                 path,
                 log,
                 seq,
+                after,
                 committed_ts,
                 committed_crc,
                 found_ts,
@@ -313,6 +317,7 @@ impl Error {
                 path: path.clone(),
                 log: log.clone(),
                 seq: *seq,
+                after: *after,
                 committed_ts: *committed_ts,
                 committed_crc: *committed_crc,
                 found_ts: *found_ts,

@@ -206,6 +206,7 @@ impl<V: Vfs> Cursor<V> {
                         path: self.path.clone(),
                         log: log.to_path_buf(),
                         seq: seen.seq,
+                        after,
                         committed_ts: seen.ts,
                         committed_crc: seen.crc,
                         found_ts: found.ts,

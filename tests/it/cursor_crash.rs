@@ -149,3 +149,42 @@ fn without_what_a_cursor_remembers_another_log_passes() {
     let refused = cursor.check(&Log::open_in(fs.clone(), LOG).unwrap()).map_err(|e| e.into_kind());
     assert!(matches!(refused, Err(ErrorKind::CursorOfAnotherLog { seq: 5, .. })), "{refused:?}");
 }
+
+/// A consumer that delivered uncommitted records (written, not yet synced) and committed at
+/// one: a power loss takes it back, and the writer gives its seq to another record. Where
+/// `FILE.record` survived, the next start is refused, and the message says how to go on
+/// after the cursor's seq when the log is the same one. (Where `FILE.record` was lost too, the
+/// check passes: it is a hint.)
+#[test]
+fn a_record_a_crash_took_back_from_an_uncommitted_consumer_stops_it() {
+    let fs = SimFs::new(5);
+    fs.put("/data/.keep", b"");
+    let writer = ndlog::Options::new()
+        .durability(ndlog::Durability::Never)
+        .open_in(fs.clone(), LOG)
+        .unwrap();
+    writer.append_raw(b"1").unwrap();
+    writer.append_raw(b"2").unwrap();
+    writer.sync().unwrap();
+    writer.append_raw(b"3").unwrap();
+    drop(writer);
+    let mut cursor = Cursor::load_in(fs.clone(), CURSOR).unwrap();
+    cursor.commit_at(&Log::open_in(fs.clone(), LOG).unwrap().get(3).unwrap()).unwrap();
+    drop(cursor);
+    let log_only = |p: &ndlog::sim::Pending| match p.path.as_deref() {
+        Some(path) if path == std::path::Path::new(LOG) => Fate::Dropped,
+        _ => Fate::Kept,
+    };
+    let crashed = fs.crash(log_only, usize::MAX);
+    let writer = ndlog::Options::new().open_in(crashed.clone(), LOG).unwrap();
+    assert_eq!(writer.append_raw(b"\"another\"").unwrap().seq, 3, "seq 3 given again");
+    drop(writer);
+    let mut cursor = Cursor::load_in(crashed.clone(), CURSOR).unwrap();
+    let err = cursor.check(&Log::open_in(crashed.clone(), LOG).unwrap()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err.into_kind(), ErrorKind::CursorOfAnotherLog { seq: 3, after: 3, .. }),
+        "{text}"
+    );
+    assert!(text.contains("--uncommitted") && text.contains("go on after seq 3"), "{text}");
+}

@@ -55,7 +55,9 @@ pub(crate) struct Args {
           requires = "cursor")]
     pub commit_interval: Duration,
     /// With -f: print records as soon as they are written, before a sync made them durable.
-    /// A power loss can take such a record back and give its seq to another record.
+    /// A power loss can take such a record back and give its seq to another record; with
+    /// --cursor, the consumer then stops with exit 9 rather than skip that record (remove
+    /// FILE.record to go on).
     #[arg(long, requires = "follow")]
     pub uncommitted: bool,
     /// With -f: when a compaction removed records not delivered yet (retention), exit with
