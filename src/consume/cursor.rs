@@ -72,8 +72,6 @@ pub struct Cursor<V: Vfs = StdFs> {
     after: Option<u64>,
     /// What `FILE.record` holds (as read at load, or last written).
     seen: Option<Seen>,
-    /// `FILE.record`, once opened for writing.
-    seen_file: Option<V::File>,
     _lock: LogLock<V>,
 }
 
@@ -106,7 +104,7 @@ impl<V: Vfs> Cursor<V> {
         crate::fs::sweep_temps(&vfs, &path)?;
         let after = read_seq(&vfs, &path).map_err(|e| not_a_cursor(&path, e))?;
         let seen = Seen::read(&vfs, &crate::names::cursor_record(&path));
-        Ok(Cursor { vfs, path, after, seen, seen_file: None, _lock: lock })
+        Ok(Cursor { vfs, path, after, seen, _lock: lock })
     }
 
     /// The seq of the last record committed; `None` before the first commit.
@@ -281,17 +279,19 @@ impl<V: Vfs> Cursor<V> {
 
     /// Writes `seen` to `FILE.record` in place, without a sync. On failure the file may hold
     /// the previous record, or torn bytes its checksum refuses: either way no false alarm.
+    /// Opened at each write, not kept open: a `FILE.record` removed while the consumer runs
+    /// is written again, not a deleted file.
     fn remember(&mut self, seen: Seen) {
         let path = crate::names::cursor_record(&self.path);
-        if self.seen_file.is_none() {
-            let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
-            self.seen_file =
-                self.vfs.open(&path, OpenOptions::read_write(Create::IfMissing, mode)).ok();
-        }
-        let Some(file) = &self.seen_file else { return };
+        let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
+        let Ok(file) = self.vfs.open(&path, OpenOptions::read_write(Create::IfMissing, mode))
+        else {
+            self.seen = None;
+            return;
+        };
         let text = seen.encode();
         let written =
-            crate::fs::write_all_at(file, &text, 0).and_then(|()| file.set_len(text.len() as u64));
+            crate::fs::write_all_at(&file, &text, 0).and_then(|()| file.set_len(text.len() as u64));
         self.seen = written.is_ok().then_some(seen);
     }
 }

@@ -984,3 +984,19 @@ fn a_segmented_log_whose_active_segment_is_empty_is_no_false_alarm() {
     let refused = cursor.check_log_at(&other).map_err(|e| e.into_kind());
     assert!(matches!(refused, Err(ndlog::ErrorKind::CursorOfAnotherLog { seq: 4, .. })));
 }
+
+/// `FILE.record` removed while the consumer runs is written again at its next commit (it is
+/// not kept open: writing a deleted file would leave the next start nothing to compare).
+#[test]
+fn what_a_cursor_remembers_is_written_again_when_removed_under_it() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    let record = dir.path().join("c.record");
+    let mut cursor = ndlog::Cursor::load(dir.path().join("c")).unwrap();
+    let opened = ndlog::Log::open(&log).unwrap();
+    cursor.commit_at(&opened.get(2).unwrap()).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    cursor.commit_at(&opened.get(3).unwrap()).unwrap();
+    let now = std::fs::read_to_string(&record).expect("written again");
+    assert!(now.starts_with(r#"{"seq":3,"#), "{now}");
+}
