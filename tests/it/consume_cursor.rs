@@ -633,6 +633,24 @@ fn consume_to(log: &Path, cursor: &Path, out: &Path, seq: u64) -> Vec<u64> {
     delivered(out).into_iter().map(|(seq, _)| seq).collect()
 }
 
+/// Appends records `{"id":"g<generation>-<i>"}` for i in `from..from + n` to `log` (a
+/// segmented log rolling every 4 records when `segmented`), creating it when missing.
+fn write_ids(log: &Path, segmented: bool, generation: u32, from: u32, n: u32) {
+    let writer = if segmented { segments_of(4).open(log) } else { ndlog::Writer::open(log) };
+    let writer = writer.unwrap();
+    for i in from..from + n {
+        writer.append(&serde_json::json!({"id": format!("g{generation}-{i}")})).unwrap();
+    }
+}
+
+/// Removes the log, as a user would before creating it again.
+fn remove_log(log: &Path, segmented: bool) {
+    match segmented {
+        true => std::fs::remove_dir_all(log).unwrap(),
+        false => std::fs::remove_file(log).unwrap(),
+    }
+}
+
 #[test]
 fn a_cursor_used_with_a_log_created_again_is_refused_with_exit_9() {
     recreated_log_refused(false);
@@ -651,13 +669,8 @@ fn a_cursor_used_with_a_segmented_log_created_again_is_refused_with_exit_9() {
 fn recreated_log_refused(segmented: bool) {
     let dir = tempdir();
     let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
-    let write = |generation: u32, from: u32, n: u32| {
-        let writer = if segmented { segments_of(4).open(&log) } else { ndlog::Writer::open(&log) };
-        let writer = writer.unwrap();
-        for i in from..from + n {
-            writer.append(&serde_json::json!({"id": format!("g{generation}-{i}")})).unwrap();
-        }
-    };
+    let write =
+        |generation: u32, from: u32, n: u32| write_ids(&log, segmented, generation, from, n);
     write(1, 1, 5);
     let (cursor, out) = (dir.path().join("c.cursor"), dir.path().join("out"));
     assert_eq!(consume_to(&log, &cursor, &out, 5), (1..=5).collect::<Vec<_>>());
@@ -673,11 +686,7 @@ fn recreated_log_refused(segmented: bool) {
     assert_eq!(consume_to(&log, &cursor, &out, 11), (6..=11).collect::<Vec<_>>());
 
     // Removed and written again, with other records.
-    if segmented {
-        std::fs::remove_dir_all(&log).unwrap();
-    } else {
-        std::fs::remove_file(&log).unwrap();
-    }
+    remove_log(&log, segmented);
     write(2, 1, 12);
     let mut child = consumer(&log, &cursor, &out);
     let code = exit_code_within(&mut child, "a consumer of another log");
@@ -692,11 +701,7 @@ fn recreated_log_refused(segmented: bool) {
     // The usual case: created again and shorter than the cursor (or with no record yet): the
     // consumer would wait for seq 12 and skip records 1..=11 as they came.
     for n in [3, 0] {
-        if segmented {
-            std::fs::remove_dir_all(&log).unwrap();
-        } else {
-            std::fs::remove_file(&log).unwrap();
-        }
+        remove_log(&log, segmented);
         write(3, 1, n);
         let mut child = consumer(&log, &cursor, &out);
         let code = exit_code_within(&mut child, "a consumer of a shorter log");
@@ -708,11 +713,7 @@ fn recreated_log_refused(segmented: bool) {
         }
         assert!(delivered(&out).is_empty(), "nothing delivered");
     }
-    if segmented {
-        std::fs::remove_dir_all(&log).unwrap();
-    } else {
-        std::fs::remove_file(&log).unwrap();
-    }
+    remove_log(&log, segmented);
     write(2, 1, 12);
 
     // As told: without the cursor (and what it remembers), the new log from its start.
@@ -895,17 +896,9 @@ fn a_log_created_again_and_still_shorter_than_the_cursor_is_refused_at_start() {
 fn recreated_under_a_consumer(segmented: bool, restarted: bool) {
     let dir = tempdir();
     let log = dir.path().join(if segmented { "events" } else { "events.ndjson" });
-    let write = |generation: u32, from: u32, n: u32| {
-        let writer = if segmented { segments_of(4).open(&log) } else { ndlog::Writer::open(&log) };
-        let writer = writer.unwrap();
-        for i in from..from + n {
-            writer.append(&serde_json::json!({"id": format!("g{generation}-{i}")})).unwrap();
-        }
-    };
-    let remove = || match segmented {
-        true => std::fs::remove_dir_all(&log).unwrap(),
-        false => std::fs::remove_file(&log).unwrap(),
-    };
+    let write =
+        |generation: u32, from: u32, n: u32| write_ids(&log, segmented, generation, from, n);
+    let remove = || remove_log(&log, segmented);
     write(1, 1, 5);
     let (cursor, out) = (dir.path().join("c.cursor"), dir.path().join("out"));
     let record = dir.path().join("c.cursor.record");
