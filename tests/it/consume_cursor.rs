@@ -993,3 +993,37 @@ fn what_a_cursor_remembers_is_written_again_when_removed_under_it() {
     let now = std::fs::read_to_string(&record).expect("written again");
     assert!(now.starts_with(r#"{"seq":3,"#), "{now}");
 }
+
+/// A `FILE.record` that is a directory or a symlink is never used, which leaves the cursor
+/// unable to tell its log from one created again: the consumer says so on stderr and goes on.
+#[test]
+fn a_cursor_record_that_is_not_a_file_is_said() {
+    let dir = tempdir();
+    let log = write_log(dir.path(), "events.ndjson", 3);
+    let (cursor, out) = (dir.path().join("c"), dir.path().join("out"));
+    let record = dir.path().join("c.record");
+    for make in [
+        |p: &Path| std::fs::create_dir(p).unwrap(),
+        |p: &Path| std::os::unix::fs::symlink("/etc/hostname", p).unwrap(),
+    ] {
+        make(&record);
+        let mut child = consumer(&log, &cursor, &out);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let said = loop {
+            let err = std::fs::read_to_string(out.with_extension("err")).unwrap_or_default();
+            if err.contains("not a regular file") || Instant::now() > deadline {
+                break err;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        sigterm(&child);
+        assert_eq!(exit_code_within(&mut child, "a consumer after SIGTERM"), Some(0));
+        assert!(
+            said.contains("c.record: not a regular file") && said.contains("remove it"),
+            "{said}"
+        );
+        assert_eq!(delivered(&out).len(), 3, "it goes on");
+        let _ = std::fs::remove_dir(&record).or_else(|_| std::fs::remove_file(&record));
+        std::fs::remove_file(&cursor).unwrap();
+    }
+}
