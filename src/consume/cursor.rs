@@ -120,6 +120,18 @@ impl<V: Vfs> Cursor<V> {
         &self.path
     }
 
+    /// `FILE.record`, beside the cursor file: the record it remembers (see [`Cursor`]).
+    pub fn record_path(&self) -> PathBuf {
+        crate::names::cursor_record(&self.path)
+    }
+
+    /// The mode of the cursor's files: the cursor file's (its owner may have shared it); 0600
+    /// for a new one, as a log is unless created with another mode. (It used to be 0644
+    /// whatever the umask.)
+    fn mode(&self) -> u32 {
+        self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777)
+    }
+
     /// Follows `reader`'s log from the first record after the cursor, once
     /// [`Cursor::check`] found the log to be the one the cursor was committed against.
     ///
@@ -227,12 +239,25 @@ impl<V: Vfs> Cursor<V> {
                 _ => {}
             }
         }
-        if self.seen.map(|s| s.seq) != Some(after)
+        self.remember_with(get);
+        Ok(())
+    }
+
+    /// Has the cursor remember the record at its seq, looked up in the log at `log` (after a
+    /// [`Cursor::commit`] where the record was not at hand), without checking the log again.
+    pub(crate) fn remember_log_at(&mut self, log: &Path) {
+        let vfs = self.vfs.clone();
+        self.remember_with(|seq| look_up(&vfs, log, seq));
+    }
+
+    /// Remembers the record at the cursor's seq, as `get` finds it, unless it already does.
+    fn remember_with(&mut self, get: impl Fn(u64) -> Option<Seen>) {
+        if let Some(after) = self.after
+            && self.seen.map(|s| s.seq) != Some(after)
             && let Some(now) = get(after)
         {
             self.remember(now);
         }
-        Ok(())
     }
 
     /// Stores `seq` as the last record delivered, atomically and durably: after it returns,
@@ -251,11 +276,7 @@ impl<V: Vfs> Cursor<V> {
         }
         let mut text = itoa::Buffer::new().format(seq).as_bytes().to_vec();
         text.push(b'\n');
-        // The file keeps the mode it has (its owner may have shared it); a new one is private,
-        // as a log is unless created with another mode. (It used to be 0644 whatever the
-        // umask.)
-        let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
-        crate::fs::atomic_write_in(&self.vfs, &self.path, &text, mode)?;
+        crate::fs::atomic_write_in(&self.vfs, &self.path, &text, self.mode())?;
         self.after = Some(seq);
         Ok(())
     }
@@ -282,9 +303,9 @@ impl<V: Vfs> Cursor<V> {
     /// Opened at each write, not kept open: a `FILE.record` removed while the consumer runs
     /// is written again, not a deleted file.
     fn remember(&mut self, seen: Seen) {
-        let path = crate::names::cursor_record(&self.path);
-        let mode = self.vfs.metadata(&self.path).map_or(0o600, |m| m.mode & 0o777);
-        let Ok(file) = self.vfs.open(&path, OpenOptions::read_write(Create::IfMissing, mode))
+        let path = self.record_path();
+        let Ok(file) =
+            self.vfs.open(&path, OpenOptions::read_write(Create::IfMissing, self.mode()))
         else {
             self.seen = None;
             return;
@@ -363,14 +384,7 @@ impl Seen {
     fn read<V: Vfs>(vfs: &V, path: &Path) -> Option<Seen> {
         let file = vfs.open(path, OpenOptions::read().no_follow()).ok()?;
         let mut buf = [0u8; Self::MAX_LEN];
-        let mut len = 0;
-        while len < buf.len() {
-            match file.read_at(&mut buf[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(_) => return None,
-            }
-        }
+        let len = read_start(&file, &mut buf).ok()?;
         Self::decode(&buf[..len])
     }
 }
@@ -442,17 +456,23 @@ fn read_seq<V: Vfs>(vfs: &V, path: &Path) -> Result<Option<u64>> {
         Err(e) => return Err(crate::fs::refused(path, e)),
     };
     let mut buf = vec![0u8; MAX_CURSOR_LEN + 1];
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read_at(&mut buf[len..], len as u64) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) => return Err(Error::io(path, "read", e)),
-        }
-    }
+    let len = read_start(&file, &mut buf).map_err(|e| Error::io(path, "read", e))?;
     parse_seq(&buf[..len]).map(Some).map_err(|reason| {
         ErrorKind::BadCursor { path: path.to_path_buf(), reason: reason.to_string() }.into()
     })
+}
+
+/// Reads the start of `file` into `buf`, up to its length or the end of the file; how many
+/// bytes that was.
+fn read_start<F: VfsFile>(file: &F, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], len as u64)? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    Ok(len)
 }
 
 /// A cursor file's seq: decimal text (`1234\n`), or a JSON object with a `seq` field.

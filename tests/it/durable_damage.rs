@@ -57,6 +57,13 @@ fn a_damaged_acknowledged_last_record_keeps_its_seq_taken() {
     assert_eq!(next.map(|r| r.seq), Some(6), "the consumer past seq 5 gets the new record");
 }
 
+/// Overwrites the file's last byte, the last line's newline, in place.
+fn damage_last_newline(file: &Path) {
+    let len = std::fs::metadata(file).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
+}
+
 /// XORs a byte inside the last line's payload, in place; returns where the line starts.
 fn flip_in_place(file: &Path) -> u64 {
     use std::os::unix::fs::FileExt;
@@ -231,10 +238,8 @@ fn a_lost_final_newline_is_reported_as_lost_records_not_as_an_interrupted_write(
     let dir = tempdir();
     let path = dir.path().join("log.ndjson");
     append_n(&ndlog::Writer::open(&path).unwrap(), 5);
-    let len = std::fs::metadata(&path).unwrap().len();
     // The last line's newline damaged: to the reader, a torn tail.
-    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
+    damage_last_newline(&path);
     let out = run(&["verify", path.to_str().unwrap()], b"");
     let said = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{said}");
@@ -389,9 +394,7 @@ fn verify_reports_lost_records_at_the_end_of_the_active_segment() {
     let settings = Settings { segment_records: Some(4), ..Settings::new(64 << 10) };
     append_n(&segment_options(settings).open(&path).unwrap(), 6);
     let active = active_segment(&path);
-    let len = std::fs::metadata(&active).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&f, b"#", len - 1).unwrap();
+    damage_last_newline(&active);
     let out = run(&["verify", path.to_str().unwrap()], b"");
     let said = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{said}");

@@ -367,18 +367,15 @@ pub(crate) fn load_cursor(file: &Path) -> anyhow::Result<Cursor> {
         // (The error names the file.)
         _ => anyhow::Error::new(e).context("--cursor"),
     })?;
-    note_record_unusable(file);
+    note_record_unusable(&cursor.record_path());
     Ok(cursor)
 }
 
 /// The cursor's `FILE.record` is never read or written through a symlink, nor as anything but
 /// a regular file: one that is something else leaves the cursor unable to tell its log from
 /// one created again. Said, since nothing else would.
-fn note_record_unusable(cursor: &Path) {
-    let mut record = cursor.as_os_str().to_owned();
-    record.push(".record");
-    let record = PathBuf::from(record);
-    let Ok(meta) = std::fs::symlink_metadata(&record) else { return };
+fn note_record_unusable(record: &Path) {
+    let Ok(meta) = std::fs::symlink_metadata(record) else { return };
     if !meta.file_type().is_file() {
         out::warn(format_args!(
             "{}: not a regular file, so the cursor cannot remember the record it is at and \
