@@ -356,9 +356,15 @@ impl<V: Vfs> Compactor<V> {
             if now.len.saturating_sub(pos) <= COPY_UNDER_LOCK {
                 break;
             }
+            let before = pos;
             pos =
                 copy_appended(&log, pos, now.len, false, &mut out, &mut quarantine, &mut appended)?;
             self.report_progress(pos, total.max(pos));
+            if pos == before {
+                // What remains is one write not finished yet (or never to finish): the rest is
+                // copied under the lock.
+                break;
+            }
         }
         out.sync()?;
         // The bulk of the new index, too, before writers have to wait. (A failure only leaves
@@ -494,12 +500,15 @@ fn held_back(mut report: CompactReport, damage: DamagedTail, started: Instant) -
     report
 }
 
-/// Copies the complete lines (and with `last`, the torn tail) of `from..to` of the old log:
-/// records as they are, damage to the quarantine. Returns where it stopped.
+/// Copies the complete lines of `from..len` of the old log up to its last record (records as
+/// they are, damage to the quarantine), and with `last` what follows it (a torn tail, an
+/// unfinished write) to the quarantine. Returns where it stopped. Records of a write that has
+/// not finished (or never will) are not copied: a new file ending in them, all of it marked
+/// durable, would keep them as records.
 fn copy_appended<V: Vfs>(
     log: &V::File,
     from: u64,
-    to: u64,
+    len: u64,
     last: bool,
     out: &mut Output<V>,
     quarantine: &mut Quarantine<V::File>,
@@ -508,7 +517,10 @@ fn copy_appended<V: Vfs>(
     let mut buf = Vec::new();
     let vfs = out.vfs.clone();
     let path = out.path.clone();
-    let end = chunks::for_each_entry(log, from, to, &mut buf, |base, chunk, entry| {
+    let tail = last_record::discover(log, len, None, &mut buf).at(&path, "read")?;
+    let to = if last { len } else { tail.end.max(from) };
+    let finished = tail.end.max(from);
+    let end = chunks::for_each_entry(log, from, finished, &mut buf, |base, chunk, entry| {
         match entry {
             Entry::Record(r) => {
                 *appended += 1;
@@ -526,7 +538,10 @@ fn copy_appended<V: Vfs>(
     if last && end < to {
         let mut torn = vec![0u8; (to - end) as usize];
         crate::fs::read_exact_at(log, &mut torn, end).at(&path, "read")?;
-        let why = "torn tail (a write cut short by a crash)";
+        let why = match tail.unfinished {
+            Some(_) => "an unfinished write (a write cut short by a crash, never acknowledged)",
+            None => "torn tail (a write cut short by a crash)",
+        };
         quarantine.push(&vfs, end, &torn, why).at(quarantine.path(), "write")?;
         return Ok(to);
     }

@@ -120,8 +120,21 @@ pub fn next(prev: &ChainValue, body: &[u8]) -> ChainValue {
 /// assert_eq!(ndlog::format::decode(line).unwrap().data, br#"{"user":"u1"}"#);
 /// ```
 pub fn encode(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8], prev: &ChainValue) -> ChainValue {
+    encode_marked(out, seq, ts, data, super::Marks::NONE, prev)
+}
+
+/// [`encode`], with a write's `marks` (see [`crate::format::encode_marked`]); the marks are
+/// part of the body the link covers.
+pub fn encode_marked(
+    out: &mut Vec<u8>,
+    seq: u64,
+    ts: u64,
+    data: &[u8],
+    marks: super::Marks,
+    prev: &ChainValue,
+) -> ChainValue {
     let mut value = ChainValue::GENESIS;
-    super::line::encode_with(out, seq, ts, data, |out, start| {
+    super::line::encode_with(out, seq, ts, data, marks, |out, start| {
         value = next(prev, &out[start..]);
         out.extend_from_slice(LINK_KEY);
         let mut hex = [0u8; LINK_HEX_LEN];

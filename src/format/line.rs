@@ -9,6 +9,12 @@
 //!
 //! The CRC-32 covers every byte before `,"crc":`; the trailer has a fixed width, so verifying a
 //! line costs one CRC pass and a fixed-size comparison, with no JSON parsing and no allocation.
+//!
+//! The records of a write of several records carry marks, spaces around the payload (FORMAT.md,
+//! section 1): one after it on every record but the write's last (more follow), one before it
+//! on every record but its first (more came before). A write cut short ends in records marked
+//! to continue, and a write with a hole ends in a record marked as continued after damage:
+//! readers and writers take both for an unfinished write, never for records.
 
 pub use crate::error::LineError;
 
@@ -18,6 +24,30 @@ pub const PREFIX: &[u8] = b"{\"seq\":";
 pub const TS_KEY: &[u8] = b",\"ts\":";
 /// Separates the ts digits from the payload.
 pub const DATA_KEY: &[u8] = b",\"data\":";
+/// The mark byte: after the payload of every record of a write but its last (more records of
+/// the same write follow), before the payload of every record of a write but its first. JSON
+/// whitespace, so every JSON reader reads the line as it would without it.
+pub const MARK: u8 = b' ';
+
+/// Where a record stands in the write that wrote it, as its marks say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Records of the same write came before it (a space before the payload).
+    pub continued: bool,
+    /// Records of the same write follow it (a space after the payload).
+    pub continues: bool,
+}
+
+impl Marks {
+    /// A record written alone (or by ndlog before marks): no mark.
+    pub const NONE: Marks = Marks { continued: false, continues: false };
+
+    /// The marks of the `i`-th record of a write whose first record is the `first`-th and
+    /// whose last is the `last`-th.
+    pub fn of(i: usize, first: usize, last: usize) -> Marks {
+        Marks { continued: i != first, continues: i != last }
+    }
+}
 /// Starts the fixed-width trailer.
 pub const CRC_KEY: &[u8] = b",\"crc\":\"";
 /// Number of hex digits of the CRC.
@@ -30,12 +60,14 @@ pub const TRAILER_LEN: usize = CRC_KEY.len() + CRC_HEX_LEN + CLOSE.len();
 pub const MIN_LINE_LEN: usize =
     PREFIX.len() + 1 + TS_KEY.len() + 1 + DATA_KEY.len() + 1 + TRAILER_LEN;
 /// Bytes the frame adds around a payload, with the widest seq and ts (20 digits each), a chain
-/// link ([`super::chain::LINK_LEN`]: only chained logs have one) and `\n`.
+/// write's marks ([`MARK`]), a chain link ([`super::chain::LINK_LEN`]: only chained
+/// logs have one) and `\n`.
 pub const MAX_FRAME_OVERHEAD: usize = PREFIX.len()
     + 20
     + TS_KEY.len()
     + 20
     + DATA_KEY.len()
+    + 2
     + super::chain::LINK_LEN
     + TRAILER_LEN
     + 1;
@@ -47,8 +79,11 @@ pub struct Frame<'a> {
     pub seq: u64,
     /// The record's timestamp, unix milliseconds.
     pub ts: u64,
-    /// The payload: one compact JSON value.
+    /// The payload: one compact JSON value (without the marks around it).
     pub data: &'a [u8],
+    /// Where the record stands in its write. A record marked to continue is part of the log
+    /// only when its write's last record follows it (FORMAT.md, section 3).
+    pub marks: Marks,
 }
 
 /// Appends the record line for `(seq, ts, data)`, newline included, to `out`.
@@ -56,17 +91,40 @@ pub struct Frame<'a> {
 /// `data` must already be one compact JSON value without a raw newline; the writer checks that
 /// before calling this. Returns the number of bytes appended.
 pub fn encode(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) -> usize {
-    encode_with(out, seq, ts, data, |_, _| {})
+    encode_with(out, seq, ts, data, Marks::NONE, |_, _| {})
 }
 
-/// [`encode`], with `member` appending what goes between the payload and the CRC trailer (the
-/// chain link of a chained log: `format::chain`); it gets the line so far and where it starts.
+/// [`encode`], with `marks`: the line of a record of a write of several records (FORMAT.md,
+/// section 1). Readers take a log that ends in records marked to continue for a write that has
+/// not finished.
+///
+/// # Example
+/// ```
+/// use ndlog::format::{Marks, encode_marked};
+/// let mut log = Vec::new();
+/// encode_marked(&mut log, 1, 10, b"1", Marks::of(0, 0, 1));
+/// encode_marked(&mut log, 2, 10, b"2", Marks::of(1, 0, 1));
+/// assert!(log.starts_with(br#"{"seq":1,"ts":10,"data":1 ,"crc":"#));
+/// let second = log.split(|&b| b == b'\n').nth(1).unwrap();
+/// assert!(second.starts_with(br#"{"seq":2,"ts":10,"data": 2,"crc":"#));
+/// let first = ndlog::format::decode(&log[..log.iter().position(|&b| b == b'\n').unwrap()]);
+/// assert_eq!(first.unwrap().data, b"1");
+/// assert!(first.unwrap().marks.continues && !first.unwrap().marks.continued);
+/// ```
+pub fn encode_marked(out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8], marks: Marks) -> usize {
+    encode_with(out, seq, ts, data, marks, |_, _| {})
+}
+
+/// [`encode_marked`], with `member` appending what goes between the payload (and its mark)
+/// and the CRC trailer (the chain link of a chained log: `format::chain`); it gets the line so
+/// far and where it starts.
 #[inline]
 pub(crate) fn encode_with(
     out: &mut Vec<u8>,
     seq: u64,
     ts: u64,
     data: &[u8],
+    marks: Marks,
     member: impl FnOnce(&mut Vec<u8>, usize),
 ) -> usize {
     let start = out.len();
@@ -76,7 +134,13 @@ pub(crate) fn encode_with(
     out.extend_from_slice(TS_KEY);
     out.extend_from_slice(num.format(ts).as_bytes());
     out.extend_from_slice(DATA_KEY);
+    if marks.continued {
+        out.push(MARK);
+    }
     out.extend_from_slice(data);
+    if marks.continues {
+        out.push(MARK);
+    }
     member(out, start);
     let crc = crc32fast::hash(&out[start..]);
     out.extend_from_slice(CRC_KEY);
@@ -138,16 +202,22 @@ impl Consecutive {
         self.seq
     }
 
-    /// Appends the next record's line for `data` to `out`, as [`encode`] would.
+    /// Appends the next record's line for `data` to `out`, as [`encode_marked`] would.
     #[inline]
-    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, data: &[u8]) {
-        out.reserve(FRONT_MAX + data.len() + TRAILER_LEN + 1);
+    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, data: &[u8], marks: Marks) {
+        out.reserve(FRONT_MAX + data.len() + 2 + TRAILER_LEN + 1);
         let start = out.len();
         // The whole array, cut back to the line start: a copy of a fixed size is a few moves,
         // one of a varying size a call.
         out.extend_from_slice(&self.front);
         out.truncate(start + self.front_len);
+        if marks.continued {
+            out.push(MARK);
+        }
         out.extend_from_slice(data);
+        if marks.continues {
+            out.push(MARK);
+        }
         let mut crc = self.crc.clone();
         crc.update(&out[start..]);
         out.extend_from_slice(&trailer(crc.finalize()));
@@ -278,12 +348,51 @@ fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
     let data = rest
         .strip_prefix(DATA_KEY)
         .ok_or_else(|| fault(rest, LineError::BadTs, LineError::BadData))?;
-    // A chained record's link sits between the payload and the trailer (FORMAT.md, section 10).
+    // A chained record's link sits between the payload and the trailer (FORMAT.md, section 10),
+    // and a write's marks right around the payload (writers trim payloads, so a space there is
+    // always a mark).
     let (data, _) = super::chain::split_link(data);
+    let (data, continues) = match data.split_last() {
+        Some((&MARK, payload)) => (payload, true),
+        _ => (data, false),
+    };
+    let (data, continued) = match data.split_first() {
+        Some((&MARK, payload)) => (payload, true),
+        _ => (data, false),
+    };
     if data.is_empty() {
         return Err(LineError::BadData);
     }
-    Ok(Frame { seq, ts, data })
+    Ok(Frame { seq, ts, data, marks: Marks { continued, continues } })
+}
+
+/// Appends `line` (a valid record line, without its newline) to `out` with `marks`, its CRC
+/// computed again where that changed it (seq, ts, payload and any chain link stay as they
+/// are), and its newline. For records written again in another write than their own (a
+/// verbatim import), whose marks must fit that write.
+pub(crate) fn remark(line: &[u8], marks: Marks, out: &mut Vec<u8>) -> Result<(), LineError> {
+    let frame = decode_any_seq(line)?;
+    if frame.marks == marks {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        return Ok(());
+    }
+    let (covered, _) = split_trailer(line)?;
+    // The payload is a sub-slice of the line, the marks the bytes around it.
+    let payload_start = frame.data.as_ptr() as usize - line.as_ptr() as usize;
+    let payload_end = payload_start + frame.data.len();
+    let start = out.len();
+    out.extend_from_slice(&covered[..payload_start - usize::from(frame.marks.continued)]);
+    if marks.continued {
+        out.push(MARK);
+    }
+    out.extend_from_slice(frame.data);
+    if marks.continues {
+        out.push(MARK);
+    }
+    out.extend_from_slice(&covered[payload_end + usize::from(frame.marks.continues)..]);
+    out.extend_from_slice(&trailer(crc32fast::hash(&out[start..])));
+    Ok(())
 }
 
 /// Parses a canonical decimal u64 (no sign, no leading zero unless it is `0`) at the start of
@@ -392,7 +501,13 @@ mod tests {
         ] {
             let l = line(seq, ts, data);
             let f = decode(&l[..l.len() - 1]).unwrap();
-            assert_eq!(f, Frame { seq, ts, data });
+            assert_eq!(f, Frame { seq, ts, data, marks: Marks::NONE });
+            for marks in [Marks::of(0, 0, 2), Marks::of(1, 0, 2), Marks::of(2, 0, 2)] {
+                let mut marked = Vec::new();
+                encode_marked(&mut marked, seq, ts, data, marks);
+                let f = decode(&marked[..marked.len() - 1]).unwrap();
+                assert_eq!(f, Frame { seq, ts, data, marks });
+            }
         }
     }
 
@@ -407,6 +522,59 @@ mod tests {
                 assert!(decode(&bad).is_err(), "flip of bit {bit} at byte {i} went unnoticed");
             }
         }
+    }
+
+    #[test]
+    fn the_marks_are_whitespace_every_json_reader_passes_over() {
+        let mut l = Vec::new();
+        encode_marked(&mut l, 42, 1763683200123, br#"{"user":"u1"}"#, Marks::of(1, 0, 2));
+        let text = std::str::from_utf8(&l).unwrap();
+        assert!(text.contains(r#""data": {"user":"u1"} ,"crc":""#), "{text}");
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["data"]["user"], "u1");
+        // Every flip of the marked line is caught, the mark's own byte too.
+        let body = &l[..l.len() - 1];
+        for i in 0..body.len() {
+            let mut bad = body.to_vec();
+            bad[i] ^= 1;
+            assert!(decode(&bad).is_err(), "flip at byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn remarking_sets_the_marks_and_keeps_everything_else() {
+        let all = [Marks::of(0, 0, 0), Marks::of(0, 0, 2), Marks::of(1, 0, 2), Marks::of(2, 0, 2)];
+        for data in [&b"1"[..], br#"{"a":[1,"x"]}"#] {
+            for chained in [false, true] {
+                let line = |marks| {
+                    let mut out = Vec::new();
+                    let g = super::super::chain::ChainValue::GENESIS;
+                    match chained {
+                        true => {
+                            _ = super::super::chain::encode_marked(&mut out, 9, 99, data, marks, &g)
+                        }
+                        false => _ = encode_marked(&mut out, 9, 99, data, marks),
+                    }
+                    out
+                };
+                for from in all {
+                    for to in all {
+                        let (given, want) = (line(from), line(to));
+                        let mut out = Vec::new();
+                        remark(&given[..given.len() - 1], to, &mut out).unwrap();
+                        if chained && from != to {
+                            // The link covers the marks: set anew, it is the other line's link
+                            // no more, but the line is a valid record with the marks given.
+                            let f = decode(&out[..out.len() - 1]).unwrap();
+                            assert_eq!((f.seq, f.ts, f.data, f.marks), (9, 99, data, to));
+                        } else {
+                            assert_eq!(out, want);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(remark(b"not a record", Marks::NONE, &mut Vec::new()).is_err());
     }
 
     #[test]
@@ -459,8 +627,9 @@ mod tests {
                         lines.skip();
                         continue;
                     }
-                    lines.encode(&mut ours, data.as_bytes());
-                    encode(&mut theirs, seq, ts, data.as_bytes());
+                    let marks = Marks::of(i as usize % 3, 1, 2);
+                    lines.encode(&mut ours, data.as_bytes(), marks);
+                    encode_marked(&mut theirs, seq, ts, data.as_bytes(), marks);
                     if seq == u64::MAX {
                         break;
                     }

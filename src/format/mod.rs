@@ -6,7 +6,8 @@
 //! padding; the last bytes of a file after its last newline are a torn tail.
 //!
 //! - [`encode`], [`decode`], [`Frame`], [`LineError`]: one record line and its fixed-width CRC
-//!   trailer.
+//!   trailer; [`encode_marked`], [`Marks`] and [`MARK`]: the marks on the records of a write of
+//!   several records, which make it all or nothing.
 //! - [`MAX_FRAME_OVERHEAD`]: what the frame adds around a payload.
 //! - [`chain`]: the hash link a record of a chained log carries ([`chain::ChainValue`],
 //!   [`chain::encode`], [`chain::check`]).
@@ -19,8 +20,8 @@ pub(crate) mod payload;
 pub(crate) mod resync;
 
 pub use line::{
-    CLOSE, CRC_HEX_LEN, CRC_KEY, DATA_KEY, Frame, LineError, MAX_FRAME_OVERHEAD, MIN_LINE_LEN,
-    PREFIX, TRAILER_LEN, TS_KEY, check_crc, crc_checked, decode, encode, hex8, parse_body,
-    split_trailer, unhex8,
+    CLOSE, CRC_HEX_LEN, CRC_KEY, DATA_KEY, Frame, LineError, MARK, MAX_FRAME_OVERHEAD,
+    MIN_LINE_LEN, Marks, PREFIX, TRAILER_LEN, TS_KEY, check_crc, crc_checked, decode, encode,
+    encode_marked, hex8, parse_body, split_trailer, unhex8,
 };
-pub(crate) use line::{Consecutive, decode_any_seq, parse_u64, peek_seq_ts};
+pub(crate) use line::{Consecutive, decode_any_seq, parse_u64, peek_seq_ts, remark};

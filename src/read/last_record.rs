@@ -9,7 +9,7 @@
 
 use memchr::memrchr;
 
-use crate::format::resync;
+use crate::format::{Marks, resync};
 use crate::fs::VfsFile;
 
 /// First read: usually all it takes.
@@ -34,9 +34,15 @@ pub(crate) struct Tail {
     /// write is in progress, and no acknowledged record is there (an acknowledged record was
     /// written whole, newline included, and synced).
     pub(crate) end: u64,
-    /// Bytes after `end` hold something other than newlines (a torn or damaged last line): the
-    /// writer neutralises them before it appends, and never glues a record onto them.
+    /// Bytes after `end` hold something other than newlines (a torn or damaged last line, or
+    /// records of an unfinished write): the writer neutralises them before it appends, and
+    /// never glues a record onto them.
     pub(crate) torn: bool,
+    /// Among those bytes are whole records of a write that did not finish (records with the
+    /// continuation mark that no record without it follows: FORMAT.md, section 3): the highest
+    /// seq among them. Left in place and followed by a record, they would read as part of the
+    /// log.
+    pub(crate) unfinished: Option<u64>,
     /// Where the newline padding at the end of the file starts, in whole blocks (a preallocated
     /// segment: FORMAT.md, "Preallocated segments"): what lies between `end` and `content` is the only crash
     /// debris there can be, and what lies after it is padding. `len` for a file without padding.
@@ -45,7 +51,8 @@ pub(crate) struct Tail {
 
 impl Tail {
     /// The tail of an empty file.
-    pub(crate) const EMPTY: Tail = Tail { len: 0, last: None, end: 0, torn: false, content: 0 };
+    pub(crate) const EMPTY: Tail =
+        Tail { len: 0, last: None, end: 0, torn: false, unfinished: None, content: 0 };
 }
 
 /// Padding is looked for in blocks of this size.
@@ -179,13 +186,14 @@ fn discover_in<F: VfsFile + ?Sized>(
     let mut pieces: Vec<Vec<u8>> = Vec::new();
     let mut piece_bytes = 0usize;
     let mut too_long = false;
-    // Whether anything but newlines lies above the line being assembled.
-    let mut debris = false;
-    let found = |last: Last, end: u64, debris: bool| Tail {
+    // What the lines seen so far say: debris, an unfinished write, a last record to confirm.
+    let mut scan = Scan::default();
+    let found = |(last, end, debris, unfinished): Found| Tail {
         len,
         last: Some(last),
         end,
         torn: debris,
+        unfinished,
         content,
     };
     let mut hi = content;
@@ -201,12 +209,13 @@ fn discover_in<F: VfsFile + ?Sized>(
             let part = &scratch[nl + 1..right];
             match line_end {
                 // Bytes after the last newline: a torn line, never a record.
-                None => debris |= !part.is_empty(),
+                None => scan.debris |= !part.is_empty(),
                 Some(end) => {
-                    if let Some(last) = record_in(part, &pieces, piece_bytes, too_long) {
-                        return Ok(found(last, end + 1, debris));
+                    let record = record_in(part, &pieces, piece_bytes, too_long);
+                    let blank = part.is_empty() && piece_bytes == 0 && !too_long;
+                    if let Some(last) = scan.line(record, blank, end + 1) {
+                        return Ok(found(last));
                     }
-                    debris |= !part.is_empty() || piece_bytes > 0 || too_long;
                 }
             }
             line_end = Some(lo + nl as u64);
@@ -218,7 +227,7 @@ fn discover_in<F: VfsFile + ?Sized>(
         // `scratch[..right]` starts the line being assembled (or belongs to the torn line).
         let part = &scratch[..right];
         if line_end.is_none() {
-            debris |= !part.is_empty();
+            scan.debris |= !part.is_empty();
         } else if !too_long {
             if piece_bytes + part.len() > MAX_LINE {
                 too_long = true;
@@ -233,16 +242,56 @@ fn discover_in<F: VfsFile + ?Sized>(
     }
     // At the floor, a line start: the line being assembled is whole.
     if let Some(end) = line_end {
-        if let Some(last) = record_in(&[], &pieces, piece_bytes, too_long) {
-            return Ok(found(last, end + 1, debris));
+        let record = record_in(&[], &pieces, piece_bytes, too_long);
+        let blank = piece_bytes == 0 && !too_long;
+        if let Some(last) = scan.line(record, blank, end + 1) {
+            return Ok(found(last));
         }
-        debris |= piece_bytes > 0 || too_long;
     }
-    Ok(Tail { len, last: known.last, end: known.end, torn: debris, content })
+    let Scan { debris, unfinished } = scan;
+    Ok(Tail { len, last: known.last, end: known.end, torn: debris, unfinished, content })
+}
+
+/// A last record found: the record, where its line ends, whether anything but newlines follows
+/// it, and the highest seq of an unfinished write after it.
+type Found = (Last, u64, bool, Option<u64>);
+
+/// A whole record line as the backward scan sees it.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    last: Last,
+    marks: Marks,
+}
+
+/// The backward scan's reading of the lines it has passed, right to left. The last record is
+/// the last one not marked to continue: records marked to continue after it are a write a
+/// crash cut short (FORMAT.md, section 3).
+#[derive(Debug, Default)]
+struct Scan {
+    /// Anything but newlines lies after the last line seen.
+    debris: bool,
+    /// The highest seq of a record of an unfinished write seen.
+    unfinished: Option<u64>,
+}
+
+impl Scan {
+    /// Takes in the line before those seen (`record` when it holds one, `blank` when it is
+    /// empty), which ends at `end`; returns the last record once found.
+    fn line(&mut self, record: Option<Seen>, blank: bool, end: u64) -> Option<Found> {
+        match record {
+            Some(r) if r.marks.continues => {
+                self.unfinished.get_or_insert(r.last.seq);
+                self.debris = true;
+            }
+            Some(r) => return Some((r.last, end, self.debris, self.unfinished)),
+            None => self.debris |= !blank,
+        }
+        None
+    }
 }
 
 /// The record a whole line holds, if any: `head` followed by `pieces` (in reverse order).
-fn record_in(head: &[u8], pieces: &[Vec<u8>], piece_bytes: usize, too_long: bool) -> Option<Last> {
+fn record_in(head: &[u8], pieces: &[Vec<u8>], piece_bytes: usize, too_long: bool) -> Option<Seen> {
     if too_long || head.len() + piece_bytes > MAX_LINE || head.len() + piece_bytes == 0 {
         return None;
     }
@@ -256,7 +305,8 @@ fn record_in(head: &[u8], pieces: &[Vec<u8>], piece_bytes: usize, too_long: bool
         joined = all;
         &joined[..]
     };
-    resync::parse(line, false).frame.map(|f| Last { seq: f.seq, ts: f.ts })
+    let parsed = resync::parse(line, false);
+    parsed.frame.map(|f| Seen { last: Last { seq: f.seq, ts: f.ts }, marks: f.marks })
 }
 
 #[cfg(test)]
@@ -372,9 +422,79 @@ mod tests {
                 last: Some(Last { seq: 1, ts: 10 }),
                 end,
                 torn: true,
+                unfinished: None,
                 content: log.len() as u64,
             }
         );
+    }
+
+    /// A log of writes of one to four records, each but a write's last with the mark, then
+    /// some damage: where each write ends.
+    fn writes() -> (Vec<u8>, Vec<u64>) {
+        let (mut log, mut ends) = (Vec::new(), Vec::new());
+        let mut seq = 1;
+        for write in 0..12u64 {
+            for i in 0..=write % 4 {
+                let data =
+                    format!(r#"{{"w":{write},"p":"{}"}}"#, "x".repeat((seq * 29 % 90) as usize));
+                let marks = crate::format::Marks::of(i as usize, 0, (write % 4) as usize);
+                crate::format::encode_marked(&mut log, seq, write, data.as_bytes(), marks);
+                seq += 1;
+            }
+            ends.push(log.len() as u64);
+        }
+        (log, ends)
+    }
+
+    #[test]
+    fn a_write_cut_anywhere_leaves_the_last_write_that_finished() {
+        let (log, ends) = writes();
+        let seq_at = |end: u64| Reader::new(&log[..end as usize]).last().map(|r| (r.seq, r.ts));
+        for cut in 0..=log.len() {
+            let t = tail_of(&log[..cut]);
+            let end = ends.iter().rev().copied().find(|&e| e <= cut as u64).unwrap_or(0);
+            assert_eq!(t.end, end, "cut {cut}");
+            assert_eq!(t.last.map(|l| (l.seq, l.ts)), seq_at(end), "cut {cut}");
+            assert_eq!(t.torn, end < cut as u64, "cut {cut}");
+            // Whole records past the end are an unfinished write's, named by the highest seq.
+            let after = Reader::new(&log[end as usize..cut]).records().last().map(|r| r.seq);
+            assert_eq!(t.unfinished, after, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_compaction_that_thinned_the_last_write_leaves_its_last_record() {
+        let (log, ends) = writes();
+        // The last write (four records), with some of its records removed as a compaction
+        // removes them: its last record stays the file's last.
+        let last_write = ends[ends.len() - 2] as usize..log.len();
+        let lines: Vec<&[u8]> = log[last_write.clone()].split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 4);
+        let highest = Reader::new(&log[..]).last().map(|r| r.seq);
+        for removed in [1..3, 0..3, 0..1] {
+            let mut thin = log[..last_write.start].to_vec();
+            for (k, line) in lines.iter().enumerate() {
+                if !removed.contains(&k) {
+                    thin.extend_from_slice(line);
+                }
+            }
+            let t = tail_of(&thin);
+            assert_eq!((t.end, t.last.map(|l| l.seq), t.torn), (thin.len() as u64, highest, false));
+        }
+    }
+
+    #[test]
+    fn an_unfinished_write_above_the_floor_leaves_the_known_end() {
+        let (log, ends) = writes();
+        // Known up to the end of the second write; the third (three records) cut after one.
+        let known = tail_of(&log[..ends[1] as usize]);
+        let third = Reader::new(&log[ends[1] as usize..]);
+        let first_of_third = third.records().next().unwrap();
+        let cut = (ends[1] + first_of_third.line.len() as u64 + 1) as usize;
+        let file = Bytes(log[..cut].to_vec());
+        let t = discover(&file, cut as u64, Some(known), &mut Vec::new()).unwrap();
+        assert_eq!((t.end, t.last, t.torn), (known.end, known.last, true));
+        assert_eq!(t.unfinished, Some(first_of_third.seq));
     }
 
     #[test]
@@ -389,7 +509,11 @@ mod tests {
         let file = Bytes(log.clone());
         let t = discover(&file, log.len() as u64, Some(known), &mut Vec::new()).unwrap();
         let len = log.len() as u64;
-        assert_eq!(t, Tail { len, last: below, end: known.end, torn: true, content: len });
+        let unfinished = None;
+        assert_eq!(
+            t,
+            Tail { len, last: below, end: known.end, torn: true, unfinished, content: len }
+        );
         log.extend_from_slice(b"\n");
         encode(&mut log, 2, 20, b"2");
         let file = Bytes(log.clone());

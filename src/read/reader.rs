@@ -218,12 +218,12 @@ impl<D: AsRef<[u8]>> Reader<D> {
     pub fn entries_from(&self, offset: u64) -> Entries<'_> {
         let (data, beyond) = (self.bytes(), &self.beyond.bytes[..]);
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
-        let (buf, base, pos, then) = match at.checked_sub(data.len()) {
-            Some(past) if past > 0 => (beyond, data.len(), past.min(beyond.len()), None),
-            _ => (data, 0, at, Some(beyond).filter(|b| !b.is_empty())),
+        let (buf, base, pos, then, beyond) = match at.checked_sub(data.len()) {
+            Some(past) if past > 0 => (beyond, data.len(), past.min(beyond.len()), None, true),
+            _ => (data, 0, at, Some(beyond).filter(|b| !b.is_empty()), false),
         };
         let unread = self.beyond.unread;
-        Entries { buf, base, pos, then, unread, json: self.json, pending: None }
+        Entries { buf, base, pos, then, beyond, unread, json: self.json, pending: None }
     }
 
     /// The valid records in order, skipping damage; [`Records::stats`] counts what was skipped.
@@ -292,6 +292,10 @@ pub struct Entries<'a> {
     pos: usize,
     /// The bytes that follow `buf` in the file, read next (`buf` then ends with a newline).
     then: Option<&'a [u8]>,
+    /// `buf` is the bytes after the mapped part: they hold no record of the log. A record
+    /// there carries the continuation mark (the last record without it ends the mapped part):
+    /// it and everything after it are an unfinished write, reported as the torn tail.
+    beyond: bool,
     /// Bytes after all of those that were not read: reported as one damaged span.
     unread: u64,
     json: bool,
@@ -319,6 +323,7 @@ impl<'a> Iterator for Entries<'a> {
         let Some(rest) = self.buf.get(self.pos..).filter(|r| !r.is_empty()) else {
             if let Some(next) = self.then.take() {
                 (self.base, self.buf, self.pos) = (self.base + self.buf.len(), next, 0);
+                self.beyond = true;
                 return self.next();
             }
             let len = std::mem::take(&mut self.unread);
@@ -338,6 +343,10 @@ impl<'a> Iterator for Entries<'a> {
         self.pos += nl + 1;
         let raw = &rest[..nl];
         let parsed = resync::parse(raw, self.json);
+        if self.beyond && parsed.frame.is_some() {
+            self.pos = self.buf.len();
+            return Some(Entry::TornTail { offset: start as u64, len: rest.len() as u64 });
+        }
         let record = parsed.frame.map(|f| {
             let line = &raw[parsed.skip..];
             let offset = (start + parsed.skip) as u64;

@@ -1,7 +1,7 @@
 //! The promise a crash test checks: every acknowledged record survives, exactly once and in
-//! order, and nothing is invented.
+//! order, nothing is invented, and no write cut short is read as part of the log.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -34,6 +34,9 @@ pub struct Ledger {
     attempted: HashSet<Vec<u8>>,
     /// Seqs of acknowledged records lost to media damage: no record may take them again.
     retired: BTreeSet<u64>,
+    /// The payloads of each write of several records (a batch, a transaction): none of them is
+    /// in the log without the last.
+    writes: Vec<Vec<Vec<u8>>>,
 }
 
 /// A broken promise, found by [`Ledger::check`].
@@ -63,6 +66,12 @@ pub enum Violation {
     },
     /// Appending after recovery failed or did not read back.
     Stuck(String),
+    /// Records of one write (a batch, a transaction) are in the log without its last record:
+    /// a write cut short read as part of the log.
+    Partial {
+        /// The seq of the first of them that is.
+        seq: u64,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -76,6 +85,9 @@ impl fmt::Display for Violation {
             Violation::Invented { seq } => write!(f, "record {seq} was never appended"),
             Violation::OutOfOrder { seq } => write!(f, "record {seq} is out of order"),
             Violation::Stuck(e) => write!(f, "cannot append after recovery: {e}"),
+            Violation::Partial { seq } => {
+                write!(f, "record {seq} is in the log without the last record of its write")
+            }
         }
     }
 }
@@ -84,6 +96,16 @@ impl Ledger {
     /// Notes a payload about to be appended (it may reach the log even if never acknowledged).
     pub fn attempt(&mut self, payload: &[u8]) {
         self.attempted.insert(payload.to_vec());
+    }
+
+    /// Notes the payloads of one write of several records (a batch, a transaction) about to be
+    /// appended: after a crash the log must not hold any of them without the last (a write cut
+    /// short is not part of the log). Payloads must differ from every other payload of the
+    /// workload, so that each can be found. (A power loss that kept a later page of the write
+    /// and lost an earlier one can leave the write's later records: FORMAT.md, section 4.)
+    pub fn attempt_write<P: AsRef<[u8]>>(&mut self, payloads: &[P]) {
+        payloads.iter().for_each(|p| self.attempt(p.as_ref()));
+        self.writes.push(payloads.iter().map(|p| p.as_ref().to_vec()).collect());
     }
 
     /// Notes an acknowledged record: from now on it must survive anything.
@@ -157,10 +179,26 @@ impl Ledger {
                 _ => {}
             }
         }
-        match acked.next() {
-            Some((&seq, _)) => Err(Violation::Lost { seq }),
-            None => Ok(present),
+        if let Some((&seq, _)) = acked.next() {
+            return Err(Violation::Lost { seq });
         }
+        self.check_writes(&records)?;
+        Ok(present)
+    }
+
+    /// No write noted with [`Ledger::attempt_write`] has a record in `records` without its last.
+    fn check_writes(&self, records: &[Seen]) -> Result<(), Violation> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let seqs: HashMap<&[u8], u64> = records.iter().map(|r| (&r.data[..], r.seq)).collect();
+        for write in &self.writes {
+            let last = write.last().and_then(|p| seqs.get(&p[..]));
+            if let (None, Some(seq)) = (last, write.iter().find_map(|p| seqs.get(&p[..]))) {
+                return Err(Violation::Partial { seq: *seq });
+            }
+        }
+        Ok(())
     }
 
     /// [`Ledger::check`], then recovery: open a writer, append one more record, and check

@@ -80,6 +80,17 @@ struct Plan {
     duplicates: Vec<(usize, Ack)>,
 }
 
+impl Plan {
+    /// The indexes of the first and the last of `count` payloads the plan writes (the others
+    /// are repeats).
+    fn written_span(&self, count: usize) -> (usize, usize) {
+        let repeat = |i: usize| self.duplicates.binary_search_by_key(&i, |&(d, _)| d).is_ok();
+        let first = (0..count).find(|&i| !repeat(i)).unwrap_or(0);
+        let last = (0..count).rev().find(|&i| !repeat(i)).unwrap_or(0);
+        (first, last)
+    }
+}
+
 impl<V: Vfs> Writer<V> {
     /// Under the mutex and the lock: appends the batch with one `write` (one per 8 MiB), keeps
     /// the derived state, then releases the lock and, with `sync`, makes the records durable.
@@ -217,18 +228,23 @@ impl<V: Vfs> Writer<V> {
             return Ok((tail, 0));
         }
         if let Some(floor) = self.durable_damage(state, tail)? {
-            return Ok((tail, floor));
+            // Records of an unfinished write after the damage stay in place too, and read as
+            // part of the log once a record follows them: their seqs are not given again.
+            return Ok((tail, floor.max(tail.unfinished.unwrap_or(0))));
         }
         match self.pad_debris(state, tail) {
             Ok(()) => {
                 // (In a preallocated segment the debris is padding again, and the next record
                 // is written over it.)
                 let content = if state.in_place() { tail.end } else { tail.content };
-                let padded = Tail { torn: false, content, ..tail };
+                let padded = Tail { torn: false, unfinished: None, content, ..tail };
                 state.tail = Some(padded);
                 Ok((padded, 0))
             }
             Err(e) if self.poison.get().is_some() => Err(e),
+            // Records of an unfinished write, left in place, would read as part of the log once
+            // a record follows them, and a write is all or nothing: nothing is appended.
+            Err(e) if tail.unfinished.is_some() => Err(e),
             Err(_) => Ok((tail, 0)),
         }
     }
@@ -386,18 +402,38 @@ impl<V: Vfs> Writer<V> {
         }
         let mut dups = plan.duplicates.iter().map(|(i, _)| *i).peekable();
         let mut lines = format::Consecutive::new(plan.first_seq, plan.ts);
+        // The records of a write of several carry marks (every one but the last: more follow;
+        // every one but the first: more came before), so that a write cut short or with a hole
+        // (a crash, a kill between two pages) leaves records that readers and the next writer
+        // take for an unfinished write, never for part of the log (FORMAT.md, section 4).
+        let (first, last) = plan.written_span(source.count());
         for i in 0..source.count() {
             if dups.next_if_eq(&i).is_some() {
                 continue;
             }
             let at = len + buf.len() as u64;
+            let marks = format::Marks::of(i, first, last);
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
                     let seq = lines.seq();
-                    derived.encode(buf, &mut lines, plan.ts, data);
+                    derived.encode(buf, &mut lines, plan.ts, data, marks);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { index: i, seq, ts: plan.ts, at, end, data });
+                }
+                // Whole records keep their bytes, and with them the marks of the writes they
+                // came from, but at this write's ends: its first is marked as no write's
+                // continuation, its last as continuing none (each one's CRC computed again if
+                // that changed it). (Each was checked to be a record before the lock.)
+                Source::Records(lines) if i == first || i == last => {
+                    let given = format::decode(lines[i]).map(|f| f.marks).unwrap_or_default();
+                    let marks = format::Marks {
+                        continued: given.continued && i != first,
+                        continues: given.continues && i != last,
+                    };
+                    format::remark(lines[i], marks, buf).map_err(|e| {
+                        Error::payload(&self.path, Some(i), format!("not an ndlog record: {e}"))
+                    })?;
                 }
                 Source::Records(lines) => {
                     buf.extend_from_slice(lines[i]);
@@ -415,7 +451,7 @@ impl<V: Vfs> Writer<V> {
         }
         let file_len = if in_place { tail.len.max(len) } else { len };
         let tail =
-            Tail { len: file_len, last: Some(plan.last), end: len, torn: false, content: len };
+            Tail { len: file_len, last: Some(plan.last), end: len, content: len, ..Tail::EMPTY };
         state.tail = Some(tail);
         Ok(len)
     }

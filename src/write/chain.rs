@@ -135,9 +135,17 @@ impl ChainWriter {
 
     /// Appends the chained record line for `(seq, ts, data)` to `out`, after the last record
     /// encoded or, for the batch's first, the end of the log found at `catch_up`.
-    pub(crate) fn encode(&mut self, out: &mut Vec<u8>, seq: u64, ts: u64, data: &[u8]) {
+    /// `marks`: where the record stands in the write.
+    pub(crate) fn encode(
+        &mut self,
+        out: &mut Vec<u8>,
+        seq: u64,
+        ts: u64,
+        data: &[u8],
+        marks: crate::format::Marks,
+    ) {
         let prev = self.pending.or(self.known.map(|k| k.value)).unwrap_or(ChainValue::GENESIS);
-        self.pending = Some(chain::encode(out, seq, ts, data, &prev));
+        self.pending = Some(chain::encode_marked(out, seq, ts, data, marks, &prev));
     }
 }
 

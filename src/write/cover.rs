@@ -423,7 +423,7 @@ impl<F: VfsFile> Local<F> {
             return mark;
         }
         let last = Some(Last { seq: mark.seq, ts: 0 });
-        let known = Tail { len: mark.end, last, end: mark.end, torn: false, content: mark.end };
+        let known = Tail { len: mark.end, last, end: mark.end, content: mark.end, ..Tail::EMPTY };
         match last_record::discover(file, meta.len, Some(known), &mut self.scratch) {
             Ok(Tail { end, last: Some(last), .. }) if end > mark.end && last.seq > mark.seq => {
                 Watermark { file: mark.file, end, seq: last.seq }

@@ -36,20 +36,22 @@ impl<V: Vfs> Derived<V> {
     }
 
     /// Appends the next record line of `lines` for `data` to `out`: with its chain link when
-    /// the log is chained, else as [`crate::format::encode`] does.
+    /// the log is chained, else as [`crate::format::encode_marked`] does; with `marks`, where
+    /// the record stands in its write.
     pub(crate) fn encode(
         &mut self,
         out: &mut Vec<u8>,
         lines: &mut crate::format::Consecutive,
         ts: u64,
         data: &[u8],
+        marks: crate::format::Marks,
     ) {
         match &mut self.chain {
             Some(chain) => {
-                chain.encode(out, lines.seq(), ts, data);
+                chain.encode(out, lines.seq(), ts, data, marks);
                 lines.skip();
             }
-            None => lines.encode(out, data),
+            None => lines.encode(out, data, marks),
         }
     }
 

@@ -40,7 +40,7 @@ fn chained_always(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         append(&w, ledger, i)?;
     }
     let batch: Vec<Vec<u8>> = (8..12).map(payload).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);

@@ -116,3 +116,64 @@ fn appenders_killed_mid_stream_lose_no_acknowledged_record() {
     assert_eq!(summary.out_of_order, 0);
     assert!(summary.records as usize >= acked.len());
 }
+
+/// A batch whose writer is killed while its 24 MiB go into the file (three writes of 8 MiB,
+/// each of which a kill can cut between pages): readers see the whole batch or none of it, and
+/// the next writer moves what the cut left to the quarantine and appends after the record
+/// before the batch.
+#[test]
+fn a_batch_killed_as_it_is_written_is_all_or_nothing() {
+    let dir = tempdir();
+    let input = dir.path().join("batch.ndjson");
+    let pad = "p".repeat(230);
+    let count = 100_000u64;
+    let lines: String = (0..count).map(|i| format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+    std::fs::write(&input, &lines).unwrap();
+    let (mut cut, mut whole, mut none) = (0, 0, 0);
+    for round in 0..5 {
+        let log = dir.path().join(format!("r{round}.ndjson"));
+        Options::new().open(&log).unwrap().append_raw(b"{\"before\":true}").unwrap();
+        let before = std::fs::metadata(&log).unwrap().len();
+        let mut child = ndlog()
+            .args(["append", log.to_str().unwrap(), "--expect-last-seq", "1"])
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed as soon as the file grows: while the batch is being written.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::fs::metadata(&log).unwrap().len() == before {
+            assert!(Instant::now() < deadline, "the batch was never written");
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let len = std::fs::metadata(&log).unwrap().len();
+        let n = ndlog::Reader::open(&log).unwrap().records().count() as u64;
+        assert!(n == 1 || n == 1 + count, "round {round}: {n} records of 1 + {count}");
+        match (n, len) {
+            (1, len) if len > before => cut += 1,
+            (1, _) => none += 1,
+            _ => whole += 1,
+        }
+        let ack = Options::new().open(&log).unwrap().append_raw(b"{\"after\":true}").unwrap();
+        assert_eq!(
+            ack.seq,
+            n + 1,
+            "round {round}: the next record follows the batch or the one before"
+        );
+        let summary = ndlog::Reader::open(&log).unwrap().verify();
+        assert!(summary.is_clean(), "round {round}: {summary:?}");
+        assert_eq!(summary.records, n + 1);
+        if n == 1 && len > before {
+            let quarantine = dir.path().join(format!("r{round}.ndjson.quarantine"));
+            assert!(std::fs::metadata(&quarantine).unwrap().len() > 0, "round {round}");
+        }
+    }
+    eprintln!("a batch killed as it is written: {cut} cut, {whole} whole, {none} not begun (of 5)");
+    assert!(cut > 0, "no kill landed inside the write: nothing was shown");
+}

@@ -54,7 +54,7 @@ fn always(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         ledger.acknowledge(seq, &p);
     }
     let batch: Vec<Vec<u8>> = (0..5).map(|i| payload("b", i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);
@@ -117,7 +117,7 @@ fn exclusive(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         .index_stride(4)
         .open_in(fs.clone(), LOG)?;
     let batch: Vec<Vec<u8>> = (0..6).map(|i| payload("f", i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     w.sync()?;
     for (seq, p) in ack.seqs().zip(&batch) {
@@ -328,14 +328,14 @@ fn conditional(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         assert!(w.append_raw_if(Expect::Version(0), &p).is_err());
     }
     let batch: Vec<Vec<u8>> = (0..3).map(|i| payload("b", i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch_if(Expect::LastSeq(last), &batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);
     }
     for round in 0..3 {
         let staged: Vec<Vec<u8>> = (0..2).map(|i| payload(&format!("t{round}"), i)).collect();
-        staged.iter().for_each(|p| ledger.attempt(p));
+        ledger.attempt_write(&staged);
         let (version, ack) = w.transaction(|tx| {
             let v = tx.version("k1")?;
             staged.iter().try_for_each(|p| tx.append_raw(p))?;
@@ -354,7 +354,7 @@ fn conditional(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         .entity_key(key)
         .open_in(fs.clone(), LOG)?;
     let staged: Vec<Vec<u8>> = (0..3).map(|i| payload("x", i)).collect();
-    staged.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&staged);
     let ((), ack) = w.transaction(|tx| staged.iter().try_for_each(|p| tx.append_raw(p)))?;
     w.sync()?;
     for (seq, p) in ack.seqs().zip(&staged) {
@@ -383,7 +383,7 @@ fn segment_rolls(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
         append(&w, ledger, "s", i, true)?;
     }
     let batch: Vec<Vec<u8>> = (0..4).map(|i| payload("sb", i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);
@@ -443,7 +443,7 @@ fn preallocated_rolls(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result<()> {
     let seq = other.append_raw(&big)?.seq;
     ledger.acknowledge(seq, &big);
     let batch: Vec<Vec<u8>> = (0..3).map(|i| payload("pb", i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);
@@ -1217,7 +1217,7 @@ fn damaged_tail_rolled_at_once(fs: &SimFs, ledger: &mut Ledger) -> ndlog::Result
     let roll = |fs: &SimFs, ledger: &mut Ledger| {
         let w = preallocated_options().open_in(fs.clone(), PREALLOCATED)?;
         let batch: Vec<Vec<u8>> = (0..2).map(|i| payload("roll", i)).collect();
-        batch.iter().for_each(|p| ledger.attempt(p));
+        ledger.attempt_write(&batch);
         let ack = w.append_raw_batch(&batch)?;
         for (seq, p) in ack.seqs().zip(&batch) {
             ledger.acknowledge(seq, p);

@@ -128,7 +128,7 @@ fn every_operation_failed_in_turn() {
 
 /// Conditional appends and transactions, alternately, continuing past errors: 16 records, each
 /// a new entity (`Expect::Version(0)`), or staged in a transaction that first reads the
-/// previous entity's version.
+/// previous entity's version and writes a second record with it (all or nothing).
 fn conditional_workload(fs: &SimFs, durability: Durability, exclusive: bool) -> Outcome {
     let mut ledger = Ledger::default();
     let mut errors = 0;
@@ -144,7 +144,13 @@ fn conditional_workload(fs: &SimFs, durability: Durability, exclusive: bool) -> 
     let mut poisoned = false;
     for i in 0..16 {
         let p = format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "c".repeat(i * 17 % 70)).into_bytes();
-        ledger.attempt(&p);
+        // A transaction writes a second record with it: one write, all or nothing.
+        let second = format!(r#"{{"id":"e{i}b","pad":"{}"}}"#, "t".repeat(i * 29 % 90));
+        let second = (i % 2 == 1).then(|| second.into_bytes());
+        match &second {
+            None => ledger.attempt(&p),
+            Some(q) => ledger.attempt_write(&[&p, q]),
+        }
         let result = if i % 2 == 0 {
             writer.append_raw_if(Expect::Version(0), &p).map(|a| a.seq)
         } else {
@@ -152,7 +158,8 @@ fn conditional_workload(fs: &SimFs, durability: Durability, exclusive: bool) -> 
             writer
                 .transaction(|tx| {
                     tx.version(&previous)?;
-                    tx.append_raw(&p)
+                    tx.append_raw(&p)?;
+                    second.iter().try_for_each(|q| tx.append_raw(q))
                 })
                 .map(|((), ack)| ack.first_seq)
         };
@@ -166,6 +173,9 @@ fn conditional_workload(fs: &SimFs, durability: Durability, exclusive: bool) -> 
             Ok(seq) => {
                 assert!(!poisoned, "an append was acknowledged after a failed fsync");
                 ledger.acknowledge(seq, &p);
+                if let Some(q) = &second {
+                    ledger.acknowledge(seq + 1, q);
+                }
             }
             Err(e) => {
                 errors += 1;

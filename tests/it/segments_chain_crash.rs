@@ -63,7 +63,7 @@ fn append(
 
 fn batch(w: &ndlog::Writer<SimFs>, ledger: &mut Ledger, tag: &str, n: usize) -> ndlog::Result<()> {
     let batch: Vec<Vec<u8>> = (0..n).map(|i| payload(tag, i)).collect();
-    batch.iter().for_each(|p| ledger.attempt(p));
+    ledger.attempt_write(&batch);
     let ack = w.append_raw_batch(&batch)?;
     for (seq, p) in ack.seqs().zip(&batch) {
         ledger.acknowledge(seq, p);

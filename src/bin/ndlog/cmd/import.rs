@@ -232,6 +232,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             if batch.ends.len() < max_records && batch.bytes.len() < max_bytes {
                 continue;
             }
+            // Whole records are imported in the writes they came in: a batch ends where one of
+            // them ends (its last record carries no continuation mark), unless one write runs
+            // on past four batches' worth.
+            if verbatim && batch.bytes.len() < 4 * max_bytes && batch.last_continues() {
+                continue;
+            }
         }
         if batch.ends.is_empty() {
             break;
@@ -466,6 +472,14 @@ impl Batch {
         self.bytes.extend_from_slice(line);
         self.ends.push(self.bytes.len());
         self.numbers.push(n);
+    }
+
+    /// Whether the last line is a record with the continuation mark: more records of its
+    /// write follow it.
+    fn last_continues(&self) -> bool {
+        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
+        let line = &self.bytes[start..self.ends.last().copied().unwrap_or(0)];
+        ndlog::format::decode(line).is_ok_and(|f| f.marks.continues)
     }
 
     fn clear(&mut self) {
