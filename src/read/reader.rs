@@ -122,6 +122,10 @@ pub enum Entry<'a> {
 
 impl<D: AsRef<[u8]>> Reader<D> {
     /// A reader over `data`, checking every line's CRC.
+    ///
+    /// It takes every record in `data` as a record of the log, those of a write that did not
+    /// finish at its end too (records marked to continue, FORMAT.md section 3): a reader that
+    /// opens a file ([`Reader::open`]) maps it only up to its last finished write.
     pub fn new(data: D) -> Self {
         Reader {
             data,
