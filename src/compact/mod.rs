@@ -246,8 +246,16 @@ impl<V: Vfs> Compactor<V> {
         // may be a write in progress, or crash debris a writer may overwrite (FORMAT.md,
         // section 4). They are copied below, like appends made during the compaction.
         let mut scratch = Vec::new();
-        let tail =
-            last_record::discover(&log, log_meta.len, None, &mut scratch).at(path, "read")?;
+        let tail = crate::consume::watermark::discover_synced(
+            vfs,
+            path,
+            &log,
+            log_meta.len,
+            None,
+            &mut scratch,
+            false,
+        )
+        .at(path, "read")?;
         let map = vfs.map(&log, tail.end).at(path, "mmap")?;
         let all = map.as_ref();
         let end = all.len();
@@ -432,7 +440,16 @@ impl<V: Vfs> Compactor<V> {
         if now.id != id || now.len == 0 {
             return Ok(false);
         }
-        let tail = last_record::discover(log, now.len, None, &mut Vec::new()).at(path, "read")?;
+        let tail = crate::consume::watermark::discover_synced(
+            &self.vfs,
+            path,
+            log,
+            now.len,
+            None,
+            &mut Vec::new(),
+            false,
+        )
+        .at(path, "read")?;
         Ok(tail.torn)
     }
 
@@ -481,7 +498,16 @@ fn covered_damage<V: Vfs>(
     id: crate::fs::FileId,
     len: u64,
 ) -> Result<Option<DamagedTail>> {
-    let tail = last_record::discover(log, len, None, &mut Vec::new()).at(path, "read")?;
+    let tail = crate::consume::watermark::discover_synced(
+        vfs,
+        path,
+        log,
+        len,
+        None,
+        &mut Vec::new(),
+        false,
+    )
+    .at(path, "read")?;
     let mark = watermark::covering_damage(vfs, Target::File(path), id, &tail)?;
     Ok(mark.map(|m| DamagedTail { offset: tail.end, seq: m.seq }))
 }
@@ -517,7 +543,9 @@ fn copy_appended<V: Vfs>(
     let mut buf = Vec::new();
     let vfs = out.vfs.clone();
     let path = out.path.clone();
-    let tail = last_record::discover(log, len, None, &mut buf).at(&path, "read")?;
+    let tail =
+        crate::consume::watermark::discover_synced(&vfs, &path, log, len, None, &mut buf, false)
+            .at(&path, "read")?;
     let to = if last { len } else { tail.end.max(from) };
     let finished = tail.end.max(from);
     let end = chunks::for_each_entry(log, from, finished, &mut buf, |base, chunk, entry| {

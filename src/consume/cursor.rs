@@ -245,6 +245,7 @@ impl<V: Vfs> Cursor<V> {
 
     /// Has the cursor remember the record at its seq, looked up in the log at `log` (after a
     /// [`Cursor::commit`] where the record was not at hand), without checking the log again.
+    #[cfg_attr(not(feature = "ship"), allow(dead_code))]
     pub(crate) fn remember_log_at(&mut self, log: &Path) {
         let vfs = self.vfs.clone();
         self.remember_with(|seq| look_up(&vfs, log, seq));

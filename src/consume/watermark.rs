@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use crate::fs::{Create, FileId, OpenOptions, Vfs, VfsFile};
 use crate::names;
-use crate::read::last_record::Tail;
+use crate::read::last_record::{Last, Tail};
 
 /// Size of `LOG.watermark`.
 pub const WATERMARK_LEN: usize = 48;
@@ -266,6 +266,59 @@ pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<W
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Whether the durable watermark of `log` says a sync covered the record `last` of the file
+/// `id`, ending at `end` (FORMAT.md, section 3): the mark names the file and reaches the record.
+/// The mark is read once, at the first question (only a log that ends in records of a write of
+/// several asks); a mark that cannot be read answers no.
+pub(crate) fn synced_by_mark<'a, V: Vfs>(
+    vfs: &'a V,
+    log: Target<'a>,
+    id: FileId,
+) -> impl FnMut(Last, u64) -> bool + 'a {
+    let mut mark: Option<Option<Watermark>> = None;
+    move |last, end| {
+        let mark = mark.get_or_insert_with(|| read_mark(vfs, log).ok().flatten());
+        mark.is_some_and(|m| m.file == id && m.end >= end && m.seq >= last.seq)
+    }
+}
+
+/// [`crate::read::last_record::discover_covered`] for the file `file` at `path` (a log, or a
+/// segment of one), told by the durable watermark which records a sync covered: a sealed
+/// segment all of them (its roll synced it before the rename), any other file those its mark
+/// reaches ([`synced_by_mark`]; the file's id is asked for only then). So a log that ends in a
+/// write of several records a sync covered is read up to its last readable record, and that
+/// write is not read back to look for a hole.
+pub(crate) fn discover_synced<V: Vfs>(
+    vfs: &V,
+    path: &Path,
+    file: &V::File,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+    padded: bool,
+) -> io::Result<Tail> {
+    let (target, sealed) = target_of(path);
+    let mut synced = None;
+    let mut covered = |last, end| {
+        sealed
+            || file.metadata().is_ok_and(|meta| {
+                let by_mark = synced.get_or_insert_with(|| synced_by_mark(vfs, target, meta.id));
+                by_mark(last, end)
+            })
+    };
+    crate::read::last_record::discover_covered(file, len, known, scratch, padded, &mut covered)
+}
+
+/// The log a file of a log belongs to, as [`synced_by_mark`] asks: a segment file (by its name)
+/// belongs to its directory's segmented log, and is sealed or not; any other file is a log.
+pub(crate) fn target_of(path: &Path) -> (Target<'_>, bool) {
+    let name = path.file_name().and_then(crate::segments::naming::parse);
+    match (name, path.parent()) {
+        (Some(name), Some(dir)) => (Target::Segments(dir), !name.active),
+        _ => (Target::File(path), false),
     }
 }
 

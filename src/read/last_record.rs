@@ -111,7 +111,25 @@ pub(crate) fn discover<F: VfsFile + ?Sized>(
     known: Option<Tail>,
     scratch: &mut Vec<u8>,
 ) -> std::io::Result<Tail> {
-    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, false))
+    discover_covered(file, len, known, scratch, false, &mut |_, _| false)
+}
+
+/// [`discover`] (for a preallocated segment, `padded`: its newline padding is found first, [`padding_start`], and only the bytes before it are read), told by `covered` whether a sync covered a record (the last of a write of
+/// several, ending at the offset given) and so its write, whose records then need not be read
+/// back to find a hole a power loss left (the durable watermark says so cheaply: see
+/// [`crate::consume::watermark::synced_by_mark`]). Without it the last write of several records
+/// is read back whole.
+pub(crate) fn discover_covered<F: VfsFile + ?Sized>(
+    file: &F,
+    len: u64,
+    known: Option<Tail>,
+    scratch: &mut Vec<u8>,
+    padded: bool,
+    covered: &mut dyn FnMut(Last, u64) -> bool,
+) -> std::io::Result<Tail> {
+    shrinking(file, len, |len| {
+        discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, padded, covered)
+    })
 }
 
 /// Runs `find` over the first `len` bytes of `file`, and again over its new size if it shrank
@@ -135,37 +153,13 @@ fn shrinking<F: VfsFile + ?Sized>(
     }
 }
 
-/// [`discover`] for a preallocated segment, whose end is newline padding: the padding is
-/// found first ([`padding_start`]), and only the bytes before it are read.
-pub(crate) fn discover_padded<F: VfsFile + ?Sized>(
-    file: &F,
-    len: u64,
-    known: Option<Tail>,
-    scratch: &mut Vec<u8>,
-) -> std::io::Result<Tail> {
-    shrinking(file, len, |len| discover_in(file, len, known, scratch, FIRST_WINDOW, WINDOW, true))
-}
-
-/// [`discover`], or [`discover_padded`] for a preallocated segment (`padded`, by its name).
-pub(crate) fn discover_as<F: VfsFile + ?Sized>(
-    file: &F,
-    len: u64,
-    known: Option<Tail>,
-    scratch: &mut Vec<u8>,
-    padded: bool,
-) -> std::io::Result<Tail> {
-    match padded {
-        true => discover_padded(file, len, known, scratch),
-        false => discover(file, len, known, scratch),
-    }
-}
-
 /// The longest line that can hold a record.
 const MAX_LINE: usize =
     crate::write::Options::MAX_RECORD_SIZE_LIMIT + crate::format::MAX_FRAME_OVERHEAD;
 /// Later reads.
 const WINDOW: u64 = 1 << 20;
 
+#[allow(clippy::too_many_arguments)]
 fn discover_in<F: VfsFile + ?Sized>(
     file: &F,
     len: u64,
@@ -174,6 +168,7 @@ fn discover_in<F: VfsFile + ?Sized>(
     first_window: u64,
     window: u64,
     padded: bool,
+    covered: &mut dyn FnMut(Last, u64) -> bool,
 ) -> std::io::Result<Tail> {
     let known = known.filter(|k| !k.torn && k.content <= len).unwrap_or(Tail::EMPTY);
     // In a preallocated file only what lies below the last record's end is known: `content`
@@ -213,7 +208,7 @@ fn discover_in<F: VfsFile + ?Sized>(
                 Some(end) => {
                     let record = record_in(part, &pieces, piece_bytes, too_long);
                     let blank = part.is_empty() && piece_bytes == 0 && !too_long;
-                    if let Some(last) = scan.line(record, blank, end + 1) {
+                    if let Some(last) = scan.line(record, blank, end + 1, covered) {
                         return Ok(found(last));
                     }
                 }
@@ -244,11 +239,14 @@ fn discover_in<F: VfsFile + ?Sized>(
     if let Some(end) = line_end {
         let record = record_in(&[], &pieces, piece_bytes, too_long);
         let blank = piece_bytes == 0 && !too_long;
-        if let Some(last) = scan.line(record, blank, end + 1) {
+        if let Some(last) = scan.line(record, blank, end + 1, covered) {
             return Ok(found(last));
         }
     }
-    let Scan { debris, unfinished } = scan;
+    if let Some(last) = scan.at_start() {
+        return Ok(found(last));
+    }
+    let Scan { debris, unfinished, .. } = scan;
     Ok(Tail { len, last: known.last, end: known.end, torn: debris, unfinished, content })
 }
 
@@ -261,32 +259,80 @@ type Found = (Last, u64, bool, Option<u64>);
 struct Seen {
     last: Last,
     marks: Marks,
+    /// Damaged bytes come before the record in its line (found by resynchronising).
+    after_damage: bool,
 }
 
 /// The backward scan's reading of the lines it has passed, right to left. The last record is
-/// the last one not marked to continue: records marked to continue after it are a write a
-/// crash cut short (FORMAT.md, section 3).
+/// the last one not marked to continue whose write is whole (FORMAT.md, section 3): records
+/// marked to continue after it are a write a crash cut short. A last record marked as continued
+/// needs the record before it in its write right before its line, and so on back to the
+/// write's first record, unless a sync is known to have covered it (`covered`: a sync leaves no
+/// hole); a compaction may have removed the records before it in its write, so a whole record
+/// of another write there does too. Damage or a blank line there is a hole a power loss left
+/// (a later page of the write persisted, an earlier one not): the write is unfinished.
 #[derive(Debug, Default)]
 struct Scan {
-    /// Anything but newlines lies after the last line seen.
+    /// Anything but newlines lies after the lines being confirmed (or the last line seen).
     debris: bool,
     /// The highest seq of a record of an unfinished write seen.
     unfinished: Option<u64>,
+    /// A last record whose write is being confirmed: the record, where its line ends, and what
+    /// `debris` was after it.
+    confirming: Option<(Last, u64, bool)>,
 }
 
 impl Scan {
     /// Takes in the line before those seen (`record` when it holds one, `blank` when it is
-    /// empty), which ends at `end`; returns the last record once found.
-    fn line(&mut self, record: Option<Seen>, blank: bool, end: u64) -> Option<Found> {
+    /// empty), which ends at `end`; returns the last record once it is certain. `covered`
+    /// says whether a sync covered a record and its write.
+    fn line(
+        &mut self,
+        record: Option<Seen>,
+        blank: bool,
+        end: u64,
+        covered: &mut dyn FnMut(Last, u64) -> bool,
+    ) -> Option<Found> {
+        if let Some((last, last_end, debris)) = self.confirming {
+            let middle = |r: &Seen| r.marks.continues && r.marks.continued;
+            match record {
+                // The record before in the write, itself continued: its own predecessor next.
+                Some(r) if middle(&r) && !r.after_damage => return None,
+                // The write's first record, or another write's last (a compaction removed the
+                // records between): the write is whole.
+                Some(r) if !middle(&r) => return Some((last, last_end, debris, self.unfinished)),
+                // A hole: damage, a blank line, a middle record after damage.
+                _ => {
+                    self.confirming = None;
+                    self.debris = true;
+                    self.unfinished = Some(self.unfinished.map_or(last.seq, |s| s.max(last.seq)));
+                }
+            }
+        }
         match record {
-            Some(r) if r.marks.continues => {
+            // A record marked to continue that a sync covered was acknowledged (or about to
+            // be): what followed it in its write was lost to damage since, and it is the last.
+            Some(r) if r.marks.continues && covered(r.last, end) => {
+                return Some((r.last, end, self.debris, self.unfinished));
+            }
+            Some(r) if r.marks.continues || (r.marks.continued && r.after_damage) => {
                 self.unfinished.get_or_insert(r.last.seq);
                 self.debris = true;
+            }
+            Some(r) if r.marks.continued && !covered(r.last, end) => {
+                self.confirming = Some((r.last, end, self.debris));
             }
             Some(r) => return Some((r.last, end, self.debris, self.unfinished)),
             None => self.debris |= !blank,
         }
         None
+    }
+
+    /// The start of the file, or the floor (the end of a write that finished), is before the
+    /// lines seen: a write being confirmed is whole.
+    fn at_start(&self) -> Option<Found> {
+        let (last, end, debris) = self.confirming?;
+        Some((last, end, debris, self.unfinished))
     }
 }
 
@@ -306,7 +352,11 @@ fn record_in(head: &[u8], pieces: &[Vec<u8>], piece_bytes: usize, too_long: bool
         &joined[..]
     };
     let parsed = resync::parse(line, false);
-    parsed.frame.map(|f| Seen { last: Last { seq: f.seq, ts: f.ts }, marks: f.marks })
+    parsed.frame.map(|f| Seen {
+        last: Last { seq: f.seq, ts: f.ts },
+        marks: f.marks,
+        after_damage: parsed.skip > 0,
+    })
 }
 
 #[cfg(test)]
@@ -400,8 +450,17 @@ mod tests {
         for cut in 0..=log.len() {
             let want = tail_of(&log[..cut]);
             for w in 1..=7 {
-                let got =
-                    discover_in(&file, cut as u64, None, &mut Vec::new(), w, w, false).unwrap();
+                let got = discover_in(
+                    &file,
+                    cut as u64,
+                    None,
+                    &mut Vec::new(),
+                    w,
+                    w,
+                    false,
+                    &mut |_, _| false,
+                )
+                .unwrap();
                 assert_eq!(got, want, "cut {cut} window {w}");
             }
         }
@@ -460,6 +519,58 @@ mod tests {
             let after = Reader::new(&log[end as usize..cut]).records().last().map(|r| r.seq);
             assert_eq!(t.unfinished, after, "cut {cut}");
         }
+    }
+
+    /// The lines (start, newline) of the last write of [`writes`] (four records).
+    fn last_write_lines(log: &[u8], ends: &[u64]) -> Vec<(usize, usize)> {
+        let mut at = ends[ends.len() - 2] as usize;
+        let mut out = Vec::new();
+        while at < log.len() {
+            let nl = at + log[at..].iter().position(|&b| b == b'\n').unwrap();
+            out.push((at, nl));
+            at = nl + 1;
+        }
+        out
+    }
+
+    #[test]
+    fn a_write_with_a_hole_is_unfinished_unless_a_sync_covered_it() {
+        let (log, ends) = writes();
+        let lines = last_write_lines(&log, &ends);
+        assert_eq!(lines.len(), 4);
+        let start = lines[0].0 as u64;
+        let before = Reader::new(&log[..start as usize]).last().map(|r| r.seq);
+        let highest = Reader::new(&log[..]).last().map(|r| (r.seq, r.ts));
+        // Each record but the last lost to a hole: zeroed, or left as the newlines a
+        // preallocated segment held there.
+        for &(at, nl) in &lines[..3] {
+            for hole in [b'\0', b'\n'] {
+                let mut bad = log.clone();
+                bad[at..nl].fill(hole);
+                let t = tail_of(&bad);
+                assert_eq!((t.end, t.last.map(|l| l.seq), t.torn), (start, before, true), "{at}");
+                assert_eq!(t.unfinished, highest.map(|h| h.0));
+                // A sync that covered the write: its last record stands, the hole is damage.
+                let file = Bytes(bad.clone());
+                let len = bad.len() as u64;
+                let mut synced = |_: Last, end: u64| end <= len;
+                let t = discover_covered(&file, len, None, &mut Vec::new(), false, &mut synced);
+                let t = t.unwrap();
+                assert_eq!((t.end, t.last.map(|l| (l.seq, l.ts))), (len, highest), "{at}");
+            }
+        }
+        // The last record itself lost: the three before it are marked to continue. A sync
+        // that covered them makes the third the last; without one they are unfinished.
+        let (at, nl) = lines[3];
+        let mut bad = log.clone();
+        bad[at..nl].fill(b'\0');
+        let t = tail_of(&bad);
+        assert_eq!((t.end, t.last.map(|l| l.seq)), (start, before));
+        let file = Bytes(bad.clone());
+        let mut synced = |_: Last, _: u64| true;
+        let t =
+            discover_covered(&file, bad.len() as u64, None, &mut Vec::new(), false, &mut synced);
+        assert_eq!(t.unwrap().end, at as u64);
     }
 
     #[test]
@@ -550,7 +661,8 @@ mod tests {
         let len = 64 << 10;
         let content = padding_start(&file, len, 0, &mut Vec::new()).unwrap();
         assert!(content >= debris_end && content < debris_end + PAD_BLOCK, "{content}");
-        let t = discover_padded(&file, len, None, &mut Vec::new()).unwrap();
+        let t =
+            discover_covered(&file, len, None, &mut Vec::new(), true, &mut |_, _| false).unwrap();
         assert_eq!((t.last.map(|l| l.seq), t.end, t.torn, t.len), (Some(50), end, true, len));
         assert_eq!(t.content, content);
         // All padding: nothing but padding from the start.

@@ -8,7 +8,7 @@ use crate::fs::{FileId, FileKind, OpenOptions, StdFs, Vfs, VfsFile};
 use crate::index::{IndexCheck, IndexProblem};
 use crate::names;
 use crate::read::Reader;
-use crate::read::last_record::{self, Tail};
+use crate::read::last_record::Tail;
 use crate::read::reader::Beyond;
 
 /// The bytes of a log file as mapped at one moment, plus what is needed to map it again.
@@ -316,7 +316,15 @@ fn map_records_once<V: Vfs>(
     // A preallocated segment (by its name) ends in newline padding, found first: only what is
     // before it is read, and only that is copied.
     let padded = crate::segments::naming::is_padded(path);
-    let tail = last_record::discover_as(file, len, known, &mut Vec::new(), padded);
+    let tail = crate::consume::watermark::discover_synced(
+        vfs,
+        path,
+        file,
+        len,
+        known,
+        &mut Vec::new(),
+        padded,
+    );
     let tail = tail.at(path, "read")?;
     let map = vfs.map(file, tail.end).at(path, "mmap")?;
     let len = tail.content;

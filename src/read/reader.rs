@@ -348,8 +348,10 @@ impl<'a> Iterator for Entries<'a> {
         let raw = &rest[..nl];
         let parsed = resync::parse(raw, self.json);
         if self.beyond && parsed.frame.is_some() {
+            // (With the bytes after those copied, which belong to the same write.)
             self.pos = self.buf.len();
-            return Some(Entry::TornTail { offset: start as u64, len: rest.len() as u64 });
+            let len = rest.len() as u64 + std::mem::take(&mut self.unread);
+            return Some(Entry::TornTail { offset: start as u64, len });
         }
         let record = parsed.frame.map(|f| {
             let line = &raw[parsed.skip..];

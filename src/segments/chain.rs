@@ -21,7 +21,7 @@ use crate::fs::{OpenOptions, Vfs, VfsFile};
 use crate::json::JsonPointer;
 use crate::names;
 use crate::read::Record;
-use crate::read::last_record::{self, Last};
+use crate::read::last_record::Last;
 
 use super::any::Log;
 use super::list::{Segment, list_sorted};
@@ -137,7 +137,15 @@ pub(crate) fn sealed_link<V: Vfs>(
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
     let mut scratch = Vec::new();
-    let tail = last_record::discover_as(&file, len, None, &mut scratch, naming::is_padded(path));
+    let tail = crate::consume::watermark::discover_synced(
+        vfs,
+        path,
+        &file,
+        len,
+        None,
+        &mut scratch,
+        naming::is_padded(path),
+    );
     let tail = tail.at(path, "read")?;
     let Some(last) = tail.last else {
         return Err(Error::not_a_log(path, "a sealed segment holds no valid record"));

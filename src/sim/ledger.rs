@@ -1,5 +1,5 @@
 //! The promise a crash test checks: every acknowledged record survives, exactly once and in
-//! order, nothing is invented, and no write cut short is read as part of the log.
+//! order, nothing is invented, and a write's records are there all or not at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -34,8 +34,8 @@ pub struct Ledger {
     attempted: HashSet<Vec<u8>>,
     /// Seqs of acknowledged records lost to media damage: no record may take them again.
     retired: BTreeSet<u64>,
-    /// The payloads of each write of several records (a batch, a transaction): none of them is
-    /// in the log without the last.
+    /// The payloads of each write of several records (a batch, a transaction): all of them in
+    /// the log, or none.
     writes: Vec<Vec<Vec<u8>>>,
 }
 
@@ -66,8 +66,7 @@ pub enum Violation {
     },
     /// Appending after recovery failed or did not read back.
     Stuck(String),
-    /// Records of one write (a batch, a transaction) are in the log without its last record:
-    /// a write cut short read as part of the log.
+    /// Some records of one write (a batch, a transaction) are in the log, others are not.
     Partial {
         /// The seq of the first of them that is.
         seq: u64,
@@ -86,7 +85,7 @@ impl fmt::Display for Violation {
             Violation::OutOfOrder { seq } => write!(f, "record {seq} is out of order"),
             Violation::Stuck(e) => write!(f, "cannot append after recovery: {e}"),
             Violation::Partial { seq } => {
-                write!(f, "record {seq} is in the log without the last record of its write")
+                write!(f, "record {seq} is in the log without the rest of its write")
             }
         }
     }
@@ -99,10 +98,8 @@ impl Ledger {
     }
 
     /// Notes the payloads of one write of several records (a batch, a transaction) about to be
-    /// appended: after a crash the log must not hold any of them without the last (a write cut
-    /// short is not part of the log). Payloads must differ from every other payload of the
-    /// workload, so that each can be found. (A power loss that kept a later page of the write
-    /// and lost an earlier one can leave the write's later records: FORMAT.md, section 4.)
+    /// appended: after a crash the log must hold all of them or none. Payloads must differ from
+    /// every other payload of the workload, so that each can be found.
     pub fn attempt_write<P: AsRef<[u8]>>(&mut self, payloads: &[P]) {
         payloads.iter().for_each(|p| self.attempt(p.as_ref()));
         self.writes.push(payloads.iter().map(|p| p.as_ref().to_vec()).collect());
@@ -186,16 +183,16 @@ impl Ledger {
         Ok(present)
     }
 
-    /// No write noted with [`Ledger::attempt_write`] has a record in `records` without its last.
+    /// Every write noted with [`Ledger::attempt_write`] is in `records` whole or not at all.
     fn check_writes(&self, records: &[Seen]) -> Result<(), Violation> {
         if self.writes.is_empty() {
             return Ok(());
         }
         let seqs: HashMap<&[u8], u64> = records.iter().map(|r| (&r.data[..], r.seq)).collect();
         for write in &self.writes {
-            let last = write.last().and_then(|p| seqs.get(&p[..]));
-            if let (None, Some(seq)) = (last, write.iter().find_map(|p| seqs.get(&p[..]))) {
-                return Err(Violation::Partial { seq: *seq });
+            let found: Vec<u64> = write.iter().filter_map(|p| seqs.get(&p[..]).copied()).collect();
+            if !found.is_empty() && found.len() < write.len() {
+                return Err(Violation::Partial { seq: found[0] });
             }
         }
         Ok(())

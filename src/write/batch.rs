@@ -21,7 +21,7 @@ use super::dedup::Repeats;
 use super::derive::Written;
 use super::expect::Expect;
 use super::{State, Writer};
-use crate::read::last_record::{self, Last, Tail};
+use crate::read::last_record::{Last, Tail};
 
 /// A batch is written in `write` calls of about this size, each holding whole records.
 const WRITE_CHUNK: usize = 8 << 20;
@@ -227,10 +227,18 @@ impl<V: Vfs> Writer<V> {
         if !tail.torn {
             return Ok((tail, 0));
         }
-        if let Some(floor) = self.durable_damage(state, tail)? {
-            // Records of an unfinished write after the damage stay in place too, and read as
-            // part of the log once a record follows them: their seqs are not given again.
-            return Ok((tail, floor.max(tail.unfinished.unwrap_or(0))));
+        if let Some(mark) = self.covering_mark(state, tail)? {
+            // What the mark covers stays; an unfinished write after it (it covers none) is
+            // debris, moved away as below, or nothing is appended.
+            if tail.unfinished.is_some() {
+                let after = Tail { end: mark.end.max(tail.end), ..tail };
+                self.pad_debris(state, after)?;
+                let content = if state.in_place() { after.end } else { tail.content };
+                let kept = Tail { unfinished: None, content, ..tail };
+                state.tail = Some(kept);
+                return Ok((kept, mark.seq));
+            }
+            return Ok((tail, mark.seq));
         }
         match self.pad_debris(state, tail) {
             Ok(()) => {
@@ -255,12 +263,16 @@ impl<V: Vfs> Writer<V> {
     /// read (an I/O error, not a missing or damaged one) fails the append: treating those
     /// bytes as debris could give a seq again.
     pub(super) fn durable_damage(&self, state: &State<V>, tail: Tail) -> Result<Option<u64>> {
+        Ok(self.covering_mark(state, tail)?.map(|m| m.seq))
+    }
+
+    /// The mark [`Writer::durable_damage`] goes by.
+    fn covering_mark(&self, state: &State<V>, tail: Tail) -> Result<Option<Watermark>> {
         let target = match self.settings {
             None => Target::File(&self.path),
             Some(_) => Target::Segments(&self.path),
         };
-        let mark = watermark::covering_damage(&self.vfs, target, state.id, &tail)?;
-        Ok(mark.map(|m| m.seq))
+        watermark::covering_damage(&self.vfs, target, state.id, &tail)
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
@@ -507,8 +519,15 @@ impl<V: Vfs> Writer<V> {
                     return Ok(t);
                 }
             }
-            let found =
-                last_record::discover_as(&*state.file, len, state.tail, &mut state.scratch, padded);
+            let found = crate::consume::watermark::discover_synced(
+                &self.vfs,
+                &state.active,
+                &*state.file,
+                len,
+                state.tail,
+                &mut state.scratch,
+                padded,
+            );
             let found = super::segment::with_floor(found.at(&state.active, "read")?, before);
             state.tail = Some(found);
             return Ok(found);
@@ -529,10 +548,18 @@ impl<V: Vfs> Writer<V> {
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
             if state.unsynced_writes > state.synced_writes {
                 let ours = state.tail.and_then(|t| t.last).map_or(0, |l| l.seq);
-                let carried = last_record::discover(&file, meta.len, None, &mut state.scratch)
-                    .at(&self.path, "read")?
-                    .last
-                    .is_some_and(|l| l.seq >= ours);
+                let carried = crate::consume::watermark::discover_synced(
+                    &self.vfs,
+                    &self.path,
+                    &file,
+                    meta.len,
+                    None,
+                    &mut state.scratch,
+                    false,
+                )
+                .at(&self.path, "read")?
+                .last
+                .is_some_and(|l| l.seq >= ours);
                 if !carried {
                     self.sync_file(&state.file)?;
                 }
@@ -552,7 +579,15 @@ impl<V: Vfs> Writer<V> {
             // handle's may cover each other's records.
             self.cover.note_other_writer();
         }
-        let found = last_record::discover(&*state.file, meta.len, state.tail, &mut state.scratch);
+        let found = crate::consume::watermark::discover_synced(
+            &self.vfs,
+            &self.path,
+            &*state.file,
+            meta.len,
+            state.tail,
+            &mut state.scratch,
+            false,
+        );
         let found = found.at(&self.path, "read")?;
         state.tail = Some(found);
         Ok(found)

@@ -196,7 +196,8 @@ impl ImportAdjust {
             return Ok((std::borrow::Cow::Borrowed(line), None));
         }
         let mut out = Vec::with_capacity(line.len() + 8);
-        format::encode(&mut out, seq, ts, frame.data);
+        // (With the record's marks: it stays part of the write it came in.)
+        format::encode_marked(&mut out, seq, ts, frame.data, frame.marks);
         out.pop();
         let adjusted = Adjusted { seq, ts, original_seq: frame.seq, original_ts: frame.ts };
         Ok((std::borrow::Cow::Owned(out), Some(adjusted)))

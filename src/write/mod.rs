@@ -398,7 +398,7 @@ impl<V: Vfs> Writer<V> {
             IndexWriter::new(&self.path, self.opts.index_stride).sole_writer(self.opts.exclusive)
         });
         let last_seq = tail.last.map_or(0, |l| l.seq);
-        let log = self.log_at(&**file, *id, tail.content, last_seq, 0);
+        let log = self.log_at(&**file, *id, tail.end, last_seq, 0);
         ix.rebuild_now(&log)
     }
 

@@ -77,7 +77,16 @@ impl<V: Vfs> Writer<V> {
             let _ = crate::consume::watermark::void_left_behind(&vfs, path, meta.id);
         }
         let mut scratch = Vec::new();
-        let found = last_record::discover(&file, meta.len, None, &mut scratch).at(path, "read")?;
+        let found = crate::consume::watermark::discover_synced(
+            &vfs,
+            path,
+            &file,
+            meta.len,
+            None,
+            &mut scratch,
+            false,
+        )
+        .at(path, "read")?;
         let marked = lock.has_marker()?;
         if found.last.is_none() && meta.len > 0 && !marked {
             return Err(Error::not_a_log(
@@ -110,7 +119,9 @@ impl<V: Vfs> Writer<V> {
             vfs: &vfs,
             file: &file,
             id: meta.id,
-            len: meta.len,
+            // (Up to the last record: what follows is debris, an unfinished write's records
+            // among it, which the first append moves away.)
+            len: found.end,
             mode,
             last_seq,
             now: 0,

@@ -9,7 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::MAX_FRAME_OVERHEAD;
 use crate::fs::{LockFile, Vfs, VfsFile};
 use crate::names;
-use crate::read::last_record::{self, Last, Tail};
+use crate::read::last_record::{Last, Tail};
 use crate::segments::Settings;
 use crate::segments::active::{self, Active};
 
@@ -74,8 +74,15 @@ impl<V: Vfs> Writer<V> {
         let mode = active.meta.mode;
         let mut scratch = Vec::new();
         let padded = crate::segments::naming::is_padded(&active.path);
-        let found =
-            last_record::discover_as(&active.file, active.meta.len, None, &mut scratch, padded);
+        let found = crate::consume::watermark::discover_synced(
+            &vfs,
+            &active.path,
+            &active.file,
+            active.meta.len,
+            None,
+            &mut scratch,
+            padded,
+        );
         let found = with_floor(found.at(&active.path, "read")?, active.before);
         let index = opts
             .index
@@ -92,7 +99,8 @@ impl<V: Vfs> Writer<V> {
             vfs: &vfs,
             file: &active.file,
             id: active.meta.id,
-            len: found.content,
+            // (Up to the last record, as `open_with` does.)
+            len: found.end,
             mode,
             last_seq,
             now: 0,
@@ -257,7 +265,15 @@ impl<V: Vfs> Writer<V> {
         let len = state.file.metadata().at(&state.active, "fstat")?.len;
         let before = state.segment.as_ref().map(|s| s.before);
         let padded = state.in_place();
-        let found = last_record::discover_as(&*state.file, len, None, &mut state.scratch, padded);
+        let found = crate::consume::watermark::discover_synced(
+            &self.vfs,
+            &state.active,
+            &*state.file,
+            len,
+            None,
+            &mut state.scratch,
+            padded,
+        );
         let found = found.at(&state.active, "read")?;
         let tail = match before {
             Some(before) => with_floor(found, before),
@@ -317,7 +333,7 @@ impl<V: Vfs> Writer<V> {
                 vfs: &self.vfs,
                 file: &file,
                 id: meta.id,
-                len: meta.len,
+                len: reader.bytes().len() as u64,
                 mode: self.mode,
                 last_seq,
                 now: 0,

@@ -50,3 +50,4 @@ mod tombstones;
 mod torn_tail;
 mod verify_split;
 mod watermark;
+mod write_marks;

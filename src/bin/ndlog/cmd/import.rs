@@ -239,6 +239,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         }
+        // The imported file's last write did not finish (a copy taken while it was written, or
+        // after a crash): readers of that file do not read its records, and neither does the
+        // import.
+        if line.is_none() && verbatim {
+            let mut left_out = 0;
+            while batch.last_continues() {
+                batch.pop();
+                left_out += 1;
+            }
+            if left_out > 0 {
+                let kept = batch.numbers.last().copied().unwrap_or(0);
+                adjusted.retain(|(n, _)| *n <= kept);
+                eprintln!(
+                    "ndlog: {name}: left out the last {left_out} records: a write that did not \
+                     finish (each is marked to continue, and no record ends its write)"
+                );
+            }
+        }
         if batch.ends.is_empty() {
             break;
         }
@@ -480,6 +498,13 @@ impl Batch {
         let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
         let line = &self.bytes[start..self.ends.last().copied().unwrap_or(0)];
         ndlog::format::decode(line).is_ok_and(|f| f.marks.continues)
+    }
+
+    /// Takes the last line off.
+    fn pop(&mut self) {
+        self.ends.pop();
+        self.numbers.pop();
+        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
     }
 
     fn clear(&mut self) {
