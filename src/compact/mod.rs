@@ -28,7 +28,6 @@ use crate::fs::{
 };
 use crate::names;
 use crate::read::chunks;
-use crate::read::last_record;
 use crate::read::{Entry, Reader};
 
 mod anchors;
@@ -232,7 +231,9 @@ impl<V: Vfs> Compactor<V> {
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.
         let writer_lock = open_writer_lock(vfs, path, &meta, |file, len| {
-            Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+            let tail =
+                watermark::discover_synced(vfs, path, file, len, None, &mut Vec::new(), false);
+            Ok(tail?.last.is_some())
         })?;
         let owner = (meta.uid, meta.gid);
         let compaction = LockFile::open(vfs, &names::compact_lock(path), meta.mode, Some(owner))?;
@@ -365,8 +366,16 @@ impl<V: Vfs> Compactor<V> {
                 break;
             }
             let before = pos;
-            pos =
-                copy_appended(&log, pos, now.len, false, &mut out, &mut quarantine, &mut appended)?;
+            pos = copy_appended(
+                &log,
+                path,
+                pos,
+                now.len,
+                false,
+                &mut out,
+                &mut quarantine,
+                &mut appended,
+            )?;
             self.report_progress(pos, total.max(pos));
             if pos == before {
                 // What remains is one write not finished yet (or never to finish): the rest is
@@ -391,7 +400,7 @@ impl<V: Vfs> Compactor<V> {
             drop(guard);
             return Ok(held_back(report, damage, started));
         }
-        copy_appended(&log, pos, now.len, true, &mut out, &mut quarantine, &mut appended)?;
+        copy_appended(&log, path, pos, now.len, true, &mut out, &mut quarantine, &mut appended)?;
         let quarantine_created = quarantine.commit(vfs).at(quarantine.path(), "write")?;
         let dir = names::parent_dir(path);
         if quarantine_created {
@@ -531,8 +540,10 @@ fn held_back(mut report: CompactReport, damage: DamagedTail, started: Instant) -
 /// unfinished write) to the quarantine. Returns where it stopped. Records of a write that has
 /// not finished (or never will) are not copied: a new file ending in them, all of it marked
 /// durable, would keep them as records.
+#[allow(clippy::too_many_arguments)]
 fn copy_appended<V: Vfs>(
     log: &V::File,
+    log_path: &Path,
     from: u64,
     len: u64,
     last: bool,
@@ -544,7 +555,7 @@ fn copy_appended<V: Vfs>(
     let vfs = out.vfs.clone();
     let path = out.path.clone();
     let tail =
-        crate::consume::watermark::discover_synced(&vfs, &path, log, len, None, &mut buf, false)
+        crate::consume::watermark::discover_synced(&vfs, log_path, log, len, None, &mut buf, false)
             .at(&path, "read")?;
     let to = if last { len } else { tail.end.max(from) };
     let finished = tail.end.max(from);

@@ -269,28 +269,14 @@ pub(crate) fn read_mark<V: Vfs>(vfs: &V, log: Target<'_>) -> io::Result<Option<W
     }
 }
 
-/// Whether the durable watermark of `log` says a sync covered the record `last` of the file
-/// `id`, ending at `end` (FORMAT.md, section 3): the mark names the file and reaches the record.
-/// The mark is read once, at the first question (only a log that ends in records of a write of
-/// several asks); a mark that cannot be read answers no.
-pub(crate) fn synced_by_mark<'a, V: Vfs>(
-    vfs: &'a V,
-    log: Target<'a>,
-    id: FileId,
-) -> impl FnMut(Last, u64) -> bool + 'a {
-    let mut mark: Option<Option<Watermark>> = None;
-    move |last, end| {
-        let mark = mark.get_or_insert_with(|| read_mark(vfs, log).ok().flatten());
-        mark.is_some_and(|m| m.file == id && m.end >= end && m.seq >= last.seq)
-    }
-}
-
 /// [`crate::read::last_record::discover_covered`] for the file `file` at `path` (a log, or a
-/// segment of one), told by the durable watermark which records a sync covered: a sealed
-/// segment all of them (its roll synced it before the rename), any other file those its mark
-/// reaches ([`synced_by_mark`]; the file's id is asked for only then). So a log that ends in a
-/// write of several records a sync covered is read up to its last readable record, and that
-/// write is not read back to look for a hole.
+/// segment of one), told by the durable watermark which records a sync covered: in a sealed
+/// segment of a segmented log all of them (its roll synced it before the rename), in any other
+/// file those its mark reaches (the mark names the file, lies within it, and reaches the
+/// record). What it takes (the file's id, the mark, the settings file) is read once, at the
+/// first question: only a file that ends in records of a write of several asks. So a log that
+/// ends in a write of several records a sync covered is read up to its last readable record,
+/// and that write is not read back to look for a hole.
 pub(crate) fn discover_synced<V: Vfs>(
     vfs: &V,
     path: &Path,
@@ -300,24 +286,35 @@ pub(crate) fn discover_synced<V: Vfs>(
     scratch: &mut Vec<u8>,
     padded: bool,
 ) -> io::Result<Tail> {
-    let (target, sealed) = target_of(path);
-    let mut synced = None;
-    let mut covered = |last, end| {
-        sealed
-            || file.metadata().is_ok_and(|meta| {
-                let by_mark = synced.get_or_insert_with(|| synced_by_mark(vfs, target, meta.id));
-                by_mark(last, end)
-            })
+    // (Whether the file is a sealed segment, else its id and its log's mark.)
+    let mut facts: Option<(bool, Option<FileId>, Option<Watermark>)> = None;
+    let mut covered = |last: Last, end: u64| {
+        let (sealed, id, mark) = facts.get_or_insert_with(|| {
+            let (target, sealed) = target_of(vfs, path);
+            if sealed {
+                return (true, None, None);
+            }
+            let id = file.metadata().ok().map(|meta| meta.id);
+            (false, id, read_mark(vfs, target).ok().flatten())
+        });
+        *sealed
+            || matches!((id, mark), (Some(id), Some(m))
+                if m.file == *id && m.end <= len && m.end >= end && m.seq >= last.seq)
     };
     crate::read::last_record::discover_covered(file, len, known, scratch, padded, &mut covered)
 }
 
-/// The log a file of a log belongs to, as [`synced_by_mark`] asks: a segment file (by its name)
-/// belongs to its directory's segmented log, and is sealed or not; any other file is a log.
-pub(crate) fn target_of(path: &Path) -> (Target<'_>, bool) {
+/// The log the file at `path` belongs to, and whether it is a sealed segment: a file named as a
+/// segment in a directory beside a segmented log's settings file belongs to that log (and its
+/// name says whether it is sealed); any other file is a log of its own.
+fn target_of<'a, V: Vfs>(vfs: &V, path: &'a Path) -> (Target<'a>, bool) {
     let name = path.file_name().and_then(crate::segments::naming::parse);
     match (name, path.parent()) {
-        (Some(name), Some(dir)) => (Target::Segments(dir), !name.active),
+        (Some(name), Some(dir))
+            if vfs.metadata(&dir.join(crate::segments::naming::SETTINGS)).is_ok() =>
+        {
+            (Target::Segments(dir), !name.active)
+        }
         _ => (Target::File(path), false),
     }
 }

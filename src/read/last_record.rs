@@ -170,7 +170,11 @@ fn discover_in<F: VfsFile + ?Sized>(
     padded: bool,
     covered: &mut dyn FnMut(Last, u64) -> bool,
 ) -> std::io::Result<Tail> {
-    let known = known.filter(|k| !k.torn && k.content <= len).unwrap_or(Tail::EMPTY);
+    let known = known.filter(|k| !k.torn && k.content <= len);
+    // Bytes past what this process saw end in a finished write were written since it saw them,
+    // with no power loss between (it lives): no hole there.
+    let no_holes = known.is_some();
+    let known = known.unwrap_or(Tail::EMPTY);
     // In a preallocated file only what lies below the last record's end is known: `content`
     // was rounded up to a block, and appends since are written in place below it.
     let floor = if padded { known.end } else { known.content };
@@ -182,7 +186,7 @@ fn discover_in<F: VfsFile + ?Sized>(
     let mut piece_bytes = 0usize;
     let mut too_long = false;
     // What the lines seen so far say: debris, an unfinished write, a last record to confirm.
-    let mut scan = Scan::default();
+    let mut scan = Scan { no_holes, ..Scan::default() };
     let found = |(last, end, debris, unfinished): Found| Tail {
         len,
         last: Some(last),
@@ -280,6 +284,8 @@ struct Scan {
     /// A last record whose write is being confirmed: the record, where its line ends, and what
     /// `debris` was after it.
     confirming: Option<(Last, u64, bool)>,
+    /// The lines are above what this process saw end in a finished write: no hole there.
+    no_holes: bool,
 }
 
 impl Scan {
@@ -319,7 +325,7 @@ impl Scan {
                 self.unfinished.get_or_insert(r.last.seq);
                 self.debris = true;
             }
-            Some(r) if r.marks.continued && !covered(r.last, end) => {
+            Some(r) if r.marks.continued && !self.no_holes && !covered(r.last, end) => {
                 self.confirming = Some((r.last, end, self.debris));
             }
             Some(r) => return Some((r.last, end, self.debris, self.unfinished)),

@@ -23,7 +23,6 @@ use super::group::Combiner;
 use super::index::IndexWriter;
 use super::versions::Versions;
 use super::{Options, State, Writer};
-use crate::read::last_record;
 
 impl<V: Vfs> Writer<V> {
     pub(crate) fn open_with(vfs: V, path: &Path, opts: Options) -> Result<Self> {
@@ -186,7 +185,16 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
 /// found the way a writer finds it, so that the refusal here and the one under the lock agree.
 fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<V::File>> {
     open_writer_lock(vfs, log, meta, |file, len| {
-        Ok(last_record::discover(file, len, None, &mut Vec::new())?.last.is_some())
+        let tail = crate::consume::watermark::discover_synced(
+            vfs,
+            log,
+            file,
+            len,
+            None,
+            &mut Vec::new(),
+            false,
+        );
+        Ok(tail?.last.is_some())
     })
 }
 

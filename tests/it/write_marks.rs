@@ -189,3 +189,20 @@ fn damage_inside_the_last_write_costs_one_record_once_synced_and_the_write_befor
         }
     }
 }
+
+/// A single-file log whose name reads as a sealed segment's is still a log of its own: only a
+/// file beside a segmented log's settings counts as a sealed segment (synced whole), so an
+/// unfinished write at its end is not read.
+#[test]
+fn a_log_named_like_a_segment_is_not_taken_for_a_sealed_one() {
+    let dir = tempdir();
+    for name in ["log.ndjson", "00000000000000000001.ndjson"] {
+        let path = dir.path().join(name);
+        ndlog::Writer::open(&path).unwrap().append_raw(br#"{"n":1}"#).unwrap();
+        append_bytes(&path, &cut_write(2, 2, 3));
+        let seqs: Vec<u64> = Reader::open(&path).unwrap().records().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1], "{name}");
+        let ack = ndlog::Writer::open(&path).unwrap().append_raw(br#"{"n":2}"#).unwrap();
+        assert_eq!(ack.seq, 2, "{name}: the unfinished write's seqs go to the next records");
+    }
+}
