@@ -170,14 +170,16 @@ fn discover_in<F: VfsFile + ?Sized>(
     padded: bool,
     covered: &mut dyn FnMut(Last, u64) -> bool,
 ) -> std::io::Result<Tail> {
-    let known = known.filter(|k| !k.torn && k.content <= len);
+    let known = known.filter(|k| k.end <= len && (k.torn || k.content <= len));
     // Bytes past what this process saw end in a finished write were written since it saw them,
     // with no power loss between (it lives): no hole there.
-    let no_holes = known.is_some();
+    let no_holes = known.is_some_and(|k| !k.torn);
     let known = known.unwrap_or(Tail::EMPTY);
     // In a preallocated file only what lies below the last record's end is known: `content`
-    // was rounded up to a block, and appends since are written in place below it.
-    let floor = if padded { known.end } else { known.content };
+    // was rounded up to a block, and appends since are written in place below it. Nor is more
+    // after a look that ended in debris or an unfinished write (a writer may have moved it
+    // away since, or the write finished): the bytes below the last record never change.
+    let floor = if padded || known.torn { known.end } else { known.content };
     let content = if padded { padding_start(file, len, floor, scratch)? } else { len };
     // The line being assembled, right to left: where its newline is, its bytes read so far
     // (pieces in reverse file order), and whether it grew too long to be a record.
@@ -597,6 +599,21 @@ mod tests {
             }
             let t = tail_of(&thin);
             assert_eq!((t.end, t.last.map(|l| l.seq), t.torn), (thin.len() as u64, highest, false));
+        }
+    }
+
+    #[test]
+    fn a_look_from_any_earlier_look_finds_what_a_fresh_one_finds() {
+        // Earlier looks end anywhere: in a finished write, in a torn line, in an unfinished
+        // write; the log only grew since (bytes below the last record never change).
+        let (log, _) = writes();
+        for a in (0..=log.len()).step_by(7) {
+            let known = tail_of(&log[..a]);
+            for b in (a..=log.len()).step_by(29).chain([log.len()]) {
+                let file = Bytes(log[..b].to_vec());
+                let t = discover(&file, b as u64, Some(known), &mut Vec::new()).unwrap();
+                assert_eq!(t, tail_of(&log[..b]), "known at {a}, now {b}");
+            }
         }
     }
 
