@@ -231,8 +231,7 @@ impl<V: Vfs> Compactor<V> {
         // The writer lock first: it refuses a file ndlog did not write before anything is
         // created beside it.
         let writer_lock = open_writer_lock(vfs, path, &meta, |file, len| {
-            let tail =
-                watermark::discover_synced(vfs, path, file, len, None, &mut Vec::new(), false);
+            let tail = watermark::find_end(vfs, path, file, len, false);
             Ok(tail?.last.is_some())
         })?;
         let owner = (meta.uid, meta.gid);
@@ -449,16 +448,8 @@ impl<V: Vfs> Compactor<V> {
         if now.id != id || now.len == 0 {
             return Ok(false);
         }
-        let tail = crate::consume::watermark::discover_synced(
-            &self.vfs,
-            path,
-            log,
-            now.len,
-            None,
-            &mut Vec::new(),
-            false,
-        )
-        .at(path, "read")?;
+        let tail = crate::consume::watermark::find_end(&self.vfs, path, log, now.len, false)
+            .at(path, "read")?;
         Ok(tail.torn)
     }
 
@@ -507,16 +498,7 @@ fn covered_damage<V: Vfs>(
     id: crate::fs::FileId,
     len: u64,
 ) -> Result<Option<DamagedTail>> {
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        log,
-        len,
-        None,
-        &mut Vec::new(),
-        false,
-    )
-    .at(path, "read")?;
+    let tail = crate::consume::watermark::find_end(vfs, path, log, len, false).at(path, "read")?;
     let mark = watermark::covering_damage(vfs, Target::File(path), id, &tail)?;
     Ok(mark.map(|m| DamagedTail { offset: tail.end, seq: m.seq }))
 }

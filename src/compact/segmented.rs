@@ -204,16 +204,8 @@ impl<V: Vfs> Compactor<V> {
         for s in segments {
             let file = open_segment(vfs, s)?;
             let len = file.metadata().at(&s.path, "fstat")?.len;
-            let tail = crate::consume::watermark::discover_synced(
-                vfs,
-                &s.path,
-                &file,
-                len,
-                None,
-                &mut Vec::new(),
-                false,
-            )
-            .at(&s.path, "read")?;
+            let tail = crate::consume::watermark::find_end(vfs, &s.path, &file, len, false)
+                .at(&s.path, "read")?;
             let map = vfs.map(&file, tail.end).at(&s.path, "mmap")?;
             let owner = file.metadata().map(|m| (m.uid, m.gid)).at(&s.path, "fstat")?;
             maps.push((map, owner));
@@ -359,15 +351,7 @@ fn records_end<V: Vfs>(vfs: &V, segment: &Segment) -> Result<u64> {
     let path = &segment.path;
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        len,
-        None,
-        &mut Vec::new(),
-        true,
-    );
+    let tail = crate::consume::watermark::find_end(vfs, path, &file, len, true);
     Ok(tail.at(path, "read")?.end)
 }
 
@@ -393,15 +377,7 @@ fn segment_tail<V: Vfs>(vfs: &V, segment: &Segment) -> Result<(V::File, last_rec
     let file = open_segment(vfs, segment)?;
     let len = file.metadata().at(path, "fstat")?.len;
     let padded = naming::is_padded(path);
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        len,
-        None,
-        &mut Vec::new(),
-        padded,
-    );
+    let tail = crate::consume::watermark::find_end(vfs, path, &file, len, padded);
     Ok((file, tail.at(path, "read")?))
 }
 

@@ -304,6 +304,17 @@ pub(crate) fn discover_synced<V: Vfs>(
     crate::read::last_record::discover_covered(file, len, known, scratch, padded, &mut covered)
 }
 
+/// [`discover_synced`] from nothing known: where the file `file` at `path`, `len` bytes, ends.
+pub(crate) fn find_end<V: Vfs>(
+    vfs: &V,
+    path: &Path,
+    file: &V::File,
+    len: u64,
+    padded: bool,
+) -> io::Result<Tail> {
+    discover_synced(vfs, path, file, len, None, &mut Vec::new(), padded)
+}
+
 /// The log the file at `path` belongs to, and whether it is a sealed segment: a file named as a
 /// segment in a directory beside a segmented log's settings file belongs to that log (and its
 /// name says whether it is sealed); any other file is a log of its own.

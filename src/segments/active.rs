@@ -260,15 +260,7 @@ fn covered_floor<V: Vfs>(vfs: &V, dir: &Path, segment: &Segment) -> Result<u64> 
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let meta = file.metadata().at(path, "fstat")?;
     let padded = segment.name.padded;
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        meta.len,
-        None,
-        &mut Vec::new(),
-        padded,
-    );
+    let tail = crate::consume::watermark::find_end(vfs, path, &file, meta.len, padded);
     let tail = tail.at(path, "read")?;
     let mark = watermark::covering_damage(vfs, Target::Segments(dir), meta.id, &tail)?;
     Ok(mark.map_or(0, |m| m.seq))
@@ -290,15 +282,7 @@ fn last_of_active<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Option<Last>> {
     let path = &segment.path;
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        len,
-        None,
-        &mut Vec::new(),
-        segment.name.padded,
-    );
+    let tail = crate::consume::watermark::find_end(vfs, path, &file, len, segment.name.padded);
     Ok(tail.at(path, "read")?.last)
 }
 
@@ -328,16 +312,7 @@ fn open_for_writing<V: Vfs>(vfs: &V, path: &Path) -> Result<(V::File, Metadata)>
 fn trim<V: Vfs>(vfs: &V, path: &Path) -> Result<()> {
     let file = vfs.open(path, OpenOptions::read_write(Create::No, 0)).at(path, "open")?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        len,
-        None,
-        &mut Vec::new(),
-        true,
-    )
-    .at(path, "read")?;
+    let tail = crate::consume::watermark::find_end(vfs, path, &file, len, true).at(path, "read")?;
     // Damage after the last record stays (a roll keeps it: `Writer::roll_if_due`).
     let keep = if tail.torn { tail.content.saturating_add(1).min(len) } else { tail.end };
     file.set_len(keep).at(path, "truncate the padding")?;
@@ -528,16 +503,8 @@ pub(crate) fn last_of_sealed<V: Vfs>(vfs: &V, segment: &Segment) -> Result<Last>
     let path = &segment.path;
     let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
     let len = file.metadata().at(path, "fstat")?.len;
-    let tail = crate::consume::watermark::discover_synced(
-        vfs,
-        path,
-        &file,
-        len,
-        None,
-        &mut Vec::new(),
-        false,
-    )
-    .at(path, "read")?;
+    let tail =
+        crate::consume::watermark::find_end(vfs, path, &file, len, false).at(path, "read")?;
     match tail.last {
         Some(last) if last.seq >= segment.name.first_seq => Ok(last),
         Some(last) => Err(Error::not_a_log(

@@ -185,15 +185,7 @@ fn open_log<V: Vfs>(vfs: &V, path: &Path, opts: &Options) -> Result<V::File> {
 /// found the way a writer finds it, so that the refusal here and the one under the lock agree.
 fn writer_lock<V: Vfs>(vfs: &V, log: &Path, meta: &Metadata) -> Result<LockFile<V::File>> {
     open_writer_lock(vfs, log, meta, |file, len| {
-        let tail = crate::consume::watermark::discover_synced(
-            vfs,
-            log,
-            file,
-            len,
-            None,
-            &mut Vec::new(),
-            false,
-        );
+        let tail = crate::consume::watermark::find_end(vfs, log, file, len, false);
         Ok(tail?.last.is_some())
     })
 }
