@@ -493,6 +493,18 @@ mod tests {
     }
 
     #[test]
+    fn the_marks_example_in_format_md_is_exact() {
+        let doc = include_str!("../../FORMAT.md");
+        let mut lines = Vec::new();
+        for (i, n) in (1..=3u64).enumerate() {
+            let data = format!(r#"{{"n":{n}}}"#);
+            encode_marked(&mut lines, 6 + n, 1763683200123, data.as_bytes(), Marks::of(i, 0, 2));
+        }
+        let text = std::str::from_utf8(&lines).unwrap();
+        assert!(doc.contains(text), "FORMAT.md, section 1, should show:\n{text}");
+    }
+
+    #[test]
     fn decodes_what_it_encodes() {
         for (seq, ts, data) in [
             (1u64, 0u64, &b"0"[..]),
