@@ -539,7 +539,6 @@ fn copy_appended<V: Vfs>(
     let tail =
         crate::consume::watermark::discover_synced(&vfs, log_path, log, len, None, &mut buf, false)
             .at(&path, "read")?;
-    let to = if last { len } else { tail.end.max(from) };
     let finished = tail.end.max(from);
     let end = chunks::for_each_entry(log, from, finished, &mut buf, |base, chunk, entry| {
         match entry {
@@ -556,15 +555,15 @@ fn copy_appended<V: Vfs>(
         Ok(())
     })
     .at(&path, "copy appended records")?;
-    if last && end < to {
-        let mut torn = vec![0u8; (to - end) as usize];
+    if last && end < len {
+        let mut torn = vec![0u8; (len - end) as usize];
         crate::fs::read_exact_at(log, &mut torn, end).at(&path, "read")?;
         let why = match tail.unfinished {
             Some(_) => "an unfinished write (a write cut short by a crash, never acknowledged)",
             None => "torn tail (a write cut short by a crash)",
         };
         quarantine.push(&vfs, end, &torn, why).at(quarantine.path(), "write")?;
-        return Ok(to);
+        return Ok(len);
     }
     Ok(end)
 }

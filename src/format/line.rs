@@ -366,12 +366,17 @@ fn parse_body_any_seq(body: &[u8]) -> Result<Frame<'_>, LineError> {
     Ok(Frame { seq, ts, data, marks: Marks { continued, continues } })
 }
 
-/// Appends `line` (a valid record line, without its newline) to `out` with `marks`, its CRC
-/// computed again where that changed it (seq, ts, payload and any chain link stay as they
-/// are), and its newline. For records written again in another write than their own (a
-/// verbatim import), whose marks must fit that write.
-pub(crate) fn remark(line: &[u8], marks: Marks, out: &mut Vec<u8>) -> Result<(), LineError> {
+/// Appends `line` (a valid record line, without its newline) to `out` with the marks `marks`
+/// makes of the ones it has, its CRC computed again where that changed them (seq, ts, payload
+/// and any chain link stay as they are), and its newline. For records written again in another
+/// write than their own (a verbatim import), whose marks must fit that write.
+pub(crate) fn remark(
+    line: &[u8],
+    marks: impl FnOnce(Marks) -> Marks,
+    out: &mut Vec<u8>,
+) -> Result<(), LineError> {
     let frame = decode_any_seq(line)?;
+    let marks = marks(frame.marks);
     if frame.marks == marks {
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -573,7 +578,7 @@ mod tests {
                     for to in all {
                         let (given, want) = (line(from), line(to));
                         let mut out = Vec::new();
-                        remark(&given[..given.len() - 1], to, &mut out).unwrap();
+                        remark(&given[..given.len() - 1], |_| to, &mut out).unwrap();
                         if chained && from != to {
                             // The link covers the marks: set anew, it is the other line's link
                             // no more, but the line is a valid record with the marks given.
@@ -586,7 +591,7 @@ mod tests {
                 }
             }
         }
-        assert!(remark(b"not a record", Marks::NONE, &mut Vec::new()).is_err());
+        assert!(remark(b"not a record", |m| m, &mut Vec::new()).is_err());
     }
 
     #[test]

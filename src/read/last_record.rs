@@ -117,7 +117,7 @@ pub(crate) fn discover<F: VfsFile + ?Sized>(
 /// [`discover`] (for a preallocated segment, `padded`: its newline padding is found first, [`padding_start`], and only the bytes before it are read), told by `covered` whether a sync covered a record (the last of a write of
 /// several, ending at the offset given) and so its write, whose records then need not be read
 /// back to find a hole a power loss left (the durable watermark says so cheaply: see
-/// [`crate::consume::watermark::synced_by_mark`]). Without it the last write of several records
+/// [`crate::consume::watermark::discover_synced`]). Without it the last write of several records
 /// is read back whole.
 pub(crate) fn discover_covered<F: VfsFile + ?Sized>(
     file: &F,

@@ -424,11 +424,11 @@ impl<V: Vfs> Writer<V> {
                 continue;
             }
             let at = len + buf.len() as u64;
-            let marks = format::Marks::of(i, first, last);
             match source {
                 Source::Payloads { payload, .. } => {
                     let data = payload(i);
                     let seq = lines.seq();
+                    let marks = format::Marks::of(i, first, last);
                     derived.encode(buf, &mut lines, plan.ts, data, marks);
                     let end = len + buf.len() as u64;
                     derived.wrote(&Written { index: i, seq, ts: plan.ts, at, end, data });
@@ -438,12 +438,11 @@ impl<V: Vfs> Writer<V> {
                 // continuation, its last as continuing none (each one's CRC computed again if
                 // that changed it). (Each was checked to be a record before the lock.)
                 Source::Records(lines) if i == first || i == last => {
-                    let given = format::decode(lines[i]).map(|f| f.marks).unwrap_or_default();
-                    let marks = format::Marks {
+                    let ends = |given: format::Marks| format::Marks {
                         continued: given.continued && i != first,
                         continues: given.continues && i != last,
                     };
-                    format::remark(lines[i], marks, buf).map_err(|e| {
+                    format::remark(lines[i], ends, buf).map_err(|e| {
                         Error::payload(&self.path, Some(i), format!("not an ndlog record: {e}"))
                     })?;
                 }
