@@ -211,7 +211,9 @@ impl<V: Vfs> Writer<V> {
     /// the log stays strict NDJSON for every other tool. Readers never map bytes past the last
     /// record (FORMAT.md, section 4), so none of them sees these bytes change. If the debris
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
-    /// newline instead, as a damaged line that `verify` reports and compaction removes.
+    /// newline instead, as a damaged line that `verify` reports and compaction removes. An
+    /// unfinished write cannot stay (its records would read as the log's once a record follows
+    /// them): it was never acknowledged as durable, so it is overwritten without the copy.
     ///
     /// Bytes the durable watermark covers are not crash debris: a sync covered them, so they
     /// held records that were (or could have been) acknowledged, damaged since (the medium, a
@@ -232,7 +234,7 @@ impl<V: Vfs> Writer<V> {
             // debris, moved away as below, or nothing is appended.
             if tail.unfinished.is_some() {
                 let after = Tail { end: mark.end.max(tail.end), ..tail };
-                self.pad_debris(state, after)?;
+                self.clear_debris(state, after)?;
                 let content = if state.in_place() { after.end } else { tail.content };
                 let kept = Tail { unfinished: None, content, ..tail };
                 state.tail = Some(kept);
@@ -240,7 +242,7 @@ impl<V: Vfs> Writer<V> {
             }
             return Ok((tail, mark.seq));
         }
-        match self.pad_debris(state, tail) {
+        match self.clear_debris(state, tail) {
             Ok(()) => {
                 // (In a preallocated segment the debris is padding again, and the next record
                 // is written over it.)
@@ -250,8 +252,8 @@ impl<V: Vfs> Writer<V> {
                 Ok((padded, 0))
             }
             Err(e) if self.poison.get().is_some() => Err(e),
-            // Records of an unfinished write, left in place, would read as part of the log once
-            // a record follows them, and a write is all or nothing: nothing is appended.
+            // The overwrite of an unfinished write failed: left in place, its records would read
+            // as part of the log once a record follows them, and a write is all or nothing.
             Err(e) if tail.unfinished.is_some() => Err(e),
             Err(_) => Ok((tail, 0)),
         }
@@ -276,8 +278,23 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
-    /// them with newlines and syncs the log.
-    fn pad_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
+    /// them with newlines and syncs the log. If the quarantine cannot be written, an
+    /// unfinished write is overwritten all the same; other debris is left as it is (an error).
+    fn clear_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
+        match self.quarantine_debris(state, tail) {
+            Ok(()) => {}
+            // Never acknowledged as durable (a write that no mark covers and that a crash cut
+            // short, or that a power loss left with a hole): a log that truncates its torn tail
+            // loses these bytes the same way, and appends go on.
+            Err(_) if tail.unfinished.is_some() => {}
+            Err(e) => return Err(e),
+        }
+        self.overwrite_debris(state, tail)
+    }
+
+    /// Copies the bytes between the last record and the end of the file to the quarantine,
+    /// durably.
+    fn quarantine_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
         let State { file, id, scratch, active, .. } = state;
         let log = &**active;
         let mut quarantine = Quarantine::new(log, self.mode, id.ino, clock::now_ms());
@@ -294,6 +311,14 @@ impl<V: Vfs> Writer<V> {
             let dir = names::parent_dir(log);
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
+        Ok(())
+    }
+
+    /// Overwrites the bytes between the last record and the end of the file with newlines and
+    /// syncs the log.
+    fn overwrite_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
+        let State { file, id, scratch, active, .. } = state;
+        let log = &**active;
         // A positioned write needs a descriptor without O_APPEND.
         let writer = self.vfs.open(log, OpenOptions::read_write(Create::No, 0));
         let writer = writer.at(log, "open")?;

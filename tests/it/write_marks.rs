@@ -206,3 +206,33 @@ fn a_log_named_like_a_segment_is_not_taken_for_a_sealed_one() {
         assert_eq!(ack.seq, 2, "{name}: the unfinished write's seqs go to the next records");
     }
 }
+
+/// When the quarantine cannot be written (a directory stands at its name here), an unfinished
+/// write is overwritten without the copy and appends go on: nobody was told it was durable.
+/// Other crash debris is left in place as before, ended by a newline, for `verify` to report.
+#[test]
+fn an_unfinished_write_is_cleared_even_when_the_quarantine_cannot_be_written() {
+    let dir = tempdir();
+    let path = dir.path().join("log.ndjson");
+    ndlog::Writer::open(&path).unwrap().append_raw(br#"{"n":1}"#).unwrap();
+    append_bytes(&path, &cut_write(2, 2, 3));
+    std::fs::create_dir(dir.path().join("log.ndjson.quarantine")).unwrap();
+    let ack = ndlog::Writer::open(&path).unwrap().append_raw(br#"{"n":2}"#).unwrap();
+    assert_eq!(ack.seq, 2, "the unfinished write's seqs go to the next record");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(find(&bytes, br#""cut""#).is_none(), "the unfinished write is still in the log");
+    let reader = Reader::open(&path).unwrap();
+    let seqs: Vec<u64> = reader.records().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2]);
+    let summary = reader.verify();
+    assert_eq!((summary.corrupt_lines, summary.torn_tail), (0, None), "{summary:?}");
+
+    // A torn line that is no write of several records stays where it is.
+    append_bytes(&path, br#"{"seq":3,"ts":1,"da"#);
+    let ack = ndlog::Writer::open(&path).unwrap().append_raw(br#"{"n":3}"#).unwrap();
+    assert_eq!(ack.seq, 3);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(find(&bytes, br#""da"#).is_some(), "debris that could not be moved is kept");
+    let summary = Reader::open(&path).unwrap().verify();
+    assert_eq!(summary.corrupt_lines, 1, "{summary:?}");
+}
