@@ -278,8 +278,9 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
-    /// them with newlines and syncs the log. If the quarantine cannot be written, an
-    /// unfinished write is overwritten all the same; other debris is left as it is (an error).
+    /// them with newlines and syncs the log. If the quarantine cannot be written, debris that
+    /// ends in an unfinished write is overwritten all the same (the whole of it: none of it was
+    /// acknowledged as durable); other debris is left as it is (an error).
     fn clear_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
         match self.quarantine_debris(state, tail) {
             Ok(()) => {}
