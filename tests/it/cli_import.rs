@@ -461,3 +461,95 @@ fn import_refuses_a_directory_as_its_input_naming_it() {
     assert!(!log.exists(), "nothing was written");
     assert_eq!(import_copies(dir.path()), Vec::<String>::new());
 }
+
+/// A verbatim import reads what a reader of its input reads: the records up to the last one not
+/// marked to continue whose write is whole. A write cut short, or one with a blank line between
+/// two of its records (a power loss kept a later page of it, not an earlier one), is left out,
+/// with a note on stderr; a blank line before a later write's records is not. Every way of
+/// cutting the input at a line and blanking one line before the cut, checked against
+/// `Reader::open` of the input.
+#[test]
+fn import_leaves_out_what_readers_of_its_input_leave_out() {
+    use ndlog::format::{Marks, encode_marked};
+    let dir = tempdir();
+    // Writes: 1 alone, 2..=4 together, 5 alone, 6..=7 together.
+    let writes: [&[u64]; 4] = [&[1], &[2, 3, 4], &[5], &[6, 7]];
+    let mut lines = Vec::new();
+    for write in writes {
+        for (i, &seq) in write.iter().enumerate() {
+            let mut line = Vec::new();
+            let data = format!(r#"{{"n":{seq}}}"#);
+            let marks = Marks::of(i, 0, write.len() - 1);
+            encode_marked(&mut line, seq, 1_763_683_200_000 + seq, data.as_bytes(), marks);
+            lines.push(line);
+        }
+    }
+    let input = dir.path().join("input.ndjson");
+    let mut runs = 0;
+    let mut left_out_said = 0;
+    for cut in 1..=lines.len() {
+        for blank in (0..cut).map(Some).chain([None]) {
+            let bytes: Vec<u8> = (0..cut)
+                .flat_map(|i| if Some(i) == blank { b"\n".to_vec() } else { lines[i].clone() })
+                .collect();
+            std::fs::write(&input, &bytes).unwrap();
+            let expected: Vec<u64> =
+                ndlog::Reader::open(&input).unwrap().records().map(|r| r.seq).collect();
+            let log = dir.path().join(format!("log-{cut}-{blank:?}.ndjson"));
+            let out = run(&["import", log.to_str().unwrap(), input.to_str().unwrap()], b"");
+            let label = format!("cut after {cut} lines, line {blank:?} blank: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(0), "{label}");
+            let imported: Vec<u64> = match log.exists() {
+                true => ndlog::Reader::open(&log).unwrap().records().map(|r| r.seq).collect(),
+                false => Vec::new(),
+            };
+            assert_eq!(imported, expected, "{label}");
+            let written = (0..cut).filter(|&i| Some(i) != blank).count();
+            let says = stderr(&out).contains("leaving out the last");
+            assert_eq!(says, imported.len() < written, "{label}");
+            left_out_said += u64::from(says);
+            runs += 1;
+        }
+    }
+    assert!(left_out_said >= 10, "{left_out_said} of {runs} inputs end in an unfinished write");
+
+    // The review's case, from standard input: 1, then a write of 2 and 3 with a hole.
+    let mut bytes = lines[0].clone();
+    bytes.extend(&lines[1]);
+    bytes.extend(b"\n");
+    bytes.extend(&lines[3]);
+    let log = dir.path().join("stdin.ndjson");
+    let out = run(&["import", log.to_str().unwrap(), "-"], &bytes);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let imported: Vec<u64> = ndlog::Reader::open(&log).unwrap().records().map(|r| r.seq).collect();
+    assert_eq!(imported, [1]);
+    assert!(stderr(&out).contains("leaving out the last 2 records"), "{}", stderr(&out));
+}
+
+/// A write of the input longer than four batches (here, in a log of 2 MiB segments, 4 MiB) is
+/// imported as several writes, and the import says so: each of them is all or nothing, the
+/// whole is not.
+#[test]
+fn import_says_when_it_splits_a_long_write() {
+    use ndlog::format::{Marks, encode_marked};
+    let dir = tempdir();
+    let log = dir.path().join("seg");
+    let out = run(&["create", "--segment-bytes", "2MiB", log.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let n = 50_000;
+    let mut bytes = Vec::new();
+    for i in 0..n {
+        let data = format!(r#"{{"i":{i},"pad":"{}"}}"#, "y".repeat(60));
+        let marks = Marks::of(i, 0, n - 1);
+        encode_marked(&mut bytes, i as u64 + 1, 1_763_683_200_000, data.as_bytes(), marks);
+    }
+    assert!(bytes.len() > 4 << 20);
+    let input = dir.path().join("input.ndjson");
+    std::fs::write(&input, &bytes).unwrap();
+    let out = run(&["import", log.to_str().unwrap(), input.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is imported as several writes"), "{}", stderr(&out));
+    let out = run(&["verify", log.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("valid records:  50000"), "{}", stdout(&out));
+}

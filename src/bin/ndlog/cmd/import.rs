@@ -161,10 +161,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = last_record_of(&args.log);
     let checked = check(&mut source, &args, &options, &name, start)?;
     let verbatim = checked.verbatim.unwrap_or(false);
+    // What follows the last record a reader of the input reads is left out, as they leave it.
+    let (end_line, importable) = match verbatim {
+        true => (checked.ending.line, checked.ending.records),
+        false => (u64::MAX, checked.records),
+    };
+    let left_out = checked.records - importable;
+    if left_out > 0 {
+        eprintln!(
+            "ndlog: {name}: leaving out the last {left_out} records: a write that did not finish \
+             (cut short, or with a blank line between two of its records where a crash lost \
+             part of it); readers of {name} do not read them either"
+        );
+    }
 
     // Nothing to import into a log that does not exist: it is not created for nothing (a
     // missing directory is still said, by the writer).
-    if checked.records == 0 && input::not_created_yet(&args.log) {
+    if importable == 0 && input::not_created_yet(&args.log) {
         drop(copy);
         let mut out = out::stdout();
         writeln!(out, "{}: nothing to import from {name}", args.log.display())?;
@@ -202,7 +215,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     source.rewind().with_context(|| format!("{name}: seek failed"))?;
     let limit = line_limit(&args, Some(verbatim));
     let mut lines = Lines::new(source.take(checked.bytes), limit);
-    let bar = progress(checked.records);
+    let bar = progress(importable);
     let mut batch = Batch::default();
     let (mut first, mut last, mut count) = (None, None, 0u64);
     let adjust = args.adjust();
@@ -212,8 +225,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // batch is written, so an import killed in between never loses an original value.
     let mut adjusted: Vec<(u64, Adjusted)> = Vec::new();
     let mut adjusted_total = 0u64;
+    let mut split_noted = false;
     loop {
         let line = lines.next_line().with_context(|| format!("reading {name}"))?;
+        let line = line.filter(|(n, _)| *n <= end_line);
         if let Some((n, line)) = line {
             let Ok(line) = line else {
                 bail!("{name}: line {n} changed since it was checked; {}", imported(count));
@@ -235,26 +250,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             // Whole records are imported in the writes they came in: a batch ends where one of
             // them ends (its last record carries no continuation mark), unless one write runs
             // on past four batches' worth.
-            if verbatim && batch.bytes.len() < 4 * max_bytes && batch.last_continues() {
-                continue;
-            }
-        }
-        // The imported file's last write did not finish (a copy taken while it was written, or
-        // after a crash): readers of that file do not read its records, and neither does the
-        // import.
-        if line.is_none() && verbatim {
-            let mut left_out = 0;
-            while batch.last_continues() {
-                batch.pop();
-                left_out += 1;
-            }
-            if left_out > 0 {
-                let kept = batch.numbers.last().copied().unwrap_or(0);
-                adjusted.retain(|(n, _)| *n <= kept);
-                eprintln!(
-                    "ndlog: {name}: left out the last {left_out} records: a write that did not \
-                     finish (each is marked to continue, and no record ends its write)"
-                );
+            if verbatim && batch.last_continues() {
+                if batch.bytes.len() < 4 * max_bytes {
+                    continue;
+                }
+                if !std::mem::replace(&mut split_noted, true) {
+                    eprintln!(
+                        "ndlog: {name}: line {n}: a write of more than {} bytes is imported as \
+                         several writes: each is all or nothing, not the whole",
+                        4 * max_bytes
+                    );
+                }
             }
         }
         if batch.ends.is_empty() {
@@ -380,6 +386,9 @@ struct Checked {
     verbatim: Option<bool>,
     /// Non-blank lines.
     records: u64,
+    /// Of a verbatim import: the number of the last line a reader of the input reads as a
+    /// record, and how many records it reads, up to and with that line ([`Ending`]).
+    ending: Ending,
     /// Bytes read: the second pass reads no further, whatever was appended to the input since.
     bytes: u64,
     /// Records an adjustment changes (noted in `LOG.import-adjusted`).
@@ -400,6 +409,7 @@ fn check(
     let mut lines = Lines::new(&mut counted, line_limit(args, verbatim));
     let (mut previous, mut records): (Option<(u64, u64)>, u64) = (start, 0);
     let mut adjusted_count = 0;
+    let mut ending = Ending::default();
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = match line {
             Ok(line) => line,
@@ -465,6 +475,7 @@ fn check(
                 );
             }
             previous = Some((frame.seq, frame.ts));
+            ending.record(n, frame.marks);
         }
         records += 1;
     }
@@ -472,9 +483,53 @@ fn check(
     Ok(Checked {
         verbatim: verbatim.filter(|_| records > 0),
         records,
+        ending,
         bytes: counted.bytes,
         adjusted: adjusted_count,
     })
+}
+
+/// Where a reader of a log stops, worked out line by line from its start: after its last record
+/// that is not marked to continue and whose write is whole (FORMAT.md, section 3). Records after
+/// it are a write that did not finish: cut short (marked to continue, and no record ends the
+/// write), or with a hole (a blank line between two of its records, where a power loss lost a
+/// page of it). The input holds no damaged line (the check refuses one), and no mark of a sync
+/// covers any of it, so this is the rule a reader applies to a copy of a log.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ending {
+    /// The last line a reader reads as a record (0: none), and the records up to it.
+    line: u64,
+    records: u64,
+    /// Records seen, and the line of the last one.
+    seen: u64,
+    previous: u64,
+    /// A write under way (its last record read was marked to continue): whether what was read
+    /// of it is whole so far.
+    open: Option<bool>,
+}
+
+impl Ending {
+    /// Takes in the record on line `n`, with the marks it carries.
+    fn record(&mut self, n: u64, marks: ndlog::format::Marks) {
+        // Blank lines right before it (the start of the input is no gap).
+        let gap = n > self.previous + 1;
+        self.previous = n;
+        self.seen += 1;
+        // Whether the write is whole up to this record: a record marked as continued needs the
+        // one before it in its write right before its line. A record of another write there
+        // is fine too (a compaction may have removed the records between).
+        let whole = !(marks.continued && gap) && self.open.unwrap_or(true);
+        if marks.continues {
+            // The write's first record starts it afresh; so does a middle one whose first a
+            // compaction removed (no write was under way).
+            self.open = Some(if marks.continued { whole } else { true });
+            return;
+        }
+        self.open = None;
+        if whole {
+            (self.line, self.records) = (n, self.seen);
+        }
+    }
 }
 
 /// The lines of one batch: their bytes back to back, where each ends, and their line numbers.
@@ -498,13 +553,6 @@ impl Batch {
         let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
         let line = &self.bytes[start..self.ends.last().copied().unwrap_or(0)];
         ndlog::format::decode(line).is_ok_and(|f| f.marks.continues)
-    }
-
-    /// Takes the last line off.
-    fn pop(&mut self) {
-        self.ends.pop();
-        self.numbers.pop();
-        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
     }
 
     fn clear(&mut self) {
