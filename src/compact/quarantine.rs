@@ -14,6 +14,11 @@ use crate::names;
 /// Buffered quarantine lines are written out past this size.
 const FLUSH_AT: usize = 1 << 20;
 
+/// The most bytes of a span one line holds: a longer span (a damaged stretch of hundreds of
+/// megabytes) is written as several lines, each with its own offset, so that quarantining it
+/// takes a few megabytes of memory, not several times the span.
+const PIECE: usize = 1 << 20;
+
 /// Damaged spans gathered during one compaction.
 #[derive(Debug)]
 pub(crate) struct Quarantine<F> {
@@ -63,7 +68,7 @@ impl<F: VfsFile> Quarantine<F> {
         &self.path
     }
 
-    /// Adds a damaged span found at `offset` of the log.
+    /// Adds a damaged span found at `offset` of the log: a line for each [`PIECE`] of it.
     pub(crate) fn push<V: Vfs<File = F>>(
         &mut self,
         vfs: &V,
@@ -71,21 +76,25 @@ impl<F: VfsFile> Quarantine<F> {
         bytes: &[u8],
         reason: &str,
     ) -> io::Result<()> {
-        let line = serde_json::json!({
-            "offset": offset,
-            "len": bytes.len(),
-            "reason": reason,
-            "log_ino": self.log_ino,
-            "quarantined_at": self.at_ms,
-            "bytes_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
-        });
-        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
-        self.buf.push(b'\n');
+        let mut at = offset;
+        for piece in bytes.chunks(PIECE) {
+            let line = serde_json::json!({
+                "offset": at,
+                "len": piece.len(),
+                "reason": reason,
+                "log_ino": self.log_ino,
+                "quarantined_at": self.at_ms,
+                "bytes_base64": base64::engine::general_purpose::STANDARD.encode(piece),
+            });
+            serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
+            self.buf.push(b'\n');
+            at += piece.len() as u64;
+            if self.buf.len() >= FLUSH_AT {
+                self.flush(vfs)?;
+            }
+        }
         self.spans += 1;
         self.bytes += bytes.len() as u64;
-        if self.buf.len() >= FLUSH_AT {
-            self.flush(vfs)?;
-        }
         Ok(())
     }
 
