@@ -441,6 +441,9 @@ pub enum LineError {
     /// Bytes after a file's last record that a reader did not read: more than it copies of
     /// what follows the last record (a file that is mostly not an ndlog log).
     NotRead,
+    /// A line longer than any record can be (the largest record size a writer accepts, and its
+    /// frame), passed on in pieces by a reader that does not map the file.
+    TooLong,
 }
 
 impl std::fmt::Display for LineError {
@@ -462,6 +465,7 @@ impl std::fmt::Display for LineError {
                 write!(f, "ts below the previous record's {previous}")
             }
             LineError::NotRead => f.write_str("not read: too much follows the last record"),
+            LineError::TooLong => f.write_str("part of a line longer than any record can be"),
         }
     }
 }
