@@ -71,12 +71,12 @@ pub(crate) struct Args {
     /// caught up, and on exit). Greater than zero.
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
-    /// How long one connection attempt may take. Greater than zero.
+    /// How long one connection attempt may take. Greater than zero, at most 1h.
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// How long a PubAck (or a JetStream request) may take before the connection counts as
     /// lost and the records from the first unacknowledged one are published again. Greater
-    /// than zero.
+    /// than zero, at most 1h.
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub ack_timeout: Duration,
     /// Give up (exit 8) once the server has been unreachable this long. Default: retry forever
@@ -157,6 +157,20 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         .window(args.window)
         .once(args.once)
         .strict(args.strict);
+    // The library takes any wait; a command that waits an hour for one answer without a word
+    // looks hung (--max-outage bounds an outage as a whole).
+    for (option, wait, what) in [
+        ("--connect-timeout", args.connect_timeout, "one connection attempt"),
+        ("--ack-timeout", args.ack_timeout, "one request"),
+    ] {
+        if wait > Duration::from_secs(3600) {
+            return Err(usage(format!(
+                "{option} {}: the wait for {what} is at most 1h; --max-outage bounds how long \
+                 the server may be unreachable in all",
+                humantime::format_duration(wait)
+            )));
+        }
+    }
     options = options
         .commit_interval(args.commit_interval)
         .and_then(|o| o.duplicate_window(args.duplicate_window))
