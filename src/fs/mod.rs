@@ -80,6 +80,14 @@ pub trait Vfs: Clone + Debug + Send + Sync + 'static {
         Ok(path.to_path_buf())
     }
 
+    /// Bytes free for an unprivileged user on the file system that holds `dir`, where the file
+    /// system can say (`Ok(None)` otherwise): a preallocated segment is not begun where it
+    /// cannot fit. Only the real file system says.
+    fn available(&self, dir: &Path) -> io::Result<Option<u64>> {
+        let _ = dir;
+        Ok(None)
+    }
+
     /// Whether the operating system reports changes to this file system's files through
     /// inotify, so that a follower can wait for them instead of polling. Only the real file
     /// system does.

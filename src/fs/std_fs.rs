@@ -193,6 +193,11 @@ impl Vfs for StdFs {
         }
     }
 
+    fn available(&self, dir: &Path) -> io::Result<Option<u64>> {
+        let st = rustix::fs::statvfs(dir)?;
+        Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+    }
+
     fn watchable(&self) -> bool {
         true
     }

@@ -379,6 +379,7 @@ fn create_segment<V: Vfs>(
     if take_spare(vfs, dir, size, &path)? {
         return Ok(path);
     }
+    check_room(vfs, dir, size).at(&path, "preallocate")?;
     let temp = dir.join(format!("{first_seq:020}{HALF_CREATED}"));
     let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));
     let file = file.at(&temp, "create segment")?;
@@ -407,6 +408,20 @@ fn create_segment<V: Vfs>(
         let _ = vfs.remove_file(&temp);
     }
     made.map(|()| path)
+}
+
+/// Refuses to begin a preallocated segment of `size` bytes where the file system says fewer are
+/// free: writing it would fill the disk for everyone on it, and fail at the end all the same.
+fn check_room<V: Vfs>(vfs: &V, dir: &Path, size: u64) -> io::Result<()> {
+    match vfs.available(dir)? {
+        Some(free) if free < size => Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "a preallocated segment takes {size} bytes and the file system has {free} free"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `e`, from writing or syncing a preallocated segment, saying how large the segment is when
@@ -455,6 +470,7 @@ pub(crate) fn prepare_spare<V: Vfs>(vfs: &V, dir: &Path, size: u64, mode: u32) -
     if vfs.metadata(&dir.join(SPARE)).is_ok() {
         return Ok(());
     }
+    check_room(vfs, dir, size).at(&dir.join(SPARE), "make the spare segment")?;
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = dir.join(format!("{SPARE_TEMP}{}.{n}.tmp", std::process::id()));
     let file = vfs.open(&temp, OpenOptions::read_write(Create::New, mode));

@@ -1441,3 +1441,35 @@ fn a_lost_settings_file_is_said_with_how_to_write_it_back() {
         assert_eq!(ok(&["cat", l, "--data"]).lines().count(), 7);
     }
 }
+
+/// A preallocated segment larger than the free space is refused before a byte of it is
+/// written, saying how large it is and how much is free: `create --segment-bytes 1TiB
+/// --preallocate` wrote padding until the disk was full (6.2 GB in 20 s).
+#[test]
+fn a_preallocated_segment_that_cannot_fit_is_refused_before_it_is_written() {
+    let dir = tempdir();
+    let st = rustix::fs::statvfs(dir.path()).unwrap();
+    let free = st.f_bavail * st.f_frsize;
+    if free >= 1 << 40 {
+        // A tebibyte is free here: the largest segment would fit, and be written.
+        eprintln!("skipped: {free} bytes free, at least the largest segment");
+        return;
+    }
+    let log = dir.path().join("big");
+    let started = Instant::now();
+    let out =
+        run(&["create", "--segment-bytes", "1TiB", "--preallocate", log.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        stderr(&out).contains("a preallocated segment takes 1099511627776 bytes")
+            && stderr(&out).contains("free"),
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp") && !n.contains(".ndjson")), "{names:?}");
+}
