@@ -170,7 +170,22 @@ impl Settings {
             segment_age: file.segment_age_ms.map(Duration::from_millis),
             preallocate: file.preallocate,
         };
-        // The smallest record limit: settings that no writer could honour are damage.
+        // Settings that no writer could honour, whatever its record size limit, are damage
+        // (said in the file's own terms: no command-line flag was given).
+        let smallest = 1 + MAX_FRAME_OVERHEAD as u64;
+        if !(smallest..=MAX_SEGMENT_BYTES).contains(&file.segment_bytes) {
+            return Err(bad(format!(
+                "segment_bytes {} is not between {smallest} (one record of one byte and its \
+                 frame) and {MAX_SEGMENT_BYTES}",
+                file.segment_bytes
+            )));
+        }
+        if file.segment_records == Some(0) {
+            return Err(bad("segment_records is 0 (at least 1, or null)".to_string()));
+        }
+        if file.segment_age_ms == Some(0) {
+            return Err(bad("segment_age_ms is 0 (at least 1, or null)".to_string()));
+        }
         settings.validate(1).map_err(|e| bad(e.to_string()))?;
         Ok(settings)
     }
@@ -192,6 +207,26 @@ fn write_it_back(path: &Path) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_settings_file_no_writer_could_honour_is_named_in_its_own_terms() {
+        let file = |bytes: u64, records: &str, age: &str| {
+            format!(
+                r#"{{"format":"{FORMAT}","version":{VERSION},"segment_bytes":{bytes},"segment_records":{records},"segment_age_ms":{age},"preallocate":false}}"#
+            )
+        };
+        let path = Path::new("/l/ndlog.json");
+        for (json, said) in [
+            (file(1, "null", "null"), "segment_bytes 1 is not between 158"),
+            (file(2 << 40, "null", "null"), "segment_bytes 2199023255552 is not between"),
+            (file(64 << 20, "0", "null"), "segment_records is 0"),
+            (file(64 << 20, "null", "0"), "segment_age_ms is 0"),
+        ] {
+            let e = Settings::from_json(json.as_bytes(), path).unwrap_err().to_string();
+            assert!(e.contains(said) && !e.contains("--segment"), "{e}");
+        }
+        assert!(Settings::from_json(file(64 << 20, "null", "null").as_bytes(), path).is_ok());
+    }
 
     #[test]
     fn settings_round_trip_through_the_file() {
