@@ -1473,3 +1473,28 @@ fn a_preallocated_segment_that_cannot_fit_is_refused_before_it_is_written() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp") && !n.contains(".ndjson")), "{names:?}");
 }
+
+/// A segment that is a symlink to a device is refused naming the segment, and where the link
+/// led: the error named only `/dev/zero`, which left the user to find which file of the log
+/// pointed there.
+#[test]
+fn a_segment_that_is_a_symlink_to_a_device_is_named_in_the_error() {
+    let dir = tempdir();
+    let log = dir.path().join("seg");
+    let out = run(&["create", "--segment-bytes", "2MiB", log.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["append", log.to_str().unwrap()], b"{\"a\":1}\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let link = log.join("00000000000000000005.ndjson");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    for command in ["verify", "cat", "segments", "tail"] {
+        let out = run(&[command, log.to_str().unwrap()], b"");
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!("{}:", link.display()))
+                && said.contains("(it is a symlink to /dev/zero)"),
+            "{command}: {said}"
+        );
+    }
+}
