@@ -109,6 +109,10 @@ fn every_single_byte_edit_with_a_refitted_crc_is_named_at_its_seq() {
     let at = start + original[start..end].windows(5).position(|w| w == b"\"n\":4").unwrap() + 4;
     bytes[at] = b'9';
     refit_crc(&mut bytes, start, end);
+    let checkpoint = dir.path().join("before.checkpoint");
+    let cp = run(&["checkpoint", path.to_str().unwrap()], b"");
+    assert!(cp.status.success(), "{}", stderr(&cp));
+    std::fs::write(&checkpoint, &cp.stdout).unwrap();
     std::fs::write(&path, &bytes).unwrap();
     let plain = run(&["verify", path.to_str().unwrap()], b"");
     assert!(plain.status.success(), "the CRC alone cannot see it: {}", stdout(&plain));
@@ -117,6 +121,20 @@ fn every_single_byte_edit_with_a_refitted_crc_is_named_at_its_seq() {
     let expected = format!("chain broken at seq 4 at byte {start}");
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
     assert!(stderr(&out).contains(path.to_str().unwrap()), "{}", stderr(&out));
+    // The report's verdict and `ok` say so too: every line is whole, and the log is not ok.
+    let first_line = stdout(&out).lines().next().unwrap_or_default().to_string();
+    assert!(first_line.ends_with(": CHAIN BROKEN"), "{first_line}");
+    let json = run(&["verify", path.to_str().unwrap(), "--chain", "--json"], b"");
+    assert_eq!(json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["corrupt_lines"].as_u64()), (Some(false), Some(0)), "{v}");
+    // A checkpoint of the last record still matches its stored link, which vouches for nothing
+    // once the chain before it is broken: said so, not "the log extends it".
+    let cp = checkpoint.to_str().unwrap();
+    let out = run(&["verify", path.to_str().unwrap(), "--chain", "--checkpoint", cp], b"");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("the log does not vouch for it"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("the log extends it"), "{}", stdout(&out));
 }
 
 #[test]

@@ -135,11 +135,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         if let Some(chain) = &chain {
             report["chain"] = chain_json(chain);
+            // `ok` is the verdict, the exit status's: a broken chain is not ok.
+            if !chain.ok() {
+                report["ok"] = json!(false);
+            }
         }
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write_report(&mut out, &name, &summary, lost)?;
+        write_report(&mut out, &name, &summary, lost, chain.as_ref())?;
         if let Some(chain) = &chain {
             write_chain(&mut out, chain)?;
         }
@@ -182,6 +186,11 @@ fn write_chain(out: &mut impl Write, c: &ChainOutcome) -> std::io::Result<()> {
         (None, _, _) => writeln!(out, "  chain:          ok, no records")?,
     }
     match &c.checkpoint {
+        Some(Ok(())) if r.failure.is_some() => writeln!(
+            out,
+            "  checkpoint:     its link is in the log, but the chain is broken (above): the log \
+             does not vouch for it"
+        )?,
         Some(Ok(())) => writeln!(out, "  checkpoint:     the log extends it")?,
         Some(Err(why)) => writeln!(out, "  checkpoint:     NOT EXTENDED: {why}")?,
         None => {}
@@ -231,7 +240,7 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
     let mut out = out::stdout();
     if args.json {
         let mut v = report_json(&log.name, &all);
-        v["ok"] = json!(clean);
+        v["ok"] = json!(ok);
         if let Some((_, mark)) = lost {
             v["lost_acknowledged"] = json!({"through_seq": mark.seq, "end": mark.end});
         }
@@ -247,14 +256,14 @@ fn segmented(args: &Args, log: Log) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
-        let verdict = if clean { "ok" } else { "DAMAGED" };
+        let verdict = verdict(clean, chain.as_ref());
         writeln!(out, "{}: {verdict} ({} segments)", log.name, log.parts.len())?;
         // The totals; each damaged segment's report below lists its own problems.
         write_totals(&mut out, &all)?;
         for (i, (p, s)) in log.parts.iter().zip(&each).enumerate() {
             let lost = lost.filter(|(at, _)| *at == i).map(|(_, mark)| mark);
             if !s.is_clean() || lost.is_some() {
-                write_report(&mut out, &p.name, s, lost)?;
+                write_report(&mut out, &p.name, s, lost, None)?;
             }
         }
         for gap in &log.gaps {
@@ -279,13 +288,26 @@ fn warn_chain(name: &str, chain: Option<&ChainOutcome>) {
     }
 }
 
+/// The report's first word: `DAMAGED` (lines), else `CHAIN BROKEN` when a link does not match
+/// (an edit that made its line's CRC again) or `NOT EXTENDED` when the log does not extend the
+/// checkpoint given, else `ok`.
+fn verdict(lines_clean: bool, chain: Option<&ChainOutcome>) -> &'static str {
+    match chain {
+        _ if !lines_clean => "DAMAGED",
+        Some(c) if c.report.failure.is_some() => "CHAIN BROKEN",
+        Some(c) if !c.ok() => "NOT EXTENDED",
+        _ => "ok",
+    }
+}
+
 fn write_report(
     out: &mut impl Write,
     log: &str,
     s: &Summary,
     lost: Option<Watermark>,
+    chain: Option<&ChainOutcome>,
 ) -> std::io::Result<()> {
-    let verdict = if s.is_clean() && lost.is_none() { "ok" } else { "DAMAGED" };
+    let verdict = verdict(s.is_clean() && lost.is_none(), chain);
     writeln!(out, "{log}: {verdict}")?;
     write_totals(out, s)?;
     if let (Some(mark), Some((offset, _))) = (lost, s.torn_tail) {
