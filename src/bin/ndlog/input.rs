@@ -238,12 +238,19 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
                  LOG, not redirected"
             );
         }
-        let mut spool = crate::spool::create(&std::env::temp_dir(), ".ndlog-stdin-")
+        let dir = std::env::temp_dir();
+        let mut spool = crate::spool::create(&dir, ".ndlog-stdin-")
             .context("creating a temporary file for standard input")?;
         remove_on_stop_signal(spool.path())?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut spool)
-            .context("copying standard input to a temporary file")?;
-        spool.flush().context("copying standard input to a temporary file")?;
+        let copying = || {
+            format!(
+                "stdin: copying standard input to a temporary file in {} (it is read as a \
+                 file); give the log as a file, or set TMPDIR to a file system with room",
+                dir.display()
+            )
+        };
+        copy_with_room(&mut std::io::stdin().lock(), &mut spool, &dir).with_context(copying)?;
+        spool.flush().with_context(copying)?;
         // The map keeps the bytes after the name is gone.
         let reader = Reader::open(spool.path())?;
         drop(spool);
@@ -255,6 +262,29 @@ pub(crate) fn open_any(path: &Path) -> anyhow::Result<Log> {
     };
     let part = Part::whole(reader, name.clone());
     Ok(Log { parts: vec![part], name, segmented: false, gaps: Vec::new() })
+}
+
+/// Copies `from` to `to`, a file in `dir`, stopping before the copy fills the file system
+/// ([`crate::spool::Room`]).
+fn copy_with_room(
+    from: &mut impl std::io::Read,
+    to: &mut impl Write,
+    dir: &Path,
+) -> std::io::Result<u64> {
+    let mut room = crate::spool::Room::new(dir);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        room.check(copied + n as u64)?;
+        to.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
 }
 
 /// Removes the copy of standard input at `spool` when SIGINT, SIGTERM or SIGHUP ends the

@@ -16,6 +16,54 @@ use tempfile::NamedTempFile;
 /// is created, never this late.
 const QUIET_FOR: Duration = Duration::from_secs(60);
 
+/// How often a copy checks the room left: every this many bytes it writes.
+const CHECK_EVERY: u64 = 64 << 20;
+
+/// Room a copy into a temporary file leaves the file system's other users: a twentieth of it,
+/// at least 64 MiB and at most 1 GiB.
+fn reserve(total: u64) -> u64 {
+    (total / 20).clamp(64 << 20, 1 << 30)
+}
+
+/// Watches the room a copy into a temporary file in `dir` leaves: an input that would fill the
+/// file system (an endless stream, standard input of `/dev/zero`) is stopped with an error
+/// instead of leaving the disk, or a memory-backed `$TMPDIR`, full for everyone.
+pub(crate) struct Room<'a> {
+    dir: &'a Path,
+    next_check: u64,
+}
+
+impl<'a> Room<'a> {
+    pub(crate) fn new(dir: &'a Path) -> Self {
+        Room { dir, next_check: 0 }
+    }
+
+    /// Called as the copy grows to `copied` bytes.
+    ///
+    /// # Errors
+    /// `StorageFull` when fewer than the reserve's bytes are free, saying how much was copied.
+    pub(crate) fn check(&mut self, copied: u64) -> io::Result<()> {
+        if copied < self.next_check {
+            return Ok(());
+        }
+        let Ok(st) = rustix::fs::statvfs(self.dir) else { return Ok(()) };
+        let (free, total) = (st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize);
+        let reserve = reserve(total);
+        if free >= reserve {
+            // Next, when half of what is left above the reserve may be gone.
+            self.next_check = copied + ((free - reserve) / 2).clamp(1 << 20, CHECK_EVERY);
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "{copied} bytes copied and {free} of {total} left free; the copy stops short of \
+                 the last {reserve}"
+            ),
+        ))
+    }
+}
+
 /// Creates a temporary file named `prefix…` in `dir`, locked for as long as it is open, after
 /// removing the ones dead processes left there.
 pub(crate) fn create(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
@@ -55,4 +103,14 @@ fn abandoned(file: &File, me: u32) -> bool {
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .is_some_and(|age| age >= QUIET_FOR);
     meta.is_file() && meta.uid() == me && quiet && file.try_lock().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reserve_is_a_twentieth_within_its_bounds() {
+        assert_eq!(super::reserve(100 << 20), 64 << 20);
+        assert_eq!(super::reserve(10 << 30), 512 << 20);
+        assert_eq!(super::reserve(1 << 40), 1 << 30);
+    }
 }

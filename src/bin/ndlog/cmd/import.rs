@@ -336,7 +336,7 @@ fn spool(
     let write_failed = |e: std::io::Error| {
         anyhow::Error::new(e).context(format!(
             "{name}: nothing was imported: copying it to a temporary file in {} (it is read \
-             twice) failed",
+             twice; an input given as a file is read in place) failed",
             dir.display()
         ))
     };
@@ -344,11 +344,14 @@ fn spool(
     let mut lines = Lines::new(from, line_limit(args, verbatim));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
     let mut copied = 0;
+    let (mut room, mut bytes) = (crate::spool::Room::new(dir), 0u64);
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = line.map_err(|TooLong { .. }| too_long(name, n, args, verbatim))?;
         // The first line decides the format, and the limit of the lines after it, as in
         // `check`.
         let decides = verbatim.is_none().then(|| is_log_line(line));
+        bytes += (n - copied) + line.len() as u64;
+        room.check(bytes).map_err(write_failed)?;
         for _ in copied + 1..n {
             out.write_all(b"\n").map_err(write_failed)?;
         }
