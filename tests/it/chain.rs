@@ -544,3 +544,26 @@ fn writer_processes_appending_at_once_keep_the_chain_intact() {
     let records = ndlog::Reader::open(&path).unwrap().records().count();
     assert!(records >= 601, "{records}");
 }
+
+/// A chained log whose oldest records retention removed, without its chain file: the check
+/// fails at its first record (nothing else says what preceded it), and says the file is missing
+/// rather than leaving the user to guess from "no anchor".
+#[test]
+fn a_chain_file_removed_from_a_log_retention_trimmed_is_named_as_missing() {
+    let dir = tempdir();
+    let path = chained_log(dir.path(), "log.ndjson", 8);
+    let out = run(&["compact", path.to_str().unwrap(), "--keep-last", "3"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(verify_chain(&path).status.success());
+    let chain_file = dir.path().join("log.ndjson.chain");
+    std::fs::remove_file(&chain_file).unwrap();
+    let out = verify_chain(&path);
+    assert_eq!(out.status.code(), Some(3));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("no {}", chain_file.display()))
+            && said.contains("first record (seq 6)")
+            && said.contains("restore it from a backup"),
+        "{said}"
+    );
+}

@@ -38,11 +38,12 @@ pub(crate) struct Part {
 }
 
 impl Log {
-    /// A note for a chain check of a log that looks unchained: no chain file (`chain_file`,
-    /// where one would be) and a first record that carries no chain link. Its chain fails at
-    /// that record all the same (exit 3: a chained log stripped of its links and its chain file
-    /// looks the same), but the note says what the user most likely has.
-    pub(crate) fn not_chained(
+    /// A note for a chain check of a log without its chain file (`chain_file`, where one would
+    /// be): when its first record carries no chain link, that it looks unchained; when it does
+    /// and is not seq 1, that the chain file, which alone says what preceded it, is missing.
+    /// Its chain fails at that record all the same (exit 3: a chained log stripped of its links
+    /// and its chain file looks the same), but the note says what the user most likely has.
+    pub(crate) fn chain_file_note(
         &self,
         chain_file: Option<&ndlog::chain::ChainFile>,
         path: &Path,
@@ -52,7 +53,17 @@ impl Log {
         }
         let first = self.parts.iter().find_map(|p| p.reader.records().next())?;
         if ndlog::format::chain::link_of(first.line).is_some() {
-            return None;
+            // A chained log without its chain file: fine from seq 1 (the start is known), not
+            // from a later record, whose predecessor only an anchor of that file names.
+            return (first.seq > 1 && !is_dash(path)).then(|| {
+                format!(
+                    "{}: no {}: the chain file holds the anchors that say what preceded its first \
+                     record (seq {}); restore it from a backup to verify the chain",
+                    self.name,
+                    ndlog::chain::ChainFile::path_of(path).display(),
+                    first.seq
+                )
+            });
         }
         let no_file = match is_dash(path) {
             true => String::new(),

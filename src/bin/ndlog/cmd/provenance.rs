@@ -32,7 +32,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     input::require_file(&args.log, "provenance")?;
     let log = input::open(&args.log)?;
     let file = ChainFile::load(&ndlog::fs::StdFs, &args.log)?;
-    if let Some(note) = log.not_chained(file.as_ref(), &args.log) {
+    if let Some(note) = log.chain_file_note(file.as_ref(), &args.log) {
         out::warn(format_args!("{note}"));
     }
     let name = log.name.clone();

@@ -61,7 +61,7 @@ fn check_chain(args: &Args, log: &Log) -> anyhow::Result<ChainOutcome> {
     } else {
         ChainFile::load(&ndlog::fs::StdFs, &args.log)?
     };
-    if let Some(note) = log.not_chained(file.as_ref(), &args.log) {
+    if let Some(note) = log.chain_file_note(file.as_ref(), &args.log) {
         out::warn(format_args!("{note}"));
     }
     let report = match &log.parts[..] {
