@@ -18,8 +18,9 @@ const LONGEST_LINE: usize = crate::Options::MAX_RECORD_SIZE_LIMIT + 256;
 /// (`from` a line start): the entry's offsets are relative to `chunk`, which starts at file
 /// offset `base`. Returns the end of the last complete line: the bytes after it are a torn tail
 /// or a write in progress. A line longer than [`LONGEST_LINE`] comes as several
-/// [`Entry::Corrupt`] pieces of at most [`CHUNK`] bytes ([`LineError::TooLong`]), so memory
-/// stays bounded by the longest line a record can fill, whatever the damage.
+/// [`Entry::Corrupt`] pieces of at most [`CHUNK`] bytes ([`LineError::TooLong`]), then its last
+/// [`LONGEST_LINE`] bytes as entries (a record after the damage on its line, as a reader finds
+/// it), so memory stays bounded by the longest line a record can fill, whatever the damage.
 pub(crate) fn for_each_entry<F: VfsFile + ?Sized>(
     file: &F,
     from: u64,
@@ -50,13 +51,22 @@ fn entries_within<F: VfsFile + ?Sized>(
                 break;
             }
             if want >= longest {
-                // No record fills this line: pass it on in pieces, once it is complete.
+                // No record fills this line, but one may end it (a reader resynchronises to a
+                // record that follows damage on its line): once the line is complete, all of it
+                // but its last `longest` bytes is passed on in pieces, and those are read as a
+                // reader reads them.
                 buf.clear();
                 buf.shrink_to(CHUNK);
-                match line_end(file, base + len as u64, to, buf)? {
-                    Some(line_end) => base = pieces(file, base, line_end, buf, &mut each)?,
-                    None => break,
+                let Some(end) = line_end(file, base + len as u64, to, buf)? else { break };
+                let last = end.saturating_sub(longest as u64).max(base);
+                pieces(file, base, last, buf, &mut each)?;
+                let n = usize::try_from(end - last).unwrap_or(usize::MAX);
+                buf.resize(n, 0);
+                crate::fs::read_exact_at(file, buf, last)?;
+                for entry in Reader::new(&buf[..]).entries() {
+                    each(last, &buf[..], entry)?;
                 }
+                base = end;
                 want = CHUNK;
                 continue;
             }
@@ -91,14 +101,14 @@ fn line_end<F: VfsFile + ?Sized>(
     Ok(None)
 }
 
-/// Passes `from..to` on as [`Entry::Corrupt`] pieces of at most [`CHUNK`] bytes; returns `to`.
+/// Passes `from..to` on as [`Entry::Corrupt`] pieces of at most [`CHUNK`] bytes.
 fn pieces<F: VfsFile + ?Sized>(
     file: &F,
     mut from: u64,
     to: u64,
     buf: &mut Vec<u8>,
     each: &mut impl FnMut(u64, &[u8], Entry<'_>) -> io::Result<()>,
-) -> io::Result<u64> {
+) -> io::Result<()> {
     while from < to {
         let len = usize::try_from(to - from).unwrap_or(usize::MAX).min(CHUNK);
         buf.resize(len, 0);
@@ -107,7 +117,7 @@ fn pieces<F: VfsFile + ?Sized>(
         each(from, buf, piece)?;
         from += len as u64;
     }
-    Ok(to)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -154,13 +164,14 @@ mod tests {
         assert_eq!(end, log.len() as u64);
         assert_eq!(seen.first().map(|s| s.2), Some(Some(1)));
         assert_eq!(seen.last().map(|s| s.2), Some(Some(2)));
-        // The damage, in pieces of at most a chunk that cover it exactly.
+        // The damage, in pieces of at most a chunk, then its last 2 MiB read as a reader reads
+        // them: together they cover it exactly.
         let pieces = &seen[1..seen.len() - 1];
-        assert_eq!(pieces.len(), 6, "{pieces:?}");
+        assert_eq!(pieces.len(), 5, "{pieces:?}");
         let mut at = damage_at;
-        for &(offset, len, seq) in pieces {
+        for (i, &(offset, len, seq)) in pieces.iter().enumerate() {
             assert_eq!((offset, seq), (at, None));
-            assert!(len <= CHUNK as u64);
+            assert!(len <= if i + 1 < pieces.len() { CHUNK as u64 } else { 2 * CHUNK as u64 });
             at += len;
         }
         assert_eq!(at, after);
@@ -169,6 +180,36 @@ mod tests {
         let (seen, _, capacity) = walk(&log, usize::MAX);
         assert_eq!(seen.len(), 3);
         assert!(capacity > 5 * CHUNK);
+    }
+
+    /// Damage longer than any record, then a record on the same line (no newline between, as
+    /// a torn write followed by the next append leaves them): the record is found, as a reader
+    /// finds it, and the damage before it comes in pieces.
+    #[test]
+    fn a_record_that_ends_a_long_damaged_line_is_found() {
+        let mut log = Vec::new();
+        crate::format::encode(&mut log, 1, 1, b"1");
+        let damage_at = log.len() as u64;
+        log.extend(std::iter::repeat_n(b'x', 5 * CHUNK + 10));
+        let record_at = log.len() as u64;
+        crate::format::encode(&mut log, 2, 1, b"2");
+        crate::format::encode(&mut log, 3, 1, b"3");
+        let reader: Vec<u64> = Reader::new(&log[..]).records().map(|r| r.seq).collect();
+        assert_eq!(reader, [1, 2, 3]);
+        let (seen, end, capacity) = walk(&log, 2 * CHUNK);
+        assert_eq!(end, log.len() as u64);
+        let records: Vec<(u64, Option<u64>)> =
+            seen.iter().filter(|s| s.2.is_some()).map(|s| (s.0, s.2)).collect();
+        assert_eq!(records[..2], [(0, Some(1)), (record_at, Some(2))]);
+        assert_eq!(records.len(), 3);
+        // The damage, covered exactly by what is not a record, in order.
+        let mut at = damage_at;
+        for &(offset, len, _) in seen.iter().filter(|s| s.2.is_none()) {
+            assert_eq!(offset, at);
+            at += len;
+        }
+        assert_eq!(at, record_at);
+        assert!(capacity <= 2 * CHUNK + 4096, "{capacity}");
     }
 
     #[test]
