@@ -213,7 +213,8 @@ impl<V: Vfs> Writer<V> {
     /// cannot be moved (the quarantine is not writable, say), the append terminates it with a
     /// newline instead, as a damaged line that `verify` reports and compaction removes. An
     /// unfinished write cannot stay (its records would read as the log's once a record follows
-    /// them): it was never acknowledged as durable, so it is overwritten without the copy.
+    /// them), nor go without a copy: then nothing is appended until the quarantine can be
+    /// written.
     ///
     /// Bytes the durable watermark covers are not crash debris: a sync covered them, so they
     /// held records that were (or could have been) acknowledged, damaged since (the medium, a
@@ -252,8 +253,8 @@ impl<V: Vfs> Writer<V> {
                 Ok((padded, 0))
             }
             Err(e) if self.poison.get().is_some() => Err(e),
-            // The overwrite of an unfinished write failed: left in place, its records would read
-            // as part of the log once a record follows them, and a write is all or nothing.
+            // Records of an unfinished write, left in place, would read as part of the log once
+            // a record follows them, and a write is all or nothing: nothing is appended.
             Err(e) if tail.unfinished.is_some() => Err(e),
             Err(_) => Ok((tail, 0)),
         }
@@ -278,18 +279,12 @@ impl<V: Vfs> Writer<V> {
     }
 
     /// Quarantines the bytes between the last record and the end of the file, then overwrites
-    /// them with newlines and syncs the log. If the quarantine cannot be written, debris that
-    /// ends in an unfinished write is overwritten all the same (the whole of it: none of it was
-    /// acknowledged as durable); other debris is left as it is (an error).
+    /// them with newlines and syncs the log. Nothing is overwritten that the quarantine did not
+    /// take: an unfinished write is never acknowledged as durable, but with no mark to say so
+    /// (a publish that failed, a mark a power loss took back) it may hold records that were,
+    /// with damage before them, and the quarantine is where they can still be recovered.
     fn clear_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
-        match self.quarantine_debris(state, tail) {
-            Ok(()) => {}
-            // Never acknowledged as durable (a write that no mark covers and that a crash cut
-            // short, or that a power loss left with a hole): a log that truncates its torn tail
-            // loses these bytes the same way, and appends go on.
-            Err(_) if tail.unfinished.is_some() => {}
-            Err(e) => return Err(e),
-        }
+        self.quarantine_debris(state, tail)?;
         self.overwrite_debris(state, tail)
     }
 
