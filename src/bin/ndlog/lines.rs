@@ -11,6 +11,8 @@ pub(crate) struct Lines<R> {
     limit: usize,
     line: Vec<u8>,
     number: u64,
+    /// Whether the last line returned ended with a newline (only the input's last can lack one).
+    ended: bool,
 }
 
 /// A line's number, and its trimmed bytes or why they were not read.
@@ -32,12 +34,19 @@ impl<R: Read> Lines<R> {
             limit,
             line: Vec::new(),
             number: 0,
+            ended: true,
         }
     }
 
     /// Changes the limit for the lines still to come.
     pub(crate) fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
+    }
+
+    /// Whether the last line returned ended with a newline: a last line without one is, in a
+    /// log, a write that was cut short (or is still being made).
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
     }
 
     /// Whether input is buffered already: the next line may be read without waiting.
@@ -56,6 +65,7 @@ impl<R: Read> Lines<R> {
             self.line.clear();
             let mut state = Fill::Content;
             let mut read_any = false;
+            let mut ended = false;
             loop {
                 let chunk = match self.input.fill_buf() {
                     Ok(chunk) => chunk,
@@ -73,6 +83,7 @@ impl<R: Read> Lines<R> {
                 let used = segment.len() + usize::from(ends);
                 state = push(&mut self.line, self.limit, segment, state);
                 self.input.consume(used);
+                ended = ends;
                 if ends || state == Fill::TooLong {
                     break;
                 }
@@ -86,6 +97,7 @@ impl<R: Read> Lines<R> {
             }
             let len = self.line.trim_ascii_end().len();
             if len > 0 {
+                self.ended = ended;
                 return Ok(Some((self.number, Ok(&self.line[..len]))));
             }
         }
@@ -136,8 +148,13 @@ mod tests {
 
     fn all(input: &[u8], limit: usize) -> Vec<(u64, Result<String, TooLong>)> {
         // A tiny buffer splits lines across reads, as a pipe does.
-        let mut lines =
-            Lines { input: BufReader::with_capacity(3, input), limit, line: Vec::new(), number: 0 };
+        let mut lines = Lines {
+            input: BufReader::with_capacity(3, input),
+            limit,
+            line: Vec::new(),
+            number: 0,
+            ended: true,
+        };
         let mut out = Vec::new();
         while let Some((n, line)) = lines.next_line().unwrap() {
             let stop = line.is_err();
@@ -178,6 +195,7 @@ mod tests {
             limit: 100,
             line: Vec::new(),
             number: 0,
+            ended: true,
         };
         assert_eq!(lines.next_line().unwrap().map(|(n, l)| (n, l.is_err())), Some((1, true)));
         assert!(lines.line.capacity() < 1000, "{}", lines.line.capacity());

@@ -413,6 +413,8 @@ fn check(
     let (mut previous, mut records): (Option<(u64, u64)>, u64) = (start, 0);
     let mut adjusted_count = 0;
     let mut ending = Ending::default();
+    // What the ending was before the last record: a last line without its newline is not one.
+    let mut before_last = ending;
     while let Some((n, line)) = lines.next_line().with_context(|| format!("reading {name}"))? {
         let line = match line {
             Ok(line) => line,
@@ -478,9 +480,15 @@ fn check(
                 );
             }
             previous = Some((frame.seq, frame.ts));
+            before_last = ending;
             ending.record(n, frame.marks);
         }
         records += 1;
+    }
+    // A reader does not read a last line without its newline: a write cut short (or still
+    // being made) whatever it holds.
+    if verbatim == Some(true) && !lines.ended() {
+        ending = Ending { seen: ending.seen, ..before_last };
     }
     drop(lines);
     Ok(Checked {
@@ -519,9 +527,10 @@ impl Ending {
         self.previous = n;
         self.seen += 1;
         // Whether the write is whole up to this record: a record marked as continued needs the
-        // one before it in its write right before its line. A record of another write there
-        // is fine too (a compaction may have removed the records between).
-        let whole = !(marks.continued && gap) && self.open.unwrap_or(true);
+        // one before it in its write right before its line, and so on back to the write's
+        // first. A record of another write there is fine too (a compaction may have removed the
+        // records between). A record not marked as continued starts its write: whole.
+        let whole = !marks.continued || (!gap && self.open.unwrap_or(true));
         if marks.continues {
             // The write's first record starts it afresh; so does a middle one whose first a
             // compaction removed (no write was under way).
