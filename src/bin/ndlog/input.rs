@@ -292,7 +292,7 @@ fn copy_with_room(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        room.check(copied + n as u64)?;
+        room.check(copied, n as u64)?;
         to.write_all(&buf[..n])?;
         copied += n as u64;
     }

@@ -38,27 +38,30 @@ impl<'a> Room<'a> {
         Room { dir, next_check: 0 }
     }
 
-    /// Called as the copy grows to `copied` bytes.
+    /// Called before the copy, `copied` bytes so far, writes `upcoming` more.
     ///
     /// # Errors
-    /// `StorageFull` when fewer than the reserve's bytes are free, saying how much was copied.
-    pub(crate) fn check(&mut self, copied: u64) -> io::Result<()> {
-        if copied < self.next_check {
+    /// `StorageFull` when writing them would leave fewer than the reserve's bytes free, saying
+    /// how much was copied.
+    pub(crate) fn check(&mut self, copied: u64, upcoming: u64) -> io::Result<()> {
+        if copied.saturating_add(upcoming) < self.next_check {
             return Ok(());
         }
         let Ok(st) = rustix::fs::statvfs(self.dir) else { return Ok(()) };
         let (free, total) = (st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize);
         let reserve = reserve(total);
-        if free >= reserve {
+        let left = free.checked_sub(upcoming).filter(|left| *left >= reserve);
+        if let Some(left) = left {
             // Next, when half of what is left above the reserve may be gone.
-            self.next_check = copied + ((free - reserve) / 2).clamp(1 << 20, CHECK_EVERY);
+            let step = ((left - reserve) / 2).clamp(1 << 20, CHECK_EVERY);
+            self.next_check = copied + upcoming + step;
             return Ok(());
         }
         Err(io::Error::new(
             io::ErrorKind::StorageFull,
             format!(
-                "{copied} bytes copied and {free} of {total} left free; the copy stops short of \
-                 the last {reserve}"
+                "{copied} bytes copied, {upcoming} more to write, and {free} of {total} left \
+                 free; the copy stops short of the last {reserve}"
             ),
         ))
     }

@@ -350,8 +350,9 @@ fn spool(
         // The first line decides the format, and the limit of the lines after it, as in
         // `check`.
         let decides = verbatim.is_none().then(|| is_log_line(line));
-        bytes += (n - copied) + line.len() as u64;
-        room.check(bytes).map_err(write_failed)?;
+        let upcoming = (n - copied) + line.len() as u64;
+        room.check(bytes, upcoming).map_err(write_failed)?;
+        bytes += upcoming;
         for _ in copied + 1..n {
             out.write_all(b"\n").map_err(write_failed)?;
         }
