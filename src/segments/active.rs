@@ -413,7 +413,8 @@ fn create_segment<V: Vfs>(
 /// Refuses to begin a preallocated segment of `size` bytes where the file system says fewer are
 /// free: writing it would fill the disk for everyone on it, and fail at the end all the same.
 fn check_room<V: Vfs>(vfs: &V, dir: &Path, size: u64) -> io::Result<()> {
-    match vfs.available(dir)? {
+    // A file system that cannot say (an error from `statvfs`) is written as before.
+    match vfs.available(dir).ok().flatten() {
         Some(free) if free < size => Err(io::Error::new(
             io::ErrorKind::StorageFull,
             format!(
