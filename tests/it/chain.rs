@@ -135,6 +135,10 @@ fn every_single_byte_edit_with_a_refitted_crc_is_named_at_its_seq() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("the log does not vouch for it"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("the log extends it"), "{}", stdout(&out));
+    let args = [path.to_str().unwrap(), "--chain", "--checkpoint", cp, "--json"];
+    let json = run(&[&["verify"][..], &args].concat(), b"");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(v["chain"]["checkpoint"]["ok"].as_bool(), Some(false), "{v}");
 }
 
 #[test]

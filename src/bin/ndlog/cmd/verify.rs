@@ -210,6 +210,10 @@ fn chain_json(c: &ChainOutcome) -> serde_json::Value {
             "file": f.file.as_ref().map(|p| p.display().to_string()),
         })),
         "checkpoint": c.checkpoint.as_ref().map(|res| match res {
+            Ok(()) if r.failure.is_some() => json!({
+                "ok": false,
+                "reason": "its link is in the log, but the chain is broken: the log does not vouch for it",
+            }),
             Ok(()) => json!({"ok": true}),
             Err(why) => json!({"ok": false, "reason": why}),
         }),
