@@ -1,6 +1,6 @@
 //! The quarantine file: damaged bytes that compaction removes from a log are never thrown away.
-//! Each damaged span becomes one JSON line of `LOG.quarantine`, with its original offset and
-//! its bytes in base64, and the file is fsynced before the log that held them is replaced. A
+//! Each damaged span becomes a JSON line of `LOG.quarantine` for each MiB of it, with its
+//! original offset and its bytes in base64, and the file is fsynced before the log that held them is replaced. A
 //! quarantine file created here gets the log's mode, owner and group.
 
 use std::io;
