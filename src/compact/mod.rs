@@ -220,9 +220,14 @@ impl<V: Vfs> Compactor<V> {
     pub fn run(&self) -> Result<CompactReport> {
         let started = Instant::now();
         self.policy.validate()?;
+        let resolved = self.vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
+        self.run_resolved(&resolved, started)
+            .map_err(|e| crate::fs::named_as_given(e, &self.path, &resolved))
+    }
+
+    /// [`Compactor::run`] of the log at `path`, a path no symlink leads away from.
+    fn run_resolved(&self, path: &Path, started: Instant) -> Result<CompactReport> {
         let vfs = &self.vfs;
-        let path = vfs.resolve(&self.path).at(&self.path, "resolve symlink")?;
-        let path = path.as_path();
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == crate::fs::FileKind::Dir {
             return self.run_segmented(path, started);

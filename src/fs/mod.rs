@@ -213,6 +213,17 @@ pub(crate) fn refused_via(log: &Path, target: &Path, e: io::Error) -> crate::Err
     }
 }
 
+/// `e`, naming `log` (the path given) where it named `target` (where the symlink at `log`
+/// led) as not a log: the user knows the path they gave, not where it led.
+pub(crate) fn named_as_given(e: crate::Error, log: &Path, target: &Path) -> crate::Error {
+    match e.kind() {
+        crate::ErrorKind::NotALog { path, reason } if path == target && log != target => {
+            crate::Error::not_a_log(log, through(reason.clone(), log, target))
+        }
+        _ => e,
+    }
+}
+
 /// `why`, and where the symlink at `log` led when it led elsewhere.
 pub(crate) fn through(why: String, log: &Path, target: &Path) -> String {
     match log == target {

@@ -27,7 +27,12 @@ use super::{Options, State, Writer};
 impl<V: Vfs> Writer<V> {
     pub(crate) fn open_with(vfs: V, path: &Path, opts: Options) -> Result<Self> {
         let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
-        let path = resolved.as_path();
+        Self::open_resolved(vfs, &resolved, opts)
+            .map_err(|e| crate::fs::named_as_given(e, path, &resolved))
+    }
+
+    /// [`Writer::open_with`] of the log at `path`, a path no symlink leads away from.
+    fn open_resolved(vfs: V, path: &Path, opts: Options) -> Result<Self> {
         let existing = match vfs.metadata(path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,

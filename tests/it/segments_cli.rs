@@ -1497,4 +1497,17 @@ fn a_segment_that_is_a_symlink_to_a_device_is_named_in_the_error() {
             "{command}: {said}"
         );
     }
+    // A single-file log that is such a symlink, to the writer and the compactor too.
+    let single = dir.path().join("zero.ndjson");
+    std::os::unix::fs::symlink("/dev/zero", &single).unwrap();
+    for command in [&["append"][..], &["compact"], &["cat"]] {
+        let out = run(&[command, &[single.to_str().unwrap()]].concat(), b"{\"a\":1}\n");
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!("{}:", single.display()))
+                && said.contains("(it is a symlink to /dev/zero)"),
+            "{command:?}: {said}"
+        );
+    }
 }
