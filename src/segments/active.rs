@@ -377,6 +377,10 @@ fn create_segment<V: Vfs>(
         return Ok(path);
     };
     if take_spare(vfs, dir, size, &path)? {
+        // The log's mode, whoever made the spare: a spare left or put there with another mode
+        // would give the segment that one.
+        let file = vfs.open(&path, OpenOptions::read_write(Create::No, mode).no_follow());
+        file.at(&path, "open")?.set_permissions(mode).at(&path, "chmod")?;
         return Ok(path);
     }
     check_room(vfs, dir, size).at(&path, "preallocate")?;

@@ -1511,3 +1511,32 @@ fn a_segment_that_is_a_symlink_to_a_device_is_named_in_the_error() {
         );
     }
 }
+
+/// A spare segment someone else left with another mode gives the segment it becomes the log's
+/// mode, not its own (a world-writable spare made a world-writable active segment).
+#[test]
+fn a_spare_taken_at_a_roll_gets_the_logs_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let log = dir.path().join("seg");
+    let out =
+        run(&["create", "--segment-bytes", "2MiB", "--preallocate", log.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spare = log.join("ndlog.spare");
+    std::fs::write(&spare, vec![b'\n'; 2 << 20]).unwrap();
+    std::fs::set_permissions(&spare, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(900_000));
+    let out = run(&["append", log.to_str().unwrap()], line.repeat(3).as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let modes: Vec<(String, u32)> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().contains(".ndjson"))
+        .map(|e| {
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    assert!(modes.len() >= 2, "no roll: {modes:?}");
+    assert!(modes.iter().all(|(_, mode)| *mode == 0o600), "{modes:?}");
+}
