@@ -71,7 +71,11 @@ impl Checkpoint {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| format!("line 1: {origin:?} is not {ORIGIN_PREFIX}<log id>"))?;
         let seq = next("seq")?;
-        let seq = seq.parse::<u64>().map_err(|_| format!("line 2: {seq:?} is not a seq"))?;
+        let seq = match seq.parse::<u64>() {
+            Ok(0) => return Err("line 2: seq 0: a log's seqs start at 1".to_string()),
+            Ok(seq) => seq,
+            Err(_) => return Err(format!("line 2: {seq:?} is not a seq")),
+        };
         let hash = next("chain value")?;
         let bytes = STANDARD.decode(hash).map_err(|e| format!("line 3: {hash:?}: {e}"))?;
         let chain = <[u8; 32]>::try_from(bytes)
@@ -122,5 +126,20 @@ impl Checkpoint {
                 )),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_seq_0_is_refused_when_read() {
+        let hash = STANDARD.encode([7u8; 32]);
+        let text = |seq: &str| format!("{ORIGIN_PREFIX}abc\n{seq}\n{hash}\n");
+        let err = Checkpoint::parse(&text("0")).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("start at 1"), "{err}");
+        assert!(Checkpoint::parse(&text("x")).unwrap_err().contains("is not a seq"));
+        assert_eq!(Checkpoint::parse(&text("5")).unwrap().seq, 5);
     }
 }
