@@ -200,16 +200,10 @@ impl std::error::Error for SymlinkRefused {}
 /// The error for a log that cannot be opened: [`crate::ErrorKind::NotALog`] for a special
 /// file or a directory, naming what it is; an I/O error otherwise.
 pub(crate) fn refused(log: &Path, e: io::Error) -> crate::Error {
-    refused_via(log, log, e)
-}
-
-/// [`refused`], for `log` opened at `target`, the file a symlink at `log` points to: the error
-/// names `log`, the path the user gave, and says where it led when that is elsewhere.
-pub(crate) fn refused_via(log: &Path, target: &Path, e: io::Error) -> crate::Error {
     if is_not_a_regular_file(&e) {
-        crate::Error::not_a_log(log, through(e.to_string(), log, target))
+        crate::Error::not_a_log(log, e.to_string())
     } else {
-        crate::Error::io(target, "open", e)
+        crate::Error::io(log, "open", e)
     }
 }
 
@@ -218,17 +212,10 @@ pub(crate) fn refused_via(log: &Path, target: &Path, e: io::Error) -> crate::Err
 pub(crate) fn named_as_given(e: crate::Error, log: &Path, target: &Path) -> crate::Error {
     match e.kind() {
         crate::ErrorKind::NotALog { path, reason } if path == target && log != target => {
-            crate::Error::not_a_log(log, through(reason.clone(), log, target))
+            let reason = format!("{reason} (it is a symlink to {})", target.display());
+            crate::Error::not_a_log(log, reason)
         }
         _ => e,
-    }
-}
-
-/// `why`, and where the symlink at `log` led when it led elsewhere.
-pub(crate) fn through(why: String, log: &Path, target: &Path) -> String {
-    match log == target {
-        true => why,
-        false => format!("{why} (it is a symlink to {})", target.display()),
     }
 }
 

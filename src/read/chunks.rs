@@ -90,15 +90,27 @@ fn line_end<F: VfsFile + ?Sized>(
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<u64>> {
     while from < to {
-        let len = usize::try_from(to - from).unwrap_or(usize::MAX).min(CHUNK);
-        buf.resize(len, 0);
-        crate::fs::read_exact_at(file, buf, from)?;
+        let len = read_piece(file, from, to, buf)?;
         if let Some(i) = memchr::memchr(b'\n', buf) {
             return Ok(Some(from + i as u64 + 1));
         }
         from += len as u64;
     }
     Ok(None)
+}
+
+/// Reads into `buf` the bytes at `from`, up to [`CHUNK`] of them and none past `to`; returns
+/// how many.
+fn read_piece<F: VfsFile + ?Sized>(
+    file: &F,
+    from: u64,
+    to: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let len = usize::try_from(to - from).unwrap_or(usize::MAX).min(CHUNK);
+    buf.resize(len, 0);
+    crate::fs::read_exact_at(file, buf, from)?;
+    Ok(len)
 }
 
 /// Passes `from..to` on as [`Entry::Corrupt`] pieces of at most [`CHUNK`] bytes.
@@ -110,9 +122,7 @@ fn pieces<F: VfsFile + ?Sized>(
     each: &mut impl FnMut(u64, &[u8], Entry<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
     while from < to {
-        let len = usize::try_from(to - from).unwrap_or(usize::MAX).min(CHUNK);
-        buf.resize(len, 0);
-        crate::fs::read_exact_at(file, buf, from)?;
+        let len = read_piece(file, from, to, buf)?;
         let piece = Entry::Corrupt { offset: 0, len: len as u64, reason: LineError::TooLong };
         each(from, buf, piece)?;
         from += len as u64;

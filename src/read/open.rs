@@ -48,22 +48,24 @@ impl<V: Vfs> Mapped<V> {
     /// Opens and maps the file; returns the bytes past the last record too (copied, never
     /// mapped: see [`map_records`]).
     fn open(vfs: V, path: &Path) -> Result<(Self, Beyond)> {
-        let given = path;
         let resolved = vfs.resolve(path).at(path, "resolve symlink")?;
-        let path = resolved.as_path();
+        Self::open_resolved(vfs, &resolved)
+            .map_err(|e| crate::fs::named_as_given(e, path, &resolved))
+    }
+
+    /// [`Mapped::open`] of the file at `path`, a path no symlink leads away from.
+    fn open_resolved(vfs: V, path: &Path) -> Result<(Self, Beyond)> {
         let meta = vfs.metadata(path).at(path, "stat")?;
         if meta.kind == FileKind::Dir {
             let why = "it is a directory: a segmented log is read with `ndlog::Log` or \
                        `ndlog::segments::SegmentedReader`";
-            return Err(Error::not_a_log(given, crate::fs::through(why.into(), given, path)));
+            return Err(Error::not_a_log(path, why));
         }
         // A FIFO or a device is refused by the open itself, which never waits for a peer.
-        let file = vfs.open(path, OpenOptions::read());
-        let file = file.map_err(|e| crate::fs::refused_via(given, path, e))?;
+        let file = vfs.open(path, OpenOptions::read()).map_err(|e| crate::fs::refused(path, e))?;
         let meta = VfsFile::metadata(&file).at(path, "fstat")?;
         if meta.kind != FileKind::File {
-            let why = crate::fs::through("not a regular file".into(), given, path);
-            return Err(Error::not_a_log(given, why));
+            return Err(Error::not_a_log(path, "not a regular file"));
         }
         let (map, tail, beyond) = map_records(&vfs, &file, meta.len, None, path)?;
         let mapped = Mapped {

@@ -235,7 +235,7 @@ impl<V: Vfs> Writer<V> {
             // debris, moved away as below, or nothing is appended.
             if tail.unfinished.is_some() {
                 let after = Tail { end: mark.end.max(tail.end), ..tail };
-                self.clear_debris(state, after)?;
+                self.pad_debris(state, after)?;
                 let content = if state.in_place() { after.end } else { tail.content };
                 let kept = Tail { unfinished: None, content, ..tail };
                 state.tail = Some(kept);
@@ -243,7 +243,7 @@ impl<V: Vfs> Writer<V> {
             }
             return Ok((tail, mark.seq));
         }
-        match self.clear_debris(state, tail) {
+        match self.pad_debris(state, tail) {
             Ok(()) => {
                 // (In a preallocated segment the debris is padding again, and the next record
                 // is written over it.)
@@ -283,14 +283,7 @@ impl<V: Vfs> Writer<V> {
     /// take: an unfinished write is never acknowledged as durable, but with no mark to say so
     /// (a publish that failed, a mark a power loss took back) it may hold records that were,
     /// with damage before them, and the quarantine is where they can still be recovered.
-    fn clear_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
-        self.quarantine_debris(state, tail)?;
-        self.overwrite_debris(state, tail)
-    }
-
-    /// Copies the bytes between the last record and the end of the file to the quarantine,
-    /// durably.
-    fn quarantine_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
+    fn pad_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
         let State { file, id, scratch, active, .. } = state;
         let log = &**active;
         let mut quarantine = Quarantine::new(log, self.mode, id.ino, clock::now_ms());
@@ -307,14 +300,6 @@ impl<V: Vfs> Writer<V> {
             let dir = names::parent_dir(log);
             self.vfs.sync_dir(dir).at(dir, "fsync directory")?;
         }
-        Ok(())
-    }
-
-    /// Overwrites the bytes between the last record and the end of the file with newlines and
-    /// syncs the log.
-    fn overwrite_debris(&self, state: &mut State<V>, tail: Tail) -> Result<()> {
-        let State { file, id, scratch, active, .. } = state;
-        let log = &**active;
         // A positioned write needs a descriptor without O_APPEND.
         let writer = self.vfs.open(log, OpenOptions::read_write(Create::No, 0));
         let writer = writer.at(log, "open")?;
